@@ -1,0 +1,264 @@
+//! Records shared by the kernel programs (`sensor-ebpf`) and the userspace
+//! agent (`sensor`). Everything here is `#[repr(C)]` plain data with explicit
+//! padding so both sides agree on the layout byte for byte; nothing else
+//! lives here.
+//!
+//! The userspace-only `aya::Pod` impls sit behind the `user` feature so the
+//! kernel build stays `no_std` with no aya dependency.
+#![no_std]
+
+/// Bytes of argv captured per exec (the blob between `mm->arg_start` and
+/// `mm->arg_end`). Longer argv is cut and flagged [`EXEC_ARGS_TRUNCATED`];
+/// the real argc and total length are always reported.
+pub const ARGS_MAX: usize = 32 * 1024;
+/// Bytes of the execve filename captured (PATH_MAX).
+pub const FILENAME_MAX: usize = 4096;
+/// The kernel's TASK_COMM_LEN.
+pub const COMM_LEN: usize = 16;
+
+/// Kind tag of every record on the ring buffer (first field of [`RecordHeader`]).
+pub mod record_kind {
+    pub const EXEC: u32 = 1;
+    pub const FORK: u32 = 2;
+    pub const EXIT: u32 = 3;
+}
+
+/// Indexes of the per-CPU lost-record counters (`LOST` map): a record the
+/// ring buffer had no room for is counted here, never dropped silently.
+pub mod lost_index {
+    pub const EXEC: u32 = 0;
+    pub const FORK: u32 = 1;
+    pub const EXIT: u32 = 2;
+    pub const COUNT: u32 = 3;
+}
+
+/// `ExecRecord::flags` bits.
+pub const EXEC_ARGS_TRUNCATED: u32 = 1 << 0;
+pub const EXEC_FILENAME_TRUNCATED: u32 = 1 << 1;
+/// argv could not be read from the new image (should not happen: the pages
+/// were just written by execve); `args_len` is 0.
+pub const EXEC_ARGS_READ_FAILED: u32 = 1 << 2;
+/// argc could not be read from the new stack; userspace counts the NULs.
+pub const EXEC_ARGC_UNKNOWN: u32 = 1 << 3;
+/// The parent task could not be read (`parent` is zeroed).
+pub const EXEC_PARENT_UNKNOWN: u32 = 1 << 4;
+
+/// `TtyInfo::flags` bits.
+pub const TTY_HAS_CTTY: u32 = 1 << 0;
+pub const TTY_FD0_CHR: u32 = 1 << 1;
+pub const TTY_FD2_CHR: u32 = 1 << 2;
+/// Some pointer on the way could not be read: the values are incomplete.
+pub const TTY_READ_ERROR: u32 = 1 << 3;
+
+/// Common first bytes of every record.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordHeader {
+    /// One of [`record_kind`].
+    pub kind: u32,
+    /// CPU the record was produced on (helps order records across CPUs).
+    pub cpu: u32,
+    /// `bpf_ktime_get_boot_ns()`: nanoseconds since boot, including suspend.
+    pub ktime_ns: u64,
+}
+
+/// What decides whether a task is interactive (ECS `process.interactive`):
+/// its controlling tty and the character devices behind fd 0 and fd 2, all
+/// as kernel `dev_t` (`major << 20 | minor`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TtyInfo {
+    /// Controlling tty device (`task->signal->tty`), valid with [`TTY_HAS_CTTY`].
+    pub ctty_dev: u32,
+    /// `i_rdev` of fd 0's inode, valid with [`TTY_FD0_CHR`].
+    pub fd0_dev: u32,
+    /// `i_rdev` of fd 2's inode, valid with [`TTY_FD2_CHR`].
+    pub fd2_dev: u32,
+    pub flags: u32,
+}
+
+impl TtyInfo {
+    /// The ECS definition: the controlling tty's device is the character
+    /// device behind both stdin and stderr.
+    pub fn is_interactive(&self) -> bool {
+        let all = TTY_HAS_CTTY | TTY_FD0_CHR | TTY_FD2_CHR;
+        self.flags & all == all && self.fd0_dev == self.ctty_dev && self.fd2_dev == self.ctty_dev
+    }
+}
+
+/// Identity of one task as the kernel saw it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// Thread-group id: the pid users see.
+    pub tgid: u32,
+    /// Thread id.
+    pub pid: u32,
+    /// `task->start_boottime` in ns: with the pid, the process's identity.
+    pub start_boottime_ns: u64,
+    pub comm: [u8; COMM_LEN],
+    pub tty: TtyInfo,
+}
+
+/// One execve, as seen by the `sched_process_exec` tracepoint. Sent with a
+/// variable length: the fixed part up to `data`, then `filename_len` bytes of
+/// filename followed by `args_len` bytes of argv (NUL separated).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ExecRecord {
+    pub header: RecordHeader,
+    /// The process after exec.
+    pub task: TaskInfo,
+    /// `task->real_parent` at the moment of exec.
+    pub parent: TaskInfo,
+    /// Pid of the thread that called execve (differs from tgid when a
+    /// non-leader thread exec'd).
+    pub old_pid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub euid: u32,
+    pub egid: u32,
+    /// Inode number of the task's pid namespace (0 if unavailable).
+    pub pid_ns: u32,
+    pub cgroup_id: u64,
+    /// Inode number of the task's mount namespace (0 if unavailable).
+    pub mnt_ns: u32,
+    /// Real argc, read from the new image's stack.
+    pub argc: u32,
+    /// `arg_end - arg_start`: total argv bytes, captured or not.
+    pub args_total_len: u32,
+    /// argv bytes captured after the filename in `data`.
+    pub args_len: u32,
+    /// Filename bytes at the start of `data` (without the NUL).
+    pub filename_len: u32,
+    /// [`EXEC_ARGS_TRUNCATED`] and friends.
+    pub flags: u32,
+    pub data: [u8; FILENAME_MAX + ARGS_MAX],
+}
+
+impl ExecRecord {
+    /// Size of the fixed part: a record on the ring buffer is this many bytes
+    /// plus `filename_len + args_len`.
+    pub const FIXED_LEN: usize = core::mem::offset_of!(ExecRecord, data);
+}
+
+/// A new process (not a thread): from the `sched_process_fork` raw tracepoint.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ForkRecord {
+    pub header: RecordHeader,
+    pub child: TaskInfo,
+    /// Tgid of the child's `real_parent`.
+    pub parent_tgid: u32,
+    pub _pad: u32,
+    pub parent_start_boottime_ns: u64,
+    pub cgroup_id: u64,
+}
+
+/// The last thread of a process ended: from `sched_process_exit`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ExitRecord {
+    pub header: RecordHeader,
+    pub tgid: u32,
+    /// `task->exit_code` (wait status encoding).
+    pub exit_code: u32,
+    pub start_boottime_ns: u64,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// Layout facts the programs cannot know at compile time, resolved by
+/// userspace from the running kernel's BTF (`/sys/kernel/btf/vmlinux`) and
+/// tracefs formats, and set as a global at load time: one binary runs on
+/// every kernel. Every offset is in bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelOffsets {
+    // tracepoint record fields (from tracefs `format` files)
+    pub tp_exec_filename_loc: u32,
+    pub tp_exec_old_pid: u32,
+    pub tp_exit_group_dead: u32,
+    /// 1 when the exit tracepoint has a `group_dead` field.
+    pub tp_exit_has_group_dead: u32,
+
+    // struct task_struct
+    pub task_tgid: u32,
+    pub task_pid: u32,
+    pub task_real_parent: u32,
+    pub task_start_boottime: u32,
+    pub task_comm: u32,
+    pub task_signal: u32,
+    pub task_files: u32,
+    pub task_mm: u32,
+    pub task_cred: u32,
+    pub task_nsproxy: u32,
+    pub task_thread_pid: u32,
+    pub task_exit_code: u32,
+    pub task_group_leader: u32,
+    // struct signal_struct / tty_struct / tty_driver
+    pub signal_tty: u32,
+    pub tty_index: u32,
+    pub tty_driver: u32,
+    pub tty_driver_major: u32,
+    pub tty_driver_minor_start: u32,
+    // struct files_struct / fdtable / file / inode
+    pub files_fdt: u32,
+    pub fdtable_max_fds: u32,
+    pub fdtable_fd: u32,
+    pub file_inode: u32,
+    pub inode_mode: u32,
+    pub inode_rdev: u32,
+    // struct mm_struct
+    pub mm_arg_start: u32,
+    pub mm_arg_end: u32,
+    pub mm_start_stack: u32,
+    // struct cred
+    pub cred_euid: u32,
+    pub cred_egid: u32,
+    // namespaces: nsproxy.mnt_ns, mnt_namespace.ns + ns_common.inum,
+    // pid.level, pid.numbers, upid.ns, sizeof(upid), pid_namespace.ns + inum
+    pub nsproxy_mnt_ns: u32,
+    pub mnt_ns_inum: u32,
+    pub pid_level: u32,
+    pub pid_numbers: u32,
+    pub upid_ns: u32,
+    pub upid_size: u32,
+    pub pid_ns_inum: u32,
+}
+
+#[cfg(feature = "user")]
+mod user {
+    use super::*;
+    // SAFETY: all are #[repr(C)] plain integers/arrays with explicit padding,
+    // valid for any bit pattern.
+    unsafe impl aya::Pod for KernelOffsets {}
+    unsafe impl aya::Pod for RecordHeader {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interactive_needs_ctty_on_fd0_and_fd2() {
+        let pts3 = (136 << 20) | 3;
+        let all = TTY_HAS_CTTY | TTY_FD0_CHR | TTY_FD2_CHR;
+        let on_tty = TtyInfo { ctty_dev: pts3, fd0_dev: pts3, fd2_dev: pts3, flags: all };
+        assert!(on_tty.is_interactive());
+        assert!(!TtyInfo { fd0_dev: (1 << 20) | 3, ..on_tty }.is_interactive());
+        assert!(!TtyInfo { fd2_dev: (1 << 20) | 3, ..on_tty }.is_interactive());
+        assert!(!TtyInfo { flags: TTY_FD0_CHR | TTY_FD2_CHR, ..on_tty }.is_interactive());
+        // /dev/pts/0 and "no tty" both have index 0: the flags tell them apart.
+        let pts0 = 136 << 20;
+        let detached = TtyInfo { ctty_dev: 0, fd0_dev: pts0, fd2_dev: pts0, flags: TTY_FD0_CHR | TTY_FD2_CHR };
+        assert!(!detached.is_interactive());
+    }
+
+    #[test]
+    fn layout_is_stable() {
+        assert_eq!(core::mem::size_of::<RecordHeader>(), 16);
+        assert_eq!(core::mem::size_of::<TaskInfo>(), 48);
+        assert_eq!(ExecRecord::FIXED_LEN % 8, 0);
+        assert_eq!(core::mem::size_of::<KernelOffsets>() % 8, 0);
+    }
+}

@@ -1,0 +1,436 @@
+//! The sensor's kernel side: three small programs on the scheduler's process
+//! tracepoints that feed one ring buffer.
+//!
+//! - `sched/sched_process_exec` (classic tracepoint): every successful execve
+//!   with filename, full argv (bounded, truncation flagged, real argc), ids,
+//!   cgroup id, namespaces and the tty facts that decide `interactive` for the
+//!   process and its parent.
+//! - `sched_process_fork` (raw tracepoint): new processes, so that forked
+//!   workers that never exec inherit their parent's identity in userspace.
+//!   Raw because only the raw form hands us the child `task_struct`, which is
+//!   the only way to tell a new process from a new thread in the kernel.
+//! - `sched/sched_process_exit` (classic tracepoint): the end of a process
+//!   (its last thread), so userspace can evict it.
+//!
+//! No struct offset is compiled in: userspace resolves them from the running
+//! kernel's BTF and sets the `OFFSETS` global at load time. A record the ring
+//! buffer has no room for is counted in `LOST`, never dropped silently.
+//!
+//! Each program is a thin wrapper over a `try_*` function returning `Result`.
+#![no_std]
+#![no_main]
+
+mod kernel_read;
+
+use aya_ebpf::{
+    helpers::{
+        bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_task,
+        bpf_get_current_uid_gid, bpf_get_smp_processor_id, bpf_ktime_get_boot_ns,
+        generated::{bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_ringbuf_output},
+    },
+    macros::{map, raw_tracepoint, tracepoint},
+    maps::{Array, PerCpuArray, RingBuf},
+    programs::{RawTracePointContext, TracePointContext},
+    EbpfContext,
+};
+use kernel_read::{offset, read_i32, read_ptr, read_u32, read_u64, read_user_u64, ReadError};
+use sensor_common::{
+    lost_index, record_kind, ExecRecord, ExitRecord, ForkRecord, KernelOffsets, RecordHeader,
+    TaskInfo, TtyInfo, ARGS_MAX, COMM_LEN, EXEC_ARGC_UNKNOWN, EXEC_ARGS_READ_FAILED,
+    EXEC_ARGS_TRUNCATED, EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN, FILENAME_MAX,
+    TTY_FD0_CHR, TTY_FD2_CHR, TTY_HAS_CTTY, TTY_READ_ERROR,
+};
+
+/// Set by userspace at load time (`EbpfLoader::set_global`); all zero here.
+#[no_mangle]
+static OFFSETS: KernelOffsets = unsafe { core::mem::zeroed() };
+
+/// Every record goes here. Userspace sets the size at load time.
+#[map]
+static EVENTS: RingBuf = RingBuf::with_byte_size(8 * 1024 * 1024, 0);
+
+/// Scratch space for one exec record per CPU (too large for the 512-byte
+/// eBPF stack, and above the 32 KiB per-CPU value limit, hence a plain array
+/// indexed by CPU). Userspace sets max_entries to the number of possible CPUs.
+#[map]
+static SCRATCH: Array<ExecRecord> = Array::with_max_entries(1, 0);
+
+/// Records lost because the ring buffer was full, by [`lost_index`].
+#[map]
+static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(lost_index::COUNT, 0);
+
+const S_IFMT: u32 = 0o170000;
+const S_IFCHR: u32 = 0o020000;
+
+#[tracepoint]
+pub fn sensor_exec(ctx: TracePointContext) -> u32 {
+    // Errors are reflected in the record's flags or the lost counter; the
+    // return value of a tracepoint program is ignored by the kernel.
+    let _ = try_exec(&ctx);
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sched_process_fork")]
+pub fn sensor_fork(ctx: RawTracePointContext) -> i32 {
+    let _ = try_fork(&ctx);
+    0
+}
+
+#[tracepoint]
+pub fn sensor_exit(ctx: TracePointContext) -> u32 {
+    let _ = try_exit(&ctx);
+    0
+}
+
+fn current_task() -> *const u8 {
+    // SAFETY: helper call without arguments; the pointer is only ever read
+    // through bpf_probe_read_kernel.
+    unsafe { bpf_get_current_task() as *const u8 }
+}
+
+fn count_lost(index: u32) {
+    if let Some(counter) = LOST.get_ptr_mut(index) {
+        // SAFETY: per-CPU slot, only this CPU writes it.
+        unsafe { *counter += 1 };
+    }
+}
+
+fn header(kind: u32) -> RecordHeader {
+    // SAFETY: plain helper calls with no arguments.
+    unsafe {
+        RecordHeader {
+            kind,
+            cpu: bpf_get_smp_processor_id(),
+            ktime_ns: bpf_ktime_get_boot_ns(),
+        }
+    }
+}
+
+fn try_exec(ctx: &TracePointContext) -> Result<(), ReadError> {
+    // SAFETY: helper call without arguments.
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    let rec = SCRATCH.get_ptr_mut(cpu).ok_or(ReadError)?;
+    // SAFETY: the map value is valid for the program's duration and only
+    // this CPU uses this slot.
+    let rec = unsafe { &mut *rec };
+    rec.header = header(record_kind::EXEC);
+    rec.flags = 0;
+
+    let task = current_task();
+    let pid_tgid = bpf_get_current_pid_tgid();
+    fill_task(&mut rec.task, task);
+    // The helper is authoritative for the current task's ids.
+    rec.task.tgid = (pid_tgid >> 32) as u32;
+    rec.task.pid = pid_tgid as u32;
+
+    match read_ptr(task, offset(|o| &o.task_real_parent)) {
+        Ok(parent) if !parent.is_null() => fill_leader(&mut rec.parent, parent),
+        _ => {
+            rec.parent = TaskInfo::default();
+            rec.flags |= EXEC_PARENT_UNKNOWN;
+        }
+    }
+
+    let uid_gid = bpf_get_current_uid_gid();
+    rec.uid = uid_gid as u32;
+    rec.gid = (uid_gid >> 32) as u32;
+    match read_ptr(task, offset(|o| &o.task_cred)) {
+        Ok(cred) => {
+            rec.euid = read_u32(cred, offset(|o| &o.cred_euid)).unwrap_or(rec.uid);
+            rec.egid = read_u32(cred, offset(|o| &o.cred_egid)).unwrap_or(rec.gid);
+        }
+        Err(_) => {
+            rec.euid = rec.uid;
+            rec.egid = rec.gid;
+        }
+    }
+    // SAFETY: helper call without arguments.
+    rec.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+    rec.mnt_ns = mount_ns(task).unwrap_or(0);
+    rec.pid_ns = pid_ns(task).unwrap_or(0);
+
+    // SAFETY: the offsets come from this tracepoint's tracefs format.
+    rec.old_pid = unsafe { ctx.read_at::<u32>(offset(|o| &o.tp_exec_old_pid)) }.unwrap_or(0);
+    let filename_len = read_filename(ctx, rec);
+    read_args(task, rec, filename_len);
+
+    let size = ExecRecord::FIXED_LEN + filename_len + rec.args_len as usize;
+    let size = if size > core::mem::size_of::<ExecRecord>() {
+        core::mem::size_of::<ExecRecord>()
+    } else {
+        size
+    };
+    // SAFETY: `rec` points to a map value of size_of::<ExecRecord>() bytes
+    // and `size` is bounded by it.
+    let ret = unsafe {
+        bpf_ringbuf_output(
+            core::ptr::addr_of!(EVENTS).cast_mut().cast(),
+            (rec as *mut ExecRecord).cast(),
+            size as u64,
+            0,
+        )
+    };
+    if ret < 0 {
+        count_lost(lost_index::EXEC);
+    }
+    Ok(())
+}
+
+/// Reads the execve filename from the tracepoint record into the start of
+/// `rec.data`; returns its length without the NUL (bounded for the verifier).
+fn read_filename(ctx: &TracePointContext, rec: &mut ExecRecord) -> usize {
+    // `__data_loc`: low 16 bits = offset of the string in the record.
+    // SAFETY: offset from this tracepoint's tracefs format.
+    let loc = unsafe { ctx.read_at::<u32>(offset(|o| &o.tp_exec_filename_loc)) }.unwrap_or(0);
+    let src = unsafe { (ctx.as_ptr() as *const u8).add((loc & 0xffff) as usize) };
+    // SAFETY: the destination is FILENAME_MAX bytes of the map value.
+    let n = unsafe {
+        bpf_probe_read_kernel_str(
+            rec.data.as_mut_ptr().cast(),
+            FILENAME_MAX as u32,
+            src.cast(),
+        )
+    };
+    if n <= 0 {
+        rec.filename_len = 0;
+        return 0;
+    }
+    // `n` counts the NUL; a full buffer means the name was cut.
+    let len = (n as usize - 1) & (FILENAME_MAX - 1);
+    if n as usize >= FILENAME_MAX {
+        rec.flags |= EXEC_FILENAME_TRUNCATED;
+    }
+    rec.filename_len = len as u32;
+    len
+}
+
+/// Copies argv (`mm->arg_start..arg_end` of the new image) after the filename
+/// and reads the real argc from the top of the new stack (`mm->start_stack`
+/// points at argc once the ELF loader has built the stack).
+fn read_args(task: *const u8, rec: &mut ExecRecord, filename_len: usize) {
+    rec.args_len = 0;
+    rec.args_total_len = 0;
+    rec.argc = 0;
+    let Ok(mm) = read_ptr(task, offset(|o| &o.task_mm)) else {
+        rec.flags |= EXEC_ARGS_READ_FAILED | EXEC_ARGC_UNKNOWN;
+        return;
+    };
+    let start = read_u64(mm, offset(|o| &o.mm_arg_start)).unwrap_or(0);
+    let end = read_u64(mm, offset(|o| &o.mm_arg_end)).unwrap_or(0);
+    match read_u64(mm, offset(|o| &o.mm_start_stack)).and_then(|sp| read_user_u64(sp)) {
+        Ok(argc) => rec.argc = argc as u32,
+        Err(_) => rec.flags |= EXEC_ARGC_UNKNOWN,
+    }
+    if end <= start {
+        rec.flags |= EXEC_ARGS_READ_FAILED;
+        return;
+    }
+    let total = end - start;
+    rec.args_total_len = total as u32;
+    let len = if total > ARGS_MAX as u64 {
+        rec.flags |= EXEC_ARGS_TRUNCATED;
+        ARGS_MAX as u32
+    } else {
+        total as u32
+    };
+    let at = filename_len & (FILENAME_MAX - 1);
+    // SAFETY: `at < FILENAME_MAX` and `len <= ARGS_MAX`: the destination stays
+    // inside `rec.data` (FILENAME_MAX + ARGS_MAX bytes).
+    let ret = unsafe {
+        bpf_probe_read_user(
+            rec.data.as_mut_ptr().add(at).cast(),
+            len,
+            start as *const core::ffi::c_void,
+        )
+    };
+    if ret < 0 {
+        rec.flags |= EXEC_ARGS_READ_FAILED;
+    } else {
+        rec.args_len = len;
+    }
+}
+
+/// Fills `info` from the thread-group leader of `task` (a parent may be a
+/// worker thread: the process's identity is its leader's).
+fn fill_leader(info: &mut TaskInfo, task: *const u8) {
+    let leader = match read_ptr(task, offset(|o| &o.task_group_leader)) {
+        Ok(leader) if !leader.is_null() => leader,
+        _ => task,
+    };
+    fill_task(info, leader);
+}
+
+fn fill_task(info: &mut TaskInfo, task: *const u8) {
+    info.tgid = read_u32(task, offset(|o| &o.task_tgid)).unwrap_or(0);
+    info.pid = read_u32(task, offset(|o| &o.task_pid)).unwrap_or(0);
+    info.start_boottime_ns = read_u64(task, offset(|o| &o.task_start_boottime)).unwrap_or(0);
+    info.comm = kernel_read::read_bytes::<COMM_LEN>(task, offset(|o| &o.task_comm))
+        .unwrap_or([0; COMM_LEN]);
+    info.tty = read_tty(task);
+}
+
+/// The controlling tty (`task->signal->tty`) as a dev_t, and the character
+/// devices behind fd 0 and fd 2.
+fn read_tty(task: *const u8) -> TtyInfo {
+    let mut tty = TtyInfo::default();
+    if read_ctty(task, &mut tty).is_err() {
+        tty.flags |= TTY_READ_ERROR;
+    }
+    if read_std_fds(task, &mut tty).is_err() {
+        tty.flags |= TTY_READ_ERROR;
+    }
+    tty
+}
+
+fn read_ctty(task: *const u8, out: &mut TtyInfo) -> Result<(), ReadError> {
+    let signal = read_ptr(task, offset(|o| &o.task_signal))?;
+    if signal.is_null() {
+        return Ok(());
+    }
+    let tty = read_ptr(signal, offset(|o| &o.signal_tty))?;
+    if tty.is_null() {
+        return Ok(());
+    }
+    let index = read_i32(tty, offset(|o| &o.tty_index))?;
+    let driver = read_ptr(tty, offset(|o| &o.tty_driver))?;
+    let major = read_i32(driver, offset(|o| &o.tty_driver_major))?;
+    let minor_start = read_i32(driver, offset(|o| &o.tty_driver_minor_start))?;
+    out.ctty_dev = ((major as u32) << 20) | ((minor_start + index) as u32 & 0xfffff);
+    out.flags |= TTY_HAS_CTTY;
+    Ok(())
+}
+
+fn read_std_fds(task: *const u8, out: &mut TtyInfo) -> Result<(), ReadError> {
+    let files = read_ptr(task, offset(|o| &o.task_files))?;
+    if files.is_null() {
+        return Ok(());
+    }
+    let fdt = read_ptr(files, offset(|o| &o.files_fdt))?;
+    let max_fds = read_u32(fdt, offset(|o| &o.fdtable_max_fds))?;
+    let fds = read_ptr(fdt, offset(|o| &o.fdtable_fd))?;
+    if max_fds > 0 {
+        if let Some(dev) = char_dev_of_fd(fds, 0)? {
+            out.fd0_dev = dev;
+            out.flags |= TTY_FD0_CHR;
+        }
+    }
+    if max_fds > 2 {
+        if let Some(dev) = char_dev_of_fd(fds, 2)? {
+            out.fd2_dev = dev;
+            out.flags |= TTY_FD2_CHR;
+        }
+    }
+    Ok(())
+}
+
+fn char_dev_of_fd(fds: *const u8, fd: usize) -> Result<Option<u32>, ReadError> {
+    let file = read_ptr(fds, fd * core::mem::size_of::<usize>())?;
+    if file.is_null() {
+        return Ok(None);
+    }
+    let inode = read_ptr(file, offset(|o| &o.file_inode))?;
+    if inode.is_null() {
+        return Ok(None);
+    }
+    let mode = kernel_read::read_u16(inode, offset(|o| &o.inode_mode))? as u32;
+    if mode & S_IFMT != S_IFCHR {
+        return Ok(None);
+    }
+    Ok(Some(read_u32(inode, offset(|o| &o.inode_rdev))?))
+}
+
+fn mount_ns(task: *const u8) -> Result<u32, ReadError> {
+    let nsproxy = read_ptr(task, offset(|o| &o.task_nsproxy))?;
+    let mnt_ns = read_ptr(nsproxy, offset(|o| &o.nsproxy_mnt_ns))?;
+    read_u32(mnt_ns, offset(|o| &o.mnt_ns_inum))
+}
+
+/// The task's own pid namespace: `thread_pid->numbers[level].ns`.
+fn pid_ns(task: *const u8) -> Result<u32, ReadError> {
+    let pid = read_ptr(task, offset(|o| &o.task_thread_pid))?;
+    let level = read_u32(pid, offset(|o| &o.pid_level))? as usize & 0x1f;
+    let upid = offset(|o| &o.pid_numbers) + level * offset(|o| &o.upid_size);
+    let ns = read_ptr(pid, upid + offset(|o| &o.upid_ns))?;
+    read_u32(ns, offset(|o| &o.pid_ns_inum))
+}
+
+fn try_fork(ctx: &RawTracePointContext) -> Result<(), ReadError> {
+    // TP_PROTO(struct task_struct *parent, struct task_struct *child)
+    let child: *const u8 = ctx.arg::<*const u8>(1);
+    let tgid = read_u32(child, offset(|o| &o.task_tgid))?;
+    let pid = read_u32(child, offset(|o| &o.task_pid))?;
+    if tgid != pid {
+        return Ok(()); // a new thread, not a new process
+    }
+    let mut rec = ForkRecord {
+        header: header(record_kind::FORK),
+        ..ForkRecord::default()
+    };
+    rec.child.tgid = tgid;
+    rec.child.pid = pid;
+    rec.child.start_boottime_ns = read_u64(child, offset(|o| &o.task_start_boottime))?;
+    rec.child.comm =
+        kernel_read::read_bytes::<COMM_LEN>(child, offset(|o| &o.task_comm)).unwrap_or([0; COMM_LEN]);
+    if let Ok(parent) = read_ptr(child, offset(|o| &o.task_real_parent)) {
+        let leader = match read_ptr(parent, offset(|o| &o.task_group_leader)) {
+            Ok(leader) if !leader.is_null() => leader,
+            _ => parent,
+        };
+        rec.parent_tgid = read_u32(leader, offset(|o| &o.task_tgid)).unwrap_or(0);
+        rec.parent_start_boottime_ns =
+            read_u64(leader, offset(|o| &o.task_start_boottime)).unwrap_or(0);
+    }
+    // SAFETY: helper call without arguments.
+    rec.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+    if EVENTS.output::<ForkRecord>(&rec, 0).is_err() {
+        count_lost(lost_index::FORK);
+    }
+    Ok(())
+}
+
+fn try_exit(ctx: &TracePointContext) -> Result<(), ReadError> {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tgid = (pid_tgid >> 32) as u32;
+    let tid = pid_tgid as u32;
+    // SAFETY: volatile read of a load-time constant.
+    let has_group_dead = unsafe { core::ptr::read_volatile(&OFFSETS.tp_exit_has_group_dead) };
+    if has_group_dead != 0 {
+        // SAFETY: offset from this tracepoint's tracefs format.
+        let group_dead = unsafe { ctx.read_at::<u8>(offset(|o| &o.tp_exit_group_dead)) }
+            .map_err(|_| ReadError)?;
+        if group_dead == 0 {
+            return Ok(());
+        }
+    } else if tgid != tid {
+        return Ok(());
+    }
+    let task = current_task();
+    let leader = match read_ptr(task, offset(|o| &o.task_group_leader)) {
+        Ok(leader) if !leader.is_null() => leader,
+        _ => task,
+    };
+    let rec = ExitRecord {
+        header: header(record_kind::EXIT),
+        tgid,
+        exit_code: read_u32(task, offset(|o| &o.task_exit_code)).unwrap_or(0),
+        start_boottime_ns: read_u64(leader, offset(|o| &o.task_start_boottime)).unwrap_or(0),
+        comm: kernel_read::read_bytes::<COMM_LEN>(leader, offset(|o| &o.task_comm))
+            .unwrap_or([0; COMM_LEN]),
+    };
+    if EVENTS.output::<ExitRecord>(&rec, 0).is_err() {
+        count_lost(lost_index::EXIT);
+    }
+    Ok(())
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    // SAFETY: eBPF programs cannot unwind or loop forever; the verifier
+    // rejects any path that could reach here.
+    unsafe { core::hint::unreachable_unchecked() }
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

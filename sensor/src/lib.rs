@@ -1,0 +1,14 @@
+//! The sensor's library: everything the `sensor` binary does lives in a named
+//! module here so that it can be tested, benchmarked and reused on its own.
+//!
+//! Data flow (see `docs/architecture.md` in the shared docs):
+//! kernel records ([`sensor_common`]) → [`event_decode`] → [`process_table`]
+//! → enrichment ([`container_id`], [`cgroup_path`]) → [`ecs`] document →
+//! [`rules`] / [`eql`] verdicts → [`alert`] JSON lines.
+
+pub mod eql;
+pub mod rules;
+pub mod byte_text;
+pub mod container_id;
+pub mod cgroup_path;
+pub mod proc_scan;
