@@ -258,6 +258,9 @@ fn is_pod_uid(s: &str) -> bool {
 }
 
 #[cfg(test)]
+// Tests fail by panicking; that is what these lints exist to keep out of
+// production code.
+#[allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
