@@ -1,0 +1,706 @@
+//! Seed data from `/proc` for processes that started before the sensor.
+//!
+//! The kernel side only sees execs that happen while it is attached; every
+//! process already running at start (the shell an attacker sits in, the web
+//! server whose child is about to run `sh`) would otherwise appear as a
+//! parent with no name, args or container. [`scan`] reads them once at start
+//! so the process table can be seeded.
+//!
+//! Reading `/proc` races with processes exiting and pids being reused, so:
+//! - a process that vanishes mid-read is an ordinary outcome, counted in
+//!   [`ScanResult::errors`], never a failure of the scan;
+//! - after reading, `stat` is read again and the snapshot is discarded if
+//!   the start time changed (the pid was reused for another process while we
+//!   read, so the files may describe two different processes);
+//! - files that need ptrace access (`exe`, `cwd`) are optional.
+//!
+//! The root is a parameter so tests can use a fake tree.
+
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::byte_text::to_text;
+
+/// `PF_KTHREAD` in the `flags` field of `/proc/<pid>/stat` (include/linux/sched.h).
+const PF_KTHREAD: u64 = 0x0020_0000;
+/// `TASK_COMM_LEN - 1`: the kernel truncates `comm` to this many bytes.
+const COMM_MAX: usize = 15;
+/// The pid of `kthreadd`, parent of every kernel thread.
+const KTHREADD_PID: u32 = 2;
+/// What the kernel appends to `/proc/<pid>/exe` when the file was unlinked.
+const DELETED_SUFFIX: &[u8] = b" (deleted)";
+
+/// One process as `/proc` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcSnapshot {
+    /// Thread-group id.
+    pub pid: u32,
+    /// Parent's thread-group id (0 for init and kthreadd).
+    pub ppid: u32,
+    /// Start time: `stat` field 22, clock ticks since boot. With `pid` it
+    /// identifies the process instance (pids are reused).
+    pub start_ticks: u64,
+    /// The kernel's `comm` (at most 15 bytes; may have been changed by
+    /// `prctl(PR_SET_NAME)`).
+    pub comm: String,
+    /// ECS `process.name`; see [`process_name`] for how it is chosen.
+    pub name: String,
+    /// ECS `process.executable`: the target of `/proc/<pid>/exe`, without the
+    /// kernel's ` (deleted)` suffix. `None` for kernel threads, zombies, or
+    /// without ptrace access.
+    pub executable: Option<String>,
+    /// The executable was unlinked after exec (`/proc/<pid>/exe` ends in
+    /// ` (deleted)`): a classic sign of a dropped-and-removed payload, worth
+    /// keeping even though ECS has no field for it.
+    pub executable_deleted: bool,
+    /// `process.args` from `/proc/<pid>/cmdline`, see [`split_cmdline`].
+    pub args: Vec<String>,
+    /// `process.working_directory`; `None` without ptrace access.
+    pub cwd: Option<String>,
+    /// Real uid.
+    pub uid: u32,
+    /// Real gid.
+    pub gid: u32,
+    /// Effective uid.
+    pub euid: u32,
+    /// Controlling tty as the kernel encodes it (`stat` field 7:
+    /// `major << 8 | (minor & 0xff) | (minor & !0xff) << 12`); 0 = none.
+    pub tty_nr: u32,
+    /// The cgroup v2 path (the `0::` line of `/proc/<pid>/cgroup`).
+    pub cgroup_path: Option<String>,
+    /// A kernel thread (`PF_KTHREAD`, or kthreadd and its children).
+    pub is_kernel_thread: bool,
+}
+
+/// Why one process could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcScanError {
+    /// The process exited (or its pid was reused) while we read it.
+    #[error("process {pid} exited while it was being read")]
+    Vanished {
+        /// The pid.
+        pid: u32,
+    },
+    /// A `/proc` file could not be read for another reason.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// A `/proc` file did not have the expected format.
+    #[error("cannot parse {path}: {reason}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: &'static str,
+    },
+}
+
+/// The outcome of [`scan`].
+#[derive(Debug, Default)]
+pub struct ScanResult {
+    /// Processes read, oldest first (by start time, then pid), so that a
+    /// parent comes before its children when the table is seeded.
+    pub snapshots: Vec<ProcSnapshot>,
+    /// Processes that could not be read (mostly: exited during the scan).
+    pub errors: usize,
+}
+
+/// Read every process under `proc_root` (normally `/proc`).
+pub fn scan(proc_root: &Path) -> ScanResult {
+    let mut result = ScanResult::default();
+    let entries = match std::fs::read_dir(proc_root) {
+        Ok(entries) => entries,
+        Err(err) => {
+            log::warn!("cannot list {}: {err}", proc_root.display());
+            result.errors += 1;
+            return result;
+        }
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = parse_pid(name.as_bytes()) else {
+            continue;
+        };
+        match read_process(proc_root, pid) {
+            Ok(snapshot) => result.snapshots.push(snapshot),
+            Err(ProcScanError::Vanished { .. }) => result.errors += 1,
+            Err(err) => {
+                log::debug!("proc scan: {err}");
+                result.errors += 1;
+            }
+        }
+    }
+    result.snapshots.sort_by_key(|s| (s.start_ticks, s.pid));
+    result
+}
+
+/// Read one process.
+pub fn read_process(proc_root: &Path, pid: u32) -> Result<ProcSnapshot, ProcScanError> {
+    let dir = proc_root.join(pid.to_string());
+    let stat_path = dir.join("stat");
+    let stat_bytes = read_required(pid, &stat_path)?;
+    let stat = parse_stat(&stat_bytes).ok_or(ProcScanError::Parse {
+        path: stat_path.clone(),
+        reason: "malformed stat line",
+    })?;
+
+    let status_path = dir.join("status");
+    let status = read_required(pid, &status_path)?;
+    let (uid, euid) = status_ids(&status, b"Uid:").ok_or(ProcScanError::Parse {
+        path: status_path.clone(),
+        reason: "no Uid line",
+    })?;
+    let (gid, _egid) = status_ids(&status, b"Gid:").ok_or(ProcScanError::Parse {
+        path: status_path,
+        reason: "no Gid line",
+    })?;
+
+    let cmdline = read_required(pid, &dir.join("cmdline"))?;
+    let raw_args = split_cmdline(&cmdline);
+
+    let is_kernel_thread =
+        stat.flags & PF_KTHREAD != 0 || pid == KTHREADD_PID || stat.ppid == KTHREADD_PID;
+
+    // Optional: need ptrace access, absent for kernel threads and zombies.
+    let exe = read_link_bytes(&dir.join("exe"));
+    let (exe, executable_deleted) = match exe {
+        Some(mut target) if !is_kernel_thread => {
+            let deleted = target.ends_with(DELETED_SUFFIX);
+            if deleted {
+                target.truncate(target.len() - DELETED_SUFFIX.len());
+            }
+            (Some(target), deleted)
+        }
+        _ => (None, false),
+    };
+    let cwd = if is_kernel_thread {
+        None
+    } else {
+        read_link_bytes(&dir.join("cwd"))
+    };
+    let cgroup_path = std::fs::read(dir.join("cgroup")).ok().and_then(|text| {
+        text.split(|&b| b == b'\n')
+            .find_map(|line| line.strip_prefix(b"0::"))
+            .map(|p| to_text(p).into_owned())
+    });
+
+    let name = if is_kernel_thread {
+        stat.comm.to_vec()
+    } else {
+        process_name(stat.comm, &raw_args, exe.as_deref()).to_vec()
+    };
+
+    // Same start time as when we began, or the pid now belongs to another
+    // process and what we read may be a mix of two.
+    match std::fs::read(&stat_path)
+        .ok()
+        .as_deref()
+        .and_then(parse_stat)
+    {
+        Some(again) if again.start_ticks == stat.start_ticks => {}
+        _ => return Err(ProcScanError::Vanished { pid }),
+    }
+
+    Ok(ProcSnapshot {
+        pid,
+        ppid: stat.ppid,
+        start_ticks: stat.start_ticks,
+        comm: to_text(stat.comm).into_owned(),
+        name: to_text(&name).into_owned(),
+        executable: exe.map(|e| to_text(&e).into_owned()),
+        executable_deleted,
+        args: raw_args.iter().map(|a| to_text(a).into_owned()).collect(),
+        cwd: cwd.map(|c| to_text(&c).into_owned()),
+        uid,
+        gid,
+        euid,
+        tty_nr: stat.tty_nr,
+        cgroup_path,
+        is_kernel_thread,
+    })
+}
+
+/// ECS `process.name` from what `/proc` offers.
+///
+/// ECS wants "the executable's basename as passed to execve" (for a script
+/// the script's name: `gunicorn`, not `python3.11`), which is also what the
+/// live exec path reports. The kernel sets `comm` to exactly that basename,
+/// truncated to 15 bytes, so:
+/// 1. `comm` shorter than 15 bytes cannot have been truncated: use it;
+/// 2. a 15-byte `comm` may be truncated: use the first basename among
+///    `argv[0..3]` that starts with it (argv[0] for binaries; for a script
+///    the kernel makes argv `[interpreter, (shebang arg,) script, …]`, so the
+///    script is argv[1] or argv[2]);
+/// 3. else the basename of `/proc/<pid>/exe` if it starts with `comm`;
+/// 4. else `comm` itself (a renamed process: `comm` is still what the
+///    process calls itself, and all we know).
+///
+/// Requiring "starts with comm" keeps a process that rewrote its argv
+/// (`nginx: worker process`) or renamed itself from getting a made-up name.
+pub fn process_name<'a>(comm: &'a [u8], args: &[&'a [u8]], exe: Option<&'a [u8]>) -> &'a [u8] {
+    if comm.len() < COMM_MAX {
+        return comm;
+    }
+    args.iter()
+        .take(3)
+        .map(|arg| basename(arg))
+        .chain(exe.map(basename))
+        .find(|base| base.starts_with(comm))
+        .unwrap_or(comm)
+}
+
+fn basename(path: &[u8]) -> &[u8] {
+    match memchr::memrchr(b'/', path) {
+        Some(slash) => path.get(slash + 1..).unwrap_or_default(),
+        None => path,
+    }
+}
+
+/// Split `/proc/<pid>/cmdline` into arguments.
+///
+/// Arguments are NUL-terminated; empty arguments in the middle are real
+/// (`sh -c '' x`) and kept. Trailing NULs are all dropped, not just the
+/// final terminator: programs that rewrite their command line
+/// (setproctitle: nginx, postgres, sshd) pad the rest of the original argv
+/// area with NULs, which would otherwise show up as dozens of empty
+/// arguments. The cost is that genuinely empty *last* arguments are lost,
+/// which is indistinguishable from padding in `/proc`. A rewritten command
+/// line such as `nginx: worker process` stays one argument, as the process
+/// wrote it.
+pub fn split_cmdline(cmdline: &[u8]) -> Vec<&[u8]> {
+    let end = cmdline.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    match cmdline.get(..end) {
+        Some(body) if !body.is_empty() => body.split(|&b| b == 0).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The fields of `/proc/<pid>/stat` we use.
+struct Stat<'a> {
+    comm: &'a [u8],
+    ppid: u32,
+    tty_nr: u32,
+    flags: u64,
+    start_ticks: u64,
+}
+
+/// Parse a stat line: `pid (comm) state ppid pgrp session tty_nr tpgid
+/// flags … starttime …`. `comm` may contain anything, spaces and `)`
+/// included, so it ends at the LAST `)`.
+fn parse_stat(line: &[u8]) -> Option<Stat<'_>> {
+    let open = memchr::memchr(b'(', line)?;
+    let close = memchr::memrchr(b')', line)?;
+    let comm = line.get(open + 1..close)?;
+    let rest = std::str::from_utf8(line.get(close + 1..)?).ok()?;
+    // Index 0 is field 3 (state).
+    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).copied();
+    Some(Stat {
+        comm,
+        ppid: field(4)?.parse().ok()?,
+        // Printed with %d: a negative value is the same 32 bits.
+        tty_nr: field(7)?.parse::<i32>().ok()? as u32,
+        flags: field(9)?.parse().ok()?,
+        start_ticks: field(22)?.parse().ok()?,
+    })
+}
+
+/// `(real, effective)` from a `Uid:`/`Gid:` line of `/proc/<pid>/status`.
+fn status_ids(status: &[u8], key: &[u8]) -> Option<(u32, u32)> {
+    let line = status
+        .split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(key))?;
+    let text = std::str::from_utf8(line).ok()?;
+    let mut ids = text.split_ascii_whitespace().map(str::parse::<u32>);
+    Some((ids.next()?.ok()?, ids.next()?.ok()?))
+}
+
+fn parse_pid(name: &[u8]) -> Option<u32> {
+    if name.is_empty() || !name.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(name).ok()?.parse().ok()
+}
+
+/// Read a file every live process has; "not found" / ESRCH mean the process
+/// is gone.
+fn read_required(pid: u32, path: &Path) -> Result<Vec<u8>, ProcScanError> {
+    std::fs::read(path).map_err(|source| {
+        if source.kind() == io::ErrorKind::NotFound || source.raw_os_error() == Some(libc::ESRCH) {
+            ProcScanError::Vanished { pid }
+        } else {
+            ProcScanError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    })
+}
+
+fn read_link_bytes(path: &Path) -> Option<Vec<u8>> {
+    std::fs::read_link(path)
+        .ok()
+        .map(|p| p.into_os_string().into_encoded_bytes())
+}
+
+#[cfg(test)]
+// Tests fail by panicking; that is what these lints exist to keep out of
+// production code.
+#[allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::ffi::OsStringExt;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    /// A stat line with every field up to 52, the given ones set.
+    fn stat_line(pid: u32, comm: &[u8], ppid: u32, tty: i32, flags: u64, start: u64) -> Vec<u8> {
+        let mut line = format!("{pid} (").into_bytes();
+        line.extend_from_slice(comm);
+        line.extend_from_slice(
+            format!(
+                ") S {ppid} {pid} {pid} {tty} -1 {flags} 10 0 0 0 1 2 0 0 20 0 1 0 {start} 1000 10 \
+                 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+            )
+            .as_bytes(),
+        );
+        line
+    }
+
+    struct FakeProc {
+        root: tempfile::TempDir,
+    }
+
+    impl FakeProc {
+        fn new() -> Self {
+            Self {
+                root: tempfile::tempdir().unwrap(),
+            }
+        }
+        fn add(
+            &self,
+            pid: u32,
+            comm: &[u8],
+            cmdline: &[u8],
+            exe: Option<&[u8]>,
+            flags: u64,
+            ppid: u32,
+        ) {
+            let dir = self.root.path().join(pid.to_string());
+            fs::create_dir(&dir).unwrap();
+            fs::write(
+                dir.join("stat"),
+                stat_line(pid, comm, ppid, 34817, flags, 5000 + u64::from(pid)),
+            )
+            .unwrap();
+            fs::write(
+                dir.join("status"),
+                "Name:\tx\nUid:\t1000\t0\t0\t0\nGid:\t100\t101\t101\t101\n",
+            )
+            .unwrap();
+            fs::write(dir.join("cmdline"), cmdline).unwrap();
+            fs::write(
+                dir.join("cgroup"),
+                "1:name=systemd:/x\n0::/system.slice/foo.service\n",
+            )
+            .unwrap();
+            if let Some(exe) = exe {
+                let target = std::ffi::OsString::from_vec(exe.to_vec());
+                std::os::unix::fs::symlink(target, dir.join("exe")).unwrap();
+            }
+            std::os::unix::fs::symlink("/srv/app", dir.join("cwd")).unwrap();
+        }
+        fn read(&self, pid: u32) -> ProcSnapshot {
+            read_process(self.root.path(), pid).unwrap()
+        }
+    }
+
+    #[test]
+    fn comm_with_parens_and_spaces() {
+        let p = FakeProc::new();
+        p.add(10, b"a) (b c) ", b"/bin/x\0", Some(b"/bin/x"), 0, 1);
+        let s = p.read(10);
+        assert_eq!(s.comm, "a) (b c) ");
+        assert_eq!(s.name, "a) (b c) ");
+        assert_eq!(s.ppid, 1);
+        assert_eq!(s.tty_nr, 34817);
+        assert_eq!(s.start_ticks, 5010);
+        assert_eq!((s.uid, s.euid, s.gid), (1000, 0, 100));
+        assert_eq!(s.cgroup_path.as_deref(), Some("/system.slice/foo.service"));
+        assert_eq!(s.cwd.as_deref(), Some("/srv/app"));
+        assert!(!s.is_kernel_thread);
+    }
+
+    #[test]
+    fn truncated_comm_takes_full_name_from_script_argv() {
+        let p = FakeProc::new();
+        // `#!/usr/bin/python3` script: argv = [python3, script, args…]
+        p.add(
+            11,
+            b"gunicorn-worker",
+            b"/usr/bin/python3\0/opt/venv/bin/gunicorn-worker-main\0--bind\x00127.0.0.1:8000\0",
+            Some(b"/usr/bin/python3.11"),
+            0,
+            1,
+        );
+        let s = p.read(11);
+        assert_eq!(s.name, "gunicorn-worker-main");
+        assert_eq!(
+            s.args,
+            [
+                "/usr/bin/python3",
+                "/opt/venv/bin/gunicorn-worker-main",
+                "--bind",
+                "127.0.0.1:8000"
+            ]
+        );
+        assert_eq!(s.executable.as_deref(), Some("/usr/bin/python3.11"));
+        // Short comm is used as is even if argv[0] differs (login shell).
+        p.add(12, b"bash", b"-bash\0", Some(b"/usr/bin/bash"), 0, 1);
+        assert_eq!(p.read(12).name, "bash");
+        // 15-byte comm, argv rewritten: exe basename.
+        p.add(
+            13,
+            b"systemd-journal",
+            b"nothing-alike\0",
+            Some(b"/lib/systemd/systemd-journald"),
+            0,
+            1,
+        );
+        assert_eq!(p.read(13).name, "systemd-journald");
+        // 15-byte comm, nothing matches: comm.
+        p.add(
+            14,
+            b"renamed-thread1",
+            b"foo\0",
+            Some(b"/usr/bin/foo"),
+            0,
+            1,
+        );
+        assert_eq!(p.read(14).name, "renamed-thread1");
+    }
+
+    #[test]
+    fn cmdline_shapes() {
+        let p = FakeProc::new();
+        // Zombie / empty cmdline: no args, no exe.
+        p.add(20, b"defunct", b"", None, 0, 1);
+        let s = p.read(20);
+        assert!(s.args.is_empty());
+        assert_eq!(s.name, "defunct");
+        assert_eq!(s.executable, None);
+        // Non-UTF-8 argument: escaped losslessly.
+        p.add(21, b"cat", b"cat\0caf\xe9\0", Some(b"/usr/bin/cat"), 0, 1);
+        let s = p.read(21);
+        assert_eq!(s.args, ["cat", "caf\\xe9"]);
+        assert_eq!(
+            crate::byte_text::from_escaped(&s.args[1]).as_deref(),
+            Some(&b"caf\xe9"[..])
+        );
+        // nginx rewrote its title and padded with NULs.
+        p.add(
+            22,
+            b"nginx",
+            b"nginx: worker process\0\0\0\0\0\0\0\0",
+            Some(b"/usr/sbin/nginx"),
+            0,
+            1,
+        );
+        assert_eq!(p.read(22).args, ["nginx: worker process"]);
+        // Interior empty args are real.
+        p.add(23, b"sh", b"sh\0-c\0\0x\0", Some(b"/bin/sh"), 0, 1);
+        assert_eq!(p.read(23).args, ["sh", "-c", "", "x"]);
+        // No terminator at all (setproctitle without one).
+        p.add(
+            24,
+            b"postgres",
+            b"postgres: checkpointer",
+            Some(b"/usr/lib/postgresql/16/bin/postgres"),
+            0,
+            1,
+        );
+        assert_eq!(p.read(24).args, ["postgres: checkpointer"]);
+    }
+
+    #[test]
+    fn deleted_executable() {
+        let p = FakeProc::new();
+        p.add(
+            30,
+            b"payload",
+            b"./payload\0",
+            Some(b"/tmp/payload (deleted)"),
+            0,
+            1,
+        );
+        let s = p.read(30);
+        assert_eq!(s.executable.as_deref(), Some("/tmp/payload"));
+        assert!(s.executable_deleted);
+    }
+
+    #[test]
+    fn kernel_threads() {
+        let p = FakeProc::new();
+        p.add(2, b"kthreadd", b"", None, PF_KTHREAD, 0);
+        p.add(40, b"kworker/0:1-events", b"", None, PF_KTHREAD | 0x40, 2);
+        p.add(41, b"not-a-kthread", b"x\0", Some(b"/x"), 0x40, 1);
+        assert!(p.read(2).is_kernel_thread);
+        let k = p.read(40);
+        assert!(k.is_kernel_thread);
+        assert_eq!(k.name, "kworker/0:1-events");
+        assert!(!p.read(41).is_kernel_thread);
+    }
+
+    #[test]
+    fn vanished_and_broken() {
+        let p = FakeProc::new();
+        assert!(matches!(
+            read_process(p.root.path(), 99),
+            Err(ProcScanError::Vanished { pid: 99 })
+        ));
+        p.add(50, b"ok", b"ok\0", None, 0, 1);
+        fs::write(p.root.path().join("50/stat"), "garbage").unwrap();
+        assert!(matches!(
+            read_process(p.root.path(), 50),
+            Err(ProcScanError::Parse { .. })
+        ));
+        p.add(51, b"ok", b"ok\0", None, 0, 1);
+        fs::remove_file(p.root.path().join("51/cmdline")).unwrap();
+        assert!(matches!(
+            read_process(p.root.path(), 51),
+            Err(ProcScanError::Vanished { pid: 51 })
+        ));
+
+        p.add(52, b"fine", b"fine\0", None, 0, 1);
+        fs::create_dir(p.root.path().join("self")).unwrap();
+        fs::create_dir(p.root.path().join("123abc")).unwrap();
+        let result = scan(p.root.path());
+        assert_eq!(result.errors, 2);
+        let pids: Vec<u32> = result.snapshots.iter().map(|s| s.pid).collect();
+        assert_eq!(pids, [52]);
+    }
+
+    #[test]
+    fn stat_parser_never_panics() {
+        for line in [
+            &b""[..],
+            b"(",
+            b")",
+            b")(",
+            b"1 (x",
+            b"1 (x) S",
+            b"1 (x) S a b c",
+            b"1 () S 1 2 3 -1 -1 0",
+        ] {
+            assert!(parse_stat(line).is_none());
+        }
+        let negative_tty = stat_line(1, b"x", 0, -1, 0, 7);
+        assert_eq!(parse_stat(&negative_tty).map(|s| s.tty_nr), Some(u32::MAX));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsers_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = parse_stat(&bytes);
+            let _ = split_cmdline(&bytes);
+            let _ = status_ids(&bytes, b"Uid:");
+            let args = split_cmdline(&bytes);
+            let _ = process_name(bytes.get(..15).unwrap_or(&bytes), &args, Some(&bytes));
+        }
+    }
+
+    // ---- against this machine's real /proc ----
+
+    #[test]
+    fn own_process() {
+        let pid = std::process::id();
+        let s = read_process(Path::new("/proc"), pid).unwrap();
+        let want: Vec<String> = std::env::args_os()
+            .map(|a| to_text(a.as_bytes()).into_owned())
+            .collect();
+        assert_eq!(s.args, want);
+        assert_eq!(s.ppid, std::os::unix::process::parent_id());
+        assert!(s.start_ticks > 0);
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(s.cwd.as_deref().map(Path::new), Some(cwd.as_path()));
+        let exe = std::env::current_exe().unwrap();
+        assert_eq!(s.executable.as_deref().map(Path::new), Some(exe.as_path()));
+        // SAFETY: getuid/getgid/geteuid cannot fail and touch no memory.
+        let (uid, gid, euid) = unsafe { (libc::getuid(), libc::getgid(), libc::geteuid()) };
+        assert_eq!((s.uid, s.gid, s.euid), (uid, gid, euid));
+        assert!(!s.is_kernel_thread);
+        let own_cgroup = fs::read_to_string("/proc/self/cgroup").unwrap();
+        if let Some(line) = own_cgroup.lines().find_map(|l| l.strip_prefix("0::")) {
+            assert_eq!(s.cgroup_path.as_deref(), Some(line));
+        }
+    }
+
+    /// Wait until `pid` has exec'd (its comm is `comm`), so /proc shows the
+    /// new image, not the forked test binary.
+    fn wait_for_comm(pid: u32, comm: &str) -> ProcSnapshot {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(s) = read_process(Path::new("/proc"), pid) {
+                if s.comm == comm {
+                    return s;
+                }
+            }
+            assert!(Instant::now() < deadline, "pid {pid} never became {comm}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn spawned_child() {
+        let mut child = Command::new("sleep").arg("1000").spawn().unwrap();
+        let s = wait_for_comm(child.id(), "sleep");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(s.args, ["sleep", "1000"]);
+        assert_eq!(s.name, "sleep");
+        assert_eq!(s.ppid, std::process::id());
+        assert!(s
+            .executable
+            .as_deref()
+            .is_some_and(|e| e.ends_with("/sleep")));
+        assert!(!s.executable_deleted);
+
+        let all = scan(Path::new("/proc"));
+        assert!(all.snapshots.iter().any(|p| p.pid == std::process::id()));
+        assert!(all.snapshots.iter().any(|p| p.pid == 1));
+        assert!(all
+            .snapshots
+            .windows(2)
+            .all(|w| (w[0].start_ticks, w[0].pid) <= (w[1].start_ticks, w[1].pid)));
+    }
+
+    /// A real script with a name longer than 15 bytes: comm is truncated,
+    /// argv is `[/bin/sh, <script>, arg]`, the name is the script's.
+    #[test]
+    fn spawned_long_named_script() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("a-long-script-name-for-test.sh");
+        fs::write(&script, "#!/bin/sh\nread line\n").unwrap();
+        let mut perms = fs::metadata(&script).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        fs::set_permissions(&script, perms).unwrap();
+        let mut child = Command::new(&script)
+            .arg("x y")
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let s = wait_for_comm(child.id(), "a-long-script-n");
+        drop(child.stdin.take()); // EOF: `read` returns, the script exits
+        child.wait().unwrap();
+        assert_eq!(s.name, "a-long-script-name-for-test.sh");
+        assert_eq!(s.args.get(1).map(String::as_str), script.to_str());
+        assert_eq!(s.args.last().map(String::as_str), Some("x y"));
+    }
+}
