@@ -1,0 +1,93 @@
+//! Evaluation of a [`CompiledQuery`] against a [`Document`], with
+//! Elasticsearch semantics: a leaf is true when ANY value of the field
+//! passes; a field without values fails every leaf; `not` is a plain
+//! negation of the subtree (Lucene `must_not`), hence true for a missing
+//! field.
+
+use super::ast::CmpOp;
+use super::compile::{CompiledQuery, Node, Test, ValueSet};
+use super::document::{Document, Value};
+
+impl CompiledQuery {
+    /// Whether the document satisfies the query (category gate included).
+    pub fn matches<D: Document + ?Sized>(&self, doc: &D) -> bool {
+        if let Some(cat) = &self.category {
+            let cat: &str = cat;
+            let in_category = doc.visit(&self.category_field, &mut |v| v == Value::Str(cat));
+            if !in_category {
+                return false;
+            }
+        }
+        eval(&self.root, doc)
+    }
+
+    /// Evaluates only the condition, ignoring the category gate.
+    pub fn condition_matches<D: Document + ?Sized>(&self, doc: &D) -> bool {
+        eval(&self.root, doc)
+    }
+}
+
+fn eval<D: Document + ?Sized>(n: &Node, doc: &D) -> bool {
+    match n {
+        Node::Const(b) => *b,
+        Node::And(v) => v.iter().all(|c| eval(c, doc)),
+        Node::Or(v) => v.iter().any(|c| eval(c, doc)),
+        Node::Not(x) => !eval(x, doc),
+        Node::Exists(f) => doc.visit(f, &mut |_| true),
+        Node::Any(f, t) => doc.visit(f, &mut |v| t.matches(v)),
+    }
+}
+
+impl ValueSet {
+    #[inline]
+    fn matches(&self, v: Value<'_>) -> bool {
+        match v {
+            Value::Str(s) => self.strs.contains(s),
+            Value::Int(i) => self.nums.contains(&(i as f64)),
+            Value::Float(x) => self.nums.contains(&x),
+            Value::Bool(b) => self.bools[usize::from(b)],
+        }
+    }
+}
+
+fn ord_ok(op: CmpOp, o: std::cmp::Ordering) -> bool {
+    use std::cmp::Ordering::*;
+    match op {
+        CmpOp::Lt => o == Less,
+        CmpOp::Le => o != Greater,
+        CmpOp::Gt => o == Greater,
+        CmpOp::Ge => o != Less,
+        CmpOp::Eq => o == Equal,
+        CmpOp::Ne => o != Equal,
+    }
+}
+
+impl Test {
+    #[inline]
+    pub(crate) fn matches(&self, v: Value<'_>) -> bool {
+        match self {
+            Test::Exact(set) => set.matches(v),
+            // Wildcards and regular expressions apply to keyword (string)
+            // values only; Elasticsearch rejects them on numeric and boolean
+            // fields, so such values never match.
+            Test::Wildcard(w) => matches!(v, Value::Str(s) if w.is_match(s)),
+            Test::Regex(r) => matches!(v, Value::Str(s) if r.is_match(s)),
+            Test::NumRange(op, lit) => {
+                let x = match v {
+                    Value::Int(i) => i as f64,
+                    Value::Float(x) => x,
+                    Value::Str(s) => match s.trim().parse::<f64>() {
+                        Ok(x) => x,
+                        Err(_) => return false,
+                    },
+                    Value::Bool(_) => return false,
+                };
+                x.partial_cmp(lit).is_some_and(|o| ord_ok(*op, o))
+            }
+            Test::StrRange(op, lit) => match v {
+                Value::Str(s) => ord_ok(*op, s.as_bytes().cmp(lit.as_bytes())),
+                _ => false,
+            },
+        }
+    }
+}

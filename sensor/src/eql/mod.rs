@@ -1,0 +1,36 @@
+//! Native evaluation of Elastic EQL single-event queries
+//! (`<category> where <condition>`) with the verdicts Elasticsearch gives.
+//!
+//! Pipeline: [`lexer`] → [`parser`] (typed [`ast`]) → [`compile`] (once per
+//! rule, at load time: wildcard sets, Lucene regexes, exact sets) →
+//! [`CompiledQuery::matches`] ([`eval`]) on any [`Document`] — the live
+//! sensor's native event or [`JsonDocument`].
+//!
+//! The semantics are those of `shared/docs/eql-semantics.md`; each module
+//! documents the part it implements.
+
+pub mod ast;
+pub mod compile;
+pub mod diag;
+pub mod document;
+pub mod error;
+pub mod eval;
+pub mod lexer;
+pub mod lucene_regex;
+pub mod parser;
+pub mod strset;
+pub mod wildcard;
+
+pub use compile::CompiledQuery;
+pub use document::{Document, EcsField, FieldRef, JsonDocument, Value};
+pub use error::{EqlError, EqlErrorKind, Span};
+
+/// Parses a query into its syntax tree.
+pub fn parse(src: &str) -> Result<ast::Query, EqlError> {
+    parser::parse(src)
+}
+
+/// Parses and compiles a query.
+pub fn compile_str(src: &str) -> Result<CompiledQuery, EqlError> {
+    compile::compile(&parser::parse(src)?)
+}

@@ -1,0 +1,579 @@
+//! Elasticsearch wildcard patterns (`like`, `like~`, `:`), compiled once.
+//!
+//! Semantics (Lucene `WildcardQuery` on a keyword): the pattern matches the
+//! WHOLE value; `*` is any run of code points including none and including
+//! newlines, `?` is exactly one code point, `\` escapes the next character
+//! and a trailing `\` is a literal backslash. Case-insensitive matching folds
+//! ASCII letters only (`AutomatonQueries.toCaseInsensitiveChar` gives code
+//! points above 128 no case alternative).
+//!
+//! Matching never allocates or builds a regex: a pattern is split at `*` into
+//! segments of literals and `?`s. The first segment is anchored at the start,
+//! the last at the end, and each middle segment is placed at its leftmost
+//! occurrence. Greedy leftmost placement is exact here because a segment has
+//! no `*` inside, so it always spans the same number of code points: ending
+//! as early as possible can only leave more room for the segments after it.
+//!
+//! [`WildcardSet`] evaluates a whole `like (...)` list against one value with
+//! at most one multi-pattern scan: patterns of the form `*literal*` are
+//! answered directly by an Aho-Corasick automaton; other unanchored patterns
+//! use their longest literal as a necessary factor in the same automaton and
+//! are only verified when that factor occurs; anchored-only patterns
+//! (`abc*`, `*.cgi`, `?*`) are checked directly, and wildcard-free patterns go
+//! into an exact-match set.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+
+use super::strset::StrSet;
+
+/// One element of a parsed pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Token {
+    /// Literal text (escapes applied).
+    Lit(String),
+    /// `?`: exactly one code point.
+    One,
+    /// `*`: any run of code points.
+    Star,
+}
+
+/// Parses a wildcard pattern into tokens, merging adjacent literals and
+/// collapsing runs of `*`.
+pub fn tokenize(pattern: &str) -> Vec<Token> {
+    let mut out: Vec<Token> = Vec::new();
+    let mut chars = pattern.chars();
+    let push_lit = |out: &mut Vec<Token>, c: char| {
+        if let Some(Token::Lit(s)) = out.last_mut() {
+            s.push(c);
+        } else {
+            out.push(Token::Lit(c.to_string()));
+        }
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '*' => {
+                if out.last() != Some(&Token::Star) {
+                    out.push(Token::Star);
+                }
+            }
+            '?' => out.push(Token::One),
+            // A trailing backslash has nothing to escape: it is literal.
+            '\\' => push_lit(&mut out, chars.next().unwrap_or('\\')),
+            c => push_lit(&mut out, c),
+        }
+    }
+    out
+}
+
+/// Whether the pattern contains an unescaped `*` or `?`.
+pub fn has_wildcards(pattern: &str) -> bool {
+    tokenize(pattern)
+        .iter()
+        .any(|t| matches!(t, Token::Star | Token::One))
+}
+
+/// The pattern with escapes removed, if it has no wildcards (an exact value).
+pub fn as_literal(pattern: &str) -> Option<String> {
+    let toks = tokenize(pattern);
+    match toks.as_slice() {
+        [] => Some(String::new()),
+        [Token::Lit(s)] => Some(s.clone()),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Piece {
+    Lit(Box<[u8]>),
+    One,
+}
+
+/// A segment: the pieces between two `*`. Spans a fixed number of code points.
+#[derive(Debug, Clone, Default)]
+struct Segment {
+    pieces: Vec<Piece>,
+}
+
+impl Segment {
+    fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
+    }
+
+    /// Length in bytes if it has no `?`.
+    fn longest_literal(&self) -> Option<&[u8]> {
+        self.pieces
+            .iter()
+            .filter_map(|p| match p {
+                Piece::Lit(b) => Some(&b[..]),
+                Piece::One => None,
+            })
+            .max_by_key(|b| b.len())
+    }
+}
+
+#[inline]
+fn eq_bytes(a: &[u8], b: &[u8], ci: bool) -> bool {
+    if ci {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a == b
+    }
+}
+
+/// Byte length of the UTF-8 sequence starting with `lead`.
+#[inline]
+fn utf8_len(lead: u8) -> usize {
+    match lead {
+        0x00..=0x7F => 1,
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
+    }
+}
+
+/// A compiled wildcard pattern.
+#[derive(Debug, Clone)]
+pub struct WildcardPattern {
+    source: String,
+    ci: bool,
+    /// `segments.len() == number of * + 1`.
+    segments: Vec<Segment>,
+}
+
+impl WildcardPattern {
+    /// Compiles `pattern`; `case_insensitive` folds ASCII letters only.
+    pub fn new(pattern: &str, case_insensitive: bool) -> WildcardPattern {
+        let toks = tokenize(pattern);
+        let mut segments = vec![Segment::default()];
+        for t in &toks {
+            match t {
+                Token::Star => segments.push(Segment::default()),
+                Token::One => {
+                    if let Some(seg) = segments.last_mut() {
+                        seg.pieces.push(Piece::One);
+                    }
+                }
+                Token::Lit(s) => {
+                    if let Some(seg) = segments.last_mut() {
+                        seg.pieces.push(Piece::Lit(s.as_bytes().into()));
+                    }
+                }
+            }
+        }
+        WildcardPattern {
+            source: pattern.to_string(),
+            ci: case_insensitive,
+            segments,
+        }
+    }
+
+    /// The pattern as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether it matches every string (only `*`s).
+    pub fn matches_everything(&self) -> bool {
+        self.segments.iter().all(Segment::is_empty) && self.segments.len() > 1
+    }
+
+    /// Whether a middle segment exists, i.e. the pattern has to search.
+    fn has_unanchored_segment(&self) -> bool {
+        self.segments.len() > 2
+            && self.segments[1..self.segments.len() - 1]
+                .iter()
+                .any(|s| !s.is_empty())
+    }
+
+    /// The longest literal that any match must contain.
+    fn required_factor(&self) -> Option<&[u8]> {
+        self.segments
+            .iter()
+            .filter_map(Segment::longest_literal)
+            .max_by_key(|b| b.len())
+            .filter(|b| !b.is_empty())
+    }
+
+    /// `*literal*` → the literal.
+    fn as_substring(&self) -> Option<&[u8]> {
+        match self.segments.as_slice() {
+            [first, mid, last] if first.is_empty() && last.is_empty() => {
+                match mid.pieces.as_slice() {
+                    [Piece::Lit(b)] => Some(b),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Matches `s` against the whole pattern.
+    pub fn is_match(&self, s: &str) -> bool {
+        let s = s.as_bytes();
+        let ci = self.ci;
+        let n = self.segments.len();
+        if n == 1 {
+            return match_at(&self.segments[0], s, 0, ci) == Some(s.len());
+        }
+        let first = &self.segments[0];
+        let Some(mut pos) = match_at(first, s, 0, ci) else {
+            return false;
+        };
+        for seg in &self.segments[1..n - 1] {
+            if seg.is_empty() {
+                continue;
+            }
+            match find(seg, s, pos, ci) {
+                Some(end) => pos = end,
+                None => return false,
+            }
+        }
+        let last = &self.segments[n - 1];
+        match match_suffix(last, s, ci) {
+            Some(start) => start >= pos,
+            None => false,
+        }
+    }
+}
+
+/// Matches `seg` at byte `p`, returning the end position.
+#[inline]
+fn match_at(seg: &Segment, s: &[u8], mut p: usize, ci: bool) -> Option<usize> {
+    for piece in &seg.pieces {
+        match piece {
+            Piece::Lit(b) => {
+                let end = p.checked_add(b.len())?;
+                if end > s.len() || !eq_bytes(&s[p..end], b, ci) {
+                    return None;
+                }
+                p = end;
+            }
+            Piece::One => {
+                let lead = *s.get(p)?;
+                p += utf8_len(lead);
+            }
+        }
+    }
+    Some(p)
+}
+
+/// Matches `seg` so that it ends exactly at the end of `s`; returns its start.
+fn match_suffix(seg: &Segment, s: &[u8], ci: bool) -> Option<usize> {
+    let mut end = s.len();
+    for piece in seg.pieces.iter().rev() {
+        match piece {
+            Piece::Lit(b) => {
+                let start = end.checked_sub(b.len())?;
+                if !eq_bytes(&s[start..end], b, ci) {
+                    return None;
+                }
+                end = start;
+            }
+            Piece::One => {
+                if end == 0 {
+                    return None;
+                }
+                end -= 1;
+                while end > 0 && (s[end] & 0xC0) == 0x80 {
+                    end -= 1;
+                }
+            }
+        }
+    }
+    Some(end)
+}
+
+/// Leftmost placement of `seg` at or after byte `from` (a char boundary);
+/// returns the end of the match.
+fn find(seg: &Segment, s: &[u8], from: usize, ci: bool) -> Option<usize> {
+    match seg.pieces.first() {
+        Some(Piece::Lit(b)) if !ci => {
+            let mut at = from;
+            while at <= s.len() {
+                let i = memchr::memmem::find(&s[at..], b)?;
+                if let Some(end) = match_at(seg, s, at + i, ci) {
+                    return Some(end);
+                }
+                at += i + 1;
+            }
+            None
+        }
+        Some(Piece::Lit(b)) => {
+            // A literal never starts with a UTF-8 continuation byte, so every
+            // byte offset where it matches is a char boundary.
+            let first = b.first().copied()?;
+            let mut at = from;
+            while at < s.len() {
+                if s[at].eq_ignore_ascii_case(&first) {
+                    if let Some(end) = match_at(seg, s, at, ci) {
+                        return Some(end);
+                    }
+                }
+                at += 1;
+            }
+            None
+        }
+        _ => {
+            let mut at = from;
+            while at <= s.len() {
+                if at == s.len() || (s[at] & 0xC0) != 0x80 {
+                    if let Some(end) = match_at(seg, s, at, ci) {
+                        return Some(end);
+                    }
+                }
+                at += 1;
+            }
+            None
+        }
+    }
+}
+
+/// What an Aho-Corasick hit means.
+#[derive(Debug, Clone, Default)]
+struct AcTarget {
+    /// A `*literal*` pattern: the value matches.
+    immediate: bool,
+    /// Indices into `gated` of patterns to verify.
+    verify: Vec<usize>,
+}
+
+/// A `like (...)` list compiled for one-pass evaluation (see module docs).
+#[derive(Debug, Clone)]
+pub struct WildcardSet {
+    exact: StrSet,
+    any: bool,
+    direct: Vec<WildcardPattern>,
+    gated: Vec<WildcardPattern>,
+    ac: Option<AhoCorasick>,
+    targets: Vec<AcTarget>,
+}
+
+/// Error building the multi-pattern automaton (only on resource exhaustion).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the wildcard pattern automaton: {0}")]
+pub struct WildcardSetError(String);
+
+impl WildcardSet {
+    /// Compiles a list of wildcard patterns (an OR over them).
+    pub fn new<S: AsRef<str>>(
+        patterns: &[S],
+        case_insensitive: bool,
+    ) -> Result<WildcardSet, WildcardSetError> {
+        let ci = case_insensitive;
+        let mut exact = Vec::new();
+        let mut any = false;
+        let mut direct = Vec::new();
+        let mut gated: Vec<WildcardPattern> = Vec::new();
+        let mut factors: Vec<Vec<u8>> = Vec::new();
+        let mut targets: Vec<AcTarget> = Vec::new();
+        let factor_index = |f: &[u8], factors: &mut Vec<Vec<u8>>, targets: &mut Vec<AcTarget>| {
+            // Duplicate factors share one automaton pattern. For a
+            // case-insensitive set, factors equal up to ASCII case are duplicates.
+            match factors.iter().position(|x| eq_bytes(x, f, ci)) {
+                Some(i) => i,
+                None => {
+                    factors.push(f.to_vec());
+                    targets.push(AcTarget::default());
+                    factors.len() - 1
+                }
+            }
+        };
+        for p in patterns {
+            let p = p.as_ref();
+            if let Some(lit) = as_literal(p) {
+                exact.push(lit);
+                continue;
+            }
+            let wp = WildcardPattern::new(p, ci);
+            if wp.matches_everything() {
+                any = true;
+            } else if let Some(sub) = wp.as_substring() {
+                let i = factor_index(sub, &mut factors, &mut targets);
+                targets[i].immediate = true;
+            } else if wp.has_unanchored_segment() {
+                match wp.required_factor().map(<[u8]>::to_vec) {
+                    Some(f) => {
+                        let i = factor_index(&f, &mut factors, &mut targets);
+                        targets[i].verify.push(gated.len());
+                        gated.push(wp);
+                    }
+                    None => direct.push(wp),
+                }
+            } else {
+                direct.push(wp);
+            }
+        }
+        // Cheapest direct checks first: fewer segments means less work.
+        direct.sort_by_key(|p| p.segments.len());
+        let ac = if factors.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::Standard)
+                    .ascii_case_insensitive(ci)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(&factors)
+                    .or_else(|_| {
+                        AhoCorasickBuilder::new()
+                            .match_kind(MatchKind::Standard)
+                            .ascii_case_insensitive(ci)
+                            .build(&factors)
+                    })
+                    .map_err(|e| WildcardSetError(e.to_string()))?,
+            )
+        };
+        Ok(WildcardSet {
+            exact: StrSet::new(exact, ci),
+            any,
+            direct,
+            gated,
+            ac,
+            targets,
+        })
+    }
+
+    /// Whether any pattern matches the whole of `s`.
+    pub fn is_match(&self, s: &str) -> bool {
+        if self.any || self.exact.contains(s) {
+            return true;
+        }
+        if self.direct.iter().any(|p| p.is_match(s)) {
+            return true;
+        }
+        let Some(ac) = &self.ac else {
+            return false;
+        };
+        if self.gated.is_empty() {
+            return ac.is_match(s);
+        }
+        // Each gated pattern is verified at most once per value.
+        let mut seen_small = [0u64; 8];
+        let mut seen_big: Vec<u64> = Vec::new();
+        let seen: &mut [u64] = if self.gated.len() <= 64 * seen_small.len() {
+            &mut seen_small
+        } else {
+            seen_big.resize(self.gated.len().div_ceil(64), 0);
+            &mut seen_big
+        };
+        for m in ac.find_overlapping_iter(s) {
+            let t = &self.targets[m.pattern().as_usize()];
+            if t.immediate {
+                return true;
+            }
+            for &j in &t.verify {
+                let (w, bit) = (j / 64, 1u64 << (j % 64));
+                if seen[w] & bit == 0 {
+                    seen[w] |= bit;
+                    if self.gated[j].is_match(s) {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn m(p: &str, s: &str) -> bool {
+        WildcardPattern::new(p, false).is_match(s)
+    }
+
+    fn mi(p: &str, s: &str) -> bool {
+        WildcardPattern::new(p, true).is_match(s)
+    }
+
+    #[test]
+    fn basics() {
+        assert!(m("*", ""));
+        assert!(m("*", "abc\ndef"));
+        assert!(!m("?*", ""));
+        assert!(m("?*", "x"));
+        assert!(m("a?c", "abc"));
+        assert!(m("a?c", "aéc"));
+        assert!(!m("a?c", "ac"));
+        assert!(!m("a?c", "abbc"));
+        assert!(m("*foo*", "xxfooyy"));
+        assert!(m("*foo*", "foo"));
+        assert!(!m("*foo*", "fo"));
+        assert!(m("a*b*c", "abc"));
+        assert!(m("a*b*c", "a\nb\nc"));
+        assert!(!m("a*b*c", "acb"));
+        assert!(m("*ab", "abab"));
+        assert!(!m("ab*ab", "aba"));
+        assert!(m("ab*ab", "abab"));
+    }
+
+    #[test]
+    fn escapes() {
+        assert!(m(r"a\*b", "a*b"));
+        assert!(!m(r"a\*b", "axb"));
+        assert!(m(r"a\?", "a?"));
+        assert!(!m(r"a\?", "ab"));
+        assert!(m(r"a\\", r"a\"));
+        // trailing backslash is a literal backslash
+        assert!(m(r"a\", r"a\"));
+        assert!(m(r"*\", r"xyz\"));
+        assert!(!m(r"a\", "a"));
+    }
+
+    #[test]
+    fn case_folding_is_ascii_only() {
+        assert!(mi("*CURL *", "x curl y"));
+        assert!(!m("*CURL *", "x curl y"));
+        assert!(!mi("É*", "é"));
+        assert!(mi("é*", "é"));
+        assert!(!mi("straße", "STRASSE"));
+        // Kelvin sign K (U+212A) is not folded to k
+        assert!(!mi("k", "\u{212A}"));
+    }
+
+    #[test]
+    fn set_agrees_with_individual_patterns() {
+        let pats = [
+            "* /tmp/* ",
+            " *socat *",
+            "*|*sh",
+            "exact",
+            "pre*",
+            "*.cgi",
+            "*python* -c*",
+            "a?c",
+            "*mid*",
+        ];
+        let set = WildcardSet::new(&pats, false).unwrap();
+        for s in [
+            "sh -c 'cat /tmp/x '",
+            "sh -c cat /tmp/x",
+            " socat x",
+            "socat x",
+            "a|b sh",
+            "exact",
+            "exactly",
+            "prefix",
+            "x.cgi",
+            "python3 -c 1",
+            "abc",
+            "a mid b",
+            "",
+            "none",
+        ] {
+            let want = pats.iter().any(|p| m(p, s));
+            assert_eq!(set.is_match(s), want, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn ci_set() {
+        let set = WildcardSet::new(&["*puma*", "-Dcatalina.base=*", "Exact"], true).unwrap();
+        assert!(set.is_match("PUMA 5"));
+        assert!(set.is_match("-dcatalina.BASE=/x"));
+        assert!(set.is_match("exact"));
+        assert!(!set.is_match("exactly"));
+    }
+}
