@@ -12,3 +12,8 @@ pub mod byte_text;
 pub mod container_id;
 pub mod cgroup_path;
 pub mod proc_scan;
+pub mod event_decode;
+pub mod kernel_btf;
+pub mod kernel_offsets;
+pub mod kernel_programs;
+pub mod tracefs;

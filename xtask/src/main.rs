@@ -1,1 +1,155 @@
-fn main() {}
+//! The project's front door: `cargo xtask setup | build | run | test | bench`.
+//!
+//! The eBPF side needs a compiler with a `core` for `bpfel-unknown-none` and
+//! a `bpf-linker` built against the same LLVM major. On Debian the proven
+//! route (shared docs, toolchain.md) is Debian's `rustc-web` with its prebuilt
+//! bpf `core` plus `bpf-linker` built against `llvm-NN-dev`; `setup` installs
+//! exactly that, idempotently, from package registries only, and every other
+//! command calls it when something is missing.
+
+mod setup;
+mod test_deps;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build, run and test the sensor")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install or check the eBPF toolchain (Debian packages, bpf-linker).
+    Setup,
+    /// Build the eBPF object, then the release sensor with it embedded.
+    Build,
+    /// Build, then run the sensor as root: `cargo xtask run -- <sensor args>`.
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Build, install test dependencies, and run every unit and end-to-end test.
+    Test {
+        /// Extra arguments passed to `cargo test` (e.g. a test name filter).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Setup => setup::ensure(true).map(|_| ()),
+        Cmd::Build => build().map(|_| ()),
+        Cmd::Run { args } => run(&args),
+        Cmd::Test { args } => test(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+/// Runs a command, failing with its full command line when it fails.
+pub fn run_cmd(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd.status().with_context(|| format!("cannot start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed with {status}");
+    }
+    Ok(())
+}
+
+pub fn ebpf_object_path() -> PathBuf {
+    workspace_root().join("target/bpf/bpfel-unknown-none/release/sensor-ebpf")
+}
+
+pub fn sensor_binary_path() -> PathBuf {
+    workspace_root().join("target/release/sensor")
+}
+
+/// Builds the eBPF object with the toolchain `setup` found, then the
+/// release userspace binary with the object embedded.
+fn build() -> Result<PathBuf> {
+    let tools = setup::ensure(false)?;
+    let root = workspace_root();
+    let start = std::time::Instant::now();
+    let mut ebpf = Command::new(cargo());
+    ebpf.current_dir(&root)
+        .args([
+            "build",
+            "-p",
+            "sensor-ebpf",
+            "--bins",
+            "--release",
+            "--target",
+            "bpfel-unknown-none",
+        ])
+        .env("RUSTC", &tools.bpf_rustc)
+        // aya-ebpf needs `asm_experimental_arch`; scope the bootstrap to it
+        // (RUSTC_BOOTSTRAP=1 would make aya-build switch to build-std).
+        .env("RUSTC_BOOTSTRAP", "aya_ebpf")
+        .env("CARGO_TARGET_DIR", root.join("target/bpf"))
+        .env(
+            "CARGO_TARGET_BPFEL_UNKNOWN_NONE_LINKER",
+            &tools.bpf_linker,
+        )
+        .env_remove("RUSTFLAGS")
+        .env_remove("RUSTC_WRAPPER");
+    run_cmd(&mut ebpf).context("building the eBPF programs")?;
+    eprintln!("xtask: eBPF object built in {:.1}s", start.elapsed().as_secs_f64());
+    let start = std::time::Instant::now();
+    let mut user = Command::new(cargo());
+    user.current_dir(&root)
+        .args(["build", "-p", "sensor", "--release", "--bin", "sensor"])
+        .env("SENSOR_EBPF_OBJECT", ebpf_object_path());
+    run_cmd(&mut user).context("building the sensor")?;
+    eprintln!("xtask: sensor built in {:.1}s", start.elapsed().as_secs_f64());
+    Ok(sensor_binary_path())
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let bin = build()?;
+    let mut cmd = if setup::is_root() {
+        Command::new(&bin)
+    } else {
+        eprintln!("xtask: the sensor needs root to load eBPF programs; running it with sudo");
+        let mut c = Command::new("sudo");
+        c.arg(&bin);
+        c
+    };
+    cmd.args(args);
+    run_cmd(&mut cmd)
+}
+
+fn test(args: &[String]) -> Result<()> {
+    let bin = build()?;
+    test_deps::ensure()?;
+    let root = workspace_root();
+    let mut cmd = Command::new(cargo());
+    cmd.current_dir(&root)
+        .args(["test", "--workspace", "--exclude", "sensor-ebpf", "--release"])
+        .args(args)
+        .env("SENSOR_BIN", &bin)
+        .env("SENSOR_EBPF_OBJECT", ebpf_object_path());
+    run_cmd(&mut cmd)
+}

@@ -1,0 +1,282 @@
+//! Ring-buffer bytes → typed kernel events. Every length is checked against
+//! the bytes actually received: a short or unknown record is an error to
+//! count, never a panic or an out-of-bounds read.
+
+use sensor_common::{
+    record_kind, ExecRecord, ExitRecord, ForkRecord, RecordHeader, TaskInfo, EXEC_ARGC_UNKNOWN,
+    EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN,
+};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("record of {got} bytes is shorter than its {need}-byte {what}")]
+    Short {
+        what: &'static str,
+        got: usize,
+        need: usize,
+    },
+    #[error("unknown record kind {0}")]
+    UnknownKind(u32),
+}
+
+/// One execve, decoded.
+#[derive(Debug, Clone)]
+pub struct ExecEvent {
+    pub ktime_ns: u64,
+    pub task: TaskInfo,
+    /// `None` when the kernel could not read the parent.
+    pub parent: Option<TaskInfo>,
+    pub old_pid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub euid: u32,
+    pub egid: u32,
+    pub cgroup_id: u64,
+    pub pid_ns: u32,
+    pub mnt_ns: u32,
+    /// Filename as passed to execve (bytes; not necessarily absolute).
+    pub filename: Vec<u8>,
+    pub filename_truncated: bool,
+    /// argv elements captured (the last one may be cut when truncated).
+    pub args: Vec<Vec<u8>>,
+    /// Real argc, whether or not every argument was captured.
+    pub argc: u32,
+    pub args_truncated: bool,
+    pub args_read_failed: bool,
+}
+
+/// A new process (fork/clone without CLONE_THREAD).
+#[derive(Debug, Clone)]
+pub struct ForkEvent {
+    pub ktime_ns: u64,
+    pub child: TaskInfo,
+    pub parent_tgid: u32,
+    pub parent_start_boottime_ns: u64,
+    pub cgroup_id: u64,
+}
+
+/// The last thread of a process exited.
+#[derive(Debug, Clone)]
+pub struct ExitEvent {
+    pub ktime_ns: u64,
+    pub tgid: u32,
+    pub exit_code: u32,
+    pub start_boottime_ns: u64,
+    pub comm: [u8; sensor_common::COMM_LEN],
+}
+
+#[derive(Debug, Clone)]
+pub enum KernelEvent {
+    Exec(ExecEvent),
+    Fork(ForkEvent),
+    Exit(ExitEvent),
+}
+
+fn read_struct<T: Copy>(bytes: &[u8], what: &'static str) -> Result<T, DecodeError> {
+    let need = std::mem::size_of::<T>();
+    if bytes.len() < need {
+        return Err(DecodeError::Short {
+            what,
+            got: bytes.len(),
+            need,
+        });
+    }
+    // SAFETY: length checked above; T is a #[repr(C)] plain-data record
+    // valid for any bit pattern, and read_unaligned needs no alignment.
+    Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+/// Decodes one ring-buffer record.
+pub fn decode(bytes: &[u8]) -> Result<KernelEvent, DecodeError> {
+    let header: RecordHeader = read_struct(bytes, "header")?;
+    match header.kind {
+        record_kind::EXEC => decode_exec(bytes).map(KernelEvent::Exec),
+        record_kind::FORK => {
+            let r: ForkRecord = read_struct(bytes, "fork record")?;
+            Ok(KernelEvent::Fork(ForkEvent {
+                ktime_ns: r.header.ktime_ns,
+                child: r.child,
+                parent_tgid: r.parent_tgid,
+                parent_start_boottime_ns: r.parent_start_boottime_ns,
+                cgroup_id: r.cgroup_id,
+            }))
+        }
+        record_kind::EXIT => {
+            let r: ExitRecord = read_struct(bytes, "exit record")?;
+            Ok(KernelEvent::Exit(ExitEvent {
+                ktime_ns: r.header.ktime_ns,
+                tgid: r.tgid,
+                exit_code: r.exit_code,
+                start_boottime_ns: r.start_boottime_ns,
+                comm: r.comm,
+            }))
+        }
+        other => Err(DecodeError::UnknownKind(other)),
+    }
+}
+
+/// The fixed part of [`ExecRecord`] (everything before `data`), so the
+/// variable-length tail can be validated separately.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct ExecFixed {
+    bytes: [u8; ExecRecord::FIXED_LEN],
+}
+
+fn decode_exec(bytes: &[u8]) -> Result<ExecEvent, DecodeError> {
+    let fixed: ExecFixed = read_struct(bytes, "exec record")?;
+    // Rebuild the fixed fields through a zeroed full record: the tail is
+    // taken from `bytes` below with explicit bounds.
+    let mut full = std::mem::MaybeUninit::<ExecRecord>::zeroed();
+    // SAFETY: copying FIXED_LEN bytes into the start of a zeroed ExecRecord;
+    // every field is plain data valid for any bit pattern.
+    let rec = unsafe {
+        std::ptr::copy_nonoverlapping(
+            fixed.bytes.as_ptr(),
+            full.as_mut_ptr().cast::<u8>(),
+            ExecRecord::FIXED_LEN,
+        );
+        full.assume_init_ref()
+    };
+    let tail = &bytes[ExecRecord::FIXED_LEN..];
+    let filename_len = rec.filename_len as usize;
+    let args_len = rec.args_len as usize;
+    if tail.len() < filename_len + args_len {
+        return Err(DecodeError::Short {
+            what: "exec filename and argv",
+            got: bytes.len(),
+            need: ExecRecord::FIXED_LEN + filename_len + args_len,
+        });
+    }
+    let filename = tail[..filename_len].to_vec();
+    let blob = &tail[filename_len..filename_len + args_len];
+    let args = split_args(blob);
+    let flags = rec.flags;
+    let argc = if flags & EXEC_ARGC_UNKNOWN != 0 {
+        args.len() as u32
+    } else {
+        rec.argc
+    };
+    Ok(ExecEvent {
+        ktime_ns: rec.header.ktime_ns,
+        task: rec.task,
+        parent: (flags & EXEC_PARENT_UNKNOWN == 0).then_some(rec.parent),
+        old_pid: rec.old_pid,
+        uid: rec.uid,
+        gid: rec.gid,
+        euid: rec.euid,
+        egid: rec.egid,
+        cgroup_id: rec.cgroup_id,
+        pid_ns: rec.pid_ns,
+        mnt_ns: rec.mnt_ns,
+        filename,
+        filename_truncated: flags & EXEC_FILENAME_TRUNCATED != 0,
+        args,
+        argc,
+        args_truncated: flags & EXEC_ARGS_TRUNCATED != 0,
+        args_read_failed: flags & EXEC_ARGS_READ_FAILED != 0,
+    })
+}
+
+/// Splits the NUL-separated argv blob. Empty arguments are kept (`""` is a
+/// real argument); only the terminator of the last one is dropped. A cut
+/// last argument (no terminator) is kept as captured.
+pub fn split_args(blob: &[u8]) -> Vec<Vec<u8>> {
+    if blob.is_empty() {
+        return Vec::new();
+    }
+    let body = blob.strip_suffix(&[0]).unwrap_or(blob);
+    body.split(|b| *b == 0).map(<[u8]>::to_vec).collect()
+}
+
+/// `comm` bytes up to the first NUL.
+pub fn comm_bytes(comm: &[u8]) -> &[u8] {
+    let end = memchr::memchr(0, comm).unwrap_or(comm.len());
+    &comm[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exec_bytes(filename: &[u8], args: &[u8], flags: u32, argc: u32) -> Vec<u8> {
+        let mut fixed = vec![0u8; ExecRecord::FIXED_LEN];
+        let mut rec: ExecRecord = {
+            let full = std::mem::MaybeUninit::<ExecRecord>::zeroed();
+            // SAFETY: all-zero is a valid ExecRecord.
+            unsafe { full.assume_init() }
+        };
+        rec.header.kind = record_kind::EXEC;
+        rec.header.ktime_ns = 42;
+        rec.task.tgid = 100;
+        rec.parent.tgid = 1;
+        rec.filename_len = filename.len() as u32;
+        rec.args_len = args.len() as u32;
+        rec.argc = argc;
+        rec.flags = flags;
+        // SAFETY: copying the fixed part of a valid record out as bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                (&rec as *const ExecRecord).cast::<u8>(),
+                fixed.as_mut_ptr(),
+                ExecRecord::FIXED_LEN,
+            );
+        }
+        fixed.extend_from_slice(filename);
+        fixed.extend_from_slice(args);
+        fixed
+    }
+
+    #[test]
+    fn decodes_exec_with_args_and_empty_elements() {
+        let b = exec_bytes(b"/bin/sh", b"sh\0-c\0\0echo hi\0", 0, 4);
+        let KernelEvent::Exec(e) = decode(&b).expect("decode") else {
+            panic!("not an exec")
+        };
+        assert_eq!(e.filename, b"/bin/sh");
+        assert_eq!(e.args, vec![b"sh".to_vec(), b"-c".to_vec(), vec![], b"echo hi".to_vec()]);
+        assert_eq!(e.argc, 4);
+        assert_eq!(e.task.tgid, 100);
+        assert_eq!(e.parent.map(|p| p.tgid), Some(1));
+        assert!(!e.args_truncated);
+    }
+
+    #[test]
+    fn truncated_argv_keeps_the_cut_element_and_real_argc() {
+        let b = exec_bytes(b"/x", b"x\0aaaa\0bb", EXEC_ARGS_TRUNCATED, 5000);
+        let KernelEvent::Exec(e) = decode(&b).expect("decode") else {
+            panic!("not an exec")
+        };
+        assert_eq!(e.args.len(), 3);
+        assert_eq!(e.args[2], b"bb");
+        assert_eq!(e.argc, 5000);
+        assert!(e.args_truncated);
+    }
+
+    #[test]
+    fn unknown_argc_counts_elements_and_unknown_parent_is_none() {
+        let b = exec_bytes(b"/x", b"x\0y\0", EXEC_ARGC_UNKNOWN | EXEC_PARENT_UNKNOWN, 0);
+        let KernelEvent::Exec(e) = decode(&b).expect("decode") else {
+            panic!("not an exec")
+        };
+        assert_eq!(e.argc, 2);
+        assert!(e.parent.is_none());
+    }
+
+    #[test]
+    fn short_and_unknown_records_are_errors() {
+        let b = exec_bytes(b"/bin/sh", b"sh\0", 0, 1);
+        assert!(matches!(decode(&b[..b.len() - 1]), Err(DecodeError::Short { .. })));
+        assert!(matches!(decode(&b[..10]), Err(DecodeError::Short { .. })));
+        let mut unknown = b.clone();
+        unknown[0] = 99;
+        assert_eq!(decode(&unknown).err(), Some(DecodeError::UnknownKind(99)));
+    }
+
+    #[test]
+    fn split_args_edges() {
+        assert!(split_args(b"").is_empty());
+        assert_eq!(split_args(b"\0"), vec![Vec::<u8>::new()]);
+        assert_eq!(split_args(b"a\0\0"), vec![b"a".to_vec(), vec![]]);
+    }
+}

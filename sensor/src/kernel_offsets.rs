@@ -1,0 +1,92 @@
+//! Resolves every offset the kernel programs need ([`KernelOffsets`]) from
+//! the running kernel: struct members from BTF, tracepoint record fields
+//! from tracefs. A kernel lacking any of them fails here, at start-up, with
+//! the struct and member named, instead of producing wrong data later.
+
+use sensor_common::KernelOffsets;
+
+use crate::kernel_btf::{BtfError, KernelBtf};
+use crate::tracefs::{TracefsError, TracepointFormat};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OffsetsError {
+    #[error(transparent)]
+    Btf(#[from] BtfError),
+    #[error(transparent)]
+    Tracefs(#[from] TracefsError),
+}
+
+/// Struct member offsets from BTF (no tracepoint fields).
+pub fn from_btf(btf: &KernelBtf) -> Result<KernelOffsets, BtfError> {
+    let task = |m: &str| btf.offset_of("task_struct", m);
+    Ok(KernelOffsets {
+        task_tgid: task("tgid")?,
+        task_pid: task("pid")?,
+        task_real_parent: task("real_parent")?,
+        task_group_leader: task("group_leader")?,
+        task_start_boottime: btf.offset_of_any("task_struct", &["start_boottime", "real_start_time"])?,
+        task_comm: task("comm")?,
+        task_signal: task("signal")?,
+        task_files: task("files")?,
+        task_mm: task("mm")?,
+        task_cred: task("cred")?,
+        task_nsproxy: task("nsproxy")?,
+        task_thread_pid: task("thread_pid")?,
+        task_exit_code: task("exit_code")?,
+        signal_tty: btf.offset_of("signal_struct", "tty")?,
+        tty_index: btf.offset_of("tty_struct", "index")?,
+        tty_driver: btf.offset_of("tty_struct", "driver")?,
+        tty_driver_major: btf.offset_of("tty_driver", "major")?,
+        tty_driver_minor_start: btf.offset_of("tty_driver", "minor_start")?,
+        files_fdt: btf.offset_of("files_struct", "fdt")?,
+        fdtable_max_fds: btf.offset_of("fdtable", "max_fds")?,
+        fdtable_fd: btf.offset_of("fdtable", "fd")?,
+        file_inode: btf.offset_of("file", "f_inode")?,
+        inode_mode: btf.offset_of("inode", "i_mode")?,
+        inode_rdev: btf.offset_of("inode", "i_rdev")?,
+        mm_arg_start: btf.offset_of("mm_struct", "arg_start")?,
+        mm_arg_end: btf.offset_of("mm_struct", "arg_end")?,
+        mm_start_stack: btf.offset_of("mm_struct", "start_stack")?,
+        cred_euid: btf.offset_of("cred", "euid")?,
+        cred_egid: btf.offset_of("cred", "egid")?,
+        nsproxy_mnt_ns: btf.offset_of("nsproxy", "mnt_ns")?,
+        mnt_ns_inum: btf.offset_of("mnt_namespace", "ns.inum")?,
+        pid_level: btf.offset_of("pid", "level")?,
+        pid_numbers: btf.offset_of("pid", "numbers")?,
+        upid_ns: btf.offset_of("upid", "ns")?,
+        upid_size: btf.struct_size("upid")?,
+        pid_ns_inum: btf.offset_of("pid_namespace", "ns.inum")?,
+        ..KernelOffsets::default()
+    })
+}
+
+/// Adds the tracepoint record fields the programs read.
+pub fn with_tracepoints(
+    mut offsets: KernelOffsets,
+    exec: &TracepointFormat,
+    exit: &TracepointFormat,
+) -> Result<KernelOffsets, TracefsError> {
+    offsets.tp_exec_filename_loc = exec.offset("filename")?;
+    offsets.tp_exec_old_pid = exec.offset("old_pid")?;
+    // `group_dead` appeared in newer kernels; without it the program falls
+    // back to "the leader thread exited".
+    if let Some(f) = exit.field("group_dead") {
+        offsets.tp_exit_group_dead = f.offset;
+        offsets.tp_exit_has_group_dead = 1;
+    }
+    Ok(offsets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_running_kernel_has_every_member() {
+        let btf = KernelBtf::from_sys_fs().expect("kernel BTF");
+        let o = from_btf(&btf).expect("offsets");
+        assert!(o.task_real_parent > 0 && o.task_comm > 0 && o.mm_arg_end > o.mm_arg_start);
+        assert!(o.upid_size >= 12, "struct upid holds an int and a pointer");
+        assert_eq!(o.tp_exit_has_group_dead, 0, "tracepoint fields are not from BTF");
+    }
+}

@@ -1,0 +1,335 @@
+//! Loading and attaching the kernel programs, with a clear, one-line reason
+//! for each way it can fail on a real host: not enough privilege, no BTF,
+//! no ring buffer support, tracefs missing, or the verifier saying no.
+
+use std::os::fd::AsRawFd;
+
+use aya::{
+    maps::{MapData, MapError, PerCpuArray, RingBuf},
+    programs::{ProgramError, RawTracePoint, TracePoint},
+    Ebpf, EbpfError, EbpfLoader,
+};
+use sensor_common::{lost_index, KernelOffsets};
+
+use crate::kernel_btf::KernelBtf;
+use crate::kernel_offsets;
+use crate::tracefs::{self, TracepointFormat};
+
+/// The compiled eBPF object, embedded at build time when it was built first
+/// (`cargo xtask build`; see build.rs).
+#[cfg(embedded_ebpf)]
+pub fn embedded_object() -> Option<&'static [u8]> {
+    Some(aya::include_bytes_aligned!(env!("SENSOR_EBPF_OBJECT")))
+}
+
+#[cfg(not(embedded_ebpf))]
+pub fn embedded_object() -> Option<&'static [u8]> {
+    None
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(
+        "this sensor binary was built without its eBPF programs; build it with `cargo xtask build` \
+         (or pass --ebpf-object PATH)"
+    )]
+    NoObject,
+    #[error(
+        "not enough privilege to load eBPF programs: run as root, or grant CAP_BPF, CAP_PERFMON, \
+         CAP_SYS_RESOURCE and CAP_DAC_READ_SEARCH (effective capabilities now: {cap_eff:#x})"
+    )]
+    NotPermitted { cap_eff: u64 },
+    #[error("{0}")]
+    Offsets(#[from] kernel_offsets::OffsetsError),
+    #[error("{0}")]
+    Tracefs(#[from] tracefs::TracefsError),
+    #[error("this kernel has no BPF ring buffer (BPF_MAP_TYPE_RINGBUF needs Linux 5.8 or later): {0}")]
+    NoRingBuf(String),
+    #[error("the kernel refused to create map {name}: {reason}")]
+    Map { name: String, reason: String },
+    #[error("loading the eBPF object failed: {0}")]
+    Object(String),
+    #[error("the kernel verifier rejected program {program}: {error}\n--- end of verifier log ---\n{log_tail}")]
+    Verifier {
+        program: &'static str,
+        error: String,
+        log_tail: String,
+    },
+    #[error("program {program} failed: {reason}")]
+    Program {
+        program: &'static str,
+        reason: String,
+    },
+    #[error("attaching {program} to {target} failed: {reason}")]
+    Attach {
+        program: &'static str,
+        target: &'static str,
+        reason: String,
+    },
+}
+
+/// Options for [`load`].
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Ring buffer size in bytes (a power of two, multiple of the page size).
+    pub ring_buffer_bytes: u32,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            ring_buffer_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// The loaded, attached programs and the maps userspace reads.
+pub struct KernelPrograms {
+    /// Keeps programs and links alive; dropping it detaches everything.
+    _ebpf: Ebpf,
+    pub events: RingBuf<MapData>,
+    lost: PerCpuArray<MapData, u64>,
+    /// What was attached, for the start-up summary.
+    pub attached: Vec<&'static str>,
+    /// Whether this process mounted tracefs.
+    pub mounted_tracefs: bool,
+}
+
+/// Lost-record counts since load, by record kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LostCounts {
+    pub exec: u64,
+    pub fork: u64,
+    pub exit: u64,
+}
+
+impl LostCounts {
+    pub fn total(&self) -> u64 {
+        self.exec + self.fork + self.exit
+    }
+}
+
+impl KernelPrograms {
+    /// Sums the per-CPU lost counters.
+    pub fn lost(&self) -> Result<LostCounts, MapError> {
+        let sum = |i: u32| -> Result<u64, MapError> {
+            Ok(self.lost.get(&i, 0)?.iter().sum())
+        };
+        Ok(LostCounts {
+            exec: sum(lost_index::EXEC)?,
+            fork: sum(lost_index::FORK)?,
+            exit: sum(lost_index::EXIT)?,
+        })
+    }
+
+    pub fn events_fd(&self) -> i32 {
+        self.events.as_raw_fd()
+    }
+}
+
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const CAP_BPF: u32 = 39;
+
+/// Effective capability bits of this process (from /proc/self/status).
+pub fn effective_capabilities() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0)
+}
+
+fn has_cap(caps: u64, cap: u32) -> bool {
+    caps & (1 << cap) != 0
+}
+
+/// Resolves offsets, loads the object and attaches the three programs.
+pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, LoadError> {
+    let caps = effective_capabilities();
+    if !has_cap(caps, CAP_SYS_ADMIN) && !(has_cap(caps, CAP_BPF) && has_cap(caps, CAP_PERFMON)) {
+        return Err(LoadError::NotPermitted { cap_eff: caps });
+    }
+    let btf = KernelBtf::from_sys_fs().map_err(kernel_offsets::OffsetsError::from)?;
+    let offsets = kernel_offsets::from_btf(&btf).map_err(kernel_offsets::OffsetsError::from)?;
+    let (tracefs_root, mounted_tracefs) = tracefs::ensure_mounted()?;
+    let exec_fmt = TracepointFormat::read(&tracefs_root, "sched", "sched_process_exec")?;
+    let exit_fmt = TracepointFormat::read(&tracefs_root, "sched", "sched_process_exit")?;
+    let offsets: KernelOffsets = kernel_offsets::with_tracepoints(offsets, &exec_fmt, &exit_fmt)?;
+
+    // Loading needs no RLIMIT_MEMLOCK raise on kernels with memcg accounting
+    // (5.11+); on older ones raise it, and only mention a failure.
+    raise_memlock_limit();
+
+    let cpus = aya::util::nr_cpus().map(|n| n as u32).unwrap_or(256).max(1);
+    let mut ebpf = EbpfLoader::new()
+        .override_global("OFFSETS", &offsets, true)
+        .map_max_entries("EVENTS", options.ring_buffer_bytes)
+        .map_max_entries("SCRATCH", cpus)
+        .load(object)
+        .map_err(classify_load_error)?;
+
+    let mut attached = Vec::new();
+    attach_tracepoint(&mut ebpf, "sensor_exec", "sched", "sched_process_exec")?;
+    attached.push("tracepoint/sched/sched_process_exec");
+    attach_tracepoint(&mut ebpf, "sensor_exit", "sched", "sched_process_exit")?;
+    attached.push("tracepoint/sched/sched_process_exit");
+    attach_raw_tracepoint(&mut ebpf, "sensor_fork", "sched_process_fork")?;
+    attached.push("raw_tracepoint/sched_process_fork");
+
+    let map_err = |name: &str, e: String| LoadError::Map {
+        name: name.to_owned(),
+        reason: e,
+    };
+    let events = ebpf
+        .take_map("EVENTS")
+        .ok_or_else(|| map_err("EVENTS", "missing from the object".into()))
+        .and_then(|m| RingBuf::try_from(m).map_err(|e| map_err("EVENTS", e.to_string())))?;
+    let lost = ebpf
+        .take_map("LOST")
+        .ok_or_else(|| map_err("LOST", "missing from the object".into()))
+        .and_then(|m| PerCpuArray::try_from(m).map_err(|e| map_err("LOST", e.to_string())))?;
+    Ok(KernelPrograms {
+        _ebpf: ebpf,
+        events,
+        lost,
+        attached,
+        mounted_tracefs,
+    })
+}
+
+fn raise_memlock_limit() {
+    let rlim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: plain syscall with a valid struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) } != 0 {
+        log::debug!(
+            "could not raise RLIMIT_MEMLOCK ({}); fine on kernels with memcg accounting",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+fn classify_load_error(e: EbpfError) -> LoadError {
+    match &e {
+        EbpfError::MapError(MapError::CreateError { name, io_error }) => {
+            if name == "EVENTS" && io_error.raw_os_error() == Some(libc::EINVAL) {
+                LoadError::NoRingBuf(io_error.to_string())
+            } else if matches!(io_error.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES)) {
+                LoadError::NotPermitted {
+                    cap_eff: effective_capabilities(),
+                }
+            } else {
+                LoadError::Map {
+                    name: name.clone(),
+                    reason: io_error.to_string(),
+                }
+            }
+        }
+        _ => LoadError::Object(error_chain(&e)),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// The last lines of a verifier log: the reason is at the end.
+fn log_tail(log: &str, lines: usize) -> String {
+    let all: Vec<&str> = log.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn program_error(program: &'static str, e: ProgramError) -> LoadError {
+    match e {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => {
+            if matches!(io_error.raw_os_error(), Some(libc::EPERM)) && verifier_log.to_string().trim().is_empty() {
+                return LoadError::NotPermitted {
+                    cap_eff: effective_capabilities(),
+                };
+            }
+            LoadError::Verifier {
+                program,
+                error: io_error.to_string(),
+                log_tail: log_tail(&verifier_log.to_string(), 20),
+            }
+        }
+        other => LoadError::Program {
+            program,
+            reason: error_chain(&other),
+        },
+    }
+}
+
+fn attach_tracepoint(
+    ebpf: &mut Ebpf,
+    program: &'static str,
+    category: &'static str,
+    name: &'static str,
+) -> Result<(), LoadError> {
+    let prog: &mut TracePoint = ebpf
+        .program_mut(program)
+        .ok_or_else(|| LoadError::Object(format!("program {program} missing from the object")))?
+        .try_into()
+        .map_err(|e| program_error(program, e))?;
+    prog.load().map_err(|e| program_error(program, e))?;
+    prog.attach(category, name).map_err(|e| LoadError::Attach {
+        program,
+        target: name,
+        reason: error_chain(&e),
+    })?;
+    Ok(())
+}
+
+fn attach_raw_tracepoint(
+    ebpf: &mut Ebpf,
+    program: &'static str,
+    name: &'static str,
+) -> Result<(), LoadError> {
+    let prog: &mut RawTracePoint = ebpf
+        .program_mut(program)
+        .ok_or_else(|| LoadError::Object(format!("program {program} missing from the object")))?
+        .try_into()
+        .map_err(|e| program_error(program, e))?;
+    prog.load().map_err(|e| program_error(program, e))?;
+    prog.attach(name).map_err(|e| LoadError::Attach {
+        program,
+        target: name,
+        reason: error_chain(&e),
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifier_tail_keeps_the_last_lines() {
+        let log = (1..=30).map(|i| format!("line {i}")).collect::<Vec<_>>().join("\n");
+        let tail = log_tail(&log, 3);
+        assert_eq!(tail, "line 28\nline 29\nline 30");
+        assert_eq!(log_tail("", 5), "");
+    }
+
+    #[test]
+    fn capability_bits() {
+        assert!(has_cap(1 << CAP_BPF, CAP_BPF));
+        assert!(!has_cap(1 << CAP_PERFMON, CAP_BPF));
+    }
+}
