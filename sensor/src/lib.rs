@@ -8,6 +8,8 @@
 
 pub mod eql;
 pub mod rules;
+pub mod alert;
+pub mod replay;
 pub mod byte_text;
 pub mod container_id;
 pub mod cgroup_path;

@@ -81,6 +81,12 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, EqlError> {
     }
 }
 
+/// The first token only. Used to recognise `sequence` and friends before
+/// lexing the rest, whose syntax (`maxspan=3s`) is not single-event EQL.
+pub fn first_token(src: &str) -> Result<Token, EqlError> {
+    Lexer { src, pos: 0 }.next_token()
+}
+
 struct Lexer<'a> {
     src: &'a str,
     pos: usize,

@@ -9,7 +9,7 @@
 
 use super::ast::{Category, CmpOp, Expr, Field, Lit, Literal, Query};
 use super::error::EqlError;
-use super::lexer::{tokenize, Tok, Token};
+use super::lexer::{first_token, tokenize, Tok, Token};
 
 /// Maximum nesting depth of parentheses / `not`, so that hostile input cannot
 /// overflow the stack.
@@ -17,6 +17,18 @@ const MAX_DEPTH: usize = 200;
 
 /// Parses a query.
 pub fn parse(src: &str) -> Result<Query, EqlError> {
+    if let Token {
+        tok: Tok::Ident(word),
+        span,
+    } = first_token(src)?
+    {
+        if matches!(word.as_str(), "sequence" | "sample" | "join") {
+            return Err(EqlError::unsupported(
+                format!("`{word}` queries correlate several events and are not supported; only single-event `<category> where <condition>` queries are evaluated"),
+                span,
+            ));
+        }
+    }
     let tokens = tokenize(src)?;
     let mut p = Parser {
         tokens,
@@ -601,6 +613,8 @@ mod tests {
     fn unsupported_constructs_are_classified() {
         for q in [
             "sequence by x [process where true] [process where true]",
+            "sequence by a, b with maxspan=3s [process where true] [process where true]",
+            "/* c */ sample by x [any where true]",
             "process where a == \"b\" | head 5",
             "process where startsWith(a, \"b\")",
             "process where a == b",

@@ -1,0 +1,151 @@
+//! The `sensor` command line. Thin: every subcommand is a call into the
+//! library; this file only parses arguments, opens files and maps results to
+//! exit codes. Errors are printed as one clean message (no panic, no
+//! backtrace) and give a non-zero exit status.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+
+use sensor::alert::AlertWriter;
+use sensor::rules::{self, RuleSet};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sensor",
+    version,
+    about = "Linux host security sensor with native Elastic EQL rules"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with Elastic detection-rule files.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Evaluate rules over ECS events (JSON lines) and write alerts.
+    Replay(ReplayArgs),
+    // The live sensor goes here: `Run(RunArgs)`, dispatched in `run()` below.
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// Report, per rule, whether the engine evaluates it; exit non-zero if
+    /// any file is malformed.
+    Check {
+        /// Rule files or directories (non-recursive, *.toml).
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    /// Rule file or directory (repeatable); default: the embedded seed rule.
+    #[arg(long = "rules", value_name = "PATH")]
+    rules: Vec<PathBuf>,
+    /// Where to write alerts (JSON lines); `-` is standard output.
+    #[arg(long, value_name = "FILE|-", default_value = "-")]
+    alerts: String,
+    /// ECS events, one JSON object per line; `-` is standard input.
+    #[arg(value_name = "EVENTS.jsonl|-")]
+    events: String,
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Rules {
+            command: RulesCommand::Check { paths },
+        } => {
+            let stdout = io::stdout();
+            let mut out = stdout.lock();
+            let ok = rules::check_paths(&paths, &mut out)?;
+            out.flush()?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Replay(args) => replay(args),
+    }
+}
+
+/// Loads the rule set for `--rules` (or the embedded default), reporting
+/// skipped rules on stderr.
+fn load_rules(paths: &[PathBuf]) -> anyhow::Result<RuleSet> {
+    if paths.is_empty() {
+        return RuleSet::embedded_default().context("loading the embedded default rule");
+    }
+    let report = RuleSet::load_paths(paths).map_err(|e| anyhow::anyhow!("loading rules:\n{e}"))?;
+    for s in &report.skipped {
+        eprintln!(
+            "warning: skipping rule {} ({}) from {}: {}",
+            s.rule_id,
+            s.name,
+            s.path.display(),
+            s.reason
+        );
+    }
+    if report.ruleset.is_empty() {
+        anyhow::bail!("no supported rules in {}", display_paths(paths));
+    }
+    Ok(report.ruleset)
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let rules = load_rules(&args.rules)?;
+    let out: Box<dyn Write + Send> = if args.alerts == "-" {
+        Box::new(BufWriter::new(io::stdout()))
+    } else {
+        let f = File::create(&args.alerts)
+            .with_context(|| format!("creating alerts file {}", args.alerts))?;
+        Box::new(BufWriter::new(f))
+    };
+    let mut writer = AlertWriter::new(out);
+    let stderr = io::stderr();
+    let mut diag = stderr.lock();
+    let stats = if args.events == "-" {
+        sensor::replay::replay(io::stdin().lock(), &rules, &mut writer, &mut diag)
+    } else {
+        let f = File::open(&args.events)
+            .with_context(|| format!("opening events file {}", args.events))?;
+        sensor::replay::replay(BufReader::new(f), &rules, &mut writer, &mut diag)
+    }
+    .with_context(|| format!("reading events from {}", args.events))?;
+    eprintln!("replay: {stats}");
+    Ok(if stats.write_errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

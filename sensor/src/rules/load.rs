@@ -1,0 +1,273 @@
+//! Reading one rule file: TOML → [`RawRule`] → supported [`Rule`] or
+//! [`SkippedRule`], with errors located in the FILE (an EQL error's position
+//! in the query is translated to the file's line and column).
+
+use std::path::{Path, PathBuf};
+
+use super::model::{RawRule, RuleFile, RuleMeta};
+use super::{Rule, SkippedRule};
+use crate::eql::{self, diag, EqlErrorKind};
+
+/// What kind of problem made a rule file unusable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleErrorKind {
+    /// The file or directory could not be read.
+    Io,
+    /// Not valid TOML, or required keys missing / of the wrong type.
+    Toml,
+    /// The EQL query is invalid.
+    Eql,
+    /// Anything else (duplicate rule id, missing query, ...).
+    Invalid,
+}
+
+/// A malformed rule file. `Display` is the full rendered message (file,
+/// line, column, offending line and caret where known).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{rendered}")]
+pub struct RuleError {
+    /// The file.
+    pub path: PathBuf,
+    /// What kind of problem.
+    pub kind: RuleErrorKind,
+    /// 1-based line in the file, when known.
+    pub line: Option<usize>,
+    /// 1-based column in the file, when known.
+    pub column: Option<usize>,
+    /// The message without position.
+    pub message: String,
+    rendered: String,
+}
+
+impl RuleError {
+    pub(crate) fn invalid(path: &Path, message: String) -> RuleError {
+        RuleError {
+            path: path.to_path_buf(),
+            kind: RuleErrorKind::Invalid,
+            line: None,
+            column: None,
+            rendered: format!("error: {}: {message}", path.display()),
+            message,
+        }
+    }
+
+    fn io(path: &Path, e: &std::io::Error) -> RuleError {
+        let message = format!("cannot read: {e}");
+        RuleError {
+            path: path.to_path_buf(),
+            kind: RuleErrorKind::Io,
+            line: None,
+            column: None,
+            rendered: format!("error: {}: {message}", path.display()),
+            message,
+        }
+    }
+
+    fn located(
+        kind: RuleErrorKind,
+        path: &Path,
+        src: &str,
+        start: usize,
+        end: usize,
+        message: String,
+    ) -> RuleError {
+        let (line, column) = diag::line_col(src, start);
+        RuleError {
+            path: path.to_path_buf(),
+            kind,
+            line: Some(line),
+            column: Some(column),
+            rendered: diag::render(&path.display().to_string(), src, start, end, &message),
+            message,
+        }
+    }
+
+    /// The rendered message (same as `Display`).
+    pub fn rendered(&self) -> &str {
+        &self.rendered
+    }
+}
+
+/// A rule file's verdict.
+#[derive(Debug, Clone)]
+pub enum LoadOutcome {
+    /// Compiled and ready.
+    Supported(Box<Rule>),
+    /// Recognised, not evaluated.
+    Unsupported(SkippedRule),
+}
+
+/// Expands directories (non-recursively, `*.toml`, sorted by name).
+pub(crate) fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, RuleError> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| RuleError::io(p, &e))?;
+        if meta.is_dir() {
+            let mut files = Vec::new();
+            for entry in std::fs::read_dir(p).map_err(|e| RuleError::io(p, &e))? {
+                let entry = entry.map_err(|e| RuleError::io(p, &e))?;
+                let path = entry.path();
+                if path.extension().is_some_and(|x| x == "toml") && path.is_file() {
+                    files.push(path);
+                }
+            }
+            files.sort();
+            out.extend(files);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Loads one file.
+pub fn load_file(path: &Path) -> Result<LoadOutcome, RuleError> {
+    let src = std::fs::read_to_string(path).map_err(|e| RuleError::io(path, &e))?;
+    load_str(&src, path)
+}
+
+/// Byte offset in the file where the query's content starts, if the string
+/// in the file is byte-for-byte the query (literal strings always are; basic
+/// strings are when they contain no escapes).
+fn query_content_offset(src: &str, span: std::ops::Range<usize>, query: &str) -> Option<usize> {
+    let raw = src.get(span.clone())?;
+    let mut off = if raw.starts_with("'''") || raw.starts_with("\"\"\"") {
+        let mut o = 3;
+        // TOML trims a newline directly after the opening delimiter.
+        if raw[3..].starts_with("\r\n") {
+            o += 2;
+        } else if raw[3..].starts_with('\n') {
+            o += 1;
+        }
+        o
+    } else {
+        1
+    };
+    off += span.start;
+    (src.get(off..off + query.len()) == Some(query)).then_some(off)
+}
+
+/// Loads one rule from TOML text; `path` names it in messages.
+pub fn load_str(src: &str, path: &Path) -> Result<LoadOutcome, RuleError> {
+    let file: RuleFile = toml::from_str(src).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        RuleError::located(
+            RuleErrorKind::Toml,
+            path,
+            src,
+            span.start,
+            span.end,
+            format!("invalid rule file: {}", e.message().trim_end()),
+        )
+    })?;
+    let RuleFile { metadata, rule } = file;
+    let RawRule {
+        name,
+        rule_id,
+        description,
+        severity,
+        risk_score,
+        language,
+        rule_type,
+        query,
+        tags,
+        index,
+        author,
+        license,
+        from,
+        interval,
+        timestamp_override,
+        threat,
+    } = rule;
+    let language = language.unwrap_or_default();
+    let rule_type = rule_type.unwrap_or_default();
+    let skipped = |reason: String| {
+        Ok(LoadOutcome::Unsupported(SkippedRule {
+            path: path.to_path_buf(),
+            rule_id: rule_id.clone(),
+            name: name.clone(),
+            reason,
+        }))
+    };
+    let is_eql = language == "eql" || (language.is_empty() && rule_type == "eql");
+    if !is_eql {
+        let what = match (language.as_str(), rule_type.as_str()) {
+            ("", t) => format!("rule type `{t}`"),
+            (l, t) => format!("language `{l}` (rule type `{t}`)"),
+        };
+        return skipped(format!(
+            "{what} is not supported: only EQL single-event rules are evaluated"
+        ));
+    }
+    if !rule_type.is_empty() && rule_type != "eql" {
+        return skipped(format!(
+            "rule type `{rule_type}` is not supported: only `eql` rules are evaluated"
+        ));
+    }
+    let Some(query) = query else {
+        return Err(RuleError::invalid(path, "EQL rule has no `query`".into()));
+    };
+    let qspan = query.span();
+    let query_text = query.into_inner();
+    let compiled = match eql::compile_str(&query_text) {
+        Ok(c) => c,
+        Err(e) if e.kind == EqlErrorKind::Unsupported => return skipped(e.message),
+        Err(e) => {
+            return Err(match query_content_offset(src, qspan, &query_text) {
+                Some(off) => RuleError::located(
+                    RuleErrorKind::Eql,
+                    path,
+                    src,
+                    off + e.span.start,
+                    off + e.span.end,
+                    format!("invalid EQL query: {}", e.message),
+                ),
+                None => {
+                    // The query string has escapes, so positions in the file
+                    // and in the query differ: report within the query.
+                    let origin = format!("{} (query)", path.display());
+                    let (line, column) = e.line_col(&query_text);
+                    let message = format!("invalid EQL query: {}", e.message);
+                    RuleError {
+                        path: path.to_path_buf(),
+                        kind: RuleErrorKind::Eql,
+                        line: Some(line),
+                        column: Some(column),
+                        rendered: diag::render(
+                            &origin,
+                            &query_text,
+                            e.span.start,
+                            e.span.end,
+                            &message,
+                        ),
+                        message,
+                    }
+                }
+            });
+        }
+    };
+    let meta = RuleMeta {
+        rule_id,
+        name,
+        description,
+        severity,
+        risk_score,
+        language,
+        rule_type,
+        tags,
+        index,
+        author,
+        license,
+        from,
+        interval,
+        timestamp_override,
+        threat,
+        metadata,
+        query: query_text,
+    };
+    Ok(LoadOutcome::Supported(Box::new(Rule {
+        meta,
+        query: compiled,
+        source: Some(path.to_path_buf()),
+    })))
+}

@@ -1,0 +1,170 @@
+//! Elastic detection rules: loading TOML rule files, deciding which can be
+//! evaluated natively, and matching events against the loaded set.
+//!
+//! A rule is evaluated when it is `language = "eql"` with a single-event
+//! `<category> where <condition>` query. Everything else (EQL `sequence`,
+//! `kuery`, `esql`, threshold / machine-learning / new-terms rules, ...) is
+//! recognised, reported as unsupported with the reason, and skipped — never
+//! silently dropped. A file that is not valid TOML, lacks required keys, or
+//! holds an invalid EQL query is an error that names the file, line and
+//! column and shows the offending line with a caret.
+
+mod check;
+mod load;
+mod model;
+
+use std::path::{Path, PathBuf};
+
+pub use check::check_paths;
+pub use load::{LoadOutcome, RuleError, RuleErrorKind};
+pub use model::{Metadata, RuleMeta, Technique, Threat, ThreatRef};
+
+use crate::eql::{CompiledQuery, Document};
+
+/// File name of the embedded default rule (the seed rule).
+pub const EMBEDDED_DEFAULT_NAME: &str =
+    "persistence_suspicious_webserver_child_process_execution.toml";
+
+/// The seed rule, compiled into the binary so that the sensor works with no
+/// rule files on disk.
+pub const EMBEDDED_DEFAULT_TOML: &str =
+    include_str!("../../../rules/persistence_suspicious_webserver_child_process_execution.toml");
+
+/// A loaded, compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Identity, severity, MITRE mapping, ...
+    pub meta: RuleMeta,
+    /// The compiled query.
+    pub query: CompiledQuery,
+    /// Where it was loaded from (`None` for the embedded default).
+    pub source: Option<PathBuf>,
+}
+
+impl Rule {
+    /// Whether the event matches this rule.
+    pub fn matches<D: Document + ?Sized>(&self, doc: &D) -> bool {
+        self.query.matches(doc)
+    }
+}
+
+/// A rule the loader recognised but does not evaluate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedRule {
+    /// The file.
+    pub path: PathBuf,
+    /// Its `rule_id`.
+    pub rule_id: String,
+    /// Its `name`.
+    pub name: String,
+    /// Why it is not evaluated.
+    pub reason: String,
+}
+
+/// The result of [`RuleSet::load_paths`].
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    /// The evaluable rules.
+    pub ruleset: RuleSet,
+    /// The rules that were recognised but skipped, with reasons.
+    pub skipped: Vec<SkippedRule>,
+}
+
+/// An ordered set of compiled rules.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    /// The embedded seed rule.
+    pub fn embedded_default() -> Result<RuleSet, RuleError> {
+        let path = Path::new("<embedded>").join(EMBEDDED_DEFAULT_NAME);
+        match load::load_str(EMBEDDED_DEFAULT_TOML, &path)? {
+            LoadOutcome::Supported(mut rule) => {
+                rule.source = None;
+                Ok(RuleSet { rules: vec![*rule] })
+            }
+            LoadOutcome::Unsupported(s) => Err(RuleError::invalid(
+                &path,
+                format!("the embedded rule is unsupported: {}", s.reason),
+            )),
+        }
+    }
+
+    /// Loads rule files and directories (each directory non-recursively:
+    /// its `*.toml` files in name order). Any malformed file fails the whole
+    /// load; unsupported rules are listed in [`LoadReport::skipped`]. Two
+    /// rules with the same `rule_id` are an error.
+    pub fn load_paths(paths: &[PathBuf]) -> Result<LoadReport, RuleError> {
+        let mut rules: Vec<Rule> = Vec::new();
+        let mut skipped = Vec::new();
+        for file in load::expand_paths(paths)? {
+            match load::load_file(&file)? {
+                LoadOutcome::Supported(rule) => {
+                    if let Some(prev) = rules.iter().find(|r| r.meta.rule_id == rule.meta.rule_id) {
+                        let prev = prev
+                            .source
+                            .as_ref()
+                            .map_or_else(|| "<embedded>".to_string(), |p| p.display().to_string());
+                        return Err(RuleError::invalid(
+                            &file,
+                            format!(
+                                "duplicate rule_id {} (already loaded from {prev})",
+                                rule.meta.rule_id
+                            ),
+                        ));
+                    }
+                    rules.push(*rule);
+                }
+                LoadOutcome::Unsupported(s) => {
+                    log::warn!(
+                        "skipping rule {} ({}) from {}: {}",
+                        s.rule_id,
+                        s.name,
+                        s.path.display(),
+                        s.reason
+                    );
+                    skipped.push(s);
+                }
+            }
+        }
+        Ok(LoadReport {
+            ruleset: RuleSet { rules },
+            skipped,
+        })
+    }
+
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The rules, in load order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The rules the event matches, in load order. Lazy: evaluates each rule
+    /// as the iterator advances, and allocates nothing.
+    pub fn matching<'a, D: Document + ?Sized>(
+        &'a self,
+        doc: &'a D,
+    ) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.rules.iter().filter(move |r| r.matches(doc))
+    }
+
+    /// Callback form of [`RuleSet::matching`].
+    pub fn for_each_match<D: Document + ?Sized>(&self, doc: &D, mut f: impl FnMut(&Rule)) {
+        for r in &self.rules {
+            if r.matches(doc) {
+                f(r);
+            }
+        }
+    }
+}
