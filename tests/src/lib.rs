@@ -1,1 +1,213 @@
-//! Helpers for the end-to-end tests.
+//! Helpers for the end-to-end tests: start the real sensor binary as root,
+//! wait until it is attached, read what it wrote, stop it cleanly.
+//!
+//! With `CI=true` a sensor that cannot start (not root, programs rejected,
+//! binary built without its eBPF object) fails the test; elsewhere the test
+//! says why it is skipped and returns.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::Value;
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The sensor binary: `$SENSOR_BIN` (set by `cargo xtask test`), else the
+/// workspace's release build.
+pub fn sensor_bin() -> PathBuf {
+    std::env::var_os("SENSOR_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/sensor")
+        })
+}
+
+/// A running sensor with its outputs in a temporary directory.
+pub struct Sensor {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    stderr_lines: mpsc::Receiver<String>,
+    pub stderr: Vec<String>,
+}
+
+/// Why a sensor could not be started: fatal in CI, a skip elsewhere.
+pub fn skip_or_fail(why: &str) {
+    assert!(!in_ci(), "CI=true: {why}");
+    eprintln!("skipping: {why}");
+}
+
+impl Sensor {
+    /// Starts `sensor run --events <dir>/events.jsonl --alerts <dir>/alerts.jsonl`
+    /// plus `extra`, and waits for its `sensor: ready` line.
+    pub fn start(extra: &[&str]) -> Result<Sensor> {
+        let bin = sensor_bin();
+        if !bin.is_file() {
+            bail!("no sensor binary at {} (run `cargo xtask test`)", bin.display());
+        }
+        let dir = tempfile::tempdir()?;
+        let events = dir.path().join("events.jsonl");
+        let alerts = dir.path().join("alerts.jsonl");
+        let mut child = Command::new(&bin)
+            .arg("run")
+            .arg("--events")
+            .arg(&events)
+            .arg("--alerts")
+            .arg(&alerts)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let stderr = child.stderr.take().context("sensor stderr")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut sensor = Sensor {
+            child,
+            dir,
+            stderr_lines: rx,
+            stderr: Vec::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match sensor.stderr_lines.recv_timeout(left) {
+                Ok(line) => {
+                    let ready = line == "sensor: ready";
+                    sensor.stderr.push(line);
+                    if ready {
+                        return Ok(sensor);
+                    }
+                }
+                Err(_) => {
+                    let _ = sensor.child.kill();
+                    let _ = sensor.child.wait();
+                    sensor.collect_stderr();
+                    bail!("sensor did not become ready:\n{}", sensor.stderr.join("\n"));
+                }
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn events_path(&self) -> PathBuf {
+        self.dir.path().join("events.jsonl")
+    }
+
+    pub fn alerts_path(&self) -> PathBuf {
+        self.dir.path().join("alerts.jsonl")
+    }
+
+    fn collect_stderr(&mut self) {
+        while let Ok(line) = self.stderr_lines.try_recv() {
+            self.stderr.push(line);
+        }
+    }
+
+    /// Whether the sensor process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits until some event satisfies `pred`, returning it.
+    pub fn wait_event(&mut self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Result<Value> {
+        wait_line(&self.events_path(), timeout, pred)
+    }
+
+    /// SIGTERM, then wait (at most 10 s); returns the summary JSON.
+    pub fn stop(mut self) -> Result<Value> {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = self.child.try_wait()? {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                bail!("sensor did not stop within 10 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // Give the reader thread a moment to see EOF.
+        std::thread::sleep(Duration::from_millis(100));
+        self.collect_stderr();
+        if !status.success() {
+            bail!("sensor exited with {status}:\n{}", self.stderr.join("\n"));
+        }
+        let summary = self
+            .stderr
+            .iter()
+            .find_map(|l| l.strip_prefix("sensor: summary "))
+            .ok_or_else(|| anyhow!("no summary line:\n{}", self.stderr.join("\n")))?;
+        Ok(serde_json::from_str(summary)?)
+    }
+}
+
+impl Drop for Sensor {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Every JSON line of a file written so far (a torn last line is ignored).
+pub fn read_lines(path: &Path) -> Vec<Value> {
+    let text = std::fs::read(path).unwrap_or_default();
+    text.split(|b| *b == b'\n')
+        .filter_map(|l| serde_json::from_slice(l).ok())
+        .collect()
+}
+
+/// Polls a JSON-lines file until a line satisfies `pred`.
+pub fn wait_line(path: &Path, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Result<Value> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = read_lines(path).into_iter().find(|v| pred(v)) {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("no matching line in {} within {timeout:?}", path.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `v[a][b]...` by a dotted path.
+pub fn get<'a>(v: &'a Value, path: &str) -> &'a Value {
+    path.split('.').fold(v, |v, k| &v[k])
+}
+
+/// The event's `process.args` as strings.
+pub fn args_of(v: &Value) -> Vec<String> {
+    get(v, "process.args")
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+/// A marker unique to this test run.
+pub fn marker(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{name}-{}-{nanos:x}", std::process::id())
+}

@@ -1,0 +1,439 @@
+//! The sensor's one event type: an ECS process document shaped like Elastic
+//! Defend for Containers' process events (`logs-cloud_defend.process*`), so
+//! Elastic's rules for that integration evaluate on it unchanged.
+//!
+//! The same struct is serialised for the events output and evaluated by the
+//! rule engine through [`Document`]: fields the engine knows ([`EcsField`])
+//! are answered by a `match` with no lookup by name; any other path falls
+//! back to the serialised JSON, built at most once per event, so a rule on
+//! an unusual field still sees exactly what the output shows.
+
+use std::cell::OnceCell;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::eql::document::{Document, EcsField, FieldRef, Value};
+
+/// `event.*`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventFields {
+    pub kind: &'static str,
+    pub category: [&'static str; 1],
+    #[serde(rename = "type")]
+    pub kind_type: [&'static str; 1],
+    pub action: &'static str,
+    pub id: String,
+    pub ingested: String,
+}
+
+/// `process.tty`.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Tty {
+    pub char_device: CharDevice,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct CharDevice {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl Tty {
+    /// From a kernel `dev_t` (`major << 20 | minor`).
+    pub fn from_kernel_dev(dev: u32) -> Tty {
+        Tty {
+            char_device: CharDevice {
+                major: dev >> 20,
+                minor: dev & 0xfffff,
+            },
+        }
+    }
+}
+
+/// `process.parent.*`: every field optional, a parent the sensor does not
+/// know leaves them absent rather than guessed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ParentFields {
+    pub pid: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executable: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub args_count: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command_line: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entity_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_directory: Option<String>,
+}
+
+/// `process.*`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProcessFields {
+    pub pid: u32,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executable: Option<String>,
+    pub args: Vec<String>,
+    pub args_count: u32,
+    pub command_line: String,
+    /// Not ECS: set (true) only when argv was longer than the capture.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub args_truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entity_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_directory: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tty: Option<Tty>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentFields>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IdField {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostFields {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub os: HostOs,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostOs {
+    #[serde(rename = "type")]
+    pub os_type: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerFields {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<&'static str>,
+}
+
+/// `orchestrator.*` for pods: `resource.type: pod` and the pod uid.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrchestratorFields {
+    #[serde(rename = "type")]
+    pub orchestrator_type: &'static str,
+    pub resource: OrchestratorResource,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OrchestratorResource {
+    #[serde(rename = "type")]
+    pub resource_type: &'static str,
+    pub id: String,
+}
+
+/// One process event.
+#[derive(Debug, Clone, Serialize)]
+pub struct EcsEvent {
+    #[serde(rename = "@timestamp")]
+    pub timestamp: String,
+    pub event: EventFields,
+    pub process: ProcessFields,
+    pub user: IdField,
+    pub group: IdField,
+    pub host: HostFields,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerFields>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub orchestrator: Option<OrchestratorFields>,
+    /// The serialised form, built on first need (unknown-field lookups,
+    /// alerts). Not part of the document.
+    #[serde(skip)]
+    json: OnceCell<serde_json::Value>,
+}
+
+/// What kind of process event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Exec,
+    Fork,
+    End,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Exec => "exec",
+            Action::Fork => "fork",
+            Action::End => "end",
+        }
+    }
+
+    fn event_type(self) -> &'static str {
+        match self {
+            Action::Exec | Action::Fork => "start",
+            Action::End => "end",
+        }
+    }
+}
+
+/// RFC 3339 with nanoseconds, UTC: the form Elasticsearch's `date_nanos` takes.
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_nanos(t).to_string()
+}
+
+impl EcsEvent {
+    /// A new event with the `event.*` fields set and the rest to fill.
+    pub fn new(
+        action: Action,
+        timestamp: SystemTime,
+        event_id: String,
+        process: ProcessFields,
+        host: HostFields,
+        uid: u32,
+        gid: u32,
+    ) -> EcsEvent {
+        EcsEvent {
+            timestamp: rfc3339(timestamp),
+            event: EventFields {
+                kind: "event",
+                category: ["process"],
+                kind_type: [action.event_type()],
+                action: action.as_str(),
+                id: event_id,
+                ingested: rfc3339(SystemTime::now()),
+            },
+            process,
+            user: IdField { id: uid.to_string() },
+            group: IdField { id: gid.to_string() },
+            host,
+            container: None,
+            orchestrator: None,
+            json: OnceCell::new(),
+        }
+    }
+
+    /// The document as JSON (built once).
+    pub fn to_json(&self) -> &serde_json::Value {
+        self.json
+            .get_or_init(|| serde_json::to_value(self).unwrap_or(serde_json::Value::Null))
+    }
+}
+
+/// Joins argv the way ECS `process.command_line` shows it.
+pub fn command_line(args: &[String]) -> String {
+    args.join(" ")
+}
+
+fn visit_str(s: &str, f: &mut dyn FnMut(Value<'_>) -> bool) -> bool {
+    f(Value::Str(s))
+}
+
+fn visit_opt(s: Option<&str>, f: &mut dyn FnMut(Value<'_>) -> bool) -> bool {
+    s.is_some_and(|s| f(Value::Str(s)))
+}
+
+fn visit_all(items: &[String], f: &mut dyn FnMut(Value<'_>) -> bool) -> bool {
+    items.iter().any(|s| f(Value::Str(s)))
+}
+
+impl Document for EcsEvent {
+    fn visit(&self, field: &FieldRef, f: &mut dyn FnMut(Value<'_>) -> bool) -> bool {
+        let p = &self.process;
+        let parent = p.parent.as_ref();
+        let Some(known) = field.known() else {
+            return self.to_json().visit(field, f);
+        };
+        match known {
+            EcsField::Timestamp => visit_str(&self.timestamp, f),
+            EcsField::EventCategory => visit_all_static(&self.event.category, f),
+            EcsField::EventType => visit_all_static(&self.event.kind_type, f),
+            EcsField::EventAction => visit_str(self.event.action, f),
+            EcsField::EventKind => visit_str(self.event.kind, f),
+            EcsField::EventId => visit_str(&self.event.id, f),
+            EcsField::EventIngested => visit_str(&self.event.ingested, f),
+            EcsField::ProcessName => visit_str(&p.name, f),
+            EcsField::ProcessExecutable => visit_opt(p.executable.as_deref(), f),
+            EcsField::ProcessArgs => visit_all(&p.args, f),
+            EcsField::ProcessArgsCount => f(Value::Int(i64::from(p.args_count))),
+            EcsField::ProcessCommandLine => visit_str(&p.command_line, f),
+            EcsField::ProcessPid => f(Value::Int(i64::from(p.pid))),
+            EcsField::ProcessInteractive => p.interactive.is_some_and(|b| f(Value::Bool(b))),
+            EcsField::ProcessWorkingDirectory => visit_opt(p.working_directory.as_deref(), f),
+            EcsField::ProcessEntityId => visit_opt(p.entity_id.as_deref(), f),
+            EcsField::ProcessStart => visit_opt(p.start.as_deref(), f),
+            EcsField::ProcessParentName => visit_opt(parent.and_then(|x| x.name.as_deref()), f),
+            EcsField::ProcessParentExecutable => {
+                visit_opt(parent.and_then(|x| x.executable.as_deref()), f)
+            }
+            EcsField::ProcessParentArgs => parent
+                .and_then(|x| x.args.as_deref())
+                .is_some_and(|a| visit_all(a, f)),
+            EcsField::ProcessParentArgsCount => parent
+                .and_then(|x| x.args_count)
+                .is_some_and(|n| f(Value::Int(i64::from(n)))),
+            EcsField::ProcessParentCommandLine => {
+                visit_opt(parent.and_then(|x| x.command_line.as_deref()), f)
+            }
+            EcsField::ProcessParentPid => parent.is_some_and(|x| f(Value::Int(i64::from(x.pid)))),
+            EcsField::ProcessParentInteractive => parent
+                .and_then(|x| x.interactive)
+                .is_some_and(|b| f(Value::Bool(b))),
+            EcsField::ProcessParentEntityId => {
+                visit_opt(parent.and_then(|x| x.entity_id.as_deref()), f)
+            }
+            EcsField::ProcessParentWorkingDirectory => {
+                visit_opt(parent.and_then(|x| x.working_directory.as_deref()), f)
+            }
+            EcsField::UserId => visit_str(&self.user.id, f),
+            EcsField::GroupId => visit_str(&self.group.id, f),
+            EcsField::ContainerId => visit_opt(self.container.as_ref().map(|c| c.id.as_str()), f),
+            EcsField::ContainerRuntime => {
+                visit_opt(self.container.as_ref().and_then(|c| c.runtime), f)
+            }
+            EcsField::HostName => visit_str(&self.host.name, f),
+            EcsField::HostOsType => visit_str(self.host.os.os_type, f),
+            // Fields this event never carries (user.name, group.name, ...).
+            _ => self.to_json().visit(field, f),
+        }
+    }
+}
+
+fn visit_all_static(items: &[&'static str], f: &mut dyn FnMut(Value<'_>) -> bool) -> bool {
+    items.iter().any(|s| f(Value::Str(s)))
+}
+
+/// Converts kernel boot-time nanoseconds to wall-clock time. The offset
+/// (wall clock minus CLOCK_BOOTTIME) is measured once at start.
+#[derive(Debug, Clone, Copy)]
+pub struct BootClock {
+    boot_wall: SystemTime,
+}
+
+impl BootClock {
+    pub fn now() -> BootClock {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: valid pointer to a timespec.
+        unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+        let since_boot = Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32);
+        BootClock {
+            boot_wall: SystemTime::now()
+                .checked_sub(since_boot)
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+        }
+    }
+
+    /// Wall-clock time of a `bpf_ktime_get_boot_ns()` reading.
+    pub fn wall(&self, boot_ns: u64) -> SystemTime {
+        self.boot_wall + Duration::from_nanos(boot_ns)
+    }
+
+    /// Nanoseconds since boot now (the same clock the kernel stamps with).
+    pub fn boot_ns_now() -> u64 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: valid pointer to a timespec.
+        unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+        ts.tv_sec.max(0) as u64 * 1_000_000_000 + ts.tv_nsec.max(0) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> EcsEvent {
+        let process = ProcessFields {
+            pid: 42,
+            name: "sh".into(),
+            executable: Some("/bin/sh".into()),
+            args: vec!["sh".into(), "-c".into(), "id".into()],
+            args_count: 3,
+            command_line: "sh -c id".into(),
+            interactive: Some(false),
+            parent: Some(ParentFields {
+                pid: 1,
+                name: Some("nginx".into()),
+                interactive: Some(false),
+                ..ParentFields::default()
+            }),
+            ..ProcessFields::default()
+        };
+        let host = HostFields {
+            name: "node-1".into(),
+            id: None,
+            os: HostOs { os_type: "linux" },
+        };
+        EcsEvent::new(
+            Action::Exec,
+            SystemTime::UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789),
+            "e1".into(),
+            process,
+            host,
+            33,
+            33,
+        )
+    }
+
+    #[test]
+    fn native_and_json_views_agree_on_every_known_field() {
+        let mut ev = event();
+        ev.container = Some(ContainerFields {
+            id: "a".repeat(64),
+            runtime: Some("containerd"),
+        });
+        let json = serde_json::to_value(&ev).expect("json");
+        for field in EcsField::ALL {
+            let r = FieldRef::new(field.path());
+            let mut native = Vec::new();
+            ev.visit(&r, &mut |v| {
+                native.push(format!("{v:?}"));
+                false
+            });
+            let mut generic = Vec::new();
+            json.visit(&r, &mut |v| {
+                generic.push(format!("{v:?}"));
+                false
+            });
+            assert_eq!(native, generic, "field {}", field.path());
+        }
+    }
+
+    #[test]
+    fn unknown_fields_fall_back_to_json() {
+        let mut ev = event();
+        ev.process.tty = Some(Tty::from_kernel_dev((136 << 20) | 5));
+        let r = FieldRef::new("process.tty.char_device.minor");
+        let mut seen = Vec::new();
+        ev.visit(&r, &mut |v| {
+            seen.push(format!("{v:?}"));
+            false
+        });
+        assert_eq!(seen, vec!["Int(5)".to_owned()]);
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_nanos() {
+        let ev = event();
+        assert_eq!(ev.timestamp, "2023-11-14T22:13:20.123456789Z");
+    }
+}
