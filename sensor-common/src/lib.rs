@@ -100,16 +100,14 @@ pub struct TaskInfo {
     pub tty: TtyInfo,
 }
 
-/// One execve, as seen by the `sched_process_exec` tracepoint. Sent with a
-/// variable length: the fixed part up to `data`, then `filename_len` bytes of
-/// filename followed by `args_len` bytes of argv (NUL separated).
+/// The fixed-size part of an exec record: everything but the strings.
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct ExecRecord {
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ExecInfo {
     pub header: RecordHeader,
     /// The process after exec.
     pub task: TaskInfo,
-    /// `task->real_parent` at the moment of exec.
+    /// `task->real_parent` (its thread-group leader) at the moment of exec.
     pub parent: TaskInfo,
     /// Pid of the thread that called execve (differs from tgid when a
     /// non-leader thread exec'd).
@@ -133,13 +131,22 @@ pub struct ExecRecord {
     pub filename_len: u32,
     /// [`EXEC_ARGS_TRUNCATED`] and friends.
     pub flags: u32,
+}
+
+/// One execve, as seen by the `sched_process_exec` tracepoint. Sent with a
+/// variable length: [`ExecInfo`], then `filename_len` bytes of filename
+/// followed by `args_len` bytes of argv (NUL separated).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ExecRecord {
+    pub info: ExecInfo,
     pub data: [u8; FILENAME_MAX + ARGS_MAX],
 }
 
 impl ExecRecord {
     /// Size of the fixed part: a record on the ring buffer is this many bytes
     /// plus `filename_len + args_len`.
-    pub const FIXED_LEN: usize = core::mem::offset_of!(ExecRecord, data);
+    pub const FIXED_LEN: usize = core::mem::size_of::<ExecInfo>();
 }
 
 /// A new process (not a thread): from the `sched_process_fork` raw tracepoint.
@@ -259,6 +266,7 @@ mod tests {
         assert_eq!(core::mem::size_of::<RecordHeader>(), 16);
         assert_eq!(core::mem::size_of::<TaskInfo>(), 48);
         assert_eq!(ExecRecord::FIXED_LEN % 8, 0);
+        assert_eq!(core::mem::offset_of!(ExecRecord, data), ExecRecord::FIXED_LEN);
         assert_eq!(core::mem::size_of::<KernelOffsets>() % 8, 0);
     }
 }

@@ -113,48 +113,49 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), ReadError> {
     // SAFETY: the map value is valid for the program's duration and only
     // this CPU uses this slot.
     let rec = unsafe { &mut *rec };
-    rec.header = header(record_kind::EXEC);
-    rec.flags = 0;
+    let info = &mut rec.info;
+    info.header = header(record_kind::EXEC);
+    info.flags = 0;
 
     let task = current_task();
     let pid_tgid = bpf_get_current_pid_tgid();
-    fill_task(&mut rec.task, task);
+    fill_task(&mut info.task, task);
     // The helper is authoritative for the current task's ids.
-    rec.task.tgid = (pid_tgid >> 32) as u32;
-    rec.task.pid = pid_tgid as u32;
+    info.task.tgid = (pid_tgid >> 32) as u32;
+    info.task.pid = pid_tgid as u32;
 
     match read_ptr(task, offset(|o| &o.task_real_parent)) {
-        Ok(parent) if !parent.is_null() => fill_leader(&mut rec.parent, parent),
+        Ok(parent) if !parent.is_null() => fill_leader(&mut info.parent, parent),
         _ => {
-            rec.parent = TaskInfo::default();
-            rec.flags |= EXEC_PARENT_UNKNOWN;
+            info.parent = TaskInfo::default();
+            info.flags |= EXEC_PARENT_UNKNOWN;
         }
     }
 
     let uid_gid = bpf_get_current_uid_gid();
-    rec.uid = uid_gid as u32;
-    rec.gid = (uid_gid >> 32) as u32;
+    info.uid = uid_gid as u32;
+    info.gid = (uid_gid >> 32) as u32;
     match read_ptr(task, offset(|o| &o.task_cred)) {
         Ok(cred) => {
-            rec.euid = read_u32(cred, offset(|o| &o.cred_euid)).unwrap_or(rec.uid);
-            rec.egid = read_u32(cred, offset(|o| &o.cred_egid)).unwrap_or(rec.gid);
+            info.euid = read_u32(cred, offset(|o| &o.cred_euid)).unwrap_or(info.uid);
+            info.egid = read_u32(cred, offset(|o| &o.cred_egid)).unwrap_or(info.gid);
         }
         Err(_) => {
-            rec.euid = rec.uid;
-            rec.egid = rec.gid;
+            info.euid = info.uid;
+            info.egid = info.gid;
         }
     }
     // SAFETY: helper call without arguments.
-    rec.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
-    rec.mnt_ns = mount_ns(task).unwrap_or(0);
-    rec.pid_ns = pid_ns(task).unwrap_or(0);
+    info.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+    info.mnt_ns = mount_ns(task).unwrap_or(0);
+    info.pid_ns = pid_ns(task).unwrap_or(0);
 
     // SAFETY: the offsets come from this tracepoint's tracefs format.
-    rec.old_pid = unsafe { ctx.read_at::<u32>(offset(|o| &o.tp_exec_old_pid)) }.unwrap_or(0);
+    info.old_pid = unsafe { ctx.read_at::<u32>(offset(|o| &o.tp_exec_old_pid)) }.unwrap_or(0);
     let filename_len = read_filename(ctx, rec);
     read_args(task, rec, filename_len);
 
-    let size = ExecRecord::FIXED_LEN + filename_len + rec.args_len as usize;
+    let size = ExecRecord::FIXED_LEN + filename_len + rec.info.args_len as usize;
     let size = if size > core::mem::size_of::<ExecRecord>() {
         core::mem::size_of::<ExecRecord>()
     } else {
@@ -192,15 +193,15 @@ fn read_filename(ctx: &TracePointContext, rec: &mut ExecRecord) -> usize {
         )
     };
     if n <= 0 {
-        rec.filename_len = 0;
+        rec.info.filename_len = 0;
         return 0;
     }
     // `n` counts the NUL; a full buffer means the name was cut.
     let len = (n as usize - 1) & (FILENAME_MAX - 1);
     if n as usize >= FILENAME_MAX {
-        rec.flags |= EXEC_FILENAME_TRUNCATED;
+        rec.info.flags |= EXEC_FILENAME_TRUNCATED;
     }
-    rec.filename_len = len as u32;
+    rec.info.filename_len = len as u32;
     len
 }
 
@@ -208,27 +209,27 @@ fn read_filename(ctx: &TracePointContext, rec: &mut ExecRecord) -> usize {
 /// and reads the real argc from the top of the new stack (`mm->start_stack`
 /// points at argc once the ELF loader has built the stack).
 fn read_args(task: *const u8, rec: &mut ExecRecord, filename_len: usize) {
-    rec.args_len = 0;
-    rec.args_total_len = 0;
-    rec.argc = 0;
+    rec.info.args_len = 0;
+    rec.info.args_total_len = 0;
+    rec.info.argc = 0;
     let Ok(mm) = read_ptr(task, offset(|o| &o.task_mm)) else {
-        rec.flags |= EXEC_ARGS_READ_FAILED | EXEC_ARGC_UNKNOWN;
+        rec.info.flags |= EXEC_ARGS_READ_FAILED | EXEC_ARGC_UNKNOWN;
         return;
     };
     let start = read_u64(mm, offset(|o| &o.mm_arg_start)).unwrap_or(0);
     let end = read_u64(mm, offset(|o| &o.mm_arg_end)).unwrap_or(0);
     match read_u64(mm, offset(|o| &o.mm_start_stack)).and_then(|sp| read_user_u64(sp)) {
-        Ok(argc) => rec.argc = argc as u32,
-        Err(_) => rec.flags |= EXEC_ARGC_UNKNOWN,
+        Ok(argc) => rec.info.argc = argc as u32,
+        Err(_) => rec.info.flags |= EXEC_ARGC_UNKNOWN,
     }
     if end <= start {
-        rec.flags |= EXEC_ARGS_READ_FAILED;
+        rec.info.flags |= EXEC_ARGS_READ_FAILED;
         return;
     }
     let total = end - start;
-    rec.args_total_len = total as u32;
+    rec.info.args_total_len = total as u32;
     let len = if total > ARGS_MAX as u64 {
-        rec.flags |= EXEC_ARGS_TRUNCATED;
+        rec.info.flags |= EXEC_ARGS_TRUNCATED;
         ARGS_MAX as u32
     } else {
         total as u32
@@ -244,9 +245,9 @@ fn read_args(task: *const u8, rec: &mut ExecRecord, filename_len: usize) {
         )
     };
     if ret < 0 {
-        rec.flags |= EXEC_ARGS_READ_FAILED;
+        rec.info.flags |= EXEC_ARGS_READ_FAILED;
     } else {
-        rec.args_len = len;
+        rec.info.args_len = len;
     }
 }
 

@@ -3,7 +3,7 @@
 //! count, never a panic or an out-of-bounds read.
 
 use sensor_common::{
-    record_kind, ExecRecord, ExitRecord, ForkRecord, RecordHeader, TaskInfo, EXEC_ARGC_UNKNOWN,
+    record_kind, ExecInfo, ExecRecord, ExitRecord, ForkRecord, RecordHeader, TaskInfo, EXEC_ARGC_UNKNOWN,
     EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN,
 };
 
@@ -115,29 +115,8 @@ pub fn decode(bytes: &[u8]) -> Result<KernelEvent, DecodeError> {
     }
 }
 
-/// The fixed part of [`ExecRecord`] (everything before `data`), so the
-/// variable-length tail can be validated separately.
-#[derive(Clone, Copy)]
-#[repr(C)]
-struct ExecFixed {
-    bytes: [u8; ExecRecord::FIXED_LEN],
-}
-
 fn decode_exec(bytes: &[u8]) -> Result<ExecEvent, DecodeError> {
-    let fixed: ExecFixed = read_struct(bytes, "exec record")?;
-    // Rebuild the fixed fields through a zeroed full record: the tail is
-    // taken from `bytes` below with explicit bounds.
-    let mut full = std::mem::MaybeUninit::<ExecRecord>::zeroed();
-    // SAFETY: copying FIXED_LEN bytes into the start of a zeroed ExecRecord;
-    // every field is plain data valid for any bit pattern.
-    let rec = unsafe {
-        std::ptr::copy_nonoverlapping(
-            fixed.bytes.as_ptr(),
-            full.as_mut_ptr().cast::<u8>(),
-            ExecRecord::FIXED_LEN,
-        );
-        full.assume_init_ref()
-    };
+    let rec: ExecInfo = read_struct(bytes, "exec record")?;
     let tail = &bytes[ExecRecord::FIXED_LEN..];
     let filename_len = rec.filename_len as usize;
     let args_len = rec.args_len as usize;
@@ -200,12 +179,7 @@ mod tests {
     use super::*;
 
     fn exec_bytes(filename: &[u8], args: &[u8], flags: u32, argc: u32) -> Vec<u8> {
-        let mut fixed = vec![0u8; ExecRecord::FIXED_LEN];
-        let mut rec: ExecRecord = {
-            let full = std::mem::MaybeUninit::<ExecRecord>::zeroed();
-            // SAFETY: all-zero is a valid ExecRecord.
-            unsafe { full.assume_init() }
-        };
+        let mut rec = ExecInfo::default();
         rec.header.kind = record_kind::EXEC;
         rec.header.ktime_ns = 42;
         rec.task.tgid = 100;
@@ -214,17 +188,18 @@ mod tests {
         rec.args_len = args.len() as u32;
         rec.argc = argc;
         rec.flags = flags;
-        // SAFETY: copying the fixed part of a valid record out as bytes.
+        let mut bytes = vec![0u8; ExecRecord::FIXED_LEN];
+        // SAFETY: copying a plain-data record out as bytes.
         unsafe {
             std::ptr::copy_nonoverlapping(
-                (&rec as *const ExecRecord).cast::<u8>(),
-                fixed.as_mut_ptr(),
+                (&rec as *const ExecInfo).cast::<u8>(),
+                bytes.as_mut_ptr(),
                 ExecRecord::FIXED_LEN,
             );
         }
-        fixed.extend_from_slice(filename);
-        fixed.extend_from_slice(args);
-        fixed
+        bytes.extend_from_slice(filename);
+        bytes.extend_from_slice(args);
+        bytes
     }
 
     #[test]
