@@ -122,8 +122,8 @@ impl<'a> Lexer<'a> {
     fn skip_trivia(&mut self) -> Result<(), EqlError> {
         loop {
             let rest = self.rest();
-            if rest.starts_with("/*") {
-                match rest[2..].find("*/") {
+            if let Some(body) = rest.strip_prefix("/*") {
+                match body.find("*/") {
                     Some(i) => self.pos += 2 + i + 2,
                     None => {
                         return Err(EqlError::syntax(

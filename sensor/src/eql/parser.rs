@@ -401,7 +401,7 @@ impl Parser {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::eql::error::{EqlErrorKind, Span};

