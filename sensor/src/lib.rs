@@ -19,3 +19,8 @@ pub mod kernel_btf;
 pub mod kernel_offsets;
 pub mod kernel_programs;
 pub mod tracefs;
+pub mod process_table;
+pub mod ecs;
+pub mod enrich;
+pub mod live;
+pub mod output;

@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
 use sensor::alert::AlertWriter;
+use sensor::output::OutputTarget;
 use sensor::rules::{self, RuleSet};
 
 #[derive(Debug, Parser)]
@@ -21,8 +22,10 @@ use sensor::rules::{self, RuleSet};
     about = "Linux host security sensor with native Elastic EQL rules"
 )]
 struct Cli {
+    /// Without a subcommand the sensor runs live with its defaults
+    /// (embedded seed rule, alerts on stdout).
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -34,7 +37,42 @@ enum Command {
     },
     /// Evaluate rules over ECS events (JSON lines) and write alerts.
     Replay(ReplayArgs),
-    // The live sensor goes here: `Run(RunArgs)`, dispatched in `run()` below.
+    /// Run the live sensor (the default): load the eBPF programs, watch
+    /// every exec, write alerts (and optionally events). Needs root.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args, Default)]
+struct RunArgs {
+    /// Rule file or directory (repeatable); default: the embedded seed rule.
+    #[arg(long = "rules", value_name = "PATH")]
+    rules: Vec<PathBuf>,
+    /// Where to write alerts (JSON lines); `-` is standard output.
+    #[arg(long, value_name = "FILE|-", default_value = "-")]
+    alerts: String,
+    /// Also write every event (JSON lines) here; `-` is standard output.
+    #[arg(long, value_name = "FILE|-")]
+    events: Option<String>,
+    /// Also write `fork` and `end` events to the events output.
+    #[arg(long)]
+    lifecycle_events: bool,
+    /// Kernel ring buffer size in MiB (a power of two).
+    #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = parse_ring_mib)]
+    ring_buffer_mib: u32,
+    /// Most processes the process table keeps.
+    #[arg(long, value_name = "N", default_value_t = 65_536)]
+    table_capacity: usize,
+    /// Load this eBPF object instead of the embedded one.
+    #[arg(long, value_name = "PATH")]
+    ebpf_object: Option<PathBuf>,
+}
+
+fn parse_ring_mib(s: &str) -> Result<u32, String> {
+    let v: u32 = s.parse().map_err(|e| format!("{e}"))?;
+    if v == 0 || !v.is_power_of_two() || v > 1024 {
+        return Err(format!("{v} is not a power of two between 1 and 1024"));
+    }
+    Ok(v)
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,7 +112,13 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
+    match cli.command.unwrap_or(Command::Run(RunArgs {
+        alerts: "-".to_owned(),
+        ring_buffer_mib: 16,
+        table_capacity: 65_536,
+        ..RunArgs::default()
+    })) {
+        Command::Run(args) => live(args),
         Command::Rules {
             command: RulesCommand::Check { paths },
         } => {
@@ -120,6 +164,28 @@ fn display_paths(paths: &[PathBuf]) -> String {
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+fn live(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let opts = sensor::live::LiveOptions {
+        rules: args.rules,
+        alerts: OutputTarget::parse(&args.alerts),
+        events: args.events.as_deref().map(OutputTarget::parse),
+        lifecycle_events: args.lifecycle_events,
+        ring_buffer_bytes: args.ring_buffer_mib * 1024 * 1024,
+        ebpf_object: args.ebpf_object,
+        table_capacity: args.table_capacity,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let stats = runtime.block_on(sensor::live::run(opts))?;
+    eprintln!(
+        "sensor: summary {}",
+        serde_json::to_string(&stats).unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {

@@ -1,0 +1,240 @@
+//! Enrichment: a decoded kernel event plus the process table's context and
+//! the container resolver → one [`EcsEvent`].
+//!
+//! Kept apart from the live loop so the same mapping can be tested with
+//! hand-made events, and so the loop stays about I/O.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sensor_common::{TaskInfo, TTY_HAS_CTTY};
+
+use crate::cgroup_path::CgroupResolver;
+use crate::ecs::{
+    self, Action, BootClock, ContainerFields, EcsEvent, HostFields, HostOs, OrchestratorFields,
+    OrchestratorResource, ParentFields, ProcessFields, Tty,
+};
+use crate::event_decode::{comm_bytes, ExecEvent, ExitEvent, ForkEvent};
+use crate::process_table::{ExecContext, ProcessInfo, ProcessTable};
+
+/// Who this host is, for `host.*` and entity ids.
+#[derive(Debug, Clone)]
+pub struct HostIdentity {
+    pub name: String,
+    /// `/etc/machine-id` (or the boot id when there is none).
+    pub id: Option<String>,
+}
+
+impl HostIdentity {
+    /// Reads the host name (`NODE_NAME` wins: in a DaemonSet the UTS name is
+    /// the pod's, the downward API gives the node's) and the machine id.
+    pub fn discover() -> HostIdentity {
+        let name = std::env::var("NODE_NAME")
+            .ok()
+            .filter(|n| !n.is_empty())
+            .or_else(|| read_trimmed("/proc/sys/kernel/hostname"))
+            .unwrap_or_else(|| "unknown".to_owned());
+        let id = read_trimmed("/etc/machine-id")
+            .or_else(|| read_trimmed("/proc/sys/kernel/random/boot_id"));
+        HostIdentity { name, id }
+    }
+
+    fn fields(&self) -> HostFields {
+        HostFields {
+            name: self.name.clone(),
+            id: self.id.clone(),
+            os: HostOs { os_type: "linux" },
+        }
+    }
+}
+
+fn read_trimmed(path: impl AsRef<Path>) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// Builds ECS events; owns the state enrichment needs besides the table.
+pub struct Enricher {
+    host: HostIdentity,
+    clock: BootClock,
+    containers: Option<CgroupResolver>,
+    run_nonce: u64,
+    seq: AtomicU64,
+}
+
+impl Enricher {
+    pub fn new(host: HostIdentity, containers: Option<CgroupResolver>) -> Enricher {
+        let run_nonce = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        Enricher {
+            host,
+            clock: BootClock::now(),
+            containers,
+            run_nonce,
+            seq: AtomicU64::new(0),
+        }
+    }
+
+    pub fn host(&self) -> &HostIdentity {
+        &self.host
+    }
+
+    /// Unique per event and per sensor run.
+    fn next_event_id(&self) -> String {
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        format!("{:x}-{n:x}", self.run_nonce)
+    }
+
+    fn start_time(&self, info: &ProcessInfo) -> Option<String> {
+        info.start_boottime_ns
+            .map(|ns| ecs::rfc3339(self.clock.wall(ns)))
+    }
+
+    fn with_container(&mut self, ev: &mut EcsEvent, cgroup_id: u64, pid: u32) {
+        let Some(resolver) = self.containers.as_mut() else {
+            return;
+        };
+        if let Some(c) = resolver.container_for_pid(cgroup_id, pid) {
+            ev.container = Some(ContainerFields {
+                id: c.id.clone(),
+                runtime: c.runtime.ecs_value(),
+            });
+            if let Some(uid) = &c.pod_uid {
+                ev.orchestrator = Some(OrchestratorFields {
+                    orchestrator_type: "kubernetes",
+                    resource: OrchestratorResource {
+                        resource_type: "pod",
+                        id: uid.clone(),
+                    },
+                });
+            }
+        }
+    }
+
+    fn process_fields(&self, info: &ProcessInfo) -> ProcessFields {
+        let args: Vec<String> = info.args.to_vec();
+        ProcessFields {
+            pid: info.pid,
+            name: info.name.to_string(),
+            executable: info.executable.as_deref().map(str::to_owned),
+            command_line: ecs::command_line(&args),
+            args,
+            args_count: info.args_count,
+            args_truncated: info.args_truncated,
+            interactive: info.interactive,
+            entity_id: Some(info.entity_id.to_string()),
+            start: self.start_time(info),
+            working_directory: info.working_directory.as_deref().map(str::to_owned),
+            ..ProcessFields::default()
+        }
+    }
+
+    fn parent_fields(&self, pid: u32, info: Option<&ProcessInfo>, kernel: Option<&TaskInfo>) -> ParentFields {
+        let mut p = ParentFields {
+            pid,
+            interactive: kernel.map(|k| k.tty.is_interactive()),
+            ..ParentFields::default()
+        };
+        match info {
+            Some(info) => {
+                let args: Vec<String> = info.args.to_vec();
+                p.name = Some(info.name.to_string());
+                p.executable = info.executable.as_deref().map(str::to_owned);
+                p.command_line = Some(ecs::command_line(&args));
+                p.args_count = Some(info.args_count);
+                p.args = Some(args);
+                p.entity_id = Some(info.entity_id.to_string());
+                p.start = self.start_time(info);
+                p.working_directory = info.working_directory.as_deref().map(str::to_owned);
+                if p.interactive.is_none() {
+                    p.interactive = info.interactive;
+                }
+            }
+            None => {
+                // Unknown to the table and to /proc: only the kernel's comm,
+                // and only when it cannot have been cut to 15 bytes.
+                if let Some(k) = kernel {
+                    let comm = comm_bytes(&k.comm);
+                    if !comm.is_empty() && comm.len() < 15 {
+                        p.name = Some(crate::byte_text::to_text(comm).into_owned());
+                    }
+                }
+            }
+        }
+        p
+    }
+
+    /// An `exec` event: the process as it is after exec, its parent as the
+    /// table and the kernel saw it at that moment, and its container.
+    pub fn exec_event(&mut self, ev: &ExecEvent, ctx: &ExecContext) -> EcsEvent {
+        let mut process = self.process_fields(&ctx.process);
+        process.interactive = Some(ev.task.tty.is_interactive());
+        if ev.task.tty.flags & TTY_HAS_CTTY != 0 {
+            process.tty = Some(Tty::from_kernel_dev(ev.task.tty.ctty_dev));
+        }
+        let parent_pid = ev.parent.map(|p| p.tgid).unwrap_or(ctx.process.ppid);
+        if parent_pid != 0 {
+            process.parent = Some(self.parent_fields(
+                parent_pid,
+                ctx.parent.as_deref(),
+                ev.parent.as_ref(),
+            ));
+        }
+        let mut out = EcsEvent::new(
+            Action::Exec,
+            self.clock.wall(ev.ktime_ns),
+            self.next_event_id(),
+            process,
+            self.host.fields(),
+            ev.uid,
+            ev.gid,
+        );
+        self.with_container(&mut out, ev.cgroup_id, ev.task.tgid);
+        out
+    }
+
+    /// A `fork` event for a new process (optional on the output).
+    pub fn fork_event(&mut self, ev: &ForkEvent, table: &ProcessTable) -> Option<EcsEvent> {
+        let child = table.get(ev.child.tgid)?.clone();
+        let parent = table.get(ev.parent_tgid).cloned();
+        let mut process = self.process_fields(&child);
+        process.parent = Some(self.parent_fields(ev.parent_tgid, parent.as_deref(), None));
+        let mut out = EcsEvent::new(
+            Action::Fork,
+            self.clock.wall(ev.ktime_ns),
+            self.next_event_id(),
+            process,
+            self.host.fields(),
+            child.uid,
+            child.gid,
+        );
+        self.with_container(&mut out, ev.cgroup_id, ev.child.tgid);
+        Some(out)
+    }
+
+    /// An `end` event for a process that exited (optional on the output).
+    pub fn end_event(&mut self, ev: &ExitEvent, ended: &ProcessInfo) -> EcsEvent {
+        let mut process = self.process_fields(ended);
+        // Wait-status encoding: exit status in bits 8..15, signal in 0..6.
+        let code = ev.exit_code;
+        process.exit_code = Some(if code & 0x7f != 0 {
+            128 + (code & 0x7f) as i32
+        } else {
+            ((code >> 8) & 0xff) as i32
+        });
+        EcsEvent::new(
+            Action::End,
+            self.clock.wall(ev.ktime_ns),
+            self.next_event_id(),
+            process,
+            self.host.fields(),
+            ended.uid,
+            ended.gid,
+        )
+    }
+}

@@ -1,0 +1,320 @@
+//! The live sensor: load and attach the kernel programs, seed the process
+//! table from /proc, then read the ring buffer, enrich, evaluate the rules
+//! and write alerts (and optionally events) until SIGINT/SIGTERM.
+//!
+//! One task does the whole per-event path in order (decode → table →
+//! enrich → rules → outputs): records from one CPU stay in order, the table
+//! sees fork before the child's exec, and nothing needs locking.
+
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::alert;
+use crate::cgroup_path::CgroupResolver;
+use crate::enrich::{Enricher, HostIdentity};
+use crate::event_decode::{decode, KernelEvent};
+use crate::kernel_programs::{self, KernelPrograms, LoadOptions, LostCounts};
+use crate::output::{JsonLines, OutputTarget};
+use crate::proc_scan;
+use crate::process_table::{ProcessTable, TableConfig};
+use crate::rules::RuleSet;
+
+/// Everything the live sensor is configured with.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    /// Rule files or directories; empty = the embedded seed rule.
+    pub rules: Vec<PathBuf>,
+    pub alerts: OutputTarget,
+    /// Every event as well, when set.
+    pub events: Option<OutputTarget>,
+    /// Also write `fork` and `end` events to the events output.
+    pub lifecycle_events: bool,
+    pub ring_buffer_bytes: u32,
+    /// Load this object instead of the embedded one.
+    pub ebpf_object: Option<PathBuf>,
+    pub table_capacity: usize,
+}
+
+/// Counters printed in the summary line at exit.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct RunStats {
+    pub exec: u64,
+    pub fork: u64,
+    pub exit: u64,
+    pub decode_errors: u64,
+    pub alerts: u64,
+    pub output_errors: u64,
+    pub lost_exec: u64,
+    pub lost_fork: u64,
+    pub lost_exit: u64,
+}
+
+/// The ring buffer's fd, borrowed for tokio's readiness polling; the
+/// `KernelPrograms` that owns it outlives the poller.
+struct RingFd(RawFd);
+
+impl AsRawFd for RingFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+fn clk_tck() -> u64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let v = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if v > 0 {
+        v as u64
+    } else {
+        100
+    }
+}
+
+/// Runs until a signal; returns the stats for the caller to report.
+pub async fn run(opts: LiveOptions) -> Result<RunStats> {
+    let rules = if opts.rules.is_empty() {
+        let set = RuleSet::embedded_default().map_err(|e| anyhow::anyhow!("{}", e.rendered()))?;
+        eprintln!("sensor: rules: {} loaded (embedded default), 0 skipped", set.len());
+        set
+    } else {
+        let report = RuleSet::load_paths(&opts.rules).map_err(|e| anyhow::anyhow!("{}", e.rendered()))?;
+        for s in &report.skipped {
+            eprintln!(
+                "sensor: warning: rule {} ({}) in {} skipped: {}",
+                s.rule_id,
+                s.name,
+                s.path.display(),
+                s.reason
+            );
+        }
+        eprintln!(
+            "sensor: rules: {} loaded, {} skipped",
+            report.ruleset.len(),
+            report.skipped.len()
+        );
+        report.ruleset
+    };
+
+    let object_owned;
+    let object: &[u8] = match &opts.ebpf_object {
+        Some(path) => {
+            object_owned = std::fs::read(path)
+                .with_context(|| format!("reading eBPF object {}", path.display()))?;
+            &object_owned
+        }
+        None => kernel_programs::embedded_object().ok_or(kernel_programs::LoadError::NoObject)?,
+    };
+    let mut programs = kernel_programs::load(
+        object,
+        &LoadOptions {
+            ring_buffer_bytes: opts.ring_buffer_bytes,
+        },
+    )?;
+    eprintln!(
+        "sensor: kernel {}: attached {}{}",
+        kernel_release(),
+        programs.attached.join(", "),
+        if programs.mounted_tracefs {
+            " (mounted tracefs at /sys/kernel/tracing)"
+        } else {
+            ""
+        }
+    );
+
+    let host = HostIdentity::discover();
+    // Programs are attached before the scan: a process started in between
+    // is seen by both, never by neither.
+    let mut table = ProcessTable::new(TableConfig {
+        host_id: host.id.clone().unwrap_or_else(|| host.name.clone()),
+        capacity: opts.table_capacity,
+        proc_root: PathBuf::from("/proc"),
+        clk_tck: clk_tck(),
+    });
+    let scan = proc_scan::scan(std::path::Path::new("/proc"));
+    let seeded = table.seed(scan.snapshots);
+    let containers = match CgroupResolver::discover() {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("sensor: warning: no container enrichment: {e}");
+            None
+        }
+    };
+    let mut enricher = Enricher::new(host, containers);
+
+    let mut alerts_out = JsonLines::new(
+        opts.alerts
+            .open()
+            .with_context(|| format!("opening alerts output {}", opts.alerts.describe()))?,
+    );
+    let mut events_out = match &opts.events {
+        Some(t) => Some(JsonLines::new(
+            t.open()
+                .with_context(|| format!("opening events output {}", t.describe()))?,
+        )),
+        None => None,
+    };
+    eprintln!(
+        "sensor: process table seeded with {seeded} processes from /proc ({} unreadable); alerts → {}{}",
+        scan.errors,
+        opts.alerts.describe(),
+        opts.events
+            .as_ref()
+            .map(|t| format!(", events → {}", t.describe()))
+            .unwrap_or_default()
+    );
+    eprintln!("sensor: ready");
+
+    // SAFETY: the fd belongs to `programs`, which is dropped only after
+    // `ring` (explicitly, below), so it stays open while registered.
+    let ring = unsafe { AsyncFd::register_with_interest(RingFd(programs.events_fd()), Interest::READABLE) }
+        .map_err(|e| anyhow::anyhow!("polling the ring buffer: {e}"))?;
+    let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    let mut lost_check = tokio::time::interval(Duration::from_secs(1));
+    let mut stats = RunStats::default();
+    let mut last_lost = LostCounts::default();
+
+    let mut pipeline = Pipeline {
+        rules: &rules,
+        table: &mut table,
+        enricher: &mut enricher,
+        alerts: &mut alerts_out,
+        events: events_out.as_mut(),
+        lifecycle: opts.lifecycle_events,
+        stats: &mut stats,
+    };
+    loop {
+        tokio::select! {
+            guard = ring.readable() => {
+                let mut guard = guard.context("ring buffer poll")?;
+                pipeline.drain(&mut programs);
+                guard.clear_ready();
+            }
+            _ = lost_check.tick() => {
+                report_lost(&programs, &mut last_lost);
+            }
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+        }
+    }
+    // A second signal during shutdown exits at once.
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        std::process::exit(130);
+    });
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while pipeline.drain(&mut programs) > 0 && Instant::now() < deadline {}
+    report_lost(&programs, &mut last_lost);
+    stats.lost_exec = last_lost.exec;
+    stats.lost_fork = last_lost.fork;
+    stats.lost_exit = last_lost.exit;
+    alerts_out.flush();
+    if let Some(e) = events_out.as_mut() {
+        e.flush();
+    }
+    stats.output_errors = alerts_out.errors + events_out.as_ref().map_or(0, |e| e.errors);
+    drop(ring);
+    drop(programs); // detaches
+    Ok(stats)
+}
+
+fn report_lost(programs: &KernelPrograms, last: &mut LostCounts) {
+    match programs.lost() {
+        Ok(now) if now != *last => {
+            eprintln!(
+                "sensor: warning: ring buffer full, records lost since start: exec {}, fork {}, exit {} (raise --ring-buffer-size)",
+                now.exec, now.fork, now.exit
+            );
+            *last = now;
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("sensor: warning: cannot read lost-record counters: {e}"),
+    }
+}
+
+/// The per-event path, borrowed pieces of the running sensor.
+struct Pipeline<'a> {
+    rules: &'a RuleSet,
+    table: &'a mut ProcessTable,
+    enricher: &'a mut Enricher,
+    alerts: &'a mut JsonLines,
+    events: Option<&'a mut JsonLines>,
+    lifecycle: bool,
+    stats: &'a mut RunStats,
+}
+
+impl Pipeline<'_> {
+    /// Handles every record waiting in the ring buffer; returns how many.
+    fn drain(&mut self, programs: &mut KernelPrograms) -> usize {
+        let mut n = 0;
+        while let Some(item) = programs.events.next() {
+            n += 1;
+            match decode(&item) {
+                Ok(ev) => self.handle(ev),
+                Err(e) => {
+                    self.stats.decode_errors += 1;
+                    log::warn!("undecodable kernel record: {e}");
+                }
+            }
+        }
+        if n > 0 {
+            self.alerts.flush();
+            if let Some(e) = self.events.as_mut() {
+                e.flush();
+            }
+        }
+        n
+    }
+
+    fn handle(&mut self, ev: KernelEvent) {
+        match ev {
+            KernelEvent::Exec(exec) => {
+                self.stats.exec += 1;
+                let ctx = self.table.on_exec(&exec);
+                let doc = self.enricher.exec_event(&exec, &ctx);
+                let alerts = &mut *self.alerts;
+                let stats = &mut *self.stats;
+                self.rules.for_each_match(&doc, |rule| {
+                    let alert = alert::build_alert(doc.to_json(), &rule.meta);
+                    alerts.write(&alert);
+                    stats.alerts += 1;
+                });
+                if let Some(out) = self.events.as_mut() {
+                    out.write(&doc);
+                }
+            }
+            KernelEvent::Fork(fork) => {
+                self.stats.fork += 1;
+                self.table.on_fork(&fork);
+                if self.lifecycle {
+                    if let Some(out) = self.events.as_mut() {
+                        if let Some(doc) = self.enricher.fork_event(&fork, self.table) {
+                            out.write(&doc);
+                        }
+                    }
+                }
+            }
+            KernelEvent::Exit(exit) => {
+                self.stats.exit += 1;
+                let ended = self.table.on_exit(&exit);
+                if self.lifecycle {
+                    if let (Some(out), Some(ended)) = (self.events.as_mut(), ended) {
+                        let doc = self.enricher.end_event(&exit, &ended);
+                        out.write(&doc);
+                    }
+                }
+            }
+        }
+    }
+}
