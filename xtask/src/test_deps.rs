@@ -8,7 +8,22 @@ use anyhow::Result;
 use crate::setup::Apt;
 
 /// Debian packages the end-to-end tests use.
-pub const PACKAGES: &[&str] = &["runc", "util-linux", "procps", "curl"];
+pub const PACKAGES: &[&str] = &[
+    "runc",
+    "util-linux",
+    "procps",
+    "curl",
+    // Live-detection servers (tests/src/webserver.rs).
+    "nginx",
+    "php8.2-fpm",
+    "apache2",
+    "libapache2-mod-php8.2",
+    "gunicorn",
+    "python3-flask",
+    "nodejs",
+    "tomcat10",
+    "default-jre-headless",
+];
 
 pub fn ensure() -> Result<()> {
     Apt::default().install(PACKAGES)
