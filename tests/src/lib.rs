@@ -133,7 +133,7 @@ impl Sensor {
     }
 
     /// SIGTERM, then wait (at most 10 s); returns the summary JSON.
-    pub fn stop(mut self) -> Result<Value> {
+    pub fn stop(&mut self) -> Result<Value> {
         // SAFETY: plain kill(2) on our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(10);

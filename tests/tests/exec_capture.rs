@@ -116,7 +116,7 @@ fn one_mebibyte_of_argv_is_truncated_and_flagged() {
 
 #[test]
 fn a_burst_of_execs_is_all_seen_or_counted_lost() {
-    let Some(sensor) = start() else { return };
+    let Some(mut sensor) = start() else { return };
     let m = marker("burst");
     const N: usize = 2000;
     const THREADS: usize = 4;
