@@ -28,7 +28,7 @@
 //! [`build_alert`] and [`AlertWriter`], so replaying a live event line gives
 //! byte-identical alerts.
 
-use std::io::{self, Write};
+use std::io;
 
 use serde_json::{json, Map, Value};
 
@@ -201,78 +201,14 @@ fn merge(map: &mut Map<String, Value>, key: &str, v: Value) {
     }
 }
 
-/// Writes one JSON line per alert to any writer.
-///
-/// Write errors never panic and never stop the caller: each failed write is
-/// counted ([`AlertWriter::errors`]) and returned, so a sensor can keep
-/// running (and report the count) when, say, its alert pipe closes.
-pub struct AlertWriter {
-    out: Box<dyn Write + Send>,
-    buf: Vec<u8>,
-    written: u64,
-    errors: u64,
-}
-
-impl std::fmt::Debug for AlertWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AlertWriter")
-            .field("written", &self.written)
-            .field("errors", &self.errors)
-            .finish_non_exhaustive()
-    }
-}
+/// The alerts output: the shared JSON-lines writer, so the live sensor and
+/// `replay` write alerts through the same code.
+pub use crate::output::JsonLines as AlertWriter;
 
 impl AlertWriter {
-    /// Wraps a writer (buffer it yourself if it is unbuffered and slow).
-    pub fn new(out: Box<dyn Write + Send>) -> AlertWriter {
-        AlertWriter {
-            out,
-            buf: Vec::with_capacity(4096),
-            written: 0,
-            errors: 0,
-        }
-    }
-
-    /// Writes an alert document as one line. The line is serialised first
-    /// and written with a single `write_all`, so an error never leaves half
-    /// a document followed by the next one on the same line from this side.
-    pub fn write(&mut self, alert: &Value) -> io::Result<()> {
-        self.buf.clear();
-        if let Err(e) = serde_json::to_writer(&mut self.buf, alert) {
-            self.errors += 1;
-            return Err(io::Error::other(e));
-        }
-        self.buf.push(b'\n');
-        match self.out.write_all(&self.buf) {
-            Ok(()) => {
-                self.written += 1;
-                Ok(())
-            }
-            Err(e) => {
-                self.errors += 1;
-                Err(e)
-            }
-        }
-    }
-
     /// Builds and writes the alert for `event` matched by `rule`.
     pub fn write_alert(&mut self, event: &Value, rule: &RuleMeta) -> io::Result<()> {
         self.write(&build_alert(event, rule))
-    }
-
-    /// Flushes the underlying writer (a failure is counted).
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.out.flush().inspect_err(|_| self.errors += 1)
-    }
-
-    /// Alerts written successfully.
-    pub fn written(&self) -> u64 {
-        self.written
-    }
-
-    /// Failed writes and flushes.
-    pub fn errors(&self) -> u64 {
-        self.errors
     }
 }
 
@@ -288,24 +224,5 @@ mod tests {
             normalize(&v),
             json!({"a": {"b": 1, "c": 2}, "x": 1, "x.y": 2, "p": {"q": [{"r": {"s": 3}}]}, "d": {"e": [1, 2]}})
         );
-    }
-
-    struct Failing;
-    impl Write for Failing {
-        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
-            Err(io::Error::other("disk full"))
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Err(io::Error::other("disk full"))
-        }
-    }
-
-    #[test]
-    fn write_errors_are_counted_not_fatal() {
-        let mut w = AlertWriter::new(Box::new(Failing));
-        assert!(w.write(&json!({"a": 1})).is_err());
-        assert!(w.write(&json!({"a": 2})).is_err());
-        assert!(w.flush().is_err());
-        assert_eq!((w.written(), w.errors()), (0, 3));
     }
 }

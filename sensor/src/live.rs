@@ -15,21 +15,20 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::alert;
 use crate::cgroup_path::CgroupResolver;
 use crate::enrich::{Enricher, HostIdentity};
 use crate::event_decode::{decode, KernelEvent};
 use crate::kernel_programs::{self, KernelPrograms, LoadOptions, LostCounts};
+use crate::alert::AlertWriter;
 use crate::output::{JsonLines, OutputTarget};
 use crate::proc_scan;
 use crate::process_table::{ProcessTable, TableConfig};
 use crate::rules::RuleSet;
 
 /// Everything the live sensor is configured with.
-#[derive(Debug, Clone)]
 pub struct LiveOptions {
-    /// Rule files or directories; empty = the embedded seed rule.
-    pub rules: Vec<PathBuf>,
+    /// The compiled rules to apply to every event.
+    pub rules: RuleSet,
     pub alerts: OutputTarget,
     /// Every event as well, when set.
     pub events: Option<OutputTarget>,
@@ -83,29 +82,7 @@ fn clk_tck() -> u64 {
 
 /// Runs until a signal; returns the stats for the caller to report.
 pub async fn run(opts: LiveOptions) -> Result<RunStats> {
-    let rules = if opts.rules.is_empty() {
-        let set = RuleSet::embedded_default().map_err(|e| anyhow::anyhow!("{}", e.rendered()))?;
-        eprintln!("sensor: rules: {} loaded (embedded default), 0 skipped", set.len());
-        set
-    } else {
-        let report = RuleSet::load_paths(&opts.rules).map_err(|e| anyhow::anyhow!("{}", e.rendered()))?;
-        for s in &report.skipped {
-            eprintln!(
-                "sensor: warning: rule {} ({}) in {} skipped: {}",
-                s.rule_id,
-                s.name,
-                s.path.display(),
-                s.reason
-            );
-        }
-        eprintln!(
-            "sensor: rules: {} loaded, {} skipped",
-            report.ruleset.len(),
-            report.skipped.len()
-        );
-        report.ruleset
-    };
-
+    let rules = opts.rules;
     let object_owned;
     let object: &[u8] = match &opts.ebpf_object {
         Some(path) => {
@@ -219,11 +196,11 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
     stats.lost_exec = last_lost.exec;
     stats.lost_fork = last_lost.fork;
     stats.lost_exit = last_lost.exit;
-    alerts_out.flush();
+    let _ = alerts_out.flush();
     if let Some(e) = events_out.as_mut() {
-        e.flush();
+        let _ = e.flush();
     }
-    stats.output_errors = alerts_out.errors + events_out.as_ref().map_or(0, |e| e.errors);
+    stats.output_errors = alerts_out.errors() + events_out.as_ref().map_or(0, |e| e.errors());
     drop(ring);
     drop(programs); // detaches
     Ok(stats)
@@ -248,7 +225,7 @@ struct Pipeline<'a> {
     rules: &'a RuleSet,
     table: &'a mut ProcessTable,
     enricher: &'a mut Enricher,
-    alerts: &'a mut JsonLines,
+    alerts: &'a mut AlertWriter,
     events: Option<&'a mut JsonLines>,
     lifecycle: bool,
     stats: &'a mut RunStats,
@@ -269,9 +246,11 @@ impl Pipeline<'_> {
             }
         }
         if n > 0 {
-            self.alerts.flush();
+            // Flush per batch: alerts reach their reader within the batch's
+            // latency. Failures are counted by the writers.
+            let _ = self.alerts.flush();
             if let Some(e) = self.events.as_mut() {
-                e.flush();
+                let _ = e.flush();
             }
         }
         n
@@ -286,12 +265,12 @@ impl Pipeline<'_> {
                 let alerts = &mut *self.alerts;
                 let stats = &mut *self.stats;
                 self.rules.for_each_match(&doc, |rule| {
-                    let alert = alert::build_alert(doc.to_json(), &rule.meta);
-                    alerts.write(&alert);
+                    // A failed write is counted by the writer (output_errors).
+                    let _ = alerts.write_alert(doc.to_json(), &rule.meta);
                     stats.alerts += 1;
                 });
                 if let Some(out) = self.events.as_mut() {
-                    out.write(&doc);
+                    let _ = out.write(&doc);
                 }
             }
             KernelEvent::Fork(fork) => {
@@ -300,7 +279,7 @@ impl Pipeline<'_> {
                 if self.lifecycle {
                     if let Some(out) = self.events.as_mut() {
                         if let Some(doc) = self.enricher.fork_event(&fork, self.table) {
-                            out.write(&doc);
+                            let _ = out.write(&doc);
                         }
                     }
                 }
@@ -311,7 +290,7 @@ impl Pipeline<'_> {
                 if self.lifecycle {
                     if let (Some(out), Some(ended)) = (self.events.as_mut(), ended) {
                         let doc = self.enricher.end_event(&exit, &ended);
-                        out.write(&doc);
+                        let _ = out.write(&doc);
                     }
                 }
             }

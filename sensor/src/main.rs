@@ -4,7 +4,7 @@
 //! backtrace) and give a non-zero exit status.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Write};
+use std::io::{self, BufReader, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -167,8 +167,14 @@ fn display_paths(paths: &[PathBuf]) -> String {
 }
 
 fn live(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let rules = load_rules(&args.rules)?;
+    eprintln!(
+        "sensor: rules: {} loaded{}",
+        rules.len(),
+        if args.rules.is_empty() { " (embedded default)" } else { "" }
+    );
     let opts = sensor::live::LiveOptions {
-        rules: args.rules,
+        rules,
         alerts: OutputTarget::parse(&args.alerts),
         events: args.events.as_deref().map(OutputTarget::parse),
         lifecycle_events: args.lifecycle_events,
@@ -190,13 +196,10 @@ fn live(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let rules = load_rules(&args.rules)?;
-    let out: Box<dyn Write + Send> = if args.alerts == "-" {
-        Box::new(BufWriter::new(io::stdout()))
-    } else {
-        let f = File::create(&args.alerts)
-            .with_context(|| format!("creating alerts file {}", args.alerts))?;
-        Box::new(BufWriter::new(f))
-    };
+    let target = OutputTarget::parse(&args.alerts);
+    let out = target
+        .open()
+        .with_context(|| format!("opening alerts output {}", target.describe()))?;
     let mut writer = AlertWriter::new(out);
     let stderr = io::stderr();
     let mut diag = stderr.lock();

@@ -3,7 +3,7 @@
 //! watching even when nobody reads one of its outputs for a while.
 
 use std::fs::OpenOptions;
-use std::io::{BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -32,61 +32,88 @@ impl OutputTarget {
         }
     }
 
-    /// Opens the target (files are appended to, created if missing).
-    pub fn open(&self) -> std::io::Result<Box<dyn Write + Send>> {
+    /// Opens the target, buffered (files are appended to, created if
+    /// missing: a restarted sensor continues the same file).
+    pub fn open(&self) -> io::Result<Box<dyn Write + Send>> {
         Ok(match self {
-            OutputTarget::Stdout => Box::new(std::io::stdout()),
-            OutputTarget::File(p) => Box::new(OpenOptions::new().create(true).append(true).open(p)?),
+            OutputTarget::Stdout => Box::new(BufWriter::with_capacity(64 * 1024, io::stdout())),
+            OutputTarget::File(p) => Box::new(BufWriter::with_capacity(
+                64 * 1024,
+                OpenOptions::new().create(true).append(true).open(p)?,
+            )),
         })
     }
 }
 
-/// A buffered JSON-lines writer that counts what it wrote and what failed.
+/// One JSON document per line, to any writer: the one writer behind the
+/// alerts output (live and `replay` alike, so both give byte-identical
+/// lines) and the events output.
+///
+/// Each line is serialised first and written with a single `write_all`, so
+/// an error never leaves half a document followed by the next one on the
+/// same line from this side. Failed writes and flushes are counted and
+/// returned, never a panic: the sensor keeps running (and reports the count)
+/// when, say, its alert pipe closes. Buffering is the caller's choice
+/// ([`OutputTarget::open`] buffers).
 pub struct JsonLines {
-    out: BufWriter<Box<dyn Write + Send>>,
-    pub written: u64,
-    pub errors: u64,
+    out: Box<dyn Write + Send>,
     line: Vec<u8>,
+    written: u64,
+    errors: u64,
+}
+
+impl std::fmt::Debug for JsonLines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonLines")
+            .field("written", &self.written)
+            .field("errors", &self.errors)
+            .finish_non_exhaustive()
+    }
 }
 
 impl JsonLines {
     pub fn new(out: Box<dyn Write + Send>) -> JsonLines {
         JsonLines {
-            out: BufWriter::with_capacity(64 * 1024, out),
+            out,
+            line: Vec::with_capacity(4096),
             written: 0,
             errors: 0,
-            line: Vec::with_capacity(4096),
         }
     }
 
-    /// Writes one value as one line. Returns false (and counts) on error.
-    pub fn write<T: Serialize + ?Sized>(&mut self, value: &T) -> bool {
+    /// Writes one value as one line.
+    pub fn write<T: Serialize + ?Sized>(&mut self, value: &T) -> io::Result<()> {
         self.line.clear();
-        if serde_json::to_writer(&mut self.line, value).is_err() {
+        if let Err(e) = serde_json::to_writer(&mut self.line, value) {
             self.errors += 1;
-            return false;
+            return Err(io::Error::other(e));
         }
         self.line.push(b'\n');
         match self.out.write_all(&self.line) {
             Ok(()) => {
                 self.written += 1;
-                true
+                Ok(())
             }
-            Err(_) => {
+            Err(e) => {
                 self.errors += 1;
-                false
+                Err(e)
             }
         }
     }
 
-    /// Flushes buffered lines; a failure is counted.
-    pub fn flush(&mut self) -> bool {
-        if self.out.flush().is_err() {
-            self.errors += 1;
-            false
-        } else {
-            true
-        }
+    /// Flushes the underlying writer (a failure is counted).
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush().inspect_err(|_| self.errors += 1)
+    }
+
+    /// Lines written successfully.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Failed writes and flushes.
+    pub fn errors(&self) -> u64 {
+        self.errors
     }
 }
 
@@ -96,11 +123,11 @@ mod tests {
 
     struct Failing;
     impl Write for Failing {
-        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
-            Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::from(io::ErrorKind::BrokenPipe))
         }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        fn flush(&mut self) -> io::Result<()> {
+            Err(io::Error::from(io::ErrorKind::BrokenPipe))
         }
     }
 
@@ -110,21 +137,21 @@ mod tests {
         let path = dir.path().join("out.jsonl");
         let target = OutputTarget::parse(path.to_str().expect("utf8 path"));
         let mut w = JsonLines::new(target.open().expect("open"));
-        assert!(w.write(&serde_json::json!({"a": 1})));
-        assert!(w.write(&serde_json::json!({"b": "x"})));
-        assert!(w.flush());
+        w.write(&serde_json::json!({"a": 1})).expect("write");
+        w.write(&serde_json::json!({"b": "x"})).expect("write");
+        w.flush().expect("flush");
         drop(w);
         let text = std::fs::read_to_string(&path).expect("read");
         assert_eq!(text, "{\"a\":1}\n{\"b\":\"x\"}\n");
+        assert_eq!(OutputTarget::parse("-"), OutputTarget::Stdout);
     }
 
     #[test]
-    fn a_broken_pipe_is_counted_not_fatal() {
+    fn write_errors_are_counted_not_fatal() {
         let mut w = JsonLines::new(Box::new(Failing));
-        // Small writes are buffered; the flush reveals the error.
-        assert!(w.write(&serde_json::json!({"a": 1})));
-        assert!(!w.flush());
-        assert_eq!(w.errors, 1);
-        assert_eq!(OutputTarget::parse("-"), OutputTarget::Stdout);
+        assert!(w.write(&serde_json::json!({"a": 1})).is_err());
+        assert!(w.write(&serde_json::json!({"a": 2})).is_err());
+        assert!(w.flush().is_err());
+        assert_eq!((w.written(), w.errors()), (0, 3));
     }
 }

@@ -642,13 +642,14 @@ mod tests {
         }
     }
 
-    /// Wait until `pid` has exec'd (its comm is `comm`), so /proc shows the
-    /// new image, not the forked test binary.
+    /// Wait until `pid` has exec'd (its comm is `comm`) and the new image's
+    /// argv is in place: the kernel sets comm before the ELF loader sets
+    /// `mm->arg_start`, so for a moment cmdline reads empty.
     fn wait_for_comm(pid: u32, comm: &str) -> ProcSnapshot {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(s) = read_process(Path::new("/proc"), pid) {
-                if s.comm == comm {
+                if s.comm == comm && !s.args.is_empty() {
                     return s;
                 }
             }
