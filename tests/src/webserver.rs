@@ -55,6 +55,9 @@ pub enum Place {
 pub struct Shell {
     pub path: &'static str,
     pub parent_name: &'static str,
+    /// A substring of one of the parent's args that the rule keys on
+    /// (for args-based branches), if any.
+    pub parent_arg: Option<&'static str>,
 }
 
 impl Kind {
@@ -106,16 +109,22 @@ impl Kind {
 
     /// The endpoints that run commands.
     pub fn shells(self) -> &'static [Shell] {
+        const fn sh(path: &'static str, parent_name: &'static str, parent_arg: Option<&'static str>) -> Shell {
+            Shell { path, parent_name, parent_arg }
+        }
+        const NGINX: &[Shell] = &[sh("/shell.php", "php-fpm8.2", None)];
+        const APACHE: &[Shell] = &[sh("/shell.php", "apache2", None), sh("/cgi-bin/run.cgi", "run.cgi", None)];
+        const GUNICORN: &[Shell] = &[sh("/run", "gunicorn", None)];
+        const FLASK: &[Shell] = &[sh("/run", "python3", Some("/app.py"))];
+        const NODE: &[Shell] = &[sh("/run", "node", Some("--port"))];
+        const TOMCAT: &[Shell] = &[sh("/shell.jsp", "java", Some("org.apache.catalina.startup.Bootstrap"))];
         match self {
-            Kind::NginxPhpFpm => &[Shell { path: "/shell.php", parent_name: "php-fpm8.2" }],
-            Kind::Apache => &[
-                Shell { path: "/shell.php", parent_name: "apache2" },
-                Shell { path: "/cgi-bin/run.cgi", parent_name: "run.cgi" },
-            ],
-            Kind::Gunicorn => &[Shell { path: "/run", parent_name: "gunicorn" }],
-            Kind::Flask => &[Shell { path: "/run", parent_name: "python3" }],
-            Kind::Node => &[Shell { path: "/run", parent_name: "node" }],
-            Kind::Tomcat => &[Shell { path: "/shell.jsp", parent_name: "java" }],
+            Kind::NginxPhpFpm => NGINX,
+            Kind::Apache => APACHE,
+            Kind::Gunicorn => GUNICORN,
+            Kind::Flask => FLASK,
+            Kind::Node => NODE,
+            Kind::Tomcat => TOMCAT,
         }
     }
 

@@ -83,6 +83,8 @@ fn attacks(m: &str) -> Vec<Attack> {
         ),
         // Credential file access ("*/etc/passwd*").
         a("read-passwd", format!("cat /etc/passwd # {m}"), true),
+        // Interpreter one-liner ("*python* -c*").
+        a("python-c", format!("python3 -c 'print(7*6)' # {m}"), true),
         // Make a payload executable ("*chmod +x *").
         a("chmod-x", format!("chmod +x /tmp/{m}.bin # {m}"), true),
         // Benign: no pattern of the rule.
@@ -331,6 +333,16 @@ fn attack_and_check(sensor: &mut Sensor, server: &Server, alerting: bool, extra:
         assert_eq!(container_id_of(&alert), cid.as_deref(), "container.id: {what}");
         assert_eq!(get(&alert, "process.parent.name"), shell.parent_name, "{what}");
         assert_eq!(get(&alert, "process.name"), "sh", "{what}");
+        assert_eq!(get(&alert, "process.parent.interactive"), false, "{what}");
+        if let Some(arg) = shell.parent_arg {
+            let parent_args: Vec<&str> = get(&alert, "process.parent.args")
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            assert!(parent_args.iter().any(|p| p.contains(arg)), "parent args lack {arg:?}: {what}");
+        }
+        let pod = server.container().map(Container::pod_uid);
+        assert_eq!(get(&alert, "orchestrator.resource.id").as_str(), pod, "pod uid from the cgroup path: {what}");
         assert_eq!(
             get(&alert, "kibana.alert.rule.name"),
             "Web Server Exploitation Detected via Defend for Containers",
