@@ -328,6 +328,24 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Pids from `*.pid` files in our directory whose process is still
+    /// running with our directory in its command line.
+    fn own_pid_files(&self) -> Vec<i32> {
+        let dir = self.dir.path().display().to_string();
+        let Ok(rd) = fs::read_dir(self.dir.path()) else { return Vec::new() };
+        rd.filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "pid"))
+            .filter_map(|p| fs::read_to_string(p).ok()?.trim().parse::<i32>().ok())
+            .filter(|pid| *pid > 1)
+            .filter(|pid| {
+                fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&dir))
+            })
+            .collect()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(mut child) = self.host.take() {
@@ -335,6 +353,16 @@ impl Drop for Server {
             // SAFETY: kill(2) on the process group we created for our child.
             unsafe { libc::kill(-pgid, libc::SIGKILL) };
             let _ = child.wait();
+            // php-fpm's master calls setsid() even in the foreground: kill
+            // the groups of the servers whose pid files are ours.
+            for pid in self.own_pid_files() {
+                // SAFETY: kill(2) on a server process (and its group) that we
+                // started, checked by its command line naming our directory.
+                unsafe {
+                    libc::kill(-pid, libc::SIGKILL);
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
         }
         // Container: its Drop kills and deletes it.
         self.container.take();
