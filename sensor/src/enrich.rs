@@ -63,6 +63,7 @@ pub struct Enricher {
     containers: Option<CgroupResolver>,
     run_nonce: u64,
     seq: AtomicU64,
+    clk_tck: u64,
 }
 
 impl Enricher {
@@ -77,6 +78,7 @@ impl Enricher {
             containers,
             run_nonce,
             seq: AtomicU64::new(0),
+            clk_tck: crate::process_table::system_clk_tck(),
         }
     }
 
@@ -90,9 +92,14 @@ impl Enricher {
         format!("{:x}-{n:x}", self.run_nonce)
     }
 
+    /// `process.start`: exact from the kernel when the sensor saw the
+    /// process start, else from /proc's start ticks (clock-tick precision).
     fn start_time(&self, info: &ProcessInfo) -> Option<String> {
-        info.start_boottime_ns
-            .map(|ns| ecs::rfc3339(self.clock.wall(ns)))
+        let ns = info.start_boottime_ns.or_else(|| {
+            (info.start_ticks > 0)
+                .then(|| info.start_ticks.saturating_mul(1_000_000_000 / self.clk_tck.max(1)))
+        })?;
+        Some(ecs::rfc3339(self.clock.wall(ns)))
     }
 
     fn with_container(&mut self, ev: &mut EcsEvent, cgroup_id: u64, pid: u32) {

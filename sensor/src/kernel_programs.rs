@@ -150,7 +150,8 @@ fn has_cap(caps: u64, cap: u32) -> bool {
 /// Resolves offsets, loads the object and attaches the three programs.
 pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, LoadError> {
     let caps = effective_capabilities();
-    if !has_cap(caps, CAP_SYS_ADMIN) && !(has_cap(caps, CAP_BPF) && has_cap(caps, CAP_PERFMON)) {
+    let bpf_caps = has_cap(caps, CAP_BPF) && has_cap(caps, CAP_PERFMON);
+    if !(has_cap(caps, CAP_SYS_ADMIN) || bpf_caps) {
         return Err(LoadError::NotPermitted { cap_eff: caps });
     }
     let btf = KernelBtf::from_sys_fs().map_err(kernel_offsets::OffsetsError::from)?;

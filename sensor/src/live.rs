@@ -70,16 +70,6 @@ fn kernel_release() -> String {
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
-fn clk_tck() -> u64 {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let v = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if v > 0 {
-        v as u64
-    } else {
-        100
-    }
-}
-
 /// Runs until a signal; returns the stats for the caller to report.
 pub async fn run(opts: LiveOptions) -> Result<RunStats> {
     let rules = opts.rules;
@@ -116,7 +106,7 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
         host_id: host.id.clone().unwrap_or_else(|| host.name.clone()),
         capacity: opts.table_capacity,
         proc_root: PathBuf::from("/proc"),
-        clk_tck: clk_tck(),
+        clk_tck: crate::process_table::system_clk_tck(),
     });
     let scan = proc_scan::scan(std::path::Path::new("/proc"));
     let seeded = table.seed(scan.snapshots);

@@ -93,7 +93,7 @@ impl TracepointFormat {
     }
 
     /// Parses lines like
-    /// `field:__data_loc char[] filename;	offset:8;	size:4;	signed:0;`.
+    /// `field:__data_loc char[] filename;<TAB>offset:8;<TAB>size:4;<TAB>signed:0;`.
     pub fn parse(tracepoint: &str, text: &str) -> Self {
         let fields = text
             .lines()
