@@ -16,13 +16,13 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
 use tests::container::{self, Container};
-use tests::webserver::{free_port, Kind, Place, Server, Shell};
+use tests::webserver::{Kind, Place, Server, Shell};
 use tests::{args_of, get, marker, read_lines, skip_or_fail, wait_line, Sensor};
 
 const RULE_ID: &str = "497a7091-0ebd-44d7-88c4-367ab4d4d852";
@@ -61,9 +61,10 @@ struct Attack {
 
 /// Commands from different pattern groups of the rule, plus benign ones.
 /// `m` makes each command unique to one test and shell. Targets are
-/// loopback only; `closed` is a released 127.0.0.1 port (refused).
+/// loopback only: 127.0.0.1:4444, outside the ephemeral range the servers'
+/// ports come from, with no listener (connection refused at once).
 fn attacks(m: &str) -> Vec<Attack> {
-    let closed = free_port().expect("a loopback port");
+    let closed = 4444;
     let a = |label, cmd: String, alerts| Attack { label, cmd, alerts };
     vec![
         // Reverse shell ("*/dev/tcp*"). `; true` keeps sh from exec'ing
@@ -172,7 +173,7 @@ impl AlertWatcher {
                             while let Some(i) = partial.iter().position(|b| *b == b'\n') {
                                 let line: Vec<u8> = partial.drain(..=i).collect();
                                 if let Ok(val) = serde_json::from_slice::<Value>(&line) {
-                                    v.lock().unwrap().push((t, val));
+                                    v.lock().unwrap_or_else(PoisonError::into_inner).push((t, val));
                                 }
                             }
                         }
@@ -188,7 +189,7 @@ impl AlertWatcher {
     fn seen_at(&self, cmd: &str) -> Option<(i128, Value)> {
         self.seen
             .lock()
-            .unwrap()
+            .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .find(|(_, v)| is_shell_c(v, cmd))
             .cloned()
@@ -215,11 +216,11 @@ fn record_latency(seen_ns: i128, alert: &Value) {
         .as_str()
         .and_then(rfc3339_ns)
         .map(|i| (i - ts) as f64 / 1e6);
-    LATENCIES.lock().unwrap().push((to_file, to_ingested));
+    LATENCIES.lock().unwrap_or_else(PoisonError::into_inner).push((to_file, to_ingested));
 }
 
 fn print_latencies(test: &str) {
-    let all = LATENCIES.lock().unwrap().clone();
+    let all = LATENCIES.lock().unwrap_or_else(PoisonError::into_inner).clone();
     if all.is_empty() {
         return;
     }
