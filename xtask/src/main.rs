@@ -89,7 +89,7 @@ pub fn sensor_binary_path() -> PathBuf {
 
 /// Builds the eBPF object with the toolchain `setup` found, then the
 /// release userspace binary with the object embedded.
-fn build() -> Result<PathBuf> {
+pub(crate) fn build() -> Result<PathBuf> {
     let tools = setup::ensure(false)?;
     let root = workspace_root();
     let start = std::time::Instant::now();
