@@ -483,7 +483,8 @@ fn tomcat_jsp_in_container_alerts() {
 #[test]
 fn servers_started_before_the_sensor_alert() {
     let mut servers = Vec::new();
-    for kind in [Kind::Node, Kind::NginxPhpFpm] {
+    let kinds = [Kind::NginxPhpFpm, Kind::Apache, Kind::Gunicorn, Kind::Flask, Kind::Node, Kind::Tomcat];
+    for kind in kinds {
         let Some(s) = start_server(kind, Place::Container) else { return };
         servers.push(s);
     }
