@@ -31,7 +31,11 @@ fn corpus_files() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "no *.jsonl corpus under {}", dir.display());
+    assert!(
+        !files.is_empty(),
+        "no *.jsonl corpus under {}",
+        dir.display()
+    );
     files
 }
 
@@ -69,8 +73,19 @@ fn load_corpus() -> Vec<Case> {
                 .get("event")
                 .cloned()
                 .unwrap_or_else(|| panic!("{file}:{}: {id}: missing event", i + 1));
-            assert!(event.is_object(), "{file}:{}: {id}: event is not an object", i + 1);
-            cases.push(Case { file: file.clone(), line: i + 1, id, expect, why, event });
+            assert!(
+                event.is_object(),
+                "{file}:{}: {id}: event is not an object",
+                i + 1
+            );
+            cases.push(Case {
+                file: file.clone(),
+                line: i + 1,
+                id,
+                expect,
+                why,
+                event,
+            });
         }
     }
     cases
@@ -105,8 +120,14 @@ fn corpus_is_well_formed() {
             g.1 += 1;
         }
     }
-    let one_sided: Vec<_> = groups.iter().filter(|(_, (t, f))| *t == 0 || *f == 0).collect();
-    assert!(one_sided.is_empty(), "groups without both verdicts: {one_sided:?}");
+    let one_sided: Vec<_> = groups
+        .iter()
+        .filter(|(_, (t, f))| *t == 0 || *f == 0)
+        .collect();
+    assert!(
+        one_sided.is_empty(),
+        "groups without both verdicts: {one_sided:?}"
+    );
 }
 
 #[test]
@@ -138,7 +159,11 @@ fn seed_rule_matches_golden_corpus() {
         .iter()
         .map(|(g, (n, bad))| format!("{g}: {n} cases, {bad} mismatches"))
         .collect();
-    eprintln!("seed rule golden corpus: {} cases\n  {}", cases.len(), summary.join("\n  "));
+    eprintln!(
+        "seed rule golden corpus: {} cases\n  {}",
+        cases.len(),
+        summary.join("\n  ")
+    );
 
     assert!(
         mismatches.is_empty(),

@@ -59,7 +59,7 @@ def ev(payload=BASE, *, args=None, name="sh", parent="nginx", pargs=None,
         "executable": exe if exe is not None else ("/bin/" + name if isinstance(name, str) else None),
         "args": args,
         "args_count": len(args) if isinstance(args, list) else None,
-        "command_line": " ".join(args) if isinstance(args, list) else None,
+        "command_line": " ".join(a for a in args if isinstance(a, str)) if isinstance(args, list) else None,
         "interactive": interactive,
         "entity_id": "e-%d" % pid,
         "parent": {
@@ -951,6 +951,36 @@ T("shape-minimal-dotted", "Only the fields the rule reads, all as dotted keys.",
     "event.category": ["process"], "event.type": "start", "event.action": "exec",
     "process.name": "sh", "process.args": ["sh", "-c", BASE],
     "process.parent.name": "nginx", "process.parent.interactive": "false", "container.id": CID})
+
+
+# ---------------------------------------------------------------------------
+# adv: adversarial edges aimed at common implementation shortcuts
+# ---------------------------------------------------------------------------
+F("adv-in-no-wildcard-args", "`in` has no wildcard expansion: '-*' is not '-c', and no element is '-c'/'-cl'/'-lc'.",
+  ev(args=["sh", "-*", BASE]))
+F("adv-in-no-wildcard-parent", "`in` has no wildcard expansion: parent 'ngin*' is not 'nginx' and fits no parent `like` pattern.",
+  ev(parent="ngin*"))
+F("adv-eq-no-wildcard-java", "`==` has no wildcard expansion: 'jav?' is not 'java' (and '?' is literal in the value).",
+  ev(parent="jav?", pargs=["jav?", "org.apache.catalina.startup.Bootstrap"]))
+F("adv-eq-no-wildcard-type", "`==` has no wildcard expansion: event.type 'st*rt' is not 'start'.", ev(etype=("st*rt",)))
+T("adv-literal-star-value", "A literal '*' in the VALUE is just a character: 'ls /tmp/* ' fits \"* /tmp/* \".", ev("ls /tmp/* "))
+F("adv-literal-star-value-miss", "A literal '*' in the value does not act as a wildcard: 'ls /tmp*' lacks '/tmp/' and a trailing space.", ev("ls /tmp*"))
+T("adv-null-in-args", "A null inside process.args is skipped (no value); the remaining elements still include '-c' and '/etc/passwd'.",
+  ev(args=["sh", "-c", None, BASE]))
+F("adv-cr-is-not-dash", "ASCII folding touches letters only: CR (0x0D) is not '-' (0x2D), so '\\r\\rport' does not fit like~ \"*--port*\" (a naive `byte|0x20` fold would wrongly match).",
+  ev(parent="node", pargs=["node", "\r\rport"]))
+F("adv-so-is-not-dot", "ASCII folding touches letters only: 0x0E is not '.', so 'app\\x0epy' does not fit like~ \"*app.py*\".",
+  ev(parent="python3", pargs=["python3", "app\x0epy"]))
+F("adv-nul-is-not-space", "0x00 is not a space: \"*echo *\" needs 'echo ' and the other patterns do not match 'echo\\x00hi'.", ev("echo\x00hi"))
+F("adv-ip-with-newline", "[0-9] does not match a newline, so '10.0.\\n0.1' has no four contiguous dotted digit groups; no http + path either.",
+  ev("curl -o out 10.0.\n0.1"))
+F("adv-cgi-trailing-newline", "\"*.cgi\" must match the whole value; 'index.cgi\\n' ends with a newline.", ev(parent="index.cgi\n"))
+T("adv-emoji-in-tmp", "Supplementary-plane characters are single code points matched by `*`: 'ls /tmp/\U0001f642 ' fits \"* /tmp/* \".", ev("ls /tmp/\U0001f642 "))
+T("adv-regex-meta-value", "Regex metacharacters in the value are plain text for wildcard matching: 'cat /etc/passwd(.*)[' fits \"*/etc/passwd*\".", ev("cat /etc/passwd(.*)["))
+F("adv-pipe-not-alternation", "'|' in \"*|*sh\" is literal; 'cat x sh' has no '|' (an unescaped regex translation '.*|.*sh' would match everything).", ev("cat x sh"))
+F("adv-plus-literal", "'+' in \"*chmod +x *\" is literal; 'chmod  x ./run' (two spaces, no '+') does not match.", ev("chmod  x ./run"))
+F("adv-control-apache2-id", "Control: parent apache2, payload 'id' matches nothing in the argument list, so the exclusions are irrelevant.",
+  ev("id", parent="apache2"))
 
 
 def main():
