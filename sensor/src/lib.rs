@@ -24,3 +24,5 @@ pub mod ecs;
 pub mod enrich;
 pub mod live;
 pub mod output;
+pub mod config;
+pub mod metrics;

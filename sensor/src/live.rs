@@ -8,6 +8,7 @@
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -20,24 +21,21 @@ use crate::enrich::{Enricher, HostIdentity};
 use crate::event_decode::{decode, KernelEvent};
 use crate::kernel_programs::{self, KernelPrograms, LoadOptions, LostCounts};
 use crate::alert::AlertWriter;
-use crate::output::{JsonLines, OutputTarget};
+use crate::output::{JsonLines, Rotation};
 use crate::proc_scan;
 use crate::process_table::{ProcessTable, TableConfig};
-use crate::rules::RuleSet;
+use crate::config::Settings;
+use crate::metrics::{self, Metrics};
+use crate::rules::{Rule, RuleSet};
 
 /// Everything the live sensor is configured with.
 pub struct LiveOptions {
     /// The compiled rules to apply to every event.
     pub rules: RuleSet,
-    pub alerts: OutputTarget,
-    /// Every event as well, when set.
-    pub events: Option<OutputTarget>,
-    /// Also write `fork` and `end` events to the events output.
-    pub lifecycle_events: bool,
-    pub ring_buffer_bytes: u32,
+    /// Validated settings (see [`crate::config`]).
+    pub settings: Settings,
     /// Load this object instead of the embedded one.
     pub ebpf_object: Option<PathBuf>,
-    pub table_capacity: usize,
 }
 
 /// Counters printed in the summary line at exit.
@@ -73,6 +71,23 @@ fn kernel_release() -> String {
 /// Runs until a signal; returns the stats for the caller to report.
 pub async fn run(opts: LiveOptions) -> Result<RunStats> {
     let rules = opts.rules;
+    let settings = opts.settings;
+    let metrics = Metrics::new(
+        rules
+            .rules()
+            .iter()
+            .map(|r| (r.meta.rule_id.clone(), r.meta.name.clone())),
+    );
+    // Bind before loading anything: a taken port is a configuration error
+    // the user should see at once.
+    let listener = match settings.metrics_addr {
+        Some(addr) => Some(
+            metrics::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics endpoint {addr}"))?,
+        ),
+        None => None,
+    };
     let object_owned;
     let object: &[u8] = match &opts.ebpf_object {
         Some(path) => {
@@ -85,7 +100,7 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
     let mut programs = kernel_programs::load(
         object,
         &LoadOptions {
-            ring_buffer_bytes: opts.ring_buffer_bytes,
+            ring_buffer_bytes: settings.ring_buffer_mib * 1024 * 1024,
         },
     )?;
     eprintln!(
@@ -104,7 +119,7 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
     // is seen by both, never by neither.
     let mut table = ProcessTable::new(TableConfig {
         host_id: host.id.clone().unwrap_or_else(|| host.name.clone()),
-        capacity: opts.table_capacity,
+        capacity: settings.table_capacity,
         proc_root: PathBuf::from("/proc"),
         clk_tck: crate::process_table::system_clk_tck(),
     });
@@ -119,14 +134,20 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
     };
     let mut enricher = Enricher::new(host, containers);
 
-    let mut alerts_out = JsonLines::new(
-        opts.alerts
-            .open()
-            .with_context(|| format!("opening alerts output {}", opts.alerts.describe()))?,
+    let rotation = (settings.rotate_mib > 0).then_some(Rotation {
+        max_bytes: settings.rotate_mib * 1024 * 1024,
+        keep: settings.rotate_keep,
+    });
+    let alerts_target = settings.alerts_target();
+    let mut alerts_out = AlertWriter::new(
+        alerts_target
+            .open_rotating(rotation)
+            .with_context(|| format!("opening alerts output {}", alerts_target.describe()))?,
     );
-    let mut events_out = match &opts.events {
+    let events_target = settings.events_target();
+    let mut events_out = match &events_target {
         Some(t) => Some(JsonLines::new(
-            t.open()
+            t.open_rotating(rotation)
                 .with_context(|| format!("opening events output {}", t.describe()))?,
         )),
         None => None,
@@ -134,12 +155,24 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
     eprintln!(
         "sensor: process table seeded with {seeded} processes from /proc ({} unreadable); alerts → {}{}",
         scan.errors,
-        opts.alerts.describe(),
-        opts.events
+        alerts_target.describe(),
+        events_target
             .as_ref()
             .map(|t| format!(", events → {}", t.describe()))
             .unwrap_or_default()
     );
+    if let Some(listener) = listener {
+        eprintln!(
+            "sensor: metrics and health on http://{}/metrics, /healthz, /readyz",
+            listener.local_addr().map(|a| a.to_string()).unwrap_or_default()
+        );
+        tokio::spawn(metrics::serve(listener, metrics.clone()));
+    }
+    metrics
+        .process_table_entries
+        .store(table.len() as u64, Ordering::Relaxed);
+    metrics.heartbeat();
+    metrics.set_ready();
     eprintln!("sensor: ready");
 
     // SAFETY: the fd belongs to `programs`, which is dropped only after
@@ -158,8 +191,9 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
         enricher: &mut enricher,
         alerts: &mut alerts_out,
         events: events_out.as_mut(),
-        lifecycle: opts.lifecycle_events,
+        lifecycle: settings.lifecycle_events,
         stats: &mut stats,
+        metrics: &metrics,
     };
     loop {
         tokio::select! {
@@ -169,7 +203,8 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
                 guard.clear_ready();
             }
             _ = lost_check.tick() => {
-                report_lost(&programs, &mut last_lost);
+                report_lost(&programs, &mut last_lost, &metrics);
+                pipeline.publish_gauges();
             }
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
@@ -182,7 +217,7 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
     });
     let deadline = Instant::now() + Duration::from_secs(2);
     while pipeline.drain(&mut programs) > 0 && Instant::now() < deadline {}
-    report_lost(&programs, &mut last_lost);
+    report_lost(&programs, &mut last_lost, &metrics);
     stats.lost_exec = last_lost.exec;
     stats.lost_fork = last_lost.fork;
     stats.lost_exit = last_lost.exit;
@@ -196,9 +231,13 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
     Ok(stats)
 }
 
-fn report_lost(programs: &KernelPrograms, last: &mut LostCounts) {
+fn report_lost(programs: &KernelPrograms, last: &mut LostCounts, metrics: &Metrics) {
+    metrics.heartbeat();
     match programs.lost() {
         Ok(now) if now != *last => {
+            metrics.lost_exec.store(now.exec, Ordering::Relaxed);
+            metrics.lost_fork.store(now.fork, Ordering::Relaxed);
+            metrics.lost_exit.store(now.exit, Ordering::Relaxed);
             eprintln!(
                 "sensor: warning: ring buffer full, records lost since start: exec {}, fork {}, exit {} (raise --ring-buffer-size)",
                 now.exec, now.fork, now.exit
@@ -219,9 +258,25 @@ struct Pipeline<'a> {
     events: Option<&'a mut JsonLines>,
     lifecycle: bool,
     stats: &'a mut RunStats,
+    metrics: &'a Metrics,
 }
 
 impl Pipeline<'_> {
+    /// Gauges and error counts, published once a second (not per event).
+    fn publish_gauges(&self) {
+        let m = self.metrics;
+        m.process_table_entries
+            .store(self.table.len() as u64, Ordering::Relaxed);
+        m.alert_output_errors
+            .store(self.alerts.errors(), Ordering::Relaxed);
+        m.event_output_errors.store(
+            self.events.as_ref().map_or(0, |e| e.errors()),
+            Ordering::Relaxed,
+        );
+        m.decode_errors
+            .store(self.stats.decode_errors, Ordering::Relaxed);
+    }
+
     /// Handles every record waiting in the ring buffer; returns how many.
     fn drain(&mut self, programs: &mut KernelPrograms) -> usize {
         let mut n = 0;
@@ -250,21 +305,26 @@ impl Pipeline<'_> {
         match ev {
             KernelEvent::Exec(exec) => {
                 self.stats.exec += 1;
+                self.metrics.exec_events.fetch_add(1, Ordering::Relaxed);
                 let ctx = self.table.on_exec(&exec);
                 let doc = self.enricher.exec_event(&exec, &ctx);
-                let alerts = &mut *self.alerts;
-                let stats = &mut *self.stats;
-                self.rules.for_each_match(&doc, |rule| {
+                let started = Instant::now();
+                // Collecting allocates only when a rule matched (rare).
+                let matched: Vec<&Rule> = self.rules.matching(&doc).collect();
+                self.metrics.observe_eval(started.elapsed());
+                for rule in matched {
                     // A failed write is counted by the writer (output_errors).
-                    let _ = alerts.write_alert(doc.to_json(), &rule.meta);
-                    stats.alerts += 1;
-                });
+                    let _ = self.alerts.write_alert(doc.to_json(), &rule.meta);
+                    self.stats.alerts += 1;
+                    self.metrics.add_alert(&rule.meta.rule_id);
+                }
                 if let Some(out) = self.events.as_mut() {
                     let _ = out.write(&doc);
                 }
             }
             KernelEvent::Fork(fork) => {
                 self.stats.fork += 1;
+                self.metrics.fork_events.fetch_add(1, Ordering::Relaxed);
                 self.table.on_fork(&fork);
                 if self.lifecycle {
                     if let Some(out) = self.events.as_mut() {
@@ -276,6 +336,7 @@ impl Pipeline<'_> {
             }
             KernelEvent::Exit(exit) => {
                 self.stats.exit += 1;
+                self.metrics.exit_events.fetch_add(1, Ordering::Relaxed);
                 let ended = self.table.on_exit(&exit);
                 if self.lifecycle {
                     if let (Some(out), Some(ended)) = (self.events.as_mut(), ended) {

@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
 use sensor::alert::AlertWriter;
+use sensor::config::{self, ConfigFile, Overrides, Settings};
 use sensor::output::OutputTarget;
 use sensor::rules::{self, RuleSet};
 
@@ -40,39 +41,80 @@ enum Command {
     /// Run the live sensor (the default): load the eBPF programs, watch
     /// every exec, write alerts (and optionally events). Needs root.
     Run(RunArgs),
+    /// Check a configuration and print the effective settings.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
 }
 
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the config file with flags and environment on top; print
+    /// the effective settings (TOML) or the first error, exit non-zero on error.
+    Check(RunArgs),
+}
+
+/// Settings of the live sensor. Each flag can also come from its `SENSOR_*`
+/// environment variable and from the config file; flag > environment >
+/// file > default.
 #[derive(Debug, Args, Default)]
 struct RunArgs {
+    /// TOML config file.
+    #[arg(long, value_name = "FILE", env = "SENSOR_CONFIG")]
+    config: Option<PathBuf>,
     /// Rule file or directory (repeatable); default: the embedded seed rule.
-    #[arg(long = "rules", value_name = "PATH")]
+    #[arg(long = "rules", value_name = "PATH", env = "SENSOR_RULES", value_delimiter = ',')]
     rules: Vec<PathBuf>,
-    /// Where to write alerts (JSON lines); `-` is standard output.
-    #[arg(long, value_name = "FILE|-", default_value = "-")]
-    alerts: String,
+    /// Where to write alerts (JSON lines); `-` is standard output [default: -].
+    #[arg(long, value_name = "FILE|-", env = "SENSOR_ALERTS")]
+    alerts: Option<String>,
     /// Also write every event (JSON lines) here; `-` is standard output.
-    #[arg(long, value_name = "FILE|-")]
+    #[arg(long, value_name = "FILE|-", env = "SENSOR_EVENTS")]
     events: Option<String>,
     /// Also write `fork` and `end` events to the events output.
-    #[arg(long)]
+    #[arg(long, env = "SENSOR_LIFECYCLE_EVENTS")]
     lifecycle_events: bool,
-    /// Kernel ring buffer size in MiB (a power of two).
-    #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = parse_ring_mib)]
-    ring_buffer_mib: u32,
-    /// Most processes the process table keeps.
-    #[arg(long, value_name = "N", default_value_t = 65_536)]
-    table_capacity: usize,
+    /// Kernel ring buffer size in MiB, a power of two [default: 16].
+    #[arg(long, value_name = "MIB", env = "SENSOR_RING_BUFFER_MIB")]
+    ring_buffer_mib: Option<u32>,
+    /// Most processes the process table keeps [default: 65536].
+    #[arg(long, value_name = "N", env = "SENSOR_TABLE_CAPACITY")]
+    table_capacity: Option<usize>,
+    /// Metrics and health endpoint, host:port; "" disables it [default: 127.0.0.1:9100].
+    #[arg(long, value_name = "ADDR", env = "SENSOR_METRICS_ADDR")]
+    metrics_addr: Option<String>,
+    /// Rotate file outputs at this size in MiB; 0 never [default: 0].
+    #[arg(long, value_name = "MIB", env = "SENSOR_ROTATE_MIB")]
+    rotate_mib: Option<u64>,
+    /// Rotated files kept per output [default: 5].
+    #[arg(long, value_name = "N", env = "SENSOR_ROTATE_KEEP")]
+    rotate_keep: Option<u32>,
     /// Load this eBPF object instead of the embedded one.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "SENSOR_EBPF_OBJECT_PATH")]
     ebpf_object: Option<PathBuf>,
 }
 
-fn parse_ring_mib(s: &str) -> Result<u32, String> {
-    let v: u32 = s.parse().map_err(|e| format!("{e}"))?;
-    if v == 0 || !v.is_power_of_two() || v > 1024 {
-        return Err(format!("{v} is not a power of two between 1 and 1024"));
+impl RunArgs {
+    /// The effective settings: flags/env over the config file over defaults.
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let file = match &self.config {
+            Some(path) => ConfigFile::load(path)?,
+            None => ConfigFile::default(),
+        };
+        let over = Overrides {
+            rules: self.rules.clone(),
+            alerts: self.alerts.clone(),
+            events: self.events.clone(),
+            lifecycle_events: self.lifecycle_events.then_some(true),
+            ring_buffer_mib: self.ring_buffer_mib,
+            table_capacity: self.table_capacity,
+            metrics_addr: self.metrics_addr.clone(),
+            rotate_mib: self.rotate_mib,
+            rotate_keep: self.rotate_keep,
+        };
+        Ok(config::resolve(&file, self.config.as_deref(), &over)?)
     }
-    Ok(v)
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,13 +154,18 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command.unwrap_or(Command::Run(RunArgs {
-        alerts: "-".to_owned(),
-        ring_buffer_mib: 16,
-        table_capacity: 65_536,
-        ..RunArgs::default()
-    })) {
+    match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
         Command::Run(args) => live(args),
+        Command::Config {
+            command: ConfigCommand::Check(args),
+        } => {
+            let settings = args.settings()?;
+            // Rules are part of the configuration: load them too.
+            let rules = load_rules(&settings.rules)?;
+            print!("{}", toml::to_string(&settings).context("rendering settings")?);
+            eprintln!("config ok: {} rules loaded", rules.len());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Rules {
             command: RulesCommand::Check { paths },
         } => {
@@ -167,20 +214,17 @@ fn display_paths(paths: &[PathBuf]) -> String {
 }
 
 fn live(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let rules = load_rules(&args.rules)?;
+    let settings = args.settings()?;
+    let rules = load_rules(&settings.rules)?;
     eprintln!(
         "sensor: rules: {} loaded{}",
         rules.len(),
-        if args.rules.is_empty() { " (embedded default)" } else { "" }
+        if settings.rules.is_empty() { " (embedded default)" } else { "" }
     );
     let opts = sensor::live::LiveOptions {
         rules,
-        alerts: OutputTarget::parse(&args.alerts),
-        events: args.events.as_deref().map(OutputTarget::parse),
-        lifecycle_events: args.lifecycle_events,
-        ring_buffer_bytes: args.ring_buffer_mib * 1024 * 1024,
+        settings,
         ebpf_object: args.ebpf_object,
-        table_capacity: args.table_capacity,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

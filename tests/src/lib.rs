@@ -39,6 +39,14 @@ pub struct Sensor {
     pub stderr: Vec<String>,
 }
 
+/// The `host:port` of the metrics endpoint from the start-up lines.
+fn metrics_addr_from(stderr: &[String]) -> Option<String> {
+    stderr.iter().find_map(|l| {
+        let rest = l.strip_prefix("sensor: metrics and health on http://")?;
+        rest.split('/').next().map(str::to_owned)
+    })
+}
+
 /// Why a sensor could not be started: fatal in CI, a skip elsewhere.
 pub fn skip_or_fail(why: &str) {
     assert!(!in_ci(), "CI=true: {why}");
@@ -56,12 +64,17 @@ impl Sensor {
         let dir = tempfile::tempdir()?;
         let events = dir.path().join("events.jsonl");
         let alerts = dir.path().join("alerts.jsonl");
-        let mut child = Command::new(&bin)
-            .arg("run")
+        let mut cmd = Command::new(&bin);
+        cmd.arg("run")
             .arg("--events")
             .arg(&events)
             .arg("--alerts")
-            .arg(&alerts)
+            .arg(&alerts);
+        // Tests run sensors side by side: each takes an ephemeral port.
+        if !extra.contains(&"--metrics-addr") {
+            cmd.args(["--metrics-addr", "127.0.0.1:0"]);
+        }
+        let mut child = cmd
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -106,6 +119,11 @@ impl Sensor {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// `host:port` of the metrics/health endpoint, if enabled.
+    pub fn metrics_addr(&self) -> Option<String> {
+        metrics_addr_from(&self.stderr)
     }
 
     pub fn events_path(&self) -> PathBuf {

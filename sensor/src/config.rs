@@ -1,0 +1,312 @@
+//! Configuration: a TOML file, with environment variables and command-line
+//! flags on top (flag > environment > file > default), every value checked
+//! at start with a message that names the setting and where it came from.
+//!
+//! The command line (clap) already merges flags with their `SENSOR_*`
+//! environment variables; what it hands over is [`Overrides`], all optional,
+//! so a value set in neither place falls through to the file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::output::OutputTarget;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid setting `{setting}` ({origin}): {message}")]
+    Invalid {
+        setting: &'static str,
+        origin: String,
+        message: String,
+    },
+}
+
+/// The config file as written. Every key optional; unknown keys are errors
+/// (a typo must not silently fall back to a default).
+#[derive(Debug, Default, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub rules: Option<Vec<PathBuf>>,
+    pub alerts: Option<String>,
+    pub events: Option<String>,
+    pub lifecycle_events: Option<bool>,
+    pub ring_buffer_mib: Option<u32>,
+    pub table_capacity: Option<usize>,
+    /// `host:port`, or `""` to disable the endpoint.
+    pub metrics_addr: Option<String>,
+    /// Rotate file outputs when they reach this many MiB (0 = never).
+    pub rotate_mib: Option<u64>,
+    /// Rotated files kept per output.
+    pub rotate_keep: Option<u32>,
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<ConfigFile, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string().trim_end().to_owned(),
+        })
+    }
+}
+
+/// Values from flags or the environment (`None` = not given).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub rules: Vec<PathBuf>,
+    pub alerts: Option<String>,
+    pub events: Option<String>,
+    pub lifecycle_events: Option<bool>,
+    pub ring_buffer_mib: Option<u32>,
+    pub table_capacity: Option<usize>,
+    pub metrics_addr: Option<String>,
+    pub rotate_mib: Option<u64>,
+    pub rotate_keep: Option<u32>,
+}
+
+/// Effective, validated settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Settings {
+    /// Empty: the embedded default rule.
+    pub rules: Vec<PathBuf>,
+    pub alerts: String,
+    pub events: Option<String>,
+    pub lifecycle_events: bool,
+    pub ring_buffer_mib: u32,
+    pub table_capacity: usize,
+    pub metrics_addr: Option<SocketAddr>,
+    pub rotate_mib: u64,
+    pub rotate_keep: u32,
+}
+
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9100";
+
+impl Settings {
+    pub fn alerts_target(&self) -> OutputTarget {
+        OutputTarget::parse(&self.alerts)
+    }
+
+    pub fn events_target(&self) -> Option<OutputTarget> {
+        self.events.as_deref().map(OutputTarget::parse)
+    }
+}
+
+/// Where a value came from, for error messages.
+fn origin<T>(flag: &Option<T>, file: &Option<T>, file_path: Option<&Path>) -> String {
+    if flag.is_some() {
+        "from the command line or environment".to_owned()
+    } else if file.is_some() {
+        format!(
+            "from {}",
+            file_path.map_or_else(|| "the config file".to_owned(), |p| p.display().to_string())
+        )
+    } else {
+        "default".to_owned()
+    }
+}
+
+/// Merges flag/env > file > default and validates the result.
+pub fn resolve(
+    file: &ConfigFile,
+    file_path: Option<&Path>,
+    over: &Overrides,
+) -> Result<Settings, ConfigError> {
+    let invalid = |setting: &'static str, origin: String, message: String| ConfigError::Invalid {
+        setting,
+        origin,
+        message,
+    };
+    let rules = if !over.rules.is_empty() {
+        over.rules.clone()
+    } else {
+        file.rules.clone().unwrap_or_default()
+    };
+    for r in &rules {
+        if !r.exists() {
+            let from = if over.rules.is_empty() {
+                origin(&None::<()>, &Some(()), file_path)
+            } else {
+                origin(&Some(()), &None::<()>, file_path)
+            };
+            return Err(invalid("rules", from, format!("{} does not exist", r.display())));
+        }
+    }
+
+    let ring_buffer_mib = over.ring_buffer_mib.or(file.ring_buffer_mib).unwrap_or(16);
+    if !(1..=1024).contains(&ring_buffer_mib) || !ring_buffer_mib.is_power_of_two() {
+        return Err(invalid(
+            "ring_buffer_mib",
+            origin(&over.ring_buffer_mib, &file.ring_buffer_mib, file_path),
+            format!("{ring_buffer_mib} is not a power of two between 1 and 1024"),
+        ));
+    }
+    let table_capacity = over.table_capacity.or(file.table_capacity).unwrap_or(65_536);
+    if !(1_024..=4_194_304).contains(&table_capacity) {
+        return Err(invalid(
+            "table_capacity",
+            origin(&over.table_capacity, &file.table_capacity, file_path),
+            format!("{table_capacity} is outside 1024..=4194304"),
+        ));
+    }
+    let metrics_text = over
+        .metrics_addr
+        .clone()
+        .or_else(|| file.metrics_addr.clone())
+        .unwrap_or_else(|| DEFAULT_METRICS_ADDR.to_owned());
+    let metrics_addr = if metrics_text.is_empty() {
+        None
+    } else {
+        Some(metrics_text.parse::<SocketAddr>().map_err(|e| {
+            invalid(
+                "metrics_addr",
+                origin(&over.metrics_addr, &file.metrics_addr, file_path),
+                format!("{metrics_text:?} is not host:port ({e}); use \"\" to disable"),
+            )
+        })?)
+    };
+    let alerts = over
+        .alerts
+        .clone()
+        .or_else(|| file.alerts.clone())
+        .unwrap_or_else(|| "-".to_owned());
+    let events = over.events.clone().or_else(|| file.events.clone());
+    for (setting, value, flag, in_file) in [
+        ("alerts", Some(&alerts), &over.alerts, &file.alerts),
+        ("events", events.as_ref(), &over.events, &file.events),
+    ] {
+        let Some(value) = value else { continue };
+        if value.is_empty() {
+            return Err(invalid(
+                setting,
+                origin(flag, in_file, file_path),
+                "empty path (use - for stdout)".into(),
+            ));
+        }
+        if value != "-" {
+            let parent = Path::new(value).parent().filter(|p| !p.as_os_str().is_empty());
+            if let Some(dir) = parent {
+                if !dir.is_dir() {
+                    return Err(invalid(
+                        setting,
+                        origin(flag, in_file, file_path),
+                        format!("directory {} does not exist", dir.display()),
+                    ));
+                }
+            }
+        }
+    }
+    if events.as_deref() == Some("-") && alerts == "-" {
+        return Err(invalid(
+            "events",
+            origin(&over.events, &file.events, file_path),
+            "events and alerts cannot both go to stdout".into(),
+        ));
+    }
+    let rotate_keep = over.rotate_keep.or(file.rotate_keep).unwrap_or(5);
+    if !(1..=100).contains(&rotate_keep) {
+        return Err(invalid(
+            "rotate_keep",
+            origin(&over.rotate_keep, &file.rotate_keep, file_path),
+            format!("{rotate_keep} is outside 1..=100"),
+        ));
+    }
+    Ok(Settings {
+        rules,
+        alerts,
+        events,
+        lifecycle_events: over
+            .lifecycle_events
+            .or(file.lifecycle_events)
+            .unwrap_or(false),
+        ring_buffer_mib,
+        table_capacity,
+        metrics_addr,
+        rotate_mib: over.rotate_mib.or(file.rotate_mib).unwrap_or(0),
+        rotate_keep,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> Result<ConfigFile, ConfigError> {
+        ConfigFile::parse(text, Path::new("sensor.toml"))
+    }
+
+    #[test]
+    fn defaults() {
+        let s = resolve(&ConfigFile::default(), None, &Overrides::default()).expect("defaults");
+        assert_eq!(s.alerts, "-");
+        assert_eq!(s.ring_buffer_mib, 16);
+        assert_eq!(s.metrics_addr, Some("127.0.0.1:9100".parse().expect("addr")));
+        assert!(s.rules.is_empty() && s.events.is_none() && !s.lifecycle_events);
+    }
+
+    #[test]
+    fn flag_beats_file_beats_default() {
+        let f = file("ring_buffer_mib = 32\ntable_capacity = 2048\nmetrics_addr = \"\"\n").expect("parse");
+        let over = Overrides {
+            ring_buffer_mib: Some(64),
+            ..Overrides::default()
+        };
+        let s = resolve(&f, Some(Path::new("sensor.toml")), &over).expect("valid");
+        assert_eq!(s.ring_buffer_mib, 64);
+        assert_eq!(s.table_capacity, 2048);
+        assert_eq!(s.metrics_addr, None);
+    }
+
+    #[test]
+    fn errors_name_the_setting_and_its_origin() {
+        let f = file("ring_buffer_mib = 3\n").expect("parse");
+        let e = resolve(&f, Some(Path::new("/etc/sensor.toml")), &Overrides::default())
+            .expect_err("invalid");
+        assert_eq!(
+            e.to_string(),
+            "invalid setting `ring_buffer_mib` (from /etc/sensor.toml): 3 is not a power of two between 1 and 1024"
+        );
+        let over = Overrides {
+            metrics_addr: Some("nope".into()),
+            ..Overrides::default()
+        };
+        let e = resolve(&ConfigFile::default(), None, &over).expect_err("invalid");
+        assert!(e.to_string().starts_with(
+            "invalid setting `metrics_addr` (from the command line or environment): \"nope\" is not host:port"
+        ));
+        let over = Overrides {
+            rules: vec![PathBuf::from("/nonexistent/rules")],
+            ..Overrides::default()
+        };
+        let e = resolve(&ConfigFile::default(), None, &over).expect_err("invalid");
+        assert!(e.to_string().contains("/nonexistent/rules does not exist"));
+        let over = Overrides {
+            events: Some("-".into()),
+            ..Overrides::default()
+        };
+        assert!(resolve(&ConfigFile::default(), None, &over).is_err());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_types_are_rejected() {
+        let e = file("ring_bufer_mib = 16\n").expect_err("typo");
+        assert!(e.to_string().contains("unknown field `ring_bufer_mib`"), "{e}");
+        let e = file("ring_buffer_mib = \"big\"\n").expect_err("type");
+        assert!(e.to_string().starts_with("config file sensor.toml:"), "{e}");
+    }
+}
