@@ -15,6 +15,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 
 pub mod container;
+pub mod pty;
 pub mod webserver;
 
 pub fn in_ci() -> bool {
