@@ -220,14 +220,16 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
 async fn answer(mut stream: tokio::net::TcpStream, metrics: &Metrics) -> std::io::Result<()> {
     let mut buf = [0u8; 2048];
     let mut len = 0;
-    // Read the request head (only the first line matters), capped.
+    // Read the whole request head (only the first line matters), capped:
+    // closing with unread request bytes would reset the connection and the
+    // client could lose the response.
     while len < buf.len() {
         let n = stream.read(&mut buf[len..]).await?;
         if n == 0 {
             break;
         }
         len += n;
-        if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") || buf[..len].contains(&b'\n') {
+        if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
             break;
         }
     }

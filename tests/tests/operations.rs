@@ -1,0 +1,244 @@
+//! Issue #6 end to end: how the sensor behaves as a service — metrics and
+//! health endpoints, a closed output pipe, a restart in the middle of an
+//! exec storm.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tests::{args_of, get, marker, read_lines, sensor_bin, skip_or_fail, wait_line, Sensor};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn start(extra: &[&str]) -> Option<Sensor> {
+    match Sensor::start(extra) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            skip_or_fail(&format!("cannot start the sensor: {e:#}"));
+            None
+        }
+    }
+}
+
+/// GET `path` from `addr` (loopback), returning (status line, body).
+fn http_get(addr: &str, path: &str) -> (String, String) {
+    let mut s = TcpStream::connect(addr).expect("connect to the metrics endpoint");
+    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").expect("request");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("http response");
+    (head.lines().next().unwrap_or("").to_owned(), body.to_owned())
+}
+
+fn metric(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn metrics_and_health_endpoints_are_scrapeable() {
+    let Some(mut sensor) = start(&[]) else { return };
+    let addr = sensor.metrics_addr().expect("metrics address in the start-up lines");
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    let m = marker("metrics");
+    for _ in 0..5 {
+        Command::new("/bin/true").arg(&m).status().expect("run");
+    }
+    sensor
+        .wait_event(WAIT, |v| args_of(v).get(1).is_some_and(|a| *a == m))
+        .expect("events flowing");
+    assert_eq!(http_get(&addr, "/healthz").0, "HTTP/1.1 200 OK");
+    assert_eq!(http_get(&addr, "/readyz").0, "HTTP/1.1 200 OK");
+    assert_eq!(http_get(&addr, "/nope").0, "HTTP/1.1 404 Not Found");
+    let (status, body) = http_get(&addr, "/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(metric(&body, "sensor_events_total{kind=\"exec\"}").unwrap_or(0.0) >= 5.0, "{body}");
+    assert_eq!(metric(&body, "sensor_events_lost_total{kind=\"exec\"}"), Some(0.0));
+    assert_eq!(metric(&body, "sensor_ready"), Some(1.0));
+    assert!(metric(&body, "sensor_process_table_entries").unwrap_or(0.0) > 10.0);
+    assert!(metric(&body, "sensor_rule_eval_seconds_count").unwrap_or(0.0) >= 5.0);
+    assert_eq!(
+        metric(
+            &body,
+            "sensor_alerts_total{rule_id=\"497a7091-0ebd-44d7-88c4-367ab4d4d852\",rule_name=\"Web Server Exploitation Detected via Defend for Containers\"}"
+        ),
+        Some(0.0)
+    );
+    sensor.stop().expect("clean stop");
+}
+
+#[test]
+fn a_closed_events_pipe_is_counted_not_fatal() {
+    let bin = sensor_bin();
+    if !bin.is_file() {
+        skip_or_fail(&format!("no sensor binary at {}", bin.display()));
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let alerts = dir.path().join("alerts.jsonl");
+    let mut child = Command::new(&bin)
+        .args(["run", "--events", "-", "--metrics-addr", "", "--alerts"])
+        .arg(&alerts)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sensor");
+    // Close the read end of stdout at once: every write gets EPIPE.
+    drop(child.stdout.take());
+    let stderr = child.stderr.take().expect("stderr");
+    let lines = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::BufReader::new(stderr).read_to_string(&mut text);
+        text
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    for _ in 0..50 {
+        Command::new("/bin/true").status().expect("run");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(matches!(child.try_wait(), Ok(None)), "the sensor must survive a closed pipe");
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().expect("wait");
+    let text = lines.join().expect("stderr reader");
+    if text.contains("cannot load") || !text.contains("sensor: ready") {
+        skip_or_fail(&format!("sensor did not start:\n{text}"));
+        return;
+    }
+    assert!(status.success(), "exit status {status}:\n{text}");
+    let summary: serde_json::Value = text
+        .lines()
+        .find_map(|l| l.strip_prefix("sensor: summary "))
+        .and_then(|s| serde_json::from_str(s).ok())
+        .expect("summary line");
+    assert!(summary["exec"].as_u64().unwrap_or(0) >= 50, "{summary}");
+    assert!(summary["output_errors"].as_u64().unwrap_or(0) > 0, "{summary}");
+}
+
+/// A web-server-shaped parent in a Kubernetes-shaped cgroup: a process
+/// exec'd as `nginx` (a symlink to bash), not interactive, running
+/// `sh -c 'cat /etc/passwd'` — the seed rule's "file access" pattern.
+struct FakePod {
+    cgroup: PathBuf,
+    top: PathBuf,
+    link_dir: tempfile::TempDir,
+    id: String,
+}
+
+impl FakePod {
+    fn new() -> FakePod {
+        let id = format!("{:0>64}", format!("{:x}", std::process::id() as u64 * 7919 + 0xfeed));
+        let uid = "0c8e7b4e-6a3c-4e26-9d67-3f0b2f3b6a11";
+        let top = PathBuf::from(format!("/sys/fs/cgroup/unified/sensor-ops-{}", std::process::id()));
+        let cgroup = top.join(format!("kubepods/besteffort/pod{uid}/{id}"));
+        std::fs::create_dir_all(&cgroup).expect("create cgroup");
+        let link_dir = tempfile::tempdir().expect("tempdir");
+        std::os::unix::fs::symlink("/bin/bash", link_dir.path().join("nginx")).expect("symlink");
+        FakePod { cgroup, top, link_dir, id }
+    }
+
+    /// Runs one attack; returns the attacking shell's marker.
+    fn attack(&self) -> String {
+        let m = marker("restart-attack");
+        let script = format!(
+            // `; true`: keeps bash from exec'ing the last command in place,
+            // so the shell's parent is the `nginx` process.
+            "echo $$ > {}/cgroup.procs && /bin/sh -c 'cat /etc/passwd >/dev/null; echo {m} >/dev/null'; true",
+            self.cgroup.display()
+        );
+        let status = Command::new(self.link_dir.path().join("nginx"))
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run attack");
+        assert!(status.success());
+        m
+    }
+}
+
+impl Drop for FakePod {
+    fn drop(&mut self) {
+        // Leaf first; the processes have exited.
+        let mut dir = self.cgroup.clone();
+        while dir.starts_with(&self.top) {
+            let _ = std::fs::remove_dir(&dir);
+            if !dir.pop() {
+                break;
+            }
+        }
+    }
+}
+
+fn alert_for(alerts: &Path, m: &str) -> Option<serde_json::Value> {
+    read_lines(alerts)
+        .into_iter()
+        .find(|a| args_of(a).iter().any(|x| x.contains(m)))
+}
+
+#[test]
+fn restart_in_the_middle_of_a_storm_resumes_and_alerts() {
+    let Some(mut first) = start(&[]) else { return };
+    let pod = FakePod::new();
+    // The fake pod's attack is detected before the restart...
+    let m = pod.attack();
+    let alerts = first.alerts_path();
+    let alert = wait_line(&alerts, WAIT, |a| args_of(a).iter().any(|x| x.contains(&m)))
+        .expect("alert before the restart");
+    assert_eq!(get(&alert, "container.id").as_str(), Some(pod.id.as_str()));
+    assert_eq!(get(&alert, "process.parent.name"), "nginx");
+
+    // ...a storm runs while the sensor is killed (SIGKILL: no clean-up)...
+    let stop = Arc::new(AtomicBool::new(false));
+    let storm = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let _ = Command::new("/bin/true").status();
+                n += 1;
+            }
+            n
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: plain kill(2) on the sensor we started.
+    unsafe { libc::kill(first.pid() as i32, libc::SIGKILL) };
+    let deadline = Instant::now() + WAIT;
+    while first.is_running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!first.is_running());
+
+    // ...and a new sensor started mid-storm resumes and still alerts.
+    let Some(mut second) = start(&[]) else {
+        stop.store(true, Ordering::Relaxed);
+        let _ = storm.join();
+        return;
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let m2 = pod.attack();
+    stop.store(true, Ordering::Relaxed);
+    let execs = storm.join().expect("storm");
+    let alert = wait_line(&second.alerts_path(), WAIT, |a| {
+        args_of(a).iter().any(|x| x.contains(&m2))
+    })
+    .expect("alert after the restart");
+    assert_eq!(get(&alert, "container.id").as_str(), Some(pod.id.as_str()));
+    assert!(alert_for(&second.alerts_path(), &m).is_none(), "no replay of old alerts");
+    assert!(second
+        .stderr
+        .iter()
+        .any(|l| l.starts_with("sensor: process table seeded with")));
+    let summary = second.stop().expect("clean stop");
+    assert!(summary["exec"].as_u64().unwrap_or(0) > 0);
+    eprintln!("restart: storm of {execs} execs across the restart");
+}
