@@ -21,6 +21,7 @@ pub mod record_kind {
     pub const EXEC: u32 = 1;
     pub const FORK: u32 = 2;
     pub const EXIT: u32 = 3;
+    pub const CGROUP_MKDIR: u32 = 4;
 }
 
 /// Indexes of the per-CPU lost-record counters (`LOST` map): a record the
@@ -29,7 +30,8 @@ pub mod lost_index {
     pub const EXEC: u32 = 0;
     pub const FORK: u32 = 1;
     pub const EXIT: u32 = 2;
-    pub const COUNT: u32 = 3;
+    pub const CGROUP_MKDIR: u32 = 3;
+    pub const COUNT: u32 = 4;
 }
 
 /// `ExecRecord::flags` bits.
@@ -174,6 +176,31 @@ pub struct ExitRecord {
     pub comm: [u8; COMM_LEN],
 }
 
+/// Longest cgroup path captured at creation (longer ones are flagged and
+/// left to the resolver's directory walk).
+pub const CGROUP_PATH_MAX: usize = 1024;
+
+/// A cgroup was created: from the `cgroup/cgroup_mkdir` tracepoint. Lets
+/// userspace name the cgroup of a container that has already been removed
+/// by the time its events are read (`docker run --rm`, a lagging sensor).
+/// Sent with a variable length: the fixed part, then `path_len` bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CgroupRecord {
+    pub header: RecordHeader,
+    /// The cgroup id (kernfs node id), as `bpf_get_current_cgroup_id()` gives.
+    pub id: u64,
+    /// Hierarchy id: 0 is the cgroup2 (default) hierarchy.
+    pub root: u32,
+    /// Path bytes in `path`; `CGROUP_PATH_MAX - 1` or more means cut.
+    pub path_len: u32,
+    pub path: [u8; CGROUP_PATH_MAX],
+}
+
+impl CgroupRecord {
+    pub const FIXED_LEN: usize = core::mem::offset_of!(CgroupRecord, path);
+}
+
 /// Layout facts the programs cannot know at compile time, resolved by
 /// userspace from the running kernel's BTF (`/sys/kernel/btf/vmlinux`) and
 /// tracefs formats, and set as a global at load time: one binary runs on
@@ -187,6 +214,10 @@ pub struct KernelOffsets {
     pub tp_exit_group_dead: u32,
     /// 1 when the exit tracepoint has a `group_dead` field.
     pub tp_exit_has_group_dead: u32,
+    pub tp_cgroup_root: u32,
+    pub tp_cgroup_id: u32,
+    pub tp_cgroup_path_loc: u32,
+    pub _pad0: u32,
 
     // struct task_struct
     pub task_tgid: u32,

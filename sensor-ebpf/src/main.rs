@@ -35,8 +35,8 @@ use aya_ebpf::{
 };
 use kernel_read::{offset, read_i32, read_ptr, read_u32, read_u64, read_user_u64, ReadError};
 use sensor_common::{
-    lost_index, record_kind, ExecRecord, ExitRecord, ForkRecord, KernelOffsets, RecordHeader,
-    TaskInfo, TtyInfo, ARGS_MAX, COMM_LEN, EXEC_ARGC_UNKNOWN, EXEC_ARGS_READ_FAILED,
+    lost_index, record_kind, CgroupRecord, ExecRecord, ExitRecord, ForkRecord, KernelOffsets, RecordHeader,
+    TaskInfo, TtyInfo, ARGS_MAX, CGROUP_PATH_MAX, COMM_LEN, EXEC_ARGC_UNKNOWN, EXEC_ARGS_READ_FAILED,
     EXEC_ARGS_TRUNCATED, EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN, FILENAME_MAX,
     TTY_FD0_CHR, TTY_FD2_CHR, TTY_HAS_CTTY, TTY_READ_ERROR,
 };
@@ -54,6 +54,10 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(8 * 1024 * 1024, 0);
 /// indexed by CPU). Userspace sets max_entries to the number of possible CPUs.
 #[map]
 static SCRATCH: Array<ExecRecord> = Array::with_max_entries(1, 0);
+
+/// Scratch for one cgroup record per CPU (over the 512-byte stack).
+#[map]
+static CGROUP_SCRATCH: PerCpuArray<CgroupRecord> = PerCpuArray::with_max_entries(1, 0);
 
 /// Records lost because the ring buffer was full, by [`lost_index`].
 #[map]
@@ -79,6 +83,12 @@ pub fn sensor_fork(ctx: RawTracePointContext) -> i32 {
 #[tracepoint]
 pub fn sensor_exit(ctx: TracePointContext) -> u32 {
     let _ = try_exit(&ctx);
+    0
+}
+
+#[tracepoint]
+pub fn sensor_cgroup_mkdir(ctx: TracePointContext) -> u32 {
+    let _ = try_cgroup_mkdir(&ctx);
     0
 }
 
@@ -420,6 +430,45 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), ReadError> {
     };
     if EVENTS.output::<ExitRecord>(&rec, 0).is_err() {
         count_lost(lost_index::EXIT);
+    }
+    Ok(())
+}
+
+fn try_cgroup_mkdir(ctx: &TracePointContext) -> Result<(), ReadError> {
+    let rec = CGROUP_SCRATCH.get_ptr_mut(0).ok_or(ReadError)?;
+    // SAFETY: per-CPU map value, valid for the program's duration.
+    let rec = unsafe { &mut *rec };
+    rec.header = header(record_kind::CGROUP_MKDIR);
+    // SAFETY: offsets from this tracepoint's tracefs format.
+    unsafe {
+        rec.root = ctx.read_at::<u32>(offset(|o| &o.tp_cgroup_root)).map_err(|_| ReadError)?;
+        rec.id = ctx.read_at::<u64>(offset(|o| &o.tp_cgroup_id)).map_err(|_| ReadError)?;
+    }
+    // SAFETY: offset from this tracepoint's tracefs format.
+    let loc = unsafe { ctx.read_at::<u32>(offset(|o| &o.tp_cgroup_path_loc)) }.map_err(|_| ReadError)?;
+    let src = unsafe { (ctx.as_ptr() as *const u8).add((loc & 0xffff) as usize) };
+    // SAFETY: the destination is CGROUP_PATH_MAX bytes of the map value.
+    let n = unsafe {
+        bpf_probe_read_kernel_str(rec.path.as_mut_ptr().cast(), CGROUP_PATH_MAX as u32, src.cast())
+    };
+    if n <= 0 {
+        return Err(ReadError);
+    }
+    let len = (n as usize - 1) & (CGROUP_PATH_MAX - 1);
+    rec.path_len = len as u32;
+    let size = CgroupRecord::FIXED_LEN + len;
+    // SAFETY: `rec` is a map value of size_of::<CgroupRecord>() bytes and
+    // `size` is at most that.
+    let ret = unsafe {
+        bpf_ringbuf_output(
+            core::ptr::addr_of!(EVENTS).cast_mut().cast(),
+            (rec as *mut CgroupRecord).cast(),
+            size as u64,
+            0,
+        )
+    };
+    if ret < 0 {
+        count_lost(lost_index::CGROUP_MKDIR);
     }
     Ok(())
 }

@@ -173,6 +173,10 @@ pub struct CgroupResolver {
     mount_root: String,
     proc_root: PathBuf,
     by_id: HashMap<u64, Entry>,
+    /// Cgroups announced by the kernel at creation (`cgroup_mkdir`). Kept
+    /// across walks, so a container removed before its events are read
+    /// still has a name; bounded by [`MAX_LEARNED`].
+    learned: HashMap<u64, Arc<str>>,
     negative: HashMap<u64, Instant>,
     last_walk: Option<Instant>,
     rewalk_interval: Duration,
@@ -213,6 +217,7 @@ impl CgroupResolver {
             mount_root: mount.root,
             proc_root: PathBuf::from("/proc"),
             by_id: HashMap::new(),
+            learned: HashMap::new(),
             negative: HashMap::new(),
             last_walk: None,
             rewalk_interval: DEFAULT_REWALK_INTERVAL,
@@ -296,9 +301,35 @@ impl CgroupResolver {
         self.container_for(cgroup_id)
     }
 
+    /// Records a cgroup the kernel just created (`path` from the hierarchy
+    /// root). Cheap: no filesystem access.
+    pub fn learn(&mut self, cgroup_id: u64, path: &str) {
+        if self.learned.len() >= MAX_LEARNED {
+            // Cgroups live long or die young; dropping the oldest half by
+            // id (ids grow monotonically) keeps the recent ones.
+            let mut ids: Vec<u64> = self.learned.keys().copied().collect();
+            ids.sort_unstable();
+            for id in &ids[..ids.len() / 2] {
+                self.learned.remove(id);
+            }
+        }
+        self.negative.remove(&cgroup_id);
+        self.learned.insert(cgroup_id, Arc::from(path));
+    }
+
     /// Make sure `cgroup_id` is in the map if it can be; true if it is.
     fn ensure(&mut self, cgroup_id: u64) -> bool {
         if self.by_id.contains_key(&cgroup_id) {
+            return true;
+        }
+        if let Some(path) = self.learned.get(&cgroup_id) {
+            self.by_id.insert(
+                cgroup_id,
+                Entry {
+                    path: Arc::clone(path),
+                    container: None,
+                },
+            );
             return true;
         }
         let now = Instant::now();
@@ -425,6 +456,9 @@ impl CgroupResolver {
 
 /// Insert `id → path`, carrying over the parsed container when the same id
 /// had the same path before (ids are not reused, but a rename moves a path).
+/// Most cgroups remembered from creation announcements.
+const MAX_LEARNED: usize = 65_536;
+
 fn insert_keeping(
     fresh: &mut HashMap<u64, Entry>,
     old: &mut HashMap<u64, Entry>,
@@ -715,5 +749,19 @@ mod tests {
         // name still says kubepods, so the uid is reported.
         assert_eq!(info.pod_uid.as_deref(), Some(UID));
         assert_eq!(r.container_for(ino(&pod)), None);
+    }
+
+    #[test]
+    fn learned_cgroups_outlive_their_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut r = CgroupResolver::with_root(dir.path().to_path_buf());
+        let id = "a".repeat(64);
+        let path = format!("/system.slice/docker-{id}.scope");
+        // Never existed on disk (created and removed before we looked).
+        r.learn(987_654_321, &path);
+        assert_eq!(r.resolve(987_654_321).as_deref(), Some(path.as_str()));
+        let c = r.container_for(987_654_321).expect("container");
+        assert_eq!(c.id, id);
+        assert_eq!(r.container_for(987_654_322), None);
     }
 }

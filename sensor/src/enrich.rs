@@ -86,6 +86,13 @@ impl Enricher {
         &self.host
     }
 
+    /// A cgroup the kernel announced at creation (see `cgroup_path`).
+    pub fn learn_cgroup(&mut self, id: u64, path: &str) {
+        if let Some(r) = self.containers.as_mut() {
+            r.learn(id, path);
+        }
+    }
+
     /// Unique per event and per sensor run.
     fn next_event_id(&self) -> String {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);

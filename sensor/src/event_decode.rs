@@ -3,7 +3,7 @@
 //! count, never a panic or an out-of-bounds read.
 
 use sensor_common::{
-    record_kind, ExecInfo, ExecRecord, ExitRecord, ForkRecord, RecordHeader, TaskInfo, EXEC_ARGC_UNKNOWN,
+    record_kind, CgroupRecord, ExecInfo, ExecRecord, ExitRecord, CGROUP_PATH_MAX, ForkRecord, RecordHeader, TaskInfo, EXEC_ARGC_UNKNOWN,
     EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN,
 };
 
@@ -65,11 +65,24 @@ pub struct ExitEvent {
     pub comm: [u8; sensor_common::COMM_LEN],
 }
 
+/// A cgroup was created.
+#[derive(Debug, Clone)]
+pub struct CgroupMkdirEvent {
+    pub id: u64,
+    /// Hierarchy id: 0 is cgroup2.
+    pub root: u32,
+    /// Path from the hierarchy's root, e.g. `/kubepods/besteffort/pod.../<id>`.
+    pub path: Vec<u8>,
+    /// The path was longer than the capture.
+    pub truncated: bool,
+}
+
 #[derive(Debug, Clone)]
 pub enum KernelEvent {
     Exec(ExecEvent),
     Fork(ForkEvent),
     Exit(ExitEvent),
+    CgroupMkdir(CgroupMkdirEvent),
 }
 
 fn read_struct<T: Copy>(bytes: &[u8], what: &'static str) -> Result<T, DecodeError> {
@@ -111,8 +124,39 @@ pub fn decode(bytes: &[u8]) -> Result<KernelEvent, DecodeError> {
                 comm: r.comm,
             }))
         }
+        record_kind::CGROUP_MKDIR => decode_cgroup(bytes).map(KernelEvent::CgroupMkdir),
         other => Err(DecodeError::UnknownKind(other)),
     }
+}
+
+/// The fixed part of [`CgroupRecord`].
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CgroupFixed {
+    header: RecordHeader,
+    id: u64,
+    root: u32,
+    path_len: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<CgroupFixed>() == CgroupRecord::FIXED_LEN);
+
+fn decode_cgroup(bytes: &[u8]) -> Result<CgroupMkdirEvent, DecodeError> {
+    let rec: CgroupFixed = read_struct(bytes, "cgroup record")?;
+    let len = rec.path_len as usize;
+    let path = bytes
+        .get(CgroupRecord::FIXED_LEN..CgroupRecord::FIXED_LEN + len)
+        .ok_or(DecodeError::Short {
+            what: "cgroup path",
+            got: bytes.len(),
+            need: CgroupRecord::FIXED_LEN + len,
+        })?;
+    Ok(CgroupMkdirEvent {
+        id: rec.id,
+        root: rec.root,
+        path: path.to_vec(),
+        truncated: len + 1 >= CGROUP_PATH_MAX,
+    })
 }
 
 fn decode_exec(bytes: &[u8]) -> Result<ExecEvent, DecodeError> {
@@ -246,6 +290,35 @@ mod tests {
         let mut unknown = b.clone();
         unknown[0] = 99;
         assert_eq!(decode(&unknown).err(), Some(DecodeError::UnknownKind(99)));
+    }
+
+    #[test]
+    fn decodes_cgroup_mkdir() {
+        let fixed = CgroupFixed {
+            header: RecordHeader {
+                kind: record_kind::CGROUP_MKDIR,
+                cpu: 0,
+                ktime_ns: 1,
+            },
+            id: 4242,
+            root: 0,
+            path_len: 9,
+        };
+        let mut b = vec![0u8; CgroupRecord::FIXED_LEN];
+        // SAFETY: copying a plain-data struct out as bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                (&fixed as *const CgroupFixed).cast::<u8>(),
+                b.as_mut_ptr(),
+                CgroupRecord::FIXED_LEN,
+            );
+        }
+        b.extend_from_slice(b"/docker/x");
+        let KernelEvent::CgroupMkdir(c) = decode(&b).expect("decode") else {
+            panic!("not a cgroup record")
+        };
+        assert_eq!((c.id, c.root, c.path.as_slice(), c.truncated), (4242, 0, &b"/docker/x"[..], false));
+        assert!(matches!(decode(&b[..b.len() - 1]), Err(DecodeError::Short { .. })));
     }
 
     #[test]

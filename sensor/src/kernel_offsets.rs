@@ -65,8 +65,12 @@ pub fn with_tracepoints(
     mut offsets: KernelOffsets,
     exec: &TracepointFormat,
     exit: &TracepointFormat,
+    cgroup_mkdir: &TracepointFormat,
 ) -> Result<KernelOffsets, TracefsError> {
     offsets.tp_exec_filename_loc = exec.offset("filename")?;
+    offsets.tp_cgroup_root = cgroup_mkdir.offset("root")?;
+    offsets.tp_cgroup_id = cgroup_mkdir.offset("id")?;
+    offsets.tp_cgroup_path_loc = cgroup_mkdir.offset("path")?;
     offsets.tp_exec_old_pid = exec.offset("old_pid")?;
     // `group_dead` appeared in newer kernels; without it the program falls
     // back to "the leader thread exited".

@@ -101,11 +101,12 @@ pub struct LostCounts {
     pub exec: u64,
     pub fork: u64,
     pub exit: u64,
+    pub cgroup_mkdir: u64,
 }
 
 impl LostCounts {
     pub fn total(&self) -> u64 {
-        self.exec + self.fork + self.exit
+        self.exec + self.fork + self.exit + self.cgroup_mkdir
     }
 }
 
@@ -119,6 +120,7 @@ impl KernelPrograms {
             exec: sum(lost_index::EXEC)?,
             fork: sum(lost_index::FORK)?,
             exit: sum(lost_index::EXIT)?,
+            cgroup_mkdir: sum(lost_index::CGROUP_MKDIR)?,
         })
     }
 
@@ -159,7 +161,9 @@ pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, Load
     let (tracefs_root, mounted_tracefs) = tracefs::ensure_mounted()?;
     let exec_fmt = TracepointFormat::read(&tracefs_root, "sched", "sched_process_exec")?;
     let exit_fmt = TracepointFormat::read(&tracefs_root, "sched", "sched_process_exit")?;
-    let offsets: KernelOffsets = kernel_offsets::with_tracepoints(offsets, &exec_fmt, &exit_fmt)?;
+    let mkdir_fmt = TracepointFormat::read(&tracefs_root, "cgroup", "cgroup_mkdir")?;
+    let offsets: KernelOffsets =
+        kernel_offsets::with_tracepoints(offsets, &exec_fmt, &exit_fmt, &mkdir_fmt)?;
 
     // Loading needs no RLIMIT_MEMLOCK raise on kernels with memcg accounting
     // (5.11+); on older ones raise it, and only mention a failure.
@@ -180,6 +184,8 @@ pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, Load
     attached.push("tracepoint/sched/sched_process_exit");
     attach_raw_tracepoint(&mut ebpf, "sensor_fork", "sched_process_fork")?;
     attached.push("raw_tracepoint/sched_process_fork");
+    attach_tracepoint(&mut ebpf, "sensor_cgroup_mkdir", "cgroup", "cgroup_mkdir")?;
+    attached.push("tracepoint/cgroup/cgroup_mkdir");
 
     let map_err = |name: &str, e: String| LoadError::Map {
         name: name.to_owned(),

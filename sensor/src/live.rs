@@ -239,8 +239,8 @@ fn report_lost(programs: &KernelPrograms, last: &mut LostCounts, metrics: &Metri
             metrics.lost_fork.store(now.fork, Ordering::Relaxed);
             metrics.lost_exit.store(now.exit, Ordering::Relaxed);
             eprintln!(
-                "sensor: warning: ring buffer full, records lost since start: exec {}, fork {}, exit {} (raise --ring-buffer-size)",
-                now.exec, now.fork, now.exit
+                "sensor: warning: ring buffer full, records lost since start: exec {}, fork {}, exit {}, cgroup {} (raise --ring-buffer-mib)",
+                now.exec, now.fork, now.exit, now.cgroup_mkdir
             );
             *last = now;
         }
@@ -332,6 +332,13 @@ impl Pipeline<'_> {
                             let _ = out.write(&doc);
                         }
                     }
+                }
+            }
+            KernelEvent::CgroupMkdir(c) => {
+                // Only the cgroup2 hierarchy's ids are what exec records carry.
+                if c.root == 0 && !c.truncated {
+                    self.enricher
+                        .learn_cgroup(c.id, &crate::byte_text::to_text(&c.path));
                 }
             }
             KernelEvent::Exit(exit) => {
