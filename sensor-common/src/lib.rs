@@ -100,6 +100,10 @@ pub struct TaskInfo {
     pub start_boottime_ns: u64,
     pub comm: [u8; COMM_LEN],
     pub tty: TtyInfo,
+    /// The pidfs inode of the process's `struct pid` (`pid->ino`, Linux
+    /// 6.9+): unique per process instance for the whole boot, unlike
+    /// pid + start time in clock ticks. 0 where the kernel has none.
+    pub pid_ino: u64,
 }
 
 /// The fixed-size part of an exec record: everything but the strings.
@@ -217,6 +221,9 @@ pub struct KernelOffsets {
     pub tp_cgroup_root: u32,
     pub tp_cgroup_id: u32,
     pub tp_cgroup_path_loc: u32,
+    /// 1 when `struct pid` has `ino` (pidfs, Linux 6.9+).
+    pub has_pid_ino: u32,
+    pub pid_ino: u32,
     pub _pad0: u32,
 
     // struct task_struct
@@ -295,7 +302,7 @@ mod tests {
     #[test]
     fn layout_is_stable() {
         assert_eq!(core::mem::size_of::<RecordHeader>(), 16);
-        assert_eq!(core::mem::size_of::<TaskInfo>(), 48);
+        assert_eq!(core::mem::size_of::<TaskInfo>(), 56);
         assert_eq!(ExecRecord::FIXED_LEN % 8, 0);
         assert_eq!(core::mem::offset_of!(ExecRecord, data), ExecRecord::FIXED_LEN);
         assert_eq!(core::mem::size_of::<KernelOffsets>() % 8, 0);

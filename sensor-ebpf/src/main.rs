@@ -278,6 +278,18 @@ fn fill_task(info: &mut TaskInfo, task: *const u8) {
     info.comm = kernel_read::read_bytes::<COMM_LEN>(task, offset(|o| &o.task_comm))
         .unwrap_or([0; COMM_LEN]);
     info.tty = read_tty(task);
+    info.pid_ino = pid_ino(task);
+}
+
+/// `task->thread_pid->ino` where the kernel has it (pidfs), else 0.
+fn pid_ino(task: *const u8) -> u64 {
+    // SAFETY: volatile read of a load-time constant.
+    if unsafe { core::ptr::read_volatile(&OFFSETS.has_pid_ino) } == 0 {
+        return 0;
+    }
+    read_ptr(task, offset(|o| &o.task_thread_pid))
+        .and_then(|pid| read_u64(pid, offset(|o| &o.pid_ino)))
+        .unwrap_or(0)
 }
 
 /// The controlling tty (`task->signal->tty`) as a dev_t, and the character
@@ -380,6 +392,7 @@ fn try_fork(ctx: &RawTracePointContext) -> Result<(), ReadError> {
     rec.child.tgid = tgid;
     rec.child.pid = pid;
     rec.child.start_boottime_ns = read_u64(child, offset(|o| &o.task_start_boottime))?;
+    rec.child.pid_ino = pid_ino(child);
     rec.child.comm =
         kernel_read::read_bytes::<COMM_LEN>(child, offset(|o| &o.task_comm)).unwrap_or([0; COMM_LEN]);
     if let Ok(parent) = read_ptr(child, offset(|o| &o.task_real_parent)) {

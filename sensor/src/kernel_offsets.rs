@@ -56,6 +56,9 @@ pub fn from_btf(btf: &KernelBtf) -> Result<KernelOffsets, BtfError> {
         upid_ns: btf.offset_of("upid", "ns")?,
         upid_size: btf.struct_size("upid")?,
         pid_ns_inum: btf.offset_of("pid_namespace", "ns.inum")?,
+        // Optional: pidfs (6.9+) gives every `struct pid` a unique inode.
+        has_pid_ino: u32::from(btf.offset_of("pid", "ino").is_ok()),
+        pid_ino: btf.offset_of("pid", "ino").unwrap_or(0),
         ..KernelOffsets::default()
     })
 }

@@ -36,6 +36,8 @@ const DELETED_SUFFIX: &[u8] = b" (deleted)";
 pub struct ProcSnapshot {
     /// Thread-group id.
     pub pid: u32,
+    /// pidfs inode of the process (see [`pidfs_ino`]), when available.
+    pub pidfs_ino: Option<u64>,
     /// Parent's thread-group id (0 for init and kthreadd).
     pub ppid: u32,
     /// Start time: `stat` field 22, clock ticks since boot. With `pid` it
@@ -209,6 +211,11 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Result<ProcSnapshot, ProcScan
 
     Ok(ProcSnapshot {
         pid,
+        pidfs_ino: if proc_root == Path::new("/proc") {
+            pidfs_ino(pid)
+        } else {
+            None
+        },
         ppid: stat.ppid,
         start_ticks: stat.start_ticks,
         comm: to_text(stat.comm).into_owned(),
@@ -224,6 +231,30 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Result<ProcSnapshot, ProcScan
         cgroup_path,
         is_kernel_thread,
     })
+}
+
+/// The pidfs inode of `pid` (Linux 6.9+): the same number the kernel
+/// programs read from `struct pid`, unique per process instance for the
+/// whole boot. `None` where pidfds are not pidfs inodes (older kernels).
+pub fn pidfs_ino(pid: u32) -> Option<u64> {
+    const PIDFS_MAGIC: i64 = 0x5049_4446;
+    // SAFETY: pidfd_open takes a pid and flags; the fd is closed below.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_int, 0) };
+    if fd < 0 {
+        return None;
+    }
+    let fd = fd as libc::c_int;
+    // SAFETY: zeroed structs are valid out-parameters; `fd` is ours.
+    let ino = unsafe {
+        let mut fs: libc::statfs = std::mem::zeroed();
+        let mut st: libc::stat = std::mem::zeroed();
+        let ok = libc::fstatfs(fd, &mut fs) == 0
+            && fs.f_type as i64 == PIDFS_MAGIC
+            && libc::fstat(fd, &mut st) == 0;
+        libc::close(fd);
+        ok.then_some(st.st_ino)
+    };
+    ino
 }
 
 /// ECS `process.name` from what `/proc` offers.
@@ -703,5 +734,19 @@ mod tests {
         assert_eq!(s.name, "a-long-script-name-for-test.sh");
         assert_eq!(s.args.get(1).map(String::as_str), script.to_str());
         assert_eq!(s.args.last().map(String::as_str), Some("x y"));
+    }
+
+    #[test]
+    fn pidfs_inode_identifies_an_instance() {
+        let me = pidfs_ino(std::process::id());
+        assert_eq!(me, pidfs_ino(std::process::id()), "stable for one instance");
+        let mut child = Command::new("sleep").arg("5").spawn().unwrap();
+        let other = pidfs_ino(child.id());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if let (Some(a), Some(b)) = (me, other) {
+            assert_ne!(a, b);
+        }
+        assert_eq!(pidfs_ino(u32::MAX), None);
     }
 }

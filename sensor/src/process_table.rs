@@ -100,7 +100,11 @@ fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
 }
 
 /// ECS `process.entity_id`: 32 hex digits, a fixed hash (FNV-1a 64 with two
-/// bases) of host id, boot id, pid and start ticks.
+/// bases) of host id, boot id, pid and the process instance: its pidfs
+/// inode where the kernel has pidfs (unique per instance for the whole
+/// boot), else its start time in clock ticks (two processes that reuse a pid
+/// within one tick would then share an id). On one kernel every source —
+/// `/proc` at start-up, fork and exec records — gives the same kind.
 ///
 /// A fixed algorithm (not std's `DefaultHasher`, which may change between
 /// Rust releases) keeps ids stable across sensor restarts and versions. The
@@ -108,14 +112,14 @@ fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
 /// string. The boot id keeps ids distinct across reboots, where the same
 /// pid and start ticks recur (pid 1 starts at nearly the same tick on every
 /// boot).
-pub fn entity_id(host_id: &str, boot_id: &str, pid: u32, start_ticks: u64) -> String {
+pub fn entity_id(host_id: &str, boot_id: &str, pid: u32, instance: u64) -> String {
     let mut buf = Vec::with_capacity(host_id.len() + boot_id.len() + 20);
     for part in [host_id.as_bytes(), boot_id.as_bytes()] {
         buf.extend_from_slice(&(part.len() as u32).to_le_bytes());
         buf.extend_from_slice(part);
     }
     buf.extend_from_slice(&pid.to_le_bytes());
-    buf.extend_from_slice(&start_ticks.to_le_bytes());
+    buf.extend_from_slice(&instance.to_le_bytes());
     format!(
         "{:016x}{:016x}",
         fnv1a(FNV_OFFSET_A, &buf),
@@ -359,7 +363,7 @@ impl ProcessTable {
                 args_count: p.args_count,
                 args_truncated: p.args_truncated,
                 working_directory: p.working_directory.clone(),
-                entity_id: self.entity_id(pid, ticks),
+                entity_id: self.entity_id(pid, ticks, ev.child.pid_ino),
                 interactive: p.interactive,
                 uid: p.uid,
                 gid: p.gid,
@@ -453,7 +457,7 @@ impl ProcessTable {
             args_count: ev.argc,
             args_truncated,
             working_directory: known_cwd,
-            entity_id: self.entity_id(pid, ticks),
+            entity_id: self.entity_id(pid, ticks, ev.task.pid_ino),
             interactive: (ev.task.tty.flags & TTY_READ_ERROR == 0)
                 .then(|| ev.task.tty.is_interactive()),
             uid: ev.uid,
@@ -537,8 +541,10 @@ impl ProcessTable {
 
     // ---- internals ----
 
-    fn entity_id(&self, pid: u32, start_ticks: u64) -> Arc<str> {
-        entity_id(&self.host_id, &self.boot_id, pid, start_ticks).into()
+    /// `pid_ino` 0 = the kernel has no pidfs: identify by start ticks.
+    fn entity_id(&self, pid: u32, start_ticks: u64, pid_ino: u64) -> Arc<str> {
+        let instance = if pid_ino != 0 { pid_ino } else { start_ticks };
+        entity_id(&self.host_id, &self.boot_id, pid, instance).into()
     }
 
     fn info_from_snapshot(
@@ -559,7 +565,7 @@ impl ProcessTable {
             args_count,
             args_truncated: false,
             working_directory: snap.cwd.map(Arc::from),
-            entity_id: self.entity_id(snap.pid, snap.start_ticks),
+            entity_id: self.entity_id(snap.pid, snap.start_ticks, snap.pidfs_ino.unwrap_or(0)),
             interactive: None,
             uid: snap.uid,
             gid: snap.gid,
@@ -853,6 +859,7 @@ mod tests {
     fn snap(pid: u32, ppid: u32, start: u64, name: &str, args: &[&str]) -> ProcSnapshot {
         ProcSnapshot {
             pid,
+            pidfs_ino: None,
             ppid,
             start_ticks: start,
             comm: name.chars().take(15).collect(),

@@ -68,6 +68,7 @@ fn config(capacity: usize) -> TableConfig {
 /// 170-byte containerd cgroup path, all strings distinct per process.
 fn realistic_snapshot(i: u32) -> ProcSnapshot {
     ProcSnapshot {
+        pidfs_ino: None,
         pid: 1000 + i,
         ppid: 1,
         start_ticks: 10_000 + u64::from(i),
