@@ -1,0 +1,102 @@
+# syntax=docker/dockerfile:1
+#
+# The sensor image: the release `sensor` binary with its eBPF programs
+# embedded, built with the project's own recipe (`cargo xtask build`, see
+# xtask/src/setup.rs and shared docs toolchain.md), on Debian 12 like the
+# nodes it runs on.
+#
+#   docker build -t sensor .
+#   docker run --rm --pid=host --cap-drop=ALL \
+#     --cap-add=BPF --cap-add=PERFMON --cap-add=SYS_RESOURCE \
+#     --cap-add=DAC_READ_SEARCH --cap-add=SYS_PTRACE \
+#     -v /sys/kernel/tracing:/sys/kernel/tracing:ro \
+#     -v /sys/fs/cgroup:/sys/fs/cgroup:ro -v /etc/machine-id:/etc/machine-id:ro \
+#     -e NODE_NAME="$(hostname)" sensor
+#
+# Pin both base images by digest in the release pipeline
+# (`FROM debian:bookworm@sha256:...`); tags are kept here for readability.
+
+########################################################################
+# Builder: Debian's own Rust toolchain, no rustup.
+########################################################################
+FROM debian:bookworm AS builder
+
+# Must equal the LLVM major that Debian's rustc-web was built with
+# (`rustc -vV`); `cargo xtask build` re-checks this and rebuilds bpf-linker
+# against the right llvm-NN-dev if Debian has moved on, so a stale value only
+# costs build time, never a wrong binary.
+ARG LLVM_MAJOR=22
+# Same as BPF_LINKER_VERSION in xtask/src/setup.rs (tests/tests/deploy_manifests.rs checks).
+ARG BPF_LINKER_VERSION=0.13.0
+
+ENV DEBIAN_FRONTEND=noninteractive \
+    CARGO_HOME=/root/.cargo \
+    PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+# rustc-web / cargo-web (1.96, LLVM 22) and libstd-rust-web-dev-bpf (a
+# prebuilt `core` for bpfel-unknown-none, so no -Z build-std) come from
+# bookworm-security, which the debian:bookworm image already lists.
+# cargo-web pulls in gcc and binutils for the host link; ca-certificates is
+# for crates.io over HTTPS; llvm-NN-dev is what bpf-linker links against.
+# Versions are not pinned: Debian supersedes security builds, and the xtask
+# checks the one property that matters (the LLVM majors agree).
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      ca-certificates \
+      rustc-web \
+      cargo-web \
+      libstd-rust-web-dev-bpf \
+      "llvm-${LLVM_MAJOR}-dev" \
+ && rm -rf /var/lib/apt/lists/*
+
+# bpf-linker in its own layer: it changes far less often than the sources.
+# LLVM_PREFIX because Debian ships only llvm-config-NN, not llvm-config.
+RUN --mount=type=cache,target=/root/.cargo/registry \
+    LLVM_PREFIX="/usr/lib/llvm-${LLVM_MAJOR}" \
+    cargo install "bpf-linker@${BPF_LINKER_VERSION}" --locked \
+      --no-default-features --features "llvm-${LLVM_MAJOR}"
+
+WORKDIR /src
+COPY . .
+
+# `cargo fetch --locked` fails if Cargo.lock would change, so the build below
+# uses exactly the committed dependency versions. `cargo xtask build` then
+# builds the eBPF object with Debian's rustc (RUSTC_BOOTSTRAP scoped to
+# aya_ebpf) and the release sensor with the object embedded, exactly as on
+# a developer machine. The target dir is a cache mount, so copy the binary out.
+RUN --mount=type=cache,target=/root/.cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo fetch --locked \
+ && cargo xtask build \
+ && install -D -m 0755 target/release/sensor /out/sensor \
+ && /out/sensor --version
+
+########################################################################
+# Runtime: glibc + libgcc only (the binary links libc, libm, libgcc_s).
+# distroless/cc-debian12 has the same glibc as the builder, no shell and no
+# package manager.
+########################################################################
+# hadolint ignore=DL3007
+FROM gcr.io/distroless/cc-debian12:latest AS runtime
+
+LABEL org.opencontainers.image.title="sensor" \
+      org.opencontainers.image.description="eBPF Linux host security sensor with native Elastic EQL rules" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+COPY --from=builder /out/sensor /usr/local/bin/sensor
+# The seed rule, so the image works stand-alone; Kubernetes mounts the
+# sensor-rules ConfigMap over this directory.
+COPY rules/persistence_suspicious_webserver_child_process_execution.toml /etc/sensor/rules/
+
+# Metrics, /healthz and /readyz when run with --metrics-addr 0.0.0.0:9100.
+EXPOSE 9100
+
+# Runs as uid 0 on purpose, with the capabilities cut down by the runtime
+# (deploy/kubernetes/daemonset.yaml): Kubernetes has no ambient
+# capabilities, so capabilities added to a non-root container never reach
+# its effective set and the sensor could not load its programs. The binary
+# itself needs no root uid: under systemd it runs with
+# AmbientCapabilities only (deploy/systemd/sensor.service).
+ENTRYPOINT ["/usr/local/bin/sensor"]
+CMD ["run", "--rules", "/etc/sensor/rules"]
