@@ -166,25 +166,28 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), ReadError> {
     read_args(task, rec, filename_len);
 
     let size = ExecRecord::FIXED_LEN + filename_len + rec.info.args_len as usize;
-    let size = if size > core::mem::size_of::<ExecRecord>() {
-        core::mem::size_of::<ExecRecord>()
-    } else {
-        size
-    };
-    // SAFETY: `rec` points to a map value of size_of::<ExecRecord>() bytes
-    // and `size` is bounded by it.
+    output_prefix(rec, size, lost_index::EXEC);
+    Ok(())
+}
+
+/// Sends the first `size` bytes of a scratch record (variable-length
+/// records: fixed part plus strings), counting a full ring buffer as lost.
+fn output_prefix<T>(rec: &mut T, size: usize, lost: u32) {
+    let max = core::mem::size_of::<T>();
+    let size = if size > max { max } else { size };
+    // SAFETY: `rec` is a map value of size_of::<T>() bytes and `size` is
+    // bounded by it (the check above is what the verifier sees).
     let ret = unsafe {
         bpf_ringbuf_output(
             core::ptr::addr_of!(EVENTS).cast_mut().cast(),
-            (rec as *mut ExecRecord).cast(),
+            (rec as *mut T).cast(),
             size as u64,
             0,
         )
     };
     if ret < 0 {
-        count_lost(lost_index::EXEC);
+        count_lost(lost);
     }
-    Ok(())
 }
 
 /// Reads the execve filename from the tracepoint record into the start of
@@ -469,20 +472,7 @@ fn try_cgroup_mkdir(ctx: &TracePointContext) -> Result<(), ReadError> {
     }
     let len = (n as usize - 1) & (CGROUP_PATH_MAX - 1);
     rec.path_len = len as u32;
-    let size = CgroupRecord::FIXED_LEN + len;
-    // SAFETY: `rec` is a map value of size_of::<CgroupRecord>() bytes and
-    // `size` is at most that.
-    let ret = unsafe {
-        bpf_ringbuf_output(
-            core::ptr::addr_of!(EVENTS).cast_mut().cast(),
-            (rec as *mut CgroupRecord).cast(),
-            size as u64,
-            0,
-        )
-    };
-    if ret < 0 {
-        count_lost(lost_index::CGROUP_MKDIR);
-    }
+    output_prefix(rec, CgroupRecord::FIXED_LEN + len, lost_index::CGROUP_MKDIR);
     Ok(())
 }
 

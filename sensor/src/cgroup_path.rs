@@ -52,7 +52,7 @@ const MAX_ENTRIES: usize = 1 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
     /// `/proc/self/mountinfo` could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Mountinfo {
         /// The mountinfo file.
         path: PathBuf,
@@ -110,9 +110,19 @@ fn parse_mountinfo_line(line: &str) -> Option<Cgroup2Mount> {
     let mut fields = left.split(' ');
     let root = fields.nth(3)?;
     let mount_point = fields.next()?;
+    let root = to_text(&unescape_mountinfo(root)).into_owned();
+    // In a private cgroup namespace (a pod), a bind mount of the host's
+    // hierarchy shows a root above the namespace's own, like `/../../..`:
+    // the mount is the real hierarchy root, and paths from it (and from the
+    // kernel's cgroup_mkdir records) are already absolute.
+    let root = if root == "/.." || root.starts_with("/../") {
+        "/".to_owned()
+    } else {
+        root
+    };
     Some(Cgroup2Mount {
         mount_point: PathBuf::from(OsStr::from_bytes(&unescape_mountinfo(mount_point))),
-        root: to_text(&unescape_mountinfo(root)).into_owned(),
+        root,
     })
 }
 
@@ -763,5 +773,13 @@ mod tests {
         let c = r.container_for(987_654_321).expect("container");
         assert_eq!(c.id, id);
         assert_eq!(r.container_for(987_654_322), None);
+    }
+
+    #[test]
+    fn a_mount_above_the_cgroup_namespace_root_is_the_hierarchy_root() {
+        let line = "1032 1031 0:26 /../../.. /host/sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw";
+        let m = find_cgroup2_mount(line).expect("cgroup2 mount");
+        assert_eq!(m.root, "/");
+        assert_eq!(m.mount_point, Path::new("/host/sys/fs/cgroup"));
     }
 }

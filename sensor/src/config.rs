@@ -3,8 +3,9 @@
 //! at start with a message that names the setting and where it came from.
 //!
 //! The command line (clap) already merges flags with their `SENSOR_*`
-//! environment variables; what it hands over is [`Overrides`], all optional,
-//! so a value set in neither place falls through to the file.
+//! environment variables; what it hands over has the file's shape
+//! ([`ConfigFile`], every value optional), so a value set in neither place
+//! falls through to the file.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ use crate::output::OutputTarget;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Read {
         path: String,
         source: std::io::Error,
@@ -66,20 +67,6 @@ impl ConfigFile {
     }
 }
 
-/// Values from flags or the environment (`None` = not given).
-#[derive(Debug, Default, Clone)]
-pub struct Overrides {
-    pub rules: Vec<PathBuf>,
-    pub alerts: Option<String>,
-    pub events: Option<String>,
-    pub lifecycle_events: Option<bool>,
-    pub ring_buffer_mib: Option<u32>,
-    pub table_capacity: Option<usize>,
-    pub metrics_addr: Option<String>,
-    pub rotate_mib: Option<u64>,
-    pub rotate_keep: Option<u32>,
-}
-
 /// Effective, validated settings.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Settings {
@@ -125,26 +112,25 @@ fn origin<T>(flag: &Option<T>, file: &Option<T>, file_path: Option<&Path>) -> St
 pub fn resolve(
     file: &ConfigFile,
     file_path: Option<&Path>,
-    over: &Overrides,
+    over: &ConfigFile,
 ) -> Result<Settings, ConfigError> {
     let invalid = |setting: &'static str, origin: String, message: String| ConfigError::Invalid {
         setting,
         origin,
         message,
     };
-    let rules = if !over.rules.is_empty() {
-        over.rules.clone()
-    } else {
-        file.rules.clone().unwrap_or_default()
-    };
+    let rules = over
+        .rules
+        .clone()
+        .or_else(|| file.rules.clone())
+        .unwrap_or_default();
     for r in &rules {
         if !r.exists() {
-            let from = if over.rules.is_empty() {
-                origin(&None::<()>, &Some(()), file_path)
-            } else {
-                origin(&Some(()), &None::<()>, file_path)
-            };
-            return Err(invalid("rules", from, format!("{} does not exist", r.display())));
+            return Err(invalid(
+                "rules",
+                origin(&over.rules, &file.rules, file_path),
+                format!("{} does not exist", r.display()),
+            ));
         }
     }
 
@@ -252,7 +238,7 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let s = resolve(&ConfigFile::default(), None, &Overrides::default()).expect("defaults");
+        let s = resolve(&ConfigFile::default(), None, &ConfigFile::default()).expect("defaults");
         assert_eq!(s.alerts, "-");
         assert_eq!(s.ring_buffer_mib, 16);
         assert_eq!(s.metrics_addr, Some("127.0.0.1:9100".parse().expect("addr")));
@@ -262,9 +248,9 @@ mod tests {
     #[test]
     fn flag_beats_file_beats_default() {
         let f = file("ring_buffer_mib = 32\ntable_capacity = 2048\nmetrics_addr = \"\"\n").expect("parse");
-        let over = Overrides {
+        let over = ConfigFile {
             ring_buffer_mib: Some(64),
-            ..Overrides::default()
+            ..ConfigFile::default()
         };
         let s = resolve(&f, Some(Path::new("sensor.toml")), &over).expect("valid");
         assert_eq!(s.ring_buffer_mib, 64);
@@ -275,29 +261,29 @@ mod tests {
     #[test]
     fn errors_name_the_setting_and_its_origin() {
         let f = file("ring_buffer_mib = 3\n").expect("parse");
-        let e = resolve(&f, Some(Path::new("/etc/sensor.toml")), &Overrides::default())
+        let e = resolve(&f, Some(Path::new("/etc/sensor.toml")), &ConfigFile::default())
             .expect_err("invalid");
         assert_eq!(
             e.to_string(),
             "invalid setting `ring_buffer_mib` (from /etc/sensor.toml): 3 is not a power of two between 1 and 1024"
         );
-        let over = Overrides {
+        let over = ConfigFile {
             metrics_addr: Some("nope".into()),
-            ..Overrides::default()
+            ..ConfigFile::default()
         };
         let e = resolve(&ConfigFile::default(), None, &over).expect_err("invalid");
         assert!(e.to_string().starts_with(
             "invalid setting `metrics_addr` (from the command line or environment): \"nope\" is not host:port"
         ));
-        let over = Overrides {
-            rules: vec![PathBuf::from("/nonexistent/rules")],
-            ..Overrides::default()
+        let over = ConfigFile {
+            rules: Some(vec![PathBuf::from("/nonexistent/rules")]),
+            ..ConfigFile::default()
         };
         let e = resolve(&ConfigFile::default(), None, &over).expect_err("invalid");
         assert!(e.to_string().contains("/nonexistent/rules does not exist"));
-        let over = Overrides {
+        let over = ConfigFile {
             events: Some("-".into()),
-            ..Overrides::default()
+            ..ConfigFile::default()
         };
         assert!(resolve(&ConfigFile::default(), None, &over).is_err());
     }

@@ -19,7 +19,7 @@ use std::path::Path;
 /// Why BTF could not be read or a member could not be found.
 #[derive(Debug, thiserror::Error)]
 pub enum BtfError {
-    #[error("cannot read kernel BTF at {path}: {source} (the kernel needs CONFIG_DEBUG_INFO_BTF=y)")]
+    #[error("cannot read kernel BTF at {path} (the kernel needs CONFIG_DEBUG_INFO_BTF=y)")]
     Read {
         path: String,
         source: std::io::Error,

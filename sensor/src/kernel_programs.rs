@@ -39,9 +39,9 @@ pub enum LoadError {
          CAP_SYS_RESOURCE and CAP_DAC_READ_SEARCH (effective capabilities now: {cap_eff:#x})"
     )]
     NotPermitted { cap_eff: u64 },
-    #[error("{0}")]
+    #[error(transparent)]
     Offsets(#[from] kernel_offsets::OffsetsError),
-    #[error("{0}")]
+    #[error(transparent)]
     Tracefs(#[from] tracefs::TracefsError),
     #[error("this kernel has no BPF ring buffer (BPF_MAP_TYPE_RINGBUF needs Linux 5.8 or later): {0}")]
     NoRingBuf(String),

@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
 use sensor::alert::AlertWriter;
-use sensor::config::{self, ConfigFile, Overrides, Settings};
+use sensor::config::{self, ConfigFile, Settings};
 use sensor::output::OutputTarget;
 use sensor::rules::{self, RuleSet};
 
@@ -102,8 +102,8 @@ impl RunArgs {
             Some(path) => ConfigFile::load(path)?,
             None => ConfigFile::default(),
         };
-        let over = Overrides {
-            rules: self.rules.clone(),
+        let over = ConfigFile {
+            rules: (!self.rules.is_empty()).then(|| self.rules.clone()),
             alerts: self.alerts.clone(),
             events: self.events.clone(),
             lifecycle_events: self.lifecycle_events.then_some(true),

@@ -85,7 +85,7 @@ pub enum ProcScanError {
         pid: u32,
     },
     /// A `/proc` file could not be read for another reason.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         /// The file.
         path: PathBuf,

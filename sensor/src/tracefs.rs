@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum TracefsError {
     #[error(
-        "tracefs is not mounted and mounting it at {path} failed: {source}; \
+        "tracefs is not mounted and mounting it at {path} failed; \
          mount it by hand (`mount -t tracefs nodev /sys/kernel/tracing`) or, in a container, \
          bind-mount the host's /sys/kernel/tracing"
     )]
@@ -20,8 +20,15 @@ pub enum TracefsError {
         path: String,
         source: std::io::Error,
     },
-    #[error("cannot read tracepoint format {path}: {source}")]
+    #[error("cannot read tracepoint format {path}")]
     Format {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "tracefs at {path} is mounted but not readable: run as root or grant CAP_DAC_READ_SEARCH"
+    )]
+    Unreadable {
         path: String,
         source: std::io::Error,
     },
@@ -35,8 +42,15 @@ const CANDIDATES: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing
 /// is populated. Returns the root and whether this call mounted it.
 pub fn ensure_mounted() -> Result<(PathBuf, bool), TracefsError> {
     for c in CANDIDATES {
-        if Path::new(c).join("events").is_dir() {
-            return Ok((PathBuf::from(c), false));
+        match std::fs::metadata(Path::new(c).join("events")) {
+            Ok(m) if m.is_dir() => return Ok((PathBuf::from(c), false)),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(TracefsError::Unreadable {
+                    path: c.to_owned(),
+                    source: e,
+                })
+            }
+            _ => {}
         }
     }
     let target = CANDIDATES[0];

@@ -54,6 +54,18 @@ pub fn skip_or_fail(why: &str) {
     eprintln!("skipping: {why}");
 }
 
+/// Starts a sensor for a test, or — when it cannot start — fails under
+/// `CI=true` and skips (returns `None`) elsewhere.
+pub fn start_or_skip(extra: &[&str]) -> Option<Sensor> {
+    match Sensor::start(extra) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            skip_or_fail(&format!("cannot start the sensor: {e:#}"));
+            None
+        }
+    }
+}
+
 impl Sensor {
     /// Starts `sensor run --events <dir>/events.jsonl --alerts <dir>/alerts.jsonl`
     /// plus `extra`, and waits for its `sensor: ready` line.

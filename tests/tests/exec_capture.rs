@@ -5,23 +5,14 @@ use std::os::unix::ffi::OsStrExt;
 use std::process::Command;
 use std::time::Duration;
 
-use tests::{args_of, get, marker, read_lines, skip_or_fail, Sensor};
+use tests::{args_of, get, marker, read_lines, start_or_skip};
 
-fn start() -> Option<Sensor> {
-    match Sensor::start(&[]) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            skip_or_fail(&format!("cannot start the sensor: {e:#}"));
-            None
-        }
-    }
-}
 
 const WAIT: Duration = Duration::from_secs(10);
 
 #[test]
 fn shell_echo_appears_with_exact_fields() {
-    let Some(mut sensor) = start() else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else { return };
     let m = marker("echo");
     let child = Command::new("/bin/sh")
         .arg("-c")
@@ -55,7 +46,7 @@ fn shell_echo_appears_with_exact_fields() {
 
 #[test]
 fn invalid_utf8_argv_is_kept_escaped() {
-    let Some(mut sensor) = start() else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else { return };
     let m = marker("utf8");
     let bad = std::ffi::OsStr::from_bytes(b"caf\xe9-\xff\\x");
     let status = Command::new("/bin/true").arg(&m).arg(bad).status().expect("run");
@@ -70,7 +61,7 @@ fn invalid_utf8_argv_is_kept_escaped() {
 
 #[test]
 fn five_thousand_arguments_are_all_captured() {
-    let Some(mut sensor) = start() else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else { return };
     let m = marker("many");
     let many: Vec<String> = (0..5000).map(|i| format!("{i}")).collect();
     let status = Command::new("/bin/true").arg(&m).args(&many).status().expect("run");
@@ -88,7 +79,7 @@ fn five_thousand_arguments_are_all_captured() {
 
 #[test]
 fn one_mebibyte_of_argv_is_truncated_and_flagged() {
-    let Some(mut sensor) = start() else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else { return };
     let m = marker("huge");
     // 1 MiB in 1024 arguments of 1 KiB each.
     let chunk = "x".repeat(1023);
@@ -116,7 +107,7 @@ fn one_mebibyte_of_argv_is_truncated_and_flagged() {
 
 #[test]
 fn a_burst_of_execs_is_all_seen_or_counted_lost() {
-    let Some(mut sensor) = start() else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else { return };
     let m = marker("burst");
     const N: usize = 2000;
     const THREADS: usize = 4;

@@ -23,22 +23,13 @@ use serde_json::Value;
 
 use tests::container::{self, Container};
 use tests::webserver::{Kind, Place, Server, Shell};
-use tests::{args_of, get, marker, read_lines, skip_or_fail, wait_line, Sensor};
+use tests::{args_of, get, marker, read_lines, skip_or_fail, start_or_skip, wait_line, Sensor};
 
 const RULE_ID: &str = "497a7091-0ebd-44d7-88c4-367ab4d4d852";
 const WAIT: Duration = Duration::from_secs(15);
 
 // ---------------------------------------------------------------- helpers
 
-fn start_sensor() -> Option<Sensor> {
-    match Sensor::start(&[]) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            skip_or_fail(&format!("cannot start the sensor: {e:#}"));
-            None
-        }
-    }
-}
 
 fn start_server(kind: Kind, place: Place) -> Option<Server> {
     match Server::start(kind, place) {
@@ -400,7 +391,7 @@ fn attack_and_check(sensor: &mut Sensor, server: &Server, alerting: bool, extra:
 
 fn container_case(kind: Kind, extra: &[Attack]) {
     let started = std::time::Instant::now();
-    let Some(mut sensor) = start_sensor() else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else { return };
     let Some(server) = start_server(kind, Place::Container) else { return };
     attack_and_check(&mut sensor, &server, true, extra);
     drop(server);
@@ -488,7 +479,7 @@ fn servers_started_before_the_sensor_alert() {
         let Some(s) = start_server(kind, Place::Container) else { return };
         servers.push(s);
     }
-    let Some(mut sensor) = start_sensor() else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else { return };
     for s in &servers {
         attack_and_check(&mut sensor, s, true, &[]);
     }
@@ -504,7 +495,7 @@ fn servers_started_before_the_sensor_alert() {
 /// the rule stays silent.
 #[test]
 fn same_attacks_from_host_servers_do_not_alert() {
-    let Some(mut sensor) = start_sensor() else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else { return };
     let kinds = [Kind::NginxPhpFpm, Kind::Apache, Kind::Gunicorn, Kind::Flask, Kind::Node, Kind::Tomcat];
     for kind in kinds {
         let Some(server) = start_server(kind, Place::Host) else { return };
@@ -527,7 +518,7 @@ fn same_attacks_from_host_servers_do_not_alert() {
 /// and the rule stays silent.
 #[test]
 fn servers_on_a_terminal_in_container_do_not_alert() {
-    let Some(mut sensor) = start_sensor() else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else { return };
     for kind in [Kind::Node, Kind::Flask] {
         let Some(server) = start_server(kind, Place::ContainerPty) else { return };
         attack_and_check(&mut sensor, &server, false, &[]);

@@ -10,19 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tests::{args_of, get, marker, read_lines, sensor_bin, skip_or_fail, wait_line, Sensor};
+use tests::{args_of, get, marker, read_lines, sensor_bin, skip_or_fail, start_or_skip, wait_line};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn start(extra: &[&str]) -> Option<Sensor> {
-    match Sensor::start(extra) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            skip_or_fail(&format!("cannot start the sensor: {e:#}"));
-            None
-        }
-    }
-}
 
 /// GET `path` from `addr` (loopback), returning (status line, body).
 fn http_get(addr: &str, path: &str) -> (String, String) {
@@ -42,7 +33,7 @@ fn metric(body: &str, name: &str) -> Option<f64> {
 
 #[test]
 fn metrics_and_health_endpoints_are_scrapeable() {
-    let Some(mut sensor) = start(&[]) else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else { return };
     let addr = sensor.metrics_addr().expect("metrics address in the start-up lines");
     assert!(addr.starts_with("127.0.0.1:"), "{addr}");
     let m = marker("metrics");
@@ -186,7 +177,7 @@ fn alert_for(alerts: &Path, m: &str) -> Option<serde_json::Value> {
 
 #[test]
 fn restart_in_the_middle_of_a_storm_resumes_and_alerts() {
-    let Some(mut first) = start(&[]) else { return };
+    let Some(mut first) = start_or_skip(&[]) else { return };
     let pod = FakePod::new();
     // The fake pod's attack is detected before the restart...
     let m = pod.attack();
@@ -219,7 +210,7 @@ fn restart_in_the_middle_of_a_storm_resumes_and_alerts() {
     assert!(!first.is_running());
 
     // ...and a new sensor started mid-storm resumes and still alerts.
-    let Some(mut second) = start(&[]) else {
+    let Some(mut second) = start_or_skip(&[]) else {
         stop.store(true, Ordering::Relaxed);
         let _ = storm.join();
         return;

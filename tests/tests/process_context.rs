@@ -19,19 +19,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tests::container::{runc_available, Container, Spec};
 use tests::pty::{spawn_detached, Pty, Stdin};
-use tests::{args_of, get, marker, skip_or_fail, Sensor};
+use tests::{args_of, get, marker, skip_or_fail, start_or_skip, Sensor};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn start() -> Option<Sensor> {
-    match Sensor::start(&[]) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            skip_or_fail(&format!("cannot start the sensor: {e:#}"));
-            None
-        }
-    }
-}
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -110,7 +101,7 @@ fn shell_with_child(m: &str) -> Command {
 
 #[test]
 fn interactive_in_a_pty_and_not_when_detached_or_stdin_redirected() {
-    let Some(mut sensor) = start() else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else { return };
 
     // (a) The shell is a session leader on a pty: stdin, stdout, stderr and
     // the controlling tty are all /dev/pts/<n>.
@@ -531,7 +522,7 @@ fn container_identity_for_each_cgroup_shape() {
         skip_or_fail("needs root to create cgroups");
         return;
     }
-    let Some(mut sensor) = start() else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else { return };
     let mut cg = Cgroups::new().expect("create a cgroup2 directory (root, cgroup2 mounted)");
     let shapes = shapes();
     let mut runs = Vec::new();
@@ -604,7 +595,7 @@ fn short_lived_container_removed_before_the_sensor_catches_up() {
         skip_or_fail("needs root to create cgroups");
         return;
     }
-    let Some(mut sensor) = start() else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else { return };
     let mut cg = Cgroups::new().expect("create a cgroup2 directory (root, cgroup2 mounted)");
     let id = random_hex(32);
     let (dir, path) = cg.create(&format!("system.slice/docker-{id}.scope"));
@@ -662,7 +653,7 @@ fn container_process_running_before_the_sensor_is_enriched() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let argv = proc_argv(sh_pid);
-    let Some(mut sensor) = start() else {
+    let Some(mut sensor) = start_or_skip(&[]) else {
         let _ = child.kill();
         let _ = child.wait();
         return;
@@ -703,7 +694,7 @@ fn exec_in_a_runc_container_has_its_id() {
         skip_or_fail("needs root and runc");
         return;
     }
-    let Some(mut sensor) = start() else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else { return };
     let ctr = Container::start(&Spec {
         args: vec!["/bin/sleep".into(), "60".into()],
         ..Spec::default()
@@ -769,7 +760,7 @@ fn parent_started_before_the_sensor_has_its_args() {
     }
     let argv = proc_argv(ppid);
     let comm = fs::read_to_string(format!("/proc/{ppid}/comm")).expect("comm");
-    let Some(mut sensor) = start() else {
+    let Some(mut sensor) = start_or_skip(&[]) else {
         let _ = parent.kill();
         let _ = parent.wait();
         return;
@@ -880,7 +871,7 @@ fn parent_started_before_the_sensor_has_its_start_time() {
         .expect("spawn");
     let spawned = now_secs();
     let ppid = parent.id();
-    let Some(mut sensor) = start() else {
+    let Some(mut sensor) = start_or_skip(&[]) else {
         let _ = parent.kill();
         let _ = parent.wait();
         return;
@@ -938,7 +929,7 @@ fn prefork_master(m: &str) -> Command {
 
 #[test]
 fn forked_worker_is_the_parent_with_its_masters_image() {
-    let Some(mut sensor) = start() else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else { return };
     let m = marker("ctx-prefork");
     let mut master = prefork_master(&m).spawn().expect("spawn perl");
     let master_pid = master.id();
@@ -1013,7 +1004,7 @@ fn forked_worker_of_a_master_older_than_the_sensor() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let argv = proc_argv(master_pid);
-    let Some(mut sensor) = start() else {
+    let Some(mut sensor) = start_or_skip(&[]) else {
         let _ = master.kill();
         let _ = master.wait();
         return;
@@ -1257,7 +1248,7 @@ fn reused_pid_never_mixes_two_processes() {
         skip_or_fail("needs root and /proc/sys/kernel/ns_last_pid");
         return;
     }
-    let Some(mut sensor) = start() else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else { return };
     let r = reuse_pid(&marker("ctx-reuse"), false);
     check_reuse(&mut sensor, &r);
     sensor.stop().expect("clean stop");
@@ -1272,7 +1263,7 @@ fn reused_pid_within_one_clock_tick_gets_a_new_entity_id() {
         skip_or_fail("needs root and /proc/sys/kernel/ns_last_pid");
         return;
     }
-    let Some(mut sensor) = start() else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else { return };
     let r = reuse_pid(&marker("ctx-reuse-tick"), true);
     check_reuse(&mut sensor, &r);
     sensor.stop().expect("clean stop");

@@ -7,6 +7,7 @@
 //! exactly that, idempotently, from package registries only, and every other
 //! command calls it when something is missing.
 
+mod deploy_check;
 mod setup;
 mod test_deps;
 
@@ -144,6 +145,7 @@ fn run(args: &[String]) -> Result<()> {
 fn test(args: &[String]) -> Result<()> {
     let bin = build()?;
     test_deps::ensure()?;
+    deploy_check::ensure_validator()?;
     let root = workspace_root();
     let mut cmd = Command::new(cargo());
     cmd.current_dir(&root)
