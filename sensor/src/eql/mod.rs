@@ -16,6 +16,7 @@ pub mod document;
 pub mod error;
 pub mod eval;
 pub mod lexer;
+mod litscan;
 pub mod lucene_regex;
 pub mod parser;
 pub mod strset;

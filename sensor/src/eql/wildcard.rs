@@ -21,10 +21,25 @@
 //! are only verified when that factor occurs; anchored-only patterns
 //! (`abc*`, `*.cgi`, `?*`) are checked directly, and wildcard-free patterns go
 //! into an exact-match set.
+//!
+//! Long values (a `sh -c` payload of kilobytes) take a different scan for
+//! case-sensitive lists: the automaton walks a byte at a time, which is what
+//! made a 4 KiB payload cost ≈10 µs. Instead [`LongValueScan`] enumerates,
+//! with SIMD, every occurrence of one short window per pattern (see
+//! [`litscan`](super::litscan)): a `*literal*` pattern matches iff its
+//! literal is present around an occurrence of its window, other patterns are
+//! verified with the exact matcher when their window occurs. Both paths give
+//! the same answer (proptests compare them and the reference matcher).
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
+use super::litscan::{best_window, rarity, LiteralScan};
 use super::strset::StrSet;
+
+/// Values at least this long (bytes) use [`LongValueScan`] when available.
+/// Below it the automaton's per-byte cost is smaller than the fixed cost of
+/// starting one SIMD search per window group.
+const LONG_VALUE_MIN: usize = 128;
 
 /// One element of a parsed pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +114,15 @@ impl Segment {
         self.pieces.is_empty()
     }
 
-    /// Length in bytes if it has no `?`.
+    /// The literal pieces (each is required wherever the segment matches).
+    fn literals(&self) -> impl Iterator<Item = &[u8]> {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Lit(b) => Some(&b[..]),
+            Piece::One => None,
+        })
+    }
+
+    /// The longest literal piece.
     fn longest_literal(&self) -> Option<&[u8]> {
         self.pieces
             .iter()
@@ -346,6 +369,136 @@ pub struct WildcardSet {
     gated: Vec<WildcardPattern>,
     ac: Option<AhoCorasick>,
     targets: Vec<AcTarget>,
+    /// The SIMD path for long values (case-sensitive lists only).
+    long: Option<LongValueScan>,
+}
+
+/// One bit per gated pattern: "already verified for this value", so a
+/// pattern whose factor occurs many times is verified once. No allocation up
+/// to 512 patterns.
+struct Verified {
+    small: [u64; 8],
+    big: Vec<u64>,
+}
+
+impl Verified {
+    fn new(n: usize) -> Verified {
+        let big = if n > 64 * 8 {
+            vec![0; n.div_ceil(64)]
+        } else {
+            Vec::new()
+        };
+        Verified { small: [0; 8], big }
+    }
+
+    /// Marks `j`; returns whether it was unmarked.
+    #[inline]
+    fn first_time(&mut self, j: usize) -> bool {
+        let words: &mut [u64] = if self.big.is_empty() {
+            &mut self.small
+        } else {
+            &mut self.big
+        };
+        let (w, bit) = (j / 64, 1u64 << (j % 64));
+        let fresh = words[w] & bit == 0;
+        words[w] |= bit;
+        fresh
+    }
+}
+
+/// What an occurrence of a window obliges [`LongValueScan`] to check.
+#[derive(Debug, Clone, Copy)]
+enum WindowCheck {
+    /// A `*literal*` pattern whose window sits `offset` bytes into the
+    /// literal: the value matches iff the literal is present there.
+    Literal { lit: u32, offset: u32 },
+    /// Verify `gated[j]` against the whole value (once per value).
+    Verify(u32),
+}
+
+/// SIMD evaluation of the unanchored patterns of a case-sensitive list on a
+/// long value (see module docs). Exact: every pattern that can match has a
+/// window inside a literal it requires, and every window occurrence is
+/// enumerated.
+#[derive(Debug, Clone)]
+struct LongValueScan {
+    scan: LiteralScan,
+    /// Per window id.
+    checks: Box<[Box<[WindowCheck]>]>,
+    literals: Box<[Box<[u8]>]>,
+    min_len: usize,
+}
+
+impl LongValueScan {
+    /// `substrings`: the literals of `*literal*` patterns; `gated`: the other
+    /// unanchored patterns (each has at least one literal piece).
+    fn new(substrings: &[&[u8]], gated: &[WildcardPattern]) -> Option<LongValueScan> {
+        let mut windows: Vec<Vec<u8>> = Vec::new();
+        let mut checks: Vec<Vec<WindowCheck>> = Vec::new();
+        let mut add = |w: &[u8], c: WindowCheck, windows: &mut Vec<Vec<u8>>| {
+            let id = match windows.iter().position(|x| x.as_slice() == w) {
+                Some(id) => id,
+                None => {
+                    windows.push(w.to_vec());
+                    checks.push(Vec::new());
+                    windows.len() - 1
+                }
+            };
+            checks[id].push(c);
+        };
+        let mut literals = Vec::new();
+        for lit in substrings {
+            let (off, len) = best_window(lit, &windows);
+            let c = WindowCheck::Literal {
+                lit: u32::try_from(literals.len()).ok()?,
+                offset: u32::try_from(off).ok()?,
+            };
+            add(&lit[off..off + len], c, &mut windows);
+            literals.push(Box::<[u8]>::from(*lit));
+        }
+        for (j, p) in gated.iter().enumerate() {
+            // The rarest window of any required literal piece.
+            let window = p
+                .segments
+                .iter()
+                .flat_map(Segment::literals)
+                .map(|lit| {
+                    let (off, len) = best_window(lit, &windows);
+                    &lit[off..off + len]
+                })
+                .max_by_key(|w| {
+                    let reuse = windows.iter().any(|x| x.as_slice() == *w);
+                    (w.len(), rarity(w) + if reuse { 400 } else { 0 })
+                })?;
+            add(window, WindowCheck::Verify(u32::try_from(j).ok()?), &mut windows);
+        }
+        let scan = LiteralScan::new(&windows)?;
+        Some(LongValueScan {
+            min_len: scan.min_haystack_len().max(LONG_VALUE_MIN),
+            scan,
+            checks: checks.into_iter().map(Vec::into_boxed_slice).collect(),
+            literals: literals.into_boxed_slice(),
+        })
+    }
+
+    fn is_match(&self, s: &str, gated: &[WildcardPattern]) -> bool {
+        let hay = s.as_bytes();
+        let mut verified = Verified::new(gated.len());
+        self.scan.any_occurrence(hay, |w, start| {
+            self.checks[w].iter().any(|&c| match c {
+                WindowCheck::Literal { lit, offset } => {
+                    let lit = &self.literals[lit as usize];
+                    start
+                        .checked_sub(offset as usize)
+                        .is_some_and(|at| hay[at..].starts_with(lit))
+                }
+                WindowCheck::Verify(j) => {
+                    let j = j as usize;
+                    verified.first_time(j) && gated[j].is_match(s)
+                }
+            })
+        })
+    }
 }
 
 /// Error building the multi-pattern automaton (only on resource exhaustion).
@@ -366,6 +519,7 @@ impl WildcardSet {
         let mut gated: Vec<WildcardPattern> = Vec::new();
         let mut factors: Vec<Vec<u8>> = Vec::new();
         let mut targets: Vec<AcTarget> = Vec::new();
+        let mut substrings: Vec<Vec<u8>> = Vec::new();
         let factor_index = |f: &[u8], factors: &mut Vec<Vec<u8>>, targets: &mut Vec<AcTarget>| {
             // Duplicate factors share one automaton pattern. For a
             // case-insensitive set, factors equal up to ASCII case are duplicates.
@@ -388,6 +542,9 @@ impl WildcardSet {
             if wp.matches_everything() {
                 any = true;
             } else if let Some(sub) = wp.as_substring() {
+                if !substrings.iter().any(|x| x.as_slice() == sub) {
+                    substrings.push(sub.to_vec());
+                }
                 let i = factor_index(sub, &mut factors, &mut targets);
                 targets[i].immediate = true;
             } else if wp.has_unanchored_segment() {
@@ -423,6 +580,14 @@ impl WildcardSet {
                     .map_err(|e| WildcardSetError(e.to_string()))?,
             )
         };
+        // The packed searcher has no case folding: case-insensitive lists
+        // (short parent arguments in practice) keep the automaton.
+        let long = if ci || any || factors.is_empty() {
+            None
+        } else {
+            let subs: Vec<&[u8]> = substrings.iter().map(Vec::as_slice).collect();
+            LongValueScan::new(&subs, &gated)
+        };
         Ok(WildcardSet {
             exact: StrSet::new(exact, ci),
             any,
@@ -430,6 +595,7 @@ impl WildcardSet {
             gated,
             ac,
             targets,
+            long,
         })
     }
 
@@ -441,6 +607,15 @@ impl WildcardSet {
         if self.direct.iter().any(|p| p.is_match(s)) {
             return true;
         }
+        match &self.long {
+            Some(long) if s.len() >= long.min_len => long.is_match(s, &self.gated),
+            _ => self.automaton_match(s),
+        }
+    }
+
+    /// The unanchored patterns by one overlapping automaton pass (short
+    /// values, case-insensitive lists, no SIMD).
+    fn automaton_match(&self, s: &str) -> bool {
         let Some(ac) = &self.ac else {
             return false;
         };
@@ -448,30 +623,33 @@ impl WildcardSet {
             return ac.is_match(s);
         }
         // Each gated pattern is verified at most once per value.
-        let mut seen_small = [0u64; 8];
-        let mut seen_big: Vec<u64> = Vec::new();
-        let seen: &mut [u64] = if self.gated.len() <= 64 * seen_small.len() {
-            &mut seen_small
-        } else {
-            seen_big.resize(self.gated.len().div_ceil(64), 0);
-            &mut seen_big
-        };
+        let mut verified = Verified::new(self.gated.len());
         for m in ac.find_overlapping_iter(s) {
             let t = &self.targets[m.pattern().as_usize()];
             if t.immediate {
                 return true;
             }
             for &j in &t.verify {
-                let (w, bit) = (j / 64, 1u64 << (j % 64));
-                if seen[w] & bit == 0 {
-                    seen[w] |= bit;
-                    if self.gated[j].is_match(s) {
-                        return true;
-                    }
+                if verified.first_time(j) && self.gated[j].is_match(s) {
+                    return true;
                 }
             }
         }
         false
+    }
+
+    /// Both evaluation paths of the unanchored patterns, for tests: the
+    /// automaton and, when built, the SIMD long-value scan regardless of the
+    /// value's length.
+    #[doc(hidden)]
+    pub fn is_match_by_each_path(&self, s: &str) -> (bool, Option<bool>) {
+        let pre = self.any || self.exact.contains(s) || self.direct.iter().any(|p| p.is_match(s));
+        (
+            pre || self.automaton_match(s),
+            self.long
+                .as_ref()
+                .map(|l| pre || l.is_match(s, &self.gated)),
+        )
     }
 }
 
