@@ -242,12 +242,17 @@ fn classify_load_error(e: EbpfError) -> LoadError {
     }
 }
 
+/// An error and its causes on one line, each cause once (some library
+/// errors repeat their source's text in their own message).
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
+        let text = inner.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
         src = inner.source();
     }
     s

@@ -189,7 +189,12 @@ fn load_rules(paths: &[PathBuf]) -> anyhow::Result<RuleSet> {
     if paths.is_empty() {
         return RuleSet::embedded_default().context("loading the embedded default rule");
     }
-    let report = RuleSet::load_paths(paths).map_err(|e| anyhow::anyhow!("loading rules:\n{e}"))?;
+    // The rule error is already a rendered diagnostic (file:line:col and a
+    // caret); `main` adds the one `error: ` prefix.
+    let report = RuleSet::load_paths(paths).map_err(|e| {
+        let text = e.to_string();
+        anyhow::anyhow!("{}", text.strip_prefix("error: ").unwrap_or(&text).to_owned())
+    })?;
     for s in &report.skipped {
         eprintln!(
             "warning: skipping rule {} ({}) from {}: {}",

@@ -233,3 +233,76 @@ fn restart_in_the_middle_of_a_storm_resumes_and_alerts() {
     assert!(summary["exec"].as_u64().unwrap_or(0) > 0);
     eprintln!("restart: storm of {execs} execs across the restart");
 }
+
+/// Runs the sensor binary with `args` (as `user` when given); returns
+/// (exit code, stderr).
+fn run_sensor(user: Option<&str>, args: &[&str]) -> Option<(i32, String)> {
+    let bin = sensor_bin();
+    if !bin.is_file() {
+        skip_or_fail(&format!("no sensor binary at {}", bin.display()));
+        return None;
+    }
+    let mut cmd = match user {
+        Some(u) => {
+            let mut c = Command::new("runuser");
+            c.args(["-u", u, "--"]).arg(&bin);
+            c
+        }
+        None => Command::new(&bin),
+    };
+    let out = cmd
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sensor");
+    Some((out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned()))
+}
+
+fn assert_clean_failure(code: i32, stderr: &str, needle: &str) {
+    assert_ne!(code, 0, "{stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 1, "one error line: {stderr}");
+    assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
+}
+
+#[test]
+fn fatal_conditions_give_one_clear_line_and_a_non_zero_exit() {
+    // Not root: no eBPF for an unprivileged user.
+    let Some((code, err)) = run_sensor(Some("nobody"), &["run", "--metrics-addr", ""]) else {
+        return;
+    };
+    assert_clean_failure(code, &err, "not enough privilege to load eBPF programs");
+    // Not an eBPF object.
+    let Some((code, err)) = run_sensor(None, &["run", "--metrics-addr", "", "--ebpf-object", "/etc/hostname"]) else {
+        return;
+    };
+    assert_clean_failure(code, &err, "loading the eBPF object failed");
+    // A malformed rule: file, line and column, and a caret under the text.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rule = dir.path().join("bad.toml");
+    let seed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../rules/persistence_suspicious_webserver_child_process_execution.toml"
+    ))
+    .expect("seed rule");
+    std::fs::write(&rule, seed.replace("process.name in (", "process.name inn (")).expect("write");
+    let rule_arg = rule.to_str().expect("utf8");
+    let Some((code, err)) = run_sensor(None, &["run", "--metrics-addr", "", "--rules", rule_arg]) else {
+        return;
+    };
+    assert_clean_failure(code, &err, "bad.toml");
+    assert!(err.contains('^'), "caret under the offending text: {err}");
+    // A bad setting names itself and where it came from.
+    let Some((code, err)) = run_sensor(None, &["run", "--ring-buffer-mib", "3"]) else {
+        return;
+    };
+    assert_clean_failure(code, &err, "invalid setting `ring_buffer_mib` (from the command line or environment)");
+    // A taken metrics port.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let Some((code, err)) = run_sensor(None, &["run", "--metrics-addr", &addr]) else {
+        return;
+    };
+    assert_clean_failure(code, &err, "binding the metrics endpoint");
+}
