@@ -210,11 +210,13 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
             _ = sigint.recv() => break,
         }
     }
-    // A second signal during shutdown exits at once.
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        std::process::exit(130);
-    });
+    // A second signal during shutdown exits at once: back to the default
+    // action (terminate), which needs no cooperation from this thread.
+    // SAFETY: resetting a signal disposition to SIG_DFL is always valid.
+    unsafe {
+        libc::signal(libc::SIGTERM, libc::SIG_DFL);
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+    }
     let deadline = Instant::now() + Duration::from_secs(2);
     while pipeline.drain(&mut programs) > 0 && Instant::now() < deadline {}
     report_lost(&programs, &mut last_lost, &metrics);

@@ -68,7 +68,8 @@ pub fn start_or_skip(extra: &[&str]) -> Option<Sensor> {
 
 impl Sensor {
     /// Starts `sensor run --events <dir>/events.jsonl --alerts <dir>/alerts.jsonl`
-    /// plus `extra`, and waits for its `sensor: ready` line.
+    /// plus `extra` (which may replace either output), and waits for its
+    /// `sensor: ready` line.
     pub fn start(extra: &[&str]) -> Result<Sensor> {
         let bin = sensor_bin();
         if !bin.is_file() {
@@ -78,11 +79,13 @@ impl Sensor {
         let events = dir.path().join("events.jsonl");
         let alerts = dir.path().join("alerts.jsonl");
         let mut cmd = Command::new(&bin);
-        cmd.arg("run")
-            .arg("--events")
-            .arg(&events)
-            .arg("--alerts")
-            .arg(&alerts);
+        cmd.arg("run");
+        if !extra.contains(&"--events") {
+            cmd.arg("--events").arg(&events);
+        }
+        if !extra.contains(&"--alerts") {
+            cmd.arg("--alerts").arg(&alerts);
+        }
         // Tests run sensors side by side: each takes an ephemeral port.
         if !extra.contains(&"--metrics-addr") {
             cmd.args(["--metrics-addr", "127.0.0.1:0"]);

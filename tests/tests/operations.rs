@@ -306,3 +306,40 @@ fn fatal_conditions_give_one_clear_line_and_a_non_zero_exit() {
     };
     assert_clean_failure(code, &err, "binding the metrics endpoint");
 }
+
+#[test]
+fn a_full_disk_is_counted_not_fatal() {
+    // A 64 KiB tmpfs for the events output fills within a few hundred events.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).expect("mkdir");
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .expect("mount");
+    if !status.success() {
+        skip_or_fail("cannot mount a tmpfs (needs root)");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mnt.clone());
+    let events = mnt.join("events.jsonl");
+    let Some(mut sensor) = start_or_skip(&["--events", events.to_str().expect("utf8")]) else {
+        return;
+    };
+    let m = marker("full-disk");
+    for _ in 0..300 {
+        Command::new("/bin/true").arg(&m).status().expect("run");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(sensor.is_running(), "the sensor must survive a full disk");
+    let summary = sensor.stop().expect("clean stop");
+    assert!(summary["exec"].as_u64().unwrap_or(0) >= 300, "{summary}");
+    assert!(summary["output_errors"].as_u64().unwrap_or(0) > 0, "{summary}");
+}
