@@ -230,6 +230,18 @@ fn bench(c: &mut Criterion) {
     c.bench_function("json/worst_4KiB", |b| {
         b.iter(|| rule.matches(&JsonDocument::new(black_box(&worst_json))))
     });
+    // Where the mix time goes: one event at a time.
+    for (i, e) in mix.iter().enumerate() {
+        c.bench_function(&format!("native/mix_event_{i}_{}", e.parent_name), |b| {
+            b.iter(|| rule.matches(black_box(e)))
+        });
+    }
+    // Machine-speed reference for this noisy shared host: compare the
+    // figures above with this one from the same run, not across runs.
+    c.bench_function("calibration/memmem_4KiB", |b| {
+        let f = memchr::memmem::Finder::new(b"zzqq");
+        b.iter(|| f.find(black_box(p.as_bytes())))
+    });
     c.bench_function("ruleset/matching native mix (x10 events)", |b| {
         b.iter(|| {
             let mut n = 0;

@@ -253,6 +253,21 @@ fn cost(n: &Node) -> u32 {
     }
 }
 
+/// Tie-break among equally cheap children: how likely the check is to pass
+/// on the events the rule sees (lower = more selective, evaluated first).
+/// `event.*` gates (`event.type == "start"`, `event.action == "exec"`) are
+/// true for nearly every event a process rule is evaluated on, so in an
+/// `and` they rarely decide; checks on process fields usually do (most
+/// execs are not shells, most parents are not web servers). Order only
+/// affects speed: `and`/`or` are pure boolean functions here.
+fn pass_rate_rank(n: &Node) -> u8 {
+    match n {
+        Node::Any(f, _) | Node::Exists(f) if f.path().starts_with("event.") => 1,
+        Node::Not(x) => pass_rate_rank(x),
+        _ => 0,
+    }
+}
+
 /// Flattens nested and/or, folds constants and orders children by cost.
 fn optimize(n: Node) -> Node {
     match n {
@@ -279,7 +294,7 @@ fn combine(children: Vec<Node>, is_and: bool) -> Node {
             c => out.push(c),
         }
     }
-    out.sort_by_key(cost);
+    out.sort_by_key(|c| (cost(c), pass_rate_rank(c)));
     match out.len() {
         0 => Node::Const(is_and),
         1 => out.pop().unwrap_or(Node::Const(is_and)),
