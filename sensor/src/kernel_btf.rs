@@ -329,7 +329,7 @@ mod tests {
         // 4: struct inner { int x @0; int y @32 }
         push(&[n_inner, (KIND_STRUCT << 24) | 2, 8, n_x, 1, 0, n_y, 1, 32]);
         // 5: typedef of inner (to check resolution through typedefs)
-        push(&[n_inner + 0, KIND_TYPEDEF << 24, 4]);
+        push(&[n_inner, KIND_TYPEDEF << 24, 4]);
         // 6: struct outer { int a @0; union 3 @64; inner in @128 }
         push(&[n_outer, (KIND_STRUCT << 24) | 3, 24, n_a, 1, 0, 0, 3, 64, n_in, 5, 128]);
         let mut b = Vec::new();

@@ -245,7 +245,7 @@ pub fn pidfs_ino(pid: u32) -> Option<u64> {
     }
     let fd = fd as libc::c_int;
     // SAFETY: zeroed structs are valid out-parameters; `fd` is ours.
-    let ino = unsafe {
+    unsafe {
         let mut fs: libc::statfs = std::mem::zeroed();
         let mut st: libc::stat = std::mem::zeroed();
         let ok = libc::fstatfs(fd, &mut fs) == 0
@@ -253,8 +253,7 @@ pub fn pidfs_ino(pid: u32) -> Option<u64> {
             && libc::fstat(fd, &mut st) == 0;
         libc::close(fd);
         ok.then_some(st.st_ino)
-    };
-    ino
+    }
 }
 
 /// ECS `process.name` from what `/proc` offers.

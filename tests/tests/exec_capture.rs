@@ -52,7 +52,7 @@ fn invalid_utf8_argv_is_kept_escaped() {
     let status = Command::new("/bin/true").arg(&m).arg(bad).status().expect("run");
     assert!(status.success());
     let ev = sensor
-        .wait_event(WAIT, |v| args_of(v).iter().any(|a| *a == m))
+        .wait_event(WAIT, |v| args_of(v).contains(&m))
         .expect("exec event");
     // Invalid bytes become \xNN; in that value a literal backslash doubles.
     assert_eq!(args_of(&ev), vec!["/bin/true".to_owned(), m.clone(), "caf\\xe9-\\xff\\\\x".into()]);
@@ -94,7 +94,7 @@ fn one_mebibyte_of_argv_is_truncated_and_flagged() {
     let args = args_of(&ev);
     assert!(args.len() < 1026 && args.len() > 20, "captured a prefix: {}", args.len());
     let captured: usize = args.iter().map(|a| a.len() + 1).sum();
-    assert!(captured >= 32 * 1024 - 1024 && captured <= 32 * 1024 + 1, "{captured} bytes");
+    assert!((32 * 1024 - 1024..=32 * 1024 + 1).contains(&captured), "{captured} bytes");
     // Still running and still capturing.
     let after = marker("after-huge");
     Command::new("/bin/true").arg(&after).status().expect("run");
