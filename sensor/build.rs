@@ -11,7 +11,8 @@ fn main() {
     let path = match std::env::var_os("SENSOR_EBPF_OBJECT") {
         Some(p) => PathBuf::from(p),
         None => {
-            let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+            let manifest =
+                PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
             manifest.join("../target/bpf/bpfel-unknown-none/release/sensor-ebpf")
         }
     };

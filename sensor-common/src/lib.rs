@@ -288,14 +288,36 @@ mod tests {
     fn interactive_needs_ctty_on_fd0_and_fd2() {
         let pts3 = (136 << 20) | 3;
         let all = TTY_HAS_CTTY | TTY_FD0_CHR | TTY_FD2_CHR;
-        let on_tty = TtyInfo { ctty_dev: pts3, fd0_dev: pts3, fd2_dev: pts3, flags: all };
+        let on_tty = TtyInfo {
+            ctty_dev: pts3,
+            fd0_dev: pts3,
+            fd2_dev: pts3,
+            flags: all,
+        };
         assert!(on_tty.is_interactive());
-        assert!(!TtyInfo { fd0_dev: (1 << 20) | 3, ..on_tty }.is_interactive());
-        assert!(!TtyInfo { fd2_dev: (1 << 20) | 3, ..on_tty }.is_interactive());
-        assert!(!TtyInfo { flags: TTY_FD0_CHR | TTY_FD2_CHR, ..on_tty }.is_interactive());
+        assert!(!TtyInfo {
+            fd0_dev: (1 << 20) | 3,
+            ..on_tty
+        }
+        .is_interactive());
+        assert!(!TtyInfo {
+            fd2_dev: (1 << 20) | 3,
+            ..on_tty
+        }
+        .is_interactive());
+        assert!(!TtyInfo {
+            flags: TTY_FD0_CHR | TTY_FD2_CHR,
+            ..on_tty
+        }
+        .is_interactive());
         // /dev/pts/0 and "no tty" both have index 0: the flags tell them apart.
         let pts0 = 136 << 20;
-        let detached = TtyInfo { ctty_dev: 0, fd0_dev: pts0, fd2_dev: pts0, flags: TTY_FD0_CHR | TTY_FD2_CHR };
+        let detached = TtyInfo {
+            ctty_dev: 0,
+            fd0_dev: pts0,
+            fd2_dev: pts0,
+            flags: TTY_FD0_CHR | TTY_FD2_CHR,
+        };
         assert!(!detached.is_interactive());
     }
 
@@ -304,7 +326,10 @@ mod tests {
         assert_eq!(core::mem::size_of::<RecordHeader>(), 16);
         assert_eq!(core::mem::size_of::<TaskInfo>(), 56);
         assert_eq!(ExecRecord::FIXED_LEN % 8, 0);
-        assert_eq!(core::mem::offset_of!(ExecRecord, data), ExecRecord::FIXED_LEN);
+        assert_eq!(
+            core::mem::offset_of!(ExecRecord, data),
+            ExecRecord::FIXED_LEN
+        );
         assert_eq!(core::mem::size_of::<KernelOffsets>() % 8, 0);
     }
 }

@@ -35,10 +35,10 @@ use aya_ebpf::{
 };
 use kernel_read::{offset, read_i32, read_ptr, read_u32, read_u64, read_user_u64, ReadError};
 use sensor_common::{
-    lost_index, record_kind, CgroupRecord, ExecRecord, ExitRecord, ForkRecord, KernelOffsets, RecordHeader,
-    TaskInfo, TtyInfo, ARGS_MAX, CGROUP_PATH_MAX, COMM_LEN, EXEC_ARGC_UNKNOWN, EXEC_ARGS_READ_FAILED,
-    EXEC_ARGS_TRUNCATED, EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN, FILENAME_MAX,
-    TTY_FD0_CHR, TTY_FD2_CHR, TTY_HAS_CTTY, TTY_READ_ERROR,
+    lost_index, record_kind, CgroupRecord, ExecRecord, ExitRecord, ForkRecord, KernelOffsets,
+    RecordHeader, TaskInfo, TtyInfo, ARGS_MAX, CGROUP_PATH_MAX, COMM_LEN, EXEC_ARGC_UNKNOWN,
+    EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN,
+    FILENAME_MAX, TTY_FD0_CHR, TTY_FD2_CHR, TTY_HAS_CTTY, TTY_READ_ERROR,
 };
 
 /// Set by userspace at load time (`EbpfLoader::set_global`); all zero here.
@@ -396,8 +396,8 @@ fn try_fork(ctx: &RawTracePointContext) -> Result<(), ReadError> {
     rec.child.pid = pid;
     rec.child.start_boottime_ns = read_u64(child, offset(|o| &o.task_start_boottime))?;
     rec.child.pid_ino = pid_ino(child);
-    rec.child.comm =
-        kernel_read::read_bytes::<COMM_LEN>(child, offset(|o| &o.task_comm)).unwrap_or([0; COMM_LEN]);
+    rec.child.comm = kernel_read::read_bytes::<COMM_LEN>(child, offset(|o| &o.task_comm))
+        .unwrap_or([0; COMM_LEN]);
     if let Ok(parent) = read_ptr(child, offset(|o| &o.task_real_parent)) {
         let leader = match read_ptr(parent, offset(|o| &o.task_group_leader)) {
             Ok(leader) if !leader.is_null() => leader,
@@ -457,15 +457,24 @@ fn try_cgroup_mkdir(ctx: &TracePointContext) -> Result<(), ReadError> {
     rec.header = header(record_kind::CGROUP_MKDIR);
     // SAFETY: offsets from this tracepoint's tracefs format.
     unsafe {
-        rec.root = ctx.read_at::<u32>(offset(|o| &o.tp_cgroup_root)).map_err(|_| ReadError)?;
-        rec.id = ctx.read_at::<u64>(offset(|o| &o.tp_cgroup_id)).map_err(|_| ReadError)?;
+        rec.root = ctx
+            .read_at::<u32>(offset(|o| &o.tp_cgroup_root))
+            .map_err(|_| ReadError)?;
+        rec.id = ctx
+            .read_at::<u64>(offset(|o| &o.tp_cgroup_id))
+            .map_err(|_| ReadError)?;
     }
     // SAFETY: offset from this tracepoint's tracefs format.
-    let loc = unsafe { ctx.read_at::<u32>(offset(|o| &o.tp_cgroup_path_loc)) }.map_err(|_| ReadError)?;
+    let loc =
+        unsafe { ctx.read_at::<u32>(offset(|o| &o.tp_cgroup_path_loc)) }.map_err(|_| ReadError)?;
     let src = unsafe { (ctx.as_ptr() as *const u8).add((loc & 0xffff) as usize) };
     // SAFETY: the destination is CGROUP_PATH_MAX bytes of the map value.
     let n = unsafe {
-        bpf_probe_read_kernel_str(rec.path.as_mut_ptr().cast(), CGROUP_PATH_MAX as u32, src.cast())
+        bpf_probe_read_kernel_str(
+            rec.path.as_mut_ptr().cast(),
+            CGROUP_PATH_MAX as u32,
+            src.cast(),
+        )
     };
     if n <= 0 {
         return Err(ReadError);

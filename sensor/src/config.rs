@@ -142,7 +142,10 @@ pub fn resolve(
             format!("{ring_buffer_mib} is not a power of two between 1 and 1024"),
         ));
     }
-    let table_capacity = over.table_capacity.or(file.table_capacity).unwrap_or(65_536);
+    let table_capacity = over
+        .table_capacity
+        .or(file.table_capacity)
+        .unwrap_or(65_536);
     if !(1_024..=4_194_304).contains(&table_capacity) {
         return Err(invalid(
             "table_capacity",
@@ -185,7 +188,9 @@ pub fn resolve(
             ));
         }
         if value != "-" {
-            let parent = Path::new(value).parent().filter(|p| !p.as_os_str().is_empty());
+            let parent = Path::new(value)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty());
             if let Some(dir) = parent {
                 if !dir.is_dir() {
                     return Err(invalid(
@@ -241,13 +246,17 @@ mod tests {
         let s = resolve(&ConfigFile::default(), None, &ConfigFile::default()).expect("defaults");
         assert_eq!(s.alerts, "-");
         assert_eq!(s.ring_buffer_mib, 16);
-        assert_eq!(s.metrics_addr, Some("127.0.0.1:9100".parse().expect("addr")));
+        assert_eq!(
+            s.metrics_addr,
+            Some("127.0.0.1:9100".parse().expect("addr"))
+        );
         assert!(s.rules.is_empty() && s.events.is_none() && !s.lifecycle_events);
     }
 
     #[test]
     fn flag_beats_file_beats_default() {
-        let f = file("ring_buffer_mib = 32\ntable_capacity = 2048\nmetrics_addr = \"\"\n").expect("parse");
+        let f = file("ring_buffer_mib = 32\ntable_capacity = 2048\nmetrics_addr = \"\"\n")
+            .expect("parse");
         let over = ConfigFile {
             ring_buffer_mib: Some(64),
             ..ConfigFile::default()
@@ -261,8 +270,12 @@ mod tests {
     #[test]
     fn errors_name_the_setting_and_its_origin() {
         let f = file("ring_buffer_mib = 3\n").expect("parse");
-        let e = resolve(&f, Some(Path::new("/etc/sensor.toml")), &ConfigFile::default())
-            .expect_err("invalid");
+        let e = resolve(
+            &f,
+            Some(Path::new("/etc/sensor.toml")),
+            &ConfigFile::default(),
+        )
+        .expect_err("invalid");
         assert_eq!(
             e.to_string(),
             "invalid setting `ring_buffer_mib` (from /etc/sensor.toml): 3 is not a power of two between 1 and 1024"
@@ -291,7 +304,10 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_types_are_rejected() {
         let e = file("ring_bufer_mib = 16\n").expect_err("typo");
-        assert!(e.to_string().contains("unknown field `ring_bufer_mib`"), "{e}");
+        assert!(
+            e.to_string().contains("unknown field `ring_bufer_mib`"),
+            "{e}"
+        );
         let e = file("ring_buffer_mib = \"big\"\n").expect_err("type");
         assert!(e.to_string().starts_with("config file sensor.toml:"), "{e}");
     }

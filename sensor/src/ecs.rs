@@ -218,8 +218,12 @@ impl EcsEvent {
                 ingested: rfc3339(SystemTime::now()),
             },
             process,
-            user: IdField { id: uid.to_string() },
-            group: IdField { id: gid.to_string() },
+            user: IdField {
+                id: uid.to_string(),
+            },
+            group: IdField {
+                id: gid.to_string(),
+            },
             host,
             container: None,
             orchestrator: None,
@@ -332,7 +336,10 @@ impl BootClock {
         };
         // SAFETY: valid pointer to a timespec.
         unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-        let since_boot = Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32);
+        let since_boot = Duration::new(
+            ts.tv_sec.max(0) as u64,
+            ts.tv_nsec.clamp(0, 999_999_999) as u32,
+        );
         BootClock {
             boot_wall: SystemTime::now()
                 .checked_sub(since_boot)

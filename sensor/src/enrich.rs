@@ -103,8 +103,10 @@ impl Enricher {
     /// process start, else from /proc's start ticks (clock-tick precision).
     fn start_time(&self, info: &ProcessInfo) -> Option<String> {
         let ns = info.start_boottime_ns.or_else(|| {
-            (info.start_ticks > 0)
-                .then(|| info.start_ticks.saturating_mul(1_000_000_000 / self.clk_tck.max(1)))
+            (info.start_ticks > 0).then(|| {
+                info.start_ticks
+                    .saturating_mul(1_000_000_000 / self.clk_tck.max(1))
+            })
         })?;
         Some(ecs::rfc3339(self.clock.wall(ns)))
     }
@@ -148,7 +150,12 @@ impl Enricher {
         }
     }
 
-    fn parent_fields(&self, pid: u32, info: Option<&ProcessInfo>, kernel: Option<&TaskInfo>) -> ParentFields {
+    fn parent_fields(
+        &self,
+        pid: u32,
+        info: Option<&ProcessInfo>,
+        kernel: Option<&TaskInfo>,
+    ) -> ParentFields {
         let mut p = ParentFields {
             pid,
             interactive: kernel.map(|k| k.tty.is_interactive()),
@@ -193,11 +200,8 @@ impl Enricher {
         }
         let parent_pid = ev.parent.map(|p| p.tgid).unwrap_or(ctx.process.ppid);
         if parent_pid != 0 {
-            process.parent = Some(self.parent_fields(
-                parent_pid,
-                ctx.parent.as_deref(),
-                ev.parent.as_ref(),
-            ));
+            process.parent =
+                Some(self.parent_fields(parent_pid, ctx.parent.as_deref(), ev.parent.as_ref()));
         }
         let mut out = EcsEvent::new(
             Action::Exec,

@@ -3,8 +3,9 @@
 //! count, never a panic or an out-of-bounds read.
 
 use sensor_common::{
-    record_kind, CgroupRecord, ExecInfo, ExecRecord, ExitRecord, CGROUP_PATH_MAX, ForkRecord, RecordHeader, TaskInfo, EXEC_ARGC_UNKNOWN,
-    EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN,
+    record_kind, CgroupRecord, ExecInfo, ExecRecord, ExitRecord, ForkRecord, RecordHeader,
+    TaskInfo, CGROUP_PATH_MAX, EXEC_ARGC_UNKNOWN, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED,
+    EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -253,7 +254,10 @@ mod tests {
             panic!("not an exec")
         };
         assert_eq!(e.filename, b"/bin/sh");
-        assert_eq!(e.args, vec![b"sh".to_vec(), b"-c".to_vec(), vec![], b"echo hi".to_vec()]);
+        assert_eq!(
+            e.args,
+            vec![b"sh".to_vec(), b"-c".to_vec(), vec![], b"echo hi".to_vec()]
+        );
         assert_eq!(e.argc, 4);
         assert_eq!(e.task.tgid, 100);
         assert_eq!(e.parent.map(|p| p.tgid), Some(1));
@@ -285,7 +289,10 @@ mod tests {
     #[test]
     fn short_and_unknown_records_are_errors() {
         let b = exec_bytes(b"/bin/sh", b"sh\0", 0, 1);
-        assert!(matches!(decode(&b[..b.len() - 1]), Err(DecodeError::Short { .. })));
+        assert!(matches!(
+            decode(&b[..b.len() - 1]),
+            Err(DecodeError::Short { .. })
+        ));
         assert!(matches!(decode(&b[..10]), Err(DecodeError::Short { .. })));
         let mut unknown = b.clone();
         unknown[0] = 99;
@@ -317,8 +324,14 @@ mod tests {
         let KernelEvent::CgroupMkdir(c) = decode(&b).expect("decode") else {
             panic!("not a cgroup record")
         };
-        assert_eq!((c.id, c.root, c.path.as_slice(), c.truncated), (4242, 0, &b"/docker/x"[..], false));
-        assert!(matches!(decode(&b[..b.len() - 1]), Err(DecodeError::Short { .. })));
+        assert_eq!(
+            (c.id, c.root, c.path.as_slice(), c.truncated),
+            (4242, 0, &b"/docker/x"[..], false)
+        );
+        assert!(matches!(
+            decode(&b[..b.len() - 1]),
+            Err(DecodeError::Short { .. })
+        ));
     }
 
     #[test]

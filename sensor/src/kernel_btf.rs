@@ -109,7 +109,9 @@ impl KernelBtf {
     /// Parses a raw (little-endian) BTF blob.
     pub fn parse(b: &[u8]) -> Result<Self, BtfError> {
         if u16_at(b, 0)? != BTF_MAGIC {
-            return Err(BtfError::Malformed("bad magic (not little-endian BTF)".into()));
+            return Err(BtfError::Malformed(
+                "bad magic (not little-endian BTF)".into(),
+            ));
         }
         let hdr_len = u32_at(b, 4)? as usize;
         let type_off = u32_at(b, 8)? as usize;
@@ -160,8 +162,8 @@ impl KernelBtf {
                 }
                 KIND_ENUM | KIND_FUNC_PROTO => vlen * 8,
                 KIND_DATASEC | KIND_ENUM64 => vlen * 12,
-                KIND_PTR | KIND_FWD | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST
-                | KIND_RESTRICT | KIND_FUNC | KIND_FLOAT | KIND_TYPE_TAG => 0,
+                KIND_PTR | KIND_FWD | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT
+                | KIND_FUNC | KIND_FLOAT | KIND_TYPE_TAG => 0,
                 other => {
                     return Err(BtfError::Malformed(format!(
                         "unknown BTF kind {other} for type {}",
@@ -331,11 +333,30 @@ mod tests {
         // 5: typedef of inner (to check resolution through typedefs)
         push(&[n_inner, KIND_TYPEDEF << 24, 4]);
         // 6: struct outer { int a @0; union 3 @64; inner in @128 }
-        push(&[n_outer, (KIND_STRUCT << 24) | 3, 24, n_a, 1, 0, 0, 3, 64, n_in, 5, 128]);
+        push(&[
+            n_outer,
+            (KIND_STRUCT << 24) | 3,
+            24,
+            n_a,
+            1,
+            0,
+            0,
+            3,
+            64,
+            n_in,
+            5,
+            128,
+        ]);
         let mut b = Vec::new();
         b.extend_from_slice(&BTF_MAGIC.to_le_bytes());
         b.extend_from_slice(&[1, 0]);
-        for w in [24u32, 0, t.len() as u32, t.len() as u32, strings.len() as u32] {
+        for w in [
+            24u32,
+            0,
+            t.len() as u32,
+            t.len() as u32,
+            strings.len() as u32,
+        ] {
             b.extend_from_slice(&w.to_le_bytes());
         }
         b.extend_from_slice(&t);
@@ -351,9 +372,18 @@ mod tests {
         assert_eq!(btf.offset_of("outer", "c").expect("c"), 8);
         assert_eq!(btf.offset_of("outer", "in.y").expect("in.y"), 20);
         assert_eq!(btf.struct_size("inner").expect("size"), 8);
-        assert!(matches!(btf.offset_of("outer", "zz"), Err(BtfError::NoMember { .. })));
-        assert!(matches!(btf.offset_of("nope", "a"), Err(BtfError::NoStruct(_))));
-        assert_eq!(btf.offset_of_any("outer", &["zz", "in.x"]).expect("any"), 16);
+        assert!(matches!(
+            btf.offset_of("outer", "zz"),
+            Err(BtfError::NoMember { .. })
+        ));
+        assert!(matches!(
+            btf.offset_of("nope", "a"),
+            Err(BtfError::NoStruct(_))
+        ));
+        assert_eq!(
+            btf.offset_of_any("outer", &["zz", "in.x"]).expect("any"),
+            16
+        );
     }
 
     #[test]
@@ -369,7 +399,9 @@ mod tests {
     fn reads_the_running_kernel() {
         // Every machine this project runs on has BTF (the sensor needs it).
         let btf = KernelBtf::from_sys_fs().expect("kernel BTF");
-        let parent = btf.offset_of("task_struct", "real_parent").expect("real_parent");
+        let parent = btf
+            .offset_of("task_struct", "real_parent")
+            .expect("real_parent");
         let tgid = btf.offset_of("task_struct", "tgid").expect("tgid");
         assert!(parent > tgid, "real_parent follows tgid in task_struct");
         assert!(btf.offset_of("mm_struct", "arg_start").expect("arg_start") > 0);

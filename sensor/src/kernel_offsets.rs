@@ -24,7 +24,8 @@ pub fn from_btf(btf: &KernelBtf) -> Result<KernelOffsets, BtfError> {
         task_pid: task("pid")?,
         task_real_parent: task("real_parent")?,
         task_group_leader: task("group_leader")?,
-        task_start_boottime: btf.offset_of_any("task_struct", &["start_boottime", "real_start_time"])?,
+        task_start_boottime: btf
+            .offset_of_any("task_struct", &["start_boottime", "real_start_time"])?,
         task_comm: task("comm")?,
         task_signal: task("signal")?,
         task_files: task("files")?,
@@ -94,6 +95,9 @@ mod tests {
         let o = from_btf(&btf).expect("offsets");
         assert!(o.task_real_parent > 0 && o.task_comm > 0 && o.mm_arg_end > o.mm_arg_start);
         assert!(o.upid_size >= 12, "struct upid holds an int and a pointer");
-        assert_eq!(o.tp_exit_has_group_dead, 0, "tracepoint fields are not from BTF");
+        assert_eq!(
+            o.tp_exit_has_group_dead, 0,
+            "tracepoint fields are not from BTF"
+        );
     }
 }

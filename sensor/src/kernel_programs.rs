@@ -43,7 +43,9 @@ pub enum LoadError {
     Offsets(#[from] kernel_offsets::OffsetsError),
     #[error(transparent)]
     Tracefs(#[from] tracefs::TracefsError),
-    #[error("this kernel has no BPF ring buffer (BPF_MAP_TYPE_RINGBUF needs Linux 5.8 or later): {0}")]
+    #[error(
+        "this kernel has no BPF ring buffer (BPF_MAP_TYPE_RINGBUF needs Linux 5.8 or later): {0}"
+    )]
     NoRingBuf(String),
     #[error("the kernel refused to create map {name}: {reason}")]
     Map { name: String, reason: String },
@@ -113,9 +115,7 @@ impl LostCounts {
 impl KernelPrograms {
     /// Sums the per-CPU lost counters.
     pub fn lost(&self) -> Result<LostCounts, MapError> {
-        let sum = |i: u32| -> Result<u64, MapError> {
-            Ok(self.lost.get(&i, 0)?.iter().sum())
-        };
+        let sum = |i: u32| -> Result<u64, MapError> { Ok(self.lost.get(&i, 0)?.iter().sum()) };
         Ok(LostCounts {
             exec: sum(lost_index::EXEC)?,
             fork: sum(lost_index::FORK)?,
@@ -227,7 +227,10 @@ fn classify_load_error(e: EbpfError) -> LoadError {
         EbpfError::MapError(MapError::CreateError { name, io_error }) => {
             if name == "EVENTS" && io_error.raw_os_error() == Some(libc::EINVAL) {
                 LoadError::NoRingBuf(io_error.to_string())
-            } else if matches!(io_error.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES)) {
+            } else if matches!(
+                io_error.raw_os_error(),
+                Some(libc::EPERM) | Some(libc::EACCES)
+            ) {
                 LoadError::NotPermitted {
                     cap_eff: effective_capabilities(),
                 }
@@ -270,7 +273,9 @@ fn program_error(program: &'static str, e: ProgramError) -> LoadError {
             io_error,
             verifier_log,
         } => {
-            if matches!(io_error.raw_os_error(), Some(libc::EPERM)) && verifier_log.to_string().trim().is_empty() {
+            if matches!(io_error.raw_os_error(), Some(libc::EPERM))
+                && verifier_log.to_string().trim().is_empty()
+            {
                 return LoadError::NotPermitted {
                     cap_eff: effective_capabilities(),
                 };
@@ -333,7 +338,10 @@ mod tests {
 
     #[test]
     fn verifier_tail_keeps_the_last_lines() {
-        let log = (1..=30).map(|i| format!("line {i}")).collect::<Vec<_>>().join("\n");
+        let log = (1..=30)
+            .map(|i| format!("line {i}"))
+            .collect::<Vec<_>>()
+            .join("\n");
         let tail = log_tail(&log, 3);
         assert_eq!(tail, "line 28\nline 29\nline 30");
         assert_eq!(log_tail("", 5), "");

@@ -16,16 +16,16 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::signal::unix::{signal, SignalKind};
 
+use crate::alert::AlertWriter;
 use crate::cgroup_path::CgroupResolver;
+use crate::config::Settings;
 use crate::enrich::{Enricher, HostIdentity};
 use crate::event_decode::{decode, KernelEvent};
 use crate::kernel_programs::{self, KernelPrograms, LoadOptions, LostCounts};
-use crate::alert::AlertWriter;
+use crate::metrics::{self, Metrics};
 use crate::output::{JsonLines, Rotation};
 use crate::proc_scan;
 use crate::process_table::{ProcessTable, TableConfig};
-use crate::config::Settings;
-use crate::metrics::{self, Metrics};
 use crate::rules::{Rule, RuleSet};
 
 /// Everything the live sensor is configured with.
@@ -164,7 +164,10 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
     if let Some(listener) = listener {
         eprintln!(
             "sensor: metrics and health on http://{}/metrics, /healthz, /readyz",
-            listener.local_addr().map(|a| a.to_string()).unwrap_or_default()
+            listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default()
         );
         tokio::spawn(metrics::serve(listener, metrics.clone()));
     }
@@ -177,8 +180,10 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
 
     // SAFETY: the fd belongs to `programs`, which is dropped only after
     // `ring` (explicitly, below), so it stays open while registered.
-    let ring = unsafe { AsyncFd::register_with_interest(RingFd(programs.events_fd()), Interest::READABLE) }
-        .map_err(|e| anyhow::anyhow!("polling the ring buffer: {e}"))?;
+    let ring = unsafe {
+        AsyncFd::register_with_interest(RingFd(programs.events_fd()), Interest::READABLE)
+    }
+    .map_err(|e| anyhow::anyhow!("polling the ring buffer: {e}"))?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let mut lost_check = tokio::time::interval(Duration::from_secs(1));

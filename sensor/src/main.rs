@@ -64,7 +64,12 @@ struct RunArgs {
     #[arg(long, value_name = "FILE", env = "SENSOR_CONFIG")]
     config: Option<PathBuf>,
     /// Rule file or directory (repeatable); default: the embedded seed rule.
-    #[arg(long = "rules", value_name = "PATH", env = "SENSOR_RULES", value_delimiter = ',')]
+    #[arg(
+        long = "rules",
+        value_name = "PATH",
+        env = "SENSOR_RULES",
+        value_delimiter = ','
+    )]
     rules: Vec<PathBuf>,
     /// Where to write alerts (JSON lines); `-` is standard output [default: -].
     #[arg(long, value_name = "FILE|-", env = "SENSOR_ALERTS")]
@@ -162,7 +167,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = args.settings()?;
             // Rules are part of the configuration: load them too.
             let rules = load_rules(&settings.rules)?;
-            print!("{}", toml::to_string(&settings).context("rendering settings")?);
+            print!(
+                "{}",
+                toml::to_string(&settings).context("rendering settings")?
+            );
             eprintln!("config ok: {} rules loaded", rules.len());
             Ok(ExitCode::SUCCESS)
         }
@@ -193,7 +201,10 @@ fn load_rules(paths: &[PathBuf]) -> anyhow::Result<RuleSet> {
     // caret); `main` adds the one `error: ` prefix.
     let report = RuleSet::load_paths(paths).map_err(|e| {
         let text = e.to_string();
-        anyhow::anyhow!("{}", text.strip_prefix("error: ").unwrap_or(&text).to_owned())
+        anyhow::anyhow!(
+            "{}",
+            text.strip_prefix("error: ").unwrap_or(&text).to_owned()
+        )
     })?;
     for s in &report.skipped {
         eprintln!(
@@ -224,7 +235,11 @@ fn live(args: RunArgs) -> anyhow::Result<ExitCode> {
     eprintln!(
         "sensor: rules: {} loaded{}",
         rules.len(),
-        if settings.rules.is_empty() { " (embedded default)" } else { "" }
+        if settings.rules.is_empty() {
+            " (embedded default)"
+        } else {
+            ""
+        }
     );
     let opts = sensor::live::LiveOptions {
         rules,

@@ -113,7 +113,10 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut s = String::with_capacity(2048);
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let _ = writeln!(s, "# HELP sensor_events_total Kernel records handled, by kind.");
+        let _ = writeln!(
+            s,
+            "# HELP sensor_events_total Kernel records handled, by kind."
+        );
         let _ = writeln!(s, "# TYPE sensor_events_total counter");
         for (kind, v) in [
             ("exec", &self.exec_events),
@@ -134,7 +137,10 @@ impl Metrics {
         ] {
             let _ = writeln!(s, "sensor_events_lost_total{{kind=\"{kind}\"}} {}", get(v));
         }
-        let _ = writeln!(s, "# HELP sensor_decode_errors_total Kernel records that could not be decoded.");
+        let _ = writeln!(
+            s,
+            "# HELP sensor_decode_errors_total Kernel records that could not be decoded."
+        );
         let _ = writeln!(s, "# TYPE sensor_decode_errors_total counter");
         let _ = writeln!(s, "sensor_decode_errors_total {}", get(&self.decode_errors));
         let _ = writeln!(s, "# HELP sensor_alerts_total Alerts raised, by rule.");
@@ -148,7 +154,10 @@ impl Metrics {
                 get(n)
             );
         }
-        let _ = writeln!(s, "# HELP sensor_output_errors_total Failed writes or flushes, by output.");
+        let _ = writeln!(
+            s,
+            "# HELP sensor_output_errors_total Failed writes or flushes, by output."
+        );
         let _ = writeln!(s, "# TYPE sensor_output_errors_total counter");
         let _ = writeln!(
             s,
@@ -160,9 +169,16 @@ impl Metrics {
             "sensor_output_errors_total{{output=\"events\"}} {}",
             get(&self.event_output_errors)
         );
-        let _ = writeln!(s, "# HELP sensor_process_table_entries Processes in the process table.");
+        let _ = writeln!(
+            s,
+            "# HELP sensor_process_table_entries Processes in the process table."
+        );
         let _ = writeln!(s, "# TYPE sensor_process_table_entries gauge");
-        let _ = writeln!(s, "sensor_process_table_entries {}", get(&self.process_table_entries));
+        let _ = writeln!(
+            s,
+            "sensor_process_table_entries {}",
+            get(&self.process_table_entries)
+        );
         let _ = writeln!(
             s,
             "# HELP sensor_rule_eval_seconds Time to evaluate every loaded rule on one event."
@@ -183,7 +199,10 @@ impl Metrics {
             get(&self.eval_nanos) as f64 / 1e9
         );
         let _ = writeln!(s, "sensor_rule_eval_seconds_count {count}");
-        let _ = writeln!(s, "# HELP sensor_ready 1 once programs are attached and the process table is seeded.");
+        let _ = writeln!(
+            s,
+            "# HELP sensor_ready 1 once programs are attached and the process table is seeded."
+        );
         let _ = writeln!(s, "# TYPE sensor_ready gauge");
         let _ = writeln!(s, "sensor_ready {}", u8::from(self.is_ready()));
         s
@@ -192,7 +211,9 @@ impl Metrics {
 
 /// Escapes a Prometheus label value.
 fn label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// How long the event loop may go without turning before `/healthz` fails.
@@ -277,7 +298,9 @@ mod tests {
         m.observe_eval(Duration::from_nanos(300));
         let text = m.render();
         assert!(text.contains("sensor_events_total{kind=\"exec\"} 3\n"));
-        assert!(text.contains("sensor_alerts_total{rule_id=\"r-1\",rule_name=\"Say \\\"hi\\\"\"} 1\n"));
+        assert!(
+            text.contains("sensor_alerts_total{rule_id=\"r-1\",rule_name=\"Say \\\"hi\\\"\"} 1\n")
+        );
         assert!(text.contains("sensor_rule_eval_seconds_bucket{le=\"2.5e-7\"} 0\n"));
         assert!(text.contains("sensor_rule_eval_seconds_bucket{le=\"5e-7\"} 1\n"));
         assert!(text.contains("sensor_rule_eval_seconds_count 1\n"));
@@ -287,14 +310,22 @@ mod tests {
     #[test]
     fn routes() {
         let m = Metrics::new([]);
-        assert_eq!(route("GET /readyz HTTP/1.1", &m).0, "503 Service Unavailable");
+        assert_eq!(
+            route("GET /readyz HTTP/1.1", &m).0,
+            "503 Service Unavailable"
+        );
         m.set_ready();
         assert_eq!(route("GET /readyz HTTP/1.1", &m).0, "200 OK");
         m.heartbeat();
         assert_eq!(route("GET /healthz HTTP/1.1", &m).0, "200 OK");
-        assert_eq!(route("POST /metrics HTTP/1.1", &m).0, "405 Method Not Allowed");
+        assert_eq!(
+            route("POST /metrics HTTP/1.1", &m).0,
+            "405 Method Not Allowed"
+        );
         assert_eq!(route("GET /nope HTTP/1.1", &m).0, "404 Not Found");
         assert_eq!(route("", &m).0, "405 Method Not Allowed");
-        assert!(route("GET /metrics HTTP/1.1", &m).2.contains("sensor_ready 1"));
+        assert!(route("GET /metrics HTTP/1.1", &m)
+            .2
+            .contains("sensor_ready 1"));
     }
 }

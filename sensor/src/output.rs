@@ -6,7 +6,6 @@ use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
-
 use serde::Serialize;
 
 /// Where a stream of JSON lines goes.
@@ -105,7 +104,10 @@ impl RotatingFile {
             }
         }
         std::fs::rename(&self.path, self.numbered(1))?;
-        self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
         self.size = 0;
         Ok(())
     }
@@ -243,17 +245,28 @@ mod tests {
     fn rotation_by_size_keeps_whole_lines_and_n_files() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("alerts.jsonl");
-        let rotation = Rotation { max_bytes: 100, keep: 2 };
+        let rotation = Rotation {
+            max_bytes: 100,
+            keep: 2,
+        };
         let target = OutputTarget::File(path.clone());
         let mut w = JsonLines::new(target.open_rotating(Some(rotation)).expect("open"));
         for i in 0..30 {
-            w.write(&serde_json::json!({"n": i, "pad": "xxxxxxxxxxxxxxxxxxxx"})).expect("write");
+            w.write(&serde_json::json!({"n": i, "pad": "xxxxxxxxxxxxxxxxxxxx"}))
+                .expect("write");
             w.flush().expect("flush");
         }
         drop(w);
         let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
-        let (cur, one, two) = (read(&path), read(&dir.path().join("alerts.jsonl.1")), read(&dir.path().join("alerts.jsonl.2")));
-        assert!(!dir.path().join("alerts.jsonl.3").exists(), "keeps 2 rotated files");
+        let (cur, one, two) = (
+            read(&path),
+            read(&dir.path().join("alerts.jsonl.1")),
+            read(&dir.path().join("alerts.jsonl.2")),
+        );
+        assert!(
+            !dir.path().join("alerts.jsonl.3").exists(),
+            "keeps 2 rotated files"
+        );
         for text in [&cur, &one, &two] {
             assert!(!text.is_empty());
             for line in text.lines() {
@@ -261,7 +274,8 @@ mod tests {
             }
         }
         // The newest lines are in the current file, in order.
-        let last: serde_json::Value = serde_json::from_str(cur.lines().last().expect("line")).expect("json");
+        let last: serde_json::Value =
+            serde_json::from_str(cur.lines().last().expect("line")).expect("json");
         assert_eq!(last["n"], 29);
         assert!(one.len() >= 100 && two.len() >= 100);
     }

@@ -177,10 +177,16 @@ print fmt: \"comm=%s pid=%d\", REC->comm, REC->pid
     fn parses_fields_with_arrays_and_data_loc() {
         let f = TracepointFormat::parse("sched/sched_process_exit", EXIT);
         let names: Vec<_> = f.fields.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["common_type", "common_pid", "comm", "pid", "group_dead"]);
+        assert_eq!(
+            names,
+            ["common_type", "common_pid", "comm", "pid", "group_dead"]
+        );
         assert_eq!(f.field("comm").map(|f| (f.offset, f.size)), Some((8, 16)));
         assert_eq!(f.offset("group_dead").expect("group_dead"), 32);
-        assert!(matches!(f.offset("prio"), Err(TracefsError::NoField { .. })));
+        assert!(matches!(
+            f.offset("prio"),
+            Err(TracefsError::NoField { .. })
+        ));
         let dl = TracepointFormat::parse(
             "x",
             "\tfield:__data_loc char[] filename;\toffset:8;\tsize:4;\tsigned:0;",

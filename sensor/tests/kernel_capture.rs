@@ -16,7 +16,10 @@ fn in_ci() -> bool {
 #[test]
 fn exec_fork_exit_records_from_the_real_kernel() {
     let Some(object) = embedded_object() else {
-        assert!(!in_ci(), "CI=true: the eBPF object must be embedded (cargo xtask test)");
+        assert!(
+            !in_ci(),
+            "CI=true: the eBPF object must be embedded (cargo xtask test)"
+        );
         eprintln!("skipping: no embedded eBPF object (run `cargo xtask test`)");
         return;
     };

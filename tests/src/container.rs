@@ -135,7 +135,9 @@ impl Container {
             .collect();
         for d in HOST_DIRS {
             let host = Path::new(d);
-            let Ok(meta) = fs::symlink_metadata(host) else { continue };
+            let Ok(meta) = fs::symlink_metadata(host) else {
+                continue;
+            };
             let inside = rootfs.join(d.trim_start_matches('/'));
             if meta.file_type().is_symlink() {
                 std::os::unix::fs::symlink(fs::read_link(host)?, &inside)?;
@@ -154,7 +156,9 @@ impl Container {
             }));
         }
         for host in &spec.rw_binds {
-            let host = host.canonicalize().with_context(|| format!("{}", host.display()))?;
+            let host = host
+                .canonicalize()
+                .with_context(|| format!("{}", host.display()))?;
             mounts.push(json!({
                 "destination": host, "type": "bind", "source": host,
                 "options": ["rbind", "rw"],
@@ -204,7 +208,11 @@ impl Container {
             .arg("--bundle")
             .arg(&bundle)
             .arg(&id)
-            .stdin(if spec.stdin_pipe { Stdio::piped() } else { Stdio::null() })
+            .stdin(if spec.stdin_pipe {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(stdout)
             .stderr(stderr)
             .spawn()
@@ -301,7 +309,11 @@ impl Container {
     /// What `runc run` and the container's process wrote so far.
     pub fn logs(&self) -> String {
         let read = |n: &str| fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();
-        format!("--- stdout ---\n{}--- stderr ---\n{}", read("stdout.log"), read("stderr.log"))
+        format!(
+            "--- stdout ---\n{}--- stderr ---\n{}",
+            read("stdout.log"),
+            read("stderr.log")
+        )
     }
 
     fn cleanup(&mut self) {
@@ -339,10 +351,14 @@ impl Drop for Container {
 /// mounted cgroup hierarchy (v1 controllers and the unified one), if runc
 /// left them. Shared parents (`/kubepods`, `besteffort`) stay.
 fn remove_pod_cgroups(pod_uid: &str, id: &str) {
-    let Ok(mounts) = fs::read_to_string("/proc/self/mounts") else { return };
+    let Ok(mounts) = fs::read_to_string("/proc/self/mounts") else {
+        return;
+    };
     for line in mounts.lines() {
         let mut f = line.split_whitespace();
-        let (Some(_), Some(mnt), Some(fstype)) = (f.next(), f.next(), f.next()) else { continue };
+        let (Some(_), Some(mnt), Some(fstype)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
         if fstype != "cgroup" && fstype != "cgroup2" {
             continue;
         }

@@ -27,9 +27,7 @@ pub fn in_ci() -> bool {
 pub fn sensor_bin() -> PathBuf {
     std::env::var_os("SENSOR_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/sensor")
-        })
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/sensor"))
 }
 
 /// A running sensor with its outputs in a temporary directory.
@@ -73,7 +71,10 @@ impl Sensor {
     pub fn start(extra: &[&str]) -> Result<Sensor> {
         let bin = sensor_bin();
         if !bin.is_file() {
-            bail!("no sensor binary at {} (run `cargo xtask test`)", bin.display());
+            bail!(
+                "no sensor binary at {} (run `cargo xtask test`)",
+                bin.display()
+            );
         }
         let dir = tempfile::tempdir()?;
         let events = dir.path().join("events.jsonl");
@@ -162,7 +163,11 @@ impl Sensor {
     }
 
     /// Waits until some event satisfies `pred`, returning it.
-    pub fn wait_event(&mut self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Result<Value> {
+    pub fn wait_event(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Result<Value> {
         wait_line(&self.events_path(), timeout, pred)
     }
 
@@ -236,7 +241,11 @@ pub fn get<'a>(v: &'a Value, path: &str) -> &'a Value {
 pub fn args_of(v: &Value) -> Vec<String> {
     get(v, "process.args")
         .as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 

@@ -75,15 +75,24 @@ impl Kind {
     /// Binaries the server needs, with the Debian package that ships each.
     pub fn needs(self) -> &'static [(&'static str, &'static str)] {
         match self {
-            Kind::NginxPhpFpm => &[("/usr/sbin/nginx", "nginx"), ("/usr/sbin/php-fpm8.2", "php8.2-fpm")],
+            Kind::NginxPhpFpm => &[
+                ("/usr/sbin/nginx", "nginx"),
+                ("/usr/sbin/php-fpm8.2", "php8.2-fpm"),
+            ],
             Kind::Apache => &[
                 ("/usr/sbin/apache2", "apache2"),
-                ("/usr/lib/apache2/modules/libphp8.2.so", "libapache2-mod-php8.2"),
+                (
+                    "/usr/lib/apache2/modules/libphp8.2.so",
+                    "libapache2-mod-php8.2",
+                ),
             ],
             Kind::Gunicorn => &[("/usr/bin/gunicorn", "gunicorn")],
             Kind::Flask => &[
                 ("/usr/bin/python3", "python3"),
-                ("/usr/lib/python3/dist-packages/flask/__init__.py", "python3-flask"),
+                (
+                    "/usr/lib/python3/dist-packages/flask/__init__.py",
+                    "python3-flask",
+                ),
             ],
             Kind::Node => &[("/usr/bin/node", "nodejs")],
             Kind::Tomcat => &[
@@ -109,15 +118,30 @@ impl Kind {
 
     /// The endpoints that run commands.
     pub fn shells(self) -> &'static [Shell] {
-        const fn sh(path: &'static str, parent_name: &'static str, parent_arg: Option<&'static str>) -> Shell {
-            Shell { path, parent_name, parent_arg }
+        const fn sh(
+            path: &'static str,
+            parent_name: &'static str,
+            parent_arg: Option<&'static str>,
+        ) -> Shell {
+            Shell {
+                path,
+                parent_name,
+                parent_arg,
+            }
         }
         const NGINX: &[Shell] = &[sh("/shell.php", "php-fpm8.2", None)];
-        const APACHE: &[Shell] = &[sh("/shell.php", "apache2", None), sh("/cgi-bin/run.cgi", "run.cgi", None)];
+        const APACHE: &[Shell] = &[
+            sh("/shell.php", "apache2", None),
+            sh("/cgi-bin/run.cgi", "run.cgi", None),
+        ];
         const GUNICORN: &[Shell] = &[sh("/run", "gunicorn", None)];
         const FLASK: &[Shell] = &[sh("/run", "python3", Some("/app.py"))];
         const NODE: &[Shell] = &[sh("/run", "node", Some("--port"))];
-        const TOMCAT: &[Shell] = &[sh("/shell.jsp", "java", Some("org.apache.catalina.startup.Bootstrap"))];
+        const TOMCAT: &[Shell] = &[sh(
+            "/shell.jsp",
+            "java",
+            Some("org.apache.catalina.startup.Bootstrap"),
+        )];
         match self {
             Kind::NginxPhpFpm => NGINX,
             Kind::Apache => APACHE,
@@ -154,7 +178,9 @@ pub struct Server {
 }
 
 fn fixture(rel: &str) -> Result<String> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel);
     fs::read_to_string(&p).with_context(|| format!("reading fixture {}", p.display()))
 }
 
@@ -301,7 +327,12 @@ impl Server {
     pub fn run(&self, shell: &Shell, cmd: &str) -> Result<String> {
         let (status, body) = http_get(self.port, shell.path, Some(cmd), Duration::from_secs(30))?;
         if status != 200 {
-            bail!("HTTP {status} from {}{}: {body}\n{}", self.kind.name(), shell.path, self.logs());
+            bail!(
+                "HTTP {status} from {}{}: {body}\n{}",
+                self.kind.name(),
+                shell.path,
+                self.logs()
+            );
         }
         Ok(body)
     }
@@ -316,10 +347,19 @@ impl Server {
             let mut paths: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
             paths.sort();
             for p in paths {
-                let is_log = p.extension().is_some_and(|e| e == "log" || e == "out" || e == "err");
+                let is_log = p
+                    .extension()
+                    .is_some_and(|e| e == "log" || e == "out" || e == "err");
                 if is_log {
                     let text = fs::read_to_string(&p).unwrap_or_default();
-                    let tail: String = text.chars().rev().take(4000).collect::<Vec<_>>().into_iter().rev().collect();
+                    let tail: String = text
+                        .chars()
+                        .rev()
+                        .take(4000)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect();
                     s.push_str(&format!("--- {} ---\n{tail}\n", p.display()));
                 }
             }
@@ -333,7 +373,9 @@ impl Server {
     /// running with our directory in its command line.
     fn own_pid_files(&self) -> Vec<i32> {
         let dir = self.dir.path().display().to_string();
-        let Ok(rd) = fs::read_dir(self.dir.path()) else { return Vec::new() };
+        let Ok(rd) = fs::read_dir(self.dir.path()) else {
+            return Vec::new();
+        };
         rd.filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "pid"))
             .filter_map(|p| fs::read_to_string(p).ok()?.trim().parse::<i32>().ok())
@@ -373,7 +415,9 @@ impl Drop for Server {
 fn configure(kind: Kind, dir: &Path, port: u16) -> Result<Vec<String>> {
     let d = dir.display().to_string();
     let fill = |rel: &str| -> Result<String> {
-        Ok(fixture(rel)?.replace("@DIR@", &d).replace("@PORT@", &port.to_string()))
+        Ok(fixture(rel)?
+            .replace("@DIR@", &d)
+            .replace("@PORT@", &port.to_string()))
     };
     let write = |rel: &str, to: &str, mode: u32| -> Result<()> {
         let p = dir.join(to);
@@ -418,11 +462,21 @@ fn configure(kind: Kind, dir: &Path, port: u16) -> Result<Vec<String>> {
         }
         Kind::Flask => {
             write("python/app.py", "app.py", 0o644)?;
-            vec!["/usr/bin/python3".into(), format!("{d}/app.py"), "--port".into(), port.to_string()]
+            vec![
+                "/usr/bin/python3".into(),
+                format!("{d}/app.py"),
+                "--port".into(),
+                port.to_string(),
+            ]
         }
         Kind::Node => {
             write("node/server.js", "server.js", 0o644)?;
-            vec!["/usr/bin/node".into(), format!("{d}/server.js"), "--port".into(), port.to_string()]
+            vec![
+                "/usr/bin/node".into(),
+                format!("{d}/server.js"),
+                "--port".into(),
+                port.to_string(),
+            ]
         }
         Kind::Tomcat => {
             write("tomcat/server.xml", "conf/server.xml", 0o644)?;
@@ -445,7 +499,8 @@ fn configure(kind: Kind, dir: &Path, port: u16) -> Result<Vec<String>> {
                 "-XX:+UseSerialGC".into(),
                 "-XX:TieredStopAtLevel=1".into(),
                 "-cp".into(),
-                "/usr/share/tomcat10/bin/bootstrap.jar:/usr/share/tomcat10/bin/tomcat-juli.jar".into(),
+                "/usr/share/tomcat10/bin/bootstrap.jar:/usr/share/tomcat10/bin/tomcat-juli.jar"
+                    .into(),
                 "org.apache.catalina.startup.Bootstrap".into(),
                 "start".into(),
             ]
@@ -455,7 +510,12 @@ fn configure(kind: Kind, dir: &Path, port: u16) -> Result<Vec<String>> {
 
 /// A plain HTTP/1.0 GET to 127.0.0.1:`port` (loopback only), with the
 /// command in `X-Cmd`; returns the status and body.
-pub fn http_get(port: u16, path: &str, cmd: Option<&str>, timeout: Duration) -> Result<(u16, String)> {
+pub fn http_get(
+    port: u16,
+    path: &str,
+    cmd: Option<&str>,
+    timeout: Duration,
+) -> Result<(u16, String)> {
     let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
     let mut s = TcpStream::connect_timeout(&addr.into(), Duration::from_secs(2))?;
     s.set_read_timeout(Some(timeout))?;

@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use tests::{args_of, get, marker, read_lines, start_or_skip};
 
-
 const WAIT: Duration = Duration::from_secs(10);
 
 #[test]
 fn shell_echo_appears_with_exact_fields() {
-    let Some(mut sensor) = start_or_skip(&[]) else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else {
+        return;
+    };
     let m = marker("echo");
     let child = Command::new("/bin/sh")
         .arg("-c")
@@ -24,47 +25,81 @@ fn shell_echo_appears_with_exact_fields() {
     let out = child.wait_with_output().expect("wait");
     assert!(out.status.success());
     let ev = sensor
-        .wait_event(WAIT, |v| get(v, "process.pid").as_u64() == Some(u64::from(pid)))
+        .wait_event(WAIT, |v| {
+            get(v, "process.pid").as_u64() == Some(u64::from(pid))
+        })
         .expect("exec event for the shell");
-    assert_eq!(args_of(&ev), vec!["/bin/sh".to_owned(), "-c".into(), format!("echo {m}")]);
+    assert_eq!(
+        args_of(&ev),
+        vec!["/bin/sh".to_owned(), "-c".into(), format!("echo {m}")]
+    );
     assert_eq!(get(&ev, "process.name"), "sh");
     assert_eq!(get(&ev, "process.executable"), "/bin/sh");
     assert_eq!(get(&ev, "process.args_count"), 3);
-    assert_eq!(get(&ev, "process.command_line"), format!("/bin/sh -c echo {m}").as_str());
-    assert_eq!(get(&ev, "process.parent.pid").as_u64(), Some(u64::from(std::process::id())));
+    assert_eq!(
+        get(&ev, "process.command_line"),
+        format!("/bin/sh -c echo {m}").as_str()
+    );
+    assert_eq!(
+        get(&ev, "process.parent.pid").as_u64(),
+        Some(u64::from(std::process::id()))
+    );
     assert_eq!(get(&ev, "event.category"), &serde_json::json!(["process"]));
     assert_eq!(get(&ev, "event.type"), &serde_json::json!(["start"]));
     assert_eq!(get(&ev, "event.action"), "exec");
     assert_eq!(get(&ev, "event.kind"), "event");
     assert_eq!(get(&ev, "user.id"), "0");
     assert_eq!(get(&ev, "group.id"), "0");
-    assert!(get(&ev, "host.name").as_str().is_some_and(|h| !h.is_empty()));
-    assert!(get(&ev, "@timestamp").as_str().is_some_and(|t| t.ends_with('Z')));
+    assert!(get(&ev, "host.name")
+        .as_str()
+        .is_some_and(|h| !h.is_empty()));
+    assert!(get(&ev, "@timestamp")
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
     let summary = sensor.stop().expect("clean stop");
     assert!(summary["exec"].as_u64().unwrap_or(0) >= 1);
 }
 
 #[test]
 fn invalid_utf8_argv_is_kept_escaped() {
-    let Some(mut sensor) = start_or_skip(&[]) else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else {
+        return;
+    };
     let m = marker("utf8");
     let bad = std::ffi::OsStr::from_bytes(b"caf\xe9-\xff\\x");
-    let status = Command::new("/bin/true").arg(&m).arg(bad).status().expect("run");
+    let status = Command::new("/bin/true")
+        .arg(&m)
+        .arg(bad)
+        .status()
+        .expect("run");
     assert!(status.success());
     let ev = sensor
         .wait_event(WAIT, |v| args_of(v).contains(&m))
         .expect("exec event");
     // Invalid bytes become \xNN; in that value a literal backslash doubles.
-    assert_eq!(args_of(&ev), vec!["/bin/true".to_owned(), m.clone(), "caf\\xe9-\\xff\\\\x".into()]);
+    assert_eq!(
+        args_of(&ev),
+        vec![
+            "/bin/true".to_owned(),
+            m.clone(),
+            "caf\\xe9-\\xff\\\\x".into()
+        ]
+    );
     sensor.stop().expect("clean stop");
 }
 
 #[test]
 fn five_thousand_arguments_are_all_captured() {
-    let Some(mut sensor) = start_or_skip(&[]) else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else {
+        return;
+    };
     let m = marker("many");
     let many: Vec<String> = (0..5000).map(|i| format!("{i}")).collect();
-    let status = Command::new("/bin/true").arg(&m).args(&many).status().expect("run");
+    let status = Command::new("/bin/true")
+        .arg(&m)
+        .args(&many)
+        .status()
+        .expect("run");
     assert!(status.success());
     let ev = sensor
         .wait_event(WAIT, |v| args_of(v).get(1).is_some_and(|a| *a == m))
@@ -79,12 +114,18 @@ fn five_thousand_arguments_are_all_captured() {
 
 #[test]
 fn one_mebibyte_of_argv_is_truncated_and_flagged() {
-    let Some(mut sensor) = start_or_skip(&[]) else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else {
+        return;
+    };
     let m = marker("huge");
     // 1 MiB in 1024 arguments of 1 KiB each.
     let chunk = "x".repeat(1023);
     let huge: Vec<&str> = std::iter::repeat_n(chunk.as_str(), 1024).collect();
-    let status = Command::new("/bin/true").arg(&m).args(&huge).status().expect("run");
+    let status = Command::new("/bin/true")
+        .arg(&m)
+        .args(&huge)
+        .status()
+        .expect("run");
     assert!(status.success());
     let ev = sensor
         .wait_event(WAIT, |v| args_of(v).get(1).is_some_and(|a| *a == m))
@@ -92,9 +133,16 @@ fn one_mebibyte_of_argv_is_truncated_and_flagged() {
     assert_eq!(get(&ev, "process.args_count"), 1026, "real argc");
     assert_eq!(get(&ev, "process.args_truncated"), true);
     let args = args_of(&ev);
-    assert!(args.len() < 1026 && args.len() > 20, "captured a prefix: {}", args.len());
+    assert!(
+        args.len() < 1026 && args.len() > 20,
+        "captured a prefix: {}",
+        args.len()
+    );
     let captured: usize = args.iter().map(|a| a.len() + 1).sum();
-    assert!((32 * 1024 - 1024..=32 * 1024 + 1).contains(&captured), "{captured} bytes");
+    assert!(
+        (32 * 1024 - 1024..=32 * 1024 + 1).contains(&captured),
+        "{captured} bytes"
+    );
     // Still running and still capturing.
     let after = marker("after-huge");
     Command::new("/bin/true").arg(&after).status().expect("run");
@@ -107,7 +155,9 @@ fn one_mebibyte_of_argv_is_truncated_and_flagged() {
 
 #[test]
 fn a_burst_of_execs_is_all_seen_or_counted_lost() {
-    let Some(mut sensor) = start_or_skip(&[]) else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else {
+        return;
+    };
     let m = marker("burst");
     const N: usize = 2000;
     const THREADS: usize = 4;

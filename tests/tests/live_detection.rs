@@ -30,7 +30,6 @@ const WAIT: Duration = Duration::from_secs(15);
 
 // ---------------------------------------------------------------- helpers
 
-
 fn start_server(kind: Kind, place: Place) -> Option<Server> {
     match Server::start(kind, place) {
         Ok(s) => Some(s),
@@ -66,7 +65,11 @@ fn attacks(m: &str) -> Vec<Attack> {
             true,
         ),
         // Decode and run ("*base64 -*d*", "*echo *").
-        a("base64-pipe", format!("echo aWQK | base64 -d | sh # {m}"), true),
+        a(
+            "base64-pipe",
+            format!("echo aWQK | base64 -d | sh # {m}"),
+            true,
+        ),
         // Download to /tmp from an IP ("*curl *" + " -o " + IPv4 regex).
         a(
             "curl-download",
@@ -164,7 +167,9 @@ impl AlertWatcher {
                             while let Some(i) = partial.iter().position(|b| *b == b'\n') {
                                 let line: Vec<u8> = partial.drain(..=i).collect();
                                 if let Ok(val) = serde_json::from_slice::<Value>(&line) {
-                                    v.lock().unwrap_or_else(PoisonError::into_inner).push((t, val));
+                                    v.lock()
+                                        .unwrap_or_else(PoisonError::into_inner)
+                                        .push((t, val));
                                 }
                             }
                         }
@@ -173,7 +178,11 @@ impl AlertWatcher {
                 std::thread::sleep(Duration::from_millis(2));
             }
         });
-        AlertWatcher { stop, seen, thread: Some(thread) }
+        AlertWatcher {
+            stop,
+            seen,
+            thread: Some(thread),
+        }
     }
 
     /// When the alert for `sh -c <cmd>` was first seen in the file.
@@ -201,17 +210,25 @@ impl Drop for AlertWatcher {
 static LATENCIES: Mutex<Vec<(f64, Option<f64>)>> = Mutex::new(Vec::new());
 
 fn record_latency(seen_ns: i128, alert: &Value) {
-    let Some(ts) = get(alert, "@timestamp").as_str().and_then(rfc3339_ns) else { return };
+    let Some(ts) = get(alert, "@timestamp").as_str().and_then(rfc3339_ns) else {
+        return;
+    };
     let to_file = (seen_ns - ts) as f64 / 1e6;
     let to_ingested = get(alert, "event.ingested")
         .as_str()
         .and_then(rfc3339_ns)
         .map(|i| (i - ts) as f64 / 1e6);
-    LATENCIES.lock().unwrap_or_else(PoisonError::into_inner).push((to_file, to_ingested));
+    LATENCIES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push((to_file, to_ingested));
 }
 
 fn print_latencies(test: &str) {
-    let all = LATENCIES.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let all = LATENCIES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
     if all.is_empty() {
         return;
     }
@@ -220,7 +237,11 @@ fn print_latencies(test: &str) {
             return "n/a".into();
         }
         v.sort_by(|a, b| a.total_cmp(b));
-        format!("median {:.2} ms, worst {:.2} ms", v[v.len() / 2], v[v.len() - 1])
+        format!(
+            "median {:.2} ms, worst {:.2} ms",
+            v[v.len() / 2],
+            v[v.len() - 1]
+        )
     };
     let file: Vec<f64> = all.iter().map(|(f, _)| *f).collect();
     let ing: Vec<f64> = all.iter().filter_map(|(_, i)| *i).collect();
@@ -256,7 +277,12 @@ fn attack_and_check(sensor: &mut Sensor, server: &Server, alerting: bool, extra:
     let watcher = AlertWatcher::new(sensor.alerts_path());
     let mut sent: Vec<(Shell, Attack)> = Vec::new();
     for (i, shell) in kind.shells().iter().enumerate() {
-        let m = marker(&format!("{}-{:?}-{}", kind.name().replace('+', "-"), server.place, shell.parent_name));
+        let m = marker(&format!(
+            "{}-{:?}-{}",
+            kind.name().replace('+', "-"),
+            server.place,
+            shell.parent_name
+        ));
         let mut list = attacks(&m);
         if i == 0 {
             list.extend(extra.iter().cloned());
@@ -293,15 +319,36 @@ fn attack_and_check(sensor: &mut Sensor, server: &Server, alerting: bool, extra:
                     events_dump(sensor, |v| args_of(v).get(1).is_some_and(|x| x == "-c"))
                 )
             });
-        let what = format!("{} {} ({:?}) {}: {ev}", kind.name(), shell.path, server.place, a.label);
-        assert_eq!(get(&ev, "process.parent.name"), shell.parent_name, "parent name: {what}");
+        let what = format!(
+            "{} {} ({:?}) {}: {ev}",
+            kind.name(),
+            shell.path,
+            server.place,
+            a.label
+        );
+        assert_eq!(
+            get(&ev, "process.parent.name"),
+            shell.parent_name,
+            "parent name: {what}"
+        );
         let interactive = server.place == Place::ContainerPty;
-        assert_eq!(get(&ev, "process.parent.interactive"), interactive, "parent interactivity: {what}");
+        assert_eq!(
+            get(&ev, "process.parent.interactive"),
+            interactive,
+            "parent interactivity: {what}"
+        );
         match &cid {
             Some(id) => {
-                assert_eq!(container_id_of(&ev), Some(id.as_str()), "container id: {what}");
+                assert_eq!(
+                    container_id_of(&ev),
+                    Some(id.as_str()),
+                    "container id: {what}"
+                );
             }
-            None => assert!(get(&ev, "container.id").is_null(), "host process has no container.id: {what}"),
+            None => assert!(
+                get(&ev, "container.id").is_null(),
+                "host process has no container.id: {what}"
+            ),
         }
     }
 
@@ -309,21 +356,30 @@ fn attack_and_check(sensor: &mut Sensor, server: &Server, alerting: bool, extra:
     let alerts_path = sensor.alerts_path();
     for (shell, a) in sent.iter().filter(|(_, a)| a.alerts && alerting) {
         let cmd = a.cmd.clone();
-        let alert = wait_line(&alerts_path, WAIT, |v| is_alert(v) && is_shell_c(v, &cmd)).unwrap_or_else(|e| {
-            panic!(
-                "{} {} ({:?}) {}: no alert for sh -c {:?}: {e:#}\nits events:\n{}",
-                kind.name(),
-                shell.path,
-                server.place,
-                a.label,
-                a.cmd,
-                events_dump(sensor, |v| is_shell_c(v, &cmd))
-            )
-        });
+        let alert = wait_line(&alerts_path, WAIT, |v| is_alert(v) && is_shell_c(v, &cmd))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{} {} ({:?}) {}: no alert for sh -c {:?}: {e:#}\nits events:\n{}",
+                    kind.name(),
+                    shell.path,
+                    server.place,
+                    a.label,
+                    a.cmd,
+                    events_dump(sensor, |v| is_shell_c(v, &cmd))
+                )
+            });
         let what = format!("{} {} {}: {alert}", kind.name(), shell.path, a.label);
         assert_eq!(get(&alert, "event.kind"), "alert", "{what}");
-        assert_eq!(container_id_of(&alert), cid.as_deref(), "container.id: {what}");
-        assert_eq!(get(&alert, "process.parent.name"), shell.parent_name, "{what}");
+        assert_eq!(
+            container_id_of(&alert),
+            cid.as_deref(),
+            "container.id: {what}"
+        );
+        assert_eq!(
+            get(&alert, "process.parent.name"),
+            shell.parent_name,
+            "{what}"
+        );
         assert_eq!(get(&alert, "process.name"), "sh", "{what}");
         assert_eq!(get(&alert, "process.parent.interactive"), false, "{what}");
         if let Some(arg) = shell.parent_arg {
@@ -331,10 +387,17 @@ fn attack_and_check(sensor: &mut Sensor, server: &Server, alerting: bool, extra:
                 .as_array()
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            assert!(parent_args.iter().any(|p| p.contains(arg)), "parent args lack {arg:?}: {what}");
+            assert!(
+                parent_args.iter().any(|p| p.contains(arg)),
+                "parent args lack {arg:?}: {what}"
+            );
         }
         let pod = server.container().map(Container::pod_uid);
-        assert_eq!(get(&alert, "orchestrator.resource.id").as_str(), pod, "pod uid from the cgroup path: {what}");
+        assert_eq!(
+            get(&alert, "orchestrator.resource.id").as_str(),
+            pod,
+            "pod uid from the cgroup path: {what}"
+        );
         assert_eq!(
             get(&alert, "kibana.alert.rule.name"),
             "Web Server Exploitation Detected via Defend for Containers",
@@ -344,7 +407,10 @@ fn attack_and_check(sensor: &mut Sensor, server: &Server, alerting: bool, extra:
 
     // Let anything late arrive, then count.
     std::thread::sleep(Duration::from_millis(700));
-    let alerts: Vec<Value> = read_lines(&alerts_path).into_iter().filter(is_alert).collect();
+    let alerts: Vec<Value> = read_lines(&alerts_path)
+        .into_iter()
+        .filter(is_alert)
+        .collect();
     for (shell, a) in &sent {
         let n = alerts
             .iter()
@@ -368,15 +434,25 @@ fn attack_and_check(sensor: &mut Sensor, server: &Server, alerting: bool, extra:
         }
     }
     if let Some(id) = &cid {
-        let mine: Vec<&Value> = alerts.iter().filter(|v| container_id_of(v) == Some(id)).collect();
-        let want = if alerting { sent.iter().filter(|(_, a)| a.alerts).count() } else { 0 };
+        let mine: Vec<&Value> = alerts
+            .iter()
+            .filter(|v| container_id_of(v) == Some(id))
+            .collect();
+        let want = if alerting {
+            sent.iter().filter(|(_, a)| a.alerts).count()
+        } else {
+            0
+        };
         assert_eq!(
             mine.len(),
             want,
             "{} ({:?}): alerts with this container's id:\n{}",
             kind.name(),
             server.place,
-            mine.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("\n")
+            mine.iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
     eprintln!(
@@ -385,14 +461,22 @@ fn attack_and_check(sensor: &mut Sensor, server: &Server, alerting: bool, extra:
         server.place,
         sent.len(),
         kind.shells().len(),
-        if alerting { sent.iter().filter(|(_, a)| a.alerts).count() } else { 0 }
+        if alerting {
+            sent.iter().filter(|(_, a)| a.alerts).count()
+        } else {
+            0
+        }
     );
 }
 
 fn container_case(kind: Kind, extra: &[Attack]) {
     let started = std::time::Instant::now();
-    let Some(mut sensor) = start_or_skip(&[]) else { return };
-    let Some(server) = start_server(kind, Place::Container) else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else {
+        return;
+    };
+    let Some(server) = start_server(kind, Place::Container) else {
+        return;
+    };
     attack_and_check(&mut sensor, &server, true, extra);
     drop(server);
     sensor.stop().expect("clean sensor stop");
@@ -422,10 +506,16 @@ fn container_harness_has_kubernetes_cgroup_and_cleans_up() {
         c.cgroup_path()
     );
     let out = c.exec(&["/bin/cat", "/proc/1/cmdline"]).expect("exec");
-    assert_eq!(out.stdout, b"/bin/sleep\x00600\x00", "pid 1 is the container's process");
+    assert_eq!(
+        out.stdout, b"/bin/sleep\x00600\x00",
+        "pid 1 is the container's process"
+    );
     let (pid, pod) = (c.pid(), c.pod_uid().to_owned());
     drop(c);
-    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "container process gone");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "container process gone"
+    );
     let left: Vec<String> = std::fs::read_to_string("/proc/self/mounts")
         .unwrap_or_default()
         .lines()
@@ -474,12 +564,23 @@ fn tomcat_jsp_in_container_alerts() {
 #[test]
 fn servers_started_before_the_sensor_alert() {
     let mut servers = Vec::new();
-    let kinds = [Kind::NginxPhpFpm, Kind::Apache, Kind::Gunicorn, Kind::Flask, Kind::Node, Kind::Tomcat];
+    let kinds = [
+        Kind::NginxPhpFpm,
+        Kind::Apache,
+        Kind::Gunicorn,
+        Kind::Flask,
+        Kind::Node,
+        Kind::Tomcat,
+    ];
     for kind in kinds {
-        let Some(s) = start_server(kind, Place::Container) else { return };
+        let Some(s) = start_server(kind, Place::Container) else {
+            return;
+        };
         servers.push(s);
     }
-    let Some(mut sensor) = start_or_skip(&[]) else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else {
+        return;
+    };
     for s in &servers {
         attack_and_check(&mut sensor, s, true, &[]);
     }
@@ -495,10 +596,21 @@ fn servers_started_before_the_sensor_alert() {
 /// the rule stays silent.
 #[test]
 fn same_attacks_from_host_servers_do_not_alert() {
-    let Some(mut sensor) = start_or_skip(&[]) else { return };
-    let kinds = [Kind::NginxPhpFpm, Kind::Apache, Kind::Gunicorn, Kind::Flask, Kind::Node, Kind::Tomcat];
+    let Some(mut sensor) = start_or_skip(&[]) else {
+        return;
+    };
+    let kinds = [
+        Kind::NginxPhpFpm,
+        Kind::Apache,
+        Kind::Gunicorn,
+        Kind::Flask,
+        Kind::Node,
+        Kind::Tomcat,
+    ];
     for kind in kinds {
-        let Some(server) = start_server(kind, Place::Host) else { return };
+        let Some(server) = start_server(kind, Place::Host) else {
+            return;
+        };
         let extra: Vec<Attack> = match kind {
             Kind::NginxPhpFpm | Kind::Apache => vec![php_version_exclusion()],
             _ => vec![],
@@ -509,7 +621,10 @@ fn same_attacks_from_host_servers_do_not_alert() {
         .into_iter()
         .filter(|v| is_alert(v) && container_id_of(v).is_none())
         .collect();
-    assert!(alerts.is_empty(), "alerts without a container id: {alerts:?}");
+    assert!(
+        alerts.is_empty(),
+        "alerts without a container id: {alerts:?}"
+    );
     sensor.stop().expect("clean sensor stop");
 }
 
@@ -518,9 +633,13 @@ fn same_attacks_from_host_servers_do_not_alert() {
 /// and the rule stays silent.
 #[test]
 fn servers_on_a_terminal_in_container_do_not_alert() {
-    let Some(mut sensor) = start_or_skip(&[]) else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else {
+        return;
+    };
     for kind in [Kind::Node, Kind::Flask] {
-        let Some(server) = start_server(kind, Place::ContainerPty) else { return };
+        let Some(server) = start_server(kind, Place::ContainerPty) else {
+            return;
+        };
         attack_and_check(&mut sensor, &server, false, &[]);
     }
     sensor.stop().expect("clean sensor stop");
@@ -529,6 +648,12 @@ fn servers_on_a_terminal_in_container_do_not_alert() {
 #[test]
 fn rfc3339_parsing_for_latency() {
     assert_eq!(rfc3339_ns("1970-01-01T00:00:00Z"), Some(0));
-    assert_eq!(rfc3339_ns("1970-01-02T00:00:01.5Z"), Some(86_401_500_000_000));
-    assert_eq!(rfc3339_ns("2000-03-01T00:00:00.000000001Z"), Some(951_868_800_000_000_001));
+    assert_eq!(
+        rfc3339_ns("1970-01-02T00:00:01.5Z"),
+        Some(86_401_500_000_000)
+    );
+    assert_eq!(
+        rfc3339_ns("2000-03-01T00:00:00.000000001Z"),
+        Some(951_868_800_000_000_001)
+    );
 }

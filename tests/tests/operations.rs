@@ -14,16 +14,19 @@ use tests::{args_of, get, marker, read_lines, sensor_bin, skip_or_fail, start_or
 
 const WAIT: Duration = Duration::from_secs(10);
 
-
 /// GET `path` from `addr` (loopback), returning (status line, body).
 fn http_get(addr: &str, path: &str) -> (String, String) {
     let mut s = TcpStream::connect(addr).expect("connect to the metrics endpoint");
-    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").expect("request");
     let mut text = String::new();
     s.read_to_string(&mut text).expect("response");
     let (head, body) = text.split_once("\r\n\r\n").expect("http response");
-    (head.lines().next().unwrap_or("").to_owned(), body.to_owned())
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    )
 }
 
 fn metric(body: &str, name: &str) -> Option<f64> {
@@ -33,8 +36,12 @@ fn metric(body: &str, name: &str) -> Option<f64> {
 
 #[test]
 fn metrics_and_health_endpoints_are_scrapeable() {
-    let Some(mut sensor) = start_or_skip(&[]) else { return };
-    let addr = sensor.metrics_addr().expect("metrics address in the start-up lines");
+    let Some(mut sensor) = start_or_skip(&[]) else {
+        return;
+    };
+    let addr = sensor
+        .metrics_addr()
+        .expect("metrics address in the start-up lines");
     assert!(addr.starts_with("127.0.0.1:"), "{addr}");
     let m = marker("metrics");
     for _ in 0..5 {
@@ -48,8 +55,14 @@ fn metrics_and_health_endpoints_are_scrapeable() {
     assert_eq!(http_get(&addr, "/nope").0, "HTTP/1.1 404 Not Found");
     let (status, body) = http_get(&addr, "/metrics");
     assert_eq!(status, "HTTP/1.1 200 OK");
-    assert!(metric(&body, "sensor_events_total{kind=\"exec\"}").unwrap_or(0.0) >= 5.0, "{body}");
-    assert_eq!(metric(&body, "sensor_events_lost_total{kind=\"exec\"}"), Some(0.0));
+    assert!(
+        metric(&body, "sensor_events_total{kind=\"exec\"}").unwrap_or(0.0) >= 5.0,
+        "{body}"
+    );
+    assert_eq!(
+        metric(&body, "sensor_events_lost_total{kind=\"exec\"}"),
+        Some(0.0)
+    );
     assert_eq!(metric(&body, "sensor_ready"), Some(1.0));
     assert!(metric(&body, "sensor_process_table_entries").unwrap_or(0.0) > 10.0);
     assert!(metric(&body, "sensor_rule_eval_seconds_count").unwrap_or(0.0) >= 5.0);
@@ -93,7 +106,10 @@ fn a_closed_events_pipe_is_counted_not_fatal() {
         Command::new("/bin/true").status().expect("run");
     }
     std::thread::sleep(Duration::from_millis(500));
-    assert!(matches!(child.try_wait(), Ok(None)), "the sensor must survive a closed pipe");
+    assert!(
+        matches!(child.try_wait(), Ok(None)),
+        "the sensor must survive a closed pipe"
+    );
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().expect("wait");
@@ -109,7 +125,10 @@ fn a_closed_events_pipe_is_counted_not_fatal() {
         .and_then(|s| serde_json::from_str(s).ok())
         .expect("summary line");
     assert!(summary["exec"].as_u64().unwrap_or(0) >= 50, "{summary}");
-    assert!(summary["output_errors"].as_u64().unwrap_or(0) > 0, "{summary}");
+    assert!(
+        summary["output_errors"].as_u64().unwrap_or(0) > 0,
+        "{summary}"
+    );
 }
 
 /// A web-server-shaped parent in a Kubernetes-shaped cgroup: a process
@@ -124,14 +143,25 @@ struct FakePod {
 
 impl FakePod {
     fn new() -> FakePod {
-        let id = format!("{:0>64}", format!("{:x}", std::process::id() as u64 * 7919 + 0xfeed));
+        let id = format!(
+            "{:0>64}",
+            format!("{:x}", std::process::id() as u64 * 7919 + 0xfeed)
+        );
         let uid = "0c8e7b4e-6a3c-4e26-9d67-3f0b2f3b6a11";
-        let top = PathBuf::from(format!("/sys/fs/cgroup/unified/sensor-ops-{}", std::process::id()));
+        let top = PathBuf::from(format!(
+            "/sys/fs/cgroup/unified/sensor-ops-{}",
+            std::process::id()
+        ));
         let cgroup = top.join(format!("kubepods/besteffort/pod{uid}/{id}"));
         std::fs::create_dir_all(&cgroup).expect("create cgroup");
         let link_dir = tempfile::tempdir().expect("tempdir");
         std::os::unix::fs::symlink("/bin/bash", link_dir.path().join("nginx")).expect("symlink");
-        FakePod { cgroup, top, link_dir, id }
+        FakePod {
+            cgroup,
+            top,
+            link_dir,
+            id,
+        }
     }
 
     /// Runs one attack; returns the attacking shell's marker.
@@ -177,7 +207,9 @@ fn alert_for(alerts: &Path, m: &str) -> Option<serde_json::Value> {
 
 #[test]
 fn restart_in_the_middle_of_a_storm_resumes_and_alerts() {
-    let Some(mut first) = start_or_skip(&[]) else { return };
+    let Some(mut first) = start_or_skip(&[]) else {
+        return;
+    };
     let pod = FakePod::new();
     // The fake pod's attack is detected before the restart...
     let m = pod.attack();
@@ -224,7 +256,10 @@ fn restart_in_the_middle_of_a_storm_resumes_and_alerts() {
     })
     .expect("alert after the restart");
     assert_eq!(get(&alert, "container.id").as_str(), Some(pod.id.as_str()));
-    assert!(alert_for(&second.alerts_path(), &m).is_none(), "no replay of old alerts");
+    assert!(
+        alert_for(&second.alerts_path(), &m).is_none(),
+        "no replay of old alerts"
+    );
     assert!(second
         .stderr
         .iter()
@@ -255,13 +290,22 @@ fn run_sensor(user: Option<&str>, args: &[&str]) -> Option<(i32, String)> {
         .stdin(Stdio::null())
         .output()
         .expect("run sensor");
-    Some((out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned()))
+    Some((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
 }
 
 fn assert_clean_failure(code: i32, stderr: &str, needle: &str) {
     assert_ne!(code, 0, "{stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
     assert_eq!(errors.len(), 1, "one error line: {stderr}");
     assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
 }
@@ -274,7 +318,16 @@ fn fatal_conditions_give_one_clear_line_and_a_non_zero_exit() {
     };
     assert_clean_failure(code, &err, "not enough privilege to load eBPF programs");
     // Not an eBPF object.
-    let Some((code, err)) = run_sensor(None, &["run", "--metrics-addr", "", "--ebpf-object", "/etc/hostname"]) else {
+    let Some((code, err)) = run_sensor(
+        None,
+        &[
+            "run",
+            "--metrics-addr",
+            "",
+            "--ebpf-object",
+            "/etc/hostname",
+        ],
+    ) else {
         return;
     };
     assert_clean_failure(code, &err, "loading the eBPF object failed");
@@ -286,9 +339,14 @@ fn fatal_conditions_give_one_clear_line_and_a_non_zero_exit() {
         "/../rules/persistence_suspicious_webserver_child_process_execution.toml"
     ))
     .expect("seed rule");
-    std::fs::write(&rule, seed.replace("process.name in (", "process.name inn (")).expect("write");
+    std::fs::write(
+        &rule,
+        seed.replace("process.name in (", "process.name inn ("),
+    )
+    .expect("write");
     let rule_arg = rule.to_str().expect("utf8");
-    let Some((code, err)) = run_sensor(None, &["run", "--metrics-addr", "", "--rules", rule_arg]) else {
+    let Some((code, err)) = run_sensor(None, &["run", "--metrics-addr", "", "--rules", rule_arg])
+    else {
         return;
     };
     assert_clean_failure(code, &err, "bad.toml");
@@ -297,7 +355,11 @@ fn fatal_conditions_give_one_clear_line_and_a_non_zero_exit() {
     let Some((code, err)) = run_sensor(None, &["run", "--ring-buffer-mib", "3"]) else {
         return;
     };
-    assert_clean_failure(code, &err, "invalid setting `ring_buffer_mib` (from the command line or environment)");
+    assert_clean_failure(
+        code,
+        &err,
+        "invalid setting `ring_buffer_mib` (from the command line or environment)",
+    );
     // A taken metrics port.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
@@ -341,5 +403,8 @@ fn a_full_disk_is_counted_not_fatal() {
     assert!(sensor.is_running(), "the sensor must survive a full disk");
     let summary = sensor.stop().expect("clean stop");
     assert!(summary["exec"].as_u64().unwrap_or(0) >= 300, "{summary}");
-    assert!(summary["output_errors"].as_u64().unwrap_or(0) > 0, "{summary}");
+    assert!(
+        summary["output_errors"].as_u64().unwrap_or(0) > 0,
+        "{summary}"
+    );
 }

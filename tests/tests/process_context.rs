@@ -23,7 +23,6 @@ use tests::{args_of, get, marker, skip_or_fail, start_or_skip, Sensor};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
@@ -101,7 +100,9 @@ fn shell_with_child(m: &str) -> Command {
 
 #[test]
 fn interactive_in_a_pty_and_not_when_detached_or_stdin_redirected() {
-    let Some(mut sensor) = start_or_skip(&[]) else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else {
+        return;
+    };
 
     // (a) The shell is a session leader on a pty: stdin, stdout, stderr and
     // the controlling tty are all /dev/pts/<n>.
@@ -522,7 +523,9 @@ fn container_identity_for_each_cgroup_shape() {
         skip_or_fail("needs root to create cgroups");
         return;
     }
-    let Some(mut sensor) = start_or_skip(&[]) else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else {
+        return;
+    };
     let mut cg = Cgroups::new().expect("create a cgroup2 directory (root, cgroup2 mounted)");
     let shapes = shapes();
     let mut runs = Vec::new();
@@ -595,7 +598,9 @@ fn short_lived_container_removed_before_the_sensor_catches_up() {
         skip_or_fail("needs root to create cgroups");
         return;
     }
-    let Some(mut sensor) = start_or_skip(&[]) else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else {
+        return;
+    };
     let mut cg = Cgroups::new().expect("create a cgroup2 directory (root, cgroup2 mounted)");
     let id = random_hex(32);
     let (dir, path) = cg.create(&format!("system.slice/docker-{id}.scope"));
@@ -694,7 +699,9 @@ fn exec_in_a_runc_container_has_its_id() {
         skip_or_fail("needs root and runc");
         return;
     }
-    let Some(mut sensor) = start_or_skip(&[]) else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else {
+        return;
+    };
     let ctr = Container::start(&Spec {
         args: vec!["/bin/sleep".into(), "60".into()],
         ..Spec::default()
@@ -929,7 +936,9 @@ fn prefork_master(m: &str) -> Command {
 
 #[test]
 fn forked_worker_is_the_parent_with_its_masters_image() {
-    let Some(mut sensor) = start_or_skip(&[]) else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else {
+        return;
+    };
     let m = marker("ctx-prefork");
     let mut master = prefork_master(&m).spawn().expect("spawn perl");
     let master_pid = master.id();
@@ -1248,7 +1257,9 @@ fn reused_pid_never_mixes_two_processes() {
         skip_or_fail("needs root and /proc/sys/kernel/ns_last_pid");
         return;
     }
-    let Some(mut sensor) = start_or_skip(&[]) else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else {
+        return;
+    };
     let r = reuse_pid(&marker("ctx-reuse"), false);
     check_reuse(&mut sensor, &r);
     sensor.stop().expect("clean stop");
@@ -1263,7 +1274,9 @@ fn reused_pid_within_one_clock_tick_gets_a_new_entity_id() {
         skip_or_fail("needs root and /proc/sys/kernel/ns_last_pid");
         return;
     }
-    let Some(mut sensor) = start_or_skip(&[]) else { return };
+    let Some(mut sensor) = start_or_skip(&[]) else {
+        return;
+    };
     let r = reuse_pid(&marker("ctx-reuse-tick"), true);
     check_reuse(&mut sensor, &r);
     sensor.stop().expect("clean stop");

@@ -73,7 +73,9 @@ fn cargo() -> String {
 /// Runs a command, failing with its full command line when it fails.
 pub fn run_cmd(cmd: &mut Command) -> Result<()> {
     let shown = format!("{cmd:?}");
-    let status = cmd.status().with_context(|| format!("cannot start {shown}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {shown}"))?;
     if !status.success() {
         bail!("{shown} failed with {status}");
     }
@@ -110,21 +112,24 @@ pub(crate) fn build() -> Result<PathBuf> {
         // (RUSTC_BOOTSTRAP=1 would make aya-build switch to build-std).
         .env("RUSTC_BOOTSTRAP", "aya_ebpf")
         .env("CARGO_TARGET_DIR", root.join("target/bpf"))
-        .env(
-            "CARGO_TARGET_BPFEL_UNKNOWN_NONE_LINKER",
-            &tools.bpf_linker,
-        )
+        .env("CARGO_TARGET_BPFEL_UNKNOWN_NONE_LINKER", &tools.bpf_linker)
         .env_remove("RUSTFLAGS")
         .env_remove("RUSTC_WRAPPER");
     run_cmd(&mut ebpf).context("building the eBPF programs")?;
-    eprintln!("xtask: eBPF object built in {:.1}s", start.elapsed().as_secs_f64());
+    eprintln!(
+        "xtask: eBPF object built in {:.1}s",
+        start.elapsed().as_secs_f64()
+    );
     let start = std::time::Instant::now();
     let mut user = Command::new(cargo());
     user.current_dir(&root)
         .args(["build", "-p", "sensor", "--release", "--bin", "sensor"])
         .env("SENSOR_EBPF_OBJECT", ebpf_object_path());
     run_cmd(&mut user).context("building the sensor")?;
-    eprintln!("xtask: sensor built in {:.1}s", start.elapsed().as_secs_f64());
+    eprintln!(
+        "xtask: sensor built in {:.1}s",
+        start.elapsed().as_secs_f64()
+    );
     Ok(sensor_binary_path())
 }
 
@@ -149,7 +154,13 @@ fn test(args: &[String]) -> Result<()> {
     let root = workspace_root();
     let mut cmd = Command::new(cargo());
     cmd.current_dir(&root)
-        .args(["test", "--workspace", "--exclude", "sensor-ebpf", "--release"])
+        .args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "sensor-ebpf",
+            "--release",
+        ])
         .args(args)
         .env("SENSOR_BIN", &bin)
         .env("SENSOR_EBPF_OBJECT", ebpf_object_path());

@@ -53,7 +53,10 @@ pub fn ensure(verbose: bool) -> Result<Tools> {
     let bpf_linker = match (linker, linker_llvm) {
         (Some(path), Some(major)) if major == llvm => {
             if verbose {
-                say(&format!("{} is built against LLVM {major}: matches", path.display()));
+                say(&format!(
+                    "{} is built against LLVM {major}: matches",
+                    path.display()
+                ));
             }
             path
         }
@@ -63,7 +66,9 @@ pub fn ensure(verbose: bool) -> Result<Tools> {
                     "{} is built against LLVM {m}, rustc emits LLVM {llvm}: rebuilding it",
                     p.display()
                 )),
-                _ => say(&format!("bpf-linker not found: building {BPF_LINKER_VERSION} against LLVM {llvm}")),
+                _ => say(&format!(
+                    "bpf-linker not found: building {BPF_LINKER_VERSION} against LLVM {llvm}"
+                )),
             }
             let prefix = format!("/usr/lib/llvm-{llvm}");
             if !Path::new(&prefix).join("bin/llvm-config").exists() {
@@ -123,8 +128,12 @@ fn rustc_llvm_major(rustc: &Path) -> Result<u32> {
         .output()
         .with_context(|| format!("running {} -vV", rustc.display()))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    parse_llvm_major(&text)
-        .with_context(|| format!("no LLVM version in `{} -vV` output:\n{text}", rustc.display()))
+    parse_llvm_major(&text).with_context(|| {
+        format!(
+            "no LLVM version in `{} -vV` output:\n{text}",
+            rustc.display()
+        )
+    })
 }
 
 pub fn parse_llvm_major(rustc_vv: &str) -> Option<u32> {
@@ -189,7 +198,11 @@ impl Apt {
 
     /// Installs the packages not installed yet.
     pub fn install(&mut self, pkgs: &[&str]) -> Result<()> {
-        let missing: Vec<&str> = pkgs.iter().copied().filter(|p| !Self::is_installed(p)).collect();
+        let missing: Vec<&str> = pkgs
+            .iter()
+            .copied()
+            .filter(|p| !Self::is_installed(p))
+            .collect();
         if missing.is_empty() {
             return Ok(());
         }
@@ -242,7 +255,10 @@ mod tests {
         assert_eq!(parse_llvm_major("rustc 1.0\n"), None);
         let ldd = "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibLLVM.so.22.1 => /usr/lib/x86_64-linux-gnu/libLLVM.so.22.1 (0x1)\n";
         assert_eq!(parse_libllvm_major(ldd), Some(22));
-        assert_eq!(parse_libllvm_major("\tlibLLVM-19.so => /x (0x1)\n"), Some(19));
+        assert_eq!(
+            parse_libllvm_major("\tlibLLVM-19.so => /x (0x1)\n"),
+            Some(19)
+        );
         assert_eq!(parse_libllvm_major("\tlibc.so.6 => /x\n"), None);
     }
 }
