@@ -143,6 +143,9 @@ fn cli_replay_and_rules_check() {
         .unwrap();
     assert!(!missing.status.success());
     let stderr = String::from_utf8_lossy(&missing.stderr);
-    assert!(stderr.starts_with("error: loading rules:"), "{stderr}");
+    // One clean line naming the missing path.
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains("nope"), "{stderr}");
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("error: ")).count(), 1, "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
