@@ -7,8 +7,10 @@
 //! exactly that, idempotently, from package registries only, and every other
 //! command calls it when something is missing.
 
+mod bench;
 mod deploy_check;
 mod setup;
+mod storm;
 mod test_deps;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +43,9 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Overhead benchmark (as root): exec storms bare, with the sensor,
+    /// bpftrace and auditd.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +55,7 @@ fn main() -> ExitCode {
         Cmd::Build => build().map(|_| ()),
         Cmd::Run { args } => run(&args),
         Cmd::Test { args } => test(&args),
+        Cmd::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
