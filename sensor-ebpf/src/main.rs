@@ -45,6 +45,31 @@ use sensor_common::{
 #[no_mangle]
 static OFFSETS: KernelOffsets = unsafe { core::mem::zeroed() };
 
+/// Wake the reader only once this many bytes wait in the ring buffer (the
+/// reader also drains on a short timer): a storm then costs one wake-up per
+/// batch, not one per exec. 0: the kernel's default, a wake-up whenever the
+/// reader has caught up (lowest latency). Set by userspace at load time.
+#[no_mangle]
+static WAKEUP_BYTES: u64 = 0;
+
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+const BPF_RB_AVAIL_DATA: u64 = 0;
+
+/// Notification flags for the record about to be sent.
+fn wakeup_flags() -> u64 {
+    // SAFETY: volatile read of a load-time constant.
+    let threshold = unsafe { core::ptr::read_volatile(&WAKEUP_BYTES) };
+    if threshold == 0 {
+        return 0;
+    }
+    if EVENTS.query(BPF_RB_AVAIL_DATA) >= threshold {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    }
+}
+
 /// Every record goes here. Userspace sets the size at load time.
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(8 * 1024 * 1024, 0);
@@ -182,7 +207,7 @@ fn output_prefix<T>(rec: &mut T, size: usize, lost: u32) {
             core::ptr::addr_of!(EVENTS).cast_mut().cast(),
             (rec as *mut T).cast(),
             size as u64,
-            0,
+            wakeup_flags(),
         )
     };
     if ret < 0 {
@@ -409,7 +434,7 @@ fn try_fork(ctx: &RawTracePointContext) -> Result<(), ReadError> {
     }
     // SAFETY: helper call without arguments.
     rec.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
-    if EVENTS.output::<ForkRecord>(&rec, 0).is_err() {
+    if EVENTS.output::<ForkRecord>(&rec, wakeup_flags()).is_err() {
         count_lost(lost_index::FORK);
     }
     Ok(())
@@ -444,7 +469,7 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), ReadError> {
         comm: kernel_read::read_bytes::<COMM_LEN>(leader, offset(|o| &o.task_comm))
             .unwrap_or([0; COMM_LEN]),
     };
-    if EVENTS.output::<ExitRecord>(&rec, 0).is_err() {
+    if EVENTS.output::<ExitRecord>(&rec, wakeup_flags()).is_err() {
         count_lost(lost_index::EXIT);
     }
     Ok(())

@@ -48,6 +48,9 @@ pub struct ConfigFile {
     pub rotate_mib: Option<u64>,
     /// Rotated files kept per output.
     pub rotate_keep: Option<u32>,
+    /// Read the kernel's records in batches at most this many milliseconds
+    /// apart (one wake-up per batch, not per exec); 0 wakes per record.
+    pub batch_ms: Option<u64>,
 }
 
 impl ConfigFile {
@@ -80,6 +83,7 @@ pub struct Settings {
     pub metrics_addr: Option<SocketAddr>,
     pub rotate_mib: u64,
     pub rotate_keep: u32,
+    pub batch_ms: u64,
 }
 
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9100";
@@ -134,7 +138,7 @@ pub fn resolve(
         }
     }
 
-    let ring_buffer_mib = over.ring_buffer_mib.or(file.ring_buffer_mib).unwrap_or(16);
+    let ring_buffer_mib = over.ring_buffer_mib.or(file.ring_buffer_mib).unwrap_or(8);
     if !(1..=1024).contains(&ring_buffer_mib) || !ring_buffer_mib.is_power_of_two() {
         return Err(invalid(
             "ring_buffer_mib",
@@ -217,7 +221,16 @@ pub fn resolve(
             format!("{rotate_keep} is outside 1..=100"),
         ));
     }
+    let batch_ms = over.batch_ms.or(file.batch_ms).unwrap_or(10);
+    if batch_ms > 1_000 {
+        return Err(invalid(
+            "batch_ms",
+            origin(&over.batch_ms, &file.batch_ms, file_path),
+            format!("{batch_ms} is above 1000 (alerts would wait up to that long)"),
+        ));
+    }
     Ok(Settings {
+        batch_ms,
         rules,
         alerts,
         events,
@@ -245,7 +258,7 @@ mod tests {
     fn defaults() {
         let s = resolve(&ConfigFile::default(), None, &ConfigFile::default()).expect("defaults");
         assert_eq!(s.alerts, "-");
-        assert_eq!(s.ring_buffer_mib, 16);
+        assert_eq!(s.ring_buffer_mib, 8);
         assert_eq!(
             s.metrics_addr,
             Some("127.0.0.1:9100".parse().expect("addr"))

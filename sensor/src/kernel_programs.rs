@@ -75,12 +75,16 @@ pub enum LoadError {
 pub struct LoadOptions {
     /// Ring buffer size in bytes (a power of two, multiple of the page size).
     pub ring_buffer_bytes: u32,
+    /// Wake the reader only once this many bytes are waiting (the reader
+    /// must then also poll on a timer); 0 wakes it whenever it caught up.
+    pub wakeup_bytes: u64,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
         LoadOptions {
-            ring_buffer_bytes: 16 * 1024 * 1024,
+            ring_buffer_bytes: 8 * 1024 * 1024,
+            wakeup_bytes: 0,
         }
     }
 }
@@ -172,6 +176,7 @@ pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, Load
     let cpus = aya::util::nr_cpus().map(|n| n as u32).unwrap_or(256).max(1);
     let mut ebpf = EbpfLoader::new()
         .override_global("OFFSETS", &offsets, true)
+        .override_global("WAKEUP_BYTES", &options.wakeup_bytes, true)
         .map_max_entries("EVENTS", options.ring_buffer_bytes)
         .map_max_entries("SCRATCH", cpus)
         .load(object)

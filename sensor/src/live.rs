@@ -101,6 +101,13 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
         object,
         &LoadOptions {
             ring_buffer_bytes: settings.ring_buffer_mib * 1024 * 1024,
+            // A wake-up per 64 KiB (or per ring/8 on small rings); the
+            // batch timer below picks up whatever is under the threshold.
+            wakeup_bytes: if settings.batch_ms == 0 {
+                0
+            } else {
+                (u64::from(settings.ring_buffer_mib) * 1024 * 1024 / 8).min(64 * 1024)
+            },
         },
     )?;
     eprintln!(
@@ -187,6 +194,9 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
     let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let mut lost_check = tokio::time::interval(Duration::from_secs(1));
+    let mut batch = tokio::time::interval(Duration::from_millis(settings.batch_ms.max(1)));
+    batch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let batching = settings.batch_ms > 0;
     let mut stats = RunStats::default();
     let mut last_lost = LostCounts::default();
 
@@ -206,6 +216,9 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
                 let mut guard = guard.context("ring buffer poll")?;
                 pipeline.drain(&mut programs);
                 guard.clear_ready();
+            }
+            _ = batch.tick(), if batching => {
+                pipeline.drain(&mut programs);
             }
             _ = lost_check.tick() => {
                 report_lost(&programs, &mut last_lost, &metrics);

@@ -80,7 +80,7 @@ struct RunArgs {
     /// Also write `fork` and `end` events to the events output.
     #[arg(long, env = "SENSOR_LIFECYCLE_EVENTS")]
     lifecycle_events: bool,
-    /// Kernel ring buffer size in MiB, a power of two [default: 16].
+    /// Kernel ring buffer size in MiB, a power of two [default: 8].
     #[arg(long, value_name = "MIB", env = "SENSOR_RING_BUFFER_MIB")]
     ring_buffer_mib: Option<u32>,
     /// Most processes the process table keeps [default: 65536].
@@ -95,6 +95,10 @@ struct RunArgs {
     /// Rotated files kept per output [default: 5].
     #[arg(long, value_name = "N", env = "SENSOR_ROTATE_KEEP")]
     rotate_keep: Option<u32>,
+    /// Read kernel records in batches at most this many ms apart; 0 wakes
+    /// per record (lowest latency, most CPU) [default: 10].
+    #[arg(long, value_name = "MS", env = "SENSOR_BATCH_MS")]
+    batch_ms: Option<u64>,
     /// Load this eBPF object instead of the embedded one.
     #[arg(long, value_name = "PATH", env = "SENSOR_EBPF_OBJECT_PATH")]
     ebpf_object: Option<PathBuf>,
@@ -117,6 +121,7 @@ impl RunArgs {
             metrics_addr: self.metrics_addr.clone(),
             rotate_mib: self.rotate_mib,
             rotate_keep: self.rotate_keep,
+            batch_ms: self.batch_ms,
         };
         Ok(config::resolve(&file, self.config.as_deref(), &over)?)
     }
