@@ -13,6 +13,11 @@
 pub const ARGS_MAX: usize = 32 * 1024;
 /// Bytes of the execve filename captured (PATH_MAX).
 pub const FILENAME_MAX: usize = 4096;
+/// Bytes of working-directory path components captured per exec.
+pub const CWD_MAX: usize = 4096;
+/// Longest single path component read (NAME_MAX + NUL).
+pub const CWD_NAME_MAX: usize = 256;
+
 /// The kernel's TASK_COMM_LEN.
 pub const COMM_LEN: usize = 16;
 
@@ -44,6 +49,9 @@ pub const EXEC_ARGS_READ_FAILED: u32 = 1 << 2;
 pub const EXEC_ARGC_UNKNOWN: u32 = 1 << 3;
 /// The parent task could not be read (`parent` is zeroed).
 pub const EXEC_PARENT_UNKNOWN: u32 = 1 << 4;
+/// The working directory could not be read, or was deeper or longer than
+/// the capture: `cwd_len` bytes are not the whole path.
+pub const EXEC_CWD_INCOMPLETE: u32 = 1 << 5;
 
 /// `TtyInfo::flags` bits.
 pub const TTY_HAS_CTTY: u32 = 1 << 0;
@@ -137,16 +145,21 @@ pub struct ExecInfo {
     pub filename_len: u32,
     /// [`EXEC_ARGS_TRUNCATED`] and friends.
     pub flags: u32,
+    /// Working-directory bytes after argv in `data`: the path's components
+    /// from the innermost out, each NUL-terminated, up to the process's
+    /// root (so a container process's cwd is as it sees it).
+    pub cwd_len: u32,
+    pub _pad: u32,
 }
 
 /// One execve, as seen by the `sched_process_exec` tracepoint. Sent with a
-/// variable length: [`ExecInfo`], then `filename_len` bytes of filename
-/// followed by `args_len` bytes of argv (NUL separated).
+/// variable length: [`ExecInfo`], then `filename_len` bytes of filename,
+/// `args_len` bytes of argv (NUL separated) and `cwd_len` bytes of cwd.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ExecRecord {
     pub info: ExecInfo,
-    pub data: [u8; FILENAME_MAX + ARGS_MAX],
+    pub data: [u8; FILENAME_MAX + ARGS_MAX + CWD_MAX + CWD_NAME_MAX],
 }
 
 impl ExecRecord {
@@ -224,7 +237,20 @@ pub struct KernelOffsets {
     /// 1 when `struct pid` has `ino` (pidfs, Linux 6.9+).
     pub has_pid_ino: u32,
     pub pid_ino: u32,
-    pub _pad0: u32,
+    // working directory: task->fs, fs_struct.{root,pwd}.{mnt,dentry},
+    // dentry.{d_parent,d_name.name}, vfsmount.mnt_root, and struct mount
+    // (which embeds the vfsmount at `mount_mnt`).
+    pub task_fs: u32,
+    pub fs_root_mnt: u32,
+    pub fs_root_dentry: u32,
+    pub fs_pwd_mnt: u32,
+    pub fs_pwd_dentry: u32,
+    pub dentry_parent: u32,
+    pub dentry_name: u32,
+    pub vfsmount_root: u32,
+    pub mount_mnt: u32,
+    pub mount_parent: u32,
+    pub mount_mountpoint: u32,
 
     // struct task_struct
     pub task_tgid: u32,

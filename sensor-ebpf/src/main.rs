@@ -36,9 +36,10 @@ use aya_ebpf::{
 use kernel_read::{offset, read_i32, read_ptr, read_u32, read_u64, read_user_u64, ReadError};
 use sensor_common::{
     lost_index, record_kind, CgroupRecord, ExecRecord, ExitRecord, ForkRecord, KernelOffsets,
-    RecordHeader, TaskInfo, TtyInfo, ARGS_MAX, CGROUP_PATH_MAX, COMM_LEN, EXEC_ARGC_UNKNOWN,
-    EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN,
-    FILENAME_MAX, TTY_FD0_CHR, TTY_FD2_CHR, TTY_HAS_CTTY, TTY_READ_ERROR,
+    RecordHeader, TaskInfo, TtyInfo, ARGS_MAX, CGROUP_PATH_MAX, COMM_LEN, CWD_MAX, CWD_NAME_MAX,
+    EXEC_ARGC_UNKNOWN, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_CWD_INCOMPLETE,
+    EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN, FILENAME_MAX, TTY_FD0_CHR, TTY_FD2_CHR,
+    TTY_HAS_CTTY, TTY_READ_ERROR,
 };
 
 /// Set by userspace at load time (`EbpfLoader::set_global`); all zero here.
@@ -189,8 +190,15 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), ReadError> {
     info.old_pid = unsafe { ctx.read_at::<u32>(offset(|o| &o.tp_exec_old_pid)) }.unwrap_or(0);
     let filename_len = read_filename(ctx, rec);
     read_args(task, rec, filename_len);
+    let strings = filename_len + rec.info.args_len as usize;
+    let strings = if strings > FILENAME_MAX - 1 + ARGS_MAX {
+        FILENAME_MAX - 1 + ARGS_MAX
+    } else {
+        strings
+    };
+    read_cwd(task, rec, strings);
 
-    let size = ExecRecord::FIXED_LEN + filename_len + rec.info.args_len as usize;
+    let size = ExecRecord::FIXED_LEN + strings + rec.info.cwd_len as usize;
     output_prefix(rec, size, lost_index::EXEC);
     Ok(())
 }
@@ -287,6 +295,97 @@ fn read_args(task: *const u8, rec: &mut ExecRecord, filename_len: usize) {
     } else {
         rec.info.args_len = len;
     }
+}
+
+/// Most path components (and mount crossings) walked for the cwd.
+const CWD_DEPTH: usize = 48;
+
+/// The working directory, walked like the kernel's `d_path` from
+/// `task->fs->pwd` up to the task's root (`task->fs->root`), crossing mount
+/// points through `struct mount`. Components are written innermost first
+/// after the other strings at `at`; userspace reverses them.
+fn read_cwd(task: *const u8, rec: &mut ExecRecord, at: usize) {
+    rec.info.cwd_len = 0;
+    if walk_cwd(task, rec, at).is_err() {
+        rec.info.flags |= EXEC_CWD_INCOMPLETE;
+    }
+}
+
+fn walk_cwd(task: *const u8, rec: &mut ExecRecord, at: usize) -> Result<(), ReadError> {
+    let fs = read_ptr(task, offset(|o| &o.task_fs))?;
+    if fs.is_null() {
+        return Err(ReadError);
+    }
+    let root_mnt = read_ptr(fs, offset(|o| &o.fs_root_mnt))?;
+    let root_dentry = read_ptr(fs, offset(|o| &o.fs_root_dentry))?;
+    let mut vfsmnt = read_ptr(fs, offset(|o| &o.fs_pwd_mnt))?;
+    let mut dentry = read_ptr(fs, offset(|o| &o.fs_pwd_dentry))?;
+    let mount_mnt = offset(|o| &o.mount_mnt);
+    let mut mnt = vfsmnt.wrapping_sub(mount_mnt);
+    // A bound the verifier can see (the caller already clamps `at`).
+    let at = if at > FILENAME_MAX - 1 + ARGS_MAX {
+        FILENAME_MAX - 1 + ARGS_MAX
+    } else {
+        at
+    };
+    // `pos` is kept masked and overflow is accumulated without a branch:
+    // the verifier then sees the same state at every turn of the loop and
+    // can prune, instead of walking every possible length.
+    let mut pos: usize = 0;
+    let mut overflow: usize = 0;
+    for _ in 0..CWD_DEPTH {
+        if dentry == root_dentry && vfsmnt == root_mnt {
+            return if overflow == 0 {
+                Ok(())
+            } else {
+                Err(ReadError)
+            };
+        }
+        let mnt_root = read_ptr(vfsmnt, offset(|o| &o.vfsmount_root))?;
+        if dentry == mnt_root {
+            let parent = read_ptr(mnt, offset(|o| &o.mount_parent))?;
+            if parent == mnt {
+                // The namespace's root mount.
+                return if overflow == 0 {
+                    Ok(())
+                } else {
+                    Err(ReadError)
+                };
+            }
+            dentry = read_ptr(mnt, offset(|o| &o.mount_mountpoint))?;
+            mnt = parent;
+            vfsmnt = mnt.wrapping_add(mount_mnt);
+            continue;
+        }
+        let parent = read_ptr(dentry, offset(|o| &o.dentry_parent))?;
+        if parent == dentry {
+            return if overflow == 0 {
+                Ok(())
+            } else {
+                Err(ReadError)
+            };
+        }
+        let name = read_ptr(dentry, offset(|o| &o.dentry_name))?;
+        let dst_off = at + (pos & (CWD_MAX - 1));
+        // SAFETY: dst_off < FILENAME_MAX + ARGS_MAX + CWD_MAX and the read
+        // is at most CWD_NAME_MAX bytes: inside `rec.data`.
+        let n = unsafe {
+            bpf_probe_read_kernel_str(
+                rec.data.as_mut_ptr().add(dst_off).cast(),
+                CWD_NAME_MAX as u32,
+                name.cast(),
+            )
+        };
+        if n <= 0 {
+            return Err(ReadError);
+        }
+        let next = pos + (n as usize & (CWD_NAME_MAX - 1 + CWD_NAME_MAX));
+        overflow |= next >> 12; // CWD_MAX = 4096
+        pos = next & (CWD_MAX - 1);
+        rec.info.cwd_len = pos as u32;
+        dentry = parent;
+    }
+    Err(ReadError) // deeper than CWD_DEPTH
 }
 
 /// Fills `info` from the thread-group leader of `task` (a parent may be a

@@ -5,7 +5,7 @@
 use sensor_common::{
     record_kind, CgroupRecord, ExecInfo, ExecRecord, ExitRecord, ForkRecord, RecordHeader,
     TaskInfo, CGROUP_PATH_MAX, EXEC_ARGC_UNKNOWN, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED,
-    EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN,
+    EXEC_CWD_INCOMPLETE, EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -44,6 +44,9 @@ pub struct ExecEvent {
     pub argc: u32,
     pub args_truncated: bool,
     pub args_read_failed: bool,
+    /// The working directory as the process sees it (up to its root);
+    /// `None` when the kernel could not read all of it.
+    pub cwd: Option<Vec<u8>>,
 }
 
 /// A new process (fork/clone without CLONE_THREAD).
@@ -165,15 +168,17 @@ fn decode_exec(bytes: &[u8]) -> Result<ExecEvent, DecodeError> {
     let tail = &bytes[ExecRecord::FIXED_LEN..];
     let filename_len = rec.filename_len as usize;
     let args_len = rec.args_len as usize;
-    if tail.len() < filename_len + args_len {
+    let cwd_len = rec.cwd_len as usize;
+    if tail.len() < filename_len + args_len + cwd_len {
         return Err(DecodeError::Short {
-            what: "exec filename and argv",
+            what: "exec filename, argv and cwd",
             got: bytes.len(),
-            need: ExecRecord::FIXED_LEN + filename_len + args_len,
+            need: ExecRecord::FIXED_LEN + filename_len + args_len + cwd_len,
         });
     }
     let filename = tail[..filename_len].to_vec();
     let blob = &tail[filename_len..filename_len + args_len];
+    let cwd_blob = &tail[filename_len + args_len..filename_len + args_len + cwd_len];
     let args = split_args(blob);
     let flags = rec.flags;
     let argc = if flags & EXEC_ARGC_UNKNOWN != 0 {
@@ -199,7 +204,23 @@ fn decode_exec(bytes: &[u8]) -> Result<ExecEvent, DecodeError> {
         argc,
         args_truncated: flags & EXEC_ARGS_TRUNCATED != 0,
         args_read_failed: flags & EXEC_ARGS_READ_FAILED != 0,
+        cwd: (flags & EXEC_CWD_INCOMPLETE == 0).then(|| cwd_from_components(cwd_blob)),
     })
+}
+
+/// The kernel sends the cwd's components innermost first, each
+/// NUL-terminated (`b\0a\0` for `/a/b`); no components is `/`.
+pub fn cwd_from_components(blob: &[u8]) -> Vec<u8> {
+    let body = blob.strip_suffix(&[0]).unwrap_or(blob);
+    if body.is_empty() {
+        return b"/".to_vec();
+    }
+    let mut path = Vec::with_capacity(blob.len() + 1);
+    for component in body.rsplit(|b| *b == 0) {
+        path.push(b'/');
+        path.extend_from_slice(component);
+    }
+    path
 }
 
 /// Splits the NUL-separated argv blob. Empty arguments are kept (`""` is a
@@ -332,6 +353,14 @@ mod tests {
             decode(&b[..b.len() - 1]),
             Err(DecodeError::Short { .. })
         ));
+    }
+
+    #[test]
+    fn cwd_components_are_reversed_into_a_path() {
+        assert_eq!(cwd_from_components(b""), b"/");
+        assert_eq!(cwd_from_components(b"tmp\0"), b"/tmp");
+        assert_eq!(cwd_from_components(b"c\0b\0a\0"), b"/a/b/c");
+        assert_eq!(cwd_from_components(b"d\xff\0x\0"), b"/x/d\xff");
     }
 
     #[test]

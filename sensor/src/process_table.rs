@@ -399,9 +399,10 @@ impl ProcessTable {
     ///   this instance, else the cwd the table last knew); else the target
     ///   of `/proc/<pid>/exe` (also used for `/dev/fd/N` / `/proc/self/fd/N`
     ///   fexecve paths, e.g. memfd payloads); else the filename as given.
-    /// - working_directory: the live cwd when readable (exec does not change
-    ///   it, and a shell's `cd` since the seed is invisible otherwise), else
-    ///   the one inherited from the pre-exec entry.
+    /// - working_directory: the cwd the kernel read at exec (as the process
+    ///   sees it, up to its root); if the kernel could not read all of it,
+    ///   `/proc/<pid>/cwd` when that is still this instance; else the one
+    ///   inherited from the pre-exec entry.
     pub fn on_exec(&mut self, ev: &ExecEvent) -> ExecContext {
         let pid = ev.task.tgid;
         let start_ns = ev.task.start_boottime_ns;
@@ -420,9 +421,14 @@ impl ProcessTable {
             self.stats.exec_parent_unknown += 1;
         }
 
-        let live_cwd = self
-            .read_link_of_instance(pid, ticks, "cwd")
-            .map(Arc::<str>::from);
+        // The kernel reads the cwd at exec; /proc is the fallback (a
+        // filesystem the walk could not finish), checked to be this instance.
+        let live_cwd = match &ev.cwd {
+            Some(cwd) => Some(Arc::<str>::from(to_text(cwd).as_ref())),
+            None => self
+                .read_link_of_instance(pid, ticks, "cwd")
+                .map(Arc::<str>::from),
+        };
         let known_cwd = live_cwd
             .clone()
             .or_else(|| prior.as_ref().and_then(|p| p.working_directory.clone()));
@@ -833,6 +839,7 @@ mod tests {
             argc: args.len() as u32,
             args_truncated: false,
             args_read_failed: false,
+            cwd: None,
         }
     }
 

@@ -132,6 +132,7 @@ fn realistic_exec(i: u32) -> ExecEvent {
         args,
         args_truncated: false,
         args_read_failed: false,
+        cwd: None,
     }
 }
 

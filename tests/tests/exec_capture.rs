@@ -202,3 +202,58 @@ fn a_burst_of_execs_is_all_seen_or_counted_lost() {
         "{missing} execs neither seen nor counted lost (lost={lost})"
     );
 }
+
+#[test]
+fn working_directory_is_read_at_exec_across_mounts() {
+    let Some(mut sensor) = start_or_skip(&[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let deep = dir.path().join("a b/c/d");
+    std::fs::create_dir_all(&deep).expect("mkdir");
+    // A tmpfs mounted below it: the walk crosses a mount point.
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).expect("mkdir");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    let inner = mnt.join("inner");
+    if mounted {
+        std::fs::create_dir(&inner).expect("mkdir in tmpfs");
+    }
+    let m = marker("cwd");
+    let status = Command::new("/bin/true")
+        .arg(&m)
+        .current_dir(&deep)
+        .status()
+        .expect("run");
+    assert!(status.success());
+    let ev = sensor
+        .wait_event(WAIT, |v| args_of(v).get(1).is_some_and(|a| *a == m))
+        .expect("exec event");
+    let want = deep.canonicalize().expect("canonical");
+    assert_eq!(
+        get(&ev, "process.working_directory"),
+        want.to_str().expect("utf8")
+    );
+    if mounted {
+        let m2 = marker("cwd-mnt");
+        Command::new("/bin/true")
+            .arg(&m2)
+            .current_dir(&inner)
+            .status()
+            .expect("run");
+        let ev = sensor
+            .wait_event(WAIT, |v| args_of(v).get(1).is_some_and(|a| *a == m2))
+            .expect("exec event");
+        let want = inner.canonicalize().expect("canonical");
+        assert_eq!(
+            get(&ev, "process.working_directory"),
+            want.to_str().expect("utf8")
+        );
+        let _ = Command::new("umount").arg(&mnt).status();
+    }
+    sensor.stop().expect("clean stop");
+}

@@ -715,6 +715,22 @@ fn exec_in_a_runc_container_has_its_id() {
         String::from_utf8_lossy(&out.stderr)
     );
     let ev = true_event(&mut sensor, &m);
+    // The working directory as the container sees it, across its /tmp mount.
+    let m2 = marker("ctx-runc-cwd");
+    let script = format!("cd /tmp && exec /bin/true {m2}");
+    let out = ctr.exec(&["/bin/sh", "-c", &script]).expect("runc exec");
+    assert!(
+        out.status.success(),
+        "runc exec: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let in_tmp = true_event(&mut sensor, &m2);
+    assert_eq!(get(&ev, "process.working_directory"), "/", "{ev}");
+    assert_eq!(
+        get(&in_tmp, "process.working_directory"),
+        "/tmp",
+        "{in_tmp}"
+    );
     // The container's init (sleep) was exec'd after the sensor started too.
     let init = sensor
         .wait_event(WAIT, |v| {
