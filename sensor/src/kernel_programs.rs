@@ -78,6 +78,10 @@ pub struct LoadOptions {
     /// Wake the reader only once this many bytes are waiting (the reader
     /// must then also poll on a timer); 0 wakes it whenever it caught up.
     pub wakeup_bytes: u64,
+    /// Kernel BTF to take struct offsets from instead of
+    /// `/sys/kernel/btf/vmlinux` (kernels built without it can use an
+    /// external BTF file for their exact build, e.g. from BTFHub).
+    pub btf_path: Option<std::path::PathBuf>,
 }
 
 impl Default for LoadOptions {
@@ -85,6 +89,7 @@ impl Default for LoadOptions {
         LoadOptions {
             ring_buffer_bytes: 8 * 1024 * 1024,
             wakeup_bytes: 0,
+            btf_path: None,
         }
     }
 }
@@ -160,7 +165,11 @@ pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, Load
     if !(has_cap(caps, CAP_SYS_ADMIN) || bpf_caps) {
         return Err(LoadError::NotPermitted { cap_eff: caps });
     }
-    let btf = KernelBtf::from_sys_fs().map_err(kernel_offsets::OffsetsError::from)?;
+    let btf = match &options.btf_path {
+        Some(path) => KernelBtf::from_file(path),
+        None => KernelBtf::from_sys_fs(),
+    }
+    .map_err(kernel_offsets::OffsetsError::from)?;
     let offsets = kernel_offsets::from_btf(&btf).map_err(kernel_offsets::OffsetsError::from)?;
     let (tracefs_root, mounted_tracefs) = tracefs::ensure_mounted()?;
     let exec_fmt = TracepointFormat::read(&tracefs_root, "sched", "sched_process_exec")?;

@@ -36,6 +36,8 @@ pub struct LiveOptions {
     pub settings: Settings,
     /// Load this object instead of the embedded one.
     pub ebpf_object: Option<PathBuf>,
+    /// Kernel BTF file instead of `/sys/kernel/btf/vmlinux`.
+    pub btf: Option<PathBuf>,
 }
 
 /// Counters printed in the summary line at exit.
@@ -108,6 +110,7 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
             } else {
                 (u64::from(settings.ring_buffer_mib) * 1024 * 1024 / 8).min(64 * 1024)
             },
+            btf_path: opts.btf.clone(),
         },
     )?;
     eprintln!(

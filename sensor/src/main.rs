@@ -102,6 +102,10 @@ struct RunArgs {
     /// Load this eBPF object instead of the embedded one.
     #[arg(long, value_name = "PATH", env = "SENSOR_EBPF_OBJECT_PATH")]
     ebpf_object: Option<PathBuf>,
+    /// Kernel BTF file to take struct offsets from, for kernels without
+    /// /sys/kernel/btf/vmlinux (e.g. a BTFHub file for this exact kernel).
+    #[arg(long, value_name = "PATH", env = "SENSOR_BTF")]
+    btf: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -250,6 +254,7 @@ fn live(args: RunArgs) -> anyhow::Result<ExitCode> {
         rules,
         settings,
         ebpf_object: args.ebpf_object,
+        btf: args.btf,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

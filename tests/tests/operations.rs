@@ -55,7 +55,10 @@ fn metrics_and_health_endpoints_are_scrapeable() {
         .count()
         < 5
     {
-        assert!(Instant::now() < deadline, "five exec events within {WAIT:?}");
+        assert!(
+            Instant::now() < deadline,
+            "five exec events within {WAIT:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(http_get(&addr, "/healthz").0, "HTTP/1.1 200 OK");
@@ -339,6 +342,21 @@ fn fatal_conditions_give_one_clear_line_and_a_non_zero_exit() {
         return;
     };
     assert_clean_failure(code, &err, "loading the eBPF object failed");
+    // No kernel BTF (as on a kernel built without it), and garbage BTF.
+    let Some((code, err)) = run_sensor(
+        None,
+        &["run", "--metrics-addr", "", "--btf", "/nonexistent/vmlinux"],
+    ) else {
+        return;
+    };
+    assert_clean_failure(code, &err, "cannot read kernel BTF at /nonexistent/vmlinux");
+    let Some((code, err)) = run_sensor(
+        None,
+        &["run", "--metrics-addr", "", "--btf", "/etc/hostname"],
+    ) else {
+        return;
+    };
+    assert_clean_failure(code, &err, "malformed BTF");
     // A malformed rule: file, line and column, and a caret under the text.
     let dir = tempfile::tempdir().expect("tempdir");
     let rule = dir.path().join("bad.toml");
