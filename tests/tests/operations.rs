@@ -357,6 +357,27 @@ fn fatal_conditions_give_one_clear_line_and_a_non_zero_exit() {
         return;
     };
     assert_clean_failure(code, &err, "malformed BTF");
+    // tracefs missing and not mountable: a private mount namespace where
+    // /sys/kernel is an empty tmpfs (BTF taken from a copy).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let btf = dir.path().join("vmlinux");
+    std::fs::copy("/sys/kernel/btf/vmlinux", &btf).expect("copy kernel BTF");
+    let script = format!(
+        "mount -t tmpfs none /sys/kernel && exec {} run --metrics-addr '' --btf {}",
+        sensor_bin().display(),
+        btf.display()
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .expect("unshare");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_clean_failure(
+        out.status.code().unwrap_or(-1),
+        &err,
+        "tracefs is not mounted and mounting it at /sys/kernel/tracing failed",
+    );
     // A malformed rule: file, line and column, and a caret under the text.
     let dir = tempfile::tempdir().expect("tempdir");
     let rule = dir.path().join("bad.toml");
