@@ -470,7 +470,11 @@ impl LongValueScan {
                     let reuse = windows.iter().any(|x| x.as_slice() == *w);
                     (w.len(), rarity(w) + if reuse { 400 } else { 0 })
                 })?;
-            add(window, WindowCheck::Verify(u32::try_from(j).ok()?), &mut windows);
+            add(
+                window,
+                WindowCheck::Verify(u32::try_from(j).ok()?),
+                &mut windows,
+            );
         }
         let scan = LiteralScan::new(&windows)?;
         Some(LongValueScan {
