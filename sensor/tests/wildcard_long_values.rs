@@ -48,11 +48,7 @@ fn reference(p: &str, s: &str) -> bool {
                     next[j] = any;
                 }
             }
-            Tok::One => {
-                for j in 1..=s.len() {
-                    next[j] = row[j - 1];
-                }
-            }
+            Tok::One => next[1..].copy_from_slice(&row[..s.len()]),
             Tok::Lit(c) => {
                 for j in 1..=s.len() {
                     next[j] = row[j - 1] && s[j - 1] == *c;
@@ -85,9 +81,32 @@ fn pattern() -> impl Strategy<Value = String> {
 /// nothing, so the SIMD path is taken and hits land anywhere.
 fn long_value() -> impl Strategy<Value = String> {
     let atom = prop::sample::select(vec![
-        "curl", "cur", "url", "sh", "sh -c", "bash", "|", "#!", "/tmp/", "/tm", " ", "-c", "é",
-        "日本", "x", "ab", "abab", "*", "?", "\\", "AZURE_", "AZURE_ID", "AZURE_XX",
-        "filler text 0123 ", "ééé", "\n",
+        "curl",
+        "cur",
+        "url",
+        "sh",
+        "sh -c",
+        "bash",
+        "|",
+        "#!",
+        "/tmp/",
+        "/tm",
+        " ",
+        "-c",
+        "é",
+        "日本",
+        "x",
+        "ab",
+        "abab",
+        "*",
+        "?",
+        "\\",
+        "AZURE_",
+        "AZURE_ID",
+        "AZURE_XX",
+        "filler text 0123 ",
+        "ééé",
+        "\n",
     ]);
     proptest::collection::vec(atom, 20..120).prop_map(|v| v.concat())
 }
@@ -134,15 +153,31 @@ proptest! {
 #[test]
 fn seed_list_on_planted_payloads() {
     let pats = [
-        "* /tmp/* ", " *socat *", "*python* -c*", "*openssl*enc * -d *", "*|*sh", "*#!*",
-        "*/etc/passwd*", "*AZURE_CLIENT_ID*", "*AZURE_TENANT_ID*", "*timeout *sh -c *", "*echo *",
+        "* /tmp/* ",
+        " *socat *",
+        "*python* -c*",
+        "*openssl*enc * -d *",
+        "*|*sh",
+        "*#!*",
+        "*/etc/passwd*",
+        "*AZURE_CLIENT_ID*",
+        "*AZURE_TENANT_ID*",
+        "*timeout *sh -c *",
+        "*echo *",
     ];
     let set = WildcardSet::new(&pats, false).unwrap();
     let filler = "cd /usr/local/app && ls -la config && uname -r && ".repeat(80);
     assert!(!set.is_match(&filler));
     for plant in [
-        "x /tmp/y ", "python3 -c", "openssl x enc y -d z", "a|bsh", "#!", "/etc/passwd",
-        "AZURE_TENANT_ID", "timeout 5 sh -c ", "echo ",
+        "x /tmp/y ",
+        "python3 -c",
+        "openssl x enc y -d z",
+        "a|bsh",
+        "#!",
+        "/etc/passwd",
+        "AZURE_TENANT_ID",
+        "timeout 5 sh -c ",
+        "echo ",
     ] {
         for s in [
             format!("{plant}{filler}"),
