@@ -6,7 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use proptest::prelude::*;
-use sensor::eql::wildcard::{WildcardPattern, WildcardSet};
+use sensor::eql::wildcard::{WildcardPair, WildcardPattern, WildcardSet};
+use sensor::eql::{compile_str, JsonDocument};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
@@ -194,4 +195,66 @@ fn seed_list_on_planted_payloads() {
     assert!(!set.is_match(&format!("socat {filler}")));
     assert!(set.is_match(&format!("{filler} /tmp/x ")));
     assert!(!set.is_match(&format!("{filler} /tmp/x")));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// `WildcardPair` (two lists answered by one scan of a long value)
+    /// against the reference, on long and short values: A exactly, and B
+    /// exactly whenever A does not match.
+    #[test]
+    fn pair_agrees_with_reference(
+        pa in proptest::collection::vec(pattern(), 1..30),
+        pb in proptest::collection::vec(pattern(), 1..6),
+        s in prop_oneof![
+            long_value(),
+            proptest::collection::vec(prop::sample::select(vec!["sh", " ", "-c", "curl ", "é", "|", "ab", "/tmp/"]), 0..8)
+                .prop_map(|v| v.concat()),
+        ],
+    ) {
+        let want_a = pa.iter().any(|p| reference(p, &s));
+        let want_b = pb.iter().any(|p| reference(p, &s));
+        let a = Box::new(WildcardSet::new(&pa, false).unwrap());
+        let b = Box::new(WildcardSet::new(&pb, false).unwrap());
+        if let Ok(pair) = WildcardPair::new(a, b) {
+            let (got_a, got_b) = pair.is_match(&s);
+            prop_assert_eq!(got_a, want_a, "A {:?} B {:?} value {:?}", pa, pb, s);
+            if !want_a {
+                prop_assert_eq!(got_b, want_b, "A {:?} B {:?} value {:?}", pa, pb, s);
+            }
+        }
+    }
+
+    /// The compiled `args like A or (args like B and name == "sh")` (fused
+    /// into one scan) against its three leaves evaluated separately.
+    #[test]
+    fn fused_or_agrees_with_its_leaves(
+        pa in proptest::collection::vec(pattern(), 1..20),
+        pb in proptest::collection::vec(pattern(), 1..4),
+        args in proptest::collection::vec(prop_oneof![
+            long_value(),
+            proptest::collection::vec(prop::sample::select(vec!["sh", " ", "-c", "curl ", "é", "|", "ab", "/tmp/"]), 0..8)
+                .prop_map(|v| v.concat()),
+        ], 0..4),
+        name in prop::sample::select(vec!["sh", "bash"]),
+    ) {
+        let list = |ps: &[String]| {
+            ps.iter()
+                .map(|p| format!("\"{}\"", p.replace('\\', "\\\\").replace('"', "\\\"")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let (la, lb) = (list(&pa), list(&pb));
+        let fused = compile_str(&format!(
+            "any where process.args like ({la}) or (process.args like ({lb}) and process.name == \"sh\")"
+        ))
+        .unwrap();
+        let qa = compile_str(&format!("any where process.args like ({la})")).unwrap();
+        let qb = compile_str(&format!("any where process.args like ({lb})")).unwrap();
+        let doc = serde_json::json!({"process": {"args": args, "name": name}});
+        let doc = JsonDocument::new(&doc);
+        let want = qa.matches(&doc) || (qb.matches(&doc) && name == "sh");
+        prop_assert_eq!(fused.matches(&doc), want, "A {:?} B {:?} args {:?}", pa, pb, args);
+    }
 }

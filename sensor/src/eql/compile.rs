@@ -12,7 +12,11 @@
 //!   evaluation is a pure boolean function of the document (no side effects,
 //!   no errors), so `and`/`or` are commutative and reordering cannot change
 //!   a verdict; it only makes cheap exact checks reject most events before
-//!   the expensive multi-pattern scans run.
+//!   the expensive multi-pattern scans run;
+//! - in an `or`, `f like A` next to `(f like B and rest)` (case-sensitive
+//!   lists on the same field) becomes one [`Node::LikePair`], whose scan of a
+//!   long value answers A and B together: the seed rule's `sh -c` payload is
+//!   read once instead of once per list.
 //!
 //! [`EcsField`]: super::document::EcsField
 
@@ -21,7 +25,7 @@ use super::document::FieldRef;
 use super::error::{EqlError, Span};
 use super::lucene_regex::{translate, LuceneRegexSet};
 use super::strset::StrSet;
-use super::wildcard::WildcardSet;
+use super::wildcard::{WildcardPair, WildcardSet};
 
 /// A compiled query: category gate plus condition tree.
 #[derive(Debug, Clone)]
@@ -49,6 +53,13 @@ pub(crate) enum Node {
     Exists(FieldRef),
     /// Some value of the field passes the test.
     Any(FieldRef, Test),
+    /// `(field like A) or ((field like B) and rest)`, with A and B read in
+    /// one scan per value (see [`WildcardPair`]).
+    LikePair {
+        field: FieldRef,
+        pair: Box<WildcardPair>,
+        rest: Box<Node>,
+    },
 }
 
 /// A per-value test.
@@ -240,16 +251,25 @@ fn cost(n: &Node) -> u32 {
         Node::Exists(_) => 2,
         Node::Not(x) => cost(x),
         Node::And(v) | Node::Or(v) => v.iter().map(cost).sum::<u32>().saturating_add(1),
+        // Two wildcard tests and the rest.
+        Node::LikePair { field, rest, .. } => (2 * 10 * arity(field)).saturating_add(cost(rest)),
         Node::Any(f, t) => {
-            // Multi-valued fields cost more per test.
-            let arity = if f.path().ends_with("args") { 4 } else { 1 };
             let base = match t {
                 Test::Exact(_) | Test::NumRange(..) | Test::StrRange(..) => 3,
                 Test::Wildcard(_) => 10,
                 Test::Regex(_) => 40,
             };
-            base * arity
+            base * arity(f)
         }
+    }
+}
+
+/// Multi-valued fields cost more per test.
+fn arity(f: &FieldRef) -> u32 {
+    if f.path().ends_with("args") {
+        4
+    } else {
+        1
     }
 }
 
@@ -282,6 +302,58 @@ fn optimize(n: Node) -> Node {
     }
 }
 
+/// In the children of an `or`, replaces `f like A` and `(f like B and
+/// rest...)` (both case-sensitive, same field) by one [`Node::LikePair`], so
+/// that a long value is scanned once for both lists. Pure rewrite of the
+/// same boolean function: `(∃v A(v)) ∨ ((∃v B(v)) ∧ rest)`.
+fn fuse_like_pair(out: &mut Vec<Node>) {
+    let is_like = |n: &Node| matches!(n, Node::Any(_, Test::Wildcard(_)));
+    let Some(i) = out.iter().position(is_like) else {
+        return;
+    };
+    let Node::Any(field, _) = &out[i] else {
+        return;
+    };
+    let field = field.clone();
+    let same_field_like = |n: &Node| matches!(n, Node::Any(f, Test::Wildcard(_)) if *f == field);
+    let Some((j, k)) = out.iter().enumerate().find_map(|(j, n)| match n {
+        Node::And(cs) => cs.iter().position(same_field_like).map(|k| (j, k)),
+        _ => None,
+    }) else {
+        return;
+    };
+    // Take both nodes out (higher index first).
+    let (hi, lo) = if i > j { (i, j) } else { (j, i) };
+    let n_hi = out.remove(hi);
+    let n_lo = out.remove(lo);
+    let (a_node, and_node) = if i > j { (n_hi, n_lo) } else { (n_lo, n_hi) };
+    let (Node::Any(_, Test::Wildcard(a)), Node::And(cs)) = (a_node, and_node) else {
+        unreachable!("checked above")
+    };
+    let mut cs = cs.into_vec();
+    let Node::Any(_, Test::Wildcard(b)) = cs.remove(k) else {
+        unreachable!("checked above")
+    };
+    match WildcardPair::new(a, b) {
+        Ok(pair) => {
+            let rest = match cs.len() {
+                1 => cs.pop().unwrap_or(Node::Const(true)),
+                _ => Node::And(cs.into_boxed_slice()),
+            };
+            out.push(Node::LikePair {
+                field,
+                pair: Box::new(pair),
+                rest: Box::new(rest),
+            });
+        }
+        Err((a, b)) => {
+            cs.insert(k, Node::Any(field.clone(), Test::Wildcard(b)));
+            out.push(Node::Any(field, Test::Wildcard(a)));
+            out.push(Node::And(cs.into_boxed_slice()));
+        }
+    }
+}
+
 fn combine(children: Vec<Node>, is_and: bool) -> Node {
     let mut out = Vec::with_capacity(children.len());
     for c in children {
@@ -294,11 +366,52 @@ fn combine(children: Vec<Node>, is_and: bool) -> Node {
             c => out.push(c),
         }
     }
+    if !is_and {
+        fuse_like_pair(&mut out);
+    }
     out.sort_by_key(|c| (cost(c), pass_rate_rank(c)));
     match out.len() {
         0 => Node::Const(is_and),
         1 => out.pop().unwrap_or(Node::Const(is_and)),
         _ if is_and => Node::And(out.into_boxed_slice()),
         _ => Node::Or(out.into_boxed_slice()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn count_pairs(n: &Node) -> usize {
+        match n {
+            Node::LikePair { rest, .. } => 1 + count_pairs(rest),
+            Node::And(v) | Node::Or(v) => v.iter().map(count_pairs).sum(),
+            Node::Not(x) => count_pairs(x),
+            _ => 0,
+        }
+    }
+
+    #[test]
+    fn like_or_like_and_rest_is_fused() {
+        let q = crate::eql::compile_str(
+            r#"process where process.args like ("* /tmp/* ", "*echo *") or
+               (process.args like ("*wget *", "*curl *") and process.name == "sh")"#,
+        )
+        .unwrap();
+        assert_eq!(count_pairs(&q.root), 1);
+        // Case-insensitive lists have no long-value scan: left alone.
+        let q = crate::eql::compile_str(
+            r#"process where process.args like~ ("* /tmp/* ", "*echo *") or
+               (process.args like ("*wget *", "*curl *") and process.name == "sh")"#,
+        )
+        .unwrap();
+        assert_eq!(count_pairs(&q.root), 0);
+    }
+
+    #[test]
+    fn seed_rule_is_fused() {
+        let rules = crate::rules::RuleSet::embedded_default().unwrap();
+        assert_eq!(count_pairs(&rules.rules()[0].query.root), 1);
     }
 }

@@ -35,6 +35,20 @@ fn eval<D: Document + ?Sized>(n: &Node, doc: &D) -> bool {
         Node::Not(x) => !eval(x, doc),
         Node::Exists(f) => doc.visit(f, &mut |_| true),
         Node::Any(f, t) => doc.visit(f, &mut |v| t.matches(v)),
+        Node::LikePair { field, pair, rest } => {
+            // `(∃v A(v)) ∨ ((∃v B(v)) ∧ rest)`: B is exact for every value
+            // visited while A failed, and all are visited unless A matches.
+            let mut any_b = false;
+            let any_a = doc.visit(field, &mut |v| match v {
+                Value::Str(s) => {
+                    let (a, b) = pair.is_match(s);
+                    any_b |= b;
+                    a
+                }
+                _ => false,
+            });
+            any_a || (any_b && eval(rest, doc))
+        }
     }
 }
 

@@ -371,6 +371,8 @@ pub struct WildcardSet {
     targets: Vec<AcTarget>,
     /// The SIMD path for long values (case-sensitive lists only).
     long: Option<LongValueScan>,
+    /// The literals of the `*literal*` patterns (to build a [`WildcardPair`]).
+    substrings: Vec<Vec<u8>>,
 }
 
 /// One bit per gated pattern: "already verified for this value", so a
@@ -485,23 +487,69 @@ impl LongValueScan {
         })
     }
 
+    /// Whether the check holds for the window occurrence at `start`.
+    #[inline]
+    fn check(
+        &self,
+        c: WindowCheck,
+        s: &str,
+        start: usize,
+        gated: &[WildcardPattern],
+        verified: &mut Verified,
+    ) -> bool {
+        match c {
+            WindowCheck::Literal { lit, offset } => {
+                let lit = &self.literals[lit as usize];
+                start
+                    .checked_sub(offset as usize)
+                    .is_some_and(|at| s.as_bytes()[at..].starts_with(lit))
+            }
+            WindowCheck::Verify(j) => {
+                let j = j as usize;
+                verified.first_time(j) && gated[j].is_match(s)
+            }
+        }
+    }
+
     fn is_match(&self, s: &str, gated: &[WildcardPattern]) -> bool {
-        let hay = s.as_bytes();
         let mut verified = Verified::new(gated.len());
-        self.scan.any_occurrence(hay, |w, start| {
-            self.checks[w].iter().any(|&c| match c {
-                WindowCheck::Literal { lit, offset } => {
-                    let lit = &self.literals[lit as usize];
-                    start
-                        .checked_sub(offset as usize)
-                        .is_some_and(|at| hay[at..].starts_with(lit))
-                }
-                WindowCheck::Verify(j) => {
-                    let j = j as usize;
-                    verified.first_time(j) && gated[j].is_match(s)
-                }
-            })
+        self.scan.any_occurrence(s.as_bytes(), |w, start| {
+            self.checks[w]
+                .iter()
+                .any(|&c| self.check(c, s, start, gated, &mut verified))
         })
+    }
+
+    /// For a scan built over two lists (literals `< a_lits` and gated
+    /// patterns `< a_gated` belong to the first): whether the first list
+    /// matches and, when it does not, whether the second one does (`b`
+    /// already known to match on entry skips its checks).
+    fn pair_match(
+        &self,
+        s: &str,
+        gated: &[WildcardPattern],
+        (a_lits, a_gated): (u32, u32),
+        mut b: bool,
+    ) -> (bool, bool) {
+        let mut verified = Verified::new(gated.len());
+        let a = self.scan.any_occurrence(s.as_bytes(), |w, start| {
+            self.checks[w].iter().any(|&c| {
+                let in_a = match c {
+                    WindowCheck::Literal { lit, .. } => lit < a_lits,
+                    WindowCheck::Verify(j) => j < a_gated,
+                };
+                if !in_a && b {
+                    return false;
+                }
+                let hit = self.check(c, s, start, gated, &mut verified);
+                if hit && !in_a {
+                    b = true;
+                    return false;
+                }
+                hit
+            })
+        });
+        (a, b)
     }
 }
 
@@ -600,17 +648,23 @@ impl WildcardSet {
             ac,
             targets,
             long,
+            substrings,
         })
     }
 
     /// Whether any pattern matches the whole of `s`.
     pub fn is_match(&self, s: &str) -> bool {
-        if self.any || self.exact.contains(s) {
-            return true;
-        }
-        if self.direct.iter().any(|p| p.is_match(s)) {
-            return true;
-        }
+        self.prematch(s) || self.unanchored_match(s)
+    }
+
+    /// The exact values, `*` and the anchored-only patterns.
+    #[inline]
+    fn prematch(&self, s: &str) -> bool {
+        self.any || self.exact.contains(s) || self.direct.iter().any(|p| p.is_match(s))
+    }
+
+    /// The unanchored patterns.
+    fn unanchored_match(&self, s: &str) -> bool {
         match &self.long {
             Some(long) if s.len() >= long.min_len => long.is_match(s, &self.gated),
             _ => self.automaton_match(s),
@@ -654,6 +708,79 @@ impl WildcardSet {
                 .as_ref()
                 .map(|l| pre || l.is_match(s, &self.gated)),
         )
+    }
+}
+
+/// Two case-sensitive `like` lists on the same field, A and B, answered
+/// for a long value by ONE scan over the union of their windows: the
+/// evaluator's `A or (B and ...)` (the seed rule's big list and its
+/// `("*wget *", "*curl *")` branch) then reads a 4 KiB payload once instead
+/// of twice. Exact: the union scan still enumerates every occurrence of every
+/// window of both lists, and each check is tagged with its list.
+#[derive(Debug, Clone)]
+pub struct WildcardPair {
+    a: Box<WildcardSet>,
+    b: Box<WildcardSet>,
+    long: LongValueScan,
+    /// `a.gated` then `b.gated`.
+    gated: Vec<WildcardPattern>,
+    /// Number of A's literals and of A's gated patterns: lower ids are A's.
+    split: (u32, u32),
+}
+
+impl WildcardPair {
+    /// Fuses `a` and `b`, or gives them back when either has no long-value
+    /// scan (case-insensitive, `*`, no unanchored pattern) or the union scan
+    /// cannot be built.
+    pub fn new(
+        a: Box<WildcardSet>,
+        b: Box<WildcardSet>,
+    ) -> Result<WildcardPair, (Box<WildcardSet>, Box<WildcardSet>)> {
+        if a.long.is_none() || b.long.is_none() {
+            return Err((a, b));
+        }
+        let subs: Vec<&[u8]> = a
+            .substrings
+            .iter()
+            .chain(&b.substrings)
+            .map(Vec::as_slice)
+            .collect();
+        let gated: Vec<WildcardPattern> = a.gated.iter().chain(&b.gated).cloned().collect();
+        let split = (
+            u32::try_from(a.substrings.len()),
+            u32::try_from(a.gated.len()),
+        );
+        let (Ok(a_lits), Ok(a_gated)) = split else {
+            return Err((a, b));
+        };
+        match LongValueScan::new(&subs, &gated) {
+            Some(long) => Ok(WildcardPair {
+                a,
+                b,
+                long,
+                gated,
+                split: (a_lits, a_gated),
+            }),
+            None => Err((a, b)),
+        }
+    }
+
+    /// `(A matches s, B matches s)`, except that when A matches the second
+    /// component is unspecified (the caller's `or` is decided).
+    pub fn is_match(&self, s: &str) -> (bool, bool) {
+        if self.a.prematch(s) {
+            return (true, false);
+        }
+        if s.len() < self.long.min_len {
+            return (self.a.unanchored_match(s), self.b.is_match(s));
+        }
+        let b = self.b.prematch(s);
+        self.long.pair_match(s, &self.gated, self.split, b)
+    }
+
+    /// The two lists.
+    pub fn parts(&self) -> (&WildcardSet, &WildcardSet) {
+        (&self.a, &self.b)
     }
 }
 
