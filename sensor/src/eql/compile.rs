@@ -256,6 +256,9 @@ fn cost(n: &Node) -> u32 {
         Node::Any(f, t) => {
             let base = match t {
                 Test::Exact(_) | Test::NumRange(..) | Test::StrRange(..) => 3,
+                // Exact values and anchored patterns only: a few prefix /
+                // suffix compares, no scan of the value.
+                Test::Wildcard(w) if w.is_anchored_only() => 5,
                 Test::Wildcard(_) => 10,
                 Test::Regex(_) => 40,
             };

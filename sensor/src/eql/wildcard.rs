@@ -208,6 +208,17 @@ impl WildcardPattern {
                 .any(|s| !s.is_empty())
     }
 
+    /// Whether the first or the last segment holds a literal: a value that
+    /// does not start (end) with it is rejected by one compare, before any
+    /// search of the middle segments, so the pattern is cheaper checked
+    /// directly than through a multi-pattern scan.
+    fn has_literal_anchor(&self) -> bool {
+        let n = self.segments.len();
+        n > 1
+            && (self.segments[0].literals().next().is_some()
+                || self.segments[n - 1].literals().next().is_some())
+    }
+
     /// The longest literal that any match must contain.
     fn required_factor(&self) -> Option<&[u8]> {
         self.segments
@@ -242,6 +253,13 @@ impl WildcardPattern {
         let Some(mut pos) = match_at(first, s, 0, ci) else {
             return false;
         };
+        // Both anchors before any search: a failing suffix costs one compare.
+        let Some(last_start) = match_suffix(&self.segments[n - 1], s, ci) else {
+            return false;
+        };
+        if last_start < pos {
+            return false;
+        }
         for seg in &self.segments[1..n - 1] {
             if seg.is_empty() {
                 continue;
@@ -251,11 +269,7 @@ impl WildcardPattern {
                 None => return false,
             }
         }
-        let last = &self.segments[n - 1];
-        match match_suffix(last, s, ci) {
-            Some(start) => start >= pos,
-            None => false,
-        }
+        last_start >= pos
     }
 }
 
@@ -584,6 +598,18 @@ impl WildcardSet {
                 }
             }
         };
+        // A list whose every pattern is anchored by a literal (`/home/*/*`,
+        // `/root/*`) is checked pattern by pattern: each costs one failing
+        // prefix or suffix compare on most values, cheaper than any scan.
+        // In a list that needs a scan anyway, such patterns ride along in it
+        // rather than add per-value checks.
+        let all_anchored = patterns.iter().all(|p| {
+            let p = p.as_ref();
+            as_literal(p).is_some() || {
+                let wp = WildcardPattern::new(p, ci);
+                !wp.has_unanchored_segment() || wp.has_literal_anchor()
+            }
+        });
         for p in patterns {
             let p = p.as_ref();
             if let Some(lit) = as_literal(p) {
@@ -599,7 +625,7 @@ impl WildcardSet {
                 }
                 let i = factor_index(sub, &mut factors, &mut targets);
                 targets[i].immediate = true;
-            } else if wp.has_unanchored_segment() {
+            } else if wp.has_unanchored_segment() && !all_anchored {
                 match wp.required_factor().map(<[u8]>::to_vec) {
                     Some(f) => {
                         let i = factor_index(&f, &mut factors, &mut targets);
@@ -650,6 +676,12 @@ impl WildcardSet {
             long,
             substrings,
         })
+    }
+
+    /// Whether every pattern is an exact value or anchored-only (`abc*`,
+    /// `*.cgi`, `/home/*/*`): matching never scans the value.
+    pub fn is_anchored_only(&self) -> bool {
+        !self.any && self.ac.is_none()
     }
 
     /// Whether any pattern matches the whole of `s`.
@@ -875,6 +907,44 @@ mod tests {
             let want = pats.iter().any(|p| m(p, s));
             assert_eq!(set.is_match(s), want, "{s:?}");
         }
+    }
+
+    #[test]
+    fn all_anchored_list_is_checked_directly() {
+        let pats = [
+            "/opt/x/*",
+            "/home/*/*",
+            "/root/*",
+            "*|*sh",
+            "a*b*c",
+            "exact",
+        ];
+        let set = WildcardSet::new(&pats, false).unwrap();
+        assert!(set.is_anchored_only());
+        for s in [
+            "/home/u/x",
+            "/home/u",
+            "/home//",
+            "/root/",
+            "a|b sh",
+            "|sh",
+            "sh",
+            "abc",
+            "acb",
+            "a\nb\nc",
+            "exact",
+            "/opt/x/",
+            "/opt/x",
+            "",
+            "é/home/a/b",
+        ] {
+            let want = pats.iter().any(|p| m(p, s));
+            assert_eq!(set.is_match(s), want, "{s:?}");
+        }
+        // One `*literal*` pattern: the list needs a scan, nothing moves.
+        let set = WildcardSet::new(&["/home/*/*", "*mid*"], false).unwrap();
+        assert!(!set.is_anchored_only());
+        assert!(set.is_match("/home/a/b") && set.is_match("x mid") && !set.is_match("/home/a"));
     }
 
     #[test]
