@@ -40,9 +40,7 @@ fn cmp_folded(a: &[u8], b: &[u8]) -> Ordering {
 #[inline]
 fn eq_same_len(a: &[u8], b: &[u8], ci: bool) -> bool {
     if ci {
-        a.iter()
-            .zip(b)
-            .all(|(x, y)| x.to_ascii_lowercase() == y.to_ascii_lowercase())
+        a.iter().zip(b).all(|(x, y)| x.eq_ignore_ascii_case(y))
     } else {
         a.iter().zip(b).all(|(x, y)| x == y)
     }
