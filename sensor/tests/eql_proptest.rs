@@ -11,28 +11,9 @@ use sensor::eql::wildcard::{WildcardPattern, WildcardSet};
 use sensor::eql::{compile_str, parse, JsonDocument};
 use serde_json::Value;
 
-#[derive(Debug, Clone)]
-enum Tok {
-    Lit(char),
-    One,
-    Star,
-}
+mod common;
 
-/// Reference: parse the pattern the documented way, then backtrack over
-/// chars. ASCII-only folding.
-fn ref_tokens(p: &str) -> Vec<Tok> {
-    let mut out = Vec::new();
-    let mut it = p.chars();
-    while let Some(c) = it.next() {
-        out.push(match c {
-            '*' => Tok::Star,
-            '?' => Tok::One,
-            '\\' => Tok::Lit(it.next().unwrap_or('\\')),
-            c => Tok::Lit(c),
-        });
-    }
-    out
-}
+use common::{ref_tokens, Tok};
 
 fn ref_match(p: &[Tok], s: &[char], ci: bool) -> bool {
     match p.first() {

@@ -9,26 +9,9 @@ use proptest::prelude::*;
 use sensor::eql::wildcard::{WildcardPair, WildcardPattern, WildcardSet};
 use sensor::eql::{compile_str, JsonDocument};
 
-#[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    Lit(char),
-    One,
-    Star,
-}
+mod common;
 
-fn ref_tokens(p: &str) -> Vec<Tok> {
-    let mut out = Vec::new();
-    let mut it = p.chars();
-    while let Some(c) = it.next() {
-        out.push(match c {
-            '*' => Tok::Star,
-            '?' => Tok::One,
-            '\\' => Tok::Lit(it.next().unwrap_or('\\')),
-            c => Tok::Lit(c),
-        });
-    }
-    out
-}
+use common::{ref_tokens, Tok};
 
 /// Reference: classic O(|p|·|s|) wildcard DP over code points
 /// (case-sensitive; the long-value path is only used for case-sensitive
