@@ -146,6 +146,10 @@ fn cli_replay_and_rules_check() {
     // One clean line naming the missing path.
     assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(stderr.contains("nope"), "{stderr}");
-    assert_eq!(stderr.lines().filter(|l| l.starts_with("error: ")).count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error: ")).count(),
+        1,
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
