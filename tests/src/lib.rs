@@ -257,3 +257,11 @@ pub fn marker(name: &str) -> String {
         .unwrap_or(0);
     format!("{name}-{}-{nanos:x}", std::process::id())
 }
+
+/// An ECS RFC 3339 UTC timestamp (`2026-01-02T03:04:05.123456789Z`) as
+/// nanoseconds since the epoch.
+pub fn rfc3339_ns(s: &str) -> Option<i128> {
+    let t = humantime::parse_rfc3339(s).ok()?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some(d.as_nanos() as i128)
+}

@@ -23,7 +23,9 @@ use serde_json::Value;
 
 use tests::container::{self, Container};
 use tests::webserver::{Kind, Place, Server, Shell};
-use tests::{args_of, get, marker, read_lines, skip_or_fail, start_or_skip, wait_line, Sensor};
+use tests::{
+    args_of, get, marker, read_lines, rfc3339_ns, skip_or_fail, start_or_skip, wait_line, Sensor,
+};
 
 const RULE_ID: &str = "497a7091-0ebd-44d7-88c4-367ab4d4d852";
 const WAIT: Duration = Duration::from_secs(15);
@@ -109,28 +111,6 @@ fn is_alert(v: &Value) -> bool {
 
 fn container_id_of(v: &Value) -> Option<&str> {
     get(v, "container.id").as_str()
-}
-
-/// RFC 3339 UTC (`2026-01-02T03:04:05.123456789Z`) to ns since the epoch.
-fn rfc3339_ns(s: &str) -> Option<i128> {
-    let s = s.strip_suffix('Z')?;
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.split('-').map(|x| x.parse::<i64>());
-    let (y, mo, da) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut t = hms.split(':').map(|x| x.parse::<i64>());
-    let (h, mi, se) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
-    let frac_ns: i64 = format!("{frac:0<9}")[..9].parse().ok()?;
-    // Days from civil (Howard Hinnant).
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + da - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3600 + mi * 60 + se;
-    Some(i128::from(secs) * 1_000_000_000 + i128::from(frac_ns))
 }
 
 fn now_ns() -> i128 {

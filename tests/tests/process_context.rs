@@ -848,25 +848,7 @@ fn parent_started_before_the_sensor_has_its_args() {
 
 /// `YYYY-MM-DDTHH:MM:SS[.frac]Z` → seconds since the epoch.
 fn parse_rfc3339(t: &str) -> Option<f64> {
-    let t = t.strip_suffix('Z')?;
-    let (date, time) = t.split_once('T')?;
-    let mut d = date.split('-').map(|x| x.parse::<i64>());
-    let (y, mo, dd) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let mut hms = time.split(':');
-    let (h, mi) = (
-        hms.next()?.parse::<i64>().ok()?,
-        hms.next()?.parse::<i64>().ok()?,
-    );
-    let sec: f64 = hms.next()?.parse().ok()?;
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + dd - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + h * 3600 + mi * 60) as f64 + sec)
+    tests::rfc3339_ns(t).map(|ns| ns as f64 / 1e9)
 }
 
 fn now_secs() -> f64 {
