@@ -5,9 +5,22 @@ use std::os::unix::ffi::OsStrExt;
 use std::process::Command;
 use std::time::Duration;
 
-use tests::{args_of, get, marker, read_lines, start_or_skip};
+use serde_json::Value;
+use tests::{args_of, get, marker, read_lines, start_or_skip, Sensor};
 
 const WAIT: Duration = Duration::from_secs(10);
+
+/// Runs `/bin/true <marker> ...` (set up by `configure`), checks it
+/// succeeded, and returns the sensor's event for it.
+fn run_marked(sensor: &mut Sensor, m: &str, configure: impl FnOnce(&mut Command)) -> Value {
+    let mut cmd = Command::new("/bin/true");
+    cmd.arg(m);
+    configure(&mut cmd);
+    assert!(cmd.status().expect("run /bin/true").success());
+    sensor
+        .wait_event(WAIT, |v| args_of(v).get(1).is_some_and(|a| a == m))
+        .expect("exec event")
+}
 
 #[test]
 fn shell_echo_appears_with_exact_fields() {
@@ -95,15 +108,9 @@ fn five_thousand_arguments_are_all_captured() {
     };
     let m = marker("many");
     let many: Vec<String> = (0..5000).map(|i| format!("{i}")).collect();
-    let status = Command::new("/bin/true")
-        .arg(&m)
-        .args(&many)
-        .status()
-        .expect("run");
-    assert!(status.success());
-    let ev = sensor
-        .wait_event(WAIT, |v| args_of(v).get(1).is_some_and(|a| *a == m))
-        .expect("exec event");
+    let ev = run_marked(&mut sensor, &m, |c| {
+        c.args(&many);
+    });
     assert_eq!(get(&ev, "process.args_count"), 5002);
     let args = args_of(&ev);
     assert_eq!(args.len(), 5002, "every argument fits in the capture");
@@ -121,15 +128,9 @@ fn one_mebibyte_of_argv_is_truncated_and_flagged() {
     // 1 MiB in 1024 arguments of 1 KiB each.
     let chunk = "x".repeat(1023);
     let huge: Vec<&str> = std::iter::repeat_n(chunk.as_str(), 1024).collect();
-    let status = Command::new("/bin/true")
-        .arg(&m)
-        .args(&huge)
-        .status()
-        .expect("run");
-    assert!(status.success());
-    let ev = sensor
-        .wait_event(WAIT, |v| args_of(v).get(1).is_some_and(|a| *a == m))
-        .expect("exec event");
+    let ev = run_marked(&mut sensor, &m, |c| {
+        c.args(&huge);
+    });
     assert_eq!(get(&ev, "process.args_count"), 1026, "real argc");
     assert_eq!(get(&ev, "process.args_truncated"), true);
     let args = args_of(&ev);
@@ -224,15 +225,9 @@ fn working_directory_is_read_at_exec_across_mounts() {
         std::fs::create_dir(&inner).expect("mkdir in tmpfs");
     }
     let m = marker("cwd");
-    let status = Command::new("/bin/true")
-        .arg(&m)
-        .current_dir(&deep)
-        .status()
-        .expect("run");
-    assert!(status.success());
-    let ev = sensor
-        .wait_event(WAIT, |v| args_of(v).get(1).is_some_and(|a| *a == m))
-        .expect("exec event");
+    let ev = run_marked(&mut sensor, &m, |c| {
+        c.current_dir(&deep);
+    });
     let want = deep.canonicalize().expect("canonical");
     assert_eq!(
         get(&ev, "process.working_directory"),
@@ -240,14 +235,9 @@ fn working_directory_is_read_at_exec_across_mounts() {
     );
     if mounted {
         let m2 = marker("cwd-mnt");
-        Command::new("/bin/true")
-            .arg(&m2)
-            .current_dir(&inner)
-            .status()
-            .expect("run");
-        let ev = sensor
-            .wait_event(WAIT, |v| args_of(v).get(1).is_some_and(|a| *a == m2))
-            .expect("exec event");
+        let ev = run_marked(&mut sensor, &m2, |c| {
+            c.current_dir(&inner);
+        });
         let want = inner.canonicalize().expect("canonical");
         assert_eq!(
             get(&ev, "process.working_directory"),
