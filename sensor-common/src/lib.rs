@@ -7,14 +7,26 @@
 //! kernel build stays `no_std` with no aya dependency.
 #![no_std]
 
-/// Bytes of argv captured per exec (the blob between `mm->arg_start` and
-/// `mm->arg_end`). Longer argv is cut and flagged [`EXEC_ARGS_TRUNCATED`];
-/// the real argc and total length are always reported.
+/// Bytes of argv sent inside the exec record itself (the start of the blob
+/// between `mm->arg_start` and `mm->arg_end`). The rest follows in
+/// [`ArgsChunkRecord`]s sent just before the exec record, so padding cannot
+/// push a payload out of sight.
 pub const ARGS_MAX: usize = 32 * 1024;
+/// Bytes of argv per continuation record.
+pub const ARGS_CHUNK_MAX: usize = 32 * 1024;
+/// The kernel's own bound on argv plus envp (`bprm_stack_limits`: at most
+/// 3/4 of `_STK_LIM`, 6 MiB, whatever the stack rlimit): argv can never be
+/// longer, so capturing this much captures all of it.
+pub const ARGS_TOTAL_MAX: usize = 6 * 1024 * 1024;
+/// Continuation records per exec: enough for [`ARGS_TOTAL_MAX`].
+pub const ARGS_CHUNKS_MAX: usize = (ARGS_TOTAL_MAX - ARGS_MAX).div_ceil(ARGS_CHUNK_MAX);
 /// Bytes of the execve filename captured (PATH_MAX).
 pub const FILENAME_MAX: usize = 4096;
 /// Bytes of working-directory path components captured per exec.
 pub const CWD_MAX: usize = 4096;
+/// Bytes of executable path components captured per exec (the same walk as
+/// the working directory, from `mm->exe_file`).
+pub const EXE_MAX: usize = 4096;
 /// Longest single path component read (NAME_MAX + NUL).
 pub const CWD_NAME_MAX: usize = 256;
 
@@ -27,6 +39,7 @@ pub mod record_kind {
     pub const FORK: u32 = 2;
     pub const EXIT: u32 = 3;
     pub const CGROUP_MKDIR: u32 = 4;
+    pub const ARGS_CHUNK: u32 = 5;
 }
 
 /// Indexes of the per-CPU lost-record counters (`LOST` map): a record the
@@ -36,7 +49,8 @@ pub mod lost_index {
     pub const FORK: u32 = 1;
     pub const EXIT: u32 = 2;
     pub const CGROUP_MKDIR: u32 = 3;
-    pub const COUNT: u32 = 4;
+    pub const ARGS_CHUNK: u32 = 4;
+    pub const COUNT: u32 = 5;
 }
 
 /// `ExecRecord::flags` bits.
@@ -52,6 +66,16 @@ pub const EXEC_PARENT_UNKNOWN: u32 = 1 << 4;
 /// The working directory could not be read, or was deeper or longer than
 /// the capture: `cwd_len` bytes are not the whole path.
 pub const EXEC_CWD_INCOMPLETE: u32 = 1 << 5;
+/// `exe_len` bytes hold the executable's path (`mm->exe_file`) as the
+/// process sees it; set only when the filename alone does not name the file
+/// (relative, `/dev/fd/N`, `/proc/...`).
+pub const EXEC_EXE_PRESENT: u32 = 1 << 6;
+/// The executable's path could not be read whole: `exe_len` bytes are not
+/// the whole path.
+pub const EXEC_EXE_INCOMPLETE: u32 = 1 << 7;
+/// A continuation record of argv could not be sent (ring buffer full) or
+/// read: the argv userspace reassembles is incomplete.
+pub const EXEC_ARGS_CHUNK_LOST: u32 = 1 << 8;
 
 /// `TtyInfo::flags` bits.
 pub const TTY_HAS_CTTY: u32 = 1 << 0;
@@ -149,17 +173,53 @@ pub struct ExecInfo {
     /// from the innermost out, each NUL-terminated, up to the process's
     /// root (so a container process's cwd is as it sees it).
     pub cwd_len: u32,
+    /// Executable path bytes after the cwd in `data`, in the same
+    /// innermost-first form; valid with [`EXEC_EXE_PRESENT`].
+    pub exe_len: u32,
+    /// [`ArgsChunkRecord`]s sent for this exec before this record (argv
+    /// beyond the first [`ARGS_MAX`] bytes).
+    pub args_chunks: u32,
     pub _pad: u32,
 }
 
 /// One execve, as seen by the `sched_process_exec` tracepoint. Sent with a
 /// variable length: [`ExecInfo`], then `filename_len` bytes of filename,
-/// `args_len` bytes of argv (NUL separated) and `cwd_len` bytes of cwd.
+/// `args_len` bytes of argv (NUL separated), `cwd_len` bytes of cwd and
+/// `exe_len` bytes of executable path.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ExecRecord {
     pub info: ExecInfo,
-    pub data: [u8; FILENAME_MAX + ARGS_MAX + CWD_MAX + CWD_NAME_MAX],
+    pub data: [u8; FILENAME_MAX + ARGS_MAX + CWD_MAX + EXE_MAX + CWD_NAME_MAX],
+}
+
+/// The fixed part of an [`ArgsChunkRecord`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ArgsChunkInfo {
+    pub header: RecordHeader,
+    /// The exec'ing process.
+    pub tgid: u32,
+    /// 0 for the bytes right after the exec record's inline argv.
+    pub index: u32,
+    /// Bytes of argv in `data`.
+    pub len: u32,
+    pub _pad: u32,
+}
+
+/// Argv beyond the exec record's inline [`ARGS_MAX`] bytes, in order, sent
+/// just before the exec record it belongs to (records from one program run
+/// reach the ring buffer in order). Variable length: the fixed part, then
+/// `len` bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ArgsChunkRecord {
+    pub info: ArgsChunkInfo,
+    pub data: [u8; ARGS_CHUNK_MAX],
+}
+
+impl ArgsChunkRecord {
+    pub const FIXED_LEN: usize = core::mem::size_of::<ArgsChunkInfo>();
 }
 
 impl ExecRecord {
@@ -283,6 +343,10 @@ pub struct KernelOffsets {
     pub mm_arg_start: u32,
     pub mm_arg_end: u32,
     pub mm_start_stack: u32,
+    /// `mm->exe_file`, and `file->f_path.{mnt,dentry}`.
+    pub mm_exe_file: u32,
+    pub file_path_mnt: u32,
+    pub file_path_dentry: u32,
     // struct cred
     pub cred_euid: u32,
     pub cred_egid: u32,
@@ -357,5 +421,7 @@ mod tests {
             ExecRecord::FIXED_LEN
         );
         assert_eq!(core::mem::size_of::<KernelOffsets>() % 8, 0);
+        assert_eq!(ArgsChunkRecord::FIXED_LEN % 8, 0);
+        assert!(ARGS_MAX + ARGS_CHUNKS_MAX * ARGS_CHUNK_MAX >= ARGS_TOTAL_MAX);
     }
 }

@@ -29,17 +29,18 @@ use aya_ebpf::{
         generated::{bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_ringbuf_output},
     },
     macros::{map, raw_tracepoint, tracepoint},
-    maps::{Array, PerCpuArray, RingBuf},
+    maps::{Array, PerCpuArray, ProgramArray, RingBuf},
     programs::{RawTracePointContext, TracePointContext},
     EbpfContext,
 };
 use kernel_read::{offset, read_i32, read_ptr, read_u32, read_u64, read_user_u64, ReadError};
 use sensor_common::{
-    lost_index, record_kind, CgroupRecord, ExecRecord, ExitRecord, ForkRecord, KernelOffsets,
-    RecordHeader, TaskInfo, TtyInfo, ARGS_MAX, CGROUP_PATH_MAX, COMM_LEN, CWD_MAX, CWD_NAME_MAX,
-    EXEC_ARGC_UNKNOWN, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_CWD_INCOMPLETE,
-    EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN, FILENAME_MAX, TTY_FD0_CHR, TTY_FD2_CHR,
-    TTY_HAS_CTTY, TTY_READ_ERROR,
+    lost_index, record_kind, ArgsChunkRecord, CgroupRecord, ExecRecord, ExitRecord, ForkRecord,
+    KernelOffsets, RecordHeader, TaskInfo, TtyInfo, ARGS_CHUNKS_MAX, ARGS_CHUNK_MAX, ARGS_MAX,
+    CGROUP_PATH_MAX, COMM_LEN, CWD_MAX, CWD_NAME_MAX, EXEC_ARGC_UNKNOWN, EXEC_ARGS_CHUNK_LOST,
+    EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_CWD_INCOMPLETE, EXEC_EXE_INCOMPLETE,
+    EXEC_EXE_PRESENT, EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN, FILENAME_MAX, TTY_FD0_CHR,
+    TTY_FD2_CHR, TTY_HAS_CTTY, TTY_READ_ERROR,
 };
 
 /// Set by userspace at load time (`EbpfLoader::set_global`); all zero here.
@@ -80,6 +81,18 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(8 * 1024 * 1024, 0);
 /// indexed by CPU). Userspace sets max_entries to the number of possible CPUs.
 #[map]
 static SCRATCH: Array<ExecRecord> = Array::with_max_entries(1, 0);
+
+/// Scratch for one argv continuation record per CPU (above the 32 KiB
+/// per-CPU value limit, hence indexed by CPU like `SCRATCH`).
+#[map]
+static ARGS_SCRATCH: Array<ArgsChunkRecord> = Array::with_max_entries(1, 0);
+
+/// Slot 0: `sensor_exec_args`, tail-called by `sensor_exec` when argv is
+/// longer than the exec record holds. A separate program so the verifier
+/// checks the continuation loop on its own, not once per way the path
+/// walks of the exec program can end. Userspace fills it before attaching.
+#[map]
+static EXEC_TAIL: ProgramArray = ProgramArray::with_max_entries(1, 0);
 
 /// Scratch for one cgroup record per CPU (over the 512-byte stack).
 #[map]
@@ -197,15 +210,115 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), ReadError> {
         strings
     };
     read_cwd(task, rec, strings);
+    // Reloaded from the map value, not carried in a register: the verifier
+    // then sees one state at the start of the executable walk instead of
+    // one per way the cwd walk can end (which multiplies the two walks).
+    // SAFETY: a volatile read of a field of the map value we hold.
+    let cwd_len = unsafe { core::ptr::read_volatile(&rec.info.cwd_len) } as usize;
+    let strings = strings + (cwd_len & (CWD_MAX - 1));
+    read_exe(task, rec, strings);
 
-    let size = ExecRecord::FIXED_LEN + strings + rec.info.cwd_len as usize;
-    output_prefix(rec, size, lost_index::EXEC);
+    if rec.info.args_total_len as usize > ARGS_MAX && rec.info.flags & EXEC_ARGS_READ_FAILED == 0 {
+        // SAFETY: a tail call with this program's own context; it returns
+        // only if the call could not be made (the slot is empty).
+        unsafe { EXEC_TAIL.tail_call(ctx, 0) };
+        rec.info.flags |= EXEC_ARGS_CHUNK_LOST;
+    }
+    output_exec(rec);
     Ok(())
+}
+
+/// Sends the exec record in the scratch slot: the fixed part and its
+/// strings, as long as their lengths say.
+fn output_exec(rec: &mut ExecRecord) {
+    let info = &rec.info;
+    let size = ExecRecord::FIXED_LEN
+        + (info.filename_len as usize & (FILENAME_MAX - 1))
+        + (info.args_len as usize & (2 * ARGS_MAX - 1))
+        + (info.cwd_len as usize & (CWD_MAX - 1))
+        + (info.exe_len as usize & (CWD_MAX - 1));
+    output_prefix(rec, size, lost_index::EXEC);
+}
+
+#[tracepoint]
+pub fn sensor_exec_args(_ctx: TracePointContext) -> u32 {
+    let _ = try_exec_args();
+    0
+}
+
+/// Tail of `sensor_exec` for long argv: the continuation records, then the
+/// exec record `sensor_exec` left in this CPU's scratch slot (a tail call
+/// stays on the CPU and in the same tracepoint run).
+fn try_exec_args() -> Result<(), ReadError> {
+    // SAFETY: helper call without arguments.
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    let rec = SCRATCH.get_ptr_mut(cpu).ok_or(ReadError)?;
+    // SAFETY: as in `try_exec`; the slot holds the record it just built.
+    let rec = unsafe { &mut *rec };
+    match read_ptr(current_task(), offset(|o| &o.task_mm))
+        .and_then(|mm| read_u64(mm, offset(|o| &o.mm_arg_start)))
+    {
+        Ok(start) => send_args_chunks(rec, start, u64::from(rec.info.args_total_len), cpu),
+        Err(_) => rec.info.flags |= EXEC_ARGS_CHUNK_LOST,
+    }
+    output_exec(rec);
+    Ok(())
+}
+
+/// Whether the execve filename alone fails to name the executed file: a
+/// relative path (its directory is the cwd, which may be unknown), an fd
+/// (`fexecve`, memfd payloads: `/dev/fd/N`, `/proc/self/fd/N`) or a
+/// `/proc` link (`/proc/self/exe` re-execs). Only then is the path walk of
+/// `mm->exe_file` worth its cost.
+fn filename_is_indirect(rec: &ExecRecord) -> bool {
+    let d = &rec.data;
+    if rec.info.filename_len == 0 || d[0] != b'/' {
+        return true;
+    }
+    let dev_fd = d[1] == b'd' && d[2] == b'e' && d[3] == b'v' && d[4] == b'/' && d[5] == b'f';
+    let proc = d[1] == b'p' && d[2] == b'r' && d[3] == b'o' && d[4] == b'c' && d[5] == b'/';
+    dev_fd || proc
+}
+
+/// The executable's path (`mm->exe_file`, the file the kernel really
+/// mapped), as the process sees it, after the cwd at `at`; only when the
+/// filename does not already name it.
+fn read_exe(task: *const u8, rec: &mut ExecRecord, at: usize) {
+    rec.info.exe_len = 0;
+    if !filename_is_indirect(rec) {
+        return;
+    }
+    rec.info.flags |= EXEC_EXE_PRESENT;
+    let Ok(file) = read_ptr(task, offset(|o| &o.task_mm))
+        .and_then(|mm| read_ptr(mm, offset(|o| &o.mm_exe_file)))
+    else {
+        rec.info.flags |= EXEC_EXE_INCOMPLETE;
+        return;
+    };
+    let start = read_ptr(file, offset(|o| &o.file_path_mnt))
+        .and_then(|mnt| Ok((mnt, read_ptr(file, offset(|o| &o.file_path_dentry))?)));
+    let ok = match start {
+        Ok((mnt, dentry)) if !file.is_null() => {
+            match walk_path::<{ FILENAME_MAX - 1 + ARGS_MAX + CWD_MAX - 1 }>(
+                task, mnt, dentry, rec, at,
+            ) {
+                Ok(len) => {
+                    rec.info.exe_len = len as u32;
+                    true
+                }
+                Err(_) => false,
+            }
+        }
+        _ => false,
+    };
+    if !ok {
+        rec.info.flags |= EXEC_EXE_INCOMPLETE;
+    }
 }
 
 /// Sends the first `size` bytes of a scratch record (variable-length
 /// records: fixed part plus strings), counting a full ring buffer as lost.
-fn output_prefix<T>(rec: &mut T, size: usize, lost: u32) {
+fn output_prefix<T>(rec: &mut T, size: usize, lost: u32) -> bool {
     let max = core::mem::size_of::<T>();
     let size = if size > max { max } else { size };
     // SAFETY: `rec` is a map value of size_of::<T>() bytes and `size` is
@@ -220,7 +333,9 @@ fn output_prefix<T>(rec: &mut T, size: usize, lost: u32) {
     };
     if ret < 0 {
         count_lost(lost);
+        return false;
     }
+    true
 }
 
 /// Reads the execve filename from the tracepoint record into the start of
@@ -255,6 +370,7 @@ fn read_filename(ctx: &TracePointContext, rec: &mut ExecRecord) -> usize {
 /// and reads the real argc from the top of the new stack (`mm->start_stack`
 /// points at argc once the ELF loader has built the stack).
 fn read_args(task: *const u8, rec: &mut ExecRecord, filename_len: usize) {
+    rec.info.args_chunks = 0;
     rec.info.args_len = 0;
     rec.info.args_total_len = 0;
     rec.info.argc = 0;
@@ -274,8 +390,8 @@ fn read_args(task: *const u8, rec: &mut ExecRecord, filename_len: usize) {
     }
     let total = end - start;
     rec.info.args_total_len = total as u32;
+    // Longer argv continues in `sensor_exec_args` (tail call).
     let len = if total > ARGS_MAX as u64 {
-        rec.info.flags |= EXEC_ARGS_TRUNCATED;
         ARGS_MAX as u32
     } else {
         total as u32
@@ -297,6 +413,75 @@ fn read_args(task: *const u8, rec: &mut ExecRecord, filename_len: usize) {
     }
 }
 
+/// Sends argv beyond the first [`ARGS_MAX`] bytes as continuation records,
+/// before the exec record itself, up to the kernel's own bound on argv
+/// ([`sensor_common::ARGS_TOTAL_MAX`]): no amount of padding pushes a
+/// payload out of the capture. A record the ring buffer has no room for is
+/// counted as lost and flagged on the exec record.
+fn send_args_chunks(rec: &mut ExecRecord, start: u64, total: u64, cpu: u32) {
+    let Some(chunk) = ARGS_SCRATCH.get_ptr_mut(cpu) else {
+        rec.info.flags |= EXEC_ARGS_CHUNK_LOST;
+        return;
+    };
+    // SAFETY: the map value is valid for the program's duration and only
+    // this CPU uses this slot.
+    let chunk = unsafe { &mut *chunk };
+    let tgid = rec.info.task.tgid;
+    let cap = (ARGS_CHUNKS_MAX * ARGS_CHUNK_MAX) as u64;
+    let mut beyond = total.saturating_sub(ARGS_MAX as u64);
+    if beyond > cap {
+        beyond = cap;
+        rec.info.flags |= EXEC_ARGS_TRUNCATED;
+    }
+    let full = (beyond / ARGS_CHUNK_MAX as u64) as u32;
+    let last = (beyond % ARGS_CHUNK_MAX as u64) as u32;
+    let base = start + ARGS_MAX as u64;
+    // Full chunks have a constant length: one verifier state per turn.
+    for index in 0..ARGS_CHUNKS_MAX as u32 {
+        if index >= full {
+            break;
+        }
+        let at = base + u64::from(index) * ARGS_CHUNK_MAX as u64;
+        if !send_chunk(chunk, tgid, index, at, ARGS_CHUNK_MAX as u32) {
+            rec.info.flags |= EXEC_ARGS_CHUNK_LOST;
+        }
+    }
+    let mut sent = full;
+    if last > 0 {
+        let at = base + u64::from(full) * ARGS_CHUNK_MAX as u64;
+        if !send_chunk(chunk, tgid, full, at, last & (ARGS_CHUNK_MAX as u32 - 1)) {
+            rec.info.flags |= EXEC_ARGS_CHUNK_LOST;
+        }
+        sent += 1;
+    }
+    rec.info.args_chunks = sent;
+}
+
+/// Reads `len` bytes of argv at user address `at` into the chunk and sends
+/// it; false when it could not be read or sent.
+fn send_chunk(chunk: &mut ArgsChunkRecord, tgid: u32, index: u32, at: u64, len: u32) -> bool {
+    chunk.info.header = header(record_kind::ARGS_CHUNK);
+    chunk.info.tgid = tgid;
+    chunk.info.index = index;
+    chunk.info.len = len;
+    // SAFETY: `len <= ARGS_CHUNK_MAX`, the size of `chunk.data`.
+    let ret = unsafe {
+        bpf_probe_read_user(
+            chunk.data.as_mut_ptr().cast(),
+            len,
+            at as *const core::ffi::c_void,
+        )
+    };
+    if ret < 0 {
+        return false;
+    }
+    output_prefix(
+        chunk,
+        ArgsChunkRecord::FIXED_LEN + len as usize,
+        lost_index::ARGS_CHUNK,
+    )
+}
+
 /// Most path components (and mount crossings) walked for the cwd.
 const CWD_DEPTH: usize = 48;
 
@@ -306,28 +491,48 @@ const CWD_DEPTH: usize = 48;
 /// after the other strings at `at`; userspace reverses them.
 fn read_cwd(task: *const u8, rec: &mut ExecRecord, at: usize) {
     rec.info.cwd_len = 0;
-    if walk_cwd(task, rec, at).is_err() {
-        rec.info.flags |= EXEC_CWD_INCOMPLETE;
+    let start = read_ptr(task, offset(|o| &o.task_fs)).and_then(|fs| {
+        if fs.is_null() {
+            return Err(ReadError);
+        }
+        Ok((
+            read_ptr(fs, offset(|o| &o.fs_pwd_mnt))?,
+            read_ptr(fs, offset(|o| &o.fs_pwd_dentry))?,
+        ))
+    });
+    let walked = start.and_then(|(mnt, dentry)| {
+        walk_path::<{ FILENAME_MAX - 1 + ARGS_MAX }>(task, mnt, dentry, rec, at)
+    });
+    match walked {
+        Ok(len) => rec.info.cwd_len = len as u32,
+        Err(_) => rec.info.flags |= EXEC_CWD_INCOMPLETE,
     }
 }
 
-fn walk_cwd(task: *const u8, rec: &mut ExecRecord, at: usize) -> Result<(), ReadError> {
+/// Writes the path of (`vfsmnt`, `dentry`) at `at` in `rec.data`, as the
+/// task sees it (up to its root), innermost component first; returns the
+/// bytes written. `MAX_AT` bounds `at` for the verifier. An error means the
+/// path is not whole (unreadable, deeper than [`CWD_DEPTH`] or longer than
+/// [`CWD_MAX`]); the bytes written so far are then not to be used.
+fn walk_path<const MAX_AT: usize>(
+    task: *const u8,
+    vfsmnt: *const u8,
+    dentry: *const u8,
+    rec: &mut ExecRecord,
+    at: usize,
+) -> Result<usize, ReadError> {
     let fs = read_ptr(task, offset(|o| &o.task_fs))?;
     if fs.is_null() {
         return Err(ReadError);
     }
     let root_mnt = read_ptr(fs, offset(|o| &o.fs_root_mnt))?;
     let root_dentry = read_ptr(fs, offset(|o| &o.fs_root_dentry))?;
-    let mut vfsmnt = read_ptr(fs, offset(|o| &o.fs_pwd_mnt))?;
-    let mut dentry = read_ptr(fs, offset(|o| &o.fs_pwd_dentry))?;
+    let mut vfsmnt = vfsmnt;
+    let mut dentry = dentry;
     let mount_mnt = offset(|o| &o.mount_mnt);
     let mut mnt = vfsmnt.wrapping_sub(mount_mnt);
     // A bound the verifier can see (the caller already clamps `at`).
-    let at = if at > FILENAME_MAX - 1 + ARGS_MAX {
-        FILENAME_MAX - 1 + ARGS_MAX
-    } else {
-        at
-    };
+    let at = if at > MAX_AT { MAX_AT } else { at };
     // `pos` is kept masked and overflow is accumulated without a branch:
     // the verifier then sees the same state at every turn of the loop and
     // can prune, instead of walking every possible length.
@@ -336,7 +541,7 @@ fn walk_cwd(task: *const u8, rec: &mut ExecRecord, at: usize) -> Result<(), Read
     for _ in 0..CWD_DEPTH {
         if dentry == root_dentry && vfsmnt == root_mnt {
             return if overflow == 0 {
-                Ok(())
+                Ok(pos)
             } else {
                 Err(ReadError)
             };
@@ -347,7 +552,7 @@ fn walk_cwd(task: *const u8, rec: &mut ExecRecord, at: usize) -> Result<(), Read
             if parent == mnt {
                 // The namespace's root mount.
                 return if overflow == 0 {
-                    Ok(())
+                    Ok(pos)
                 } else {
                     Err(ReadError)
                 };
@@ -360,7 +565,7 @@ fn walk_cwd(task: *const u8, rec: &mut ExecRecord, at: usize) -> Result<(), Read
         let parent = read_ptr(dentry, offset(|o| &o.dentry_parent))?;
         if parent == dentry {
             return if overflow == 0 {
-                Ok(())
+                Ok(pos)
             } else {
                 Err(ReadError)
             };
@@ -382,7 +587,6 @@ fn walk_cwd(task: *const u8, rec: &mut ExecRecord, at: usize) -> Result<(), Read
         let next = pos + (n as usize & (CWD_NAME_MAX - 1 + CWD_NAME_MAX));
         overflow |= next >> 12; // CWD_MAX = 4096
         pos = next & (CWD_MAX - 1);
-        rec.info.cwd_len = pos as u32;
         dentry = parent;
     }
     Err(ReadError) // deeper than CWD_DEPTH

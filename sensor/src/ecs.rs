@@ -80,6 +80,8 @@ pub struct ParentFields {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ProcessFields {
     pub pid: u32,
+    /// Empty when the sensor does not know it (left out, never guessed).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub executable: Option<String>,
@@ -172,6 +174,12 @@ pub enum Action {
     Exec,
     Fork,
     End,
+    /// A process that was not interactive when it started (its exec, or
+    /// the sensor's /proc read) now has its controlling terminal on stdin
+    /// and stderr, seen when it starts a child. A web server does not do
+    /// that on its own: it is what `setsid` plus a pty in a compromised
+    /// server looks like. `event.type: change`.
+    BecameInteractive,
 }
 
 impl Action {
@@ -180,6 +188,7 @@ impl Action {
             Action::Exec => "exec",
             Action::Fork => "fork",
             Action::End => "end",
+            Action::BecameInteractive => "became_interactive",
         }
     }
 
@@ -187,6 +196,7 @@ impl Action {
         match self {
             Action::Exec | Action::Fork => "start",
             Action::End => "end",
+            Action::BecameInteractive => "change",
         }
     }
 }
@@ -270,7 +280,7 @@ impl Document for EcsEvent {
             EcsField::EventKind => visit_str(self.event.kind, f),
             EcsField::EventId => visit_str(&self.event.id, f),
             EcsField::EventIngested => visit_str(&self.event.ingested, f),
-            EcsField::ProcessName => visit_str(&p.name, f),
+            EcsField::ProcessName => visit_opt((!p.name.is_empty()).then_some(p.name.as_str()), f),
             EcsField::ProcessExecutable => visit_opt(p.executable.as_deref(), f),
             EcsField::ProcessArgs => visit_all(&p.args, f),
             EcsField::ProcessArgsCount => f(Value::Int(i64::from(p.args_count))),

@@ -8,14 +8,14 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sensor_common::{TaskInfo, TTY_HAS_CTTY};
+use sensor_common::{TaskInfo, TTY_HAS_CTTY, TTY_READ_ERROR};
 
 use crate::cgroup_path::CgroupResolver;
 use crate::ecs::{
     self, Action, BootClock, ContainerFields, EcsEvent, HostFields, HostOs, OrchestratorFields,
     OrchestratorResource, ParentFields, ProcessFields, Tty,
 };
-use crate::event_decode::{comm_bytes, ExecEvent, ExitEvent, ForkEvent};
+use crate::event_decode::{ExecEvent, ExitEvent, ForkEvent};
 use crate::process_table::{ExecContext, ProcessInfo, ProcessTable};
 
 /// Who this host is, for `host.*` and entity ids.
@@ -150,6 +150,14 @@ impl Enricher {
         }
     }
 
+    /// `process.parent.*`. `interactive` is the parent's own value as
+    /// recorded when it started (its exec, or the /proc read for a process
+    /// older than the sensor), the way Elastic's sensors fill parent fields
+    /// from their process cache: a server that later calls `setsid` and
+    /// takes a pty cannot make its children look like a user's. The tty as
+    /// the kernel reads it at the child's exec is used only for a parent
+    /// the sensor has no start value for; a change is reported on its own
+    /// ([`Enricher::became_interactive_event`]).
     fn parent_fields(
         &self,
         pid: u32,
@@ -158,36 +166,63 @@ impl Enricher {
     ) -> ParentFields {
         let mut p = ParentFields {
             pid,
-            interactive: kernel.map(|k| k.tty.is_interactive()),
+            interactive: kernel
+                .filter(|k| k.tty.flags & TTY_READ_ERROR == 0)
+                .map(|k| k.tty.is_interactive()),
             ..ParentFields::default()
         };
-        match info {
-            Some(info) => {
-                let args: Vec<String> = info.args.to_vec();
-                p.name = Some(info.name.to_string());
-                p.executable = info.executable.as_deref().map(str::to_owned);
-                p.command_line = Some(ecs::command_line(&args));
-                p.args_count = Some(info.args_count);
-                p.args = Some(args);
-                p.entity_id = Some(info.entity_id.to_string());
-                p.start = self.start_time(info);
-                p.working_directory = info.working_directory.as_deref().map(str::to_owned);
-                if p.interactive.is_none() {
-                    p.interactive = info.interactive;
-                }
+        // Unknown to the table and to /proc: no name. The kernel's `comm`
+        // is what the process calls itself (`prctl`), so it never stands in
+        // for a name a rule decides on.
+        if let Some(info) = info {
+            let args: Vec<String> = info.args.to_vec();
+            p.name = Some(info.name.to_string());
+            p.executable = info.executable.as_deref().map(str::to_owned);
+            p.command_line = Some(ecs::command_line(&args));
+            p.args_count = Some(info.args_count);
+            p.args = Some(args);
+            p.entity_id = Some(info.entity_id.to_string());
+            p.start = self.start_time(info);
+            p.working_directory = info.working_directory.as_deref().map(str::to_owned);
+            if info.interactive.is_some() {
+                p.interactive = info.interactive;
             }
-            None => {
-                // Unknown to the table and to /proc: only the kernel's comm,
-                // and only when it cannot have been cut to 15 bytes.
-                if let Some(k) = kernel {
-                    let comm = comm_bytes(&k.comm);
-                    if !comm.is_empty() && comm.len() < 15 {
-                        p.name = Some(crate::byte_text::to_text(comm).into_owned());
-                    }
-                }
+            if info.name.is_empty() {
+                p.name = None;
             }
         }
         p
+    }
+
+    /// A `became_interactive` event for `parent` (see
+    /// [`Action::BecameInteractive`]), from the tty facts the kernel read
+    /// at its child's exec. The container is the parent's own when the
+    /// kernel reported its cgroup, else the child's (a child starts in its
+    /// parent's cgroup).
+    pub fn became_interactive_event(
+        &mut self,
+        parent: &ProcessInfo,
+        kernel: &TaskInfo,
+        ktime_ns: u64,
+        child_cgroup_id: u64,
+    ) -> EcsEvent {
+        let mut process = self.process_fields(parent);
+        process.interactive = Some(true);
+        if kernel.tty.flags & TTY_HAS_CTTY != 0 {
+            process.tty = Some(Tty::from_kernel_dev(kernel.tty.ctty_dev));
+        }
+        let mut out = EcsEvent::new(
+            Action::BecameInteractive,
+            self.clock.wall(ktime_ns),
+            self.next_event_id(),
+            process,
+            self.host.fields(),
+            parent.uid,
+            parent.gid,
+        );
+        let cgroup_id = parent.cgroup_id.unwrap_or(child_cgroup_id);
+        self.with_container(&mut out, cgroup_id, parent.pid);
+        out
     }
 
     /// An `exec` event: the process as it is after exec, its parent as the

@@ -2,10 +2,13 @@
 //! the bytes actually received: a short or unknown record is an error to
 //! count, never a panic or an out-of-bounds read.
 
+use std::collections::HashMap;
+
 use sensor_common::{
-    record_kind, CgroupRecord, ExecInfo, ExecRecord, ExitRecord, ForkRecord, RecordHeader,
-    TaskInfo, CGROUP_PATH_MAX, EXEC_ARGC_UNKNOWN, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED,
-    EXEC_CWD_INCOMPLETE, EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN,
+    record_kind, ArgsChunkInfo, ArgsChunkRecord, CgroupRecord, ExecInfo, ExecRecord, ExitRecord,
+    ForkRecord, RecordHeader, TaskInfo, ARGS_TOTAL_MAX, CGROUP_PATH_MAX, EXEC_ARGC_UNKNOWN,
+    EXEC_ARGS_CHUNK_LOST, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_CWD_INCOMPLETE,
+    EXEC_EXE_INCOMPLETE, EXEC_EXE_PRESENT, EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -21,7 +24,7 @@ pub enum DecodeError {
 }
 
 /// One execve, decoded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ExecEvent {
     pub ktime_ns: u64,
     pub task: TaskInfo,
@@ -47,6 +50,24 @@ pub struct ExecEvent {
     /// The working directory as the process sees it (up to its root);
     /// `None` when the kernel could not read all of it.
     pub cwd: Option<Vec<u8>>,
+    /// The file the kernel really mapped (`mm->exe_file`), as the process
+    /// sees it; read only when the filename does not name it (relative,
+    /// `/dev/fd/N`, `/proc/self/exe`), and `None` when not read whole.
+    pub exe: Option<Vec<u8>>,
+    /// Continuation records of argv the kernel sent before this exec
+    /// ([`ArgsAssembler`] joins them); 0 when argv fit in the record.
+    pub args_chunks: u32,
+    /// The argv blob as captured, kept only while continuation records
+    /// are still to be joined (`args_chunks > 0`).
+    pub args_raw: Vec<u8>,
+}
+
+/// Argv bytes beyond the exec record's inline part.
+#[derive(Debug, Clone)]
+pub struct ArgsChunkEvent {
+    pub tgid: u32,
+    pub index: u32,
+    pub data: Vec<u8>,
 }
 
 /// A new process (fork/clone without CLONE_THREAD).
@@ -81,12 +102,16 @@ pub struct CgroupMkdirEvent {
     pub truncated: bool,
 }
 
+// Execs are most records: boxing them would add an allocation to the
+// common case to save a few hundred bytes of stack on the rare ones.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum KernelEvent {
     Exec(ExecEvent),
     Fork(ForkEvent),
     Exit(ExitEvent),
     CgroupMkdir(CgroupMkdirEvent),
+    ArgsChunk(ArgsChunkEvent),
 }
 
 fn read_struct<T: Copy>(bytes: &[u8], what: &'static str) -> Result<T, DecodeError> {
@@ -129,6 +154,22 @@ pub fn decode(bytes: &[u8]) -> Result<KernelEvent, DecodeError> {
             }))
         }
         record_kind::CGROUP_MKDIR => decode_cgroup(bytes).map(KernelEvent::CgroupMkdir),
+        record_kind::ARGS_CHUNK => {
+            let info: ArgsChunkInfo = read_struct(bytes, "argv continuation record")?;
+            let len = info.len as usize;
+            let data = bytes
+                .get(ArgsChunkRecord::FIXED_LEN..ArgsChunkRecord::FIXED_LEN + len)
+                .ok_or(DecodeError::Short {
+                    what: "argv continuation bytes",
+                    got: bytes.len(),
+                    need: ArgsChunkRecord::FIXED_LEN + len,
+                })?;
+            Ok(KernelEvent::ArgsChunk(ArgsChunkEvent {
+                tgid: info.tgid,
+                index: info.index,
+                data: data.to_vec(),
+            }))
+        }
         other => Err(DecodeError::UnknownKind(other)),
     }
 }
@@ -169,18 +210,23 @@ fn decode_exec(bytes: &[u8]) -> Result<ExecEvent, DecodeError> {
     let filename_len = rec.filename_len as usize;
     let args_len = rec.args_len as usize;
     let cwd_len = rec.cwd_len as usize;
-    if tail.len() < filename_len + args_len + cwd_len {
+    let exe_len = rec.exe_len as usize;
+    let need = filename_len + args_len + cwd_len + exe_len;
+    if tail.len() < need {
         return Err(DecodeError::Short {
-            what: "exec filename, argv and cwd",
+            what: "exec filename, argv, cwd and executable",
             got: bytes.len(),
-            need: ExecRecord::FIXED_LEN + filename_len + args_len + cwd_len,
+            need: ExecRecord::FIXED_LEN + need,
         });
     }
-    let filename = tail[..filename_len].to_vec();
-    let blob = &tail[filename_len..filename_len + args_len];
-    let cwd_blob = &tail[filename_len + args_len..filename_len + args_len + cwd_len];
+    let (filename, rest) = tail.split_at(filename_len);
+    let (blob, rest) = rest.split_at(args_len);
+    let (cwd_blob, rest) = rest.split_at(cwd_len);
+    let exe_blob = &rest[..exe_len];
+    let filename = filename.to_vec();
     let args = split_args(blob);
     let flags = rec.flags;
+    let exe_whole = flags & EXEC_EXE_PRESENT != 0 && flags & EXEC_EXE_INCOMPLETE == 0;
     let argc = if flags & EXEC_ARGC_UNKNOWN != 0 {
         args.len() as u32
     } else {
@@ -202,10 +248,84 @@ fn decode_exec(bytes: &[u8]) -> Result<ExecEvent, DecodeError> {
         filename_truncated: flags & EXEC_FILENAME_TRUNCATED != 0,
         args,
         argc,
-        args_truncated: flags & EXEC_ARGS_TRUNCATED != 0,
+        args_truncated: flags & (EXEC_ARGS_TRUNCATED | EXEC_ARGS_CHUNK_LOST) != 0,
         args_read_failed: flags & EXEC_ARGS_READ_FAILED != 0,
         cwd: (flags & EXEC_CWD_INCOMPLETE == 0).then(|| cwd_from_components(cwd_blob)),
+        exe: exe_whole.then(|| cwd_from_components(exe_blob)),
+        args_chunks: rec.args_chunks,
+        args_raw: if rec.args_chunks > 0 {
+            blob.to_vec()
+        } else {
+            Vec::new()
+        },
     })
+}
+
+/// Most continuation bytes held while waiting for their exec record: the
+/// kernel's bound for one exec, twice (records of two execs may interleave
+/// across CPUs).
+const PENDING_ARGS_MAX: usize = 2 * ARGS_TOTAL_MAX;
+
+/// Joins argv continuation records ([`ArgsChunkEvent`]) to the exec record
+/// that follows them. The kernel sends a process's chunks in order just
+/// before its exec record, so they are kept per tgid until it arrives.
+/// Chunks whose exec never comes (its record was lost) are dropped when the
+/// same process sends new ones or when too many bytes wait, and counted.
+#[derive(Debug, Default)]
+pub struct ArgsAssembler {
+    pending: HashMap<u32, Vec<ArgsChunkEvent>>,
+    bytes: usize,
+    /// Chunks dropped without their exec.
+    pub orphaned: u64,
+}
+
+impl ArgsAssembler {
+    /// Keeps a chunk until its exec arrives.
+    pub fn push(&mut self, chunk: ArgsChunkEvent) {
+        if chunk.index == 0 {
+            self.drop_pending(chunk.tgid);
+        }
+        if self.bytes + chunk.data.len() > PENDING_ARGS_MAX {
+            let tgids: Vec<u32> = self.pending.keys().copied().collect();
+            for tgid in tgids {
+                self.drop_pending(tgid);
+            }
+        }
+        self.bytes += chunk.data.len();
+        self.pending.entry(chunk.tgid).or_default().push(chunk);
+    }
+
+    fn drop_pending(&mut self, tgid: u32) {
+        if let Some(old) = self.pending.remove(&tgid) {
+            self.bytes -= old.iter().map(|c| c.data.len()).sum::<usize>();
+            self.orphaned += old.len() as u64;
+        }
+    }
+
+    /// Appends the exec's continuation chunks to its argv. Missing or
+    /// out-of-order chunks leave what came in order and mark argv cut.
+    pub fn complete(&mut self, ev: &mut ExecEvent) {
+        let chunks = self.pending.remove(&ev.task.tgid).unwrap_or_default();
+        self.bytes -= chunks.iter().map(|c| c.data.len()).sum::<usize>();
+        if ev.args_chunks == 0 {
+            self.orphaned += chunks.len() as u64;
+            return;
+        }
+        let mut blob = std::mem::take(&mut ev.args_raw);
+        let mut joined = 0u32;
+        for chunk in &chunks {
+            if chunk.index != joined {
+                break;
+            }
+            blob.extend_from_slice(&chunk.data);
+            joined += 1;
+        }
+        self.orphaned += (chunks.len() as u64).saturating_sub(u64::from(joined));
+        if joined != ev.args_chunks {
+            ev.args_truncated = true;
+        }
+        ev.args = split_args(&blob);
+    }
 }
 
 /// The kernel sends the cwd's components innermost first, each
@@ -361,6 +481,82 @@ mod tests {
         assert_eq!(cwd_from_components(b"tmp\0"), b"/tmp");
         assert_eq!(cwd_from_components(b"c\0b\0a\0"), b"/a/b/c");
         assert_eq!(cwd_from_components(b"d\xff\0x\0"), b"/x/d\xff");
+    }
+
+    fn chunk(tgid: u32, index: u32, data: &[u8]) -> ArgsChunkEvent {
+        ArgsChunkEvent {
+            tgid,
+            index,
+            data: data.to_vec(),
+        }
+    }
+
+    fn exec_with_chunks(inline: &[u8], chunks: u32) -> ExecEvent {
+        let b = exec_bytes(b"/bin/sh", inline, 0, 3);
+        let KernelEvent::Exec(mut e) = decode(&b).expect("decode") else {
+            panic!("not an exec")
+        };
+        e.args_chunks = chunks;
+        e.args_raw = inline.to_vec();
+        e
+    }
+
+    #[test]
+    fn continuation_records_complete_argv_across_the_cut() {
+        let mut a = ArgsAssembler::default();
+        // The inline part ends exactly at an argument boundary; the next
+        // argument must not be glued to it.
+        a.push(chunk(100, 0, b"padpad"));
+        a.push(chunk(100, 1, b"pad; cat /etc/passwd\0"));
+        a.push(chunk(200, 0, b"other process"));
+        let mut e = exec_with_chunks(b"sh\0-c\0", 2);
+        a.complete(&mut e);
+        assert_eq!(
+            e.args,
+            vec![
+                b"sh".to_vec(),
+                b"-c".to_vec(),
+                b"padpadpad; cat /etc/passwd".to_vec()
+            ]
+        );
+        assert!(!e.args_truncated);
+        assert_eq!(a.orphaned, 0);
+        // A lost chunk: what came in order is kept, argv is marked cut.
+        a.push(chunk(100, 0, b"x\0"));
+        let mut e = exec_with_chunks(b"sh\0-c\0", 2);
+        a.complete(&mut e);
+        assert_eq!(e.args.last().map(Vec::as_slice), Some(&b"x"[..]));
+        assert!(e.args_truncated);
+        // Chunks whose exec never came are dropped and counted when the
+        // same process starts over.
+        a.push(chunk(300, 0, b"a"));
+        a.push(chunk(300, 0, b"b"));
+        assert_eq!(a.orphaned, 1);
+        let mut e = exec_with_chunks(b"sh\0", 0);
+        e.task.tgid = 200;
+        a.complete(&mut e);
+        assert_eq!(a.orphaned, 2, "chunks for an exec that says it sent none");
+    }
+
+    #[test]
+    fn executable_path_is_decoded_only_when_whole() {
+        let mut b = exec_bytes(b"/dev/fd/3", b"x\0", EXEC_EXE_PRESENT, 1);
+        let exe = b"memfd:payload\0";
+        // exe_len sits in ExecInfo; patch it and append the blob.
+        let off = core::mem::offset_of!(ExecInfo, exe_len);
+        b[off..off + 4].copy_from_slice(&(exe.len() as u32).to_ne_bytes());
+        b.extend_from_slice(exe);
+        let KernelEvent::Exec(e) = decode(&b).expect("decode") else {
+            panic!("not an exec")
+        };
+        assert_eq!(e.exe.as_deref(), Some(&b"/memfd:payload"[..]));
+        let flags = core::mem::offset_of!(ExecInfo, flags);
+        let incomplete = EXEC_EXE_PRESENT | EXEC_EXE_INCOMPLETE;
+        b[flags..flags + 4].copy_from_slice(&incomplete.to_ne_bytes());
+        let KernelEvent::Exec(e) = decode(&b).expect("decode") else {
+            panic!("not an exec")
+        };
+        assert_eq!(e.exe, None);
     }
 
     #[test]

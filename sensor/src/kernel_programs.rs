@@ -5,7 +5,7 @@
 use std::os::fd::AsRawFd;
 
 use aya::{
-    maps::{MapData, MapError, PerCpuArray, RingBuf},
+    maps::{MapData, MapError, PerCpuArray, ProgramArray, RingBuf},
     programs::{ProgramError, RawTracePoint, TracePoint},
     Ebpf, EbpfError, EbpfLoader,
 };
@@ -113,11 +113,14 @@ pub struct LostCounts {
     pub fork: u64,
     pub exit: u64,
     pub cgroup_mkdir: u64,
+    /// Argv continuation records (each also flags its exec's argv as
+    /// incomplete).
+    pub args_chunk: u64,
 }
 
 impl LostCounts {
     pub fn total(&self) -> u64 {
-        self.exec + self.fork + self.exit + self.cgroup_mkdir
+        self.exec + self.fork + self.exit + self.cgroup_mkdir + self.args_chunk
     }
 }
 
@@ -130,6 +133,7 @@ impl KernelPrograms {
             fork: sum(lost_index::FORK)?,
             exit: sum(lost_index::EXIT)?,
             cgroup_mkdir: sum(lost_index::CGROUP_MKDIR)?,
+            args_chunk: sum(lost_index::ARGS_CHUNK)?,
         })
     }
 
@@ -188,9 +192,11 @@ pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, Load
         .override_global("WAKEUP_BYTES", &options.wakeup_bytes, true)
         .map_max_entries("EVENTS", options.ring_buffer_bytes)
         .map_max_entries("SCRATCH", cpus)
+        .map_max_entries("ARGS_SCRATCH", cpus)
         .load(object)
         .map_err(classify_load_error)?;
 
+    install_exec_tail(&mut ebpf)?;
     let mut attached = Vec::new();
     attach_tracepoint(&mut ebpf, "sensor_exec", "sched", "sched_process_exec")?;
     attached.push("tracepoint/sched/sched_process_exec");
@@ -305,6 +311,35 @@ fn program_error(program: &'static str, e: ProgramError) -> LoadError {
             reason: error_chain(&other),
         },
     }
+}
+
+/// Loads `sensor_exec_args` (argv beyond the exec record, see the kernel
+/// side) and puts it in the exec program's tail-call slot, before the exec
+/// program is attached so no exec finds the slot empty.
+fn install_exec_tail(ebpf: &mut Ebpf) -> Result<(), LoadError> {
+    const PROGRAM: &str = "sensor_exec_args";
+    let prog: &mut TracePoint = ebpf
+        .program_mut(PROGRAM)
+        .ok_or_else(|| LoadError::Object(format!("program {PROGRAM} missing from the object")))?
+        .try_into()
+        .map_err(|e| program_error(PROGRAM, e))?;
+    prog.load().map_err(|e| program_error(PROGRAM, e))?;
+    let fd = prog
+        .fd()
+        .map_err(|e| program_error(PROGRAM, e))?
+        .try_clone()
+        .map_err(|e| LoadError::Object(format!("duplicating the {PROGRAM} fd: {e}")))?;
+    let map_err = |e: String| LoadError::Map {
+        name: "EXEC_TAIL".to_owned(),
+        reason: e,
+    };
+    let mut slots = ProgramArray::try_from(
+        ebpf.map_mut("EXEC_TAIL")
+            .ok_or_else(|| map_err("missing from the object".into()))?,
+    )
+    .map_err(|e| map_err(e.to_string()))?;
+    slots.set(0, &fd, 0).map_err(|e| map_err(e.to_string()))?;
+    Ok(())
 }
 
 fn attach_tracepoint(

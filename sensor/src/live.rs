@@ -20,7 +20,7 @@ use crate::alert::AlertWriter;
 use crate::cgroup_path::CgroupResolver;
 use crate::config::Settings;
 use crate::enrich::{Enricher, HostIdentity};
-use crate::event_decode::{decode, KernelEvent};
+use crate::event_decode::{decode, ArgsAssembler, KernelEvent};
 use crate::kernel_programs::{self, KernelPrograms, LoadOptions, LostCounts};
 use crate::metrics::{self, Metrics};
 use crate::output::{JsonLines, Rotation};
@@ -52,6 +52,14 @@ pub struct RunStats {
     pub lost_exec: u64,
     pub lost_fork: u64,
     pub lost_exit: u64,
+    /// Argv continuation records lost in the kernel (each cuts one argv).
+    pub lost_args_chunks: u64,
+    /// Execs whose argv could not be captured whole (a lost continuation
+    /// record, or past the kernel's own bound).
+    pub args_truncated: u64,
+    /// `became_interactive` events: a process that started without a
+    /// terminal gained one (see `ecs::Action::BecameInteractive`).
+    pub became_interactive: u64,
 }
 
 /// The ring buffer's fd, borrowed for tokio's readiness polling; the
@@ -212,6 +220,7 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
         lifecycle: settings.lifecycle_events,
         stats: &mut stats,
         metrics: &metrics,
+        args: ArgsAssembler::default(),
     };
     loop {
         tokio::select! {
@@ -244,6 +253,7 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
     stats.lost_exec = last_lost.exec;
     stats.lost_fork = last_lost.fork;
     stats.lost_exit = last_lost.exit;
+    stats.lost_args_chunks = last_lost.args_chunk;
     let _ = alerts_out.flush();
     if let Some(e) = events_out.as_mut() {
         let _ = e.flush();
@@ -262,8 +272,8 @@ fn report_lost(programs: &KernelPrograms, last: &mut LostCounts, metrics: &Metri
             metrics.lost_fork.store(now.fork, Ordering::Relaxed);
             metrics.lost_exit.store(now.exit, Ordering::Relaxed);
             eprintln!(
-                "sensor: warning: ring buffer full, records lost since start: exec {}, fork {}, exit {}, cgroup {} (raise --ring-buffer-mib)",
-                now.exec, now.fork, now.exit, now.cgroup_mkdir
+                "sensor: warning: ring buffer full, records lost since start: exec {}, fork {}, exit {}, cgroup {}, argv continuation {} (raise --ring-buffer-mib)",
+                now.exec, now.fork, now.exit, now.cgroup_mkdir, now.args_chunk
             );
             *last = now;
         }
@@ -282,6 +292,8 @@ struct Pipeline<'a> {
     lifecycle: bool,
     stats: &'a mut RunStats,
     metrics: &'a Metrics,
+    /// Joins argv continuation records to their exec.
+    args: ArgsAssembler,
 }
 
 impl Pipeline<'_> {
@@ -298,6 +310,24 @@ impl Pipeline<'_> {
         );
         m.decode_errors
             .store(self.stats.decode_errors, Ordering::Relaxed);
+    }
+
+    /// Applies every rule to one event, writes its alerts, and the event
+    /// itself when events are written.
+    fn evaluate_and_write(&mut self, doc: &crate::ecs::EcsEvent) {
+        let started = Instant::now();
+        // Collecting allocates only when a rule matched (rare).
+        let matched: Vec<&Rule> = self.rules.matching(doc).collect();
+        self.metrics.observe_eval(started.elapsed());
+        for rule in matched {
+            // A failed write is counted by the writer (output_errors).
+            let _ = self.alerts.write_alert(doc.to_json(), &rule.meta);
+            self.stats.alerts += 1;
+            self.metrics.add_alert(&rule.meta.rule_id);
+        }
+        if let Some(out) = self.events.as_mut() {
+            let _ = out.write(doc);
+        }
     }
 
     /// Handles every record waiting in the ring buffer; returns how many.
@@ -326,24 +356,29 @@ impl Pipeline<'_> {
 
     fn handle(&mut self, ev: KernelEvent) {
         match ev {
-            KernelEvent::Exec(exec) => {
+            KernelEvent::ArgsChunk(chunk) => self.args.push(chunk),
+            KernelEvent::Exec(mut exec) => {
                 self.stats.exec += 1;
                 self.metrics.exec_events.fetch_add(1, Ordering::Relaxed);
+                self.args.complete(&mut exec);
+                if exec.args_truncated {
+                    self.stats.args_truncated += 1;
+                }
                 let ctx = self.table.on_exec(&exec);
+                if let Some(parent) = self.table.parent_became_interactive(&exec, &ctx) {
+                    if let Some(kernel) = exec.parent.as_ref() {
+                        self.stats.became_interactive += 1;
+                        let doc = self.enricher.became_interactive_event(
+                            &parent,
+                            kernel,
+                            exec.ktime_ns,
+                            exec.cgroup_id,
+                        );
+                        self.evaluate_and_write(&doc);
+                    }
+                }
                 let doc = self.enricher.exec_event(&exec, &ctx);
-                let started = Instant::now();
-                // Collecting allocates only when a rule matched (rare).
-                let matched: Vec<&Rule> = self.rules.matching(&doc).collect();
-                self.metrics.observe_eval(started.elapsed());
-                for rule in matched {
-                    // A failed write is counted by the writer (output_errors).
-                    let _ = self.alerts.write_alert(doc.to_json(), &rule.meta);
-                    self.stats.alerts += 1;
-                    self.metrics.add_alert(&rule.meta.rule_id);
-                }
-                if let Some(out) = self.events.as_mut() {
-                    let _ = out.write(&doc);
-                }
+                self.evaluate_and_write(&doc);
             }
             KernelEvent::Fork(fork) => {
                 self.stats.fork += 1;

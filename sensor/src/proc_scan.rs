@@ -24,8 +24,6 @@ use crate::byte_text::to_text;
 
 /// `PF_KTHREAD` in the `flags` field of `/proc/<pid>/stat` (include/linux/sched.h).
 const PF_KTHREAD: u64 = 0x0020_0000;
-/// `TASK_COMM_LEN - 1`: the kernel truncates `comm` to this many bytes.
-const COMM_MAX: usize = 15;
 /// The pid of `kthreadd`, parent of every kernel thread.
 const KTHREADD_PID: u32 = 2;
 /// What the kernel appends to `/proc/<pid>/exe` when the file was unlinked.
@@ -44,10 +42,15 @@ pub struct ProcSnapshot {
     /// identifies the process instance (pids are reused).
     pub start_ticks: u64,
     /// The kernel's `comm` (at most 15 bytes; may have been changed by
-    /// `prctl(PR_SET_NAME)`).
+    /// `prctl(PR_SET_NAME)`). Kept for diagnostics only: no ECS field is
+    /// derived from it.
     pub comm: String,
     /// ECS `process.name`; see [`process_name`] for how it is chosen.
+    /// Empty when it cannot be known (no access to `exe`).
     pub name: String,
+    /// ECS `process.interactive` as `/proc` shows it now (see
+    /// [`interactive_from_proc`]); `None` when the fds could not be read.
+    pub interactive: Option<bool>,
     /// ECS `process.executable`: the target of `/proc/<pid>/exe`, without the
     /// kernel's ` (deleted)` suffix. `None` for kernel threads, zombies, or
     /// without ptrace access.
@@ -192,10 +195,13 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Result<ProcSnapshot, ProcScan
             .map(|p| to_text(p).into_owned())
     });
 
-    let name = if is_kernel_thread {
-        stat.comm.to_vec()
+    let (name, interactive) = if is_kernel_thread {
+        (stat.comm.to_vec(), Some(false))
     } else {
-        process_name(stat.comm, &raw_args, exe.as_deref()).to_vec()
+        (
+            process_name(&dir, &raw_args, exe.as_deref()),
+            interactive_from_proc(&dir, stat.tty_nr),
+        )
     };
 
     // Same start time as when we began, or the pid now belongs to another
@@ -220,6 +226,7 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Result<ProcSnapshot, ProcScan
         start_ticks: stat.start_ticks,
         comm: to_text(stat.comm).into_owned(),
         name: to_text(&name).into_owned(),
+        interactive,
         executable: exe.map(|e| to_text(&e).into_owned()),
         executable_deleted,
         args: raw_args.iter().map(|a| to_text(a).into_owned()).collect(),
@@ -256,33 +263,155 @@ pub fn pidfs_ino(pid: u32) -> Option<u64> {
     }
 }
 
-/// ECS `process.name` from what `/proc` offers.
+/// ECS `process.name` from what `/proc` offers, never from `comm` (which
+/// the process sets itself with `prctl(PR_SET_NAME)`) nor from argv alone
+/// (which it can overwrite): the live exec path reports the basename of the
+/// execve filename, and for a process that started before the sensor the
+/// kernel keeps only the file it mapped (`/proc/<pid>/exe`). So:
+/// 1. a script (the kernel made argv `[interpreter, (shebang arg,) script,
+///    …]`) is named after the script when that is proven: the script file,
+///    opened inside the process's root, starts with `#!` naming exactly
+///    `argv[0]` (and the shebang argument), and that interpreter is the very
+///    file `/proc/<pid>/exe` is (same device and inode);
+/// 2. anything else is named after `/proc/<pid>/exe`.
 ///
-/// ECS wants "the executable's basename as passed to execve" (for a script
-/// the script's name: `gunicorn`, not `python3.11`), which is also what the
-/// live exec path reports. The kernel sets `comm` to exactly that basename,
-/// truncated to 15 bytes, so:
-/// 1. `comm` shorter than 15 bytes cannot have been truncated: use it;
-/// 2. a 15-byte `comm` may be truncated: use the first basename among
-///    `argv[0..3]` that starts with it (argv[0] for binaries; for a script
-///    the kernel makes argv `[interpreter, (shebang arg,) script, …]`, so the
-///    script is argv[1] or argv[2]);
-/// 3. else the basename of `/proc/<pid>/exe` if it starts with `comm`;
-/// 4. else `comm` itself (a renamed process: `comm` is still what the
-///    process calls itself, and all we know).
-///
-/// Requiring "starts with comm" keeps a process that rewrote its argv
-/// (`nginx: worker process`) or renamed itself from getting a made-up name.
-pub fn process_name<'a>(comm: &'a [u8], args: &[&'a [u8]], exe: Option<&'a [u8]>) -> &'a [u8] {
-    if comm.len() < COMM_MAX {
-        return comm;
+/// A binary started through a symlink under another name (`python3` →
+/// `python3.11`) is named after the file here and after the link on the
+/// live path; both match the rules' `python*`-style patterns.
+pub fn process_name(dir: &Path, args: &[&[u8]], exe: Option<&[u8]>) -> Vec<u8> {
+    let Some(exe) = exe else {
+        return Vec::new();
+    };
+    let exe_base = basename(exe);
+    let argv0_is_exe = args.first().is_some_and(|a| basename(a) == exe_base);
+    if !argv0_is_exe && args.len() >= 2 {
+        if let Some(script) = proven_script(dir, args) {
+            return basename(script).to_vec();
+        }
     }
-    args.iter()
-        .take(3)
-        .map(|arg| basename(arg))
-        .chain(exe.map(basename))
-        .find(|base| base.starts_with(comm))
-        .unwrap_or(comm)
+    exe_base.to_vec()
+}
+
+/// Bytes of a script the kernel reads for its `#!` line (BINPRM_BUF_SIZE).
+const SHEBANG_MAX: usize = 256;
+
+/// The script argument of a shebang exec, when the files prove it (see
+/// [`process_name`]).
+fn proven_script<'a>(dir: &Path, args: &[&'a [u8]]) -> Option<&'a [u8]> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let root = rustix::fs::open(
+        dir.join("root"),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    // Inside the process's root, as the kernel resolved them for it; never
+    // blocking on a FIFO or taking a terminal planted under a script's name.
+    let open_in_root = |path: &[u8]| {
+        let path = std::ffi::OsStr::from_bytes(path);
+        rustix::fs::openat2(
+            &root,
+            path,
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT,
+        )
+        .ok()
+    };
+    let exe = rustix::fs::stat(dir.join("exe")).ok()?;
+    let interp = *args.first()?;
+    let interp_file = open_in_root(interp)?;
+    let interp_stat = rustix::fs::fstat(&interp_file).ok()?;
+    if (interp_stat.st_dev, interp_stat.st_ino) != (exe.st_dev, exe.st_ino) {
+        return None;
+    }
+    for (at, expect_arg) in [(1usize, None), (2, args.get(1).copied())] {
+        let Some(&script) = args.get(at) else {
+            break;
+        };
+        let path = if script.starts_with(b"/") {
+            script.to_vec()
+        } else {
+            let cwd = read_link_bytes(&dir.join("cwd"))?;
+            let mut p = cwd;
+            p.push(b'/');
+            p.extend_from_slice(script);
+            p
+        };
+        let Some(file) = open_in_root(&path) else {
+            continue;
+        };
+        let Ok(st) = rustix::fs::fstat(&file) else {
+            continue;
+        };
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+            continue;
+        }
+        let mut head = [0u8; SHEBANG_MAX];
+        let Ok(n) = rustix::io::read(&file, &mut head) else {
+            continue;
+        };
+        if let Some((line_interp, line_arg)) = parse_shebang(&head[..n]) {
+            if line_interp == interp && line_arg == expect_arg {
+                return Some(script);
+            }
+        }
+    }
+    None
+}
+
+/// `#!interpreter [argument]` as the kernel's binfmt_script reads it:
+/// blanks after `#!` skipped, the interpreter up to a blank, the rest of
+/// the line (trimmed) as one argument.
+pub fn parse_shebang(head: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    let rest = head.strip_prefix(b"#!")?;
+    let end = memchr::memchr(b'\n', rest)?;
+    let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let line = &rest[..end];
+    let start = line.iter().position(|b| !is_blank(b))?;
+    let line = &line[start..];
+    let interp_end = line.iter().position(is_blank).unwrap_or(line.len());
+    let (interp, tail) = line.split_at(interp_end);
+    let tail_start = tail.iter().position(|b| !is_blank(b));
+    let arg = tail_start.map(|s| {
+        let t = &tail[s..];
+        let e = t.iter().rposition(|b| !is_blank(b)).map_or(0, |e| e + 1);
+        &t[..e]
+    });
+    Some((interp, arg.filter(|a| !a.is_empty())))
+}
+
+/// ECS `process.interactive` from `/proc`: the controlling tty (`stat`
+/// field 7) is the character device behind fd 0 and fd 2 — the same rule
+/// the kernel programs apply at exec. `None` when the fds cannot be read
+/// (no ptrace access), so the value is never guessed.
+pub fn interactive_from_proc(dir: &Path, tty_nr: u32) -> Option<bool> {
+    let ctty = (tty_nr != 0).then(|| {
+        let major = (tty_nr >> 8) & 0xfff;
+        let minor = (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00);
+        (major, minor)
+    });
+    let fd_dev = |fd: &str| -> Option<Option<(u32, u32)>> {
+        match rustix::fs::stat(dir.join("fd").join(fd)) {
+            Ok(st) => Ok(Some(st)),
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(e),
+        }
+        .ok()
+        .map(|st| {
+            st.filter(|st| {
+                rustix::fs::FileType::from_raw_mode(st.st_mode)
+                    == rustix::fs::FileType::CharacterDevice
+            })
+            .map(|st| {
+                let dev = rustix::fs::Dev::from(st.st_rdev);
+                (rustix::fs::major(dev), rustix::fs::minor(dev))
+            })
+        })
+    };
+    let fd0 = fd_dev("0")?;
+    let fd2 = fd_dev("2")?;
+    Some(ctty.is_some() && fd0 == ctty && fd2 == ctty)
 }
 
 fn basename(path: &[u8]) -> &[u8] {
@@ -458,7 +587,7 @@ mod tests {
         p.add(10, b"a) (b c) ", b"/bin/x\0", Some(b"/bin/x"), 0, 1);
         let s = p.read(10);
         assert_eq!(s.comm, "a) (b c) ");
-        assert_eq!(s.name, "a) (b c) ");
+        assert_eq!(s.name, "x");
         assert_eq!(s.ppid, 1);
         assert_eq!(s.tty_nr, 34817);
         assert_eq!(s.start_ticks, 5010);
@@ -469,9 +598,10 @@ mod tests {
     }
 
     #[test]
-    fn truncated_comm_takes_full_name_from_script_argv() {
+    fn name_comes_from_the_executable_never_from_comm() {
         let p = FakeProc::new();
-        // `#!/usr/bin/python3` script: argv = [python3, script, args…]
+        // A script whose shebang cannot be proven (the fake tree has no
+        // `root`): the interpreter the kernel mapped names it.
         p.add(
             11,
             b"gunicorn-worker",
@@ -481,7 +611,7 @@ mod tests {
             1,
         );
         let s = p.read(11);
-        assert_eq!(s.name, "gunicorn-worker-main");
+        assert_eq!(s.name, "python3.11");
         assert_eq!(
             s.args,
             [
@@ -492,10 +622,8 @@ mod tests {
             ]
         );
         assert_eq!(s.executable.as_deref(), Some("/usr/bin/python3.11"));
-        // Short comm is used as is even if argv[0] differs (login shell).
         p.add(12, b"bash", b"-bash\0", Some(b"/usr/bin/bash"), 0, 1);
         assert_eq!(p.read(12).name, "bash");
-        // 15-byte comm, argv rewritten: exe basename.
         p.add(
             13,
             b"systemd-journal",
@@ -505,16 +633,94 @@ mod tests {
             1,
         );
         assert_eq!(p.read(13).name, "systemd-journald");
-        // 15-byte comm, nothing matches: comm.
+        // Renamed with prctl(PR_SET_NAME): comm says nothing.
         p.add(
             14,
-            b"renamed-thread1",
-            b"foo\0",
-            Some(b"/usr/bin/foo"),
+            b"kworker/0:1",
+            b"nginx\0",
+            Some(b"/usr/sbin/nginx"),
             0,
             1,
         );
-        assert_eq!(p.read(14).name, "renamed-thread1");
+        assert_eq!(p.read(14).name, "nginx");
+        // ... and a process calling itself a web server is not one.
+        p.add(15, b"nginx", b"nginx\0", Some(b"/tmp/x"), 0, 1);
+        assert_eq!(p.read(15).name, "x");
+    }
+
+    #[test]
+    fn shebang_lines_parse_like_the_kernel() {
+        assert_eq!(
+            parse_shebang(b"#!/bin/sh\nrest"),
+            Some((&b"/bin/sh"[..], None))
+        );
+        assert_eq!(
+            parse_shebang(b"#! /usr/bin/python3\n"),
+            Some((&b"/usr/bin/python3"[..], None))
+        );
+        assert_eq!(
+            parse_shebang(b"#!/usr/bin/env  python3 -u \t\n"),
+            Some((&b"/usr/bin/env"[..], Some(&b"python3 -u"[..])))
+        );
+        assert_eq!(parse_shebang(b"#!/bin/sh"), None, "no end of line");
+        assert_eq!(parse_shebang(b"#! \n"), None);
+        assert_eq!(parse_shebang(b"\x7fELF"), None);
+    }
+
+    #[test]
+    fn interactive_needs_the_controlling_tty_on_stdin_and_stderr() {
+        let dir = tempfile::tempdir().unwrap();
+        let fd = dir.path().join("fd");
+        fs::create_dir(&fd).unwrap();
+        std::os::unix::fs::symlink("/dev/null", fd.join("0")).unwrap();
+        std::os::unix::fs::symlink("/dev/null", fd.join("2")).unwrap();
+        // /dev/null is 1:3; tty_nr encodes major << 8 | minor.
+        let null = (1 << 8) | 3;
+        assert_eq!(interactive_from_proc(dir.path(), null), Some(true));
+        assert_eq!(interactive_from_proc(dir.path(), 0), Some(false), "no ctty");
+        assert_eq!(interactive_from_proc(dir.path(), (1 << 8) | 5), Some(false));
+        fs::remove_file(fd.join("2")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", fd.join("2")).unwrap();
+        assert_eq!(interactive_from_proc(dir.path(), null), Some(false));
+        fs::remove_file(fd.join("2")).unwrap();
+        assert_eq!(
+            interactive_from_proc(dir.path(), null),
+            Some(false),
+            "closed"
+        );
+        // A pipe or socket on stdin is not a terminal.
+        fs::remove_file(fd.join("0")).unwrap();
+        fs::write(fd.join("0"), b"").unwrap();
+        assert_eq!(interactive_from_proc(dir.path(), null), Some(false));
+    }
+
+    /// A real process renames itself with prctl(PR_SET_NAME): the name
+    /// read from /proc is still its executable's.
+    #[test]
+    fn renamed_process_keeps_its_executables_name() {
+        let mut child = Command::new("python3")
+            .args([
+                "-c",
+                "import ctypes,sys; ctypes.CDLL(None).prctl(15, b'kworker', 0, 0, 0); \
+                 print('ok', flush=True); sys.stdin.read()",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let s = read_process(Path::new("/proc"), child.id()).unwrap();
+        drop(child.stdin.take());
+        child.wait().unwrap();
+        assert_eq!(s.comm, "kworker");
+        let exe = s.executable.clone().unwrap();
+        assert_eq!(s.name, exe.rsplit('/').next().unwrap());
+        assert!(s.name.starts_with("python3"), "{}", s.name);
     }
 
     #[test]
@@ -524,7 +730,7 @@ mod tests {
         p.add(20, b"defunct", b"", None, 0, 1);
         let s = p.read(20);
         assert!(s.args.is_empty());
-        assert_eq!(s.name, "defunct");
+        assert_eq!(s.name, "", "no executable: no name, never comm");
         assert_eq!(s.executable, None);
         // Non-UTF-8 argument: escaped losslessly.
         p.add(21, b"cat", b"cat\0caf\xe9\0", Some(b"/usr/bin/cat"), 0, 1);
@@ -641,8 +847,7 @@ mod tests {
             let _ = parse_stat(&bytes);
             let _ = split_cmdline(&bytes);
             let _ = status_ids(&bytes, b"Uid:");
-            let args = split_cmdline(&bytes);
-            let _ = process_name(bytes.get(..15).unwrap_or(&bytes), &args, Some(&bytes));
+            let _ = parse_shebang(&bytes);
         }
     }
 

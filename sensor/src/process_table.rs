@@ -47,7 +47,7 @@ use std::sync::Arc;
 use sensor_common::TTY_READ_ERROR;
 
 use crate::byte_text::to_text;
-use crate::event_decode::{comm_bytes, ExecEvent, ExitEvent, ForkEvent};
+use crate::event_decode::{ExecEvent, ExitEvent, ForkEvent};
 use crate::proc_scan::{self, ProcSnapshot};
 
 /// `USER_HZ` on every mainstream architecture; used when `sysconf` fails or
@@ -196,6 +196,10 @@ pub struct ProcessInfo {
     pub cgroup_path: Option<Arc<str>>,
     /// Where this data came from.
     pub origin: Origin,
+    /// A `became_interactive` event was reported for this instance
+    /// ([`ProcessTable::parent_became_interactive`]); `interactive` keeps
+    /// the start value.
+    pub became_interactive: bool,
 }
 
 impl ProcessInfo {
@@ -374,6 +378,7 @@ impl ProcessTable {
                     None
                 },
                 origin: Origin::Fork,
+                became_interactive: p.became_interactive,
             },
             None => match self.read_instance(pid, ticks) {
                 Some(snap) => {
@@ -392,17 +397,22 @@ impl ProcessTable {
 
     /// An exec: the process gets its own image and the parent is looked up.
     ///
-    /// - name: basename of the execve filename (for a script, the script);
-    ///   the kernel's `comm` only if the filename is empty or was cut.
-    /// - executable: the filename if absolute; a relative one is joined to
-    ///   the cwd (read live from `/proc/<pid>/cwd` if the process is still
-    ///   this instance, else the cwd the table last knew); else the target
-    ///   of `/proc/<pid>/exe` (also used for `/dev/fd/N` / `/proc/self/fd/N`
-    ///   fexecve paths, e.g. memfd payloads); else the filename as given.
+    /// Nothing here comes from `comm`, which the process sets itself
+    /// (`prctl(PR_SET_NAME)`): a name must not be steerable after the fact.
+    ///
+    /// - name: basename of the execve filename (for a script, the script),
+    ///   as Elastic's sensors report it; for an fd or `/proc` filename
+    ///   (`/dev/fd/3`, `/proc/self/exe`) the basename of the executable the
+    ///   kernel mapped; empty (left out) when neither is known.
+    /// - executable: the filename if it is absolute and names a file; a
+    ///   relative one joined to the cwd the kernel read; else the file the
+    ///   kernel mapped (`mm->exe_file`, walked in the kernel, so exact even
+    ///   for a process that is already gone); else `/proc/<pid>/exe` when
+    ///   that is still this instance; else left out.
     /// - working_directory: the cwd the kernel read at exec (as the process
     ///   sees it, up to its root); if the kernel could not read all of it,
-    ///   `/proc/<pid>/cwd` when that is still this instance; else the one
-    ///   inherited from the pre-exec entry.
+    ///   `/proc/<pid>/cwd` when that is still this instance; else left out —
+    ///   never the pre-exec entry's, which may have changed directory since.
     pub fn on_exec(&mut self, ev: &ExecEvent) -> ExecContext {
         let pid = ev.task.tgid;
         let start_ns = ev.task.start_boottime_ns;
@@ -429,19 +439,19 @@ impl ProcessTable {
                 .read_link_of_instance(pid, ticks, "cwd")
                 .map(Arc::<str>::from),
         };
-        let known_cwd = live_cwd
-            .clone()
-            .or_else(|| prior.as_ref().and_then(|p| p.working_directory.clone()));
-
-        let filename = ev.filename.as_slice();
-        let base = basename(filename);
-        let name: Arc<str> = if base.is_empty() || ev.filename_truncated {
-            to_text(comm_bytes(&ev.task.comm)).into()
-        } else {
-            to_text(base).into()
-        };
+        let known_cwd = live_cwd;
 
         let executable = self.resolve_executable(ev, pid, ticks, known_cwd.as_deref());
+        let filename = ev.filename.as_slice();
+        let direct = !filename.is_empty() && !ev.filename_truncated && !is_fd_path(filename);
+        let name: Arc<str> = if direct {
+            to_text(basename(filename)).into()
+        } else {
+            executable
+                .as_deref()
+                .map(|exe| to_text(basename(exe.as_bytes())).into())
+                .unwrap_or_else(|| "".into())
+        };
 
         let args: Vec<String> = ev.args.iter().map(|a| to_text(a).into_owned()).collect();
         let args_truncated = ev.args_truncated
@@ -474,10 +484,42 @@ impl ProcessTable {
                 .filter(|p| cgroup_id.is_some() && p.cgroup_id == cgroup_id)
                 .and_then(|p| p.cgroup_path.clone()),
             origin: Origin::Exec,
+            became_interactive: false,
         };
         let process = Arc::new(info);
         self.insert(Arc::clone(&process));
         ExecContext { process, parent }
+    }
+
+    /// The parent of this exec was not interactive when it started, yet the
+    /// kernel now reads its controlling tty on stdin and stderr: returns the
+    /// parent, once per instance (the entry is marked; its `interactive`
+    /// keeps the start value, which is what `process.parent.interactive`
+    /// reports).
+    pub fn parent_became_interactive(
+        &mut self,
+        ev: &ExecEvent,
+        ctx: &ExecContext,
+    ) -> Option<Arc<ProcessInfo>> {
+        let kernel = ev.parent.as_ref()?;
+        let parent = ctx.parent.as_ref()?;
+        if parent.interactive != Some(false)
+            || parent.became_interactive
+            || kernel.tty.flags & TTY_READ_ERROR != 0
+            || !kernel.tty.is_interactive()
+        {
+            return None;
+        }
+        let marked = Arc::new(ProcessInfo {
+            became_interactive: true,
+            ..ProcessInfo::clone(parent)
+        });
+        if let Some(entry) = self.entries.get_mut(&parent.pid) {
+            if entry.info.start_ticks == parent.start_ticks {
+                entry.info = Arc::clone(&marked);
+            }
+        }
+        Some(marked)
     }
 
     /// The last thread of a process exited: removes and returns its entry if
@@ -572,12 +614,13 @@ impl ProcessTable {
             args_truncated: false,
             working_directory: snap.cwd.map(Arc::from),
             entity_id: self.entity_id(snap.pid, snap.start_ticks, snap.pidfs_ino.unwrap_or(0)),
-            interactive: None,
+            interactive: snap.interactive,
             uid: snap.uid,
             gid: snap.gid,
             cgroup_id,
             cgroup_path: snap.cgroup_path.map(Arc::from),
             origin: Origin::Procfs,
+            became_interactive: false,
         }
     }
 
@@ -662,11 +705,12 @@ impl ProcessTable {
                 return Some(join_relative(cwd, &to_text(filename)).into());
             }
         }
-        if let Some(exe) = self.read_link_of_instance(pid, ticks, "exe") {
-            let exe = exe.strip_suffix(DELETED_SUFFIX).unwrap_or(&exe);
-            return Some(exe.into());
+        if let Some(exe) = &ev.exe {
+            return Some(to_text(exe).into());
         }
-        (!filename.is_empty()).then(|| to_text(filename).into())
+        let exe = self.read_link_of_instance(pid, ticks, "exe")?;
+        let exe = exe.strip_suffix(DELETED_SUFFIX).unwrap_or(&exe);
+        Some(exe.into())
     }
 
     fn insert(&mut self, info: Arc<ProcessInfo>) {
@@ -763,10 +807,13 @@ fn basename(path: &[u8]) -> &[u8] {
     }
 }
 
-/// `/dev/fd/N` or `/proc/self/fd/N`: what `fexecve`/`execveat(AT_EMPTY_PATH)`
-/// report as filename; the real file is only in `/proc/<pid>/exe`.
+/// `/dev/fd/N` (what `fexecve`/`execveat(AT_EMPTY_PATH)` report as
+/// filename) or anything under `/proc` (`/proc/self/exe` re-execs,
+/// `/proc/self/fd/N`): the name says nothing about the file; only the
+/// kernel's `mm->exe_file` does. The kernel side uses the same test to
+/// decide when to walk that path.
 fn is_fd_path(filename: &[u8]) -> bool {
-    filename.starts_with(b"/dev/fd/") || filename.starts_with(b"/proc/self/fd/")
+    filename.starts_with(b"/dev/fd/") || filename.starts_with(b"/proc/")
 }
 
 /// `cwd` + relative `path`, dropping `.` components. `..` is kept: the
@@ -840,6 +887,7 @@ mod tests {
             args_truncated: false,
             args_read_failed: false,
             cwd: None,
+            ..ExecEvent::default()
         }
     }
 
@@ -871,6 +919,7 @@ mod tests {
             start_ticks: start,
             comm: name.chars().take(15).collect(),
             name: name.to_owned(),
+            interactive: Some(false),
             executable: Some(format!("/usr/sbin/{name}")),
             executable_deleted: false,
             args: args.iter().map(|a| (*a).to_owned()).collect(),
@@ -1459,28 +1508,39 @@ mod tests {
         );
         assert_eq!(&*ctx.process.name, "payload");
 
-        // Process gone from /proc: the cwd the table knew (inherited at fork).
+        // Process gone from /proc and the kernel walk of its cwd gave up:
+        // the cwd the table knew (inherited at fork) may be stale, so no
+        // cwd, and the executable is the file the kernel mapped.
         t.seed(vec![ProcessSnapshotBuilder::cwd(
             snap(90, 1, 900, "make", &["make"]),
             "/src/proj/",
         )]);
         t.on_fork(&fork(91, 910, 90, 900));
-        let ctx = t.on_exec(&exec(
+        let mut ev = exec(
             91,
             910,
             90,
             900,
             "scripts/../build.sh",
             &["scripts/../build.sh"],
-        ));
+        );
+        ev.exe = Some(b"/src/proj/build.sh".to_vec());
+        let ctx = t.on_exec(&ev);
         assert_eq!(
             ctx.process.executable.as_deref(),
-            Some("/src/proj/scripts/../build.sh")
+            Some("/src/proj/build.sh")
         );
+        assert_eq!(ctx.process.working_directory, None);
+        assert_eq!(&*ctx.process.name, "build.sh");
+        // ... and with no kernel path either: nothing, never a guess.
+        t.on_fork(&fork(96, 960, 90, 900));
+        let ctx = t.on_exec(&exec(96, 960, 90, 900, "build.sh", &["build.sh"]));
+        assert_eq!(ctx.process.executable, None);
+        assert_eq!(ctx.process.working_directory, None);
         assert_eq!(&*ctx.process.name, "build.sh");
 
         // /proc shows pid 92 with a different start: its cwd is not ours;
-        // no cwd known and no exe of ours either: the filename as given.
+        // no cwd known and no exe of ours either: left out.
         proc.add(
             92,
             1,
@@ -1491,22 +1551,35 @@ mod tests {
             Some("/wrong"),
         );
         let ctx = t.on_exec(&exec(92, 920, 1, 1, "relative/tool", &["tool"]));
-        assert_eq!(ctx.process.executable.as_deref(), Some("relative/tool"));
+        assert_eq!(ctx.process.executable, None);
         assert_eq!(ctx.process.working_directory, None);
 
-        // fexecve of a memfd: the real file from /proc/<pid>/exe.
+        // fexecve of a memfd: the file the kernel mapped, whether or not the
+        // process is still there to read.
+        let mut ev = exec(93, 930, 1, 1, "/dev/fd/3", &["x"]);
+        ev.exe = Some(b"/memfd:payload".to_vec());
+        let ctx = t.on_exec(&ev);
+        assert_eq!(ctx.process.executable.as_deref(), Some("/memfd:payload"));
+        assert_eq!(&*ctx.process.name, "memfd:payload");
+        // Without the kernel's path, /proc/<pid>/exe of this instance.
         proc.add(
-            93,
+            97,
             1,
-            930,
+            970,
             "3",
             &["x"],
             Some("/memfd:payload (deleted)"),
             None,
         );
-        let ctx = t.on_exec(&exec(93, 930, 1, 1, "/dev/fd/3", &["x"]));
+        let ctx = t.on_exec(&exec(97, 970, 1, 1, "/dev/fd/3", &["x"]));
         assert_eq!(ctx.process.executable.as_deref(), Some("/memfd:payload"));
-        assert_eq!(&*ctx.process.name, "3");
+        assert_eq!(&*ctx.process.name, "memfd:payload");
+        // An applet re-exec through /proc/self/exe: the real file.
+        let mut ev = exec(98, 980, 1, 1, "/proc/self/exe", &["sh", "-c", "id"]);
+        ev.exe = Some(b"/usr/bin/busybox".to_vec());
+        let ctx = t.on_exec(&ev);
+        assert_eq!(ctx.process.executable.as_deref(), Some("/usr/bin/busybox"));
+        assert_eq!(&*ctx.process.name, "busybox");
 
         // Absolute: taken as is, no /proc needed.
         let ctx = t.on_exec(&exec(94, 940, 1, 1, "/usr/bin/env", &["env"]));
@@ -1521,6 +1594,57 @@ mod tests {
             &["/opt/venv/bin/python3", "/opt/venv/bin/gunicorn"],
         ));
         assert_eq!(&*ctx.process.name, "gunicorn");
+    }
+
+    #[test]
+    fn a_parent_that_takes_a_terminal_keeps_its_start_value_and_is_reported_once() {
+        let proc = FakeProc::new();
+        let mut t = table(proc.path(), 100);
+        // nginx started without a terminal.
+        t.on_exec(&exec(100, 1000, 1, 1, "/usr/sbin/nginx", &["nginx"]));
+        let pts = (136 << 20) | 4;
+        let on_pty = |mut ev: ExecEvent| {
+            if let Some(p) = ev.parent.as_mut() {
+                p.tty = TtyInfo {
+                    ctty_dev: pts,
+                    fd0_dev: pts,
+                    fd2_dev: pts,
+                    flags: TTY_HAS_CTTY | TTY_FD0_CHR | TTY_FD2_CHR,
+                };
+            }
+            ev
+        };
+        // Its child while it is still detached: nothing to report.
+        let ev = exec(101, 1010, 100, 1000, "/bin/sh", &["sh"]);
+        let ctx = t.on_exec(&ev);
+        assert!(t.parent_became_interactive(&ev, &ctx).is_none());
+        // It calls setsid and takes a pty; its next child shows it.
+        let ev = on_pty(exec(102, 1020, 100, 1000, "/bin/sh", &["sh"]));
+        let ctx = t.on_exec(&ev);
+        let changed = t.parent_became_interactive(&ev, &ctx).expect("reported");
+        assert_eq!((changed.pid, changed.interactive), (100, Some(false)));
+        assert!(changed.became_interactive);
+        // Once per instance; the parent's start value stays what children see.
+        let ev = on_pty(exec(103, 1030, 100, 1000, "/bin/sh", &["sh"]));
+        let ctx = t.on_exec(&ev);
+        assert!(t.parent_became_interactive(&ev, &ctx).is_none());
+        assert_eq!(ctx.parent.and_then(|p| p.interactive), Some(false));
+        // A parent that started on a terminal is no news.
+        let shell = on_pty(exec(110, 1100, 1, 1, "/bin/bash", &["bash"]));
+        let shell_on_pty = ExecEvent {
+            task: shell.parent.map_or(task(110, 1100), |p| TaskInfo {
+                tgid: 110,
+                pid: 110,
+                start_boottime_ns: ns(1100),
+                ..p
+            }),
+            ..shell
+        };
+        t.on_exec(&shell_on_pty);
+        let ev = on_pty(exec(111, 1110, 110, 1100, "/bin/ls", &["ls"]));
+        let ctx = t.on_exec(&ev);
+        assert_eq!(ctx.parent.as_ref().and_then(|p| p.interactive), Some(true));
+        assert!(t.parent_became_interactive(&ev, &ctx).is_none());
     }
 
     struct ProcessSnapshotBuilder;

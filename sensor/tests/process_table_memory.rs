@@ -74,6 +74,7 @@ fn realistic_snapshot(i: u32) -> ProcSnapshot {
         start_ticks: 10_000 + u64::from(i),
         comm: "python3".to_owned(),
         name: format!("worker-{i}"),
+        interactive: Some(false),
         executable: Some("/usr/local/bin/python3.11".to_owned()),
         executable_deleted: false,
         args: vec![
@@ -133,6 +134,7 @@ fn realistic_exec(i: u32) -> ExecEvent {
         args_truncated: false,
         args_read_failed: false,
         cwd: None,
+        ..ExecEvent::default()
     }
 }
 
