@@ -563,7 +563,12 @@ fn walk_path<const MAX_AT: usize>(
             continue;
         }
         let parent = read_ptr(dentry, offset(|o| &o.dentry_parent))?;
-        if parent == dentry {
+        // A dentry that is its own parent without being the mount's root:
+        // the walk is done, except for a file with no place in any tree (a
+        // memfd, `alloc_file_pseudo`), whose own name is its whole path, as
+        // `d_path` shows it (`/memfd:name`).
+        let pseudo = parent == dentry && pos == 0;
+        if parent == dentry && !pseudo {
             return if overflow == 0 {
                 Ok(pos)
             } else {
@@ -587,6 +592,13 @@ fn walk_path<const MAX_AT: usize>(
         let next = pos + (n as usize & (CWD_NAME_MAX - 1 + CWD_NAME_MAX));
         overflow |= next >> 12; // CWD_MAX = 4096
         pos = next & (CWD_MAX - 1);
+        if pseudo {
+            return if overflow == 0 {
+                Ok(pos)
+            } else {
+                Err(ReadError)
+            };
+        }
         dentry = parent;
     }
     Err(ReadError) // deeper than CWD_DEPTH

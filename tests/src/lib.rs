@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 
+pub mod cgroup;
 pub mod container;
+pub mod fake_server;
 pub mod pty;
 pub mod webserver;
 

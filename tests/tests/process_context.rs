@@ -10,13 +10,14 @@
 #![allow(clippy::expect_used, clippy::panic)]
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tests::cgroup::{random_hex, random_uid, Cgroups};
 use tests::container::{runc_available, Container, Spec};
 use tests::pty::{spawn_detached, Pty, Stdin};
 use tests::{args_of, get, marker, skip_or_fail, start_or_skip, Sensor};
@@ -262,86 +263,6 @@ exit($? >> 8);
 // ---------------------------------------------------------------------------
 
 /// The cgroup2 mount point (`/sys/fs/cgroup/unified` on hybrid hosts).
-fn cgroup2_mount() -> Option<PathBuf> {
-    let mounts = fs::read_to_string("/proc/self/mounts").ok()?;
-    mounts.lines().find_map(|l| {
-        let mut f = l.split_whitespace();
-        let (_, mnt, fstype) = (f.next()?, f.next()?, f.next()?);
-        (fstype == "cgroup2").then(|| PathBuf::from(mnt))
-    })
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .expect("urandom");
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn random_uid() -> String {
-    let h = random_hex(16);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
-/// Cgroup directories under a unique top-level directory of the cgroup2
-/// hierarchy; removed leaf to root on drop (after their processes exited).
-struct Cgroups {
-    mount: PathBuf,
-    /// Top-level directory name, e.g. `ctxtest-1234-5f3a`.
-    top: String,
-    created: Vec<PathBuf>,
-}
-
-impl Cgroups {
-    fn new() -> Option<Cgroups> {
-        let mount = cgroup2_mount()?;
-        let top = format!("ctxtest-{}-{}", std::process::id(), random_hex(4));
-        let dir = mount.join(&top);
-        fs::create_dir(&dir).ok()?;
-        Some(Cgroups {
-            mount,
-            top,
-            created: vec![dir],
-        })
-    }
-
-    /// Creates `rel` (relative to the top directory) and its parents;
-    /// returns the cgroup path as the kernel shows it (`/ctxtest-…/rel`).
-    fn create(&mut self, rel: &str) -> (PathBuf, String) {
-        let mut dir = self.mount.join(&self.top);
-        for part in rel.split('/') {
-            dir = dir.join(part);
-            if !dir.exists() {
-                fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
-                self.created.push(dir.clone());
-            }
-        }
-        (dir, format!("/{}/{rel}", self.top))
-    }
-}
-
-impl Drop for Cgroups {
-    fn drop(&mut self) {
-        for dir in self.created.iter().rev() {
-            // A process may still be exiting: retry briefly.
-            for _ in 0..50 {
-                if fs::remove_dir(dir).is_ok() || !dir.exists() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    }
-}
-
 /// Runs `/bin/true <m>` in cgroup `dir`: a shell moves itself there, then
 /// execs. Returns the pid.
 fn run_in_cgroup(dir: &Path, m: &str) -> u32 {
