@@ -53,6 +53,35 @@ pub mod lost_index {
     pub const COUNT: u32 = 5;
 }
 
+/// The kernel programs, as indexes of the `DROPS` counters.
+pub mod program_index {
+    pub const EXEC: u32 = 0;
+    pub const EXEC_ARGS: u32 = 1;
+    pub const FORK: u32 = 2;
+    pub const EXIT: u32 = 3;
+    pub const CGROUP_MKDIR: u32 = 4;
+    pub const COUNT: u32 = 5;
+    /// Names for metrics and the summary, by index.
+    pub const NAMES: [&str; COUNT as usize] = ["exec", "exec_args", "fork", "exit", "cgroup_mkdir"];
+}
+
+/// Why a program dropped a record before it reached the ring buffer (a
+/// full ring buffer is counted apart, in `LOST`). Every path that drops a
+/// record counts it in `DROPS[program * COUNT + reason]`: nothing is
+/// dropped silently.
+pub mod drop_reason {
+    /// A kernel read the record cannot do without failed.
+    pub const READ: u32 = 0;
+    /// No scratch slot for this CPU (a CPU beyond the map's size).
+    pub const SCRATCH: u32 = 1;
+    pub const COUNT: u32 = 2;
+    /// Names for metrics and the summary, by index.
+    pub const NAMES: [&str; COUNT as usize] = ["read_failed", "no_scratch"];
+}
+
+/// Number of `DROPS` counters.
+pub const DROPS_LEN: u32 = program_index::COUNT * drop_reason::COUNT;
+
 /// `ExecRecord::flags` bits.
 pub const EXEC_ARGS_TRUNCATED: u32 = 1 << 0;
 pub const EXEC_FILENAME_TRUNCATED: u32 = 1 << 1;
@@ -359,6 +388,74 @@ pub struct KernelOffsets {
     pub upid_ns: u32,
     pub upid_size: u32,
     pub pid_ns_inum: u32,
+}
+
+/// One number for the layout of every record and of [`KernelOffsets`]:
+/// sizes, field offsets, kinds and limits. Compiled into the kernel object
+/// (`SENSOR_LAYOUT`) and into the agent, and compared before loading: an
+/// object built from another version of this crate is refused with a clear
+/// error instead of being decoded into garbage.
+pub const LAYOUT_HASH: u64 = layout_hash();
+
+macro_rules! offsets {
+    ($t:ty: $($f:ident),+ $(,)?) => {
+        [core::mem::size_of::<$t>() as u64, $(core::mem::offset_of!($t, $f) as u64),+]
+    };
+}
+
+const fn fnv1a(mut hash: u64, parts: &[u64]) -> u64 {
+    let mut i = 0;
+    while i < parts.len() {
+        let mut b = 0;
+        while b < 8 {
+            hash ^= (parts[i] >> (b * 8)) & 0xff;
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+            b += 1;
+        }
+        i += 1;
+    }
+    hash
+}
+
+const fn layout_hash() -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325;
+    h = fnv1a(h, &offsets!(RecordHeader: kind, cpu, ktime_ns));
+    h = fnv1a(h, &offsets!(TtyInfo: ctty_dev, fd0_dev, fd2_dev, flags));
+    h = fnv1a(h, &offsets!(TaskInfo: tgid, pid, start_boottime_ns, comm, tty, pid_ino));
+    h = fnv1a(
+        h,
+        &offsets!(ExecInfo: header, task, parent, old_pid, uid, gid, euid, egid, pid_ns,
+            cgroup_id, mnt_ns, argc, args_total_len, args_len, filename_len, flags, cwd_len,
+            exe_len, args_chunks),
+    );
+    h = fnv1a(h, &offsets!(ExecRecord: info, data));
+    h = fnv1a(h, &offsets!(ArgsChunkInfo: header, tgid, index, len));
+    h = fnv1a(h, &offsets!(ArgsChunkRecord: info, data));
+    h = fnv1a(h, &offsets!(ForkRecord: header, child, parent_tgid, parent_start_boottime_ns,
+        cgroup_id));
+    h = fnv1a(h, &offsets!(ExitRecord: header, tgid, exit_code, start_boottime_ns, comm));
+    h = fnv1a(h, &offsets!(CgroupRecord: header, id, root, path_len, path));
+    h = fnv1a(h, &[core::mem::size_of::<KernelOffsets>() as u64]);
+    h = fnv1a(
+        h,
+        &[
+            record_kind::EXEC as u64,
+            record_kind::FORK as u64,
+            record_kind::EXIT as u64,
+            record_kind::CGROUP_MKDIR as u64,
+            record_kind::ARGS_CHUNK as u64,
+            lost_index::COUNT as u64,
+            DROPS_LEN as u64,
+            ARGS_MAX as u64,
+            ARGS_CHUNK_MAX as u64,
+            ARGS_CHUNKS_MAX as u64,
+            FILENAME_MAX as u64,
+            CWD_MAX as u64,
+            EXE_MAX as u64,
+            CGROUP_PATH_MAX as u64,
+        ],
+    );
+    h
 }
 
 #[cfg(feature = "user")]

@@ -35,13 +35,18 @@ use aya_ebpf::{
 };
 use kernel_read::{offset, read_i32, read_ptr, read_u32, read_u64, read_user_u64, ReadError};
 use sensor_common::{
-    lost_index, record_kind, ArgsChunkRecord, CgroupRecord, ExecRecord, ExitRecord, ForkRecord,
+    drop_reason, lost_index, program_index, record_kind, DROPS_LEN, LAYOUT_HASH, ArgsChunkRecord, CgroupRecord, ExecRecord, ExitRecord, ForkRecord,
     KernelOffsets, RecordHeader, TaskInfo, TtyInfo, ARGS_CHUNKS_MAX, ARGS_CHUNK_MAX, ARGS_MAX,
     CGROUP_PATH_MAX, COMM_LEN, CWD_MAX, CWD_NAME_MAX, EXEC_ARGC_UNKNOWN, EXEC_ARGS_CHUNK_LOST,
     EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_CWD_INCOMPLETE, EXEC_EXE_INCOMPLETE,
     EXEC_EXE_PRESENT, EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN, FILENAME_MAX, TTY_FD0_CHR,
     TTY_FD2_CHR, TTY_HAS_CTTY, TTY_READ_ERROR,
 };
+
+/// The record layout this object was built with; userspace refuses an
+/// object whose layout differs from its own (`sensor_common::LAYOUT_HASH`).
+#[no_mangle]
+static SENSOR_LAYOUT: u64 = LAYOUT_HASH;
 
 /// Set by userspace at load time (`EbpfLoader::set_global`); all zero here.
 #[no_mangle]
@@ -102,32 +107,63 @@ static CGROUP_SCRATCH: PerCpuArray<CgroupRecord> = PerCpuArray::with_max_entries
 #[map]
 static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(lost_index::COUNT, 0);
 
+/// Records a program dropped before the ring buffer, by program and
+/// [`drop_reason`] (`program * drop_reason::COUNT + reason`).
+#[map]
+static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DROPS_LEN, 0);
+
+/// Why a program gave up on its record.
+#[derive(Clone, Copy)]
+enum Dropped {
+    Read,
+    Scratch,
+}
+
+impl From<ReadError> for Dropped {
+    fn from(_: ReadError) -> Dropped {
+        Dropped::Read
+    }
+}
+
+/// Counts a record `program` dropped (see [`DROPS`]).
+fn count_drop(program: u32, why: Result<(), Dropped>) {
+    let reason = match why {
+        Ok(()) => return,
+        Err(Dropped::Read) => drop_reason::READ,
+        Err(Dropped::Scratch) => drop_reason::SCRATCH,
+    };
+    if let Some(counter) = DROPS.get_ptr_mut(program * drop_reason::COUNT + reason) {
+        // SAFETY: per-CPU slot, only this CPU writes it.
+        unsafe { *counter += 1 };
+    }
+}
+
 const S_IFMT: u32 = 0o170000;
 const S_IFCHR: u32 = 0o020000;
 
 #[tracepoint]
 pub fn sensor_exec(ctx: TracePointContext) -> u32 {
-    // Errors are reflected in the record's flags or the lost counter; the
-    // return value of a tracepoint program is ignored by the kernel.
-    let _ = try_exec(&ctx);
+    // A partial read is reflected in the record's flags; a dropped record
+    // is counted. The kernel ignores a tracepoint program's return value.
+    count_drop(program_index::EXEC, try_exec(&ctx));
     0
 }
 
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
 pub fn sensor_fork(ctx: RawTracePointContext) -> i32 {
-    let _ = try_fork(&ctx);
+    count_drop(program_index::FORK, try_fork(&ctx));
     0
 }
 
 #[tracepoint]
 pub fn sensor_exit(ctx: TracePointContext) -> u32 {
-    let _ = try_exit(&ctx);
+    count_drop(program_index::EXIT, try_exit(&ctx));
     0
 }
 
 #[tracepoint]
 pub fn sensor_cgroup_mkdir(ctx: TracePointContext) -> u32 {
-    let _ = try_cgroup_mkdir(&ctx);
+    count_drop(program_index::CGROUP_MKDIR, try_cgroup_mkdir(&ctx));
     0
 }
 
@@ -155,10 +191,10 @@ fn header(kind: u32) -> RecordHeader {
     }
 }
 
-fn try_exec(ctx: &TracePointContext) -> Result<(), ReadError> {
+fn try_exec(ctx: &TracePointContext) -> Result<(), Dropped> {
     // SAFETY: helper call without arguments.
     let cpu = unsafe { bpf_get_smp_processor_id() };
-    let rec = SCRATCH.get_ptr_mut(cpu).ok_or(ReadError)?;
+    let rec = SCRATCH.get_ptr_mut(cpu).ok_or(Dropped::Scratch)?;
     // SAFETY: the map value is valid for the program's duration and only
     // this CPU uses this slot.
     let rec = unsafe { &mut *rec };
@@ -242,17 +278,17 @@ fn output_exec(rec: &mut ExecRecord) {
 
 #[tracepoint]
 pub fn sensor_exec_args(_ctx: TracePointContext) -> u32 {
-    let _ = try_exec_args();
+    count_drop(program_index::EXEC_ARGS, try_exec_args());
     0
 }
 
 /// Tail of `sensor_exec` for long argv: the continuation records, then the
 /// exec record `sensor_exec` left in this CPU's scratch slot (a tail call
 /// stays on the CPU and in the same tracepoint run).
-fn try_exec_args() -> Result<(), ReadError> {
+fn try_exec_args() -> Result<(), Dropped> {
     // SAFETY: helper call without arguments.
     let cpu = unsafe { bpf_get_smp_processor_id() };
-    let rec = SCRATCH.get_ptr_mut(cpu).ok_or(ReadError)?;
+    let rec = SCRATCH.get_ptr_mut(cpu).ok_or(Dropped::Scratch)?;
     // SAFETY: as in `try_exec`; the slot holds the record it just built.
     let rec = unsafe { &mut *rec };
     match read_ptr(current_task(), offset(|o| &o.task_mm))
@@ -720,7 +756,7 @@ fn pid_ns(task: *const u8) -> Result<u32, ReadError> {
     read_u32(ns, offset(|o| &o.pid_ns_inum))
 }
 
-fn try_fork(ctx: &RawTracePointContext) -> Result<(), ReadError> {
+fn try_fork(ctx: &RawTracePointContext) -> Result<(), Dropped> {
     // TP_PROTO(struct task_struct *parent, struct task_struct *child)
     let child: *const u8 = ctx.arg::<*const u8>(1);
     let tgid = read_u32(child, offset(|o| &o.task_tgid))?;
@@ -755,7 +791,7 @@ fn try_fork(ctx: &RawTracePointContext) -> Result<(), ReadError> {
     Ok(())
 }
 
-fn try_exit(ctx: &TracePointContext) -> Result<(), ReadError> {
+fn try_exit(ctx: &TracePointContext) -> Result<(), Dropped> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
     let tid = pid_tgid as u32;
@@ -790,8 +826,8 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), ReadError> {
     Ok(())
 }
 
-fn try_cgroup_mkdir(ctx: &TracePointContext) -> Result<(), ReadError> {
-    let rec = CGROUP_SCRATCH.get_ptr_mut(0).ok_or(ReadError)?;
+fn try_cgroup_mkdir(ctx: &TracePointContext) -> Result<(), Dropped> {
+    let rec = CGROUP_SCRATCH.get_ptr_mut(0).ok_or(Dropped::Scratch)?;
     // SAFETY: per-CPU map value, valid for the program's duration.
     let rec = unsafe { &mut *rec };
     rec.header = header(record_kind::CGROUP_MKDIR);
@@ -817,7 +853,7 @@ fn try_cgroup_mkdir(ctx: &TracePointContext) -> Result<(), ReadError> {
         )
     };
     if n <= 0 {
-        return Err(ReadError);
+        return Err(Dropped::Read);
     }
     let len = (n as usize - 1) & (CGROUP_PATH_MAX - 1);
     rec.path_len = len as u32;

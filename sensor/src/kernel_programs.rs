@@ -9,7 +9,7 @@ use aya::{
     programs::{ProgramError, RawTracePoint, TracePoint},
     Ebpf, EbpfError, EbpfLoader,
 };
-use sensor_common::{lost_index, KernelOffsets};
+use sensor_common::{drop_reason, lost_index, program_index, KernelOffsets, LAYOUT_HASH};
 
 use crate::kernel_btf::KernelBtf;
 use crate::kernel_offsets;
@@ -51,6 +51,11 @@ pub enum LoadError {
     Map { name: String, reason: String },
     #[error("loading the eBPF object failed: {0}")]
     Object(String),
+    #[error(
+        "the eBPF object's record layout ({object:#018x}) is not this agent's ({agent:#018x}): \
+         it was built from another version of sensor-common; rebuild both with `cargo xtask build`"
+    )]
+    Layout { object: u64, agent: u64 },
     #[error("the kernel verifier rejected program {program}: {error}\n--- end of verifier log ---\n{log_tail}")]
     Verifier {
         program: &'static str,
@@ -100,10 +105,51 @@ pub struct KernelPrograms {
     _ebpf: Ebpf,
     pub events: RingBuf<MapData>,
     lost: PerCpuArray<MapData, u64>,
+    drops: PerCpuArray<MapData, u64>,
     /// What was attached, for the start-up summary.
     pub attached: Vec<&'static str>,
     /// Whether this process mounted tracefs.
     pub mounted_tracefs: bool,
+}
+
+/// Records one kernel program dropped for one reason, since load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct KernelDrop {
+    pub program: &'static str,
+    pub reason: &'static str,
+    pub count: u64,
+}
+
+/// The record layout an eBPF object was built with: its `SENSOR_LAYOUT`
+/// symbol, read from the ELF before anything is loaded.
+pub fn object_layout(object: &[u8]) -> Result<u64, LoadError> {
+    use object::{Object, ObjectSection, ObjectSymbol};
+    let file = object::File::parse(object)
+        .map_err(|e| LoadError::Object(format!("not an ELF object: {e}")))?;
+    let symbol = file
+        .symbols()
+        .find(|s| s.name() == Ok("SENSOR_LAYOUT"))
+        .ok_or_else(|| {
+            LoadError::Object(
+                "no SENSOR_LAYOUT symbol: the object predates the layout check or is not the \
+                 sensor's; rebuild it with `cargo xtask build`"
+                    .to_owned(),
+            )
+        })?;
+    let section = symbol
+        .section_index()
+        .and_then(|i| file.section_by_index(i).ok())
+        .ok_or_else(|| LoadError::Object("SENSOR_LAYOUT has no section".to_owned()))?;
+    let data = section
+        .data()
+        .map_err(|e| LoadError::Object(format!("reading SENSOR_LAYOUT's section: {e}")))?;
+    let start = usize::try_from(symbol.address().saturating_sub(section.address()))
+        .map_err(|_| LoadError::Object("SENSOR_LAYOUT out of range".to_owned()))?;
+    let bytes: [u8; 8] = data
+        .get(start..start + 8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| LoadError::Object("SENSOR_LAYOUT is not 8 bytes".to_owned()))?;
+    Ok(u64::from_le_bytes(bytes))
 }
 
 /// Lost-record counts since load, by record kind.
@@ -137,6 +183,26 @@ impl KernelPrograms {
         })
     }
 
+    /// Sums the per-CPU drop counters (records a program gave up on before
+    /// the ring buffer), by program and reason; zero counts left out.
+    pub fn drops(&self) -> Result<Vec<KernelDrop>, MapError> {
+        let mut out = Vec::new();
+        for program in 0..program_index::COUNT {
+            for reason in 0..drop_reason::COUNT {
+                let i = program * drop_reason::COUNT + reason;
+                let count: u64 = self.drops.get(&i, 0)?.iter().sum();
+                if count > 0 {
+                    out.push(KernelDrop {
+                        program: program_index::NAMES[program as usize],
+                        reason: drop_reason::NAMES[reason as usize],
+                        count,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub fn events_fd(&self) -> i32 {
         self.events.as_raw_fd()
     }
@@ -164,6 +230,13 @@ fn has_cap(caps: u64, cap: u32) -> bool {
 
 /// Resolves offsets, loads the object and attaches the three programs.
 pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, LoadError> {
+    let layout = object_layout(object)?;
+    if layout != LAYOUT_HASH {
+        return Err(LoadError::Layout {
+            object: layout,
+            agent: LAYOUT_HASH,
+        });
+    }
     let caps = effective_capabilities();
     let bpf_caps = has_cap(caps, CAP_BPF) && has_cap(caps, CAP_PERFMON);
     if !(has_cap(caps, CAP_SYS_ADMIN) || bpf_caps) {
@@ -219,10 +292,15 @@ pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, Load
         .take_map("LOST")
         .ok_or_else(|| map_err("LOST", "missing from the object".into()))
         .and_then(|m| PerCpuArray::try_from(m).map_err(|e| map_err("LOST", e.to_string())))?;
+    let drops = ebpf
+        .take_map("DROPS")
+        .ok_or_else(|| map_err("DROPS", "missing from the object".into()))
+        .and_then(|m| PerCpuArray::try_from(m).map_err(|e| map_err("DROPS", e.to_string())))?;
     Ok(KernelPrograms {
         _ebpf: ebpf,
         events,
         lost,
+        drops,
         attached,
         mounted_tracefs,
     })

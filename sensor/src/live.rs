@@ -21,7 +21,7 @@ use crate::cgroup_path::CgroupResolver;
 use crate::config::Settings;
 use crate::enrich::{Enricher, HostIdentity};
 use crate::event_decode::{decode, ArgsAssembler, KernelEvent};
-use crate::kernel_programs::{self, KernelPrograms, LoadOptions, LostCounts};
+use crate::kernel_programs::{self, KernelDrop, KernelPrograms, LoadOptions, LostCounts};
 use crate::metrics::{self, Metrics};
 use crate::output::{JsonLines, Rotation};
 use crate::proc_scan;
@@ -60,6 +60,9 @@ pub struct RunStats {
     /// `became_interactive` events: a process that started without a
     /// terminal gained one (see `ecs::Action::BecameInteractive`).
     pub became_interactive: u64,
+    /// Records the kernel programs dropped before the ring buffer, by
+    /// program and reason (empty when none).
+    pub kernel_drops: Vec<KernelDrop>,
 }
 
 /// The ring buffer's fd, borrowed for tokio's readiness polling; the
@@ -234,6 +237,7 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
             }
             _ = lost_check.tick() => {
                 report_lost(&programs, &mut last_lost, &metrics);
+                report_drops(&programs, &mut pipeline.stats.kernel_drops);
                 pipeline.publish_gauges();
             }
             _ = sigterm.recv() => break,
@@ -250,6 +254,7 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
     let deadline = Instant::now() + Duration::from_secs(2);
     while pipeline.drain(&mut programs) > 0 && Instant::now() < deadline {}
     report_lost(&programs, &mut last_lost, &metrics);
+    report_drops(&programs, &mut stats.kernel_drops);
     stats.lost_exec = last_lost.exec;
     stats.lost_fork = last_lost.fork;
     stats.lost_exit = last_lost.exit;
@@ -262,6 +267,26 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
     drop(ring);
     drop(programs); // detaches
     Ok(stats)
+}
+
+/// Warns when the kernel programs dropped records since the last check;
+/// returns the counts.
+fn report_drops(programs: &KernelPrograms, last: &mut Vec<KernelDrop>) {
+    match programs.drops() {
+        Ok(now) if now != *last => {
+            let list: Vec<String> = now
+                .iter()
+                .map(|d| format!("{} {} {}", d.program, d.reason, d.count))
+                .collect();
+            eprintln!(
+                "sensor: warning: kernel programs dropped records since start: {}",
+                list.join(", ")
+            );
+            *last = now;
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("sensor: warning: cannot read kernel drop counters: {e}"),
+    }
 }
 
 fn report_lost(programs: &KernelPrograms, last: &mut LostCounts, metrics: &Metrics) {
