@@ -11,9 +11,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
-use sensor::alert::AlertWriter;
-use sensor::config::{self, ConfigFile, Settings};
-use sensor::output::OutputTarget;
+use sensor::output::alert::AlertWriter;
+use sensor::service::config::{self, ConfigFile, Settings};
+use sensor::output::jsonl::OutputTarget;
 use sensor::rules::{self, RuleSet};
 
 #[derive(Debug, Parser)]
@@ -250,7 +250,7 @@ fn live(args: RunArgs) -> anyhow::Result<ExitCode> {
             ""
         }
     );
-    let opts = sensor::live::LiveOptions {
+    let opts = sensor::service::live::LiveOptions {
         rules,
         settings,
         ebpf_object: args.ebpf_object,
@@ -260,7 +260,7 @@ fn live(args: RunArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let stats = runtime.block_on(sensor::live::run(opts))?;
+    let stats = runtime.block_on(sensor::service::live::run(opts))?;
     eprintln!(
         "sensor: summary {}",
         serde_json::to_string(&stats).unwrap_or_default()
@@ -278,11 +278,11 @@ fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let stderr = io::stderr();
     let mut diag = stderr.lock();
     let stats = if args.events == "-" {
-        sensor::replay::replay(io::stdin().lock(), &rules, &mut writer, &mut diag)
+        sensor::service::replay::replay(io::stdin().lock(), &rules, &mut writer, &mut diag)
     } else {
         let f = File::open(&args.events)
             .with_context(|| format!("opening events file {}", args.events))?;
-        sensor::replay::replay(BufReader::new(f), &rules, &mut writer, &mut diag)
+        sensor::service::replay::replay(BufReader::new(f), &rules, &mut writer, &mut diag)
     }
     .with_context(|| format!("reading events from {}", args.events))?;
     eprintln!("replay: {stats}");

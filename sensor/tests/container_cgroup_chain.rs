@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use sensor::cgroup_path::CgroupResolver;
-use sensor::container_id::{self, ContainerRuntime};
-use sensor::proc_scan;
+use sensor::context::cgroup_path::CgroupResolver;
+use sensor::context::container_id::{self, ContainerRuntime};
+use sensor::context::procfs;
 
 const ID: &str = "5e0c1a9b8d7f6e5d4c3b2a1908f7e6d5c4b3a29181706f5e4d3c2b1a09f8e7d6";
 const UID: &str = "1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9";
@@ -76,7 +76,7 @@ fn run_in_cgroup(relative: &str, want_runtime: ContainerRuntime, want_pod: Optio
     // proc_scan sees the path (waiting for the exec of `sleep` to be visible).
     let deadline = Instant::now() + Duration::from_secs(10);
     let snapshot = loop {
-        match proc_scan::read_process(Path::new("/proc"), pid) {
+        match procfs::read_process(Path::new("/proc"), pid) {
             Ok(s) if s.comm == "sleep" => break s,
             _ => {
                 assert!(Instant::now() < deadline, "child never exec'd");

@@ -6,8 +6,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sensor::event_decode::{decode, KernelEvent};
-use sensor::kernel_programs::{embedded_object, load, LoadOptions};
+use sensor::kernel::decode::{decode, KernelEvent};
+use sensor::kernel::programs::{embedded_object, load, LoadOptions};
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")

@@ -14,9 +14,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use sensor::event_decode::{ExecEvent, ForkEvent};
-use sensor::proc_scan::{self, ProcSnapshot};
-use sensor::process_table::{ProcessInfo, ProcessTable, TableConfig};
+use sensor::kernel::decode::{ExecEvent, ForkEvent};
+use sensor::context::procfs::{self, ProcSnapshot};
+use sensor::context::process_table::{ProcessInfo, ProcessTable, TableConfig};
 use sensor_common::TaskInfo;
 
 struct Counting;
@@ -200,7 +200,7 @@ fn memory_with_ten_thousand_processes() {
     drop(events);
 
     // 4. This machine's real /proc, for a realistic mix (scaled per entry).
-    let scan = proc_scan::scan(Path::new("/proc"));
+    let scan = procfs::scan(Path::new("/proc"));
     let real_input: isize = scan.snapshots.iter().map(snapshot_heap).sum::<isize>()
         + (scan.snapshots.capacity() * std::mem::size_of::<ProcSnapshot>()) as isize;
     let before = live();

@@ -4,8 +4,8 @@
 use std::io::{Cursor, Write};
 use std::sync::{Arc, Mutex};
 
-use sensor::alert::{build_alert, AlertWriter};
-use sensor::replay::{replay, ReplayStats};
+use sensor::output::alert::{build_alert, AlertWriter};
+use sensor::service::replay::{replay, ReplayStats};
 use sensor::rules::RuleSet;
 
 #[derive(Clone, Default)]

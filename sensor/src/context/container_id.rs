@@ -1,6 +1,6 @@
 //! Container identity from a cgroup path.
 //!
-//! The kernel gives every exec a cgroup id; [`crate::cgroup_path`] turns that
+//! The kernel gives every exec a cgroup id; [`crate::context::cgroup_path`] turns that
 //! into a path such as
 //! `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod<uid>.slice/cri-containerd-<id>.scope`.
 //! Container runtimes name the cgroup of a container after its id, so the
@@ -116,7 +116,7 @@ pub struct ContainerInfo {
 }
 
 /// Parse a cgroup path (as in the `0::` line of `/proc/<pid>/cgroup`, or as
-/// returned by [`crate::cgroup_path::CgroupResolver::resolve`]).
+/// returned by [`crate::context::cgroup_path::CgroupResolver::resolve`]).
 ///
 /// Returns `None` for host processes, runtime daemons and monitors, and pod
 /// cgroups that hold no container (the pod-level parent of the sandbox).

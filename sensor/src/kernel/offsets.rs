@@ -5,8 +5,8 @@
 
 use sensor_common::KernelOffsets;
 
-use crate::kernel_btf::{BtfError, KernelBtf};
-use crate::tracefs::{TracefsError, TracepointFormat};
+use crate::kernel::btf::{BtfError, KernelBtf};
+use crate::kernel::tracefs::{TracefsError, TracepointFormat};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OffsetsError {

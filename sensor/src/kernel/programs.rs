@@ -11,9 +11,9 @@ use aya::{
 };
 use sensor_common::{drop_reason, lost_index, program_index, KernelOffsets, LAYOUT_HASH};
 
-use crate::kernel_btf::KernelBtf;
-use crate::kernel_offsets;
-use crate::tracefs::{self, TracepointFormat};
+use crate::kernel::btf::KernelBtf;
+use crate::kernel::offsets;
+use crate::kernel::tracefs::{self, TracepointFormat};
 
 /// The compiled eBPF object, embedded at build time when it was built first
 /// (`cargo xtask build`; see build.rs).
@@ -40,7 +40,7 @@ pub enum LoadError {
     )]
     NotPermitted { cap_eff: u64 },
     #[error(transparent)]
-    Offsets(#[from] kernel_offsets::OffsetsError),
+    Offsets(#[from] offsets::OffsetsError),
     #[error(transparent)]
     Tracefs(#[from] tracefs::TracefsError),
     #[error(
@@ -246,14 +246,14 @@ pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, Load
         Some(path) => KernelBtf::from_file(path),
         None => KernelBtf::from_sys_fs(),
     }
-    .map_err(kernel_offsets::OffsetsError::from)?;
-    let offsets = kernel_offsets::from_btf(&btf).map_err(kernel_offsets::OffsetsError::from)?;
+    .map_err(offsets::OffsetsError::from)?;
+    let offsets = offsets::from_btf(&btf).map_err(offsets::OffsetsError::from)?;
     let (tracefs_root, mounted_tracefs) = tracefs::ensure_mounted()?;
     let exec_fmt = TracepointFormat::read(&tracefs_root, "sched", "sched_process_exec")?;
     let exit_fmt = TracepointFormat::read(&tracefs_root, "sched", "sched_process_exit")?;
     let mkdir_fmt = TracepointFormat::read(&tracefs_root, "cgroup", "cgroup_mkdir")?;
     let offsets: KernelOffsets =
-        kernel_offsets::with_tracepoints(offsets, &exec_fmt, &exit_fmt, &mkdir_fmt)?;
+        offsets::with_tracepoints(offsets, &exec_fmt, &exit_fmt, &mkdir_fmt)?;
 
     // Loading needs no RLIMIT_MEMLOCK raise on kernels with memcg accounting
     // (5.11+); on older ones raise it, and only mention a failure.

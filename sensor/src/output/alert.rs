@@ -203,7 +203,7 @@ fn merge(map: &mut Map<String, Value>, key: &str, v: Value) {
 
 /// The alerts output: the shared JSON-lines writer, so the live sensor and
 /// `replay` write alerts through the same code.
-pub use crate::output::JsonLines as AlertWriter;
+pub use crate::output::jsonl::JsonLines as AlertWriter;
 
 impl AlertWriter {
     /// Builds and writes the alert for `event` matched by `rule`.

@@ -31,8 +31,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::byte_text::to_text;
-use crate::container_id::{self, ContainerInfo};
+use crate::ecs::byte_text::to_text;
+use crate::context::container_id::{self, ContainerInfo};
 
 /// Minimum time between two walks triggered by misses.
 pub const DEFAULT_REWALK_INTERVAL: Duration = Duration::from_millis(100);
@@ -488,7 +488,7 @@ fn insert_keeping(
 #[allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::container_id::ContainerRuntime;
+    use crate::context::container_id::ContainerRuntime;
     use std::fs;
 
     const ID: &str = "3f2c9e1b7a4d5c6e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9012345678abcd";

@@ -16,23 +16,23 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::alert::AlertWriter;
-use crate::cgroup_path::CgroupResolver;
-use crate::config::Settings;
-use crate::enrich::{Enricher, HostIdentity};
-use crate::event_decode::{decode, ArgsAssembler, KernelEvent};
-use crate::kernel_programs::{self, KernelDrop, KernelPrograms, LoadOptions, LostCounts};
-use crate::metrics::{self, Metrics};
-use crate::output::{JsonLines, Rotation};
-use crate::proc_scan;
-use crate::process_table::{ProcessTable, TableConfig};
+use crate::output::alert::AlertWriter;
+use crate::context::cgroup_path::CgroupResolver;
+use crate::service::config::Settings;
+use crate::ecs::enrich::{Enricher, HostIdentity};
+use crate::kernel::decode::{decode, ArgsAssembler, KernelEvent};
+use crate::kernel::programs::{self, KernelDrop, KernelPrograms, LoadOptions, LostCounts};
+use crate::service::metrics::{self, Metrics};
+use crate::output::jsonl::{JsonLines, Rotation};
+use crate::context::procfs;
+use crate::context::process_table::{ProcessTable, TableConfig};
 use crate::rules::{Rule, RuleSet};
 
 /// Everything the live sensor is configured with.
 pub struct LiveOptions {
     /// The compiled rules to apply to every event.
     pub rules: RuleSet,
-    /// Validated settings (see [`crate::config`]).
+    /// Validated settings (see [`crate::service::config`]).
     pub settings: Settings,
     /// Load this object instead of the embedded one.
     pub ebpf_object: Option<PathBuf>,
@@ -108,9 +108,9 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
                 .with_context(|| format!("reading eBPF object {}", path.display()))?;
             &object_owned
         }
-        None => kernel_programs::embedded_object().ok_or(kernel_programs::LoadError::NoObject)?,
+        None => programs::embedded_object().ok_or(programs::LoadError::NoObject)?,
     };
-    let mut programs = kernel_programs::load(
+    let mut programs = programs::load(
         object,
         &LoadOptions {
             ring_buffer_bytes: settings.ring_buffer_mib * 1024 * 1024,
@@ -142,9 +142,9 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
         host_id: host.id.clone().unwrap_or_else(|| host.name.clone()),
         capacity: settings.table_capacity,
         proc_root: PathBuf::from("/proc"),
-        clk_tck: crate::process_table::system_clk_tck(),
+        clk_tck: crate::context::process_table::system_clk_tck(),
     });
-    let scan = proc_scan::scan(std::path::Path::new("/proc"));
+    let scan = procfs::scan(std::path::Path::new("/proc"));
     let seeded = table.seed(scan.snapshots);
     let containers = match CgroupResolver::discover() {
         Ok(r) => Some(r),
@@ -421,7 +421,7 @@ impl Pipeline<'_> {
                 // Only the cgroup2 hierarchy's ids are what exec records carry.
                 if c.root == 0 && !c.truncated {
                     self.enricher
-                        .learn_cgroup(c.id, &crate::byte_text::to_text(&c.path));
+                        .learn_cgroup(c.id, &crate::ecs::byte_text::to_text(&c.path));
                 }
             }
             KernelEvent::Exit(exit) => {

@@ -20,7 +20,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::byte_text::to_text;
+use crate::ecs::byte_text::to_text;
 
 /// `PF_KTHREAD` in the `flags` field of `/proc/<pid>/stat` (include/linux/sched.h).
 const PF_KTHREAD: u64 = 0x0020_0000;
@@ -196,7 +196,7 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Result<ProcSnapshot, ProcScan
     });
 
     let (name, interactive) = if is_kernel_thread {
-        (stat.comm.to_vec(), Some(false))
+        (stat.comm.clone().into_bytes(), Some(false))
     } else {
         (
             process_name(&dir, &raw_args, exe.as_deref()),
@@ -224,7 +224,7 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Result<ProcSnapshot, ProcScan
         },
         ppid: stat.ppid,
         start_ticks: stat.start_ticks,
-        comm: to_text(stat.comm).into_owned(),
+        comm: stat.comm.clone(),
         name: to_text(&name).into_owned(),
         interactive,
         executable: exe.map(|e| to_text(&e).into_owned()),
@@ -441,33 +441,51 @@ pub fn split_cmdline(cmdline: &[u8]) -> Vec<&[u8]> {
 }
 
 /// The fields of `/proc/<pid>/stat` we use.
-struct Stat<'a> {
-    comm: &'a [u8],
+struct Stat {
+    /// Lossy: kept for diagnostics only, never for a field.
+    comm: String,
     ppid: u32,
     tty_nr: u32,
     flags: u64,
     start_ticks: u64,
 }
 
-/// Parse a stat line: `pid (comm) state ppid pgrp session tty_nr tpgid
-/// flags … starttime …`. `comm` may contain anything, spaces and `)`
-/// included, so it ends at the LAST `)`.
-fn parse_stat(line: &[u8]) -> Option<Stat<'_>> {
-    let open = memchr::memchr(b'(', line)?;
-    let close = memchr::memrchr(b')', line)?;
-    let comm = line.get(open + 1..close)?;
-    let rest = std::str::from_utf8(line.get(close + 1..)?).ok()?;
-    // Index 0 is field 3 (state).
-    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
-    let field = |n: usize| fields.get(n - 3).copied();
+/// Parses a stat line with the `procfs` crate (which ends `comm` at the
+/// last `)`, since `comm` may contain anything).
+fn parse_stat(line: &[u8]) -> Option<Stat> {
+    use procfs::FromRead;
+    let stat = procfs::process::Stat::from_read(line).ok()?;
     Some(Stat {
-        comm,
-        ppid: field(4)?.parse().ok()?,
+        comm: stat.comm,
+        ppid: u32::try_from(stat.ppid).ok()?,
         // Printed with %d: a negative value is the same 32 bits.
-        tty_nr: field(7)?.parse::<i32>().ok()? as u32,
-        flags: field(9)?.parse().ok()?,
-        start_ticks: field(22)?.parse().ok()?,
+        tty_nr: stat.tty_nr as u32,
+        flags: u64::from(stat.flags),
+        start_ticks: stat.starttime,
     })
+}
+
+/// What `/proc/<pid>/stat` says about a pid's identity now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcStart {
+    /// Start time in clock ticks since boot.
+    Ticks(u64),
+    /// No such process.
+    Gone,
+    /// Could not tell (permissions, parse error): never treat as gone.
+    Unknown,
+}
+
+/// The start ticks of `pid` under `root` (`/proc`): with the pid, which
+/// process instance holds it now.
+pub fn start_ticks(root: &Path, pid: u32) -> ProcStart {
+    match std::fs::read(root.join(pid.to_string()).join("stat")) {
+        Ok(bytes) => parse_stat(&bytes).map_or(ProcStart::Unknown, |s| ProcStart::Ticks(s.start_ticks)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH) => {
+            ProcStart::Gone
+        }
+        Err(_) => ProcStart::Unknown,
+    }
 }
 
 /// `(real, effective)` from a `Uid:`/`Gid:` line of `/proc/<pid>/status`.
@@ -737,7 +755,7 @@ mod tests {
         let s = p.read(21);
         assert_eq!(s.args, ["cat", "caf\\xe9"]);
         assert_eq!(
-            crate::byte_text::from_escaped(&s.args[1]).as_deref(),
+            crate::ecs::byte_text::from_escaped(&s.args[1]).as_deref(),
             Some(&b"caf\xe9"[..])
         );
         // nginx rewrote its title and padded with NULs.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::output::OutputTarget;
+use crate::output::jsonl::OutputTarget;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

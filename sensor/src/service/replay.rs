@@ -10,7 +10,7 @@ use std::io::{self, BufRead, Write};
 
 use serde_json::Value;
 
-use crate::alert::AlertWriter;
+use crate::output::alert::AlertWriter;
 use crate::eql::JsonDocument;
 use crate::rules::RuleSet;
 

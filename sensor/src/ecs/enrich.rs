@@ -10,13 +10,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sensor_common::{TaskInfo, TTY_HAS_CTTY, TTY_READ_ERROR};
 
-use crate::cgroup_path::CgroupResolver;
+use crate::context::cgroup_path::CgroupResolver;
 use crate::ecs::{
     self, Action, BootClock, ContainerFields, EcsEvent, HostFields, HostOs, OrchestratorFields,
     OrchestratorResource, ParentFields, ProcessFields, Tty,
 };
-use crate::event_decode::{ExecEvent, ExitEvent, ForkEvent};
-use crate::process_table::{ExecContext, ProcessInfo, ProcessTable};
+use crate::kernel::decode::{ExecEvent, ExitEvent, ForkEvent};
+use crate::context::process_table::{ExecContext, ProcessInfo, ProcessTable};
 
 /// Who this host is, for `host.*` and entity ids.
 #[derive(Debug, Clone)]
@@ -78,7 +78,7 @@ impl Enricher {
             containers,
             run_nonce,
             seq: AtomicU64::new(0),
-            clk_tck: crate::process_table::system_clk_tck(),
+            clk_tck: crate::context::process_table::system_clk_tck(),
         }
     }
 

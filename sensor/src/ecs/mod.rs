@@ -1,0 +1,10 @@
+//! ECS documents: the [`document`] the sensor emits and evaluates rules on,
+//! built by [`enrich`] from a kernel event and its context; kernel bytes
+//! become JSON text through [`byte_text`]. The fields and their sources are
+//! listed in `docs/ecs.md`.
+
+pub mod byte_text;
+pub mod document;
+pub mod enrich;
+
+pub use document::*;
