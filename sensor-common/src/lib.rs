@@ -423,7 +423,10 @@ const fn layout_hash() -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325;
     h = fnv1a(h, &offsets!(RecordHeader: kind, cpu, ktime_ns));
     h = fnv1a(h, &offsets!(TtyInfo: ctty_dev, fd0_dev, fd2_dev, flags));
-    h = fnv1a(h, &offsets!(TaskInfo: tgid, pid, start_boottime_ns, comm, tty, pid_ino));
+    h = fnv1a(
+        h,
+        &offsets!(TaskInfo: tgid, pid, start_boottime_ns, comm, tty, pid_ino),
+    );
     h = fnv1a(
         h,
         &offsets!(ExecInfo: header, task, parent, old_pid, uid, gid, euid, egid, pid_ns,
@@ -433,9 +436,15 @@ const fn layout_hash() -> u64 {
     h = fnv1a(h, &offsets!(ExecRecord: info, data));
     h = fnv1a(h, &offsets!(ArgsChunkInfo: header, tgid, index, len));
     h = fnv1a(h, &offsets!(ArgsChunkRecord: info, data));
-    h = fnv1a(h, &offsets!(ForkRecord: header, child, parent_tgid, parent_start_boottime_ns,
-        cgroup_id));
-    h = fnv1a(h, &offsets!(ExitRecord: header, tgid, exit_code, start_boottime_ns, comm));
+    h = fnv1a(
+        h,
+        &offsets!(ForkRecord: header, child, parent_tgid, parent_start_boottime_ns,
+        cgroup_id),
+    );
+    h = fnv1a(
+        h,
+        &offsets!(ExitRecord: header, tgid, exit_code, start_boottime_ns, comm),
+    );
     h = fnv1a(h, &offsets!(CgroupRecord: header, id, root, path_len, path));
     h = fnv1a(h, &[core::mem::size_of::<KernelOffsets>() as u64]);
     h = fnv1a(

@@ -35,12 +35,13 @@ use aya_ebpf::{
 };
 use kernel_read::{offset, read_i32, read_ptr, read_u32, read_u64, read_user_u64, ReadError};
 use sensor_common::{
-    drop_reason, lost_index, program_index, record_kind, DROPS_LEN, LAYOUT_HASH, ArgsChunkRecord, CgroupRecord, ExecRecord, ExitRecord, ForkRecord,
-    KernelOffsets, RecordHeader, TaskInfo, TtyInfo, ARGS_CHUNKS_MAX, ARGS_CHUNK_MAX, ARGS_MAX,
-    CGROUP_PATH_MAX, COMM_LEN, CWD_MAX, CWD_NAME_MAX, EXEC_ARGC_UNKNOWN, EXEC_ARGS_CHUNK_LOST,
-    EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_CWD_INCOMPLETE, EXEC_EXE_INCOMPLETE,
-    EXEC_EXE_PRESENT, EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN, FILENAME_MAX, TTY_FD0_CHR,
-    TTY_FD2_CHR, TTY_HAS_CTTY, TTY_READ_ERROR,
+    drop_reason, lost_index, program_index, record_kind, ArgsChunkRecord, CgroupRecord, ExecRecord,
+    ExitRecord, ForkRecord, KernelOffsets, RecordHeader, TaskInfo, TtyInfo, ARGS_CHUNKS_MAX,
+    ARGS_CHUNK_MAX, ARGS_MAX, CGROUP_PATH_MAX, COMM_LEN, CWD_MAX, CWD_NAME_MAX, DROPS_LEN,
+    EXEC_ARGC_UNKNOWN, EXEC_ARGS_CHUNK_LOST, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED,
+    EXEC_CWD_INCOMPLETE, EXEC_EXE_INCOMPLETE, EXEC_EXE_PRESENT, EXEC_FILENAME_TRUNCATED,
+    EXEC_PARENT_UNKNOWN, FILENAME_MAX, LAYOUT_HASH, TTY_FD0_CHR, TTY_FD2_CHR, TTY_HAS_CTTY,
+    TTY_READ_ERROR,
 };
 
 /// The record layout this object was built with; userspace refuses an

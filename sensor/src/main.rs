@@ -12,9 +12,9 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
 use sensor::output::alert::AlertWriter;
-use sensor::service::config::{self, ConfigFile, Settings};
 use sensor::output::jsonl::OutputTarget;
 use sensor::rules::{self, RuleSet};
+use sensor::service::config::{self, ConfigFile, Settings};
 
 #[derive(Debug, Parser)]
 #[command(

@@ -14,9 +14,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use sensor::kernel::decode::{ExecEvent, ForkEvent};
-use sensor::context::procfs::{self, ProcSnapshot};
 use sensor::context::process_table::{ProcessInfo, ProcessTable, TableConfig};
+use sensor::context::procfs::{self, ProcSnapshot};
+use sensor::kernel::decode::{ExecEvent, ForkEvent};
 use sensor_common::TaskInfo;
 
 struct Counting;

@@ -5,8 +5,8 @@ use std::io::{Cursor, Write};
 use std::sync::{Arc, Mutex};
 
 use sensor::output::alert::{build_alert, AlertWriter};
-use sensor::service::replay::{replay, ReplayStats};
 use sensor::rules::RuleSet;
+use sensor::service::replay::{replay, ReplayStats};
 
 #[derive(Clone, Default)]
 struct Shared(Arc<Mutex<Vec<u8>>>);

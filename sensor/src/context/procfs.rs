@@ -245,22 +245,13 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Result<ProcSnapshot, ProcScan
 /// whole boot. `None` where pidfds are not pidfs inodes (older kernels).
 pub fn pidfs_ino(pid: u32) -> Option<u64> {
     const PIDFS_MAGIC: i64 = 0x5049_4446;
-    // SAFETY: pidfd_open takes a pid and flags; the fd is closed below.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_int, 0) };
-    if fd < 0 {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(pid).ok()?)?;
+    let fd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()?;
+    let fs = rustix::fs::fstatfs(&fd).ok()?;
+    if fs.f_type as i64 != PIDFS_MAGIC {
         return None;
     }
-    let fd = fd as libc::c_int;
-    // SAFETY: zeroed structs are valid out-parameters; `fd` is ours.
-    unsafe {
-        let mut fs: libc::statfs = std::mem::zeroed();
-        let mut st: libc::stat = std::mem::zeroed();
-        let ok = libc::fstatfs(fd, &mut fs) == 0
-            && fs.f_type as i64 == PIDFS_MAGIC
-            && libc::fstat(fd, &mut st) == 0;
-        libc::close(fd);
-        ok.then_some(st.st_ino)
-    }
+    Some(rustix::fs::fstat(&fd).ok()?.st_ino)
 }
 
 /// ECS `process.name` from what `/proc` offers, never from `comm` (which
@@ -480,7 +471,9 @@ pub enum ProcStart {
 /// process instance holds it now.
 pub fn start_ticks(root: &Path, pid: u32) -> ProcStart {
     match std::fs::read(root.join(pid.to_string()).join("stat")) {
-        Ok(bytes) => parse_stat(&bytes).map_or(ProcStart::Unknown, |s| ProcStart::Ticks(s.start_ticks)),
+        Ok(bytes) => {
+            parse_stat(&bytes).map_or(ProcStart::Unknown, |s| ProcStart::Ticks(s.start_ticks))
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH) => {
             ProcStart::Gone
         }

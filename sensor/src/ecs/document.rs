@@ -340,12 +340,7 @@ pub struct BootClock {
 
 impl BootClock {
     pub fn now() -> BootClock {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: valid pointer to a timespec.
-        unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+        let ts = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
         let since_boot = Duration::new(
             ts.tv_sec.max(0) as u64,
             ts.tv_nsec.clamp(0, 999_999_999) as u32,
@@ -364,12 +359,7 @@ impl BootClock {
 
     /// Nanoseconds since boot now (the same clock the kernel stamps with).
     pub fn boot_ns_now() -> u64 {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: valid pointer to a timespec.
-        unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+        let ts = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
         ts.tv_sec.max(0) as u64 * 1_000_000_000 + ts.tv_nsec.max(0) as u64
     }
 }

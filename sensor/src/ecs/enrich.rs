@@ -11,12 +11,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sensor_common::{TaskInfo, TTY_HAS_CTTY, TTY_READ_ERROR};
 
 use crate::context::cgroup_path::CgroupResolver;
+use crate::context::process_table::{ExecContext, ProcessInfo, ProcessTable};
 use crate::ecs::{
     self, Action, BootClock, ContainerFields, EcsEvent, HostFields, HostOs, OrchestratorFields,
     OrchestratorResource, ParentFields, ProcessFields, Tty,
 };
 use crate::kernel::decode::{ExecEvent, ExitEvent, ForkEvent};
-use crate::context::process_table::{ExecContext, ProcessInfo, ProcessTable};
 
 /// Who this host is, for `host.*` and entity ids.
 #[derive(Debug, Clone)]

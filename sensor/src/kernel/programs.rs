@@ -307,16 +307,12 @@ pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, Load
 }
 
 fn raise_memlock_limit() {
-    let rlim = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
+    let unlimited = rustix::process::Rlimit {
+        current: None,
+        maximum: None,
     };
-    // SAFETY: plain syscall with a valid struct.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) } != 0 {
-        log::debug!(
-            "could not raise RLIMIT_MEMLOCK ({}); fine on kernels with memcg accounting",
-            std::io::Error::last_os_error()
-        );
+    if let Err(e) = rustix::process::setrlimit(rustix::process::Resource::Memlock, unlimited) {
+        log::debug!("could not raise RLIMIT_MEMLOCK ({e}); fine on kernels with memcg accounting");
     }
 }
 

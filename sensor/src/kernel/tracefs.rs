@@ -62,23 +62,14 @@ pub fn ensure_mounted() -> Result<(PathBuf, bool), TracefsError> {
 }
 
 fn mount_tracefs(target: &str) -> std::io::Result<()> {
-    let c = |s: &str| std::ffi::CString::new(s).map_err(std::io::Error::other);
-    let (src, tgt, fstype) = (c("nodev")?, c(target)?, c("tracefs")?);
-    // SAFETY: valid NUL-terminated strings; no data argument.
-    let rc = unsafe {
-        libc::mount(
-            src.as_ptr(),
-            tgt.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    rustix::mount::mount(
+        "nodev",
+        target,
+        "tracefs",
+        rustix::mount::MountFlags::empty(),
+        None,
+    )
+    .map_err(std::io::Error::from)
 }
 
 /// One field of a tracepoint record.

@@ -16,17 +16,17 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::output::alert::AlertWriter;
 use crate::context::cgroup_path::CgroupResolver;
-use crate::service::config::Settings;
+use crate::context::process_table::{ProcessTable, TableConfig};
+use crate::context::procfs;
 use crate::ecs::enrich::{Enricher, HostIdentity};
 use crate::kernel::decode::{decode, ArgsAssembler, KernelEvent};
 use crate::kernel::programs::{self, KernelDrop, KernelPrograms, LoadOptions, LostCounts};
-use crate::service::metrics::{self, Metrics};
+use crate::output::alert::AlertWriter;
 use crate::output::jsonl::{JsonLines, Rotation};
-use crate::context::procfs;
-use crate::context::process_table::{ProcessTable, TableConfig};
 use crate::rules::{Rule, RuleSet};
+use crate::service::config::Settings;
+use crate::service::metrics::{self, Metrics};
 
 /// Everything the live sensor is configured with.
 pub struct LiveOptions {

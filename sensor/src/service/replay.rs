@@ -10,8 +10,8 @@ use std::io::{self, BufRead, Write};
 
 use serde_json::Value;
 
-use crate::output::alert::AlertWriter;
 use crate::eql::JsonDocument;
+use crate::output::alert::AlertWriter;
 use crate::rules::RuleSet;
 
 /// Counters of one replay.

@@ -50,7 +50,6 @@ impl ProcessTable {
         let exe = exe.strip_suffix(DELETED_SUFFIX).unwrap_or(&exe);
         Some(exe.into())
     }
-
 }
 
 pub(super) fn basename(path: &[u8]) -> &[u8] {

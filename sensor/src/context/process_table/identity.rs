@@ -8,10 +8,8 @@ pub const DEFAULT_CLK_TCK: u64 = 100;
 /// The system's clock ticks per second (`sysconf(_SC_CLK_TCK)`), or
 /// [`DEFAULT_CLK_TCK`] if it cannot be read.
 pub fn system_clk_tck() -> u64 {
-    // SAFETY: sysconf only reads a system constant.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    u64::try_from(ticks)
-        .ok()
+    // The kernel's AT_CLKTCK, what sysconf(_SC_CLK_TCK) returns.
+    Some(rustix::param::clock_ticks_per_second())
         .filter(|&t| t > 0)
         .unwrap_or(DEFAULT_CLK_TCK)
 }

@@ -49,17 +49,15 @@ use std::sync::Arc;
 
 use sensor_common::TTY_READ_ERROR;
 
+use crate::context::procfs::{self, ProcSnapshot};
 use crate::ecs::byte_text::to_text;
 use crate::kernel::decode::{ExecEvent, ExitEvent, ForkEvent};
-use crate::context::procfs::{self, ProcSnapshot};
 
-pub use identity::{boottime_ns_to_ticks, entity_id, system_clk_tck, DEFAULT_CLK_TCK};
 use exec_path::{basename, is_fd_path};
+pub use identity::{boottime_ns_to_ticks, entity_id, system_clk_tck, DEFAULT_CLK_TCK};
 
 /// How many exited processes stay findable as parents (see module docs).
 const RECENTLY_EXITED: usize = 64;
-
-
 
 /// Construction parameters of a [`ProcessTable`].
 #[derive(Debug, Clone)]
@@ -620,7 +618,6 @@ impl ProcessTable {
         }
         self.inserts_since_gc += 1;
     }
-
 }
 
 #[cfg(test)]

@@ -24,14 +24,7 @@ fn task(pid: u32, start_ticks: u64) -> TaskInfo {
     }
 }
 
-fn exec(
-    pid: u32,
-    start: u64,
-    ppid: u32,
-    pstart: u64,
-    filename: &str,
-    args: &[&str],
-) -> ExecEvent {
+fn exec(pid: u32, start: u64, ppid: u32, pstart: u64, filename: &str, args: &[&str]) -> ExecEvent {
     ExecEvent {
         ktime_ns: ns(start) + 1000,
         task: task(pid, start),
