@@ -444,28 +444,15 @@ fn wait_idle(pids: &[i32]) -> Result<u64> {
 }
 
 fn clk_tck() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as f64
-    } else {
-        100.0
-    }
+    procfs::ticks_per_second() as f64
 }
 
-/// utime+stime (clock ticks) of a process, all its threads included.
+/// utime+stime (clock ticks) of a process, all its threads included
+/// (`/proc/<pid>/stat`, parsed by the procfs crate: our own children, whose
+/// stat lines the kernel writes).
 fn proc_ticks(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat_ticks(&stat)
-}
-
-fn parse_stat_ticks(stat: &str) -> Option<u64> {
-    // Fields after the parenthesised comm: state is field 3, utime 14, stime 15.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = f.get(11)?.parse().ok()?;
-    let stime: u64 = f.get(12)?.parse().ok()?;
-    Some(utime + stime)
+    let stat = procfs::process::Process::new(pid).ok()?.stat().ok()?;
+    Some(stat.utime + stat.stime)
 }
 
 fn cpu_ticks(pids: &[i32]) -> u64 {
@@ -1646,13 +1633,6 @@ impl Drop for TempDir {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_proc_stat_ticks() {
-        let stat =
-            "1234 (tokio (rt)) S 1 1234 1234 0 -1 4194560 500 0 0 0 37 12 0 0 20 0 2 0 100 0 0";
-        assert_eq!(parse_stat_ticks(stat), Some(49));
-    }
 
     #[test]
     fn parses_status_and_summary() {

@@ -196,7 +196,7 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Result<ProcSnapshot, ProcScan
     });
 
     let (name, interactive) = if is_kernel_thread {
-        (stat.comm.clone().into_bytes(), Some(false))
+        (stat.comm.to_vec(), Some(false))
     } else {
         (
             process_name(&dir, &raw_args, exe.as_deref()),
@@ -224,7 +224,7 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Result<ProcSnapshot, ProcScan
         },
         ppid: stat.ppid,
         start_ticks: stat.start_ticks,
-        comm: stat.comm.clone(),
+        comm: to_text(stat.comm).into_owned(),
         name: to_text(&name).into_owned(),
         interactive,
         executable: exe.map(|e| to_text(&e).into_owned()),
@@ -432,27 +432,37 @@ pub fn split_cmdline(cmdline: &[u8]) -> Vec<&[u8]> {
 }
 
 /// The fields of `/proc/<pid>/stat` we use.
-struct Stat {
-    /// Lossy: kept for diagnostics only, never for a field.
-    comm: String,
+struct Stat<'a> {
+    comm: &'a [u8],
     ppid: u32,
     tty_nr: u32,
     flags: u64,
     start_ticks: u64,
 }
 
-/// Parses a stat line with the `procfs` crate (which ends `comm` at the
-/// last `)`, since `comm` may contain anything).
-fn parse_stat(line: &[u8]) -> Option<Stat> {
-    use procfs::FromRead;
-    let stat = procfs::process::Stat::from_read(line).ok()?;
+/// Parse a stat line: `pid (comm) state ppid pgrp session tty_nr tpgid
+/// flags … starttime …`. `comm` may contain anything, spaces and `)`
+/// included, so it ends at the LAST `)`.
+///
+/// Hand-written rather than `procfs::process::Stat`: that parser slices
+/// the line at the parentheses without checking them and panics on a
+/// malformed line (procfs-core 0.18, `stat.rs`), where this returns `None`
+/// (proptest `parsers_never_panic`); it also keeps `comm`'s bytes.
+fn parse_stat(line: &[u8]) -> Option<Stat<'_>> {
+    let open = memchr::memchr(b'(', line)?;
+    let close = memchr::memrchr(b')', line)?;
+    let comm = line.get(open + 1..close)?;
+    let rest = std::str::from_utf8(line.get(close + 1..)?).ok()?;
+    // Index 0 is field 3 (state).
+    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).copied();
     Some(Stat {
-        comm: stat.comm,
-        ppid: u32::try_from(stat.ppid).ok()?,
+        comm,
+        ppid: field(4)?.parse().ok()?,
         // Printed with %d: a negative value is the same 32 bits.
-        tty_nr: stat.tty_nr as u32,
-        flags: u64::from(stat.flags),
-        start_ticks: stat.starttime,
+        tty_nr: field(7)?.parse::<i32>().ok()? as u32,
+        flags: field(9)?.parse().ok()?,
+        start_ticks: field(22)?.parse().ok()?,
     })
 }
 
