@@ -347,6 +347,8 @@ pub struct KernelOffsets {
     pub mm_exe_file: u32,
     pub file_path_mnt: u32,
     pub file_path_dentry: u32,
+    /// Keeps the struct a multiple of 8 bytes.
+    pub _pad: u32,
     // struct cred
     pub cred_euid: u32,
     pub cred_egid: u32,
