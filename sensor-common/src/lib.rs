@@ -205,8 +205,9 @@ pub struct ExecInfo {
     /// Executable path bytes after the cwd in `data`, in the same
     /// innermost-first form; valid with [`EXEC_EXE_PRESENT`].
     pub exe_len: u32,
-    /// [`ArgsChunkRecord`]s sent for this exec before this record (argv
-    /// beyond the first [`ARGS_MAX`] bytes).
+    /// [`ArgsChunkRecord`]s argv beyond the first [`ARGS_MAX`] bytes needs,
+    /// sent before this record; fewer arrive when some could not be sent
+    /// ([`EXEC_ARGS_CHUNK_LOST`], counted as lost).
     pub args_chunks: u32,
     pub _pad: u32,
 }

@@ -175,9 +175,13 @@ fn current_task() -> *const u8 {
 }
 
 fn count_lost(index: u32) {
+    count_lost_n(index, 1);
+}
+
+fn count_lost_n(index: u32, n: u64) {
     if let Some(counter) = LOST.get_ptr_mut(index) {
         // SAFETY: per-CPU slot, only this CPU writes it.
-        unsafe { *counter += 1 };
+        unsafe { *counter += n };
     }
 }
 
@@ -473,25 +477,48 @@ fn send_args_chunks(rec: &mut ExecRecord, start: u64, total: u64, cpu: u32) {
     let full = (beyond / ARGS_CHUNK_MAX as u64) as u32;
     let last = (beyond % ARGS_CHUNK_MAX as u64) as u32;
     let base = start + ARGS_MAX as u64;
+    let total_chunks = full + u32::from(last > 0);
     // Full chunks have a constant length: one verifier state per turn.
     for index in 0..ARGS_CHUNKS_MAX as u32 {
         if index >= full {
             break;
+        }
+        if !ring_has_room_for_chunk() {
+            // The exec record comes first: what does not fit is counted.
+            rec.info.flags |= EXEC_ARGS_CHUNK_LOST;
+            count_lost_n(lost_index::ARGS_CHUNK, u64::from(total_chunks - index));
+            rec.info.args_chunks = total_chunks;
+            return;
         }
         let at = base + u64::from(index) * ARGS_CHUNK_MAX as u64;
         if !send_chunk(chunk, tgid, index, at, ARGS_CHUNK_MAX as u32) {
             rec.info.flags |= EXEC_ARGS_CHUNK_LOST;
         }
     }
-    let mut sent = full;
     if last > 0 {
-        let at = base + u64::from(full) * ARGS_CHUNK_MAX as u64;
-        if !send_chunk(chunk, tgid, full, at, last & (ARGS_CHUNK_MAX as u32 - 1)) {
+        if ring_has_room_for_chunk() {
+            let at = base + u64::from(full) * ARGS_CHUNK_MAX as u64;
+            if !send_chunk(chunk, tgid, full, at, last & (ARGS_CHUNK_MAX as u32 - 1)) {
+                rec.info.flags |= EXEC_ARGS_CHUNK_LOST;
+            }
+        } else {
             rec.info.flags |= EXEC_ARGS_CHUNK_LOST;
+            count_lost(lost_index::ARGS_CHUNK);
         }
-        sent += 1;
     }
-    rec.info.args_chunks = sent;
+    rec.info.args_chunks = total_chunks;
+}
+
+/// Whether the ring buffer has room for one more continuation record and
+/// still for the exec record that must follow it: argv larger than the ring
+/// is cut, never the exec itself.
+fn ring_has_room_for_chunk() -> bool {
+    const BPF_RB_RING_SIZE: u64 = 1;
+    let size = EVENTS.query(BPF_RB_RING_SIZE);
+    let used = EVENTS.query(BPF_RB_AVAIL_DATA);
+    let need =
+        (core::mem::size_of::<ArgsChunkRecord>() + core::mem::size_of::<ExecRecord>()) as u64 + 64;
+    size > used && size - used >= need
 }
 
 /// Reads `len` bytes of argv at user address `at` into the chunk and sends
