@@ -60,9 +60,17 @@ pub mod program_index {
     pub const FORK: u32 = 2;
     pub const EXIT: u32 = 3;
     pub const CGROUP_MKDIR: u32 = 4;
-    pub const COUNT: u32 = 5;
+    pub const EXEC_EXE: u32 = 5;
+    pub const COUNT: u32 = 6;
     /// Names for metrics and the summary, by index.
-    pub const NAMES: [&str; COUNT as usize] = ["exec", "exec_args", "fork", "exit", "cgroup_mkdir"];
+    pub const NAMES: [&str; COUNT as usize] = [
+        "exec",
+        "exec_args",
+        "fork",
+        "exit",
+        "cgroup_mkdir",
+        "exec_exe",
+    ];
 }
 
 /// Why a program dropped a record before it reached the ring buffer (a

@@ -93,12 +93,18 @@ static SCRATCH: Array<ExecRecord> = Array::with_max_entries(1, 0);
 #[map]
 static ARGS_SCRATCH: Array<ArgsChunkRecord> = Array::with_max_entries(1, 0);
 
-/// Slot 0: `sensor_exec_args`, tail-called by `sensor_exec` when argv is
-/// longer than the exec record holds. A separate program so the verifier
-/// checks the continuation loop on its own, not once per way the path
-/// walks of the exec program can end. Userspace fills it before attaching.
+/// Programs `sensor_exec` continues in, so the verifier checks each part on
+/// its own instead of once per way the previous part can end (which older
+/// verifiers, 6.1's, reject as too complex): slot [`TAIL_EXE`],
+/// `sensor_exec_exe`, walks the executable's path; slot [`TAIL_ARGS`],
+/// `sensor_exec_args`, sends argv beyond the record. Userspace fills both
+/// before attaching.
 #[map]
-static EXEC_TAIL: ProgramArray = ProgramArray::with_max_entries(1, 0);
+static EXEC_TAIL: ProgramArray = ProgramArray::with_max_entries(2, 0);
+
+/// `EXEC_TAIL` slots.
+const TAIL_ARGS: u32 = 0;
+const TAIL_EXE: u32 = 1;
 
 /// Scratch for one cgroup record per CPU (over the 512-byte stack).
 #[map]
@@ -251,22 +257,27 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), Dropped> {
         strings
     };
     read_cwd(task, rec, strings);
-    // Reloaded from the map value, not carried in a register: the verifier
-    // then sees one state at the start of the executable walk instead of
-    // one per way the cwd walk can end (which multiplies the two walks).
-    // SAFETY: a volatile read of a field of the map value we hold.
-    let cwd_len = unsafe { core::ptr::read_volatile(&rec.info.cwd_len) } as usize;
-    let strings = strings + (cwd_len & (CWD_MAX - 1));
-    read_exe(task, rec, strings);
-
-    if rec.info.args_total_len as usize > ARGS_MAX && rec.info.flags & EXEC_ARGS_READ_FAILED == 0 {
+    rec.info.exe_len = 0;
+    if filename_is_indirect(rec) {
+        rec.info.flags |= EXEC_EXE_PRESENT;
         // SAFETY: a tail call with this program's own context; it returns
         // only if the call could not be made (the slot is empty).
-        unsafe { EXEC_TAIL.tail_call(ctx, 0) };
+        unsafe { EXEC_TAIL.tail_call(ctx, TAIL_EXE) };
+        rec.info.flags |= EXEC_EXE_INCOMPLETE;
+    }
+    finish_exec(ctx, rec);
+    Ok(())
+}
+
+/// The end of every exec: the argv continuation program when argv is
+/// longer than the record holds, else the record itself.
+fn finish_exec(ctx: &TracePointContext, rec: &mut ExecRecord) {
+    if rec.info.args_total_len as usize > ARGS_MAX && rec.info.flags & EXEC_ARGS_READ_FAILED == 0 {
+        // SAFETY: as above.
+        unsafe { EXEC_TAIL.tail_call(ctx, TAIL_ARGS) };
         rec.info.flags |= EXEC_ARGS_CHUNK_LOST;
     }
     output_exec(rec);
-    Ok(())
 }
 
 /// Sends the exec record in the scratch slot: the fixed part and its
@@ -321,40 +332,45 @@ fn filename_is_indirect(rec: &ExecRecord) -> bool {
     dev_fd || proc
 }
 
-/// The executable's path (`mm->exe_file`, the file the kernel really
-/// mapped), as the process sees it, after the cwd at `at`; only when the
-/// filename does not already name it.
-fn read_exe(task: *const u8, rec: &mut ExecRecord, at: usize) {
-    rec.info.exe_len = 0;
-    if !filename_is_indirect(rec) {
-        return;
-    }
-    rec.info.flags |= EXEC_EXE_PRESENT;
-    let Ok(file) = read_ptr(task, offset(|o| &o.task_mm))
+#[tracepoint]
+pub fn sensor_exec_exe(ctx: TracePointContext) -> u32 {
+    count_drop(program_index::EXEC_EXE, try_exec_exe(&ctx));
+    0
+}
+
+/// Tail of `sensor_exec` when the filename does not name the file: the
+/// executable's path (`mm->exe_file`, the file the kernel really mapped),
+/// as the process sees it, after the cwd; then [`finish_exec`]. A program
+/// of its own so each path walk is verified once, not once per way the
+/// other can end.
+fn try_exec_exe(ctx: &TracePointContext) -> Result<(), Dropped> {
+    // SAFETY: helper call without arguments.
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    let rec = SCRATCH.get_ptr_mut(cpu).ok_or(Dropped::Scratch)?;
+    // SAFETY: as in `try_exec`; the slot holds the record it just built.
+    let rec = unsafe { &mut *rec };
+    let at = (rec.info.filename_len as usize & (FILENAME_MAX - 1))
+        + (rec.info.args_len as usize & (2 * ARGS_MAX - 1))
+        + (rec.info.cwd_len as usize & (CWD_MAX - 1));
+    let task = current_task();
+    let walked = read_ptr(task, offset(|o| &o.task_mm))
         .and_then(|mm| read_ptr(mm, offset(|o| &o.mm_exe_file)))
-    else {
-        rec.info.flags |= EXEC_EXE_INCOMPLETE;
-        return;
-    };
-    let start = read_ptr(file, offset(|o| &o.file_path_mnt))
-        .and_then(|mnt| Ok((mnt, read_ptr(file, offset(|o| &o.file_path_dentry))?)));
-    let ok = match start {
-        Ok((mnt, dentry)) if !file.is_null() => {
-            match walk_path::<{ FILENAME_MAX - 1 + ARGS_MAX + CWD_MAX - 1 }>(
-                task, mnt, dentry, rec, at,
-            ) {
-                Ok(len) => {
-                    rec.info.exe_len = len as u32;
-                    true
-                }
-                Err(_) => false,
+        .and_then(|file| {
+            if file.is_null() {
+                return Err(ReadError);
             }
-        }
-        _ => false,
-    };
-    if !ok {
-        rec.info.flags |= EXEC_EXE_INCOMPLETE;
+            let mnt = read_ptr(file, offset(|o| &o.file_path_mnt))?;
+            let dentry = read_ptr(file, offset(|o| &o.file_path_dentry))?;
+            walk_path::<{ FILENAME_MAX - 1 + 2 * ARGS_MAX - 1 + CWD_MAX - 1 }, true>(
+                task, mnt, dentry, rec, at,
+            )
+        });
+    match walked {
+        Ok(len) => rec.info.exe_len = len as u32,
+        Err(_) => rec.info.flags |= EXEC_EXE_INCOMPLETE,
     }
+    finish_exec(ctx, rec);
+    Ok(())
 }
 
 /// Sends the first `size` bytes of a scratch record (variable-length
@@ -565,7 +581,7 @@ fn read_cwd(task: *const u8, rec: &mut ExecRecord, at: usize) {
         ))
     });
     let walked = start.and_then(|(mnt, dentry)| {
-        walk_path::<{ FILENAME_MAX - 1 + ARGS_MAX }>(task, mnt, dentry, rec, at)
+        walk_path::<{ FILENAME_MAX - 1 + ARGS_MAX }, false>(task, mnt, dentry, rec, at)
     });
     match walked {
         Ok(len) => rec.info.cwd_len = len as u32,
@@ -575,10 +591,12 @@ fn read_cwd(task: *const u8, rec: &mut ExecRecord, at: usize) {
 
 /// Writes the path of (`vfsmnt`, `dentry`) at `at` in `rec.data`, as the
 /// task sees it (up to its root), innermost component first; returns the
-/// bytes written. `MAX_AT` bounds `at` for the verifier. An error means the
+/// bytes written. `MAX_AT` bounds `at` for the verifier; `PSEUDO` names a
+/// file with no place in any tree by its own name (only the executable
+/// walk needs it, and the cwd walk stays as small as it was). An error means the
 /// path is not whole (unreadable, deeper than [`CWD_DEPTH`] or longer than
 /// [`CWD_MAX`]); the bytes written so far are then not to be used.
-fn walk_path<const MAX_AT: usize>(
+fn walk_path<const MAX_AT: usize, const PSEUDO: bool>(
     task: *const u8,
     vfsmnt: *const u8,
     dentry: *const u8,
@@ -631,7 +649,7 @@ fn walk_path<const MAX_AT: usize>(
         // the walk is done, except for a file with no place in any tree (a
         // memfd, `alloc_file_pseudo`), whose own name is its whole path, as
         // `d_path` shows it (`/memfd:name`).
-        let pseudo = parent == dentry && pos == 0;
+        let pseudo = PSEUDO && parent == dentry && pos == 0;
         if parent == dentry && !pseudo {
             return if overflow == 0 {
                 Ok(pos)

@@ -171,6 +171,9 @@ pub fn free_port() -> Result<u16> {
 pub struct Server {
     pub kind: Kind,
     pub place: Place,
+    /// Started before the sensor under test: the sensor knows it from
+    /// /proc, not from its exec (set by the test).
+    pub seeded: bool,
     port: u16,
     dir: tempfile::TempDir,
     container: Option<Container>,
@@ -203,6 +206,7 @@ impl Server {
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))?;
         let argv = configure(kind, dir.path(), port)?;
         let mut server = Server {
+            seeded: false,
             kind,
             place,
             port,

@@ -387,22 +387,26 @@ fn program_error(program: &'static str, e: ProgramError) -> LoadError {
     }
 }
 
-/// Loads `sensor_exec_args` (argv beyond the exec record, see the kernel
-/// side) and puts it in the exec program's tail-call slot, before the exec
-/// program is attached so no exec finds the slot empty.
+/// Loads the programs `sensor_exec` tail-calls (see the kernel side:
+/// `sensor_exec_args` in slot 0, `sensor_exec_exe` in slot 1) and puts them
+/// in `EXEC_TAIL`, before the exec program is attached so no exec finds a
+/// slot empty.
 fn install_exec_tail(ebpf: &mut Ebpf) -> Result<(), LoadError> {
-    const PROGRAM: &str = "sensor_exec_args";
-    let prog: &mut TracePoint = ebpf
-        .program_mut(PROGRAM)
-        .ok_or_else(|| LoadError::Object(format!("program {PROGRAM} missing from the object")))?
-        .try_into()
-        .map_err(|e| program_error(PROGRAM, e))?;
-    prog.load().map_err(|e| program_error(PROGRAM, e))?;
-    let fd = prog
-        .fd()
-        .map_err(|e| program_error(PROGRAM, e))?
-        .try_clone()
-        .map_err(|e| LoadError::Object(format!("duplicating the {PROGRAM} fd: {e}")))?;
+    let mut fds = Vec::new();
+    for program in ["sensor_exec_args", "sensor_exec_exe"] {
+        let prog: &mut TracePoint = ebpf
+            .program_mut(program)
+            .ok_or_else(|| LoadError::Object(format!("program {program} missing from the object")))?
+            .try_into()
+            .map_err(|e| program_error(program, e))?;
+        prog.load().map_err(|e| program_error(program, e))?;
+        fds.push(
+            prog.fd()
+                .map_err(|e| program_error(program, e))?
+                .try_clone()
+                .map_err(|e| LoadError::Object(format!("duplicating the {program} fd: {e}")))?,
+        );
+    }
     let map_err = |e: String| LoadError::Map {
         name: "EXEC_TAIL".to_owned(),
         reason: e,
@@ -412,7 +416,9 @@ fn install_exec_tail(ebpf: &mut Ebpf) -> Result<(), LoadError> {
             .ok_or_else(|| map_err("missing from the object".into()))?,
     )
     .map_err(|e| map_err(e.to_string()))?;
-    slots.set(0, &fd, 0).map_err(|e| map_err(e.to_string()))?;
+    for (slot, fd) in (0u32..).zip(&fds) {
+        slots.set(slot, fd, 0).map_err(|e| map_err(e.to_string()))?;
+    }
     Ok(())
 }
 
