@@ -23,7 +23,7 @@ use crate::enrich::{Enricher, HostIdentity};
 use crate::event_decode::{decode, ArgsAssembler, KernelEvent};
 use crate::kernel_programs::{self, KernelPrograms, LoadOptions, LostCounts};
 use crate::metrics::{self, Metrics};
-use crate::output::{JsonLines, Rotation};
+use crate::output::{JsonLines, OutputOptions, Rotation};
 use crate::proc_scan;
 use crate::process_table::{ProcessTable, TableConfig};
 use crate::rules::{Rule, RuleSet};
@@ -152,22 +152,26 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
     };
     let mut enricher = Enricher::new(host, containers);
 
-    let rotation = (settings.rotate_mib > 0).then_some(Rotation {
-        max_bytes: settings.rotate_mib * 1024 * 1024,
-        keep: settings.rotate_keep,
-    });
+    let output = OutputOptions {
+        rotation: (settings.rotate_mib > 0).then_some(Rotation {
+            max_bytes: settings.rotate_mib * 1024 * 1024,
+            keep: settings.rotate_keep,
+        }),
+        mode: settings.output_mode,
+    };
     let alerts_target = settings.alerts_target();
     let mut alerts_out = AlertWriter::new(
         alerts_target
-            .open_rotating(rotation)
+            .open_with(output)
             .with_context(|| format!("opening alerts output {}", alerts_target.describe()))?,
     );
     let events_target = settings.events_target();
     let mut events_out = match &events_target {
-        Some(t) => Some(JsonLines::new(
-            t.open_rotating(rotation)
-                .with_context(|| format!("opening events output {}", t.describe()))?,
-        )),
+        Some(t) => {
+            Some(JsonLines::new(t.open_with(output).with_context(|| {
+                format!("opening events output {}", t.describe())
+            })?))
+        }
         None => None,
     };
     eprintln!(
