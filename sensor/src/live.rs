@@ -92,9 +92,7 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
     // the user should see at once.
     let listener = match settings.metrics_addr {
         Some(addr) => Some(
-            metrics::bind(addr)
-                .await
-                .with_context(|| format!("binding the metrics endpoint {addr}"))?,
+            metrics::bind(addr).with_context(|| format!("binding the metrics endpoint {addr}"))?,
         ),
         None => None,
     };
@@ -191,7 +189,7 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
                 .map(|a| a.to_string())
                 .unwrap_or_default()
         );
-        tokio::spawn(metrics::serve(listener, metrics.clone()));
+        metrics::spawn(listener, metrics.clone()).context("starting the metrics endpoint")?;
     }
     metrics
         .process_table_entries

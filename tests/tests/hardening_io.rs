@@ -1,0 +1,166 @@
+//! Issue #9, items 4 and 5, end to end against the real sensor: output files
+//! a local user planted are refused, new ones are 0600, and the metrics and
+//! health endpoint keeps answering under a flood of idle connections.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::time::{Duration, Instant};
+
+use tests::{skip_or_fail, start_or_skip, Sensor};
+
+/// Raises this process's open-file limit to at least `want` (up to the hard
+/// limit); returns the soft limit in force.
+fn raise_nofile(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit write and read the struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+    }
+    lim.rlim_cur
+}
+
+/// GET `path` the way the kubelet probes: a 2 s timeout for everything.
+fn probe(addr: SocketAddr, path: &str) -> Result<String, String> {
+    let timeout = Duration::from_secs(2);
+    let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").map_err(|e| format!("send: {e}"))?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)
+        .map_err(|e| format!("response: {e}"))?;
+    Ok(text)
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+#[test]
+fn healthz_answers_through_two_thousand_idle_connections() {
+    // The sensor starts with the default 1,024-fd limit (started before
+    // this process raises its own).
+    let Some(sensor) = start_or_skip(&[]) else {
+        return;
+    };
+    let addr: SocketAddr = sensor
+        .metrics_addr()
+        .expect("metrics address")
+        .parse()
+        .expect("socket address");
+    let limit = raise_nofile(4096);
+    let flood = 2_000.min(limit.saturating_sub(64) as usize);
+    assert!(flood >= 1_100, "fd limit {limit} too low for the test");
+    let started = Instant::now();
+    let mut idle = Vec::with_capacity(flood);
+    let mut refused = 0;
+    for _ in 0..flood {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            Ok(s) => idle.push(s),
+            Err(_) => refused += 1,
+        }
+    }
+    eprintln!(
+        "flood: {} idle connections open ({refused} refused) in {:?}",
+        idle.len(),
+        started.elapsed()
+    );
+    // Every idle connection is still open on our side while we probe.
+    for round in 0..3 {
+        let answer = probe(addr, "/healthz")
+            .unwrap_or_else(|e| panic!("probe {round} under the flood: {e}"));
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    }
+    let fds = open_fds(sensor.pid());
+    let metrics = probe(addr, "/metrics").expect("metrics under the flood");
+    let evicted = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("sensor_http_connections_closed_total{reason=\"evicted\"} ")?
+                .parse::<u64>()
+                .ok()
+        })
+        .expect("eviction counter");
+    eprintln!("sensor holds {fds} fds; {evicted} idle connections evicted");
+    assert!(evicted as usize >= idle.len() - 100, "{evicted} evicted");
+    assert!(fds < 300, "the sensor holds {fds} fds under the flood");
+    drop(idle);
+    drop(sensor);
+}
+
+/// `sensor run` with `extra`; the error text when it refuses to start.
+fn start_refused(extra: &[&str]) -> Option<String> {
+    match Sensor::start(extra) {
+        Ok(_) => None,
+        Err(e) => Some(format!("{e:#}")),
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn outputs_refuse_planted_links_and_foreign_files_and_are_created_0600() {
+    if !is_root() {
+        skip_or_fail("the sensor needs root");
+        return;
+    }
+    // First, a sensor that starts at all (else skip like the other tests).
+    let Some(mut sensor) = start_or_skip(&[]) else {
+        return;
+    };
+    sensor.stop().expect("clean stop");
+    for out in [sensor.alerts_path(), sensor.events_path()] {
+        let mode = std::fs::metadata(&out).expect("output").mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} created {mode:o}", out.display());
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A root-only file a local user points a link at.
+    let victim = dir.path().join("shadow");
+    std::fs::write(&victim, "root:secret\n").expect("victim");
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let link = dir.path().join("alerts.jsonl");
+    std::os::unix::fs::symlink(&victim, &link).expect("symlink");
+    std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).expect("lchown");
+    let err = start_refused(&["--alerts", link.to_str().expect("utf8")])
+        .expect("a symlinked alerts output must be refused");
+    assert!(err.contains("symbolic link"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "root:secret\n"
+    );
+
+    // A dangling link must not create its target.
+    let target = dir.path().join("created-by-root");
+    let dangling = dir.path().join("events.jsonl");
+    std::os::unix::fs::symlink(&target, &dangling).expect("symlink");
+    let err = start_refused(&["--events", dangling.to_str().expect("utf8")])
+        .expect("a dangling symlink must be refused");
+    assert!(err.contains("symbolic link"), "{err}");
+    assert!(!target.exists(), "the link's target was created");
+
+    // A file planted by another user.
+    let planted = dir.path().join("planted.jsonl");
+    std::fs::write(&planted, "").expect("planted");
+    std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).expect("chown");
+    let err = start_refused(&["--alerts", planted.to_str().expect("utf8")])
+        .expect("a file owned by another user must be refused");
+    assert!(err.contains("owned by uid 65534"), "{err}");
+    assert_eq!(std::fs::metadata(&planted).expect("planted").len(), 0);
+}
