@@ -375,6 +375,10 @@ impl JsonLines {
             return Err(io::Error::other(e));
         }
         self.line.push(b'\n');
+        self.write_line()
+    }
+
+    fn write_line(&mut self) -> io::Result<()> {
         match self.out.write_all(&self.line) {
             Ok(()) => {
                 self.written += 1;
@@ -385,6 +389,21 @@ impl JsonLines {
                 Err(e)
             }
         }
+    }
+
+    /// Writes one JSON document, already serialised (no newline), as one
+    /// line.
+    pub fn write_raw(&mut self, json: &[u8]) -> io::Result<()> {
+        self.line.clear();
+        self.line.extend_from_slice(json);
+        self.line.push(b'\n');
+        self.write_line()
+    }
+
+    /// Counts a document that could not be serialised, returning `e`.
+    pub fn write_raw_failed(&mut self, e: io::Error) -> io::Result<()> {
+        self.errors += 1;
+        Err(e)
     }
 
     /// Flushes the underlying writer (a failure is counted).
