@@ -8,8 +8,11 @@
 //!   pre-rendered `kibana`/`threat` text spliced in (byte-identical output).
 //! - `*/value`: the event is already a `serde_json::Value` (replay, or a
 //!   live event whose JSON a rule already needed).
-//! - `*/live`: from the sensor's native event, including its conversion to
-//!   JSON (`EcsEvent::to_json`), as in the live sensor on a fresh event.
+//! - `*/live`: from the sensor's native event, as in the live sensor on a
+//!   fresh event: `before` converts it to a `Value` (`EcsEvent::to_json`)
+//!   first; `after` serialises it straight to sorted-key JSON
+//!   (`AlertTemplate::render_native`, what `AlertWriter::write_alert_native`
+//!   does); `after/live via to_json` is the template with the conversion.
 //!
 //! The event is shaped like a live exec in a Kubernetes container with a
 //! 300-byte command line: the alert is ~3 KB with the seed rule's ATT&CK
@@ -103,6 +106,11 @@ fn bench(c: &mut Criterion) {
     let mut after = Vec::with_capacity(8192);
     template.render(&value, rule, &mut after).expect("render");
     assert_eq!(before, after, "the template must give the same bytes");
+    let mut native = Vec::with_capacity(8192);
+    template
+        .render_native(&event, &mut native, &mut Vec::new())
+        .expect("render");
+    assert_eq!(before, native, "native rendering must give the same bytes");
     eprintln!("alert document: {} bytes", after.len());
 
     let mut g = c.benchmark_group("alert");
@@ -134,7 +142,7 @@ fn bench(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    g.bench_function("after/live", |b| {
+    g.bench_function("after/live via to_json", |b| {
         b.iter_batched_ref(
             || event.clone(),
             |ev| {
@@ -144,6 +152,16 @@ fn bench(c: &mut Criterion) {
             },
             BatchSize::SmallInput,
         )
+    });
+    let mut scratch = Vec::with_capacity(8192);
+    g.bench_function("after/live", |b| {
+        b.iter(|| {
+            out.clear();
+            template
+                .render_native(black_box(&event), &mut out, &mut scratch)
+                .expect("ok");
+            black_box(out.len())
+        })
     });
     g.bench_function("template/new (once per rule)", |b| {
         b.iter(|| black_box(AlertTemplate::new(black_box(rule))))

@@ -33,6 +33,7 @@ use std::io::{self, Write};
 
 use serde_json::{json, Map, Value};
 
+use crate::ecs::EcsEvent;
 use crate::output::JsonLines;
 use crate::rules::{RuleMeta, Threat};
 
@@ -264,7 +265,15 @@ impl AlertTemplate {
     ) -> serde_json::Result<()> {
         match event {
             Value::Object(map) if !map.contains_key("kibana") && is_plain(event) => {
-                self.splice(map, out)
+                let fields: Vec<(&str, Piece<'_>)> = map
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), Piece::Value(v)))
+                    .collect();
+                let inner = match map.get("event") {
+                    Some(Value::Object(inner)) => Some(inner),
+                    _ => None,
+                };
+                self.splice(&fields, inner, out)
             }
             // Dotted keys to normalise, a `kibana` object to merge into,
             // not an object at all: the general path.
@@ -272,14 +281,52 @@ impl AlertTemplate {
         }
     }
 
-    /// `event` with `event.kind`, `kibana` and (when the rule maps threats)
-    /// `threat` set, keys in order. `event` holds no dotted key, its keys
-    /// are in order and it has no `kibana` key.
-    fn splice(&self, event: &Map<String, Value>, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    /// Like [`render`](Self::render) for the event as
+    /// `serde_json::to_value(event)` would give it, without building that
+    /// `Value`: the event is serialised straight to JSON with sorted keys.
+    /// `Err` when the event has a shape the splice does not take (dotted
+    /// keys, a `kibana` field, not an object): the caller then renders
+    /// from its `Value`.
+    pub fn render_native<T: serde::Serialize + ?Sized>(
+        &self,
+        event: &T,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) -> serde_json::Result<()> {
+        scratch.clear();
+        let fields = sorted::fields(event, scratch)?;
+        if fields.iter().any(|(k, _)| k == "kibana") {
+            return Err(<serde_json::Error as serde::ser::Error>::custom(
+                "kibana field",
+            ));
+        }
+        let mut inner_map = None;
+        let pieces: Vec<(&str, Piece<'_>)> = fields
+            .iter()
+            .map(|(k, r)| {
+                let json = &scratch[r.clone()];
+                if k == "event" && json.first() == Some(&b'{') {
+                    inner_map = serde_json::from_slice::<Map<String, Value>>(json).ok();
+                }
+                (k.as_ref(), Piece::Json(json))
+            })
+            .collect();
+        self.splice(&pieces, inner_map.as_ref(), out)
+    }
+
+    /// The event's fields (`fields`, sorted, no `kibana`, no dotted key)
+    /// with `event.kind`, `kibana` and (when the rule maps threats)
+    /// `threat` set. `event`: the event's `event` object, if it is one.
+    fn splice(
+        &self,
+        fields: &[(&str, Piece<'_>)],
+        event: Option<&Map<String, Value>>,
+        out: &mut Vec<u8>,
+    ) -> serde_json::Result<()> {
         let mut extra: Vec<(&str, Extra<'_>)> = Vec::with_capacity(3);
-        match event.get("event") {
-            Some(Value::Object(inner)) => extra.push(("event", Extra::EventObject(inner))),
-            _ => extra.push(("event", Extra::Raw("{\"kind\":\"alert\"}"))),
+        match event {
+            Some(inner) => extra.push(("event", Extra::EventObject(inner))),
+            None => extra.push(("event", Extra::Raw("{\"kind\":\"alert\"}"))),
         }
         extra.push(("kibana", Extra::Raw(&self.kibana_json)));
         if let Some(threat) = &self.threat_json {
@@ -288,13 +335,13 @@ impl AlertTemplate {
         out.push(b'{');
         let mut first = true;
         let mut extra = extra.into_iter().peekable();
-        let mut keys = event.iter().peekable();
+        let mut keys = fields.iter().peekable();
         loop {
             let take_extra = match (keys.peek(), extra.peek()) {
                 (None, None) => break,
                 (Some(_), None) => false,
                 (None, Some(_)) => true,
-                (Some((k, _)), Some((x, _))) => k.as_str() >= *x,
+                (Some((k, _)), Some((x, _))) => k >= x,
             };
             if !first {
                 out.push(b',');
@@ -305,7 +352,7 @@ impl AlertTemplate {
                     break;
                 };
                 // The extra replaces the event's own value under that key.
-                if keys.peek().is_some_and(|(k, _)| k.as_str() == key) {
+                if keys.peek().is_some_and(|(k, _)| *k == key) {
                     keys.next();
                 }
                 write_key(out, key)?;
@@ -318,12 +365,21 @@ impl AlertTemplate {
                     break;
                 };
                 write_key(out, key)?;
-                serde_json::to_writer(&mut *out, value)?;
+                match value {
+                    Piece::Value(v) => serde_json::to_writer(&mut *out, v)?,
+                    Piece::Json(json) => out.extend_from_slice(json),
+                }
             }
         }
         out.push(b'}');
         Ok(())
     }
+}
+
+/// One field of the event: a `Value`, or its JSON already written.
+enum Piece<'a> {
+    Value(&'a Value),
+    Json(&'a [u8]),
 }
 
 enum Extra<'a> {
@@ -395,6 +451,506 @@ fn dotted(k: &str) -> bool {
         .is_some_and(|(head, rest)| !head.is_empty() && !rest.is_empty())
 }
 
+/// A `serde` serializer that writes compact JSON with every object's keys
+/// in sorted order: the bytes `serde_json::to_value` followed by
+/// `serde_json::to_writer` would give, without building the `Value` tree
+/// (a map node per object and a `String` per string). It refuses (errors
+/// out on) what the alert splice cannot take as is — dotted keys, the same
+/// key twice, non-string map keys — and the caller then takes the general
+/// path.
+mod sorted {
+    use std::borrow::Cow;
+    use std::ops::Range;
+
+    use serde::ser::{self, Serialize};
+    use serde_json::Error;
+
+    fn refuse(why: &str) -> Error {
+        <Error as ser::Error>::custom(why)
+    }
+
+    pub type Fields = Vec<(Cow<'static, str>, Range<usize>)>;
+
+    /// Serialises `value`, which must be a struct or map, and returns its
+    /// fields, sorted: (key, byte range of the value's JSON in `buf`).
+    pub fn fields<T: Serialize + ?Sized>(
+        value: &T,
+        buf: &mut Vec<u8>,
+    ) -> Result<Fields, Error> {
+        let mut fields = Fields::new();
+        value.serialize(TopLevel {
+            buf,
+            fields: &mut fields,
+            key: None,
+        })?;
+        sort_fields(&mut fields)?;
+        Ok(fields)
+    }
+
+    fn dotted(k: &str) -> bool {
+        k.split_once('.')
+            .is_some_and(|(head, rest)| !head.is_empty() && !rest.is_empty())
+    }
+
+    fn push_field<T: Serialize + ?Sized>(
+        buf: &mut Vec<u8>,
+        fields: &mut Fields,
+        key: Cow<'static, str>,
+        value: &T,
+    ) -> Result<(), Error> {
+        if dotted(&key) {
+            return Err(refuse("dotted key"));
+        }
+        let start = buf.len();
+        value.serialize(Writer(buf))?;
+        fields.push((key, start..buf.len()));
+        Ok(())
+    }
+
+    fn sort_fields(fields: &mut Fields) -> Result<(), Error> {
+        fields.sort_by(|a, b| a.0.cmp(&b.0));
+        if fields.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err(refuse("duplicate key"));
+        }
+        Ok(())
+    }
+
+    /// Writes one value.
+    struct Writer<'o>(&'o mut Vec<u8>);
+
+    /// An object: its fields written into a scratch buffer, then sorted
+    /// into `out`.
+    struct Nested<'o> {
+        out: &'o mut Vec<u8>,
+        scratch: Vec<u8>,
+        fields: Fields,
+        key: Option<String>,
+        /// `{"variant":` written before, `}` after (struct variants).
+        variant: bool,
+    }
+
+    impl<'o> Nested<'o> {
+        fn new(out: &'o mut Vec<u8>, variant: bool) -> Nested<'o> {
+            Nested {
+                out,
+                scratch: Vec::new(),
+                fields: Fields::new(),
+                key: None,
+                variant,
+            }
+        }
+
+        fn field<T: Serialize + ?Sized>(
+            &mut self,
+            key: Cow<'static, str>,
+            value: &T,
+        ) -> Result<(), Error> {
+            push_field(&mut self.scratch, &mut self.fields, key, value)
+        }
+
+        fn finish(mut self) -> Result<(), Error> {
+            sort_fields(&mut self.fields)?;
+            self.out.push(b'{');
+            for (i, (k, r)) in self.fields.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(b',');
+                }
+                serde_json::to_writer(&mut *self.out, k.as_ref())?;
+                self.out.push(b':');
+                self.out.extend_from_slice(&self.scratch[r.clone()]);
+            }
+            self.out.push(b'}');
+            if self.variant {
+                self.out.push(b'}');
+            }
+            Ok(())
+        }
+    }
+
+    /// A sequence: elements written one after the other.
+    struct Seq<'o> {
+        out: &'o mut Vec<u8>,
+        first: bool,
+        variant: bool,
+    }
+
+    impl Seq<'_> {
+        fn element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+            if !self.first {
+                self.out.push(b',');
+            }
+            self.first = false;
+            v.serialize(Writer(self.out))
+        }
+
+        fn finish(self) -> Result<(), Error> {
+            self.out.push(b']');
+            if self.variant {
+                self.out.push(b'}');
+            }
+            Ok(())
+        }
+    }
+
+    macro_rules! via_json {
+        ($($f:ident: $t:ty),*) => {$(
+            fn $f(self, v: $t) -> Result<(), Error> {
+                serde_json::to_writer(&mut *self.0, &v)
+            }
+        )*};
+    }
+
+    impl<'o> ser::Serializer for Writer<'o> {
+        type Ok = ();
+        type Error = Error;
+        type SerializeSeq = Seq<'o>;
+        type SerializeTuple = Seq<'o>;
+        type SerializeTupleStruct = Seq<'o>;
+        type SerializeTupleVariant = Seq<'o>;
+        type SerializeMap = Nested<'o>;
+        type SerializeStruct = Nested<'o>;
+        type SerializeStructVariant = Nested<'o>;
+
+        via_json!(serialize_bool: bool, serialize_i8: i8, serialize_i16: i16,
+            serialize_i32: i32, serialize_i64: i64, serialize_u8: u8, serialize_u16: u16,
+            serialize_u32: u32, serialize_u64: u64, serialize_f64: f64, serialize_char: char,
+            serialize_str: &str, serialize_bytes: &[u8]);
+
+        fn serialize_i128(self, v: i128) -> Result<(), Error> {
+            serde_json::to_writer(&mut *self.0, &serde_json::to_value(v)?)
+        }
+        fn serialize_u128(self, v: u128) -> Result<(), Error> {
+            serde_json::to_writer(&mut *self.0, &serde_json::to_value(v)?)
+        }
+        fn serialize_f32(self, v: f32) -> Result<(), Error> {
+            // As `to_value` does: widened to f64 first.
+            serde_json::to_writer(&mut *self.0, &f64::from(v))
+        }
+        fn serialize_none(self) -> Result<(), Error> {
+            self.0.extend_from_slice(b"null");
+            Ok(())
+        }
+        fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), Error> {
+            v.serialize(self)
+        }
+        fn serialize_unit(self) -> Result<(), Error> {
+            self.serialize_none()
+        }
+        fn serialize_unit_struct(self, _: &'static str) -> Result<(), Error> {
+            self.serialize_none()
+        }
+        fn serialize_unit_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            variant: &'static str,
+        ) -> Result<(), Error> {
+            self.serialize_str(variant)
+        }
+        fn serialize_newtype_struct<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            v: &T,
+        ) -> Result<(), Error> {
+            v.serialize(self)
+        }
+        fn serialize_newtype_variant<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            _: u32,
+            variant: &'static str,
+            v: &T,
+        ) -> Result<(), Error> {
+            let mut obj = Nested::new(self.0, false);
+            obj.field(variant.into(), v)?;
+            obj.finish()
+        }
+        fn serialize_seq(self, _: Option<usize>) -> Result<Seq<'o>, Error> {
+            self.0.push(b'[');
+            Ok(Seq {
+                out: self.0,
+                first: true,
+                variant: false,
+            })
+        }
+        fn serialize_tuple(self, n: usize) -> Result<Seq<'o>, Error> {
+            self.serialize_seq(Some(n))
+        }
+        fn serialize_tuple_struct(self, _: &'static str, n: usize) -> Result<Seq<'o>, Error> {
+            self.serialize_seq(Some(n))
+        }
+        fn serialize_tuple_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            variant: &'static str,
+            _: usize,
+        ) -> Result<Seq<'o>, Error> {
+            if dotted(variant) {
+                return Err(refuse("dotted key"));
+            }
+            self.0.push(b'{');
+            serde_json::to_writer(&mut *self.0, variant)?;
+            self.0.extend_from_slice(b":[");
+            Ok(Seq {
+                out: self.0,
+                first: true,
+                variant: true,
+            })
+        }
+        fn serialize_map(self, _: Option<usize>) -> Result<Nested<'o>, Error> {
+            Ok(Nested::new(self.0, false))
+        }
+        fn serialize_struct(self, _: &'static str, _: usize) -> Result<Nested<'o>, Error> {
+            self.serialize_map(None)
+        }
+        fn serialize_struct_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            variant: &'static str,
+            _: usize,
+        ) -> Result<Nested<'o>, Error> {
+            if dotted(variant) {
+                return Err(refuse("dotted key"));
+            }
+            self.0.push(b'{');
+            serde_json::to_writer(&mut *self.0, variant)?;
+            self.0.push(b':');
+            Ok(Nested::new(self.0, true))
+        }
+    }
+
+    macro_rules! seq_impl {
+        ($($tr:ident: $f:ident),*) => {$(
+            impl ser::$tr for Seq<'_> {
+                type Ok = ();
+                type Error = Error;
+                fn $f<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+                    self.element(v)
+                }
+                fn end(self) -> Result<(), Error> {
+                    self.finish()
+                }
+            }
+        )*};
+    }
+    seq_impl!(SerializeSeq: serialize_element, SerializeTuple: serialize_element,
+        SerializeTupleStruct: serialize_field, SerializeTupleVariant: serialize_field);
+
+    /// A map key as the string `to_value` would use.
+    fn key_string<T: Serialize + ?Sized>(key: &T) -> Result<String, Error> {
+        match serde_json::to_value(key)? {
+            serde_json::Value::String(s) => Ok(s),
+            _ => Err(refuse("non-string map key")),
+        }
+    }
+
+    impl ser::SerializeMap for Nested<'_> {
+        type Ok = ();
+        type Error = Error;
+        fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
+            self.key = Some(key_string(key)?);
+            Ok(())
+        }
+        fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+            let key = self.key.take().ok_or_else(|| refuse("value without key"))?;
+            self.field(key.into(), v)
+        }
+        fn end(self) -> Result<(), Error> {
+            self.finish()
+        }
+    }
+
+    macro_rules! struct_impl {
+        ($($tr:ident),*) => {$(
+            impl ser::$tr for Nested<'_> {
+                type Ok = ();
+                type Error = Error;
+                fn serialize_field<T: Serialize + ?Sized>(
+                    &mut self,
+                    key: &'static str,
+                    v: &T,
+                ) -> Result<(), Error> {
+                    self.field(key.into(), v)
+                }
+                fn end(self) -> Result<(), Error> {
+                    self.finish()
+                }
+            }
+        )*};
+    }
+    struct_impl!(SerializeStruct, SerializeStructVariant);
+
+    /// The top level: a struct or map whose fields are collected, not
+    /// emitted (anything else is refused).
+    struct TopLevel<'a> {
+        buf: &'a mut Vec<u8>,
+        fields: &'a mut Fields,
+        key: Option<String>,
+    }
+
+    impl ser::Serializer for TopLevel<'_> {
+        type Ok = ();
+        type Error = Error;
+        type SerializeSeq = ser::Impossible<(), Error>;
+        type SerializeTuple = ser::Impossible<(), Error>;
+        type SerializeTupleStruct = ser::Impossible<(), Error>;
+        type SerializeTupleVariant = ser::Impossible<(), Error>;
+        type SerializeMap = Self;
+        type SerializeStruct = Self;
+        type SerializeStructVariant = ser::Impossible<(), Error>;
+
+        fn serialize_map(self, _: Option<usize>) -> Result<Self, Error> {
+            Ok(self)
+        }
+        fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self, Error> {
+            Ok(self)
+        }
+        fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), Error> {
+            v.serialize(self)
+        }
+        fn serialize_newtype_struct<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            v: &T,
+        ) -> Result<(), Error> {
+            v.serialize(self)
+        }
+
+        fn serialize_bool(self, _: bool) -> Result<(), Error> {
+            Err(refuse("not an object"))
+        }
+        fn serialize_i64(self, _: i64) -> Result<(), Error> {
+            Err(refuse("not an object"))
+        }
+        fn serialize_u64(self, _: u64) -> Result<(), Error> {
+            Err(refuse("not an object"))
+        }
+        fn serialize_f64(self, _: f64) -> Result<(), Error> {
+            Err(refuse("not an object"))
+        }
+        fn serialize_str(self, _: &str) -> Result<(), Error> {
+            Err(refuse("not an object"))
+        }
+        fn serialize_bytes(self, _: &[u8]) -> Result<(), Error> {
+            Err(refuse("not an object"))
+        }
+        fn serialize_none(self) -> Result<(), Error> {
+            Err(refuse("not an object"))
+        }
+        fn serialize_unit(self) -> Result<(), Error> {
+            Err(refuse("not an object"))
+        }
+        fn serialize_i8(self, v: i8) -> Result<(), Error> {
+            self.serialize_i64(v.into())
+        }
+        fn serialize_i16(self, v: i16) -> Result<(), Error> {
+            self.serialize_i64(v.into())
+        }
+        fn serialize_i32(self, v: i32) -> Result<(), Error> {
+            self.serialize_i64(v.into())
+        }
+        fn serialize_u8(self, v: u8) -> Result<(), Error> {
+            self.serialize_u64(v.into())
+        }
+        fn serialize_u16(self, v: u16) -> Result<(), Error> {
+            self.serialize_u64(v.into())
+        }
+        fn serialize_u32(self, v: u32) -> Result<(), Error> {
+            self.serialize_u64(v.into())
+        }
+        fn serialize_f32(self, v: f32) -> Result<(), Error> {
+            self.serialize_f64(v.into())
+        }
+        fn serialize_char(self, _: char) -> Result<(), Error> {
+            Err(refuse("not an object"))
+        }
+        fn serialize_unit_struct(self, _: &'static str) -> Result<(), Error> {
+            Err(refuse("not an object"))
+        }
+        fn serialize_unit_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+        ) -> Result<(), Error> {
+            Err(refuse("not an object"))
+        }
+        fn serialize_newtype_variant<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: &T,
+        ) -> Result<(), Error> {
+            Err(refuse("not an object"))
+        }
+        fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Error> {
+            Err(refuse("not an object"))
+        }
+        fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Error> {
+            Err(refuse("not an object"))
+        }
+        fn serialize_tuple_struct(
+            self,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleStruct, Error> {
+            Err(refuse("not an object"))
+        }
+        fn serialize_tuple_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleVariant, Error> {
+            Err(refuse("not an object"))
+        }
+        fn serialize_struct_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStructVariant, Error> {
+            Err(refuse("not an object"))
+        }
+    }
+
+    impl ser::SerializeMap for TopLevel<'_> {
+        type Ok = ();
+        type Error = Error;
+        fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
+            self.key = Some(key_string(key)?);
+            Ok(())
+        }
+        fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+            let key = self.key.take().ok_or_else(|| refuse("value without key"))?;
+            push_field(self.buf, self.fields, key.into(), v)
+        }
+        fn end(self) -> Result<(), Error> {
+            Ok(())
+        }
+    }
+
+    impl ser::SerializeStruct for TopLevel<'_> {
+        type Ok = ();
+        type Error = Error;
+        fn serialize_field<T: Serialize + ?Sized>(
+            &mut self,
+            key: &'static str,
+            v: &T,
+        ) -> Result<(), Error> {
+            push_field(self.buf, self.fields, key.into(), v)
+        }
+        fn end(self) -> Result<(), Error> {
+            Ok(())
+        }
+    }
+}
+
 /// The alerts output: the shared JSON-lines writer, so the live sensor and
 /// `replay` write alerts through the same code, with each rule's static
 /// part rendered once.
@@ -402,6 +958,7 @@ pub struct AlertWriter {
     lines: JsonLines,
     templates: HashMap<String, AlertTemplate>,
     doc: Vec<u8>,
+    scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for AlertWriter {
@@ -419,26 +976,58 @@ impl AlertWriter {
             lines: JsonLines::new(out),
             templates: HashMap::new(),
             doc: Vec::with_capacity(8192),
+            scratch: Vec::with_capacity(8192),
         }
     }
 
     /// Builds and writes the alert for `event` matched by `rule`.
     pub fn write_alert(&mut self, event: &Value, rule: &RuleMeta) -> io::Result<()> {
-        let template = match self.templates.get(&rule.rule_id) {
-            Some(t) if t.fits(rule) => t,
-            _ => {
-                self.templates
-                    .insert(rule.rule_id.clone(), AlertTemplate::new(rule));
-                self.templates
-                    .get(&rule.rule_id)
-                    .ok_or_else(|| io::Error::other("alert template cache"))?
-            }
-        };
+        self.template(rule)?;
+        let template = self
+            .templates
+            .get(&rule.rule_id)
+            .ok_or_else(|| io::Error::other("alert template cache"))?;
         self.doc.clear();
         if let Err(e) = template.render(event, rule, &mut self.doc) {
             return self.lines.write_raw_failed(io::Error::other(e));
         }
         self.lines.write_raw(&self.doc)
+    }
+
+    /// Builds and writes the alert for the live sensor's `event` matched by
+    /// `rule`: the same bytes as [`write_alert`](Self::write_alert) with
+    /// `event.to_json()`, without building that `Value` when the event's
+    /// shape allows.
+    pub fn write_alert_native(&mut self, event: &EcsEvent, rule: &RuleMeta) -> io::Result<()> {
+        self.template(rule)?;
+        let template = self
+            .templates
+            .get(&rule.rule_id)
+            .ok_or_else(|| io::Error::other("alert template cache"))?;
+        self.doc.clear();
+        if template
+            .render_native(event, &mut self.doc, &mut self.scratch)
+            .is_err()
+        {
+            self.doc.clear();
+            if let Err(e) = template.render(event.to_json(), rule, &mut self.doc) {
+                return self.lines.write_raw_failed(io::Error::other(e));
+            }
+        }
+        self.lines.write_raw(&self.doc)
+    }
+
+    /// Makes sure the cached template of `rule` fits it.
+    fn template(&mut self, rule: &RuleMeta) -> io::Result<()> {
+        if !self
+            .templates
+            .get(&rule.rule_id)
+            .is_some_and(|t| t.fits(rule))
+        {
+            self.templates
+                .insert(rule.rule_id.clone(), AlertTemplate::new(rule));
+        }
+        Ok(())
     }
 
     /// Flushes the output (a failure is counted).
@@ -549,19 +1138,20 @@ mod tests {
         assert!(n >= 300);
     }
 
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
     #[test]
     fn writer_uses_the_template_of_the_rule_it_is_given() {
-        #[derive(Clone, Default)]
-        struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl Write for Shared {
-            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
         let buf = Shared::default();
         let mut w = AlertWriter::new(Box::new(buf.clone()));
         let event = json!({"event": {"kind": "event"}, "process": {"name": "sh"}});
@@ -579,5 +1169,169 @@ mod tests {
         w.flush().unwrap();
         assert_eq!(*buf.0.lock().unwrap(), expected);
         assert_eq!((w.written(), w.errors()), (8, 0));
+    }
+
+    #[derive(serde::Serialize)]
+    struct Inner {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        z: f32,
+        a: Option<u8>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        skipped: Option<u8>,
+    }
+
+    #[derive(serde::Serialize)]
+    enum Mode {
+        Plain,
+        Wrapped(u32),
+    }
+
+    #[derive(serde::Serialize)]
+    struct Sample {
+        #[serde(rename = "@timestamp")]
+        timestamp: String,
+        event: Option<std::collections::BTreeMap<String, Value>>,
+        zed: Vec<Inner>,
+        mode: Mode,
+        wrapped: Mode,
+        pair: (i64, bool),
+        map: HashMap<String, i32>,
+        escaped: String,
+        threat: Option<String>,
+    }
+
+    fn sample(event: Option<Value>, threat: Option<&str>) -> Sample {
+        Sample {
+            timestamp: "2026-11-26T00:00:00Z".into(),
+            event: event.map(|v| serde_json::from_value(v).unwrap()),
+            zed: vec![
+                Inner {
+                    kind: "t",
+                    z: 0.1,
+                    a: None,
+                    skipped: None,
+                },
+                Inner {
+                    kind: "u",
+                    z: -2.5,
+                    a: Some(7),
+                    skipped: Some(1),
+                },
+            ],
+            mode: Mode::Plain,
+            wrapped: Mode::Wrapped(3),
+            pair: (-9, true),
+            map: [
+                ("b".to_owned(), 2),
+                ("a".to_owned(), 1),
+                ("é".to_owned(), 3),
+            ]
+            .into(),
+            escaped: "quote \" nl \n \u{1} \u{2028}".into(),
+            threat: threat.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn native_rendering_is_byte_identical_to_the_value_path() {
+        let cases = [
+            sample(
+                Some(json!({"kind": "event", "action": "exec", "type": ["start"]})),
+                None,
+            ),
+            sample(Some(json!({"action": "exec"})), Some("x")),
+            sample(None, None),
+        ];
+        for rule in rules() {
+            let template = AlertTemplate::new(&rule);
+            for case in &cases {
+                let value = serde_json::to_value(case).unwrap();
+                let (mut out, mut scratch) = (Vec::new(), Vec::new());
+                template
+                    .render_native(case, &mut out, &mut scratch)
+                    .unwrap();
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    String::from_utf8(slow(&value, &rule)).unwrap()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn native_rendering_refuses_what_the_splice_cannot_take() {
+        #[derive(serde::Serialize)]
+        struct Dotted {
+            #[serde(rename = "process.name")]
+            name: &'static str,
+        }
+        #[derive(serde::Serialize)]
+        struct Kibana {
+            kibana: u8,
+        }
+        let template = AlertTemplate::new(&rules()[0]);
+        let (mut out, mut scratch) = (Vec::new(), Vec::new());
+        assert!(template
+            .render_native(&Dotted { name: "sh" }, &mut out, &mut scratch)
+            .is_err());
+        assert!(template
+            .render_native(&Kibana { kibana: 1 }, &mut out, &mut scratch)
+            .is_err());
+        assert!(template
+            .render_native(&[1, 2], &mut out, &mut scratch)
+            .is_err());
+    }
+
+    #[test]
+    fn live_events_render_natively_and_identically() {
+        use crate::ecs::{
+            Action, ContainerFields, HostFields, HostOs, ParentFields, ProcessFields,
+        };
+        let process = ProcessFields {
+            pid: 7,
+            name: "sh".into(),
+            executable: Some("/bin/sh".into()),
+            args: vec!["sh".into(), "-c".into(), "id; echo \"é\"".into()],
+            args_count: 3,
+            command_line: "sh -c id".into(),
+            interactive: Some(false),
+            parent: Some(ParentFields {
+                pid: 1,
+                name: Some("nginx".into()),
+                ..ParentFields::default()
+            }),
+            ..ProcessFields::default()
+        };
+        let host = HostFields {
+            name: "node".into(),
+            id: None,
+            os: HostOs { os_type: "linux" },
+        };
+        let mut ev = EcsEvent::new(
+            Action::Exec,
+            std::time::SystemTime::UNIX_EPOCH,
+            "id-1".into(),
+            process,
+            host,
+            0,
+            0,
+        );
+        ev.container = Some(ContainerFields {
+            id: "c".repeat(64),
+            runtime: Some("containerd"),
+        });
+        for rule in rules() {
+            let template = AlertTemplate::new(&rule);
+            let (mut out, mut scratch) = (Vec::new(), Vec::new());
+            template.render_native(&ev, &mut out, &mut scratch).unwrap();
+            assert_eq!(out, slow(ev.to_json(), &rule));
+            let buf = Shared::default();
+            let mut w = AlertWriter::new(Box::new(buf.clone()));
+            w.write_alert_native(&ev, &rule).unwrap();
+            w.flush().unwrap();
+            out.push(b'\n');
+            assert_eq!(*buf.0.lock().unwrap(), out);
+        }
     }
 }

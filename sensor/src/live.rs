@@ -323,7 +323,7 @@ impl Pipeline<'_> {
         self.metrics.observe_eval(started.elapsed());
         for rule in matched {
             // A failed write is counted by the writer (output_errors).
-            let _ = self.alerts.write_alert(doc.to_json(), &rule.meta);
+            let _ = self.alerts.write_alert_native(doc, &rule.meta);
             self.stats.alerts += 1;
             self.metrics.add_alert(&rule.meta.rule_id);
         }
