@@ -99,18 +99,18 @@ fn bench(c: &mut Criterion) {
     let template = AlertTemplate::new(rule);
     // `event` stays without its cached JSON (clones carry the cache).
     let event = live_event();
-    let value = live_event().to_json().clone();
+    let value = event.clone().to_json().clone();
 
     let mut before = Vec::with_capacity(8192);
     serde_json::to_writer(&mut before, &build_alert(&value, rule)).expect("serialise");
     let mut after = Vec::with_capacity(8192);
     template.render(&value, rule, &mut after).expect("render");
-    assert_eq!(before, after, "the template must give the same bytes");
+    assert!(before == after, "the template must give the same bytes");
     let mut native = Vec::with_capacity(8192);
     template
         .render_native(&event, &mut native, &mut Vec::new())
         .expect("render");
-    assert_eq!(before, native, "native rendering must give the same bytes");
+    assert!(before == native, "native rendering must give the same bytes");
     eprintln!("alert document: {} bytes", after.len());
 
     let mut g = c.benchmark_group("alert");
