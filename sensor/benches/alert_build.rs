@@ -23,7 +23,7 @@ use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use sensor::alert::{build_alert, AlertTemplate};
+use sensor::alert::{build_alert, AlertTemplate, NativeScratch};
 use sensor::ecs::{
     Action, ContainerFields, EcsEvent, HostFields, HostOs, OrchestratorFields,
     OrchestratorResource, ParentFields, ProcessFields,
@@ -108,9 +108,12 @@ fn bench(c: &mut Criterion) {
     assert!(before == after, "the template must give the same bytes");
     let mut native = Vec::with_capacity(8192);
     template
-        .render_native(&event, &mut native, &mut Vec::new())
+        .render_native(&event, &mut native, &mut NativeScratch::default())
         .expect("render");
-    assert!(before == native, "native rendering must give the same bytes");
+    assert!(
+        before == native,
+        "native rendering must give the same bytes"
+    );
     eprintln!("alert document: {} bytes", after.len());
 
     let mut g = c.benchmark_group("alert");
@@ -153,7 +156,7 @@ fn bench(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    let mut scratch = Vec::with_capacity(8192);
+    let mut scratch = NativeScratch::default();
     g.bench_function("after/live", |b| {
         b.iter(|| {
             out.clear();

@@ -269,11 +269,11 @@ impl AlertTemplate {
                     .iter()
                     .map(|(k, v)| (k.as_str(), Piece::Value(v)))
                     .collect();
-                let inner = match map.get("event") {
-                    Some(Value::Object(inner)) => Some(inner),
+                let event = match map.get("event") {
+                    Some(Value::Object(inner)) => Some(Extra::EventObject(inner)),
                     _ => None,
                 };
-                self.splice(&fields, inner, out)
+                self.splice(&fields, event, out)
             }
             // Dotted keys to normalise, a `kibana` object to merge into,
             // not an object at all: the general path.
@@ -291,43 +291,42 @@ impl AlertTemplate {
         &self,
         event: &T,
         out: &mut Vec<u8>,
-        scratch: &mut Vec<u8>,
+        scratch: &mut NativeScratch,
     ) -> serde_json::Result<()> {
-        scratch.clear();
-        let fields = sorted::fields(event, scratch)?;
+        scratch.buf.clear();
+        let fields = sorted::fields(event, &mut scratch.buf, &mut scratch.pool)?;
+        let scratch = &scratch.buf;
         if fields.iter().any(|(k, _)| k == "kibana") {
             return Err(<serde_json::Error as serde::ser::Error>::custom(
                 "kibana field",
             ));
         }
-        let mut inner_map = None;
         let pieces: Vec<(&str, Piece<'_>)> = fields
             .iter()
-            .map(|(k, r)| {
-                let json = &scratch[r.clone()];
-                if k == "event" && json.first() == Some(&b'{') {
-                    inner_map = serde_json::from_slice::<Map<String, Value>>(json).ok();
-                }
-                (k.as_ref(), Piece::Json(json))
-            })
+            .map(|(k, r)| (k.as_ref(), Piece::Json(&scratch[r.clone()])))
             .collect();
-        self.splice(&pieces, inner_map.as_ref(), out)
+        // The `event` object was written with its `kind` set already.
+        let event = pieces.iter().find_map(|(k, p)| match p {
+            Piece::Json(json) if *k == "event" && json.first() == Some(&b'{') => {
+                Some(Extra::Json(json))
+            }
+            _ => None,
+        });
+        self.splice(&pieces, event, out)
     }
 
     /// The event's fields (`fields`, sorted, no `kibana`, no dotted key)
     /// with `event.kind`, `kibana` and (when the rule maps threats)
-    /// `threat` set. `event`: the event's `event` object, if it is one.
+    /// `threat` set. `event`: the alert's `event` object when the event has
+    /// one (else it is `{"kind":"alert"}`).
     fn splice(
         &self,
         fields: &[(&str, Piece<'_>)],
-        event: Option<&Map<String, Value>>,
+        event: Option<Extra<'_>>,
         out: &mut Vec<u8>,
     ) -> serde_json::Result<()> {
         let mut extra: Vec<(&str, Extra<'_>)> = Vec::with_capacity(3);
-        match event {
-            Some(inner) => extra.push(("event", Extra::EventObject(inner))),
-            None => extra.push(("event", Extra::Raw("{\"kind\":\"alert\"}"))),
-        }
+        extra.push(("event", event.unwrap_or(Extra::Raw("{\"kind\":\"alert\"}"))));
         extra.push(("kibana", Extra::Raw(&self.kibana_json)));
         if let Some(threat) = &self.threat_json {
             extra.push(("threat", Extra::Raw(threat)));
@@ -358,6 +357,7 @@ impl AlertTemplate {
                 write_key(out, key)?;
                 match value {
                     Extra::Raw(json) => out.extend_from_slice(json.as_bytes()),
+                    Extra::Json(json) => out.extend_from_slice(json),
                     Extra::EventObject(inner) => write_event_object(inner, out)?,
                 }
             } else {
@@ -376,6 +376,14 @@ impl AlertTemplate {
     }
 }
 
+/// Buffers [`AlertTemplate::render_native`] reuses from one event to the
+/// next.
+#[derive(Debug, Default)]
+pub struct NativeScratch {
+    buf: Vec<u8>,
+    pool: sorted::Pool,
+}
+
 /// One field of the event: a `Value`, or its JSON already written.
 enum Piece<'a> {
     Value(&'a Value),
@@ -384,6 +392,7 @@ enum Piece<'a> {
 
 enum Extra<'a> {
     Raw(&'a str),
+    Json(&'a [u8]),
     /// The event's `event` object, written with `kind: "alert"`.
     EventObject(&'a Map<String, Value>),
 }
@@ -471,17 +480,27 @@ mod sorted {
 
     pub type Fields = Vec<(Cow<'static, str>, Range<usize>)>;
 
+    /// Buffers kept from one event to the next (no allocation per object
+    /// once warm).
+    #[derive(Debug, Default)]
+    pub struct Pool {
+        bufs: Vec<Vec<u8>>,
+        fields: Vec<Fields>,
+    }
+
     /// Serialises `value`, which must be a struct or map, and returns its
     /// fields, sorted: (key, byte range of the value's JSON in `buf`).
     pub fn fields<T: Serialize + ?Sized>(
         value: &T,
         buf: &mut Vec<u8>,
+        pool: &mut Pool,
     ) -> Result<Fields, Error> {
         let mut fields = Fields::new();
         value.serialize(TopLevel {
             buf,
             fields: &mut fields,
             key: None,
+            pool,
         })?;
         sort_fields(&mut fields)?;
         Ok(fields)
@@ -497,12 +516,16 @@ mod sorted {
         fields: &mut Fields,
         key: Cow<'static, str>,
         value: &T,
+        top_level: bool,
+        pool: &mut Pool,
     ) -> Result<(), Error> {
         if dotted(&key) {
             return Err(refuse("dotted key"));
         }
+        let alert_kind = top_level && key == "event";
         let start = buf.len();
-        value.serialize(Writer(buf))?;
+        // The `event` object gets `kind: "alert"` as it is written.
+        value.serialize(Writer(buf, alert_kind, pool))?;
         fields.push((key, start..buf.len()));
         Ok(())
     }
@@ -515,28 +538,40 @@ mod sorted {
         Ok(())
     }
 
-    /// Writes one value.
-    struct Writer<'o>(&'o mut Vec<u8>);
+    /// Writes one value; `.1`: an object written gets `kind: "alert"`.
+    struct Writer<'o>(&'o mut Vec<u8>, bool, &'o mut Pool);
 
     /// An object: its fields written into a scratch buffer, then sorted
     /// into `out`.
     struct Nested<'o> {
         out: &'o mut Vec<u8>,
+        pool: &'o mut Pool,
         scratch: Vec<u8>,
         fields: Fields,
         key: Option<String>,
         /// `{"variant":` written before, `}` after (struct variants).
         variant: bool,
+        /// Set `kind` to `"alert"` (the alert's `event` object).
+        alert_kind: bool,
     }
 
     impl<'o> Nested<'o> {
-        fn new(out: &'o mut Vec<u8>, variant: bool) -> Nested<'o> {
+        fn new(
+            out: &'o mut Vec<u8>,
+            pool: &'o mut Pool,
+            variant: bool,
+            alert_kind: bool,
+        ) -> Nested<'o> {
+            let scratch = pool.bufs.pop().unwrap_or_default();
+            let fields = pool.fields.pop().unwrap_or_default();
             Nested {
                 out,
-                scratch: Vec::new(),
-                fields: Fields::new(),
+                pool,
+                scratch,
+                fields,
                 key: None,
                 variant,
+                alert_kind,
             }
         }
 
@@ -545,10 +580,23 @@ mod sorted {
             key: Cow<'static, str>,
             value: &T,
         ) -> Result<(), Error> {
-            push_field(&mut self.scratch, &mut self.fields, key, value)
+            push_field(
+                &mut self.scratch,
+                &mut self.fields,
+                key,
+                value,
+                false,
+                self.pool,
+            )
         }
 
         fn finish(mut self) -> Result<(), Error> {
+            if self.alert_kind {
+                self.fields.retain(|(k, _)| k != "kind");
+                let start = self.scratch.len();
+                self.scratch.extend_from_slice(b"\"alert\"");
+                self.fields.push(("kind".into(), start..self.scratch.len()));
+            }
             sort_fields(&mut self.fields)?;
             self.out.push(b'{');
             for (i, (k, r)) in self.fields.iter().enumerate() {
@@ -563,6 +611,11 @@ mod sorted {
             if self.variant {
                 self.out.push(b'}');
             }
+            let (mut scratch, mut fields) = (self.scratch, self.fields);
+            scratch.clear();
+            fields.clear();
+            self.pool.bufs.push(scratch);
+            self.pool.fields.push(fields);
             Ok(())
         }
     }
@@ -570,6 +623,7 @@ mod sorted {
     /// A sequence: elements written one after the other.
     struct Seq<'o> {
         out: &'o mut Vec<u8>,
+        pool: &'o mut Pool,
         first: bool,
         variant: bool,
     }
@@ -580,7 +634,7 @@ mod sorted {
                 self.out.push(b',');
             }
             self.first = false;
-            v.serialize(Writer(self.out))
+            v.serialize(Writer(self.out, false, self.pool))
         }
 
         fn finish(self) -> Result<(), Error> {
@@ -661,7 +715,7 @@ mod sorted {
             variant: &'static str,
             v: &T,
         ) -> Result<(), Error> {
-            let mut obj = Nested::new(self.0, false);
+            let mut obj = Nested::new(self.0, self.2, false, false);
             obj.field(variant.into(), v)?;
             obj.finish()
         }
@@ -669,6 +723,7 @@ mod sorted {
             self.0.push(b'[');
             Ok(Seq {
                 out: self.0,
+                pool: self.2,
                 first: true,
                 variant: false,
             })
@@ -694,12 +749,13 @@ mod sorted {
             self.0.extend_from_slice(b":[");
             Ok(Seq {
                 out: self.0,
+                pool: self.2,
                 first: true,
                 variant: true,
             })
         }
         fn serialize_map(self, _: Option<usize>) -> Result<Nested<'o>, Error> {
-            Ok(Nested::new(self.0, false))
+            Ok(Nested::new(self.0, self.2, false, self.1))
         }
         fn serialize_struct(self, _: &'static str, _: usize) -> Result<Nested<'o>, Error> {
             self.serialize_map(None)
@@ -717,7 +773,7 @@ mod sorted {
             self.0.push(b'{');
             serde_json::to_writer(&mut *self.0, variant)?;
             self.0.push(b':');
-            Ok(Nested::new(self.0, true))
+            Ok(Nested::new(self.0, self.2, true, false))
         }
     }
 
@@ -788,6 +844,7 @@ mod sorted {
         buf: &'a mut Vec<u8>,
         fields: &'a mut Fields,
         key: Option<String>,
+        pool: &'a mut Pool,
     }
 
     impl ser::Serializer for TopLevel<'_> {
@@ -928,7 +985,7 @@ mod sorted {
         }
         fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
             let key = self.key.take().ok_or_else(|| refuse("value without key"))?;
-            push_field(self.buf, self.fields, key.into(), v)
+            push_field(self.buf, self.fields, key.into(), v, true, self.pool)
         }
         fn end(self) -> Result<(), Error> {
             Ok(())
@@ -943,7 +1000,7 @@ mod sorted {
             key: &'static str,
             v: &T,
         ) -> Result<(), Error> {
-            push_field(self.buf, self.fields, key.into(), v)
+            push_field(self.buf, self.fields, key.into(), v, true, self.pool)
         }
         fn end(self) -> Result<(), Error> {
             Ok(())
@@ -958,7 +1015,7 @@ pub struct AlertWriter {
     lines: JsonLines,
     templates: HashMap<String, AlertTemplate>,
     doc: Vec<u8>,
-    scratch: Vec<u8>,
+    scratch: NativeScratch,
 }
 
 impl std::fmt::Debug for AlertWriter {
@@ -976,7 +1033,7 @@ impl AlertWriter {
             lines: JsonLines::new(out),
             templates: HashMap::new(),
             doc: Vec::with_capacity(8192),
-            scratch: Vec::with_capacity(8192),
+            scratch: NativeScratch::default(),
         }
     }
 
@@ -1247,7 +1304,7 @@ mod tests {
             let template = AlertTemplate::new(&rule);
             for case in &cases {
                 let value = serde_json::to_value(case).unwrap();
-                let (mut out, mut scratch) = (Vec::new(), Vec::new());
+                let (mut out, mut scratch) = (Vec::new(), NativeScratch::default());
                 template
                     .render_native(case, &mut out, &mut scratch)
                     .unwrap();
@@ -1271,7 +1328,7 @@ mod tests {
             kibana: u8,
         }
         let template = AlertTemplate::new(&rules()[0]);
-        let (mut out, mut scratch) = (Vec::new(), Vec::new());
+        let (mut out, mut scratch) = (Vec::new(), NativeScratch::default());
         assert!(template
             .render_native(&Dotted { name: "sh" }, &mut out, &mut scratch)
             .is_err());
@@ -1323,7 +1380,7 @@ mod tests {
         });
         for rule in rules() {
             let template = AlertTemplate::new(&rule);
-            let (mut out, mut scratch) = (Vec::new(), Vec::new());
+            let (mut out, mut scratch) = (Vec::new(), NativeScratch::default());
             template.render_native(&ev, &mut out, &mut scratch).unwrap();
             assert_eq!(out, slow(ev.to_json(), &rule));
             let buf = Shared::default();
