@@ -741,12 +741,8 @@ mod sorted {
             variant: &'static str,
             _: usize,
         ) -> Result<Seq<'o>, Error> {
-            if dotted(variant) {
-                return Err(refuse("dotted key"));
-            }
-            self.0.push(b'{');
-            serde_json::to_writer(&mut *self.0, variant)?;
-            self.0.extend_from_slice(b":[");
+            open_variant(self.0, variant)?;
+            self.0.push(b'[');
             Ok(Seq {
                 out: self.0,
                 pool: self.2,
@@ -767,14 +763,20 @@ mod sorted {
             variant: &'static str,
             _: usize,
         ) -> Result<Nested<'o>, Error> {
-            if dotted(variant) {
-                return Err(refuse("dotted key"));
-            }
-            self.0.push(b'{');
-            serde_json::to_writer(&mut *self.0, variant)?;
-            self.0.push(b':');
+            open_variant(self.0, variant)?;
             Ok(Nested::new(self.0, self.2, true, false))
         }
+    }
+
+    /// `{"variant":` (closed by the variant's sequence or object).
+    fn open_variant(out: &mut Vec<u8>, variant: &str) -> Result<(), Error> {
+        if dotted(variant) {
+            return Err(refuse("dotted key"));
+        }
+        out.push(b'{');
+        serde_json::to_writer(&mut *out, variant)?;
+        out.push(b':');
+        Ok(())
     }
 
     macro_rules! seq_impl {
@@ -802,25 +804,10 @@ mod sorted {
         }
     }
 
-    impl ser::SerializeMap for Nested<'_> {
-        type Ok = ();
-        type Error = Error;
-        fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
-            self.key = Some(key_string(key)?);
-            Ok(())
-        }
-        fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-            let key = self.key.take().ok_or_else(|| refuse("value without key"))?;
-            self.field(key.into(), v)
-        }
-        fn end(self) -> Result<(), Error> {
-            self.finish()
-        }
-    }
-
+    /// Struct-like objects, for the two kinds of objects (`field`, `finish`).
     macro_rules! struct_impl {
-        ($($tr:ident),*) => {$(
-            impl ser::$tr for Nested<'_> {
+        ($($ty:ident: $tr:ident),*) => {$(
+            impl ser::$tr for $ty<'_> {
                 type Ok = ();
                 type Error = Error;
                 fn serialize_field<T: Serialize + ?Sized>(
@@ -836,7 +823,37 @@ mod sorted {
             }
         )*};
     }
-    struct_impl!(SerializeStruct, SerializeStructVariant);
+    struct_impl!(Nested: SerializeStruct, Nested: SerializeStructVariant, TopLevel: SerializeStruct);
+
+    /// Maps, for the two kinds of objects.
+    macro_rules! map_impl {
+        ($($ty:ident),*) => {$(
+            impl ser::SerializeMap for $ty<'_> {
+                type Ok = ();
+                type Error = Error;
+                fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
+                    self.key = Some(key_string(key)?);
+                    Ok(())
+                }
+                fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+                    let key = self.key.take().ok_or_else(|| refuse("value without key"))?;
+                    self.field(key.into(), v)
+                }
+                fn end(self) -> Result<(), Error> {
+                    self.finish()
+                }
+            }
+        )*};
+    }
+    map_impl!(Nested, TopLevel);
+
+    macro_rules! not_an_object {
+        ($($f:ident: $t:ty),*) => {$(
+            fn $f(self, _: $t) -> Result<(), Error> {
+                Err(refuse("not an object"))
+            }
+        )*};
+    }
 
     /// The top level: a struct or map whose fields are collected, not
     /// emitted (anything else is refused).
@@ -875,55 +892,15 @@ mod sorted {
             v.serialize(self)
         }
 
-        fn serialize_bool(self, _: bool) -> Result<(), Error> {
-            Err(refuse("not an object"))
-        }
-        fn serialize_i64(self, _: i64) -> Result<(), Error> {
-            Err(refuse("not an object"))
-        }
-        fn serialize_u64(self, _: u64) -> Result<(), Error> {
-            Err(refuse("not an object"))
-        }
-        fn serialize_f64(self, _: f64) -> Result<(), Error> {
-            Err(refuse("not an object"))
-        }
-        fn serialize_str(self, _: &str) -> Result<(), Error> {
-            Err(refuse("not an object"))
-        }
-        fn serialize_bytes(self, _: &[u8]) -> Result<(), Error> {
-            Err(refuse("not an object"))
-        }
+        not_an_object!(serialize_bool: bool, serialize_i8: i8, serialize_i16: i16,
+            serialize_i32: i32, serialize_i64: i64, serialize_u8: u8, serialize_u16: u16,
+            serialize_u32: u32, serialize_u64: u64, serialize_f32: f32, serialize_f64: f64,
+            serialize_char: char, serialize_str: &str, serialize_bytes: &[u8],
+            serialize_unit_struct: &'static str);
         fn serialize_none(self) -> Result<(), Error> {
             Err(refuse("not an object"))
         }
         fn serialize_unit(self) -> Result<(), Error> {
-            Err(refuse("not an object"))
-        }
-        fn serialize_i8(self, v: i8) -> Result<(), Error> {
-            self.serialize_i64(v.into())
-        }
-        fn serialize_i16(self, v: i16) -> Result<(), Error> {
-            self.serialize_i64(v.into())
-        }
-        fn serialize_i32(self, v: i32) -> Result<(), Error> {
-            self.serialize_i64(v.into())
-        }
-        fn serialize_u8(self, v: u8) -> Result<(), Error> {
-            self.serialize_u64(v.into())
-        }
-        fn serialize_u16(self, v: u16) -> Result<(), Error> {
-            self.serialize_u64(v.into())
-        }
-        fn serialize_u32(self, v: u32) -> Result<(), Error> {
-            self.serialize_u64(v.into())
-        }
-        fn serialize_f32(self, v: f32) -> Result<(), Error> {
-            self.serialize_f64(v.into())
-        }
-        fn serialize_char(self, _: char) -> Result<(), Error> {
-            Err(refuse("not an object"))
-        }
-        fn serialize_unit_struct(self, _: &'static str) -> Result<(), Error> {
             Err(refuse("not an object"))
         }
         fn serialize_unit_variant(
@@ -976,33 +953,16 @@ mod sorted {
         }
     }
 
-    impl ser::SerializeMap for TopLevel<'_> {
-        type Ok = ();
-        type Error = Error;
-        fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
-            self.key = Some(key_string(key)?);
-            Ok(())
-        }
-        fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-            let key = self.key.take().ok_or_else(|| refuse("value without key"))?;
-            push_field(self.buf, self.fields, key.into(), v, true, self.pool)
-        }
-        fn end(self) -> Result<(), Error> {
-            Ok(())
-        }
-    }
-
-    impl ser::SerializeStruct for TopLevel<'_> {
-        type Ok = ();
-        type Error = Error;
-        fn serialize_field<T: Serialize + ?Sized>(
+    impl TopLevel<'_> {
+        fn field<T: Serialize + ?Sized>(
             &mut self,
-            key: &'static str,
-            v: &T,
+            key: Cow<'static, str>,
+            value: &T,
         ) -> Result<(), Error> {
-            push_field(self.buf, self.fields, key.into(), v, true, self.pool)
+            push_field(self.buf, self.fields, key, value, true, self.pool)
         }
-        fn end(self) -> Result<(), Error> {
+
+        fn finish(self) -> Result<(), Error> {
             Ok(())
         }
     }
