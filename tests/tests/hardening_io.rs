@@ -199,3 +199,75 @@ fn outputs_refuse_planted_links_and_foreign_files_and_are_created_0600() {
     assert!(err.contains("owned by uid 65534"), "{err}");
     assert_eq!(std::fs::metadata(&planted).expect("planted").len(), 0);
 }
+
+/// The seed rule (metadata, ATT&CK mapping) with `query` replaced.
+fn rule_with_query(query: &str) -> String {
+    let seed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../rules/persistence_suspicious_webserver_child_process_execution.toml"
+    ))
+    .expect("seed rule");
+    let open = "query = '''\n";
+    let body = seed.find(open).expect("query") + open.len();
+    let end = body + seed[body..].find("\n'''").expect("end of query");
+    format!("{}{query}{}", &seed[..body], &seed[end..])
+}
+
+#[test]
+fn live_alerts_are_byte_identical_to_replaying_their_events() {
+    // Alerts are rendered from the native event (issue #9); replay renders
+    // them from the event's JSON line. Both must give the same bytes.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rule = dir.path().join("rule.toml");
+    let m = tests::marker("alert-bytes");
+    std::fs::write(
+        &rule,
+        rule_with_query(&format!(
+            "process where event.type == \"start\" and process.args == \"{m}\""
+        )),
+    )
+    .expect("rule");
+    let Some(mut sensor) = start_or_skip(&["--rules", rule.to_str().expect("utf8")]) else {
+        return;
+    };
+    for _ in 0..5 {
+        std::process::Command::new("/bin/true")
+            .arg(&m)
+            .status()
+            .expect("run");
+    }
+    let has_marker = |v: &serde_json::Value| tests::args_of(v).iter().any(|a| a == &m);
+    tests::wait_line(&sensor.alerts_path(), Duration::from_secs(10), has_marker).expect("an alert");
+    std::thread::sleep(Duration::from_millis(300));
+    sensor.stop().expect("clean stop");
+    let live: Vec<String> = std::fs::read_to_string(sensor.alerts_path())
+        .expect("alerts")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let events: String = std::fs::read_to_string(sensor.events_path())
+        .expect("events")
+        .lines()
+        .filter(|l| l.contains(&m))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let input = dir.path().join("events.jsonl");
+    std::fs::write(&input, events).expect("events");
+    let out = std::process::Command::new(tests::sensor_bin())
+        .args(["replay", "--rules", rule.to_str().expect("utf8")])
+        .arg(&input)
+        .output()
+        .expect("sensor replay");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replayed: Vec<String> = String::from_utf8(out.stdout)
+        .expect("utf8")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(live.len(), 5, "one alert per exec");
+    assert_eq!(live, replayed);
+}
