@@ -99,6 +99,9 @@ struct RunArgs {
     /// per record (lowest latency, most CPU) [default: 10].
     #[arg(long, value_name = "MS", env = "SENSOR_BATCH_MS")]
     batch_ms: Option<u64>,
+    /// Permission bits of created output files: 0600 or 0640 [default: 0600].
+    #[arg(long, value_name = "MODE", env = "SENSOR_OUTPUT_MODE")]
+    output_mode: Option<String>,
     /// Load this eBPF object instead of the embedded one.
     #[arg(long, value_name = "PATH", env = "SENSOR_EBPF_OBJECT_PATH")]
     ebpf_object: Option<PathBuf>,
@@ -126,6 +129,7 @@ impl RunArgs {
             rotate_mib: self.rotate_mib,
             rotate_keep: self.rotate_keep,
             batch_ms: self.batch_ms,
+            output_mode: self.output_mode.clone(),
         };
         Ok(config::resolve(&file, self.config.as_deref(), &over)?)
     }

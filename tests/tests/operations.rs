@@ -418,7 +418,8 @@ fn fatal_conditions_give_one_clear_line_and_a_non_zero_exit() {
 
 #[test]
 fn a_full_disk_is_counted_not_fatal() {
-    // A 64 KiB tmpfs for the events output fills within a few hundred events.
+    // A 64 KiB tmpfs for the events output fills within a few dozen events;
+    // a filler file takes half of it, to be freed halfway through.
     let dir = tempfile::tempdir().expect("tempdir");
     let mnt = dir.path().join("small");
     std::fs::create_dir(&mnt).expect("mkdir");
@@ -438,20 +439,54 @@ fn a_full_disk_is_counted_not_fatal() {
         }
     }
     let _unmount = Unmount(mnt.clone());
+    let filler = mnt.join("filler");
+    std::fs::write(&filler, vec![b'x'; 32 * 1024]).expect("filler");
     let events = mnt.join("events.jsonl");
     let Some(mut sensor) = start_or_skip(&["--events", events.to_str().expect("utf8")]) else {
         return;
     };
-    let m = marker("full-disk");
+    let full = marker("full-disk");
     for _ in 0..300 {
-        Command::new("/bin/true").arg(&m).status().expect("run");
+        Command::new("/bin/true").arg(&full).status().expect("run");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // Space comes back: writing resumes with whole lines, and no fragment
+    // of a line dropped at the fill point is written later.
+    std::fs::remove_file(&filler).expect("free space");
+    let freed = marker("freed");
+    for _ in 0..300 {
+        Command::new("/bin/true").arg(&freed).status().expect("run");
     }
     std::thread::sleep(Duration::from_millis(500));
     assert!(sensor.is_running(), "the sensor must survive a full disk");
     let summary = sensor.stop().expect("clean stop");
-    assert!(summary["exec"].as_u64().unwrap_or(0) >= 300, "{summary}");
+    assert!(summary["exec"].as_u64().unwrap_or(0) >= 600, "{summary}");
     assert!(
         summary["output_errors"].as_u64().unwrap_or(0) > 0,
         "{summary}"
+    );
+    let text = std::fs::read(&events).expect("events file");
+    assert!(text.ends_with(b"\n"), "the file ends with a whole line");
+    let mut with_marker = [0usize; 2];
+    for (i, line) in text.split(|b| *b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_slice(line).unwrap_or_else(|e| {
+            panic!(
+                "line {} is not whole JSON ({e}): {:?}",
+                i + 1,
+                String::from_utf8_lossy(&line[..line.len().min(200)])
+            )
+        });
+        for (n, m) in [&full, &freed].into_iter().enumerate() {
+            if args_of(&v).iter().any(|a| a == m) {
+                with_marker[n] += 1;
+            }
+        }
+    }
+    assert!(
+        with_marker[0] > 0 && with_marker[1] > 0,
+        "lines before the disk filled and after space was freed: {with_marker:?}"
     );
 }

@@ -51,6 +51,9 @@ pub struct ConfigFile {
     /// Read the kernel's records in batches at most this many milliseconds
     /// apart (one wake-up per batch, not per exec); 0 wakes per record.
     pub batch_ms: Option<u64>,
+    /// Permission bits of created output files, octal: `"0600"` (default)
+    /// or `"0640"` (group-readable, for a log shipper in the file's group).
+    pub output_mode: Option<String>,
 }
 
 impl ConfigFile {
@@ -84,6 +87,8 @@ pub struct Settings {
     pub rotate_mib: u64,
     pub rotate_keep: u32,
     pub batch_ms: u64,
+    /// Permission bits of file outputs (0o600 or 0o640).
+    pub output_mode: u32,
 }
 
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9100";
@@ -229,8 +234,21 @@ pub fn resolve(
             format!("{batch_ms} is above 1000 (alerts would wait up to that long)"),
         ));
     }
+    let output_mode = match over.output_mode.as_ref().or(file.output_mode.as_ref()) {
+        None => crate::output::jsonl::DEFAULT_MODE,
+        Some(text) => parse_output_mode(text).ok_or_else(|| {
+            invalid(
+                "output_mode",
+                origin(&over.output_mode, &file.output_mode, file_path),
+                format!(
+                    "{text:?} is not \"0600\" or \"0640\" (output files are never world-readable)"
+                ),
+            )
+        })?,
+    };
     Ok(Settings {
         batch_ms,
+        output_mode,
         rules,
         alerts,
         events,
@@ -244,6 +262,13 @@ pub fn resolve(
         rotate_mib: over.rotate_mib.or(file.rotate_mib).unwrap_or(0),
         rotate_keep,
     })
+}
+
+/// `"0600"`/`"600"`/`"0o600"` → 0o600; only 0600 and 0640 are allowed.
+fn parse_output_mode(text: &str) -> Option<u32> {
+    let digits = text.trim_start_matches("0o");
+    let mode = u32::from_str_radix(digits, 8).ok()?;
+    [0o600, 0o640].contains(&mode).then_some(mode)
 }
 
 #[cfg(test)]
@@ -264,6 +289,22 @@ mod tests {
             Some("127.0.0.1:9100".parse().expect("addr"))
         );
         assert!(s.rules.is_empty() && s.events.is_none() && !s.lifecycle_events);
+        assert_eq!(s.output_mode, 0o600);
+    }
+
+    #[test]
+    fn output_mode_is_0600_or_0640() {
+        let f = file("output_mode = \"0640\"\n").expect("parse");
+        let s = resolve(&f, None, &ConfigFile::default()).expect("valid");
+        assert_eq!(s.output_mode, 0o640);
+        for bad in ["0644", "0666", "rw", ""] {
+            let over = ConfigFile {
+                output_mode: Some(bad.into()),
+                ..ConfigFile::default()
+            };
+            let e = resolve(&ConfigFile::default(), None, &over).expect_err(bad);
+            assert!(e.to_string().contains("`output_mode`"), "{e}");
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::ecs::enrich::{Enricher, HostIdentity};
 use crate::kernel::decode::{decode, ArgsAssembler, KernelEvent};
 use crate::kernel::programs::{self, KernelDrop, KernelPrograms, LoadOptions, LostCounts};
 use crate::output::alert::AlertWriter;
-use crate::output::jsonl::{JsonLines, Rotation};
+use crate::output::jsonl::{JsonLines, OutputOptions, Rotation};
 use crate::rules::{Rule, RuleSet};
 use crate::service::config::Settings;
 use crate::service::metrics::{self, Metrics};
@@ -95,9 +95,7 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
     // the user should see at once.
     let listener = match settings.metrics_addr {
         Some(addr) => Some(
-            metrics::bind(addr)
-                .await
-                .with_context(|| format!("binding the metrics endpoint {addr}"))?,
+            metrics::bind(addr).with_context(|| format!("binding the metrics endpoint {addr}"))?,
         ),
         None => None,
     };
@@ -155,22 +153,26 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
     };
     let mut enricher = Enricher::new(host, containers);
 
-    let rotation = (settings.rotate_mib > 0).then_some(Rotation {
-        max_bytes: settings.rotate_mib * 1024 * 1024,
-        keep: settings.rotate_keep,
-    });
+    let output = OutputOptions {
+        rotation: (settings.rotate_mib > 0).then_some(Rotation {
+            max_bytes: settings.rotate_mib * 1024 * 1024,
+            keep: settings.rotate_keep,
+        }),
+        mode: settings.output_mode,
+    };
     let alerts_target = settings.alerts_target();
     let mut alerts_out = AlertWriter::new(
         alerts_target
-            .open_rotating(rotation)
+            .open_with(output)
             .with_context(|| format!("opening alerts output {}", alerts_target.describe()))?,
     );
     let events_target = settings.events_target();
     let mut events_out = match &events_target {
-        Some(t) => Some(JsonLines::new(
-            t.open_rotating(rotation)
-                .with_context(|| format!("opening events output {}", t.describe()))?,
-        )),
+        Some(t) => {
+            Some(JsonLines::new(t.open_with(output).with_context(|| {
+                format!("opening events output {}", t.describe())
+            })?))
+        }
         None => None,
     };
     eprintln!(
@@ -190,7 +192,7 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
                 .map(|a| a.to_string())
                 .unwrap_or_default()
         );
-        tokio::spawn(metrics::serve(listener, metrics.clone()));
+        metrics::spawn(listener, metrics.clone()).context("starting the metrics endpoint")?;
     }
     metrics
         .process_table_entries
@@ -346,7 +348,7 @@ impl Pipeline<'_> {
         self.metrics.observe_eval(started.elapsed());
         for rule in matched {
             // A failed write is counted by the writer (output_errors).
-            let _ = self.alerts.write_alert(doc.to_json(), &rule.meta);
+            let _ = self.alerts.write_alert_native(doc, &rule.meta);
             self.stats.alerts += 1;
             self.metrics.add_alert(&rule.meta.rule_id);
         }

@@ -3,17 +3,22 @@
 //!
 //! Counters are plain atomics updated on the event path (one relaxed add per
 //! event); rendering happens only when scraped. The HTTP side answers three
-//! GET paths and nothing else, with a read timeout and a size cap, so a slow
-//! or hostile client cannot stall the sensor.
+//! GET paths and nothing else, on a thread of its own, with a cap on
+//! connections (the oldest idle one is closed to make room), short request
+//! and response timeouts and a size cap, so a slow or hostile client — or
+//! two thousand of them — can neither stall the sensor nor keep the
+//! kubelet's probe out.
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
 
 /// Rule evaluation time buckets (seconds), per event.
 const EVAL_BUCKETS: [f64; 8] = [1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 1e-5, 1e-4, 1e-3];
@@ -30,6 +35,13 @@ pub struct Metrics {
     pub alert_output_errors: AtomicU64,
     pub event_output_errors: AtomicU64,
     pub process_table_entries: AtomicU64,
+    /// Endpoint connections closed to make room for newer ones.
+    http_evicted: AtomicU64,
+    /// Endpoint connections closed at once (too many being answered).
+    http_rejected: AtomicU64,
+    /// Endpoint connections that sent no request head, or took no
+    /// response, in time.
+    http_timed_out: AtomicU64,
     /// Alerts by rule, in the rule set's order.
     alerts: Vec<(String, String, AtomicU64)>,
     eval_buckets: [AtomicU64; EVAL_BUCKETS.len()],
@@ -55,6 +67,9 @@ impl Metrics {
             alert_output_errors: AtomicU64::new(0),
             event_output_errors: AtomicU64::new(0),
             process_table_entries: AtomicU64::new(0),
+            http_evicted: AtomicU64::new(0),
+            http_rejected: AtomicU64::new(0),
+            http_timed_out: AtomicU64::new(0),
             alerts: rules
                 .into_iter()
                 .map(|(id, name)| (id, name, AtomicU64::new(0)))
@@ -201,6 +216,22 @@ impl Metrics {
         let _ = writeln!(s, "sensor_rule_eval_seconds_count {count}");
         let _ = writeln!(
             s,
+            "# HELP sensor_http_connections_closed_total Endpoint connections closed early: evicted (the oldest idle one, to make room), rejected (too many being answered), timeout (no request head or no reader in time)."
+        );
+        let _ = writeln!(s, "# TYPE sensor_http_connections_closed_total counter");
+        for (reason, v) in [
+            ("evicted", &self.http_evicted),
+            ("rejected", &self.http_rejected),
+            ("timeout", &self.http_timed_out),
+        ] {
+            let _ = writeln!(
+                s,
+                "sensor_http_connections_closed_total{{reason=\"{reason}\"}} {}",
+                get(v)
+            );
+        }
+        let _ = writeln!(
+            s,
             "# HELP sensor_ready 1 once programs are attached and the process table is seeded."
         );
         let _ = writeln!(s, "# TYPE sensor_ready gauge");
@@ -219,49 +250,175 @@ fn label(v: &str) -> String {
 /// How long the event loop may go without turning before `/healthz` fails.
 const LIVENESS_MAX_AGE: Duration = Duration::from_secs(10);
 
+/// Connections still waiting for their request head, at most. At the cap
+/// the oldest of them is closed to make room: idle connections cannot keep
+/// a prober out, and the sensor never holds more than a few dozen sockets.
+pub const MAX_PENDING_CONNECTIONS: usize = 64;
+/// Connections being answered (request complete), at most; beyond that a
+/// new connection is closed at once.
+const MAX_ANSWERING_CONNECTIONS: usize = 64;
+/// Time a client has to send its request head.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time a client has to take the response.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Request heads larger than this are cut (only the first line matters).
+const MAX_HEAD: usize = 2048;
+
+/// Connections the kernel queues for `accept` (std's default is 128): a
+/// burst beyond it drops SYNs, and a dropped SYN costs a prober a second.
+const BACKLOG: i32 = 1024;
+
 /// Binds the metrics address (an error here is a start-up error).
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
+pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    // A second listen() on a listening socket only resizes its queue.
+    // SAFETY: listen(2) on a socket fd we own; no memory is passed.
+    if unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), BACKLOG) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    listener.set_nonblocking(true)?;
+    Ok(listener)
 }
 
-/// Serves `/metrics`, `/healthz` and `/readyz` until the task is dropped.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
+/// Serves `/metrics`, `/healthz` and `/readyz` on a thread of its own with
+/// its own single-threaded runtime: a flood of connections costs the event
+/// loop nothing, and a busy event loop cannot delay `/healthz` (which
+/// reports the event loop's heartbeat).
+pub fn spawn(
+    listener: std::net::TcpListener,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()?;
+    std::thread::Builder::new()
+        .name("sensor-http".into())
+        .spawn(move || runtime.block_on(serve(listener, metrics)))
+}
+
+/// The accept loop (see [`spawn`]); runs until its runtime is dropped.
+pub async fn serve(listener: std::net::TcpListener, metrics: Arc<Metrics>) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("sensor: warning: metrics endpoint disabled: {e}");
+            return;
+        }
+    };
+    let mut pending: VecDeque<AbortHandle> = VecDeque::new();
+    let answering = Arc::new(AtomicUsize::new(0));
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of fds or memory: back off a little.
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(5), answer(stream, &metrics)).await;
+        // What the client already sent: a prober's request is usually
+        // there by now, and such a connection is answered whatever the
+        // flood around it.
+        let Ok((stream, head, complete)) = read_ready(stream) else {
+            continue;
+        };
+        if complete {
+            if answering.load(Ordering::Relaxed) >= MAX_ANSWERING_CONNECTIONS {
+                metrics.http_rejected.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            answering.fetch_add(1, Ordering::Relaxed);
+        }
+        let task_metrics = metrics.clone();
+        let task_answering = answering.clone();
+        let task = tokio::spawn(async move {
+            answer(stream, head, complete, &task_metrics).await;
+            if complete {
+                task_answering.fetch_sub(1, Ordering::Relaxed);
+            }
         });
+        if !complete {
+            pending.retain(|h| !h.is_finished());
+            if pending.len() >= MAX_PENDING_CONNECTIONS {
+                if let Some(oldest) = pending.pop_front() {
+                    oldest.abort();
+                    metrics.http_evicted.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            pending.push_back(task.abort_handle());
+        }
+        // Let the new connection's task run before the next accept.
+        tokio::task::yield_now().await;
     }
 }
 
-async fn answer(mut stream: tokio::net::TcpStream, metrics: &Metrics) -> std::io::Result<()> {
-    let mut buf = [0u8; 2048];
+/// Reads whatever the client has sent so far, without waiting; true when
+/// that is the whole request head (or all the client will send).
+fn read_ready(stream: TcpStream) -> std::io::Result<(TcpStream, Vec<u8>, bool)> {
+    let mut std_stream = stream.into_std()?;
+    let mut head = vec![0u8; MAX_HEAD];
     let mut len = 0;
-    // Read the whole request head (only the first line matters), capped:
-    // closing with unread request bytes would reset the connection and the
-    // client could lose the response.
-    while len < buf.len() {
-        let n = stream.read(&mut buf[len..]).await?;
-        if n == 0 {
-            break;
-        }
-        len += n;
-        if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-            break;
+    let mut eof = false;
+    while len < head.len() {
+        match std::io::Read::read(&mut std_stream, &mut head[len..]) {
+            Ok(0) => {
+                eof = true;
+                break;
+            }
+            Ok(n) => {
+                len += n;
+                if head_complete(&head[..len]) {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
         }
     }
-    let head = String::from_utf8_lossy(&buf[..len]);
-    let (status, content_type, body) = route(head.lines().next().unwrap_or(""), metrics);
+    head.truncate(len);
+    let complete = eof || head_complete(&head);
+    Ok((TcpStream::from_std(std_stream)?, head, complete))
+}
+
+fn head_complete(head: &[u8]) -> bool {
+    head.len() >= MAX_HEAD || head.windows(4).any(|w| w == b"\r\n\r\n")
+}
+
+async fn answer(mut stream: TcpStream, mut head: Vec<u8>, complete: bool, metrics: &Metrics) {
+    if !complete {
+        let read = tokio::time::timeout(HEADER_TIMEOUT, read_head(&mut stream, &mut head)).await;
+        if read.is_err() {
+            metrics.http_timed_out.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    }
+    let text = String::from_utf8_lossy(&head);
+    let (status, content_type, body) = route(text.lines().next().unwrap_or(""), metrics);
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
+    let write = async {
+        stream.write_all(response.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    if tokio::time::timeout(WRITE_TIMEOUT, write).await.is_err() {
+        metrics.http_timed_out.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Reads the rest of the request head (only the first line matters),
+/// capped: closing with unread request bytes would reset the connection
+/// and the client could lose the response.
+async fn read_head(stream: &mut TcpStream, head: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut buf = [0u8; 512];
+    while !head_complete(head) {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        let room = MAX_HEAD - head.len();
+        head.extend_from_slice(&buf[..n.min(room)]);
+    }
+    Ok(())
 }
 
 /// Status line, content type and body for a request line.
