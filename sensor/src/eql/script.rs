@@ -225,41 +225,31 @@ fn eval<'a>(e: &'a SExpr, env: Option<&'a Env<'a>>, depth: usize) -> R<'a> {
             v => SVal::Bool(set.is_match(&text(&v).ok_or(Fail)?)),
         },
         SExpr::IsNull(x) => SVal::Bool(ev(x)? == SVal::Null),
-        // Three-valued logic (`Predicates`/`BinaryLogic` in x-pack/plugin/ql).
-        SExpr::And(items) => {
-            let mut null = false;
-            for i in items.iter() {
-                match ev(i)? {
-                    SVal::Bool(false) => return Ok(SVal::Bool(false)),
-                    SVal::Bool(true) => {}
-                    _ => null = true,
-                }
-            }
-            if null {
-                SVal::Null
-            } else {
-                SVal::Bool(true)
-            }
-        }
-        SExpr::Or(items) => {
-            let mut null = false;
-            for i in items.iter() {
-                match ev(i)? {
-                    SVal::Bool(true) => return Ok(SVal::Bool(true)),
-                    SVal::Bool(false) => {}
-                    _ => null = true,
-                }
-            }
-            if null {
-                SVal::Null
-            } else {
-                SVal::Bool(false)
-            }
-        }
+        // Three-valued logic (`BinaryLogic` in x-pack/plugin/ql).
+        SExpr::And(items) => logic(items, false, ev)?,
+        SExpr::Or(items) => logic(items, true, ev)?,
         SExpr::Not(x) => match ev(x)? {
             SVal::Bool(b) => SVal::Bool(!b),
             _ => SVal::Null,
         },
+    })
+}
+
+/// Three-valued `and` (`decisive` false) / `or` (`decisive` true): the
+/// decisive value wins, else null if any operand is not a boolean.
+fn logic<'a>(items: &'a [SExpr], decisive: bool, ev: impl Fn(&'a SExpr) -> R<'a>) -> R<'a> {
+    let mut null = false;
+    for i in items {
+        match ev(i)? {
+            SVal::Bool(b) if b == decisive => return Ok(SVal::Bool(decisive)),
+            SVal::Bool(_) => {}
+            _ => null = true,
+        }
+    }
+    Ok(if null {
+        SVal::Null
+    } else {
+        SVal::Bool(!decisive)
     })
 }
 
