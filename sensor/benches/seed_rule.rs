@@ -253,5 +253,32 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// A function-heavy rule: field functions (prefix / suffix queries) and
+/// script functions (`length`, `concat`, `stringContains~`, `indexOf`,
+/// `substring`, arithmetic) on every event of the mix.
+const FUNCTION_RULE: &str = r#"process where event.type == "start" and
+    (startsWith~(process.name, "S") or endsWith(process.parent.name, "n") or
+     stringContains(process.parent.name, "o")) and
+    length(process.args) + 1 > 2 and
+    not stringContains~(concat(process.parent.name, " -> ", process.name), "NGINX -> SH") and
+    indexOf(process.name, "z") == null and
+    substring(process.parent.name, 0, 3) != "zzz""#;
+
+fn bench_functions(c: &mut Criterion) {
+    let q = sensor::eql::compile_str(FUNCTION_RULE).expect("function rule");
+    let mix = mix();
+    let hits = mix.iter().filter(|e| q.matches(*e)).count();
+    assert!(hits > 0 && hits < MIX_LEN, "{hits}");
+    c.bench_function("functions/native mix (x10 events)", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for e in &mix {
+                n += usize::from(q.matches(black_box(e)));
+            }
+            n
+        })
+    });
+}
+
+criterion_group!(benches, bench, bench_functions);
 criterion_main!(benches);

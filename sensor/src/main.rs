@@ -219,6 +219,10 @@ fn load_rules(paths: &[PathBuf]) -> anyhow::Result<RuleSet> {
             text.strip_prefix("error: ").unwrap_or(&text).to_owned()
         )
     })?;
+    // One bad file never stops the others: each is reported, the rest load.
+    for e in &report.errors {
+        eprintln!("{e}");
+    }
     for s in &report.skipped {
         eprintln!(
             "warning: skipping rule {} ({}) from {}: {}",

@@ -166,10 +166,17 @@ fn like_colon_and_wildcards() {
     assert!(any("a like \"?\"", json!({"a": "é"})));
     assert!(!any("a like \"??\"", json!({"a": "é"})));
     assert!(any("a like \"a*z\"", json!({"a": "a\nb\nz"})));
-    // escapes and trailing backslash
-    assert!(any(r#"a like "a\\*""#, json!({"a": "a*"})));
+    // No escape character: a backslash is literal (StringUtils.toLikePattern
+    // in x-pack/plugin/eql escapes with U+0001), so `a\*` is `a`, `\`, any run.
+    assert!(any(r#"a like "a\\*""#, json!({"a": "a\\"})));
+    assert!(any(r#"a like "a\\*""#, json!({"a": "a\\bc"})));
+    assert!(!any(r#"a like "a\\*""#, json!({"a": "a*"})));
     assert!(!any(r#"a like "a\\*""#, json!({"a": "ab"})));
     assert!(any(r#"a like "C:\\""#, json!({"a": "C:\\"})));
+    assert!(any(
+        r#"a : "C:\\Windows\\*""#,
+        json!({"a": "c:\\windows\\cmd.exe"})
+    ));
     // ASCII-only case folding
     assert!(!any("a like~ \"*STRASSE*\"", json!({"a": "straße"})));
     assert!(!any("a like~ \"Ä*\"", json!({"a": "ä"})));

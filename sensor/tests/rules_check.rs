@@ -70,7 +70,10 @@ fn load_paths_counts_and_categories() {
     // Loading the same rules twice is a duplicate-id error.
     let mut twice = rule_dirs();
     twice.push(rule_dirs()[0].clone());
-    let e = RuleSet::load_paths(&twice).unwrap_err();
+    let r = RuleSet::load_paths(&twice).unwrap();
+    assert_eq!(r.ruleset.len(), 43);
+    assert_eq!(r.errors.len(), 1);
+    let e = &r.errors[0];
     assert_eq!(e.kind, RuleErrorKind::Invalid);
     assert!(e.message.contains("duplicate rule_id"), "{e}");
 }
@@ -86,6 +89,13 @@ fn embedded_default_is_the_seed_rule() {
     assert_eq!(m.threat.len(), 3);
     assert_eq!(m.threat[0].technique[0].subtechnique[0].id, "T1505.003");
     assert_eq!(m.timestamp_override.as_deref(), Some("event.ingested"));
+}
+
+/// The one error of loading `paths` (each holds one bad file).
+fn load_err(paths: &[PathBuf]) -> sensor::rules::RuleError {
+    let mut r = RuleSet::load_paths(paths).unwrap();
+    assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+    r.errors.remove(0)
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -104,7 +114,7 @@ fn bad_eql_is_located_in_the_file_with_a_caret() {
         "bad.toml",
         &format!("{HEADER}query = '''\nprocess where event.type == \"start\" and\n  process.name = \"sh\"\n'''\n"),
     );
-    let e = RuleSet::load_paths(std::slice::from_ref(&p)).unwrap_err();
+    let e = load_err(std::slice::from_ref(&p));
     assert_eq!(e.kind, RuleErrorKind::Eql);
     assert_eq!((e.line, e.column), (Some(13), Some(16)));
     let want = format!(
@@ -128,7 +138,7 @@ fn bad_regex_points_at_the_pattern() {
         "re.toml",
         &format!("{HEADER}query = '''\nprocess where process.args regex \"a&b\"\n'''\n"),
     );
-    let e = RuleSet::load_paths(&[p]).unwrap_err();
+    let e = load_err(&[p]);
     assert_eq!((e.line, e.column), (Some(12), Some(34)));
     assert!(
         e.message
@@ -150,7 +160,7 @@ fn malformed_toml_is_located() {
         "t.toml",
         "[rule]\nname = \"x\"\nrule_id = = \"y\"\n",
     );
-    let e = RuleSet::load_paths(std::slice::from_ref(&p)).unwrap_err();
+    let e = load_err(std::slice::from_ref(&p));
     assert_eq!(e.kind, RuleErrorKind::Toml);
     assert_eq!(e.line, Some(3));
     assert!(
@@ -160,7 +170,7 @@ fn malformed_toml_is_located() {
     assert!(e.to_string().contains("3 | rule_id = = \"y\""), "{e}");
     // Missing required keys are TOML errors too.
     let p = write(dir.path(), "m.toml", "[rule]\nname = \"x\"\n");
-    let e = RuleSet::load_paths(&[p]).unwrap_err();
+    let e = load_err(&[p]);
     assert_eq!(e.kind, RuleErrorKind::Toml);
     assert!(e.message.contains("rule_id"), "{e}");
 }
@@ -207,4 +217,106 @@ fn non_eql_rule_types_are_skipped_with_reasons() {
         .1
         .starts_with("language `kuery` (rule type `threshold`) is not supported"));
     assert!(reasons[3].1.starts_with("`sequence` queries"));
+}
+
+#[test]
+fn one_bad_file_never_stops_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule =
+        |id: &str, query: &str| HEADER.replace("r1", id) + &format!("query = '''\n{query}\n'''\n");
+    write(
+        dir.path(),
+        "a_bad.toml",
+        &rule("a", "process where a = \"b\""),
+    );
+    write(
+        dir.path(),
+        "b_fn.toml",
+        &rule(
+            "b",
+            "process where startsWith~(process.name, \"BASH\") and length(process.args) > 2",
+        ),
+    );
+    write(
+        dir.path(),
+        "c_unknown.toml",
+        &rule("c", "process where frobnicate(process.name)"),
+    );
+    write(
+        dir.path(),
+        "d_ok.toml",
+        &rule("d", "process where process.name : \"*sh\""),
+    );
+    let r = RuleSet::load_paths(&[dir.path().to_path_buf()]).unwrap();
+    let ids: Vec<&str> = r
+        .ruleset
+        .rules()
+        .iter()
+        .map(|r| r.meta.rule_id.as_str())
+        .collect();
+    assert_eq!(ids, ["b", "d"]);
+    assert_eq!(r.errors.len(), 1);
+    assert!(r.errors[0].path.ends_with("a_bad.toml"));
+    assert_eq!(r.skipped.len(), 1);
+    assert!(
+        r.skipped[0]
+            .reason
+            .starts_with("unknown function `frobnicate`"),
+        "{:?}",
+        r.skipped
+    );
+    // rules check: the same, one line per file, and a failing status.
+    let mut out = Vec::new();
+    assert!(!check_paths(&[dir.path().to_path_buf()], &mut out).unwrap());
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.ends_with("4 files: 2 supported, 1 unsupported, 1 malformed\n"),
+        "{text}"
+    );
+}
+
+/// Elastic's detection-rules catalogue (`../shared/rules/elastic` beside the
+/// checkout): every EQL rule is evaluated except sequences and samples;
+/// what remains unsupported is kuery / esql and those.
+#[test]
+fn elastic_catalogue_has_no_eql_rule_refused_for_a_language_feature() {
+    let root = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/rules/elastic"
+    ));
+    assert!(
+        root.is_dir(),
+        "{} is missing: this test needs Elastic's detection rules (rules/linux, rules/cross-platform, rules/integrations/cloud_defend) in ../shared/rules/elastic beside the workspace",
+        root.display()
+    );
+    for (dir, want) in [
+        (
+            "linux",
+            "363 files: 222 supported, 141 unsupported, 0 malformed",
+        ),
+        (
+            "cross-platform",
+            "128 files: 47 supported, 81 unsupported, 0 malformed",
+        ),
+        (
+            "cloud_defend",
+            "49 files: 43 supported, 6 unsupported, 0 malformed",
+        ),
+    ] {
+        let mut out = Vec::new();
+        let ok = check_paths(&[root.join(dir)], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(ok, "{dir}: {text}");
+        for line in text.lines().filter(|l| l.contains("\tunsupported: ")) {
+            let reason = line.split("\tunsupported: ").nth(1).unwrap_or("");
+            assert!(
+                reason.starts_with("`sequence` queries")
+                    || reason.starts_with("`sample` queries")
+                    || reason.starts_with("language `kuery`")
+                    || reason.starts_with("language `esql`"),
+                "{dir}: refused for a language feature: {line}"
+            );
+        }
+        assert_eq!(text.lines().last(), Some(want), "{dir}");
+    }
 }

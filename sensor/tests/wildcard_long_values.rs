@@ -2,7 +2,7 @@
 //! payloads of kilobytes): it must give exactly the verdict of the
 //! byte-at-a-time automaton path and of an independent dynamic-programming
 //! reference, on random pattern lists (`*literal*`, multi-segment, leading /
-//! trailing spaces, `?`, escapes, non-ASCII) and long random values.
+//! trailing spaces, `?`, literal backslashes, non-ASCII) and long random values.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use proptest::prelude::*;
@@ -46,7 +46,7 @@ fn reference(p: &str, s: &str) -> bool {
 
 /// Pattern atoms: words that share prefixes and overlap (so windows collide
 /// and prefix closure matters), separators, leading/trailing spaces,
-/// wildcards, escapes and multi-byte code points.
+/// wildcards, backslashes (literal: there is no escape character) and multi-byte code points.
 fn pattern() -> impl Strategy<Value = String> {
     let atom = prop::sample::select(vec![
         "curl", "cur", "url", "sh", "sh -c", "bash", "ba", "|", "#!", "/tmp/", "/tm", " ", "  ",

@@ -76,6 +76,73 @@ pub enum CmpOp {
     Ge,
 }
 
+/// An arithmetic operator (`+ - * / %`, and the functions `add`,
+/// `subtract`, `multiply`, `divide`, `modulo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithOp {
+    /// `+`, `add`
+    Add,
+    /// `-`, `subtract`
+    Sub,
+    /// `*`, `multiply`
+    Mul,
+    /// `/`, `divide`
+    Div,
+    /// `%`, `modulo`
+    Mod,
+}
+
+/// A value expression: what may stand on either side of a comparison or be
+/// an argument of a function.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operand {
+    /// A field.
+    Field(Field),
+    /// A literal.
+    Lit(Lit),
+    /// `name(args)` or `name~(args)`; `name` lower-cased as Elasticsearch
+    /// resolves it (function names are case-insensitive).
+    Call {
+        /// Lower-cased name without `~`.
+        name: String,
+        /// Written with `~`.
+        case_insensitive: bool,
+        /// Arguments.
+        args: Vec<Operand>,
+        /// The whole call.
+        span: Span,
+    },
+    /// `a <op> b`.
+    Arith {
+        /// Operator.
+        op: ArithOp,
+        /// Left side.
+        left: Box<Operand>,
+        /// Right side.
+        right: Box<Operand>,
+        /// The whole expression.
+        span: Span,
+    },
+    /// `-a` (on a non-literal).
+    Neg(Box<Operand>, Span),
+    /// A condition used as a value: `(a == 1) == true`.
+    Cond(Box<Expr>, Span),
+}
+
+impl Operand {
+    /// Where it is in the query.
+    pub fn span(&self) -> Span {
+        match self {
+            Operand::Field(f) => f.span,
+            Operand::Lit(l) => l.span,
+            Operand::Call { span, .. }
+            | Operand::Arith { span, .. }
+            | Operand::Neg(_, span)
+            | Operand::Cond(_, span) => *span,
+        }
+    }
+}
+
 /// A boolean expression.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
@@ -87,40 +154,43 @@ pub enum Expr {
     Not(Box<Expr>),
     /// `true` / `false` as a condition.
     Const(bool),
-    /// `field <op> literal`.
+    /// `left <op> right`: field, literal or expression on either side.
     Compare {
         /// Left side.
-        field: Field,
+        left: Operand,
         /// Operator.
         op: CmpOp,
         /// Right side.
-        value: Lit,
+        right: Operand,
     },
-    /// `field in (..)`, `field in~ (..)`; `not in` is parsed as `Not(In)`.
+    /// `x in (..)`, `x in~ (..)`; `not in` is parsed as `Not(In)`.
     In {
         /// Left side.
-        field: Field,
+        left: Operand,
         /// Candidates (exact match).
-        values: Vec<Lit>,
+        values: Vec<Operand>,
         /// `in~`.
         case_insensitive: bool,
     },
-    /// `field like ..`, `field like~ ..`, `field : ..` (= `like~`).
+    /// `x like ..`, `x like~ ..`, `x : ..` (= `like~`).
     Like {
         /// Left side.
-        field: Field,
+        left: Operand,
         /// Wildcard patterns (string literals, escapes already applied by the lexer).
         patterns: Vec<Lit>,
         /// `like~` or `:`.
         case_insensitive: bool,
     },
-    /// `field regex ..`, `field regex~ ..`.
+    /// `x regex ..`, `x regex~ ..`.
     Regex {
         /// Left side.
-        field: Field,
+        left: Operand,
         /// Lucene regular expressions.
         patterns: Vec<Lit>,
         /// `regex~`.
         case_insensitive: bool,
     },
+    /// A value used as a condition: a boolean function
+    /// (`startsWith(process.name, "x")`) or a boolean field.
+    Test(Operand),
 }

@@ -20,12 +20,16 @@
 //!
 //! [`EcsField`]: super::document::EcsField
 
-use super::ast::{Category, CmpOp, Expr, Lit, Literal, Query};
+use std::borrow::Cow;
+
+use super::ast::{ArithOp, Category, CmpOp, Expr, Lit, Literal, Operand, Query};
+use super::dates::{is_date_field, parse_millis};
 use super::document::FieldRef;
 use super::error::{EqlError, Span};
 use super::lucene_regex::{translate, LuceneRegexSet};
+use super::script::{Cidr, Func, SExpr, SVal, Script};
 use super::strset::StrSet;
-use super::wildcard::{WildcardPair, WildcardSet};
+use super::wildcard::{WildcardPair, WildcardPattern, WildcardSet};
 
 /// A compiled query: category gate plus condition tree.
 #[derive(Debug, Clone)]
@@ -53,6 +57,9 @@ pub(crate) enum Node {
     Exists(FieldRef),
     /// Some value of the field passes the test.
     Any(FieldRef, Test),
+    /// A condition Elasticsearch runs as a script: some combination of the
+    /// values of its fields makes it true (see [`Script`]).
+    Script(Box<Script>),
     /// `(field like A) or ((field like B) and rest)`, with A and B read in
     /// one scan per value (see [`WildcardPair`]).
     LikePair {
@@ -75,6 +82,27 @@ pub(crate) enum Test {
     NumRange(CmpOp, f64),
     /// Keyword (byte-wise) range.
     StrRange(CmpOp, Box<str>),
+    /// A `date` field against a date (epoch milliseconds): `==`, `<`, ...
+    Date(CmpOp, i64),
+    /// A `date` field in a list of dates.
+    DateIn(Box<[i64]>),
+    /// `startsWith(f, "..")` (prefix query), and `endsWith`/`stringContains`
+    /// whose string has no `*`, `?` or `\\`: a plain affix test.
+    Affix(Affix, Box<[u8]>, bool),
+    /// `endsWith`/`stringContains` whose string holds `*`, `?` or `\\`: the
+    /// Lucene wildcard query Elasticsearch sends (see
+    /// [`WildcardPattern::new_lucene`]).
+    Pattern(Box<WildcardPattern>),
+    /// `cidrMatch(f, ...)`: an IP address in one of the ranges.
+    Cidr(Box<[Cidr]>),
+}
+
+/// Where a literal must occur in the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Affix {
+    Prefix,
+    Suffix,
+    Contains,
 }
 
 /// Exact-match candidates with all coercions precomputed.
@@ -168,72 +196,523 @@ fn compile_expr(e: &Expr) -> Result<Node, EqlError> {
         Expr::Const(b) => Node::Const(*b),
         Expr::And(v) => Node::And(v.iter().map(compile_expr).collect::<Result<_, _>>()?),
         Expr::Or(v) => Node::Or(v.iter().map(compile_expr).collect::<Result<_, _>>()?),
-        Expr::Not(x) => Node::Not(Box::new(compile_expr(x)?)),
-        Expr::Compare { field, op, value } => {
-            let f = FieldRef::new(&field.path);
-            match (op, &value.value) {
-                (CmpOp::Eq, Literal::Null) => Node::Not(Box::new(Node::Exists(f))),
-                (CmpOp::Ne, Literal::Null) => Node::Exists(f),
-                (CmpOp::Eq, v) => Node::Any(f, Test::Exact(ValueSet::new(&[v], false))),
-                (CmpOp::Ne, v) => Node::Not(Box::new(Node::Any(
-                    f,
-                    Test::Exact(ValueSet::new(&[v], false)),
-                ))),
-                (op, Literal::Int(i)) => Node::Any(f, Test::NumRange(*op, *i as f64)),
-                (op, Literal::Float(x)) => Node::Any(f, Test::NumRange(*op, *x)),
-                (op, Literal::Str(s)) => Node::Any(f, Test::StrRange(*op, s.as_str().into())),
-                (_, Literal::Bool(_) | Literal::Null) => {
-                    return Err(EqlError::syntax(
-                        "`<`, `<=`, `>`, `>=` need a number or a string",
-                        value.span,
-                    ))
+        // `ExpressionTranslators.Nots`: the negation of a script is a script
+        // of the negation (three-valued: `not null` is null, so false);
+        // the negation of a query is `must_not`.
+        Expr::Not(x) => match compile_expr(x)? {
+            Node::Script(mut sc) => {
+                sc.expr = SExpr::Not(Box::new(sc.expr));
+                Node::Script(sc)
+            }
+            n => Node::Not(Box::new(n)),
+        },
+        Expr::Compare { left, op, right } => {
+            let (lf, rf) = (fold(left)?, fold(right)?);
+            match (left, right, lf, rf) {
+                (Operand::Field(f), _, _, Some(v)) => field_cmp(&f.path, *op, &v, right.span())?,
+                // `LiteralsOnTheRight` / `BinaryComparison.swapLeftAndRight`:
+                // `5 < f` is `f > 5`.
+                (_, Operand::Field(f), Some(v), _) => {
+                    field_cmp(&f.path, swap(*op), &v, left.span())?
                 }
+                (_, _, Some(l), Some(r)) => Node::Const(const_cmp(*op, &l, &r)),
+                _ => script(e)?,
             }
         }
         Expr::In {
-            field,
+            left: Operand::Field(field),
             values,
             case_insensitive,
         } => {
-            if let Some(n) = values.iter().find(|v| v.value == Literal::Null) {
-                return Err(EqlError::unsupported(
-                    "`null` inside an `in` list is not supported; use `field == null`",
-                    n.span,
+            let mut lits = Vec::with_capacity(values.len());
+            for v in values {
+                match fold(v)? {
+                    Some(l) => lits.push(l),
+                    None => return script(e),
+                }
+            }
+            // A null candidate never equals a value (`Comparisons.in`).
+            lits.retain(|l| *l != Literal::Null);
+            if is_date_field(&field.path) && !*case_insensitive {
+                let mut ms = Vec::with_capacity(lits.len());
+                for (l, v) in lits.iter().zip(values) {
+                    ms.push(date_millis(l, v.span())?);
+                }
+                return Ok(Node::Any(
+                    FieldRef::new(&field.path),
+                    Test::DateIn(ms.into()),
                 ));
             }
-            let lits: Vec<&Literal> = values.iter().map(|v| &v.value).collect();
+            let refs: Vec<&Literal> = lits.iter().collect();
             Node::Any(
                 FieldRef::new(&field.path),
-                Test::Exact(ValueSet::new(&lits, *case_insensitive)),
+                Test::Exact(ValueSet::new(&refs, *case_insensitive)),
             )
         }
         Expr::Like {
-            field,
+            left: Operand::Field(field),
             patterns,
             case_insensitive,
-        } => {
-            let pats: Vec<&str> = patterns.iter().map(lit_str).collect();
-            let span = span_of(patterns);
-            let set = WildcardSet::new(&pats, *case_insensitive)
-                .map_err(|e| EqlError::syntax(e.to_string(), span))?;
-            Node::Any(FieldRef::new(&field.path), Test::Wildcard(Box::new(set)))
-        }
+        } => Node::Any(
+            FieldRef::new(&field.path),
+            Test::Wildcard(Box::new(like_set(patterns, *case_insensitive)?)),
+        ),
         Expr::Regex {
-            field,
+            left: Operand::Field(field),
             patterns,
             case_insensitive,
-        } => {
-            let mut translated = Vec::with_capacity(patterns.len());
-            for p in patterns {
-                let t = translate(lit_str(p), *case_insensitive).map_err(|e| {
-                    EqlError::syntax(format!("invalid Lucene regular expression: {e}"), p.span)
-                })?;
-                translated.push(t);
+        } => Node::Any(
+            FieldRef::new(&field.path),
+            Test::Regex(Box::new(regex_set(patterns, *case_insensitive)?)),
+        ),
+        Expr::Test(Operand::Field(f)) => Node::Any(
+            FieldRef::new(&f.path),
+            Test::Exact(ValueSet::new(&[&Literal::Bool(true)], false)),
+        ),
+        Expr::Test(Operand::Call {
+            name,
+            case_insensitive: ci,
+            args,
+            span,
+        }) => {
+            let func = check_call(name, *ci, args, *span)?;
+            match (func, args.as_slice()) {
+                (
+                    Func::StartsWith(ci) | Func::EndsWith(ci) | Func::StringContains(ci),
+                    [Operand::Field(f), Operand::Lit(Lit {
+                        value: Literal::Str(p),
+                        ..
+                    })],
+                ) => Node::Any(FieldRef::new(&f.path), affix_test(func, p, ci)),
+                (Func::CidrMatch, [Operand::Field(f), rest @ ..]) => {
+                    Node::Any(FieldRef::new(&f.path), Test::Cidr(cidrs(rest)?))
+                }
+                _ => script(e)?,
             }
-            let set = LuceneRegexSet::new(&translated)
-                .map_err(|e| EqlError::syntax(e.to_string(), span_of(patterns)))?;
-            Node::Any(FieldRef::new(&field.path), Test::Regex(Box::new(set)))
         }
+        _ => match fold_expr(e)? {
+            Some(b) => Node::Const(b),
+            None => script(e)?,
+        },
+    })
+}
+
+/// The query Elasticsearch sends for a string function on a field with a
+/// literal (`QueryTranslator.CaseInsensitiveScalarFunctions` in
+/// x-pack/plugin/eql, `ExpressionTranslators.Scalars.doKnownTranslate` in
+/// x-pack/plugin/ql): `startsWith` → prefix query (the string literally),
+/// `endsWith` → wildcard query `*s`, `stringContains` → `*s*`, where the
+/// string is pasted in unescaped: its `*`, `?` and `\` are Lucene wildcard
+/// syntax. `~` makes the query case-insensitive (ASCII letters fold).
+fn affix_test(f: Func, p: &str, ci: bool) -> Test {
+    let lucene = p.contains(['*', '?', '\\']);
+    match f {
+        Func::EndsWith(_) if lucene => {
+            Test::Pattern(Box::new(WildcardPattern::new_lucene(&format!("*{p}"), ci)))
+        }
+        Func::StringContains(_) if lucene => {
+            Test::Pattern(Box::new(WildcardPattern::new_lucene(&format!("*{p}*"), ci)))
+        }
+        Func::EndsWith(_) => Test::Affix(Affix::Suffix, p.as_bytes().into(), ci),
+        Func::StringContains(_) => Test::Affix(Affix::Contains, p.as_bytes().into(), ci),
+        _ => Test::Affix(Affix::Prefix, p.as_bytes().into(), ci),
+    }
+}
+
+fn cidrs(args: &[Operand]) -> Result<Box<[Cidr]>, EqlError> {
+    args.iter()
+        .map(|a| match a {
+            Operand::Lit(Lit {
+                value: Literal::Str(s),
+                span,
+            }) => Cidr::parse(s).ok_or_else(|| {
+                EqlError::syntax(format!("`{s}` is not an IP address or CIDR range"), *span)
+            }),
+            a => Err(EqlError::syntax(
+                "`cidrMatch` ranges must be string literals",
+                a.span(),
+            )),
+        })
+        .collect()
+}
+
+fn like_set(patterns: &[Lit], ci: bool) -> Result<WildcardSet, EqlError> {
+    let pats: Vec<&str> = patterns.iter().map(lit_str).collect();
+    WildcardSet::new(&pats, ci).map_err(|e| EqlError::syntax(e.to_string(), span_of(patterns)))
+}
+
+fn regex_set(patterns: &[Lit], ci: bool) -> Result<LuceneRegexSet, EqlError> {
+    let mut translated = Vec::with_capacity(patterns.len());
+    for p in patterns {
+        let t = translate(lit_str(p), ci).map_err(|e| {
+            EqlError::syntax(format!("invalid Lucene regular expression: {e}"), p.span)
+        })?;
+        translated.push(t);
+    }
+    LuceneRegexSet::new(&translated).map_err(|e| EqlError::syntax(e.to_string(), span_of(patterns)))
+}
+
+fn swap(op: CmpOp) -> CmpOp {
+    match op {
+        CmpOp::Lt => CmpOp::Gt,
+        CmpOp::Le => CmpOp::Ge,
+        CmpOp::Gt => CmpOp::Lt,
+        CmpOp::Ge => CmpOp::Le,
+        op => op,
+    }
+}
+
+/// `field <op> constant`: the term / range query Elasticsearch sends.
+fn field_cmp(path: &str, op: CmpOp, v: &Literal, span: Span) -> Result<Node, EqlError> {
+    let f = FieldRef::new(path);
+    if is_date_field(path) && !matches!(v, Literal::Null) {
+        let ms = date_millis(v, span)?;
+        return Ok(match op {
+            CmpOp::Ne => Node::Not(Box::new(Node::Any(f, Test::Date(CmpOp::Eq, ms)))),
+            op => Node::Any(f, Test::Date(op, ms)),
+        });
+    }
+    Ok(match (op, v) {
+        (CmpOp::Eq, Literal::Null) => Node::Not(Box::new(Node::Exists(f))),
+        (CmpOp::Ne, Literal::Null) => Node::Exists(f),
+        (CmpOp::Eq, v) => Node::Any(f, Test::Exact(ValueSet::new(&[v], false))),
+        (CmpOp::Ne, v) => Node::Not(Box::new(Node::Any(
+            f,
+            Test::Exact(ValueSet::new(&[v], false)),
+        ))),
+        (op, Literal::Int(i)) => Node::Any(f, Test::NumRange(op, *i as f64)),
+        (op, Literal::Float(x)) => Node::Any(f, Test::NumRange(op, *x)),
+        (op, Literal::Str(s)) => Node::Any(f, Test::StrRange(op, s.as_str().into())),
+        // A range against null is null: never true.
+        (_, Literal::Null) => Node::Const(false),
+        (_, Literal::Bool(_)) => {
+            return Err(EqlError::syntax(
+                "`<`, `<=`, `>`, `>=` need a number or a string",
+                span,
+            ))
+        }
+    })
+}
+
+/// A date literal in epoch milliseconds: a `strict_date_optional_time`
+/// string, epoch milliseconds as a number or a string of digits.
+fn date_millis(v: &Literal, span: Span) -> Result<i64, EqlError> {
+    match v {
+        Literal::Int(i) => Ok(*i),
+        Literal::Float(x) if x.is_finite() => Ok(x.floor() as i64),
+        Literal::Str(s) => parse_millis(s).ok_or_else(|| {
+            EqlError::syntax(
+                format!("`{s}` is not a date (strict_date_optional_time or epoch milliseconds)"),
+                span,
+            )
+        }),
+        _ => Err(EqlError::syntax("a date field compares with a date", span)),
+    }
+}
+
+/// A comparison of two constants, folded (null → false).
+fn const_cmp(op: CmpOp, l: &Literal, r: &Literal) -> bool {
+    super::script::compare(&lit_sval(l), &lit_sval(r)).is_some_and(|o| super::eval::ord_ok(op, o))
+}
+
+fn lit_sval(l: &Literal) -> SVal<'static> {
+    match l {
+        Literal::Str(s) => SVal::Str(Cow::Owned(s.clone())),
+        Literal::Int(i) => SVal::Int(*i),
+        Literal::Float(x) => SVal::Float(*x),
+        Literal::Bool(b) => SVal::Bool(*b),
+        Literal::Null => SVal::Null,
+    }
+}
+
+fn sval_lit(v: SVal<'_>) -> Literal {
+    match v {
+        SVal::Str(s) => Literal::Str(s.into_owned()),
+        SVal::Int(i) => Literal::Int(i),
+        SVal::Float(x) => Literal::Float(x),
+        SVal::Bool(b) => Literal::Bool(b),
+        SVal::Null => Literal::Null,
+    }
+}
+
+/// The value of an operand without fields (Elasticsearch folds it at
+/// planning); `None` if it reads a field. An error while folding (a long
+/// divided by zero) fails the query in Elasticsearch: here it is an error.
+fn fold(o: &Operand) -> Result<Option<Literal>, EqlError> {
+    if let Operand::Lit(l) = o {
+        return Ok(Some(l.value.clone()));
+    }
+    let mut fields = Vec::new();
+    let x = sexpr(o, &mut fields)?;
+    if !fields.is_empty() {
+        return Ok(None);
+    }
+    Script::fold(&x).map(|v| Some(sval_lit(v))).map_err(|_| {
+        EqlError::syntax(
+            "this constant expression fails in Elasticsearch (e.g. a long divided by zero, or an overflow)",
+            o.span(),
+        )
+    })
+}
+
+/// A condition without fields, folded.
+fn fold_expr(e: &Expr) -> Result<Option<bool>, EqlError> {
+    let mut fields = Vec::new();
+    let x = sexpr_cond(e, &mut fields)?;
+    if !fields.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(matches!(Script::fold(&x), Ok(SVal::Bool(true)))))
+}
+
+/// A leaf condition Elasticsearch runs as a script.
+fn script(e: &Expr) -> Result<Node, EqlError> {
+    let mut fields = Vec::new();
+    let expr = sexpr_cond(e, &mut fields)?;
+    Ok(Node::Script(Box::new(Script {
+        fields: fields.iter().map(|p| FieldRef::new(p)).collect(),
+        expr,
+    })))
+}
+
+fn slot(path: &str, fields: &mut Vec<String>) -> usize {
+    match fields.iter().position(|f| f == path) {
+        Some(i) => i,
+        None => {
+            fields.push(path.to_string());
+            fields.len() - 1
+        }
+    }
+}
+
+/// Compiles a condition for evaluation inside a script.
+fn sexpr_cond(e: &Expr, fields: &mut Vec<String>) -> Result<SExpr, EqlError> {
+    let many = |v: &[Expr], fields: &mut Vec<String>| -> Result<Box<[SExpr]>, EqlError> {
+        v.iter().map(|x| sexpr_cond(x, fields)).collect()
+    };
+    Ok(match e {
+        Expr::And(v) => SExpr::And(many(v, fields)?),
+        Expr::Or(v) => SExpr::Or(many(v, fields)?),
+        Expr::Not(x) => SExpr::Not(Box::new(sexpr_cond(x, fields)?)),
+        Expr::Const(b) => SExpr::Const(SVal::Bool(*b)),
+        // The optimizer turns `x == null` into `IsNull(x)` and `x != null`
+        // into `IsNotNull(x)` (`OptimizerRules` in x-pack/plugin/ql).
+        Expr::Compare {
+            left,
+            op: op @ (CmpOp::Eq | CmpOp::Ne),
+            right:
+                Operand::Lit(Lit {
+                    value: Literal::Null,
+                    ..
+                }),
+        }
+        | Expr::Compare {
+            left:
+                Operand::Lit(Lit {
+                    value: Literal::Null,
+                    ..
+                }),
+            op: op @ (CmpOp::Eq | CmpOp::Ne),
+            right: left,
+        } => {
+            let n = SExpr::IsNull(Box::new(sexpr(left, fields)?));
+            if *op == CmpOp::Eq {
+                n
+            } else {
+                SExpr::Not(Box::new(n))
+            }
+        }
+        Expr::Compare { left, op, right } => SExpr::Cmp(
+            *op,
+            Box::new(sexpr(left, fields)?),
+            Box::new(sexpr(right, fields)?),
+        ),
+        Expr::In {
+            left,
+            values,
+            case_insensitive,
+        } => SExpr::In(
+            Box::new(sexpr(left, fields)?),
+            values
+                .iter()
+                .map(|v| sexpr(v, fields))
+                .collect::<Result<_, _>>()?,
+            *case_insensitive,
+        ),
+        Expr::Like {
+            left,
+            patterns,
+            case_insensitive,
+        } => SExpr::Like(
+            Box::new(sexpr(left, fields)?),
+            Box::new(like_set(patterns, *case_insensitive)?),
+        ),
+        Expr::Regex {
+            left,
+            patterns,
+            case_insensitive,
+        } => SExpr::Regex(
+            Box::new(sexpr(left, fields)?),
+            Box::new(regex_set(patterns, *case_insensitive)?),
+        ),
+        Expr::Test(o) => sexpr(o, fields)?,
+    })
+}
+
+/// Compiles a value expression for evaluation inside a script.
+fn sexpr(o: &Operand, fields: &mut Vec<String>) -> Result<SExpr, EqlError> {
+    Ok(match o {
+        Operand::Field(f) => SExpr::Field(slot(&f.path, fields)),
+        Operand::Lit(l) => SExpr::Const(lit_sval(&l.value)),
+        Operand::Neg(x, _) => SExpr::Neg(Box::new(num_arg(x, fields)?)),
+        Operand::Arith {
+            op, left, right, ..
+        } => SExpr::Arith(
+            *op,
+            Box::new(num_arg(left, fields)?),
+            Box::new(num_arg(right, fields)?),
+        ),
+        Operand::Cond(e, _) => sexpr_cond(e, fields)?,
+        Operand::Call {
+            name,
+            case_insensitive,
+            args,
+            span,
+        } => {
+            if let Some(op) = arith_fn(name) {
+                check_call(name, *case_insensitive, args, *span)?;
+                return Ok(SExpr::Arith(
+                    op,
+                    Box::new(num_arg(&args[0], fields)?),
+                    Box::new(num_arg(&args[1], fields)?),
+                ));
+            }
+            let f = check_call(name, *case_insensitive, args, *span)?;
+            if f == Func::CidrMatch {
+                return Ok(SExpr::Cidr(
+                    Box::new(sexpr(&args[0], fields)?),
+                    cidrs(&args[1..])?,
+                ));
+            }
+            SExpr::Call(
+                f,
+                args.iter()
+                    .map(|a| sexpr(a, fields))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+    })
+}
+
+/// An operand of arithmetic: a string or boolean literal there is a type
+/// error in Elasticsearch (`ArithmeticOperation.resolveType`).
+fn num_arg(o: &Operand, fields: &mut Vec<String>) -> Result<SExpr, EqlError> {
+    if let Operand::Lit(Lit {
+        value: Literal::Str(_) | Literal::Bool(_),
+        span,
+    }) = o
+    {
+        return Err(EqlError::syntax("arithmetic needs numbers", *span));
+    }
+    sexpr(o, fields)
+}
+
+fn arith_fn(name: &str) -> Option<ArithOp> {
+    Some(match name {
+        "add" => ArithOp::Add,
+        "subtract" => ArithOp::Sub,
+        "multiply" => ArithOp::Mul,
+        "divide" => ArithOp::Div,
+        "modulo" => ArithOp::Mod,
+        _ => return None,
+    })
+}
+
+/// Argument kinds, for the literal type checks Elasticsearch's verifier
+/// makes (`S` string, `N` number, `B` boolean, `A` anything).
+const FUNCTIONS: &[(&str, usize, usize, bool, &str)] = &[
+    // name, min args, max args (usize::MAX = variadic), has `~`, kinds
+    ("between", 3, 4, true, "SSSB"),
+    ("cidrmatch", 2, usize::MAX, false, "SS"),
+    ("concat", 1, usize::MAX, false, "A"),
+    ("endswith", 2, 2, true, "SS"),
+    ("indexof", 2, 3, true, "SSN"),
+    ("length", 1, 1, false, "S"),
+    ("number", 1, 2, false, "SN"),
+    ("startswith", 2, 2, true, "SS"),
+    ("string", 1, 1, false, "A"),
+    ("stringcontains", 2, 2, true, "SS"),
+    ("substring", 2, 3, false, "SNN"),
+    ("add", 2, 2, false, "NN"),
+    ("subtract", 2, 2, false, "NN"),
+    ("multiply", 2, 2, false, "NN"),
+    ("divide", 2, 2, false, "NN"),
+    ("modulo", 2, 2, false, "NN"),
+];
+
+/// Resolves a function call (`EqlFunctionRegistry` in x-pack/plugin/eql)
+/// and checks its arity, its `~` and the types of its literal arguments.
+fn check_call(name: &str, ci: bool, args: &[Operand], span: Span) -> Result<Func, EqlError> {
+    let Some(&(_, min, max, has_ci, kinds)) = FUNCTIONS.iter().find(|f| f.0 == name) else {
+        return Err(EqlError::unsupported(
+            format!("unknown function `{name}`: not one of Elasticsearch's EQL functions (between, cidrMatch, concat, endsWith, indexOf, length, number, startsWith, string, stringContains, substring, add, subtract, multiply, divide, modulo)"),
+            span,
+        ));
+    };
+    if ci && !has_ci {
+        return Err(EqlError::syntax(
+            format!("`{name}` has no case-insensitive `~` form"),
+            span,
+        ));
+    }
+    if args.len() < min || args.len() > max {
+        let want = match (min, max) {
+            (a, b) if a == b => format!("{a}"),
+            (a, usize::MAX) => format!("at least {a}"),
+            (a, b) => format!("{a} to {b}"),
+        };
+        return Err(EqlError::syntax(
+            format!("`{name}` takes {want} arguments, got {}", args.len()),
+            span,
+        ));
+    }
+    let kinds = kinds.as_bytes();
+    for (i, a) in args.iter().enumerate() {
+        let kind = kinds.get(i).or(kinds.last()).copied().unwrap_or(b'A');
+        let bad = match (kind, a) {
+            (b'S', Operand::Lit(l)) => !matches!(l.value, Literal::Str(_) | Literal::Null),
+            (b'N', Operand::Lit(l)) => {
+                !matches!(l.value, Literal::Int(_) | Literal::Float(_) | Literal::Null)
+            }
+            (b'B', Operand::Lit(l)) => !matches!(l.value, Literal::Bool(_) | Literal::Null),
+            _ => false,
+        };
+        if bad {
+            let what = match kind {
+                b'S' => "a string",
+                b'N' => "a number",
+                _ => "a boolean",
+            };
+            return Err(EqlError::syntax(
+                format!("argument {} of `{name}` must be {what}", i + 1),
+                a.span(),
+            ));
+        }
+    }
+    Ok(match name {
+        "between" => Func::Between(ci),
+        "cidrmatch" => Func::CidrMatch,
+        "concat" => Func::Concat,
+        "endswith" => Func::EndsWith(ci),
+        "indexof" => Func::IndexOf(ci),
+        "length" => Func::Length,
+        "number" => Func::Number,
+        "startswith" => Func::StartsWith(ci),
+        "string" => Func::String,
+        "stringcontains" => Func::StringContains(ci),
+        "substring" => Func::Substring,
+        // add ... modulo: compiled as arithmetic by the caller.
+        _ => Func::Concat,
     })
 }
 
@@ -249,13 +728,21 @@ fn cost(n: &Node) -> u32 {
     match n {
         Node::Const(_) => 0,
         Node::Exists(_) => 2,
+        Node::Script(sc) => 60 * sc.fields.iter().map(arity).sum::<u32>().max(1),
         Node::Not(x) => cost(x),
         Node::And(v) | Node::Or(v) => v.iter().map(cost).sum::<u32>().saturating_add(1),
         // Two wildcard tests and the rest.
         Node::LikePair { field, rest, .. } => (2 * 10 * arity(field)).saturating_add(cost(rest)),
         Node::Any(f, t) => {
             let base = match t {
-                Test::Exact(_) | Test::NumRange(..) | Test::StrRange(..) => 3,
+                Test::Exact(_)
+                | Test::NumRange(..)
+                | Test::StrRange(..)
+                | Test::Date(..)
+                | Test::DateIn(_)
+                | Test::Affix(Affix::Prefix | Affix::Suffix, ..) => 3,
+                Test::Cidr(_) => 6,
+                Test::Affix(..) | Test::Pattern(_) => 10,
                 // Exact values and anchored patterns only: a few prefix /
                 // suffix compares, no scan of the value.
                 Test::Wildcard(w) if w.is_anchored_only() => 5,

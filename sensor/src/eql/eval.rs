@@ -5,8 +5,10 @@
 //! field.
 
 use super::ast::CmpOp;
-use super::compile::{CompiledQuery, Node, Test, ValueSet};
+use super::compile::{Affix, CompiledQuery, Node, Test, ValueSet};
+use super::dates::parse_millis;
 use super::document::{Document, Value};
+use super::script::cidr_match;
 
 impl CompiledQuery {
     /// Whether the document satisfies the query (category gate included).
@@ -35,6 +37,7 @@ fn eval<D: Document + ?Sized>(n: &Node, doc: &D) -> bool {
         Node::Not(x) => !eval(x, doc),
         Node::Exists(f) => doc.visit(f, &mut |_| true),
         Node::Any(f, t) => doc.visit(f, &mut |v| t.matches(v)),
+        Node::Script(s) => s.matches(doc),
         Node::LikePair { field, pair, rest } => {
             // `(∃v A(v)) ∨ ((∃v B(v)) ∧ rest)`: B is exact for every value
             // visited while A failed, and all are visited unless A matches.
@@ -64,7 +67,7 @@ impl ValueSet {
     }
 }
 
-fn ord_ok(op: CmpOp, o: std::cmp::Ordering) -> bool {
+pub(crate) fn ord_ok(op: CmpOp, o: std::cmp::Ordering) -> bool {
     use std::cmp::Ordering::*;
     match op {
         CmpOp::Lt => o == Less,
@@ -102,6 +105,44 @@ impl Test {
                 Value::Str(s) => ord_ok(*op, s.as_bytes().cmp(lit.as_bytes())),
                 _ => false,
             },
+            Test::Date(op, ms) => date_value(v).is_some_and(|x| ord_ok(*op, x.cmp(ms))),
+            Test::DateIn(set) => date_value(v).is_some_and(|x| set.contains(&x)),
+            Test::Affix(kind, lit, ci) => match v {
+                Value::Str(s) => affix(*kind, s.as_bytes(), lit, *ci),
+                _ => false,
+            },
+            Test::Pattern(p) => matches!(v, Value::Str(s) if p.is_match(s)),
+            Test::Cidr(ranges) => matches!(v, Value::Str(s) if cidr_match(s, ranges)),
+        }
+    }
+}
+
+/// A `date` field's value in epoch milliseconds: a number is epoch
+/// milliseconds, a string is `strict_date_optional_time` or epoch
+/// milliseconds (the default `date` mapping format).
+fn date_value(v: Value<'_>) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(i),
+        Value::Float(x) if x.is_finite() => Some(x.floor() as i64),
+        Value::Str(s) => parse_millis(s),
+        _ => None,
+    }
+}
+
+fn affix(kind: Affix, s: &[u8], lit: &[u8], ci: bool) -> bool {
+    let eq = |a: &[u8]| {
+        if ci {
+            a.eq_ignore_ascii_case(lit)
+        } else {
+            a == lit
+        }
+    };
+    match kind {
+        Affix::Prefix => s.len() >= lit.len() && eq(&s[..lit.len()]),
+        Affix::Suffix => s.len() >= lit.len() && eq(&s[s.len() - lit.len()..]),
+        Affix::Contains if !ci => memchr::memmem::find(s, lit).is_some(),
+        Affix::Contains => {
+            lit.len() <= s.len() && s.windows(lit.len().max(1)).any(|w| lit.is_empty() || eq(w))
         }
     }
 }

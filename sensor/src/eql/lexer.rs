@@ -179,11 +179,9 @@ impl<'a> Lexer<'a> {
                     }
                 }
             }
-            c if c.is_ascii_digit() => self.number(false)?,
-            '-' if self.peek_at(1).is_some_and(|d| d.is_ascii_digit()) => {
-                self.bump();
-                self.number(true)?
-            }
+            // A leading `-` is an operator (`a - 1`, `-5`): the parser folds
+            // a negated literal back into a negative literal.
+            c if c.is_ascii_digit() => self.number()?,
             c if is_ident_start(c) => self.ident(),
             _ => {
                 self.bump();
@@ -232,15 +230,21 @@ impl<'a> Lexer<'a> {
             break;
         }
         let mut name = self.src[start..self.pos].to_string();
-        if matches!(name.as_str(), "in" | "like" | "regex") && self.peek() == Some('~') {
+        // `in~`, `like~`, `regex~`, and the case-insensitive function forms
+        // (`startsWith~(`): the `~` belongs to the name when it follows it
+        // directly.
+        if self.peek() == Some('~')
+            && (matches!(name.as_str(), "in" | "like" | "regex")
+                || (!name.contains('.') && self.peek_at(1) == Some('(')))
+        {
             self.bump();
             name.push('~');
         }
         Tok::Ident(name)
     }
 
-    fn number(&mut self, negative: bool) -> Result<Tok, EqlError> {
-        let start = if negative { self.pos - 1 } else { self.pos };
+    fn number(&mut self) -> Result<Tok, EqlError> {
+        let start = self.pos;
         let mut is_float = false;
         while self.peek().is_some_and(|c| c.is_ascii_digit()) {
             self.bump();
@@ -280,9 +284,14 @@ impl<'a> Lexer<'a> {
                 .map(Tok::Float)
                 .map_err(|_| EqlError::syntax("invalid number literal", span))
         } else {
-            text.parse::<i64>()
-                .map(Tok::Int)
-                .map_err(|_| EqlError::syntax("integer literal out of range", span))
+            match text.parse::<i64>() {
+                Ok(i) => Ok(Tok::Int(i)),
+                // Beyond a long the literal is read as a double.
+                Err(_) => text
+                    .parse::<f64>()
+                    .map(Tok::Float)
+                    .map_err(|_| EqlError::syntax("invalid number literal", span)),
+            }
         }
     }
 
@@ -435,13 +444,23 @@ mod tests {
     #[test]
     fn numbers() {
         assert_eq!(
-            toks("1 -2 3.5 1e3 -0.5"),
+            toks("1 -2 3.5 1e3 -0.5 a-1 startsWith~( f.x~("),
             vec![
                 Tok::Int(1),
-                Tok::Int(-2),
+                Tok::Other('-'),
+                Tok::Int(2),
                 Tok::Float(3.5),
                 Tok::Float(1000.0),
-                Tok::Float(-0.5),
+                Tok::Other('-'),
+                Tok::Float(0.5),
+                Tok::Ident("a".into()),
+                Tok::Other('-'),
+                Tok::Int(1),
+                Tok::Ident("startsWith~".into()),
+                Tok::LParen,
+                Tok::Ident("f.x".into()),
+                Tok::Other('~'),
+                Tok::LParen,
                 Tok::Eof
             ]
         );

@@ -11,6 +11,7 @@
 
 pub mod ast;
 pub mod compile;
+pub mod dates;
 pub mod diag;
 pub mod document;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod lexer;
 mod litscan;
 pub mod lucene_regex;
 pub mod parser;
+mod script;
 pub mod strset;
 pub mod wildcard;
 

@@ -1,19 +1,22 @@
 //! Recursive-descent parser for `<category> where <expr>`.
 //!
-//! Precedence, loosest first: `or`, `and`, `not`, then comparisons and
-//! parenthesised expressions. Valid EQL that the engine does not evaluate
-//! (`sequence`, `sample`, `join`, pipes, function calls, field-to-field
-//! comparisons, array indexing) is reported as
+//! Precedence, loosest first: `or`, `and`, `not`, comparisons (`==`, `in`,
+//! `like`, `:`, `regex`, ...), `+ -`, `* / %`, unary `-`, then literals,
+//! fields, function calls (`name(..)`, `name~(..)`) and parentheses — the
+//! grammar of Elasticsearch's `EqlBase.g4` (`booleanExpression`,
+//! `valueExpression`, `operatorExpression`, `primaryExpression`). Valid EQL
+//! that the engine does not evaluate (`sequence`, `sample`, `join`, pipes,
+//! array indexing) is reported as
 //! [`EqlErrorKind::Unsupported`](super::error::EqlErrorKind) rather than as a
 //! syntax error, so that rule loading can skip such rules with a reason.
 
-use super::ast::{Category, CmpOp, Expr, Field, Lit, Literal, Query};
+use super::ast::{ArithOp, Category, CmpOp, Expr, Field, Lit, Literal, Operand, Query};
 use super::error::EqlError;
 use super::lexer::{first_token, tokenize, Tok, Token};
 
 /// Maximum nesting depth of parentheses / `not`, so that hostile input cannot
 /// overflow the stack.
-const MAX_DEPTH: usize = 200;
+const MAX_DEPTH: usize = 64;
 
 /// Parses a query.
 pub fn parse(src: &str) -> Result<Query, EqlError> {
@@ -36,6 +39,16 @@ pub fn parse(src: &str) -> Result<Query, EqlError> {
         depth: 0,
     };
     p.query()
+}
+
+fn arith(op: ArithOp, left: Operand, right: Operand) -> Operand {
+    let span = left.span().to(right.span());
+    Operand::Arith {
+        op,
+        left: Box::new(left),
+        right: Box::new(right),
+        span,
+    }
 }
 
 struct Parser {
@@ -185,10 +198,83 @@ impl Parser {
             self.depth -= 1;
             return Ok(Expr::Not(Box::new(inner)));
         }
-        self.primary()
+        self.predicate()
     }
 
-    fn primary(&mut self) -> Result<Expr, EqlError> {
+    /// A comparison, `in`, `like`, `regex` or `:` on a value, or a value
+    /// used as a condition.
+    fn predicate(&mut self) -> Result<Expr, EqlError> {
+        let left = self.value()?;
+        self.comparison(left)
+    }
+
+    /// `additive`: the loosest-binding value expression.
+    fn value(&mut self) -> Result<Operand, EqlError> {
+        let mut left = self.term()?;
+        loop {
+            let op = match self.peek().tok {
+                Tok::Other('+') => ArithOp::Add,
+                Tok::Other('-') => ArithOp::Sub,
+                _ => return Ok(left),
+            };
+            self.advance();
+            let right = self.term()?;
+            left = arith(op, left, right);
+        }
+    }
+
+    fn term(&mut self) -> Result<Operand, EqlError> {
+        let mut left = self.unary()?;
+        loop {
+            let op = match self.peek().tok {
+                Tok::Other('*') => ArithOp::Mul,
+                Tok::Other('/') => ArithOp::Div,
+                Tok::Other('%') => ArithOp::Mod,
+                _ => return Ok(left),
+            };
+            self.advance();
+            let right = self.unary()?;
+            left = arith(op, left, right);
+        }
+    }
+
+    fn unary(&mut self) -> Result<Operand, EqlError> {
+        let t = self.peek().clone();
+        match t.tok {
+            Tok::Other('-') => {
+                self.advance();
+                self.enter()?;
+                let inner = self.unary()?;
+                self.depth -= 1;
+                let span = t.span.to(inner.span());
+                Ok(match inner {
+                    // `-5` is the literal -5.
+                    Operand::Lit(Lit {
+                        value: Literal::Int(i),
+                        ..
+                    }) if i != i64::MIN => Operand::Lit(Lit {
+                        value: Literal::Int(-i),
+                        span,
+                    }),
+                    Operand::Lit(Lit {
+                        value: Literal::Float(x),
+                        ..
+                    }) => Operand::Lit(Lit {
+                        value: Literal::Float(-x),
+                        span,
+                    }),
+                    other => Operand::Neg(Box::new(other), span),
+                })
+            }
+            Tok::Other('+') => {
+                self.advance();
+                self.unary()
+            }
+            _ => self.primary(),
+        }
+    }
+
+    fn primary(&mut self) -> Result<Operand, EqlError> {
         let t = self.peek().clone();
         match &t.tok {
             Tok::LParen => {
@@ -199,23 +285,74 @@ impl Parser {
                 if self.peek().tok != Tok::RParen {
                     return Err(self.unexpected("`)`"));
                 }
-                self.advance();
-                Ok(e)
+                let close = self.advance().span;
+                Ok(match e {
+                    Expr::Test(v) => v,
+                    e => Operand::Cond(Box::new(e), t.span.to(close)),
+                })
             }
-            Tok::Ident(s) if s == "true" || s == "false" => {
-                self.advance();
-                Ok(Expr::Const(s == "true"))
+            Tok::Str(_) | Tok::Int(_) | Tok::Float(_) => Ok(Operand::Lit(self.scalar()?)),
+            Tok::Ident(s) if matches!(s.as_str(), "true" | "false" | "null") => {
+                Ok(Operand::Lit(self.scalar()?))
+            }
+            Tok::Ident(name)
+                if matches!(self.peek2().tok, Tok::LParen)
+                    && !KEYWORDS.contains(&name.as_str()) =>
+            {
+                self.call()
             }
             Tok::Question | Tok::Ident(_) | Tok::QuotedIdent(_) => {
-                let field = self.field()?;
-                self.comparison(field)
+                Ok(Operand::Field(self.field()?))
             }
-            Tok::Str(_) | Tok::Int(_) | Tok::Float(_) => Err(EqlError::unsupported(
-                "a literal on the left of a comparison is not supported; write `field <op> value`",
-                t.span,
+            _ => Err(self.unexpected(
+                "a condition or value (a field, a literal, a function call, `not`, or `(`)",
             )),
-            _ => Err(self.unexpected("a condition (a field comparison, `not`, or `(`)")),
         }
+    }
+
+    fn call(&mut self) -> Result<Operand, EqlError> {
+        let t = self.advance();
+        let Tok::Ident(raw) = t.tok else {
+            return Err(EqlError::syntax("expected a function name", t.span));
+        };
+        let (name, case_insensitive) = match raw.strip_suffix('~') {
+            Some(n) => (n.to_ascii_lowercase(), true),
+            None => (raw.to_ascii_lowercase(), false),
+        };
+        self.advance(); // `(`
+        self.enter()?;
+        let mut args = Vec::new();
+        if self.peek().tok != Tok::RParen {
+            loop {
+                args.push(self.value_or_condition()?);
+                match self.peek().tok {
+                    Tok::Comma => {
+                        self.advance();
+                    }
+                    Tok::RParen => break,
+                    _ => return Err(self.unexpected("`,` or `)` in the argument list")),
+                }
+            }
+        }
+        self.depth -= 1;
+        let close = self.advance().span;
+        Ok(Operand::Call {
+            name,
+            case_insensitive,
+            args,
+            span: t.span.to(close),
+        })
+    }
+
+    /// A function argument or list element: any expression, as a value.
+    fn value_or_condition(&mut self) -> Result<Operand, EqlError> {
+        let start = self.peek().span;
+        let e = self.or_expr()?;
+        let span = start.to(self.tokens[self.pos.saturating_sub(1)].span);
+        Ok(match e {
+            Expr::Test(v) => v,
+            e => Operand::Cond(Box::new(e), span),
+        })
     }
 
     fn field(&mut self) -> Result<Field, EqlError> {
@@ -236,10 +373,6 @@ impl Parser {
         };
         let span = start.to(t.span);
         match &self.peek().tok {
-            Tok::LParen => Err(EqlError::unsupported(
-                format!("function calls (`{path}(...)`) are not supported"),
-                span.to(self.peek().span),
-            )),
             Tok::LBracket => Err(EqlError::unsupported(
                 "array indexing (`field[n]`) is not supported",
                 self.peek().span,
@@ -252,16 +385,15 @@ impl Parser {
         }
     }
 
-    fn comparison(&mut self, field: Field) -> Result<Expr, EqlError> {
+    fn comparison(&mut self, left: Operand) -> Result<Expr, EqlError> {
         let op_tok = self.peek().clone();
-        let cmp = |op| Some(op);
         let op = match &op_tok.tok {
-            Tok::EqEq => cmp(CmpOp::Eq),
-            Tok::NotEq => cmp(CmpOp::Ne),
-            Tok::Lt => cmp(CmpOp::Lt),
-            Tok::Le => cmp(CmpOp::Le),
-            Tok::Gt => cmp(CmpOp::Gt),
-            Tok::Ge => cmp(CmpOp::Ge),
+            Tok::EqEq => Some(CmpOp::Eq),
+            Tok::NotEq => Some(CmpOp::Ne),
+            Tok::Lt => Some(CmpOp::Lt),
+            Tok::Le => Some(CmpOp::Le),
+            Tok::Gt => Some(CmpOp::Gt),
+            Tok::Ge => Some(CmpOp::Ge),
             Tok::Assign => {
                 return Err(EqlError::syntax(
                     "`=` is not an EQL operator; use `==` to compare",
@@ -272,29 +404,38 @@ impl Parser {
         };
         if let Some(op) = op {
             self.advance();
-            let value = self.scalar()?;
-            return Ok(Expr::Compare { field, op, value });
-        }
-        let Tok::Ident(word) = &op_tok.tok else {
-            if op_tok.tok == Tok::Colon {
-                self.advance();
-                let patterns = self.string_or_list(":")?;
-                return Ok(Expr::Like {
-                    field,
-                    patterns,
-                    case_insensitive: true,
-                });
+            let right = self.value()?;
+            if matches!(
+                self.peek().tok,
+                Tok::EqEq | Tok::NotEq | Tok::Lt | Tok::Le | Tok::Gt | Tok::Ge
+            ) {
+                return Err(EqlError::syntax(
+                    "comparisons cannot be chained; use `and`",
+                    self.peek().span,
+                ));
             }
-            return Err(
-                self.unexpected("an operator (`==`, `!=`, `<`, `:`, `in`, `like`, `regex`, ...)")
-            );
+            return Ok(Expr::Compare { left, op, right });
+        }
+        let word = match &op_tok.tok {
+            Tok::Colon => ":".to_string(),
+            Tok::Ident(w) => w.clone(),
+            _ => return Ok(self.as_condition(left)),
         };
         match word.as_str() {
+            ":" => {
+                self.advance();
+                let patterns = self.string_or_list(":")?;
+                Ok(Expr::Like {
+                    left,
+                    patterns,
+                    case_insensitive: true,
+                })
+            }
             "in" | "in~" => {
                 self.advance();
-                let values = self.list(word)?;
+                let values = self.list(&word)?;
                 Ok(Expr::In {
-                    field,
+                    left,
                     values,
                     case_insensitive: word == "in~",
                 })
@@ -307,33 +448,42 @@ impl Parser {
                 };
                 let values = self.list(&w)?;
                 Ok(Expr::Not(Box::new(Expr::In {
-                    field,
+                    left,
                     values,
                     case_insensitive: w == "in~",
                 })))
             }
             "like" | "like~" => {
                 self.advance();
-                let patterns = self.string_or_list(word)?;
+                let patterns = self.string_or_list(&word)?;
                 Ok(Expr::Like {
-                    field,
+                    left,
                     patterns,
                     case_insensitive: word == "like~",
                 })
             }
             "regex" | "regex~" => {
                 self.advance();
-                let patterns = self.string_or_list(word)?;
+                let patterns = self.string_or_list(&word)?;
                 Ok(Expr::Regex {
-                    field,
+                    left,
                     patterns,
                     case_insensitive: word == "regex~",
                 })
             }
-            _ => {
-                Err(self
-                    .unexpected("an operator (`==`, `!=`, `<`, `:`, `in`, `like`, `regex`, ...)"))
-            }
+            _ => Ok(self.as_condition(left)),
+        }
+    }
+
+    /// A value with no operator after it, used as a condition.
+    fn as_condition(&self, v: Operand) -> Expr {
+        match v {
+            Operand::Lit(Lit {
+                value: Literal::Bool(b),
+                ..
+            }) => Expr::Const(b),
+            Operand::Cond(e, _) => *e,
+            v => Expr::Test(v),
         }
     }
 
@@ -346,12 +496,6 @@ impl Parser {
             Tok::Ident(s) if s == "true" => Literal::Bool(true),
             Tok::Ident(s) if s == "false" => Literal::Bool(false),
             Tok::Ident(s) if s == "null" => Literal::Null,
-            Tok::Ident(s) if !KEYWORDS.contains(&s.as_str()) => {
-                return Err(EqlError::unsupported(
-                    format!("comparing a field with another field (`{s}`) is not supported"),
-                    t.span,
-                ))
-            }
             _ => return Err(self.unexpected("a value (string, number, `true`, `false` or `null`)")),
         };
         self.advance();
@@ -361,17 +505,17 @@ impl Parser {
         })
     }
 
-    fn list(&mut self, op: &str) -> Result<Vec<Lit>, EqlError> {
+    fn list(&mut self, op: &str) -> Result<Vec<Operand>, EqlError> {
         if self.peek().tok != Tok::LParen {
             return Err(self.unexpected(&format!("`(` to start the `{op}` list")));
         }
         self.advance();
-        let mut out = vec![self.scalar()?];
+        let mut out = vec![self.value()?];
         loop {
             match self.peek().tok {
                 Tok::Comma => {
                     self.advance();
-                    out.push(self.scalar()?);
+                    out.push(self.value()?);
                 }
                 Tok::RParen => {
                     self.advance();
@@ -386,17 +530,23 @@ impl Parser {
         let items = if self.peek().tok == Tok::LParen {
             self.list(op)?
         } else {
-            vec![self.scalar()?]
+            vec![self.value()?]
         };
-        for it in &items {
-            if !matches!(it.value, Literal::Str(_)) {
-                return Err(EqlError::syntax(
-                    format!("`{op}` expects string patterns"),
-                    it.span,
-                ));
-            }
-        }
-        Ok(items)
+        items
+            .into_iter()
+            .map(|it| match it {
+                Operand::Lit(
+                    l @ Lit {
+                        value: Literal::Str(_),
+                        ..
+                    },
+                ) => Ok(l),
+                it => Err(EqlError::syntax(
+                    format!("`{op}` expects string literal patterns"),
+                    it.span(),
+                )),
+            })
+            .collect()
     }
 }
 
@@ -407,94 +557,224 @@ mod tests {
     use crate::eql::error::{EqlErrorKind, Span};
 
     fn cond(q: &str) -> Expr {
-        parse(q).unwrap().condition
+        strip(parse(q).unwrap().condition)
     }
 
-    fn cmp(path: &str, s: &str) -> Expr {
-        match cond(&format!("any where {path} == \"{s}\"")) {
-            Expr::Compare { field, op, value } => Expr::Compare { field, op, value },
-            e => e,
+    fn sf(fl: Field) -> Field {
+        Field {
+            span: Span::default(),
+            ..fl
+        }
+    }
+
+    fn sl(l: Lit) -> Lit {
+        Lit {
+            span: Span::default(),
+            ..l
+        }
+    }
+
+    fn so(o: Operand) -> Operand {
+        match o {
+            Operand::Field(f) => Operand::Field(sf(f)),
+            Operand::Lit(l) => Operand::Lit(sl(l)),
+            Operand::Call {
+                name,
+                case_insensitive,
+                args,
+                ..
+            } => Operand::Call {
+                name,
+                case_insensitive,
+                args: args.into_iter().map(so).collect(),
+                span: Span::default(),
+            },
+            Operand::Arith {
+                op, left, right, ..
+            } => Operand::Arith {
+                op,
+                left: Box::new(so(*left)),
+                right: Box::new(so(*right)),
+                span: Span::default(),
+            },
+            Operand::Neg(x, _) => Operand::Neg(Box::new(so(*x)), Span::default()),
+            Operand::Cond(e, _) => Operand::Cond(Box::new(strip(*e)), Span::default()),
         }
     }
 
     /// Rewrites spans to zero so that trees can be compared structurally.
     fn strip(e: Expr) -> Expr {
-        fn f(fl: Field) -> Field {
-            Field {
-                span: Span::default(),
-                ..fl
-            }
-        }
-        fn l(v: Vec<Lit>) -> Vec<Lit> {
-            v.into_iter()
-                .map(|x| Lit {
-                    span: Span::default(),
-                    ..x
-                })
-                .collect()
-        }
         match e {
             Expr::And(v) => Expr::And(v.into_iter().map(strip).collect()),
             Expr::Or(v) => Expr::Or(v.into_iter().map(strip).collect()),
             Expr::Not(x) => Expr::Not(Box::new(strip(*x))),
-            Expr::Compare { field, op, value } => Expr::Compare {
-                field: f(field),
+            Expr::Compare { left, op, right } => Expr::Compare {
+                left: so(left),
                 op,
-                value: Lit {
-                    span: Span::default(),
-                    ..value
-                },
+                right: so(right),
             },
             Expr::In {
-                field,
+                left,
                 values,
                 case_insensitive,
             } => Expr::In {
-                field: f(field),
-                values: l(values),
+                left: so(left),
+                values: values.into_iter().map(so).collect(),
                 case_insensitive,
             },
             Expr::Like {
-                field,
+                left,
                 patterns,
                 case_insensitive,
             } => Expr::Like {
-                field: f(field),
-                patterns: l(patterns),
+                left: so(left),
+                patterns: patterns.into_iter().map(sl).collect(),
                 case_insensitive,
             },
             Expr::Regex {
-                field,
+                left,
                 patterns,
                 case_insensitive,
             } => Expr::Regex {
-                field: f(field),
-                patterns: l(patterns),
+                left: so(left),
+                patterns: patterns.into_iter().map(sl).collect(),
                 case_insensitive,
             },
+            Expr::Test(o) => Expr::Test(so(o)),
             c => c,
+        }
+    }
+
+    fn field(p: &str) -> Operand {
+        Operand::Field(Field {
+            path: p.into(),
+            optional: false,
+            span: Span::default(),
+        })
+    }
+
+    fn lit(v: Literal) -> Operand {
+        Operand::Lit(Lit {
+            value: v,
+            span: Span::default(),
+        })
+    }
+
+    fn cmp(path: &str, s: &str) -> Expr {
+        Expr::Compare {
+            left: field(path),
+            op: CmpOp::Eq,
+            right: lit(Literal::Str(s.into())),
         }
     }
 
     #[test]
     fn precedence_not_and_or() {
-        let got = strip(cond(
-            "any where not a == \"1\" and b == \"2\" or c == \"3\"",
-        ));
+        let got = cond("any where not a == \"1\" and b == \"2\" or c == \"3\"");
         let want = Expr::Or(vec![
-            Expr::And(vec![
-                Expr::Not(Box::new(strip(cmp("a", "1")))),
-                strip(cmp("b", "2")),
-            ]),
-            strip(cmp("c", "3")),
+            Expr::And(vec![Expr::Not(Box::new(cmp("a", "1"))), cmp("b", "2")]),
+            cmp("c", "3"),
         ]);
         assert_eq!(got, want);
-        let got = strip(cond("any where a == \"1\" and (b == \"2\" or c == \"3\")"));
+        let got = cond("any where a == \"1\" and (b == \"2\" or c == \"3\")");
         let want = Expr::And(vec![
-            strip(cmp("a", "1")),
-            Expr::Or(vec![strip(cmp("b", "2")), strip(cmp("c", "3"))]),
+            cmp("a", "1"),
+            Expr::Or(vec![cmp("b", "2"), cmp("c", "3")]),
         ]);
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn arithmetic_precedence_and_negation() {
+        let a = |op, l, r| Operand::Arith {
+            op,
+            left: Box::new(l),
+            right: Box::new(r),
+            span: Span::default(),
+        };
+        // -x + 1 * 2 - 3 % 4 == -5
+        let got = cond("any where -x + 1 * 2 - 3 % 4 == -5");
+        let want = Expr::Compare {
+            left: a(
+                ArithOp::Sub,
+                a(
+                    ArithOp::Add,
+                    Operand::Neg(Box::new(field("x")), Span::default()),
+                    a(ArithOp::Mul, lit(Literal::Int(1)), lit(Literal::Int(2))),
+                ),
+                a(ArithOp::Mod, lit(Literal::Int(3)), lit(Literal::Int(4))),
+            ),
+            op: CmpOp::Eq,
+            right: lit(Literal::Int(-5)),
+        };
+        assert_eq!(got, want);
+        // `a-1` is a subtraction, not `a` followed by -1.
+        assert!(matches!(
+            cond("any where a-1 == 2"),
+            Expr::Compare {
+                left: Operand::Arith {
+                    op: ArithOp::Sub,
+                    ..
+                },
+                ..
+            }
+        ));
+        // Parenthesised values and conditions.
+        assert!(matches!(
+            cond("any where (a + 1) * 2 == 4"),
+            Expr::Compare {
+                left: Operand::Arith {
+                    op: ArithOp::Mul,
+                    ..
+                },
+                ..
+            }
+        ));
+        assert!(matches!(
+            cond("any where (a == 1) == true"),
+            Expr::Compare {
+                left: Operand::Cond(..),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn function_calls_and_tilde() {
+        let got = cond("any where startsWith~(process.name, \"A\") and CONCAT(a, 1) : \"x*\"");
+        let Expr::And(items) = got else {
+            panic!("expected and")
+        };
+        assert_eq!(
+            items[0],
+            Expr::Test(Operand::Call {
+                name: "startswith".into(),
+                case_insensitive: true,
+                args: vec![field("process.name"), lit(Literal::Str("A".into()))],
+                span: Span::default(),
+            })
+        );
+        assert!(
+            matches!(&items[1], Expr::Like { left: Operand::Call { name, args, .. }, .. }
+            if name == "concat" && args.len() == 2)
+        );
+        // A literal on the left, a field on the right.
+        assert!(matches!(
+            cond("any where 5 < a"),
+            Expr::Compare {
+                left: Operand::Lit(_),
+                op: CmpOp::Lt,
+                right: Operand::Field(_)
+            }
+        ));
+        assert!(matches!(
+            cond("any where a == b"),
+            Expr::Compare {
+                left: Operand::Field(_),
+                right: Operand::Field(_),
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -511,7 +791,7 @@ mod tests {
         };
         assert_eq!(items.len(), 12);
         assert!(
-            matches!(&items[0], Expr::In { field, values, case_insensitive: false }
+            matches!(&items[0], Expr::In { left: Operand::Field(field), values, case_insensitive: false }
             if field.optional && field.path == "x.y" && values.len() == 5)
         );
         assert!(matches!(
@@ -549,50 +829,38 @@ mod tests {
         assert!(
             matches!(&items[7], Expr::Regex { case_insensitive: true, patterns, .. } if patterns.len() == 2)
         );
-        assert!(matches!(
-            &items[8],
+        assert_eq!(
+            items[8],
             Expr::Compare {
+                left: field("n"),
                 op: CmpOp::Ge,
-                value: Lit {
-                    value: Literal::Int(5),
-                    ..
-                },
-                ..
+                right: lit(Literal::Int(5))
             }
-        ));
-        assert!(matches!(
-            &items[9],
+        );
+        assert_eq!(
+            items[9],
             Expr::Compare {
+                left: field("n"),
                 op: CmpOp::Lt,
-                value: Lit {
-                    value: Literal::Int(-1),
-                    ..
-                },
-                ..
+                right: lit(Literal::Int(-1))
             }
-        ));
-        assert!(matches!(
-            &items[10],
+        );
+        assert_eq!(
+            items[10],
             Expr::Compare {
+                left: field("n"),
                 op: CmpOp::Ne,
-                value: Lit {
-                    value: Literal::Null,
-                    ..
-                },
-                ..
+                right: lit(Literal::Null)
             }
-        ));
-        assert!(matches!(
-            &items[11],
+        );
+        assert_eq!(
+            items[11],
             Expr::Compare {
+                left: field("b"),
                 op: CmpOp::Eq,
-                value: Lit {
-                    value: Literal::Bool(false),
-                    ..
-                },
-                ..
+                right: lit(Literal::Bool(false))
             }
-        ));
+        );
     }
 
     #[test]
@@ -605,8 +873,10 @@ mod tests {
         };
         assert!(matches!(&items[0], Expr::Like { patterns, .. }
             if patterns[0].value == Literal::Str("x\\\"y".into())));
-        assert!(matches!(&items[1], Expr::Compare { value, .. }
-            if value.value == Literal::Str("\\".into())));
+        assert!(
+            matches!(&items[1], Expr::Compare { right: Operand::Lit(value), .. }
+            if value.value == Literal::Str("\\".into()))
+        );
     }
 
     #[test]
@@ -616,8 +886,6 @@ mod tests {
             "sequence by a, b with maxspan=3s [process where true] [process where true]",
             "/* c */ sample by x [any where true]",
             "process where a == \"b\" | head 5",
-            "process where startsWith(a, \"b\")",
-            "process where a == b",
             "process where a[0] == \"b\"",
         ] {
             let e = parse(q).unwrap_err();
@@ -631,7 +899,10 @@ mod tests {
             "process where (a == \"b\"",
             "process where a in \"b\"",
             "process where a like 1",
+            "process where a like b",
             "process where a == \"b\" c",
+            "process where a < b < c",
+            "process where f(a, ",
             "where a == \"b\"",
         ] {
             let e = parse(q).unwrap_err();
@@ -651,7 +922,7 @@ mod tests {
         let e = parse(q).unwrap_err();
         assert_eq!(
             e.render("<query>", q),
-            "error: expected a value (string, number, `true`, `false` or `null`), found `)`\n --> <query>:1:26\n  |\n1 | process where a in (\"x\", )\n  |                          ^"
+            "error: expected a condition or value (a field, a literal, a function call, `not`, or `(`), found `)`\n --> <query>:1:26\n  |\n1 | process where a in (\"x\", )\n  |                          ^"
         );
     }
 
@@ -664,6 +935,14 @@ mod tests {
         );
         assert!(parse(&q).is_err());
         let q = format!("any where {}a == \"b\"", "not ".repeat(10_000));
+        assert!(parse(&q).is_err());
+        let q = format!("any where {}a", "-".repeat(10_000));
+        assert!(parse(&q).is_err());
+        let q = format!(
+            "any where {}a{} == 1",
+            "f(".repeat(10_000),
+            ")".repeat(10_000)
+        );
         assert!(parse(&q).is_err());
     }
 }

@@ -2,8 +2,11 @@
 //!
 //! Semantics (Lucene `WildcardQuery` on a keyword): the pattern matches the
 //! WHOLE value; `*` is any run of code points including none and including
-//! newlines, `?` is exactly one code point, `\` escapes the next character
-//! and a trailing `\` is a literal backslash. Case-insensitive matching folds
+//! newlines, `?` is exactly one code point, and there is NO escape character:
+//! a backslash is a literal backslash (Elasticsearch's `StringUtils.toLikePattern`
+//! in x-pack/plugin/eql turns the pattern into a LIKE pattern whose escape
+//! is U+0001, which a pattern cannot contain), so a literal `*` or `?` cannot
+//! be matched. Case-insensitive matching folds
 //! ASCII letters only (`AutomatonQueries.toCaseInsensitiveChar` gives code
 //! points above 128 no case alternative).
 //!
@@ -44,7 +47,7 @@ const LONG_VALUE_MIN: usize = 128;
 /// One element of a parsed pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Token {
-    /// Literal text (escapes applied).
+    /// Literal text.
     Lit(String),
     /// `?`: exactly one code point.
     One,
@@ -52,9 +55,23 @@ pub enum Token {
     Star,
 }
 
-/// Parses a wildcard pattern into tokens, merging adjacent literals and
-/// collapsing runs of `*`.
+/// Parses an EQL wildcard pattern (no escape character) into tokens,
+/// merging adjacent literals and collapsing runs of `*`.
 pub fn tokenize(pattern: &str) -> Vec<Token> {
+    tokenize_with(pattern, false)
+}
+
+/// Parses a Lucene `WildcardQuery` pattern, where `\` escapes the next
+/// character and a trailing `\` is literal. Elasticsearch sends one for
+/// `stringContains(field, "..")` (`*..*`) and `endsWith(field, "..")`
+/// (`*..`) with the string pasted in unescaped (`QueryTranslator.
+/// CaseInsensitiveScalarFunctions` in x-pack/plugin/eql), so there `*`, `?`
+/// and `\` in the string keep their wildcard meaning.
+pub fn tokenize_lucene(pattern: &str) -> Vec<Token> {
+    tokenize_with(pattern, true)
+}
+
+fn tokenize_with(pattern: &str, escapes: bool) -> Vec<Token> {
     let mut out: Vec<Token> = Vec::new();
     let mut chars = pattern.chars();
     let push_lit = |out: &mut Vec<Token>, c: char| {
@@ -73,21 +90,21 @@ pub fn tokenize(pattern: &str) -> Vec<Token> {
             }
             '?' => out.push(Token::One),
             // A trailing backslash has nothing to escape: it is literal.
-            '\\' => push_lit(&mut out, chars.next().unwrap_or('\\')),
+            '\\' if escapes => push_lit(&mut out, chars.next().unwrap_or('\\')),
             c => push_lit(&mut out, c),
         }
     }
     out
 }
 
-/// Whether the pattern contains an unescaped `*` or `?`.
+/// Whether the pattern contains a `*` or `?`.
 pub fn has_wildcards(pattern: &str) -> bool {
     tokenize(pattern)
         .iter()
         .any(|t| matches!(t, Token::Star | Token::One))
 }
 
-/// The pattern with escapes removed, if it has no wildcards (an exact value).
+/// The pattern as an exact value, if it has no wildcards.
 pub fn as_literal(pattern: &str) -> Option<String> {
     let toks = tokenize(pattern);
     match toks.as_slice() {
@@ -166,9 +183,18 @@ pub struct WildcardPattern {
 impl WildcardPattern {
     /// Compiles `pattern`; `case_insensitive` folds ASCII letters only.
     pub fn new(pattern: &str, case_insensitive: bool) -> WildcardPattern {
-        let toks = tokenize(pattern);
+        Self::from_tokens(pattern, &tokenize(pattern), case_insensitive)
+    }
+
+    /// Compiles a Lucene `WildcardQuery` pattern (`\` escapes; see
+    /// [`tokenize_lucene`]).
+    pub fn new_lucene(pattern: &str, case_insensitive: bool) -> WildcardPattern {
+        Self::from_tokens(pattern, &tokenize_lucene(pattern), case_insensitive)
+    }
+
+    fn from_tokens(pattern: &str, toks: &[Token], case_insensitive: bool) -> WildcardPattern {
         let mut segments = vec![Segment::default()];
-        for t in &toks {
+        for t in toks {
             match t {
                 Token::Star => segments.push(Segment::default()),
                 Token::One => {
@@ -851,16 +877,27 @@ mod tests {
     }
 
     #[test]
-    fn escapes() {
-        assert!(m(r"a\*b", "a*b"));
-        assert!(!m(r"a\*b", "axb"));
-        assert!(m(r"a\?", "a?"));
-        assert!(!m(r"a\?", "ab"));
-        assert!(m(r"a\\", r"a\"));
-        // trailing backslash is a literal backslash
+    fn backslash_is_literal() {
+        // `a\*b` is `a`, a backslash, any run, `b`.
+        assert!(m(r"a\*b", r"a\b"));
+        assert!(m(r"a\*b", r"a\xyzb"));
+        assert!(!m(r"a\*b", "a*b"));
+        assert!(m(r"a\?", r"a\x"));
+        assert!(!m(r"a\?", "a?"));
+        assert!(m(r"a\\", r"a\\"));
+        assert!(!m(r"a\\", r"a\"));
         assert!(m(r"a\", r"a\"));
-        assert!(m(r"*\", r"xyz\"));
+        assert!(m(r"C:\Windows\*", r"C:\Windows\cmd.exe"));
         assert!(!m(r"a\", "a"));
+    }
+
+    #[test]
+    fn lucene_escapes() {
+        let l = |p: &str, s: &str| WildcardPattern::new_lucene(p, false).is_match(s);
+        assert!(l(r"*a\*b*", "xa*by"));
+        assert!(!l(r"*a\*b*", "xaZby"));
+        assert!(l(r"*a\\*", r"a\"));
+        assert!(l(r"*\", r"xyz\"));
     }
 
     #[test]

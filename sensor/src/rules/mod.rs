@@ -7,7 +7,8 @@
 //! recognised, reported as unsupported with the reason, and skipped — never
 //! silently dropped. A file that is not valid TOML, lacks required keys, or
 //! holds an invalid EQL query is an error that names the file, line and
-//! column and shows the offending line with a caret.
+//! column and shows the offending line with a caret; it is reported for that
+//! file and never stops the other files from loading.
 
 mod check;
 mod load;
@@ -68,6 +69,9 @@ pub struct LoadReport {
     pub ruleset: RuleSet,
     /// The rules that were recognised but skipped, with reasons.
     pub skipped: Vec<SkippedRule>,
+    /// The files that could not be loaded (malformed, invalid EQL, duplicate
+    /// `rule_id`), one error each; the other files are loaded regardless.
+    pub errors: Vec<RuleError>,
 }
 
 /// An ordered set of compiled rules.
@@ -93,27 +97,38 @@ impl RuleSet {
     }
 
     /// Loads rule files and directories (each directory non-recursively:
-    /// its `*.toml` files in name order). Any malformed file fails the whole
-    /// load; unsupported rules are listed in [`LoadReport::skipped`]. Two
-    /// rules with the same `rule_id` are an error.
+    /// its `*.toml` files in name order). A malformed file is listed in
+    /// [`LoadReport::errors`] and the others still load; unsupported rules
+    /// are listed in [`LoadReport::skipped`]. A second rule with an already
+    /// loaded `rule_id` is an error of its file. Fails only when a given path
+    /// cannot be read.
     pub fn load_paths(paths: &[PathBuf]) -> Result<LoadReport, RuleError> {
         let mut rules: Vec<Rule> = Vec::new();
         let mut skipped = Vec::new();
+        let mut errors = Vec::new();
         for file in load::expand_paths(paths)? {
-            match load::load_file(&file)? {
+            let outcome = match load::load_file(&file) {
+                Ok(o) => o,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            match outcome {
                 LoadOutcome::Supported(rule) => {
                     if let Some(prev) = rules.iter().find(|r| r.meta.rule_id == rule.meta.rule_id) {
                         let prev = prev
                             .source
                             .as_ref()
                             .map_or_else(|| "<embedded>".to_string(), |p| p.display().to_string());
-                        return Err(RuleError::invalid(
+                        errors.push(RuleError::invalid(
                             &file,
                             format!(
                                 "duplicate rule_id {} (already loaded from {prev})",
                                 rule.meta.rule_id
                             ),
                         ));
+                        continue;
                     }
                     rules.push(*rule);
                 }
@@ -132,6 +147,7 @@ impl RuleSet {
         Ok(LoadReport {
             ruleset: RuleSet { rules },
             skipped,
+            errors,
         })
     }
 

@@ -1,0 +1,207 @@
+//! Date-typed fields and date values, compared as Elasticsearch compares
+//! them: a `date` field holds epoch milliseconds, a query value is parsed
+//! with `strict_date_optional_time` or read as epoch milliseconds
+//! (`ExpressionTranslators.BinaryComparisons` in x-pack/plugin/ql formats a
+//! date literal with `strict_date_optional_time_nanos` and sends a range
+//! query; the default `date` mapping format is
+//! `strict_date_optional_time||epoch_millis`).
+
+/// Whether `path` is a `date` field in ECS (the fields the project's
+/// documents and Elastic's rules use): `@timestamp`, `event.created`,
+/// `event.ingested`, `event.start`, `event.end`, the `start`/`end` of a
+/// process and of its parent / leaders, file times and signature
+/// timestamps.
+pub fn is_date_field(path: &str) -> bool {
+    if matches!(
+        path,
+        "@timestamp"
+            | "event.created"
+            | "event.ingested"
+            | "event.start"
+            | "event.end"
+            | "file.accessed"
+            | "file.created"
+            | "file.ctime"
+            | "file.mtime"
+            | "package.installed"
+    ) {
+        return true;
+    }
+    (path.starts_with("process.") && (path.ends_with(".start") || path.ends_with(".end")))
+        || path.ends_with(".code_signature.timestamp")
+}
+
+/// Milliseconds since the epoch of a date value: an ISO-8601 date in
+/// `strict_date_optional_time` form (`2017-08-30`, `2017-08-30T20:47:33Z`,
+/// `2017-08-30T20:47:33.123+02:00`; no zone means UTC) or epoch
+/// milliseconds written as digits. Sub-millisecond digits are truncated,
+/// as a `date` (millisecond) field stores them.
+pub fn parse_millis(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if !b.is_empty() && b.iter().all(u8::is_ascii_digit) && b.len() != 4 {
+        // epoch_millis (a bare 4-digit number is a year in
+        // strict_date_optional_time, which is tried first).
+        return s.parse().ok();
+    }
+    if let Some(rest) = s.strip_prefix('-') {
+        if !rest.is_empty() && rest.bytes().all(|c| c.is_ascii_digit()) {
+            return s.parse().ok();
+        }
+    }
+    parse_iso(b)
+}
+
+fn digits(b: &[u8], at: usize, n: usize) -> Option<i64> {
+    let d = b.get(at..at + n)?;
+    if !d.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(d.iter().fold(0i64, |a, c| a * 10 + i64::from(c - b'0')))
+}
+
+fn parse_iso(b: &[u8]) -> Option<i64> {
+    let year = digits(b, 0, 4)?;
+    let mut p = 4;
+    let (mut month, mut day) = (1, 1);
+    let (mut h, mut mi, mut sec, mut millis) = (0, 0, 0, 0);
+    let mut offset_min = 0i64;
+    if b.get(p) == Some(&b'-') {
+        month = digits(b, p + 1, 2)?;
+        p += 3;
+        if b.get(p) == Some(&b'-') {
+            day = digits(b, p + 1, 2)?;
+            p += 3;
+            if b.get(p) == Some(&b'T') {
+                h = digits(b, p + 1, 2)?;
+                p += 3;
+                if b.get(p) == Some(&b':') {
+                    mi = digits(b, p + 1, 2)?;
+                    p += 3;
+                    if b.get(p) == Some(&b':') {
+                        sec = digits(b, p + 1, 2)?;
+                        p += 3;
+                        if matches!(b.get(p), Some(b'.' | b',')) {
+                            p += 1;
+                            let start = p;
+                            while b.get(p).is_some_and(u8::is_ascii_digit) {
+                                p += 1;
+                            }
+                            let frac = &b[start..p];
+                            if frac.is_empty() || frac.len() > 9 {
+                                return None;
+                            }
+                            for i in 0..3 {
+                                millis =
+                                    millis * 10 + frac.get(i).map_or(0, |c| i64::from(c - b'0'));
+                            }
+                        }
+                    }
+                }
+                match b.get(p) {
+                    None => {}
+                    Some(b'Z') => p += 1,
+                    Some(&c @ (b'+' | b'-')) => {
+                        let oh = digits(b, p + 1, 2)?;
+                        p += 3;
+                        let om = if b.get(p) == Some(&b':') {
+                            p += 3;
+                            digits(b, p - 2, 2)?
+                        } else if b.len() >= p + 2 {
+                            p += 2;
+                            digits(b, p - 2, 2)?
+                        } else {
+                            0
+                        };
+                        offset_min = (oh * 60 + om) * if c == b'-' { -1 } else { 1 };
+                    }
+                    _ => return None,
+                }
+            }
+        }
+    }
+    if p != b.len()
+        || !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || h > 23
+        || mi > 59
+        || sec > 59
+    {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(((days * 24 + h) * 60 + mi - offset_min) * 60_000 + sec * 1000 + millis)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_forms_and_epoch_millis() {
+        assert_eq!(parse_millis("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_millis("1970-01-01"), Some(0));
+        assert_eq!(parse_millis("1970"), Some(0));
+        assert_eq!(parse_millis("1970-01-02T00:00:00.5Z"), Some(86_400_500));
+        assert_eq!(parse_millis("1970-01-01T01:00:00+01:00"), Some(0));
+        assert_eq!(parse_millis("1970-01-01T01:00:00+0100"), Some(0));
+        assert_eq!(
+            parse_millis("2018-01-16T15:33:28.349Z"),
+            Some(1_516_116_808_349)
+        );
+        assert_eq!(
+            parse_millis("2018-01-16T15:33:28.349999999Z"),
+            Some(1_516_116_808_349)
+        );
+        assert_eq!(parse_millis("1516116808349"), Some(1_516_116_808_349));
+        assert_eq!(parse_millis("2000-02-29"), Some(951_782_400_000));
+        for bad in [
+            "",
+            "2001-02-29",
+            "2017-13-01",
+            "2017-08-30 20:47:33",
+            "x",
+            "2017-08-30T25:00:00Z",
+            "2017-08-30T20:47:33Q",
+        ] {
+            assert_eq!(parse_millis(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn date_fields() {
+        for f in [
+            "@timestamp",
+            "process.start",
+            "process.parent.start",
+            "event.created",
+            "event.ingested",
+            "process.entry_leader.start",
+        ] {
+            assert!(is_date_field(f), "{f}");
+        }
+        for f in ["process.name", "event.category", "process.args_count"] {
+            assert!(!is_date_field(f), "{f}");
+        }
+    }
+}
