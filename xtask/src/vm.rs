@@ -71,7 +71,10 @@ enum KernelSource {
 /// The kernels of the full matrix, by label.
 const KERNELS: &[(&str, KernelSource)] = &[
     // Debian 12's stock kernel, cloud flavour (boots fastest).
-    ("debian-6.1", KernelSource::Debian("linux-image-cloud-amd64")),
+    (
+        "debian-6.1",
+        KernelSource::Debian("linux-image-cloud-amd64"),
+    ),
     // Debian 12's newer kernel line (bookworm security/backports, 6.12 LTS).
     (
         "debian-6.12",
@@ -144,7 +147,10 @@ impl Cell {
             // on a v1-only host every task is in its root, so no container
             // id, and the seed rule (container.id like "?*") cannot fire.
             Layout::V1 => &[
-                ("container_id", "cgroup v1 container identity not implemented"),
+                (
+                    "container_id",
+                    "cgroup v1 container identity not implemented",
+                ),
                 ("webserver_alert", "needs container.id on cgroup v1"),
             ],
             Layout::V2 | Layout::Hybrid => &[],
@@ -235,7 +241,7 @@ fn debian_kernel(meta: &str, updated: &mut bool) -> Result<PathBuf> {
     say(&format!("apt-get download {pkg}"));
     crate::run_cmd(
         Command::new("apt-get")
-            .args(["download", "-q", &pkg])
+            .args(["download", "-q", "-o", "APT::Sandbox::User=root", &pkg])
             .current_dir(&debs),
     )?;
     let deb = std::fs::read_dir(&debs)?
@@ -291,7 +297,7 @@ fn parse_ldd(text: &str) -> Vec<PathBuf> {
         .filter_map(|l| {
             let l = l.trim();
             let path = match l.split_once("=>") {
-                Some((_, right)) => right.trim().split_whitespace().next()?,
+                Some((_, right)) => right.split_whitespace().next()?,
                 None => l.split_whitespace().next()?,
             };
             path.starts_with('/').then(|| PathBuf::from(path))
@@ -330,7 +336,9 @@ fn build_initramfs(sensor: &Path, out: &Path) -> Result<()> {
     }
     let xtask = std::env::current_exe().context("locating the xtask binary")?;
     let mut a = cpio::Archive::default();
-    for d in ["proc", "sys", "dev", "tmp", "run", "root", "sbin", "usr/bin"] {
+    for d in [
+        "proc", "sys", "dev", "tmp", "run", "root", "sbin", "usr/bin",
+    ] {
         a.dir(d);
     }
     a.chardev("dev/console", 5, 1);
@@ -595,7 +603,11 @@ fn selected_cells(args: &VmTestArgs) -> Result<Vec<Cell>> {
         if !KERNELS.iter().any(|(l, _)| l == k) {
             bail!(
                 "unknown kernel {k}; known: {}",
-                KERNELS.iter().map(|(l, _)| *l).collect::<Vec<_>>().join(", ")
+                KERNELS
+                    .iter()
+                    .map(|(l, _)| *l)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
     }
@@ -675,9 +687,10 @@ pub fn run(args: &VmTestArgs, strict: bool) -> Result<()> {
     let timeout = Duration::from_secs(args.timeout);
     let mut rows = Vec::new();
     for cell in &cells {
-        let image = images.get(cell.kernel).cloned().unwrap_or_else(|| {
-            Err("no image".to_owned())
-        });
+        let image = images
+            .get(cell.kernel)
+            .cloned()
+            .unwrap_or_else(|| Err("no image".to_owned()));
         let (result, release, secs) = match (&initrd_ok, image) {
             (Err(e), _) => (
                 CellResult {
@@ -692,7 +705,14 @@ pub fn run(args: &VmTestArgs, strict: bool) -> Result<()> {
                     Some((_, KernelSource::Host)) => Verdict::Unavailable,
                     _ => Verdict::NoBoot,
                 };
-                (CellResult { verdict, summary: why }, "-".to_owned(), 0.0)
+                (
+                    CellResult {
+                        verdict,
+                        summary: why,
+                    },
+                    "-".to_owned(),
+                    0.0,
+                )
             }
             (Ok(()), Ok(kernel)) => {
                 let log = dir
@@ -713,7 +733,8 @@ pub fn run(args: &VmTestArgs, strict: bool) -> Result<()> {
                     });
                 let mut r = judge(cell, &b);
                 if r.verdict != Verdict::Pass {
-                    r.summary.push_str(&format!(" [console log: {}]", log.display()));
+                    r.summary
+                        .push_str(&format!(" [console log: {}]", log.display()));
                 }
                 (r, release, b.elapsed.as_secs_f64())
             }

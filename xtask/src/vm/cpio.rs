@@ -56,7 +56,7 @@ impl Archive {
     }
 
     fn pad(&mut self) {
-        while self.buf.len() % 4 != 0 {
+        while !self.buf.len().is_multiple_of(4) {
             self.buf.push(0);
         }
     }
@@ -106,7 +106,7 @@ impl Archive {
     pub fn finish(mut self) -> Vec<u8> {
         self.header("TRAILER!!!", 0, &[]);
         // The kernel wants the whole image a multiple of 512 bytes.
-        while self.buf.len() % 512 != 0 {
+        while !self.buf.len().is_multiple_of(512) {
             self.buf.push(0);
         }
         self.buf
@@ -156,7 +156,11 @@ mod tests {
             .expect("cpio -it");
         let names = String::from_utf8_lossy(&list.stdout).to_string();
         let _ = std::fs::remove_dir_all(&dir);
-        assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+        assert!(
+            list.status.success(),
+            "{}",
+            String::from_utf8_lossy(&list.stderr)
+        );
         for n in ["etc", "etc/passwd", "bin", "bin/sh"] {
             assert!(names.lines().any(|l| l == n), "{n} missing in {names}");
         }

@@ -34,7 +34,11 @@ const SENSOR_LOG: &str = "/tmp/sensor.log";
 
 fn line(check: &str, status: &str, detail: &str) {
     let detail = detail.replace(['\n', '\r'], " ");
-    let detail = if detail.is_empty() { "-".to_owned() } else { detail };
+    let detail = if detail.is_empty() {
+        "-".to_owned()
+    } else {
+        detail
+    };
     println!("{PREFIX} {check} {status} {detail}");
 }
 
@@ -287,7 +291,9 @@ struct Scenario {
 
 fn wait_child(mut child: Child, what: &str) -> Result<u32> {
     let pid = child.id();
-    let status = child.wait().with_context(|| format!("waiting for {what}"))?;
+    let status = child
+        .wait()
+        .with_context(|| format!("waiting for {what}"))?;
     let _ = status;
     Ok(pid)
 }
@@ -447,16 +453,27 @@ fn all_records_in(s: &Scenario, events: &[Value]) -> bool {
         && has("exec", "process.parent.pid", s.nginx_pid)
 }
 
-fn find<'a>(events: &'a [Value], pred: impl Fn(&Value) -> bool) -> Option<&'a Value> {
+fn find(events: &[Value], pred: impl Fn(&Value) -> bool) -> Option<&Value> {
     events.iter().find(|v| pred(v))
 }
 
 /// Each check's outcome from the events and alerts seen so far.
-fn evaluate(s: &Scenario, cg: &ContainerCgroup, events: &[Value], alerts: &[Value]) -> Vec<(&'static str, bool, String)> {
+fn evaluate(
+    s: &Scenario,
+    cg: &ContainerCgroup,
+    events: &[Value],
+    alerts: &[Value],
+) -> Vec<(&'static str, bool, String)> {
     let mut out = Vec::new();
-    let exec = find(events, |v| action(v) == "exec" && pid_of(v, "process.pid") == Some(s.exec_pid));
+    let exec = find(events, |v| {
+        action(v) == "exec" && pid_of(v, "process.pid") == Some(s.exec_pid)
+    });
     out.push(match exec {
-        None => ("exec_argv", false, format!("no exec event for pid {}", s.exec_pid)),
+        None => (
+            "exec_argv",
+            false,
+            format!("no exec event for pid {}", s.exec_pid),
+        ),
         Some(v) => {
             let args: Vec<&str> = get(v, "process.args")
                 .as_array()
@@ -467,8 +484,12 @@ fn evaluate(s: &Scenario, cg: &ContainerCgroup, events: &[Value], alerts: &[Valu
         }
     });
 
-    let fork = find(events, |v| action(v) == "fork" && pid_of(v, "process.pid") == Some(s.fork_pid));
-    let end = find(events, |v| action(v) == "end" && pid_of(v, "process.pid") == Some(s.fork_pid));
+    let fork = find(events, |v| {
+        action(v) == "fork" && pid_of(v, "process.pid") == Some(s.fork_pid)
+    });
+    let end = find(events, |v| {
+        action(v) == "end" && pid_of(v, "process.pid") == Some(s.fork_pid)
+    });
     let code = end.and_then(|v| get(v, "process.exit_code").as_i64());
     out.push((
         "fork_exit",
@@ -484,8 +505,12 @@ fn evaluate(s: &Scenario, cg: &ContainerCgroup, events: &[Value], alerts: &[Valu
         ),
     ));
 
-    let tty = find(events, |v| action(v) == "exec" && pid_of(v, "process.pid") == Some(s.tty_pid));
-    let nginx = find(events, |v| action(v) == "exec" && pid_of(v, "process.pid") == Some(s.nginx_pid));
+    let tty = find(events, |v| {
+        action(v) == "exec" && pid_of(v, "process.pid") == Some(s.tty_pid)
+    });
+    let nginx = find(events, |v| {
+        action(v) == "exec" && pid_of(v, "process.pid") == Some(s.nginx_pid)
+    });
     let tty_i = tty.map(|v| get(v, "process.interactive").clone());
     let nginx_i = nginx.map(|v| get(v, "process.interactive").clone());
     out.push((
@@ -562,7 +587,12 @@ fn scenario() -> Result<()> {
     report(
         "cgroup_layout",
         true,
-        &format!("{} with container cgroup {} in {} hierarchies", layout.as_str(), cg.path, cg.procs.len()),
+        &format!(
+            "{} with container cgroup {} in {} hierarchies",
+            layout.as_str(),
+            cg.path,
+            cg.procs.len()
+        ),
     );
 
     let mut sensor = start_sensor()?;
@@ -574,8 +604,15 @@ fn scenario() -> Result<()> {
                 .find(|l| l.contains("attached"))
                 .unwrap_or("")
                 .to_owned();
-            report("sensor_start", true, &format!("ready in {:.1}s: {attached}", t.as_secs_f64()));
-            for l in log.lines().filter(|l| l.contains("warning") || l.contains("container")) {
+            report(
+                "sensor_start",
+                true,
+                &format!("ready in {:.1}s: {attached}", t.as_secs_f64()),
+            );
+            for l in log
+                .lines()
+                .filter(|l| l.contains("warning") || l.contains("container"))
+            {
                 info("sensor_says", l);
             }
         }
@@ -626,7 +663,10 @@ fn scenario() -> Result<()> {
     for (check, ok, detail) in results {
         report(check, ok, &detail);
     }
-    info("events", &format!("{} events, {} alerts", events.len(), alerts.len()));
+    info(
+        "events",
+        &format!("{} events, {} alerts", events.len(), alerts.len()),
+    );
     if failed {
         dump_sensor_log();
     }
@@ -657,6 +697,8 @@ mod tests {
     fn hex_ids_have_the_asked_length() {
         let id = hex_id(64);
         assert_eq!(id.len(), 64);
-        assert!(id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
     }
 }
