@@ -18,6 +18,7 @@ pub mod tracefs;
 // Process context and enrichment.
 pub mod byte_text;
 pub mod cgroup_path;
+pub mod cgroup_v1;
 pub mod container_id;
 pub mod ecs;
 pub mod enrich;

@@ -18,6 +18,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::alert::AlertWriter;
 use crate::cgroup_path::CgroupResolver;
+use crate::cgroup_v1::CgroupMode;
 use crate::config::Settings;
 use crate::enrich::{Enricher, HostIdentity};
 use crate::event_decode::{decode, ArgsAssembler, KernelEvent};
@@ -107,6 +108,9 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
         }
         None => kernel_programs::embedded_object().ok_or(kernel_programs::LoadError::NoObject)?,
     };
+    // Decided before loading: on v1-only hosts the programs read the cgroup
+    // of a v1 controller instead of cgroup2's.
+    let cgroup_mode = crate::cgroup_v1::detect();
     let mut programs = kernel_programs::load(
         object,
         &LoadOptions {
@@ -119,6 +123,7 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
                 (u64::from(settings.ring_buffer_mib) * 1024 * 1024 / 8).min(64 * 1024)
             },
             btf_path: opts.btf.clone(),
+            cgroup_v1_ssid: cgroup_mode.v1_ssid(),
         },
     )?;
     eprintln!(
@@ -143,11 +148,18 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
     });
     let scan = proc_scan::scan(std::path::Path::new("/proc"));
     let seeded = table.seed(scan.snapshots);
-    let containers = match CgroupResolver::discover() {
-        Ok(r) => Some(r),
-        Err(e) => {
-            eprintln!("sensor: warning: no container enrichment: {e}");
+    let containers = match &cgroup_mode {
+        CgroupMode::None => {
+            let e = CgroupResolver::discover().err();
+            eprintln!(
+                "sensor: warning: no container enrichment: {}",
+                e.map_or_else(|| "no cgroup mount found".to_owned(), |e| e.to_string())
+            );
             None
+        }
+        mode => {
+            eprintln!("sensor: {}", mode.describe());
+            mode.resolver()
         }
     };
     let mut enricher = Enricher::new(host, containers);
@@ -393,8 +405,8 @@ impl Pipeline<'_> {
                 }
             }
             KernelEvent::CgroupMkdir(c) => {
-                // Only the cgroup2 hierarchy's ids are what exec records carry.
-                if c.root == 0 && !c.truncated {
+                // Only the walked hierarchy's ids are what exec records carry.
+                if Some(c.root) == self.enricher.cgroup_hierarchy() && !c.truncated {
                     self.enricher
                         .learn_cgroup(c.id, &crate::byte_text::to_text(&c.path));
                 }
