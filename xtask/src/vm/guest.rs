@@ -609,6 +609,17 @@ fn scenario() -> Result<()> {
                 true,
                 &format!("ready in {:.1}s: {attached}", t.as_secs_f64()),
             );
+            // The sensor must say which container-identity mode it uses.
+            let want = match layout {
+                Layout::V1 => "container identity: cgroup v1",
+                Layout::V2 | Layout::Hybrid => "container identity: cgroup2",
+            };
+            let said = log.lines().find(|l| l.contains("container identity"));
+            report(
+                "identity_mode",
+                said.is_some_and(|l| l.contains(want)),
+                &format!("want `{want}`, sensor said {said:?}"),
+            );
             for l in log
                 .lines()
                 .filter(|l| l.contains("warning") || l.contains("container"))
