@@ -33,6 +33,10 @@ pub enum Layout {
     Hybrid,
     /// v1 controllers only (legacy: RHEL 7/8, old Ubuntu/Debian hosts).
     V1,
+    /// Hybrid mounts, but the runtime makes the container's cgroup only in
+    /// the v1 controllers, not in the unified hierarchy (runtimes from
+    /// before runc 1.0). Full matrix only.
+    HybridV1Runtime,
 }
 
 impl Layout {
@@ -41,6 +45,7 @@ impl Layout {
             Layout::V2 => "v2",
             Layout::Hybrid => "hybrid",
             Layout::V1 => "v1",
+            Layout::HybridV1Runtime => "hybrid-v1-runtime",
         }
     }
 
@@ -49,11 +54,20 @@ impl Layout {
             "v2" => Some(Layout::V2),
             "hybrid" => Some(Layout::Hybrid),
             "v1" => Some(Layout::V1),
+            "hybrid-v1-runtime" => Some(Layout::HybridV1Runtime),
             _ => None,
         }
     }
 
-    const ALL: [Layout; 3] = [Layout::V2, Layout::Hybrid, Layout::V1];
+    /// What CI runs on each kernel.
+    const CI: [Layout; 3] = [Layout::V2, Layout::Hybrid, Layout::V1];
+    /// The full matrix.
+    const ALL: [Layout; 4] = [
+        Layout::V2,
+        Layout::Hybrid,
+        Layout::V1,
+        Layout::HybridV1Runtime,
+    ];
 }
 
 /// An LSM list without `bpf`, as Ubuntu's default kernels boot.
@@ -141,12 +155,20 @@ impl Cell {
 
     /// Checks expected to fail today, and why. They are reported as a
     /// "known gap", never as a pass; one that starts passing is reported
-    /// as closed. None today: cgroup v1 container identity (`container_id`
-    /// and `webserver_alert` on `v1`) was the last, closed by
-    /// sensor/src/cgroup_v1.rs. Add an entry here, with its reason, for a
-    /// check that a cell cannot pass yet.
+    /// as closed. (`container_id` and `webserver_alert` on `v1` were gaps
+    /// until sensor/src/cgroup_v1.rs.)
     fn known_gaps(&self) -> &'static [(&'static str, &'static str)] {
         match self.layout {
+            // The sensor reads the unified hierarchy whenever cgroup2 is
+            // mounted; a container that exists only in v1 controllers is
+            // in the unified root there.
+            Layout::HybridV1Runtime => &[
+                (
+                    "container_id",
+                    "hybrid host whose runtime uses only the v1 controllers: the sensor reads cgroup2 when it is mounted",
+                ),
+                ("webserver_alert", "needs container.id"),
+            ],
             Layout::V1 | Layout::V2 | Layout::Hybrid => &[],
         }
     }
@@ -618,10 +640,12 @@ fn selected_cells(args: &VmTestArgs) -> Result<Vec<Cell>> {
             .filter(|l| args.kernels.is_empty() || args.kernels.iter().any(|k| k == l))
             .collect()
     };
-    let layouts: Vec<Layout> = if args.layouts.is_empty() {
-        Layout::ALL.to_vec()
-    } else {
+    let layouts: Vec<Layout> = if !args.layouts.is_empty() {
         args.layouts.clone()
+    } else if args.ci {
+        Layout::CI.to_vec()
+    } else {
+        Layout::ALL.to_vec()
     };
     for k in kernels {
         for &layout in &layouts {
@@ -894,6 +918,15 @@ mod tests {
                 "debian-6.1/v2+no-bpf-lsm"
             ]
         );
+        let full = selected_cells(&VmTestArgs::default()).unwrap_or_default();
+        assert_eq!(
+            full.len(),
+            3 * 4 + 1,
+            "3 kernels x 4 layouts + the lsm cell"
+        );
+        assert!(full
+            .iter()
+            .any(|c| c.layout == Layout::HybridV1Runtime && !c.known_gaps().is_empty()));
         assert!(selected_cells(&VmTestArgs {
             kernels: vec!["nope".into()],
             ..VmTestArgs::default()

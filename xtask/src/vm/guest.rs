@@ -159,7 +159,7 @@ fn setup_layout(layout: Layout) -> Result<ContainerCgroup> {
                 vec![PathBuf::from("/sys/fs/cgroup")],
             )
         }
-        Layout::Hybrid => {
+        Layout::Hybrid | Layout::HybridV1Runtime => {
             let mounted = mount_v1_controllers()?;
             sh("mkdir -p /sys/fs/cgroup/unified && mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup/unified")?;
             let mut roots: Vec<PathBuf> = mounted
@@ -167,7 +167,9 @@ fn setup_layout(layout: Layout) -> Result<ContainerCgroup> {
                 .filter(|c| CONTAINER_CONTROLLERS.contains(&c.as_str()))
                 .map(|c| Path::new("/sys/fs/cgroup").join(c))
                 .collect();
-            roots.push(PathBuf::from("/sys/fs/cgroup/unified"));
+            if layout == Layout::Hybrid {
+                roots.push(PathBuf::from("/sys/fs/cgroup/unified"));
+            }
             // Kubelet's cgroupfs driver with containerd.
             (format!("/kubepods/besteffort/pod{pod}/{id}"), roots)
         }
@@ -612,7 +614,9 @@ fn scenario() -> Result<()> {
             // The sensor must say which container-identity mode it uses.
             let want = match layout {
                 Layout::V1 => "container identity: cgroup v1",
-                Layout::V2 | Layout::Hybrid => "container identity: cgroup2",
+                Layout::V2 | Layout::Hybrid | Layout::HybridV1Runtime => {
+                    "container identity: cgroup2"
+                }
             };
             let said = log.lines().find(|l| l.contains("container identity"));
             report(
