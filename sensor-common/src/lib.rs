@@ -371,6 +371,8 @@ pub struct KernelOffsets {
     pub css_cgroup: u32,
     pub cgroup_kn: u32,
     pub kernfs_node_id: u32,
+    /// Keeps the struct a multiple of 8 bytes.
+    pub _pad_cgroup_v1: u32,
 }
 
 #[cfg(feature = "user")]
