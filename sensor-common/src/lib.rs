@@ -399,6 +399,18 @@ pub struct KernelOffsets {
     pub upid_ns: u32,
     pub upid_size: u32,
     pub pid_ns_inum: u32,
+    // cgroup v1 identity (sensor/src/cgroup_v1.rs): with `cgroup_v1` 1 the
+    // programs report task->cgroups->subsys[cgroup_v1_ssid]->cgroup->kn->id
+    // instead of the default hierarchy's cgroup id.
+    pub cgroup_v1: u32,
+    pub cgroup_v1_ssid: u32,
+    pub task_cgroups: u32,
+    pub css_set_subsys: u32,
+    pub css_cgroup: u32,
+    pub cgroup_kn: u32,
+    pub kernfs_node_id: u32,
+    /// Keeps the struct a multiple of 8 bytes.
+    pub _pad_cgroup_v1: u32,
 }
 
 /// One number for the layout of every record and of [`KernelOffsets`]:

@@ -20,12 +20,13 @@
 #![no_std]
 #![no_main]
 
+mod cgroup_v1;
 mod kernel_read;
 
 use aya_ebpf::{
     helpers::{
-        bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_task,
-        bpf_get_current_uid_gid, bpf_get_smp_processor_id, bpf_ktime_get_boot_ns,
+        bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_current_uid_gid,
+        bpf_get_smp_processor_id, bpf_ktime_get_boot_ns,
         generated::{bpf_probe_read_kernel_str, bpf_probe_read_user, bpf_ringbuf_output},
     },
     macros::{map, raw_tracepoint, tracepoint},
@@ -241,8 +242,7 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), Dropped> {
             info.egid = info.gid;
         }
     }
-    // SAFETY: helper call without arguments.
-    info.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+    info.cgroup_id = cgroup_v1::current_cgroup_id(task);
     info.mnt_ns = mount_ns(task).unwrap_or(0);
     info.pid_ns = pid_ns(task).unwrap_or(0);
 
@@ -829,8 +829,7 @@ fn try_fork(ctx: &RawTracePointContext) -> Result<(), Dropped> {
         rec.parent_start_boottime_ns =
             read_u64(leader, offset(|o| &o.task_start_boottime)).unwrap_or(0);
     }
-    // SAFETY: helper call without arguments.
-    rec.cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+    rec.cgroup_id = cgroup_v1::current_cgroup_id(current_task());
     if EVENTS.output::<ForkRecord>(&rec, wakeup_flags()).is_err() {
         count_lost(lost_index::FORK);
     }

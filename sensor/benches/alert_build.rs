@@ -23,11 +23,11 @@ use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use sensor::output::alert::{build_alert, AlertTemplate, NativeScratch};
 use sensor::ecs::{
     Action, ContainerFields, EcsEvent, HostFields, HostOs, OrchestratorFields,
     OrchestratorResource, ParentFields, ProcessFields,
 };
+use sensor::output::alert::{build_alert, AlertTemplate, NativeScratch};
 use sensor::rules::RuleSet;
 
 fn live_event() -> EcsEvent {

@@ -1,4 +1,4 @@
-//! The project's front door: `cargo xtask setup | build | run | test | bench`.
+//! The project's front door: `cargo xtask setup | build | run | test | bench | vm-test`.
 //!
 //! The eBPF side needs a compiler with a `core` for `bpfel-unknown-none` and
 //! a `bpf-linker` built against the same LLVM major. On Debian the proven
@@ -12,6 +12,7 @@ mod deploy_check;
 mod setup;
 mod storm;
 mod test_deps;
+mod vm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -46,6 +47,12 @@ enum Cmd {
     /// Overhead benchmark (as root): exec storms bare, with the sensor,
     /// bpftrace and auditd.
     Bench(bench::BenchArgs),
+    /// Boot other kernels under qemu with each cgroup layout and run the
+    /// end-to-end core inside (docs/vm-test.md).
+    VmTest(vm::VmTestArgs),
+    /// Inside a vm-test VM only: the guest side of `vm-test`.
+    #[command(hide = true)]
+    VmGuest,
 }
 
 fn main() -> ExitCode {
@@ -56,6 +63,8 @@ fn main() -> ExitCode {
         Cmd::Run { args } => run(&args),
         Cmd::Test { args } => test(&args),
         Cmd::Bench(args) => bench::run(&args),
+        Cmd::VmTest(args) => vm::run(&args, true),
+        Cmd::VmGuest => vm::guest::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -170,5 +179,18 @@ fn test(args: &[String]) -> Result<()> {
         .args(args)
         .env("SENSOR_BIN", &bin)
         .env("SENSOR_EBPF_OBJECT", ebpf_object_path());
-    run_cmd(&mut cmd)
+    run_cmd(&mut cmd)?;
+    // Other kernels and cgroup layouts under qemu: Debian 12's 6.1 on every
+    // layout plus a boot without BPF LSM (the full matrix: `vm-test`).
+    // With CI=true a VM that cannot boot fails the run.
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    vm::run(
+        &vm::VmTestArgs {
+            ci: true,
+            sensor: Some(bin),
+            timeout: 300,
+            ..vm::VmTestArgs::default()
+        },
+        ci,
+    )
 }

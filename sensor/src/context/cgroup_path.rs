@@ -127,7 +127,7 @@ fn parse_mountinfo_line(line: &str) -> Option<Cgroup2Mount> {
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo` octal.
-fn unescape_mountinfo(field: &str) -> Vec<u8> {
+pub(crate) fn unescape_mountinfo(field: &str) -> Vec<u8> {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -189,6 +189,9 @@ pub struct CgroupResolver {
     learned: HashMap<u64, Arc<str>>,
     negative: HashMap<u64, Instant>,
     last_walk: Option<Instant>,
+    /// Hierarchy walked: 0 is cgroup2; a v1 hierarchy id otherwise
+    /// (see `cgroup_v1`).
+    hierarchy_id: u32,
     rewalk_interval: Duration,
     negative_ttl: Duration,
     stats: ResolverStats,
@@ -230,6 +233,7 @@ impl CgroupResolver {
             learned: HashMap::new(),
             negative: HashMap::new(),
             last_walk: None,
+            hierarchy_id: 0,
             rewalk_interval: DEFAULT_REWALK_INTERVAL,
             negative_ttl: DEFAULT_NEGATIVE_TTL,
             stats: ResolverStats::default(),
@@ -239,6 +243,18 @@ impl CgroupResolver {
         // first miss after start may walk at once.
         resolver.last_walk = None;
         resolver
+    }
+
+    /// Walk a cgroup v1 hierarchy (its id as in `/proc/cgroups`) instead of
+    /// cgroup2: `/proc/<pid>/cgroup` is then read at that hierarchy's line.
+    pub fn set_hierarchy_id(&mut self, id: u32) {
+        self.hierarchy_id = id;
+    }
+
+    /// The hierarchy walked (0: cgroup2); `cgroup_mkdir` records of other
+    /// hierarchies name cgroups this resolver never sees.
+    pub fn hierarchy_id(&self) -> u32 {
+        self.hierarchy_id
     }
 
     /// Where `/proc` is, for [`Self::resolve_for_pid`] (tests use a fake).
@@ -377,10 +393,15 @@ impl CgroupResolver {
         let Ok(text) = std::fs::read(&file) else {
             return;
         };
-        let Some(path) = text
-            .split(|&b| b == b'\n')
-            .find_map(|line| line.strip_prefix(b"0::"))
-        else {
+        // `hierarchy-id:controllers:path`; cgroup2's line is `0::path`.
+        let hierarchy = self.hierarchy_id.to_string();
+        let Some(path) = text.split(|&b| b == b'\n').find_map(|line| {
+            let mut f = line.splitn(3, |&b| b == b':');
+            (f.next()? == hierarchy.as_bytes())
+                .then(|| f.next())
+                .flatten()
+                .and(f.next())
+        }) else {
             return;
         };
         // The `0::` path is relative to our cgroup namespace root; the mount

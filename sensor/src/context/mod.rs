@@ -5,6 +5,7 @@
 //! its argv after exec): see `docs/architecture.md`.
 
 pub mod cgroup_path;
+pub mod cgroup_v1;
 pub mod container_id;
 pub mod process_table;
 pub mod procfs;

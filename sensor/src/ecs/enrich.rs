@@ -86,6 +86,12 @@ impl Enricher {
         &self.host
     }
 
+    /// The cgroup hierarchy container identity is read from (0: cgroup2),
+    /// `None` without container enrichment.
+    pub fn cgroup_hierarchy(&self) -> Option<u32> {
+        self.containers.as_ref().map(CgroupResolver::hierarchy_id)
+    }
+
     /// A cgroup the kernel announced at creation (see `cgroup_path`).
     pub fn learn_cgroup(&mut self, id: u64, path: &str) {
         if let Some(r) = self.containers.as_mut() {

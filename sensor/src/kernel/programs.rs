@@ -87,6 +87,9 @@ pub struct LoadOptions {
     /// `/sys/kernel/btf/vmlinux` (kernels built without it can use an
     /// external BTF file for their exact build, e.g. from BTFHub).
     pub btf_path: Option<std::path::PathBuf>,
+    /// Read the task's cgroup in this cgroup v1 subsystem's hierarchy
+    /// instead of cgroup2's (v1-only hosts, see `cgroup_v1`).
+    pub cgroup_v1_ssid: Option<u32>,
 }
 
 impl Default for LoadOptions {
@@ -95,6 +98,7 @@ impl Default for LoadOptions {
             ring_buffer_bytes: 8 * 1024 * 1024,
             wakeup_bytes: 0,
             btf_path: None,
+            cgroup_v1_ssid: None,
         }
     }
 }
@@ -247,7 +251,11 @@ pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, Load
         None => KernelBtf::from_sys_fs(),
     }
     .map_err(offsets::OffsetsError::from)?;
-    let offsets = offsets::from_btf(&btf).map_err(offsets::OffsetsError::from)?;
+    let mut offsets = offsets::from_btf(&btf).map_err(offsets::OffsetsError::from)?;
+    if let Some(ssid) = options.cgroup_v1_ssid {
+        crate::context::cgroup_v1::set_offsets(&btf, &mut offsets, ssid)
+            .map_err(offsets::OffsetsError::from)?;
+    }
     let (tracefs_root, mounted_tracefs) = tracefs::ensure_mounted()?;
     let exec_fmt = TracepointFormat::read(&tracefs_root, "sched", "sched_process_exec")?;
     let exit_fmt = TracepointFormat::read(&tracefs_root, "sched", "sched_process_exit")?;

@@ -17,6 +17,7 @@ use tokio::io::Interest;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::context::cgroup_path::CgroupResolver;
+use crate::context::cgroup_v1::CgroupMode;
 use crate::context::process_table::{ProcessTable, TableConfig};
 use crate::context::procfs;
 use crate::ecs::enrich::{Enricher, HostIdentity};
@@ -108,6 +109,9 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
         }
         None => programs::embedded_object().ok_or(programs::LoadError::NoObject)?,
     };
+    // Decided before loading: on v1-only hosts the programs read the cgroup
+    // of a v1 controller instead of cgroup2's.
+    let cgroup_mode = crate::context::cgroup_v1::detect();
     let mut programs = programs::load(
         object,
         &LoadOptions {
@@ -120,6 +124,7 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
                 (u64::from(settings.ring_buffer_mib) * 1024 * 1024 / 8).min(64 * 1024)
             },
             btf_path: opts.btf.clone(),
+            cgroup_v1_ssid: cgroup_mode.v1_ssid(),
         },
     )?;
     eprintln!(
@@ -144,11 +149,18 @@ pub async fn run(opts: LiveOptions) -> Result<RunStats> {
     });
     let scan = procfs::scan(std::path::Path::new("/proc"));
     let seeded = table.seed(scan.snapshots);
-    let containers = match CgroupResolver::discover() {
-        Ok(r) => Some(r),
-        Err(e) => {
-            eprintln!("sensor: warning: no container enrichment: {e}");
+    let containers = match &cgroup_mode {
+        CgroupMode::None => {
+            let e = CgroupResolver::discover().err();
+            eprintln!(
+                "sensor: warning: no container enrichment: {}",
+                e.map_or_else(|| "no cgroup mount found".to_owned(), |e| e.to_string())
+            );
             None
+        }
+        mode => {
+            eprintln!("sensor: {}", mode.describe());
+            mode.resolver()
         }
     };
     let mut enricher = Enricher::new(host, containers);
@@ -420,8 +432,8 @@ impl Pipeline<'_> {
                 }
             }
             KernelEvent::CgroupMkdir(c) => {
-                // Only the cgroup2 hierarchy's ids are what exec records carry.
-                if c.root == 0 && !c.truncated {
+                // Only the walked hierarchy's ids are what exec records carry.
+                if Some(c.root) == self.enricher.cgroup_hierarchy() && !c.truncated {
                     self.enricher
                         .learn_cgroup(c.id, &crate::ecs::byte_text::to_text(&c.path));
                 }
