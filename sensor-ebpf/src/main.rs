@@ -361,7 +361,7 @@ fn try_exec_exe(ctx: &TracePointContext) -> Result<(), Dropped> {
             }
             let mnt = read_ptr(file, offset(|o| &o.file_path_mnt))?;
             let dentry = read_ptr(file, offset(|o| &o.file_path_dentry))?;
-            walk_path::<{ FILENAME_MAX - 1 + 2 * ARGS_MAX - 1 + CWD_MAX - 1 }, true>(
+            walk_path::<{ FILENAME_MAX - 1 + ARGS_MAX + CWD_MAX - 1 }, true>(
                 task, mnt, dentry, rec, at,
             )
         });
