@@ -497,6 +497,10 @@ mod user {
     // valid for any bit pattern.
     unsafe impl aya::Pod for KernelOffsets {}
     unsafe impl aya::Pod for RecordHeader {}
+    unsafe impl aya::Pod for ExecInfo {}
+    unsafe impl aya::Pod for ArgsChunkInfo {}
+    unsafe impl aya::Pod for ForkRecord {}
+    unsafe impl aya::Pod for ExitRecord {}
 }
 
 #[cfg(test)]

@@ -43,10 +43,11 @@ fn exec_fork_exit_records_from_the_real_kernel() {
     let out = child.wait_with_output().expect("wait sh");
     assert!(out.status.success());
 
+    let mut ring = programs.take_events().expect("the ring buffer");
     let deadline = Instant::now() + Duration::from_secs(5);
     let (mut exec, mut fork, mut exit) = (None, false, false);
     while Instant::now() < deadline && !(exec.is_some() && fork && exit) {
-        while let Some(item) = programs.events.next() {
+        while let Some(item) = ring.next() {
             match decode(&item).expect("decodable record") {
                 KernelEvent::Exec(e) if e.task.tgid == child_pid => exec = Some(e),
                 KernelEvent::Fork(f) if f.child.tgid == child_pid => {

@@ -244,6 +244,23 @@ fn events_dump(sensor: &Sensor, keep: impl Fn(&Value) -> bool) -> String {
         .join("\n")
 }
 
+/// The shell's parent is the server by name. A server older than the
+/// sensor is named from /proc: after its executable (`python3.11` for
+/// `python3`), or its proven script.
+fn check_parent_name(ev: &Value, server: &Server, shell: &Shell, what: &str) {
+    let name = get(ev, "process.parent.name").as_str().unwrap_or_default();
+    let exe_name = get(ev, "process.parent.executable")
+        .as_str()
+        .and_then(|e| e.rsplit('/').next())
+        .unwrap_or_default();
+    assert!(
+        name == shell.parent_name
+            || (server.seeded && name == exe_name && name.starts_with(shell.parent_name)),
+        "parent name {name:?}, expected {:?}: {what}",
+        shell.parent_name
+    );
+}
+
 /// Sends every attack through every shell of `server`; checks the sensor's
 /// exec events (container id, parent, interactivity) and then the alerts:
 /// exactly one per malicious command, none for the others, and — for a
@@ -308,17 +325,7 @@ fn attack_and_check(sensor: &mut Sensor, server: &Server, alerting: bool, extra:
         );
         // A server older than the sensor is named from /proc: after its
         // executable (`python3.11` for `python3`), or its proven script.
-        let name = get(&ev, "process.parent.name").as_str().unwrap_or_default();
-        let exe_name = get(&ev, "process.parent.executable")
-            .as_str()
-            .and_then(|e| e.rsplit('/').next())
-            .unwrap_or_default();
-        assert!(
-            name == shell.parent_name
-                || (server.seeded && name == exe_name && name.starts_with(shell.parent_name)),
-            "parent name {name:?}, expected {:?}: {what}",
-            shell.parent_name
-        );
+        check_parent_name(&ev, server, shell, &what);
         let interactive = server.place == Place::ContainerPty;
         assert_eq!(
             get(&ev, "process.parent.interactive"),
@@ -363,11 +370,7 @@ fn attack_and_check(sensor: &mut Sensor, server: &Server, alerting: bool, extra:
             cid.as_deref(),
             "container.id: {what}"
         );
-        assert_eq!(
-            get(&alert, "process.parent.name"),
-            shell.parent_name,
-            "{what}"
-        );
+        check_parent_name(&alert, server, shell, &what);
         assert_eq!(get(&alert, "process.name"), "sh", "{what}");
         assert_eq!(get(&alert, "process.parent.interactive"), false, "{what}");
         if let Some(arg) = shell.parent_arg {

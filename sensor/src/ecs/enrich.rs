@@ -88,6 +88,11 @@ impl Enricher {
 
     /// The cgroup hierarchy container identity is read from (0: cgroup2),
     /// `None` without container enrichment.
+    /// The container resolver's figures, for metrics.
+    pub fn resolver_stats(&self) -> Option<crate::context::cgroup_path::ResolverStats> {
+        self.containers.as_ref().map(CgroupResolver::stats)
+    }
+
     pub fn cgroup_hierarchy(&self) -> Option<u32> {
         self.containers.as_ref().map(CgroupResolver::hierarchy_id)
     }

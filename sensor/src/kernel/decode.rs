@@ -114,7 +114,10 @@ pub enum KernelEvent {
     ArgsChunk(ArgsChunkEvent),
 }
 
-fn read_struct<T: Copy>(bytes: &[u8], what: &'static str) -> Result<T, DecodeError> {
+/// The fixed part of a record. `aya::Pod` (implemented only for the
+/// `#[repr(C)]`, explicitly padded records of `sensor_common`) is the
+/// promise that any bytes are a valid `T`.
+fn read_struct<T: aya::Pod>(bytes: &[u8], what: &'static str) -> Result<T, DecodeError> {
     let need = std::mem::size_of::<T>();
     if bytes.len() < need {
         return Err(DecodeError::Short {
@@ -123,8 +126,8 @@ fn read_struct<T: Copy>(bytes: &[u8], what: &'static str) -> Result<T, DecodeErr
             need,
         });
     }
-    // SAFETY: length checked above; T is a #[repr(C)] plain-data record
-    // valid for any bit pattern, and read_unaligned needs no alignment.
+    // SAFETY: length checked above; `T: Pod` is valid for any bit pattern,
+    // and read_unaligned needs no alignment.
     Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
 }
 
@@ -185,6 +188,10 @@ struct CgroupFixed {
 }
 
 const _: () = assert!(std::mem::size_of::<CgroupFixed>() == CgroupRecord::FIXED_LEN);
+
+// SAFETY: #[repr(C)] integers only, no padding (checked above against the
+// record's layout): valid for any bit pattern.
+unsafe impl aya::Pod for CgroupFixed {}
 
 fn decode_cgroup(bytes: &[u8]) -> Result<CgroupMkdirEvent, DecodeError> {
     let rec: CgroupFixed = read_struct(bytes, "cgroup record")?;

@@ -2,8 +2,6 @@
 //! for each way it can fail on a real host: not enough privilege, no BTF,
 //! no ring buffer support, tracefs missing, or the verifier saying no.
 
-use std::os::fd::AsRawFd;
-
 use aya::{
     maps::{MapData, MapError, PerCpuArray, ProgramArray, RingBuf},
     programs::{ProgramError, RawTracePoint, TracePoint},
@@ -107,7 +105,9 @@ impl Default for LoadOptions {
 pub struct KernelPrograms {
     /// Keeps programs and links alive; dropping it detaches everything.
     _ebpf: Ebpf,
-    pub events: RingBuf<MapData>,
+    /// The ring buffer, until [`KernelPrograms::take_events`] hands it to
+    /// its reader.
+    events: Option<RingBuf<MapData>>,
     lost: PerCpuArray<MapData, u64>,
     drops: PerCpuArray<MapData, u64>,
     /// What was attached, for the start-up summary.
@@ -207,8 +207,12 @@ impl KernelPrograms {
         Ok(out)
     }
 
-    pub fn events_fd(&self) -> i32 {
-        self.events.as_raw_fd()
+    /// The ring buffer the programs write to, for its one reader.
+    pub fn take_events(&mut self) -> Result<RingBuf<MapData>, LoadError> {
+        self.events.take().ok_or_else(|| LoadError::Map {
+            name: "EVENTS".to_owned(),
+            reason: "the ring buffer was already taken".to_owned(),
+        })
     }
 }
 
@@ -306,7 +310,7 @@ pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, Load
         .and_then(|m| PerCpuArray::try_from(m).map_err(|e| map_err("DROPS", e.to_string())))?;
     Ok(KernelPrograms {
         _ebpf: ebpf,
-        events,
+        events: Some(events),
         lost,
         drops,
         attached,

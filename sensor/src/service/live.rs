@@ -6,15 +6,17 @@
 //! enrich → rules → outputs): records from one CPU stay in order, the table
 //! sees fork before the child's exec, and nothing needs locking.
 
-use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
+use aya::maps::{MapData, RingBuf};
 
 use crate::context::cgroup_path::CgroupResolver;
 use crate::context::cgroup_v1::CgroupMode;
@@ -27,7 +29,8 @@ use crate::output::alert::AlertWriter;
 use crate::output::jsonl::{JsonLines, OutputOptions, Rotation};
 use crate::rules::{Rule, RuleSet};
 use crate::service::config::Settings;
-use crate::service::metrics::{self, Metrics};
+use crate::service::http;
+use crate::service::metrics::Metrics;
 
 /// Everything the live sensor is configured with.
 pub struct LiveOptions {
@@ -61,19 +64,12 @@ pub struct RunStats {
     /// `became_interactive` events: a process that started without a
     /// terminal gained one (see `ecs::Action::BecameInteractive`).
     pub became_interactive: u64,
+    /// Argv continuation records that arrived without their exec (its
+    /// record was lost) and were dropped.
+    pub orphaned_args_chunks: u64,
     /// Records the kernel programs dropped before the ring buffer, by
     /// program and reason (empty when none).
     pub kernel_drops: Vec<KernelDrop>,
-}
-
-/// The ring buffer's fd, borrowed for tokio's readiness polling; the
-/// `KernelPrograms` that owns it outlives the poller.
-struct RingFd(RawFd);
-
-impl AsRawFd for RingFd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0
-    }
 }
 
 fn kernel_release() -> String {
@@ -84,203 +80,249 @@ fn kernel_release() -> String {
 
 /// Runs until a signal; returns the stats for the caller to report.
 pub async fn run(opts: LiveOptions) -> Result<RunStats> {
-    let rules = opts.rules;
-    let settings = opts.settings;
-    let metrics = Metrics::new(
-        rules
-            .rules()
-            .iter()
-            .map(|r| (r.meta.rule_id.clone(), r.meta.name.clone())),
-    );
-    // Bind before loading anything: a taken port is a configuration error
-    // the user should see at once.
-    let listener = match settings.metrics_addr {
-        Some(addr) => Some(
-            metrics::bind(addr).with_context(|| format!("binding the metrics endpoint {addr}"))?,
-        ),
-        None => None,
-    };
-    let object_owned;
-    let object: &[u8] = match &opts.ebpf_object {
-        Some(path) => {
-            object_owned = std::fs::read(path)
-                .with_context(|| format!("reading eBPF object {}", path.display()))?;
-            &object_owned
-        }
-        None => programs::embedded_object().ok_or(programs::LoadError::NoObject)?,
-    };
-    // Decided before loading: on v1-only hosts the programs read the cgroup
-    // of a v1 controller instead of cgroup2's.
-    let cgroup_mode = crate::context::cgroup_v1::detect();
-    let mut programs = programs::load(
-        object,
-        &LoadOptions {
-            ring_buffer_bytes: settings.ring_buffer_mib * 1024 * 1024,
-            // A wake-up per 64 KiB (or per ring/8 on small rings); the
-            // batch timer below picks up whatever is under the threshold.
-            wakeup_bytes: if settings.batch_ms == 0 {
-                0
-            } else {
-                (u64::from(settings.ring_buffer_mib) * 1024 * 1024 / 8).min(64 * 1024)
+    let mut sensor = LiveSensor::start(opts)?;
+    sensor.run_until_signal().await?;
+    Ok(sensor.shutdown())
+}
+
+/// The running sensor: its programs, the ring buffer it polls, and the
+/// per-event pipeline.
+struct LiveSensor {
+    /// Keeps the programs attached; dropping it detaches them.
+    programs: KernelPrograms,
+    ring: AsyncFd<RingBuf<MapData>>,
+    pipeline: Pipeline,
+    metrics: Arc<Metrics>,
+    sigterm: Signal,
+    sigint: Signal,
+    batch_ms: u64,
+    last_lost: LostCounts,
+}
+
+impl LiveSensor {
+    /// Binds the metrics endpoint, loads and attaches the programs, seeds
+    /// the process table, opens the outputs, installs the signal handlers,
+    /// and says `sensor: ready`. Every failure here is fatal and explained.
+    fn start(opts: LiveOptions) -> Result<LiveSensor> {
+        let rules = opts.rules;
+        let settings = opts.settings;
+        let metrics = Metrics::new(
+            rules
+                .rules()
+                .iter()
+                .map(|r| (r.meta.rule_id.clone(), r.meta.name.clone())),
+        );
+        // Bind before loading anything: a taken port is a configuration error
+        // the user should see at once.
+        let listener = match settings.metrics_addr {
+            Some(addr) => Some(
+                http::bind(addr).with_context(|| format!("binding the metrics endpoint {addr}"))?,
+            ),
+            None => None,
+        };
+        let object_owned;
+        let object: &[u8] = match &opts.ebpf_object {
+            Some(path) => {
+                object_owned = std::fs::read(path)
+                    .with_context(|| format!("reading eBPF object {}", path.display()))?;
+                &object_owned
+            }
+            None => programs::embedded_object().ok_or(programs::LoadError::NoObject)?,
+        };
+        // Decided before loading: on v1-only hosts the programs read the cgroup
+        // of a v1 controller instead of cgroup2's.
+        let cgroup_mode = crate::context::cgroup_v1::detect();
+        let mut programs = programs::load(
+            object,
+            &LoadOptions {
+                ring_buffer_bytes: settings.ring_buffer_mib * 1024 * 1024,
+                // A wake-up per 64 KiB (or per ring/8 on small rings); the
+                // batch timer picks up whatever is under the threshold.
+                wakeup_bytes: if settings.batch_ms == 0 {
+                    0
+                } else {
+                    (u64::from(settings.ring_buffer_mib) * 1024 * 1024 / 8).min(64 * 1024)
+                },
+                btf_path: opts.btf.clone(),
+                cgroup_v1_ssid: cgroup_mode.v1_ssid(),
             },
-            btf_path: opts.btf.clone(),
-            cgroup_v1_ssid: cgroup_mode.v1_ssid(),
-        },
-    )?;
-    eprintln!(
-        "sensor: kernel {}: attached {}{}",
-        kernel_release(),
-        programs.attached.join(", "),
-        if programs.mounted_tracefs {
-            " (mounted tracefs at /sys/kernel/tracing)"
-        } else {
-            ""
-        }
-    );
-
-    let host = HostIdentity::discover();
-    // Programs are attached before the scan: a process started in between
-    // is seen by both, never by neither.
-    let mut table = ProcessTable::new(TableConfig {
-        host_id: host.id.clone().unwrap_or_else(|| host.name.clone()),
-        capacity: settings.table_capacity,
-        proc_root: PathBuf::from("/proc"),
-        clk_tck: crate::context::process_table::system_clk_tck(),
-    });
-    let scan = procfs::scan(std::path::Path::new("/proc"));
-    let seeded = table.seed(scan.snapshots);
-    let containers = match &cgroup_mode {
-        CgroupMode::None => {
-            let e = CgroupResolver::discover().err();
-            eprintln!(
-                "sensor: warning: no container enrichment: {}",
-                e.map_or_else(|| "no cgroup mount found".to_owned(), |e| e.to_string())
-            );
-            None
-        }
-        mode => {
-            eprintln!("sensor: {}", mode.describe());
-            mode.resolver()
-        }
-    };
-    let mut enricher = Enricher::new(host, containers);
-
-    let output = OutputOptions {
-        rotation: (settings.rotate_mib > 0).then_some(Rotation {
-            max_bytes: settings.rotate_mib * 1024 * 1024,
-            keep: settings.rotate_keep,
-        }),
-        mode: settings.output_mode,
-    };
-    let alerts_target = settings.alerts_target();
-    let mut alerts_out = AlertWriter::new(
-        alerts_target
-            .open_with(output)
-            .with_context(|| format!("opening alerts output {}", alerts_target.describe()))?,
-    );
-    let events_target = settings.events_target();
-    let mut events_out = match &events_target {
-        Some(t) => {
-            Some(JsonLines::new(t.open_with(output).with_context(|| {
-                format!("opening events output {}", t.describe())
-            })?))
-        }
-        None => None,
-    };
-    eprintln!(
-        "sensor: process table seeded with {seeded} processes from /proc ({} unreadable); alerts → {}{}",
-        scan.errors,
-        alerts_target.describe(),
-        events_target
-            .as_ref()
-            .map(|t| format!(", events → {}", t.describe()))
-            .unwrap_or_default()
-    );
-    if let Some(listener) = listener {
+        )?;
         eprintln!(
-            "sensor: metrics and health on http://{}/metrics, /healthz, /readyz",
-            listener
-                .local_addr()
-                .map(|a| a.to_string())
+            "sensor: kernel {}: attached {}{}",
+            kernel_release(),
+            programs.attached.join(", "),
+            if programs.mounted_tracefs {
+                " (mounted tracefs at /sys/kernel/tracing)"
+            } else {
+                ""
+            }
+        );
+        // SAFETY: the ring buffer owns its map fd for as long as the
+        // `AsyncFd` owns the ring buffer, and `as_raw_fd` always returns
+        // that one fd; nothing swaps the ring for another.
+        let ring =
+            unsafe { AsyncFd::register_with_interest(programs.take_events()?, Interest::READABLE) }
+                .map_err(|e| anyhow::anyhow!("polling the ring buffer: {e}"))?;
+
+        let host = HostIdentity::discover();
+        // Programs are attached before the scan: a process started in between
+        // is seen by both, never by neither.
+        let mut table = ProcessTable::new(TableConfig {
+            host_id: host.id.clone().unwrap_or_else(|| host.name.clone()),
+            capacity: settings.table_capacity,
+            proc_root: PathBuf::from("/proc"),
+            clk_tck: crate::context::process_table::system_clk_tck(),
+        });
+        let scan = procfs::scan(std::path::Path::new("/proc"));
+        let seeded = table.seed(scan.snapshots);
+        let containers = match &cgroup_mode {
+            CgroupMode::None => {
+                let e = CgroupResolver::discover().err();
+                eprintln!(
+                    "sensor: warning: no container enrichment: {}",
+                    e.map_or_else(|| "no cgroup mount found".to_owned(), |e| e.to_string())
+                );
+                None
+            }
+            mode => {
+                eprintln!("sensor: {}", mode.describe());
+                mode.resolver()
+            }
+        };
+        let enricher = Enricher::new(host, containers);
+
+        let output = OutputOptions {
+            rotation: (settings.rotate_mib > 0).then_some(Rotation {
+                max_bytes: settings.rotate_mib * 1024 * 1024,
+                keep: settings.rotate_keep,
+            }),
+            mode: settings.output_mode,
+        };
+        let alerts_target = settings.alerts_target();
+        let alerts = AlertWriter::new(
+            alerts_target
+                .open_with(output)
+                .with_context(|| format!("opening alerts output {}", alerts_target.describe()))?,
+        );
+        let events_target = settings.events_target();
+        let events = match &events_target {
+            Some(t) => {
+                Some(JsonLines::new(t.open_with(output).with_context(|| {
+                    format!("opening events output {}", t.describe())
+                })?))
+            }
+            None => None,
+        };
+        eprintln!(
+            "sensor: process table seeded with {seeded} processes from /proc ({} unreadable); alerts → {}{}",
+            scan.errors,
+            alerts_target.describe(),
+            events_target
+                .as_ref()
+                .map(|t| format!(", events → {}", t.describe()))
                 .unwrap_or_default()
         );
-        metrics::spawn(listener, metrics.clone()).context("starting the metrics endpoint")?;
+        if let Some(listener) = listener {
+            eprintln!(
+                "sensor: metrics and health on http://{}/metrics, /healthz, /readyz",
+                listener
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default()
+            );
+            http::spawn(listener, metrics.clone()).context("starting the metrics endpoint")?;
+        }
+        // Handlers before `ready`: a SIGTERM right after it must mean a
+        // clean shutdown, not the default action.
+        let sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+        let sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+        metrics.set_table(&table.stats());
+        metrics.heartbeat();
+        metrics.set_ready();
+        eprintln!("sensor: ready");
+        Ok(LiveSensor {
+            programs,
+            ring,
+            pipeline: Pipeline {
+                rules,
+                table,
+                enricher,
+                alerts,
+                events,
+                lifecycle: settings.lifecycle_events,
+                stats: RunStats::default(),
+                metrics: metrics.clone(),
+                args: ArgsAssembler::default(),
+            },
+            metrics,
+            sigterm,
+            sigint,
+            batch_ms: settings.batch_ms,
+            last_lost: LostCounts::default(),
+        })
     }
-    metrics
-        .process_table_entries
-        .store(table.len() as u64, Ordering::Relaxed);
-    metrics.heartbeat();
-    metrics.set_ready();
-    eprintln!("sensor: ready");
 
-    // SAFETY: the fd belongs to `programs`, which is dropped only after
-    // `ring` (explicitly, below), so it stays open while registered.
-    let ring = unsafe {
-        AsyncFd::register_with_interest(RingFd(programs.events_fd()), Interest::READABLE)
-    }
-    .map_err(|e| anyhow::anyhow!("polling the ring buffer: {e}"))?;
-    let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-    let mut lost_check = tokio::time::interval(Duration::from_secs(1));
-    let mut batch = tokio::time::interval(Duration::from_millis(settings.batch_ms.max(1)));
-    batch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let batching = settings.batch_ms > 0;
-    let mut stats = RunStats::default();
-    let mut last_lost = LostCounts::default();
-
-    let mut pipeline = Pipeline {
-        rules: &rules,
-        table: &mut table,
-        enricher: &mut enricher,
-        alerts: &mut alerts_out,
-        events: events_out.as_mut(),
-        lifecycle: settings.lifecycle_events,
-        stats: &mut stats,
-        metrics: &metrics,
-        args: ArgsAssembler::default(),
-    };
-    loop {
-        tokio::select! {
-            guard = ring.readable() => {
-                let mut guard = guard.context("ring buffer poll")?;
-                pipeline.drain(&mut programs);
-                guard.clear_ready();
+    /// Reads, enriches, evaluates and writes until SIGTERM or SIGINT.
+    async fn run_until_signal(&mut self) -> Result<()> {
+        let mut counters = tokio::time::interval(Duration::from_secs(1));
+        let mut batch = tokio::time::interval(Duration::from_millis(self.batch_ms.max(1)));
+        batch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let batching = self.batch_ms > 0;
+        loop {
+            tokio::select! {
+                guard = self.ring.readable_mut() => {
+                    let mut guard = guard.context("ring buffer poll")?;
+                    self.pipeline.drain(guard.get_inner_mut());
+                    guard.clear_ready();
+                }
+                _ = batch.tick(), if batching => {
+                    self.pipeline.drain(self.ring.get_mut());
+                }
+                _ = counters.tick() => self.report_counters(),
+                _ = self.sigterm.recv() => return Ok(()),
+                _ = self.sigint.recv() => return Ok(()),
             }
-            _ = batch.tick(), if batching => {
-                pipeline.drain(&mut programs);
-            }
-            _ = lost_check.tick() => {
-                report_lost(&programs, &mut last_lost, &metrics);
-                report_drops(&programs, &mut pipeline.stats.kernel_drops);
-                pipeline.publish_gauges();
-            }
-            _ = sigterm.recv() => break,
-            _ = sigint.recv() => break,
         }
     }
-    // A second signal during shutdown exits at once: back to the default
-    // action (terminate), which needs no cooperation from this thread.
-    // SAFETY: resetting a signal disposition to SIG_DFL is always valid.
-    unsafe {
-        libc::signal(libc::SIGTERM, libc::SIG_DFL);
-        libc::signal(libc::SIGINT, libc::SIG_DFL);
+
+    /// Lost and dropped kernel records and the gauges, once a second.
+    fn report_counters(&mut self) {
+        report_lost(&self.programs, &mut self.last_lost, &self.metrics);
+        report_drops(&self.programs, &mut self.pipeline.stats.kernel_drops);
+        self.pipeline.publish_gauges();
     }
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while pipeline.drain(&mut programs) > 0 && Instant::now() < deadline {}
-    report_lost(&programs, &mut last_lost, &metrics);
-    report_drops(&programs, &mut stats.kernel_drops);
-    stats.lost_exec = last_lost.exec;
-    stats.lost_fork = last_lost.fork;
-    stats.lost_exit = last_lost.exit;
-    stats.lost_args_chunks = last_lost.args_chunk;
-    let _ = alerts_out.flush();
-    if let Some(e) = events_out.as_mut() {
-        let _ = e.flush();
+
+    /// Drains what is left (at most 2 s), flushes the outputs, detaches
+    /// the programs and returns the run's counters.
+    fn shutdown(mut self) -> RunStats {
+        // A second signal during shutdown exits at once: back to the default
+        // action (terminate), which needs no cooperation from this thread.
+        // SAFETY: resetting a signal disposition to SIG_DFL is always valid;
+        // rustix has no signal-disposition call.
+        unsafe {
+            libc::signal(libc::SIGTERM, libc::SIG_DFL);
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.pipeline.drain(self.ring.get_mut()) > 0 && Instant::now() < deadline {}
+        self.report_counters();
+        let p = &mut self.pipeline;
+        let lost = self.last_lost;
+        p.stats.lost_exec = lost.exec;
+        p.stats.lost_fork = lost.fork;
+        p.stats.lost_exit = lost.exit;
+        p.stats.lost_args_chunks = lost.args_chunk;
+        p.stats.orphaned_args_chunks = p.args.orphaned;
+        let _ = p.alerts.flush();
+        if let Some(e) = p.events.as_mut() {
+            let _ = e.flush();
+        }
+        p.stats.output_errors = p.alerts.errors() + p.events.as_ref().map_or(0, |e| e.errors());
+        let stats = std::mem::take(&mut p.stats);
+        drop(self.ring);
+        drop(self.programs); // detaches
+        stats
     }
-    stats.output_errors = alerts_out.errors() + events_out.as_ref().map_or(0, |e| e.errors());
-    drop(ring);
-    drop(programs); // detaches
-    Ok(stats)
 }
 
 /// Warns when the kernel programs dropped records since the last check;
@@ -307,9 +349,7 @@ fn report_lost(programs: &KernelPrograms, last: &mut LostCounts, metrics: &Metri
     metrics.heartbeat();
     match programs.lost() {
         Ok(now) if now != *last => {
-            metrics.lost_exec.store(now.exec, Ordering::Relaxed);
-            metrics.lost_fork.store(now.fork, Ordering::Relaxed);
-            metrics.lost_exit.store(now.exit, Ordering::Relaxed);
+            metrics.set_lost(&now);
             eprintln!(
                 "sensor: warning: ring buffer full, records lost since start: exec {}, fork {}, exit {}, cgroup {}, argv continuation {} (raise --ring-buffer-mib)",
                 now.exec, now.fork, now.exit, now.cgroup_mkdir, now.args_chunk
@@ -321,33 +361,37 @@ fn report_lost(programs: &KernelPrograms, last: &mut LostCounts, metrics: &Metri
     }
 }
 
-/// The per-event path, borrowed pieces of the running sensor.
-struct Pipeline<'a> {
-    rules: &'a RuleSet,
-    table: &'a mut ProcessTable,
-    enricher: &'a mut Enricher,
-    alerts: &'a mut AlertWriter,
-    events: Option<&'a mut JsonLines>,
+/// The per-event path: everything an event goes through, in order.
+struct Pipeline {
+    rules: RuleSet,
+    table: ProcessTable,
+    enricher: Enricher,
+    alerts: AlertWriter,
+    events: Option<JsonLines>,
     lifecycle: bool,
-    stats: &'a mut RunStats,
-    metrics: &'a Metrics,
+    stats: RunStats,
+    metrics: Arc<Metrics>,
     /// Joins argv continuation records to their exec.
     args: ArgsAssembler,
 }
 
-impl Pipeline<'_> {
-    /// Gauges and error counts, published once a second (not per event).
+impl Pipeline {
+    /// Figures kept outside the metrics (the table's, the resolver's, the
+    /// writers' error counts), published once a second (not per event).
     fn publish_gauges(&self) {
-        let m = self.metrics;
-        m.process_table_entries
-            .store(self.table.len() as u64, Ordering::Relaxed);
-        m.alert_output_errors
-            .store(self.alerts.errors(), Ordering::Relaxed);
-        m.event_output_errors.store(
+        let m = &self.metrics;
+        m.set_table(&self.table.stats());
+        if let Some(r) = self.enricher.resolver_stats() {
+            m.set_resolver(&r);
+        }
+        m.set_output_errors(
+            self.alerts.errors(),
             self.events.as_ref().map_or(0, |e| e.errors()),
-            Ordering::Relaxed,
         );
+        m.set_args_orphaned(self.args.orphaned);
+        m.set_kernel_drops(&self.stats.kernel_drops);
         m.decode_errors
+            .inner()
             .store(self.stats.decode_errors, Ordering::Relaxed);
     }
 
@@ -370,9 +414,9 @@ impl Pipeline<'_> {
     }
 
     /// Handles every record waiting in the ring buffer; returns how many.
-    fn drain(&mut self, programs: &mut KernelPrograms) -> usize {
+    fn drain(&mut self, ring: &mut RingBuf<MapData>) -> usize {
         let mut n = 0;
-        while let Some(item) = programs.events.next() {
+        while let Some(item) = ring.next() {
             n += 1;
             match decode(&item) {
                 Ok(ev) => self.handle(ev),
@@ -398,15 +442,17 @@ impl Pipeline<'_> {
             KernelEvent::ArgsChunk(chunk) => self.args.push(chunk),
             KernelEvent::Exec(mut exec) => {
                 self.stats.exec += 1;
-                self.metrics.exec_events.fetch_add(1, Ordering::Relaxed);
+                self.metrics.exec_events.inc();
                 self.args.complete(&mut exec);
                 if exec.args_truncated {
                     self.stats.args_truncated += 1;
+                    self.metrics.add_args_truncated();
                 }
                 let ctx = self.table.on_exec(&exec);
                 if let Some(parent) = self.table.parent_became_interactive(&exec, &ctx) {
                     if let Some(kernel) = exec.parent.as_ref() {
                         self.stats.became_interactive += 1;
+                        self.metrics.add_became_interactive();
                         let doc = self.enricher.became_interactive_event(
                             &parent,
                             kernel,
@@ -421,11 +467,11 @@ impl Pipeline<'_> {
             }
             KernelEvent::Fork(fork) => {
                 self.stats.fork += 1;
-                self.metrics.fork_events.fetch_add(1, Ordering::Relaxed);
+                self.metrics.fork_events.inc();
                 self.table.on_fork(&fork);
                 if self.lifecycle {
                     if let Some(out) = self.events.as_mut() {
-                        if let Some(doc) = self.enricher.fork_event(&fork, self.table) {
+                        if let Some(doc) = self.enricher.fork_event(&fork, &self.table) {
                             let _ = out.write(&doc);
                         }
                     }
@@ -440,7 +486,7 @@ impl Pipeline<'_> {
             }
             KernelEvent::Exit(exit) => {
                 self.stats.exit += 1;
-                self.metrics.exit_events.fetch_add(1, Ordering::Relaxed);
+                self.metrics.exit_events.inc();
                 let ended = self.table.on_exit(&exit);
                 if self.lifecycle {
                     if let (Some(out), Some(ended)) = (self.events.as_mut(), ended) {

@@ -4,6 +4,7 @@
 //! rules and writers ([`replay`]).
 
 pub mod config;
+pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod replay;
