@@ -133,8 +133,10 @@ impl From<ReadError> for Dropped {
     }
 }
 
-/// Counts a record `program` dropped (see [`DROPS`]).
-fn count_drop(program: u32, why: Result<(), Dropped>) {
+/// Counts a record `program` dropped (see [`DROPS`]) and says so on the
+/// kernel log channel (aya-log, read by the agent only when it runs with
+/// `RUST_LOG=debug`).
+fn count_drop<C: EbpfContext>(ctx: &C, program: u32, why: Result<(), Dropped>) {
     let reason = match why {
         Ok(()) => return,
         Err(Dropped::Read) => drop_reason::READ,
@@ -144,6 +146,12 @@ fn count_drop(program: u32, why: Result<(), Dropped>) {
         // SAFETY: per-CPU slot, only this CPU writes it.
         unsafe { *counter += 1 };
     }
+    aya_log_ebpf::debug!(
+        ctx,
+        "program {} dropped a record, reason {}",
+        program,
+        reason
+    );
 }
 
 const S_IFMT: u32 = 0o170000;
@@ -153,25 +161,25 @@ const S_IFCHR: u32 = 0o020000;
 pub fn sensor_exec(ctx: TracePointContext) -> u32 {
     // A partial read is reflected in the record's flags; a dropped record
     // is counted. The kernel ignores a tracepoint program's return value.
-    count_drop(program_index::EXEC, try_exec(&ctx));
+    count_drop(&ctx, program_index::EXEC, try_exec(&ctx));
     0
 }
 
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
 pub fn sensor_fork(ctx: RawTracePointContext) -> i32 {
-    count_drop(program_index::FORK, try_fork(&ctx));
+    count_drop(&ctx, program_index::FORK, try_fork(&ctx));
     0
 }
 
 #[tracepoint]
 pub fn sensor_exit(ctx: TracePointContext) -> u32 {
-    count_drop(program_index::EXIT, try_exit(&ctx));
+    count_drop(&ctx, program_index::EXIT, try_exit(&ctx));
     0
 }
 
 #[tracepoint]
 pub fn sensor_cgroup_mkdir(ctx: TracePointContext) -> u32 {
-    count_drop(program_index::CGROUP_MKDIR, try_cgroup_mkdir(&ctx));
+    count_drop(&ctx, program_index::CGROUP_MKDIR, try_cgroup_mkdir(&ctx));
     0
 }
 
@@ -293,8 +301,8 @@ fn output_exec(rec: &mut ExecRecord) {
 }
 
 #[tracepoint]
-pub fn sensor_exec_args(_ctx: TracePointContext) -> u32 {
-    count_drop(program_index::EXEC_ARGS, try_exec_args());
+pub fn sensor_exec_args(ctx: TracePointContext) -> u32 {
+    count_drop(&ctx, program_index::EXEC_ARGS, try_exec_args());
     0
 }
 
@@ -334,7 +342,7 @@ fn filename_is_indirect(rec: &ExecRecord) -> bool {
 
 #[tracepoint]
 pub fn sensor_exec_exe(ctx: TracePointContext) -> u32 {
-    count_drop(program_index::EXEC_EXE, try_exec_exe(&ctx));
+    count_drop(&ctx, program_index::EXEC_EXE, try_exec_exe(&ctx));
     0
 }
 

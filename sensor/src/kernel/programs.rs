@@ -207,6 +207,19 @@ impl KernelPrograms {
         Ok(out)
     }
 
+    /// The programs' own diagnostics (aya-log: which program dropped a
+    /// record, and why), for a reader that forwards them to the `log`
+    /// crate. `None` when the object has no log channel.
+    pub fn kernel_logger(&mut self) -> Option<aya_log::EbpfLogger<&'static dyn log::Log>> {
+        match aya_log::EbpfLogger::init(&mut self._ebpf) {
+            Ok(logger) => Some(logger),
+            Err(e) => {
+                log::debug!("no kernel log channel: {e}");
+                None
+            }
+        }
+    }
+
     /// The ring buffer the programs write to, for its one reader.
     pub fn take_events(&mut self) -> Result<RingBuf<MapData>, LoadError> {
         self.events.take().ok_or_else(|| LoadError::Map {

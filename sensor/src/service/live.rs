@@ -157,6 +157,9 @@ impl LiveSensor {
                 ""
             }
         );
+        if log::log_enabled!(log::Level::Debug) {
+            spawn_kernel_log(&mut programs);
+        }
         // SAFETY: the ring buffer owns its map fd for as long as the
         // `AsyncFd` owns the ring buffer, and `as_raw_fd` always returns
         // that one fd; nothing swaps the ring for another.
@@ -323,6 +326,28 @@ impl LiveSensor {
         drop(self.programs); // detaches
         stats
     }
+}
+
+/// Forwards the kernel programs' diagnostics (aya-log) to the `log` crate,
+/// on a task of its own; only with debug logging on (`RUST_LOG=debug`), so a
+/// normal run pays nothing for it.
+fn spawn_kernel_log(programs: &mut KernelPrograms) {
+    let Some(logger) = programs.kernel_logger() else {
+        return;
+    };
+    // SAFETY: the logger owns its ring-buffer fd for as long as the
+    // `AsyncFd` owns the logger, and always reports that one fd.
+    let Ok(mut logger) = (unsafe { AsyncFd::register_with_interest(logger, Interest::READABLE) })
+    else {
+        log::debug!("cannot poll the kernel log channel");
+        return;
+    };
+    tokio::spawn(async move {
+        while let Ok(mut guard) = logger.readable_mut().await {
+            guard.get_inner_mut().flush();
+            guard.clear_ready();
+        }
+    });
 }
 
 /// Warns when the kernel programs dropped records since the last check;
