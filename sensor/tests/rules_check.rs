@@ -328,3 +328,63 @@ fn elastic_catalogue_has_no_eql_rule_refused_for_a_language_feature() {
         assert_eq!(text.lines().last(), Some(want), "{dir}");
     }
 }
+
+/// A rule file in the detection-rules format with `query` as its query.
+fn rule_file(dir: &Path, name: &str, query: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    let text = format!(
+        "[metadata]\ncreation_date = \"2026/01/01\"\nmaturity = \"production\"\n\
+         updated_date = \"2026/01/01\"\n\n[rule]\nauthor = [\"t\"]\ndescription = \"d\"\n\
+         name = \"{name}\"\nrisk_score = 1\nrule_id = \"{name}\"\nseverity = \"low\"\n\
+         type = \"eql\"\nlanguage = \"eql\"\nquery = '''\n{query}\n'''\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Rule files are input an attacker may plant: a list past the cap and a
+/// file past the cap are refused with a clear, per-file error, and the
+/// other files still load.
+#[test]
+fn oversized_lists_and_files_are_refused_per_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let values = |n: usize| {
+        (0..n)
+            .map(|i| format!("\"v{i}\""))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let max = sensor::eql::parser::MAX_LIST_VALUES;
+    rule_file(
+        dir.path(),
+        "at-cap",
+        &format!("process where process.name in ({})", values(max)),
+    );
+    let over = rule_file(
+        dir.path(),
+        "over-cap",
+        &format!("process where process.name like ({})", values(max + 1)),
+    );
+    let huge = dir.path().join("huge.toml");
+    std::fs::write(
+        &huge,
+        " ".repeat(sensor::rules::MAX_RULE_FILE_BYTES as usize + 1),
+    )
+    .unwrap();
+    let r = RuleSet::load_paths(&[dir.path().to_path_buf()]).unwrap();
+    assert_eq!(r.ruleset.len(), 1, "the rule at the cap loads");
+    assert_eq!(r.errors.len(), 2, "{:?}", r.errors);
+    let msg = |p: &Path| {
+        r.errors
+            .iter()
+            .find(|e| e.path == p)
+            .map(|e| e.message.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        msg(&over).contains("more than 100000 values"),
+        "{}",
+        msg(&over)
+    );
+    assert!(msg(&huge).contains("larger than 4 MiB"), "{}", msg(&huge));
+}

@@ -57,6 +57,53 @@ fn commonness(b: u8) -> u32 {
     }
 }
 
+/// Byte strings numbered in the order they were first added, found by
+/// hash. Rule files are input an attacker on the node may reach (a
+/// ConfigMap, a rules directory): deduplicating a list of n patterns must
+/// cost O(n), not the O(n²) of a linear search per pattern.
+#[derive(Debug, Default)]
+pub(crate) struct ByteIndex {
+    items: Vec<Vec<u8>>,
+    ids: std::collections::HashMap<Vec<u8>, usize>,
+}
+
+impl ByteIndex {
+    /// The id of `b`, added if new; `true` when it was added.
+    pub(crate) fn insert(&mut self, b: &[u8]) -> (usize, bool) {
+        if let Some(&id) = self.ids.get(b) {
+            return (id, false);
+        }
+        let id = self.items.len();
+        self.items.push(b.to_vec());
+        self.ids.insert(b.to_vec(), id);
+        (id, true)
+    }
+
+    /// As [`ByteIndex::insert`], deduplicating by `key` (e.g. the ASCII
+    /// lower case of `b`) while keeping `b`'s first spelling.
+    pub(crate) fn insert_keyed(&mut self, key: &[u8], b: &[u8]) -> (usize, bool) {
+        if let Some(&id) = self.ids.get(key) {
+            return (id, false);
+        }
+        let id = self.items.len();
+        self.items.push(b.to_vec());
+        self.ids.insert(key.to_vec(), id);
+        (id, true)
+    }
+
+    pub(crate) fn contains(&self, b: &[u8]) -> bool {
+        self.ids.contains_key(b)
+    }
+
+    pub(crate) fn items(&self) -> &[Vec<u8>] {
+        &self.items
+    }
+
+    pub(crate) fn into_items(self) -> Vec<Vec<u8>> {
+        self.items
+    }
+}
+
 /// Rarity score of a byte string: higher means less likely to occur by
 /// chance. Longer is rarer, rare bytes count more.
 pub(crate) fn rarity(bytes: &[u8]) -> u32 {
@@ -65,19 +112,15 @@ pub(crate) fn rarity(bytes: &[u8]) -> u32 {
 
 /// The window of `lit` to scan for: `lit` itself when it is at most
 /// [`WINDOW_LEN`] bytes, otherwise its rarest `WINDOW_LEN`-byte substring,
-/// preferring one already in `chosen` (a shared window costs nothing extra).
+/// preferring one already chosen (a shared window costs nothing extra).
 /// Returns the window's byte offset in `lit`.
-pub(crate) fn best_window(lit: &[u8], chosen: &[Vec<u8>]) -> (usize, usize) {
+pub(crate) fn best_window(lit: &[u8], chosen: &ByteIndex) -> (usize, usize) {
     if lit.len() <= WINDOW_LEN {
         return (0, lit.len());
     }
     let score = |i: usize| {
         let w = &lit[i..i + WINDOW_LEN];
-        let reuse = if chosen.iter().any(|c| c.as_slice() == w) {
-            400
-        } else {
-            0
-        };
+        let reuse = if chosen.contains(w) { 400 } else { 0 };
         rarity(w) + reuse
     };
     // First best on ties: deterministic.
@@ -291,9 +334,10 @@ mod tests {
 
     #[test]
     fn window_prefers_rare_bytes_and_reuse() {
-        assert_eq!(best_window(b"ncat ", &[]), (0, 4));
-        assert_eq!(best_window(b"abc", &[]), (0, 3));
-        let chosen = vec![b"AZUR".to_vec()];
+        assert_eq!(best_window(b"ncat ", &ByteIndex::default()), (0, 4));
+        assert_eq!(best_window(b"abc", &ByteIndex::default()), (0, 3));
+        let mut chosen = ByteIndex::default();
+        chosen.insert(b"AZUR");
         assert_eq!(best_window(b"AZURE_TENANT_ID", &chosen), (0, 4));
     }
 

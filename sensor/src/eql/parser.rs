@@ -51,6 +51,12 @@ fn arith(op: ArithOp, left: Operand, right: Operand) -> Operand {
     }
 }
 
+/// Most values in one `in`/`like` list. Elastic's longest lists have a few
+/// hundred; a list is compiled into sets and automata in time and memory
+/// linear in its size, and the cap bounds both for a rule file planted by
+/// whoever can write the rules directory.
+pub const MAX_LIST_VALUES: usize = 100_000;
+
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
@@ -505,16 +511,28 @@ impl Parser {
         })
     }
 
+    /// A list of values (`in (...)`, `like (...)`), at most
+    /// [`MAX_LIST_VALUES`] long.
     fn list(&mut self, op: &str) -> Result<Vec<Operand>, EqlError> {
         if self.peek().tok != Tok::LParen {
             return Err(self.unexpected(&format!("`(` to start the `{op}` list")));
         }
+        let start = self.peek().span;
         self.advance();
         let mut out = vec![self.value()?];
         loop {
             match self.peek().tok {
                 Tok::Comma => {
                     self.advance();
+                    if out.len() >= MAX_LIST_VALUES {
+                        return Err(EqlError::syntax(
+                            format!(
+                                "the `{op}` list has more than {MAX_LIST_VALUES} values, \
+                                 the most a list may have"
+                            ),
+                            start,
+                        ));
+                    }
                     out.push(self.value()?);
                 }
                 Tok::RParen => {

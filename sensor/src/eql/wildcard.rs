@@ -36,7 +36,7 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
-use super::litscan::{best_window, rarity, LiteralScan};
+use super::litscan::{best_window, rarity, ByteIndex, LiteralScan};
 use super::strset::StrSet;
 
 /// Values at least this long (bytes) use [`LongValueScan`] when available.
@@ -475,17 +475,13 @@ impl LongValueScan {
     /// `substrings`: the literals of `*literal*` patterns; `gated`: the other
     /// unanchored patterns (each has at least one literal piece).
     fn new(substrings: &[&[u8]], gated: &[WildcardPattern]) -> Option<LongValueScan> {
-        let mut windows: Vec<Vec<u8>> = Vec::new();
+        let mut windows = ByteIndex::default();
         let mut checks: Vec<Vec<WindowCheck>> = Vec::new();
-        let mut add = |w: &[u8], c: WindowCheck, windows: &mut Vec<Vec<u8>>| {
-            let id = match windows.iter().position(|x| x.as_slice() == w) {
-                Some(id) => id,
-                None => {
-                    windows.push(w.to_vec());
-                    checks.push(Vec::new());
-                    windows.len() - 1
-                }
-            };
+        let mut add = |w: &[u8], c: WindowCheck, windows: &mut ByteIndex| {
+            let (id, added) = windows.insert(w);
+            if added {
+                checks.push(Vec::new());
+            }
             checks[id].push(c);
         };
         let mut literals = Vec::new();
@@ -509,7 +505,7 @@ impl LongValueScan {
                     &lit[off..off + len]
                 })
                 .max_by_key(|w| {
-                    let reuse = windows.iter().any(|x| x.as_slice() == *w);
+                    let reuse = windows.contains(w);
                     (w.len(), rarity(w) + if reuse { 400 } else { 0 })
                 })?;
             add(
@@ -518,7 +514,7 @@ impl LongValueScan {
                 &mut windows,
             );
         }
-        let scan = LiteralScan::new(&windows)?;
+        let scan = LiteralScan::new(windows.items())?;
         Some(LongValueScan {
             min_len: scan.min_haystack_len().max(LONG_VALUE_MIN),
             scan,
@@ -609,20 +605,24 @@ impl WildcardSet {
         let mut any = false;
         let mut direct = Vec::new();
         let mut gated: Vec<WildcardPattern> = Vec::new();
-        let mut factors: Vec<Vec<u8>> = Vec::new();
+        let mut factors = ByteIndex::default();
         let mut targets: Vec<AcTarget> = Vec::new();
-        let mut substrings: Vec<Vec<u8>> = Vec::new();
-        let factor_index = |f: &[u8], factors: &mut Vec<Vec<u8>>, targets: &mut Vec<AcTarget>| {
+        let mut substrings = ByteIndex::default();
+        let factor_index = |f: &[u8], factors: &mut ByteIndex, targets: &mut Vec<AcTarget>| {
             // Duplicate factors share one automaton pattern. For a
-            // case-insensitive set, factors equal up to ASCII case are duplicates.
-            match factors.iter().position(|x| eq_bytes(x, f, ci)) {
-                Some(i) => i,
-                None => {
-                    factors.push(f.to_vec());
-                    targets.push(AcTarget::default());
-                    factors.len() - 1
-                }
+            // case-insensitive set, factors equal up to ASCII case are
+            // duplicates (the automaton matches them without case, and the
+            // first spelling is the one kept).
+            let key = if ci {
+                std::borrow::Cow::Owned(f.to_ascii_lowercase())
+            } else {
+                std::borrow::Cow::Borrowed(f)
+            };
+            let (i, added) = factors.insert_keyed(&key, f);
+            if added {
+                targets.push(AcTarget::default());
             }
+            i
         };
         // A list whose every pattern is anchored by a literal (`/home/*/*`,
         // `/root/*`) is checked pattern by pattern: each costs one failing
@@ -646,9 +646,7 @@ impl WildcardSet {
             if wp.matches_everything() {
                 any = true;
             } else if let Some(sub) = wp.as_substring() {
-                if !substrings.iter().any(|x| x.as_slice() == sub) {
-                    substrings.push(sub.to_vec());
-                }
+                substrings.insert(sub);
                 let i = factor_index(sub, &mut factors, &mut targets);
                 targets[i].immediate = true;
             } else if wp.has_unanchored_segment() && !all_anchored {
@@ -666,6 +664,7 @@ impl WildcardSet {
         }
         // Cheapest direct checks first: fewer segments means less work.
         direct.sort_by_key(|p| p.segments.len());
+        let factors = factors.into_items();
         let ac = if factors.is_empty() {
             None
         } else {
@@ -689,7 +688,7 @@ impl WildcardSet {
         let long = if ci || any || factors.is_empty() {
             None
         } else {
-            let subs: Vec<&[u8]> = substrings.iter().map(Vec::as_slice).collect();
+            let subs: Vec<&[u8]> = substrings.items().iter().map(Vec::as_slice).collect();
             LongValueScan::new(&subs, &gated)
         };
         Ok(WildcardSet {
@@ -700,7 +699,7 @@ impl WildcardSet {
             ac,
             targets,
             long,
-            substrings,
+            substrings: substrings.into_items(),
         })
     }
 

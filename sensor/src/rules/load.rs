@@ -120,9 +120,30 @@ pub(crate) fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, RuleError>
     Ok(out)
 }
 
+/// Largest rule file loaded. Elastic's largest rules are tens of KiB; the
+/// cap keeps a planted or runaway file from costing the sensor its memory or
+/// its start-up time (loading is linear in the file's size: see
+/// `eql::litscan::ByteIndex`).
+pub const MAX_RULE_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
 /// Loads one file.
 pub fn load_file(path: &Path) -> Result<LoadOutcome, RuleError> {
-    let src = std::fs::read_to_string(path).map_err(|e| RuleError::io(path, &e))?;
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| RuleError::io(path, &e))?;
+    let mut src = String::new();
+    // One byte over the cap tells an oversized file without reading it all.
+    file.take(MAX_RULE_FILE_BYTES + 1)
+        .read_to_string(&mut src)
+        .map_err(|e| RuleError::io(path, &e))?;
+    if src.len() as u64 > MAX_RULE_FILE_BYTES {
+        return Err(RuleError::invalid(
+            path,
+            format!(
+                "the file is larger than {} MiB, the most a rule file may be",
+                MAX_RULE_FILE_BYTES / (1024 * 1024)
+            ),
+        ));
+    }
     load_str(&src, path)
 }
 

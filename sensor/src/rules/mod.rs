@@ -17,7 +17,7 @@ mod model;
 use std::path::{Path, PathBuf};
 
 pub use check::check_paths;
-pub use load::{LoadOutcome, RuleError, RuleErrorKind};
+pub use load::{LoadOutcome, RuleError, RuleErrorKind, MAX_RULE_FILE_BYTES};
 pub use model::{Metadata, RuleMeta, Technique, Threat, ThreatRef};
 
 use crate::eql::{CompiledQuery, Document};
