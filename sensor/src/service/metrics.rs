@@ -30,8 +30,21 @@ const EVAL_BUCKETS: [f64; 8] = [1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 1e-5, 1e-4, 1e
 
 type Labels = Vec<(&'static str, String)>;
 
+/// Label pairs, values escaped for the text format: prometheus-client 0.24
+/// writes label values as they are, and a rule name (from a rule file) with
+/// a quote or a newline would otherwise break the exposition or forge lines
+/// in it.
 fn labels(pairs: &[(&'static str, &str)]) -> Labels {
-    pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let escaped = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            (*k, escaped)
+        })
+        .collect()
 }
 
 /// A counter that mirrors a total kept elsewhere (the kernel's per-CPU
@@ -343,7 +356,7 @@ mod tests {
 
     #[test]
     fn renders_every_family_with_escaped_labels() {
-        let m = Metrics::new([("r-1".to_owned(), "Say \"hi\"".to_owned())]);
+        let m = Metrics::new([("r-1".to_owned(), "Say \"hi\"\n# forged 1".to_owned())]);
         m.exec_events.inc_by(3);
         m.add_alert("r-1");
         m.add_alert("r-unknown"); // not loaded: ignored
@@ -367,7 +380,7 @@ mod tests {
         let text = m.render();
         for line in [
             "sensor_events_total{kind=\"exec\"} 3\n",
-            "sensor_alerts_total{rule_id=\"r-1\",rule_name=\"Say \\\"hi\\\"\"} 1\n",
+            "sensor_alerts_total{rule_id=\"r-1\",rule_name=\"Say \\\"hi\\\"\\n# forged 1\"} 1\n",
             "sensor_rule_eval_seconds_bucket{le=\"2.5e-7\"} 0\n",
             "sensor_rule_eval_seconds_bucket{le=\"5e-7\"} 1\n",
             "sensor_rule_eval_seconds_count 1\n",
