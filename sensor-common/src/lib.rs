@@ -20,6 +20,7 @@ pub const ARGS_CHUNK_MAX: usize = 32 * 1024;
 pub const ARGS_TOTAL_MAX: usize = 6 * 1024 * 1024;
 /// Continuation records per exec: enough for [`ARGS_TOTAL_MAX`].
 pub const ARGS_CHUNKS_MAX: usize = (ARGS_TOTAL_MAX - ARGS_MAX).div_ceil(ARGS_CHUNK_MAX);
+const _: () = assert!(ARGS_MAX + ARGS_CHUNKS_MAX * ARGS_CHUNK_MAX >= ARGS_TOTAL_MAX);
 /// Bytes of the execve filename captured (PATH_MAX).
 pub const FILENAME_MAX: usize = 4096;
 /// Bytes of working-directory path components captured per exec.
@@ -555,6 +556,5 @@ mod tests {
         );
         assert_eq!(core::mem::size_of::<KernelOffsets>() % 8, 0);
         assert_eq!(ArgsChunkRecord::FIXED_LEN % 8, 0);
-        assert!(ARGS_MAX + ARGS_CHUNKS_MAX * ARGS_CHUNK_MAX >= ARGS_TOTAL_MAX);
     }
 }

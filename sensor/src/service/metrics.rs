@@ -178,7 +178,7 @@ impl Metrics {
             "Cgroups the resolver knows",
             resolver_entries.clone(),
         );
-        let eval_seconds = Histogram::new(EVAL_BUCKETS.into_iter());
+        let eval_seconds = Histogram::new(EVAL_BUCKETS);
         registry.register(
             "rule_eval_seconds",
             "Time to evaluate every loaded rule on one event",
