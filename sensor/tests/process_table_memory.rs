@@ -75,6 +75,7 @@ fn realistic_snapshot(i: u32) -> ProcSnapshot {
         comm: "python3".to_owned(),
         name: format!("worker-{i}"),
         interactive: Some(false),
+        escaped: Default::default(),
         executable: Some("/usr/local/bin/python3.11".to_owned()),
         executable_deleted: false,
         args: vec![

@@ -98,6 +98,26 @@ fn invalid_utf8_argv_is_kept_escaped() {
             "caf\\xe9-\\xff\\\\x".into()
         ]
     );
+    // ... and the event says which fields were escaped, so a reader knows
+    // how to read them.
+    assert_eq!(
+        get(&ev, "sensor.escaped_fields"),
+        &serde_json::json!(["process.args", "process.command_line"]),
+        "{ev}"
+    );
+    // The same text from valid UTF-8 is literal, and not flagged.
+    let m2 = marker("utf8-literal");
+    let status = Command::new("/bin/true")
+        .arg(&m2)
+        .arg("caf\\xe9")
+        .status()
+        .expect("run");
+    assert!(status.success());
+    let ev = sensor
+        .wait_event(WAIT, |v| args_of(v).contains(&m2))
+        .expect("exec event");
+    assert_eq!(args_of(&ev)[2], "caf\\xe9");
+    assert!(get(&ev, "sensor").is_null(), "{ev}");
     sensor.stop().expect("clean stop");
 }
 

@@ -20,7 +20,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::ecs::byte_text::to_text;
+use crate::ecs::byte_text::{to_text, EscapedFields};
 
 /// `PF_KTHREAD` in the `flags` field of `/proc/<pid>/stat` (include/linux/sched.h).
 const PF_KTHREAD: u64 = 0x0020_0000;
@@ -48,6 +48,8 @@ pub struct ProcSnapshot {
     /// ECS `process.name`; see [`process_name`] for how it is chosen.
     /// Empty when it cannot be known (no access to `exe`).
     pub name: String,
+    /// Which text fields had to be escaped (not UTF-8).
+    pub escaped: EscapedFields,
     /// ECS `process.interactive` as `/proc` shows it now (see
     /// [`interactive_from_proc`]); `None` when the fds could not be read.
     pub interactive: Option<bool>,
@@ -215,6 +217,7 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Result<ProcSnapshot, ProcScan
         _ => return Err(ProcScanError::Vanished { pid }),
     }
 
+    let mut esc = EscapedFields::default();
     Ok(ProcSnapshot {
         pid,
         pidfs_ino: if proc_root == Path::new("/proc") {
@@ -225,12 +228,16 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Result<ProcSnapshot, ProcScan
         ppid: stat.ppid,
         start_ticks: stat.start_ticks,
         comm: to_text(stat.comm).into_owned(),
-        name: to_text(&name).into_owned(),
+        name: esc.text(EscapedFields::NAME, &name).into_owned(),
         interactive,
-        executable: exe.map(|e| to_text(&e).into_owned()),
+        executable: exe.map(|e| esc.text(EscapedFields::EXECUTABLE, &e).into_owned()),
         executable_deleted,
-        args: raw_args.iter().map(|a| to_text(a).into_owned()).collect(),
-        cwd: cwd.map(|c| to_text(&c).into_owned()),
+        args: raw_args
+            .iter()
+            .map(|a| esc.text(EscapedFields::ARGS, a).into_owned())
+            .collect(),
+        cwd: cwd.map(|c| esc.text(EscapedFields::WORKING_DIRECTORY, &c).into_owned()),
+        escaped: esc,
         uid,
         gid,
         euid,

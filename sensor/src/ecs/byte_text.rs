@@ -23,6 +23,61 @@ pub fn to_text(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
+/// Which text fields of a process were escaped by [`to_text`] (their bytes
+/// were not UTF-8). A reader needs to know: in an escaped value `\\` is one
+/// backslash and `\xNN` one byte, in any other value both are literal text.
+/// The sensor lists the escaped fields of each event in
+/// `sensor.escaped_fields` (docs/ecs.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EscapedFields(u8);
+
+impl EscapedFields {
+    pub const NAME: EscapedFields = EscapedFields(1);
+    pub const EXECUTABLE: EscapedFields = EscapedFields(2);
+    /// `args` and so `command_line`.
+    pub const ARGS: EscapedFields = EscapedFields(4);
+    pub const WORKING_DIRECTORY: EscapedFields = EscapedFields(8);
+
+    /// [`to_text`] of `bytes`, marking `field` when it had to escape.
+    pub fn text<'a>(&mut self, field: EscapedFields, bytes: &'a [u8]) -> Cow<'a, str> {
+        let text = to_text(bytes);
+        if matches!(text, Cow::Owned(_)) {
+            self.0 |= field.0;
+        }
+        text
+    }
+
+    /// Marks `field` as escaped when `escaped` is true.
+    pub fn mark(&mut self, field: EscapedFields, escaped: bool) {
+        if escaped {
+            self.0 |= field.0;
+        }
+    }
+
+    pub fn contains(self, field: EscapedFields) -> bool {
+        self.0 & field.0 == field.0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The ECS names of the escaped fields under `prefix` (`process`,
+    /// `process.parent`).
+    pub fn names(self, prefix: &str, out: &mut Vec<String>) {
+        for (field, names) in [
+            (Self::NAME, &["name"][..]),
+            (Self::EXECUTABLE, &["executable"][..]),
+            (Self::ARGS, &["args", "command_line"][..]),
+            (Self::WORKING_DIRECTORY, &["working_directory"][..]),
+        ] {
+            if self.contains(field) {
+                out.extend(names.iter().map(|n| format!("{prefix}.{n}")));
+            }
+        }
+    }
+}
+
 /// Whether [`to_text`] escaped this value (the bytes were not UTF-8).
 pub fn needs_escape(bytes: &[u8]) -> bool {
     std::str::from_utf8(bytes).is_err()

@@ -162,10 +162,22 @@ pub struct EcsEvent {
     pub container: Option<ContainerFields>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub orchestrator: Option<OrchestratorFields>,
+    /// Not ECS: facts about the document itself (only when there are any).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sensor: Option<SensorFields>,
     /// The serialised form, built on first need (unknown-field lookups,
     /// alerts). Not part of the document.
     #[serde(skip)]
     json: OnceCell<serde_json::Value>,
+}
+
+/// `sensor.*`: facts about the document, not the event.
+#[derive(Debug, Clone, Serialize)]
+pub struct SensorFields {
+    /// The fields whose bytes were not UTF-8 and were escaped (each invalid
+    /// byte as `\xNN`, each backslash doubled): only in these is the text
+    /// not the bytes as they are (docs/ecs.md).
+    pub escaped_fields: Vec<String>,
 }
 
 /// What kind of process event.
@@ -237,6 +249,7 @@ impl EcsEvent {
             host,
             container: None,
             orchestrator: None,
+            sensor: None,
             json: OnceCell::new(),
         }
     }

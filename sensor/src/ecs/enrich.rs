@@ -14,7 +14,7 @@ use crate::context::cgroup_path::CgroupResolver;
 use crate::context::process_table::{ExecContext, ProcessInfo, ProcessTable};
 use crate::ecs::{
     self, Action, BootClock, ContainerFields, EcsEvent, HostFields, HostOs, OrchestratorFields,
-    OrchestratorResource, ParentFields, ProcessFields, Tty,
+    OrchestratorResource, ParentFields, ProcessFields, SensorFields, Tty,
 };
 use crate::kernel::decode::{ExecEvent, ExitEvent, ForkEvent};
 
@@ -233,6 +233,7 @@ impl Enricher {
         );
         let cgroup_id = parent.cgroup_id.unwrap_or(child_cgroup_id);
         self.with_container(&mut out, cgroup_id, parent.pid);
+        out.sensor = escaped_fields(parent, None);
         out
     }
 
@@ -259,6 +260,7 @@ impl Enricher {
             ev.gid,
         );
         self.with_container(&mut out, ev.cgroup_id, ev.task.tgid);
+        out.sensor = escaped_fields(&ctx.process, ctx.parent.as_deref());
         out
     }
 
@@ -278,6 +280,7 @@ impl Enricher {
             child.gid,
         );
         self.with_container(&mut out, ev.cgroup_id, ev.child.tgid);
+        out.sensor = escaped_fields(&child, parent.as_deref());
         Some(out)
     }
 
@@ -291,7 +294,7 @@ impl Enricher {
         } else {
             ((code >> 8) & 0xff) as i32
         });
-        EcsEvent::new(
+        let mut out = EcsEvent::new(
             Action::End,
             self.clock.wall(ev.ktime_ns),
             self.next_event_id(),
@@ -299,6 +302,20 @@ impl Enricher {
             self.host.fields(),
             ended.uid,
             ended.gid,
-        )
+        );
+        out.sensor = escaped_fields(ended, None);
+        out
     }
+}
+
+/// `sensor.escaped_fields` for an event about `process` (and its parent).
+fn escaped_fields(process: &ProcessInfo, parent: Option<&ProcessInfo>) -> Option<SensorFields> {
+    let mut names = Vec::new();
+    process.escaped.names("process", &mut names);
+    if let Some(p) = parent {
+        p.escaped.names("process.parent", &mut names);
+    }
+    (!names.is_empty()).then_some(SensorFields {
+        escaped_fields: names,
+    })
 }

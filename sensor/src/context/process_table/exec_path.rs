@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::context::procfs::{start_ticks, ProcStart};
-use crate::ecs::byte_text::to_text;
+use crate::ecs::byte_text::EscapedFields;
 use crate::kernel::decode::ExecEvent;
 
 use super::ProcessTable;
@@ -17,13 +17,21 @@ impl ProcessTable {
     /// The target of `/proc/<pid>/<link>` if `pid` is still the instance
     /// that started at `ticks` (checked after reading, so a pid reused
     /// mid-read is not mistaken for ours).
-    pub(super) fn read_link_of_instance(&self, pid: u32, ticks: u64, link: &str) -> Option<String> {
+    /// Returns the text and whether it had to be escaped.
+    pub(super) fn read_link_of_instance(
+        &self,
+        pid: u32,
+        ticks: u64,
+        link: &str,
+    ) -> Option<(String, bool)> {
         let target = std::fs::read_link(self.proc_root.join(pid.to_string()).join(link)).ok()?;
         if start_ticks(&self.proc_root, pid) != ProcStart::Ticks(ticks) {
             return None;
         }
         let bytes = target.into_os_string().into_encoded_bytes();
-        Some(to_text(&bytes).into_owned())
+        let mut esc = EscapedFields::default();
+        let text = esc.text(EscapedFields::EXECUTABLE, &bytes).into_owned();
+        Some((text, !esc.is_empty()))
     }
 
     pub(super) fn resolve_executable(
@@ -32,21 +40,27 @@ impl ProcessTable {
         pid: u32,
         ticks: u64,
         cwd: Option<&str>,
+        esc: &mut EscapedFields,
     ) -> Option<Arc<str>> {
+        const EXE: EscapedFields = EscapedFields::EXECUTABLE;
         let filename = ev.filename.as_slice();
         let usable = !filename.is_empty() && !ev.filename_truncated;
         if usable && filename.starts_with(b"/") && !is_fd_path(filename) {
-            return Some(to_text(filename).into());
+            return Some(esc.text(EXE, filename).into());
         }
         if usable && !filename.starts_with(b"/") {
             if let Some(cwd) = cwd.filter(|c| c.starts_with('/')) {
-                return Some(join_relative(cwd, &to_text(filename)).into());
+                // Escaped when either part was.
+                let joined = join_relative(cwd, &esc.text(EXE, filename));
+                esc.mark(EXE, esc.contains(EscapedFields::WORKING_DIRECTORY));
+                return Some(joined.into());
             }
         }
         if let Some(exe) = &ev.exe {
-            return Some(to_text(exe).into());
+            return Some(esc.text(EXE, exe).into());
         }
-        let exe = self.read_link_of_instance(pid, ticks, "exe")?;
+        let (exe, escaped) = self.read_link_of_instance(pid, ticks, "exe")?;
+        esc.mark(EXE, escaped);
         let exe = exe.strip_suffix(DELETED_SUFFIX).unwrap_or(&exe);
         Some(exe.into())
     }

@@ -50,7 +50,7 @@ use std::sync::Arc;
 use sensor_common::TTY_READ_ERROR;
 
 use crate::context::procfs::{self, ProcSnapshot};
-use crate::ecs::byte_text::to_text;
+use crate::ecs::byte_text::EscapedFields;
 use crate::kernel::decode::{ExecEvent, ExitEvent, ForkEvent};
 
 use exec_path::{basename, is_fd_path};
@@ -128,6 +128,8 @@ pub struct ProcessInfo {
     pub cgroup_path: Option<Arc<str>>,
     /// Where this data came from.
     pub origin: Origin,
+    /// Which text fields were escaped (not UTF-8), for `sensor.escaped_fields`.
+    pub escaped: EscapedFields,
     /// A `became_interactive` event was reported for this instance
     /// ([`ProcessTable::parent_became_interactive`]); `interactive` keeps
     /// the start value.
@@ -301,6 +303,7 @@ impl ProcessTable {
                     None
                 },
                 origin: Origin::Fork,
+                escaped: p.escaped,
                 became_interactive: p.became_interactive,
             },
             None => match self.read_instance(pid, ticks) {
@@ -356,27 +359,40 @@ impl ProcessTable {
 
         // The kernel reads the cwd at exec; /proc is the fallback (a
         // filesystem the walk could not finish), checked to be this instance.
+        let mut esc = EscapedFields::default();
         let live_cwd = match &ev.cwd {
-            Some(cwd) => Some(Arc::<str>::from(to_text(cwd).as_ref())),
+            Some(cwd) => Some(Arc::<str>::from(
+                esc.text(EscapedFields::WORKING_DIRECTORY, cwd).as_ref(),
+            )),
             None => self
                 .read_link_of_instance(pid, ticks, "cwd")
-                .map(Arc::<str>::from),
+                .map(|(text, escaped)| {
+                    esc.mark(EscapedFields::WORKING_DIRECTORY, escaped);
+                    Arc::<str>::from(text)
+                }),
         };
         let known_cwd = live_cwd;
 
-        let executable = self.resolve_executable(ev, pid, ticks, known_cwd.as_deref());
+        let executable = self.resolve_executable(ev, pid, ticks, known_cwd.as_deref(), &mut esc);
         let filename = ev.filename.as_slice();
         let direct = !filename.is_empty() && !ev.filename_truncated && !is_fd_path(filename);
         let name: Arc<str> = if direct {
-            to_text(basename(filename)).into()
+            esc.text(EscapedFields::NAME, basename(filename)).into()
         } else {
+            // Already text: escaped exactly when the executable was.
+            esc.mark(EscapedFields::NAME, esc.contains(EscapedFields::EXECUTABLE));
             executable
                 .as_deref()
-                .map(|exe| to_text(basename(exe.as_bytes())).into())
+                .and_then(|exe| exe.rsplit('/').next())
+                .map(Arc::<str>::from)
                 .unwrap_or_else(|| "".into())
         };
 
-        let args: Vec<String> = ev.args.iter().map(|a| to_text(a).into_owned()).collect();
+        let args: Vec<String> = ev
+            .args
+            .iter()
+            .map(|a| esc.text(EscapedFields::ARGS, a).into_owned())
+            .collect();
         let args_truncated = ev.args_truncated
             || ev.args_read_failed
             || u64::try_from(args.len()).map_or(true, |n| n < u64::from(ev.argc));
@@ -407,6 +423,7 @@ impl ProcessTable {
                 .filter(|p| cgroup_id.is_some() && p.cgroup_id == cgroup_id)
                 .and_then(|p| p.cgroup_path.clone()),
             origin: Origin::Exec,
+            escaped: esc,
             became_interactive: false,
         };
         let process = Arc::new(info);
@@ -543,6 +560,7 @@ impl ProcessTable {
             cgroup_id,
             cgroup_path: snap.cgroup_path.map(Arc::from),
             origin: Origin::Procfs,
+            escaped: snap.escaped,
             became_interactive: false,
         }
     }

@@ -77,6 +77,7 @@ fn snap(pid: u32, ppid: u32, start: u64, name: &str, args: &[&str]) -> ProcSnaps
         comm: name.chars().take(15).collect(),
         name: name.to_owned(),
         interactive: Some(false),
+        escaped: Default::default(),
         executable: Some(format!("/usr/sbin/{name}")),
         executable_deleted: false,
         args: args.iter().map(|a| (*a).to_owned()).collect(),
@@ -844,4 +845,24 @@ fn args_truncation_non_utf8_and_interactivity() {
     // A fork child inherits interactivity with its fds and tty.
     t.on_fork(&fork(103, 1100, 100, 1000));
     assert_eq!(t.get(103).and_then(|p| p.interactive), Some(true));
+}
+
+#[test]
+fn escaped_fields_are_recorded_per_field() {
+    let proc = FakeProc::new();
+    let mut t = table(proc.path(), 100);
+    let mut ev = exec(120, 1200, 1, 1, "/usr/bin/x", &["x"]);
+    ev.filename = b"/usr/bin/caf\xe9".to_vec();
+    ev.args = vec![b"x".to_vec(), b"\xff".to_vec()];
+    ev.cwd = Some(b"/srv".to_vec());
+    let p = t.on_exec(&ev).process;
+    assert!(p.escaped.contains(EscapedFields::ARGS));
+    assert!(p.escaped.contains(EscapedFields::NAME));
+    assert!(p.escaped.contains(EscapedFields::EXECUTABLE));
+    assert!(!p.escaped.contains(EscapedFields::WORKING_DIRECTORY));
+    let ev = exec(121, 1210, 1, 1, "/bin/true", &["true", "\\x41"]);
+    assert!(
+        t.on_exec(&ev).process.escaped.is_empty(),
+        "valid UTF-8 is never escaped"
+    );
 }
