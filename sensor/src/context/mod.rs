@@ -7,5 +7,7 @@
 pub mod cgroup_path;
 pub mod cgroup_v1;
 pub mod container_id;
+#[cfg(test)]
+pub(crate) mod fake_proc;
 pub mod process_table;
 pub mod procfs;

@@ -543,33 +543,24 @@ fn read_link_bytes(path: &Path) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use std::fs;
-    use std::os::unix::ffi::OsStringExt;
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
-    /// A stat line with every field up to 52, the given ones set.
-    fn stat_line(pid: u32, comm: &[u8], ppid: u32, tty: i32, flags: u64, start: u64) -> Vec<u8> {
-        let mut line = format!("{pid} (").into_bytes();
-        line.extend_from_slice(comm);
-        line.extend_from_slice(
-            format!(
-                ") S {ppid} {pid} {pid} {tty} -1 {flags} 10 0 0 0 1 2 0 0 20 0 1 0 {start} 1000 10 \
-                 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
-            )
-            .as_bytes(),
-        );
-        line
-    }
+    use crate::context::fake_proc::{stat_line, FakeProcess};
 
+    /// The shared fake `/proc`, in this module's shape.
     struct FakeProc {
-        root: tempfile::TempDir,
+        tree: crate::context::fake_proc::FakeProc,
     }
 
     impl FakeProc {
         fn new() -> Self {
             Self {
-                root: tempfile::tempdir().unwrap(),
+                tree: crate::context::fake_proc::FakeProc::new(),
             }
+        }
+        fn root(&self) -> &Path {
+            self.tree.root()
         }
         fn add(
             &self,
@@ -580,32 +571,22 @@ mod tests {
             flags: u64,
             ppid: u32,
         ) {
-            let dir = self.root.path().join(pid.to_string());
-            fs::create_dir(&dir).unwrap();
-            fs::write(
-                dir.join("stat"),
-                stat_line(pid, comm, ppid, 34817, flags, 5000 + u64::from(pid)),
-            )
-            .unwrap();
-            fs::write(
-                dir.join("status"),
-                "Name:\tx\nUid:\t1000\t0\t0\t0\nGid:\t100\t101\t101\t101\n",
-            )
-            .unwrap();
-            fs::write(dir.join("cmdline"), cmdline).unwrap();
-            fs::write(
-                dir.join("cgroup"),
-                "1:name=systemd:/x\n0::/system.slice/foo.service\n",
-            )
-            .unwrap();
-            if let Some(exe) = exe {
-                let target = std::ffi::OsString::from_vec(exe.to_vec());
-                std::os::unix::fs::symlink(target, dir.join("exe")).unwrap();
-            }
-            std::os::unix::fs::symlink("/srv/app", dir.join("cwd")).unwrap();
+            self.tree.add(&FakeProcess {
+                pid,
+                ppid,
+                start: 5000 + u64::from(pid),
+                comm,
+                cmdline: cmdline.to_vec(),
+                exe,
+                cwd: Some(b"/srv/app"),
+                flags,
+                tty_nr: 34817,
+                status: "Name:\tx\nUid:\t1000\t0\t0\t0\nGid:\t100\t101\t101\t101\n",
+                cgroup: Some("1:name=systemd:/x\n0::/system.slice/foo.service\n"),
+            });
         }
         fn read(&self, pid: u32) -> ProcSnapshot {
-            read_process(self.root.path(), pid).unwrap()
+            read_process(self.root(), pid).unwrap()
         }
     }
 
@@ -826,26 +807,26 @@ mod tests {
     fn vanished_and_broken() {
         let p = FakeProc::new();
         assert!(matches!(
-            read_process(p.root.path(), 99),
+            read_process(p.root(), 99),
             Err(ProcScanError::Vanished { pid: 99 })
         ));
         p.add(50, b"ok", b"ok\0", None, 0, 1);
-        fs::write(p.root.path().join("50/stat"), "garbage").unwrap();
+        fs::write(p.root().join("50/stat"), "garbage").unwrap();
         assert!(matches!(
-            read_process(p.root.path(), 50),
+            read_process(p.root(), 50),
             Err(ProcScanError::Parse { .. })
         ));
         p.add(51, b"ok", b"ok\0", None, 0, 1);
-        fs::remove_file(p.root.path().join("51/cmdline")).unwrap();
+        fs::remove_file(p.root().join("51/cmdline")).unwrap();
         assert!(matches!(
-            read_process(p.root.path(), 51),
+            read_process(p.root(), 51),
             Err(ProcScanError::Vanished { pid: 51 })
         ));
 
         p.add(52, b"fine", b"fine\0", None, 0, 1);
-        fs::create_dir(p.root.path().join("self")).unwrap();
-        fs::create_dir(p.root.path().join("123abc")).unwrap();
-        let result = scan(p.root.path());
+        fs::create_dir(p.root().join("self")).unwrap();
+        fs::create_dir(p.root().join("123abc")).unwrap();
+        let result = scan(p.root());
         assert_eq!(result.errors, 2);
         let pids: Vec<u32> = result.snapshots.iter().map(|s| s.pid).collect();
         assert_eq!(pids, [52]);

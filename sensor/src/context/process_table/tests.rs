@@ -4,7 +4,6 @@
 use super::identity::{fnv1a, FNV_OFFSET_A};
 use super::*;
 use sensor_common::{TaskInfo, TtyInfo, TTY_FD0_CHR, TTY_FD2_CHR, TTY_HAS_CTTY};
-use std::fs;
 use std::path::Path;
 
 const NS_PER_TICK: u64 = 10_000_000;
@@ -92,19 +91,15 @@ fn snap(pid: u32, ppid: u32, start: u64, name: &str, args: &[&str]) -> ProcSnaps
 }
 
 /// A fake `/proc` with just the files `procfs::read_process` and the
-/// table read.
-struct FakeProc {
-    root: tempfile::TempDir,
-}
+/// table read (the shared fixture, in this module's shape).
+struct FakeProc(crate::context::fake_proc::FakeProc);
 
 impl FakeProc {
     fn new() -> Self {
-        Self {
-            root: tempfile::tempdir().unwrap(),
-        }
+        Self(crate::context::fake_proc::FakeProc::new())
     }
     fn path(&self) -> PathBuf {
-        self.root.path().to_path_buf()
+        self.0.path()
     }
     #[allow(clippy::too_many_arguments)]
     fn add(
@@ -117,37 +112,22 @@ impl FakeProc {
         exe: Option<&str>,
         cwd: Option<&str>,
     ) {
-        let dir = self.root.path().join(pid.to_string());
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir(&dir).unwrap();
-        fs::write(
-            dir.join("stat"),
-            format!(
-                "{pid} ({comm}) S {ppid} {pid} {pid} 0 -1 4194304 10 0 0 0 1 2 0 0 20 0 1 0 {start} 1000 10 \
-                 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
-            ),
-        )
-        .unwrap();
-        fs::write(
-            dir.join("status"),
-            "Name:\tx\nUid:\t33\t33\t33\t33\nGid:\t33\t33\t33\t33\n",
-        )
-        .unwrap();
-        let mut cmdline = Vec::new();
-        for a in args {
-            cmdline.extend_from_slice(a.as_bytes());
-            cmdline.push(0);
-        }
-        fs::write(dir.join("cmdline"), cmdline).unwrap();
-        if let Some(exe) = exe {
-            std::os::unix::fs::symlink(exe, dir.join("exe")).unwrap();
-        }
-        if let Some(cwd) = cwd {
-            std::os::unix::fs::symlink(cwd, dir.join("cwd")).unwrap();
-        }
+        self.0.add(&crate::context::fake_proc::FakeProcess {
+            pid,
+            ppid,
+            start,
+            comm: comm.as_bytes(),
+            cmdline: crate::context::fake_proc::cmdline(args),
+            exe: exe.map(str::as_bytes),
+            cwd: cwd.map(str::as_bytes),
+            flags: 4_194_304,
+            tty_nr: 0,
+            status: "Name:\tx\nUid:\t33\t33\t33\t33\nGid:\t33\t33\t33\t33\n",
+            cgroup: None,
+        });
     }
     fn remove(&self, pid: u32) {
-        fs::remove_dir_all(self.root.path().join(pid.to_string())).unwrap();
+        self.0.remove(pid);
     }
 }
 
