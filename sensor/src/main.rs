@@ -219,9 +219,23 @@ fn load_rules(paths: &[PathBuf]) -> anyhow::Result<RuleSet> {
             text.strip_prefix("error: ").unwrap_or(&text).to_owned()
         )
     })?;
+    let without_prefix = |e: &sensor::rules::RuleError| {
+        let text = e.to_string();
+        text.strip_prefix("error: ").unwrap_or(&text).to_owned()
+    };
+    if report.ruleset.is_empty() && !report.errors.is_empty() {
+        // Fatal: one `error:` line (added by `main`) says why, each file's
+        // diagnostic follows it.
+        let mut msg = format!("no rule could be loaded from {}", display_paths(paths));
+        for e in &report.errors {
+            msg.push('\n');
+            msg.push_str(&without_prefix(e));
+        }
+        anyhow::bail!(msg);
+    }
     // One bad file never stops the others: each is reported, the rest load.
     for e in &report.errors {
-        eprintln!("{e}");
+        eprintln!("warning: skipping a rule file: {}", without_prefix(e));
     }
     for s in &report.skipped {
         eprintln!(

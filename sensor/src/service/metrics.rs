@@ -197,7 +197,7 @@ impl Metrics {
             "1 once programs are attached and the process table is seeded",
             ready_gauge.clone(),
         );
-        Arc::new(Metrics {
+        let metrics = Metrics {
             registry,
             exec_events,
             fork_events,
@@ -220,7 +220,14 @@ impl Metrics {
             ready: AtomicBool::new(false),
             started: Instant::now(),
             heartbeat_ms: AtomicU64::new(0),
-        })
+        };
+        // Every series exists from the start, at zero: a scrape before the
+        // first loss still shows `..._lost_total{kind="exec"} 0`.
+        metrics.set_lost(&LostCounts::default());
+        metrics.set_output_errors(0, 0);
+        metrics.set_table(&TableStats::default());
+        metrics.set_resolver(&ResolverStats::default());
+        Arc::new(metrics)
     }
 
     /// Counts an alert of `rule_id` (alerts are rare: a scan is fine).
