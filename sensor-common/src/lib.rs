@@ -410,8 +410,9 @@ pub struct KernelOffsets {
     pub css_cgroup: u32,
     pub cgroup_kn: u32,
     pub kernfs_node_id: u32,
-    /// Keeps the struct a multiple of 8 bytes.
-    pub _pad_cgroup_v1: u32,
+    /// `css_set.dfl_cgrp`: a task's cgroup in the default (v2) hierarchy,
+    /// for the fork record's child (not the current task).
+    pub css_set_dfl_cgrp: u32,
 }
 
 /// One number for the layout of every record and of [`KernelOffsets`]:

@@ -28,6 +28,24 @@ pub fn current_cgroup_id(task: *const u8) -> u64 {
     v1_cgroup_id(task).unwrap_or(0)
 }
 
+/// The cgroup id of any `task` (a fork's child: `CLONE_INTO_CGROUP` starts
+/// it in another cgroup than its parent): the v1 walk on v1-only hosts,
+/// else `task->cgroups->dfl_cgrp->kn->id`, what the helper returns for the
+/// current task.
+pub fn task_cgroup_id(task: *const u8) -> Result<u64, ReadError> {
+    // SAFETY: volatile read of a load-time constant.
+    if unsafe { core::ptr::read_volatile(&OFFSETS.cgroup_v1) } != 0 {
+        return v1_cgroup_id(task);
+    }
+    let cset = read_ptr(task, offset(|o| &o.task_cgroups))?;
+    let cgroup = read_ptr(cset, offset(|o| &o.css_set_dfl_cgrp))?;
+    if cgroup.is_null() {
+        return Err(ReadError);
+    }
+    let kn = read_ptr(cgroup, offset(|o| &o.cgroup_kn))?;
+    read_u64(kn, offset(|o| &o.kernfs_node_id))
+}
+
 fn v1_cgroup_id(task: *const u8) -> Result<u64, ReadError> {
     let cset = read_ptr(task, offset(|o| &o.task_cgroups))?;
     let ssid = offset(|o| &o.cgroup_v1_ssid) & (SUBSYS_MAX - 1);

@@ -837,7 +837,10 @@ fn try_fork(ctx: &RawTracePointContext) -> Result<(), Dropped> {
         rec.parent_start_boottime_ns =
             read_u64(leader, offset(|o| &o.task_start_boottime)).unwrap_or(0);
     }
-    rec.cgroup_id = cgroup_v1::current_cgroup_id(current_task());
+    // The child's own cgroup: with clone3(CLONE_INTO_CGROUP) (systemd,
+    // crun) it is not its parent's, the current task's.
+    rec.cgroup_id = cgroup_v1::task_cgroup_id(child)
+        .unwrap_or_else(|_| cgroup_v1::current_cgroup_id(current_task()));
     if EVENTS.output::<ForkRecord>(&rec, wakeup_flags()).is_err() {
         count_lost(lost_index::FORK);
     }

@@ -17,7 +17,10 @@
 //! - `MEMFD <arg>`: fork, copy `/bin/true` into a memfd named `payload`,
 //!   `fexecve` it with argv `[payload, arg]`, wait;
 //! - `REEXEC <arg>`: fork, exec `/proc/self/exe` with argv
-//!   `[reexec-child, arg]` (the child exits at once), wait.
+//!   `[reexec-child, arg]` (the child exits at once), wait;
+//! - `CLONE3 <cgroup dir>`: `clone3(CLONE_INTO_CGROUP)` a child straight
+//!   into that cgroup (as systemd and crun start processes); it sleeps
+//!   200 ms without exec'ing and exits; wait.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -35,8 +38,11 @@ const SOURCE: &str = r#"
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/sched.h>
+#include <signal.h>
 
 extern char **environ;
 
@@ -109,6 +115,20 @@ int main(int argc, char **argv) {
             free(args);
         } else if (strncmp(line, "MEMFD ", 6) == 0) {
             memfd_true(line + 6);
+        } else if (strncmp(line, "CLONE3 ", 7) == 0) {
+            int cg = open(line + 7, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            struct clone_args args;
+            memset(&args, 0, sizeof args);
+            args.flags = CLONE_INTO_CGROUP;
+            args.exit_signal = SIGCHLD;
+            args.cgroup = (unsigned long long)cg;
+            long pid = cg < 0 ? -1 : syscall(SYS_clone3, &args, sizeof args);
+            if (pid == 0) {
+                usleep(200000);
+                _exit(0);
+            }
+            if (pid > 0) waitpid((pid_t)pid, NULL, 0);
+            if (cg >= 0) close(cg);
         } else if (strncmp(line, "REEXEC ", 7) == 0) {
             char *args[] = {"reexec-child", line + 7, NULL};
             pid_t pid = fork();

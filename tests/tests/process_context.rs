@@ -707,6 +707,7 @@ fn parent_started_before_the_sensor_has_its_args() {
     }
     let argv = proc_argv(ppid);
     let comm = fs::read_to_string(format!("/proc/{ppid}/comm")).expect("comm");
+    let exe = fs::read_link(format!("/proc/{ppid}/exe")).expect("exe");
     let Some(mut sensor) = start_or_skip(&[]) else {
         let _ = parent.kill();
         let _ = parent.wait();
@@ -747,7 +748,6 @@ fn parent_started_before_the_sensor_has_its_args() {
     );
     // Named after the file the kernel mapped (`/bin/sh` is a link to
     // dash here), never after `comm`, which the process could have set.
-    let exe = fs::read_link(format!("/proc/{ppid}/exe")).expect("exe");
     let exe_name = exe.file_name().map(|n| n.to_string_lossy().into_owned());
     assert_eq!(
         get(&ev, "process.parent.name").as_str(),
@@ -1206,4 +1206,42 @@ fn reused_pid_within_one_clock_tick_gets_a_new_entity_id() {
     let r = reuse_pid(&marker("ctx-reuse-tick"), true);
     check_reuse(&mut sensor, &r);
     sensor.stop().expect("clean stop");
+}
+
+/// Issue #15, item 4: `clone3(CLONE_INTO_CGROUP)` (systemd, crun) starts a
+/// child in another cgroup than its parent's. The fork record carried the
+/// parent's cgroup, so a worker that never execs was placed outside its
+/// container. It now carries the child's own.
+#[test]
+fn a_child_cloned_into_a_container_cgroup_is_in_that_container() {
+    if !is_root() {
+        skip_or_fail("needs root to create cgroups");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = match tests::fake_server::build(dir.path(), "launcher") {
+        Ok(bin) => bin,
+        Err(e) => {
+            skip_or_fail(&format!("cannot build the fake server: {e:#}"));
+            return;
+        }
+    };
+    let (_cg, cgroup, id, _) = tests::cgroup::cri_container().expect("a cgroup2 test hierarchy");
+    let Some(mut sensor) = start_or_skip(&["--lifecycle-events"]) else {
+        return;
+    };
+    // The launcher itself runs on the host, outside any container.
+    let mut launcher = tests::fake_server::FakeServer::start(&bin, None).expect("launcher");
+    launcher
+        .send(&format!("CLONE3 {}", cgroup.display()))
+        .expect("clone3 into the container cgroup");
+    let launcher_pid = u64::from(launcher.pid());
+    let fork = sensor
+        .wait_event(WAIT, |v| {
+            get(v, "event.action") == "fork"
+                && get(v, "process.parent.pid").as_u64() == Some(launcher_pid)
+        })
+        .expect("the fork event of the cloned child");
+    sensor.stop().expect("clean stop");
+    assert_eq!(get(&fork, "container.id"), id.as_str(), "{fork}");
 }

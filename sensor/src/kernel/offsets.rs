@@ -71,6 +71,13 @@ pub fn from_btf(btf: &KernelBtf) -> Result<KernelOffsets, BtfError> {
         mount_mnt: btf.offset_of("mount", "mnt")?,
         mount_parent: btf.offset_of("mount", "mnt_parent")?,
         mount_mountpoint: btf.offset_of("mount", "mnt_mountpoint")?,
+        // A task's cgroup, read for a fork's child (the helper only knows
+        // the current task): task->cgroups->dfl_cgrp->kn->id, or the v1
+        // walk through `subsys` (context::cgroup_v1).
+        task_cgroups: task("cgroups")?,
+        css_set_dfl_cgrp: btf.offset_of("css_set", "dfl_cgrp")?,
+        cgroup_kn: btf.offset_of("cgroup", "kn")?,
+        kernfs_node_id: btf.offset_of("kernfs_node", "id")?,
         // Optional: pidfs (6.9+) gives every `struct pid` a unique inode.
         has_pid_ino: u32::from(btf.offset_of("pid", "ino").is_ok()),
         pid_ino: btf.offset_of("pid", "ino").unwrap_or(0),
