@@ -131,6 +131,22 @@ fn read_struct<T: aya::Pod>(bytes: &[u8], what: &'static str) -> Result<T, Decod
     Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
 }
 
+/// The `len` bytes after a record's fixed part, checked against what was
+/// received.
+fn read_tail<'a>(
+    bytes: &'a [u8],
+    fixed: usize,
+    len: u32,
+    what: &'static str,
+) -> Result<&'a [u8], DecodeError> {
+    let need = fixed + len as usize;
+    bytes.get(fixed..need).ok_or(DecodeError::Short {
+        what,
+        got: bytes.len(),
+        need,
+    })
+}
+
 /// Decodes one ring-buffer record.
 pub fn decode(bytes: &[u8]) -> Result<KernelEvent, DecodeError> {
     let header: RecordHeader = read_struct(bytes, "header")?;
@@ -159,14 +175,12 @@ pub fn decode(bytes: &[u8]) -> Result<KernelEvent, DecodeError> {
         record_kind::CGROUP_MKDIR => decode_cgroup(bytes).map(KernelEvent::CgroupMkdir),
         record_kind::ARGS_CHUNK => {
             let info: ArgsChunkInfo = read_struct(bytes, "argv continuation record")?;
-            let len = info.len as usize;
-            let data = bytes
-                .get(ArgsChunkRecord::FIXED_LEN..ArgsChunkRecord::FIXED_LEN + len)
-                .ok_or(DecodeError::Short {
-                    what: "argv continuation bytes",
-                    got: bytes.len(),
-                    need: ArgsChunkRecord::FIXED_LEN + len,
-                })?;
+            let data = read_tail(
+                bytes,
+                ArgsChunkRecord::FIXED_LEN,
+                info.len,
+                "argv continuation bytes",
+            )?;
             Ok(KernelEvent::ArgsChunk(ArgsChunkEvent {
                 tgid: info.tgid,
                 index: info.index,
@@ -196,13 +210,7 @@ unsafe impl aya::Pod for CgroupFixed {}
 fn decode_cgroup(bytes: &[u8]) -> Result<CgroupMkdirEvent, DecodeError> {
     let rec: CgroupFixed = read_struct(bytes, "cgroup record")?;
     let len = rec.path_len as usize;
-    let path = bytes
-        .get(CgroupRecord::FIXED_LEN..CgroupRecord::FIXED_LEN + len)
-        .ok_or(DecodeError::Short {
-            what: "cgroup path",
-            got: bytes.len(),
-            need: CgroupRecord::FIXED_LEN + len,
-        })?;
+    let path = read_tail(bytes, CgroupRecord::FIXED_LEN, rec.path_len, "cgroup path")?;
     Ok(CgroupMkdirEvent {
         id: rec.id,
         root: rec.root,

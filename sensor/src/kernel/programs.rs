@@ -419,12 +419,7 @@ fn program_error(program: &'static str, e: ProgramError) -> LoadError {
 fn install_exec_tail(ebpf: &mut Ebpf) -> Result<(), LoadError> {
     let mut fds = Vec::new();
     for program in ["sensor_exec_args", "sensor_exec_exe"] {
-        let prog: &mut TracePoint = ebpf
-            .program_mut(program)
-            .ok_or_else(|| LoadError::Object(format!("program {program} missing from the object")))?
-            .try_into()
-            .map_err(|e| program_error(program, e))?;
-        prog.load().map_err(|e| program_error(program, e))?;
+        let prog: &mut TracePoint = load_program(ebpf, program)?;
         fds.push(
             prog.fd()
                 .map_err(|e| program_error(program, e))?
@@ -447,18 +442,46 @@ fn install_exec_tail(ebpf: &mut Ebpf) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// Program `program` of the object, as type `P`, loaded into the kernel
+/// (where the verifier checks it).
+fn load_program<'a, P>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut P, LoadError>
+where
+    &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
+    P: LoadableProgram,
+{
+    let prog: &mut P = ebpf
+        .program_mut(program)
+        .ok_or_else(|| LoadError::Object(format!("program {program} missing from the object")))?
+        .try_into()
+        .map_err(|e| program_error(program, e))?;
+    prog.load_it().map_err(|e| program_error(program, e))?;
+    Ok(prog)
+}
+
+/// The program types the sensor loads (aya gives each its own `load`).
+trait LoadableProgram {
+    fn load_it(&mut self) -> Result<(), ProgramError>;
+}
+
+impl LoadableProgram for TracePoint {
+    fn load_it(&mut self) -> Result<(), ProgramError> {
+        self.load()
+    }
+}
+
+impl LoadableProgram for RawTracePoint {
+    fn load_it(&mut self) -> Result<(), ProgramError> {
+        self.load()
+    }
+}
+
 fn attach_tracepoint(
     ebpf: &mut Ebpf,
     program: &'static str,
     category: &'static str,
     name: &'static str,
 ) -> Result<(), LoadError> {
-    let prog: &mut TracePoint = ebpf
-        .program_mut(program)
-        .ok_or_else(|| LoadError::Object(format!("program {program} missing from the object")))?
-        .try_into()
-        .map_err(|e| program_error(program, e))?;
-    prog.load().map_err(|e| program_error(program, e))?;
+    let prog: &mut TracePoint = load_program(ebpf, program)?;
     prog.attach(category, name).map_err(|e| LoadError::Attach {
         program,
         target: name,
@@ -472,12 +495,7 @@ fn attach_raw_tracepoint(
     program: &'static str,
     name: &'static str,
 ) -> Result<(), LoadError> {
-    let prog: &mut RawTracePoint = ebpf
-        .program_mut(program)
-        .ok_or_else(|| LoadError::Object(format!("program {program} missing from the object")))?
-        .try_into()
-        .map_err(|e| program_error(program, e))?;
-    prog.load().map_err(|e| program_error(program, e))?;
+    let prog: &mut RawTracePoint = load_program(ebpf, program)?;
     prog.attach(name).map_err(|e| LoadError::Attach {
         program,
         target: name,
