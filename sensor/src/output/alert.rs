@@ -989,8 +989,13 @@ impl std::fmt::Debug for AlertWriter {
 
 impl AlertWriter {
     pub fn new(out: Box<dyn Write + Send>) -> AlertWriter {
+        AlertWriter::with_lines(JsonLines::new(out))
+    }
+
+    /// Alerts through `lines` (e.g. a [`JsonLines::background`] writer).
+    pub fn with_lines(lines: JsonLines) -> AlertWriter {
         AlertWriter {
-            lines: JsonLines::new(out),
+            lines,
             templates: HashMap::new(),
             doc: Vec::with_capacity(8192),
             scratch: NativeScratch::default(),
@@ -1050,6 +1055,12 @@ impl AlertWriter {
     /// Flushes the output (a failure is counted).
     pub fn flush(&mut self) -> io::Result<()> {
         self.lines.flush()
+    }
+
+    /// Flushes and waits until every alert is written (see
+    /// [`JsonLines::close`]).
+    pub fn close(&mut self) {
+        self.lines.close();
     }
 
     /// Alerts written successfully.

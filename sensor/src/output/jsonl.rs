@@ -23,6 +23,8 @@ use std::fs::{File, OpenOptions, Permissions};
 use std::io::{self, Seek, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -346,6 +348,9 @@ pub struct JsonLines {
     line: Vec<u8>,
     written: u64,
     errors: u64,
+    /// Failures counted where the writes really happen, when that is a
+    /// thread of its own ([`JsonLines::background`]).
+    background_errors: Option<Arc<AtomicU64>>,
 }
 
 impl std::fmt::Debug for JsonLines {
@@ -364,7 +369,24 @@ impl JsonLines {
             line: Vec::with_capacity(4096),
             written: 0,
             errors: 0,
+            background_errors: None,
         }
+    }
+
+    /// Lines written to `out` on a thread of their own
+    /// ([`crate::output::background`]): each flush hands a batch over.
+    pub fn background(name: &str, out: Box<dyn Write + Send>) -> io::Result<JsonLines> {
+        let (writer, errors) = crate::output::background::BackgroundWriter::spawn(name, out)?;
+        let mut lines = JsonLines::new(Box::new(writer));
+        lines.background_errors = Some(errors);
+        Ok(lines)
+    }
+
+    /// Flushes and waits until every line has been written (for a
+    /// background writer: its thread has finished); later writes fail.
+    pub fn close(&mut self) {
+        let _ = self.flush();
+        self.out = Box::new(ClosedOutput);
     }
 
     /// Writes one value as one line.
@@ -416,9 +438,26 @@ impl JsonLines {
         self.written
     }
 
-    /// Failed writes and flushes.
+    /// Failed writes and flushes (including those of a background writer
+    /// thread).
     pub fn errors(&self) -> u64 {
         self.errors
+            + self
+                .background_errors
+                .as_ref()
+                .map_or(0, |e| e.load(Ordering::Relaxed))
+    }
+}
+
+/// What a closed [`JsonLines`] writes to: nothing, with an error.
+struct ClosedOutput;
+
+impl Write for ClosedOutput {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::other("the output is closed"))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

@@ -202,18 +202,21 @@ impl LiveSensor {
             mode: settings.output_mode,
         };
         let alerts_target = settings.alerts_target();
-        let alerts = AlertWriter::new(
+        // Outputs are written on threads of their own (output::background):
+        // a slow disk or reader never stalls the per-event loop.
+        let alerts = AlertWriter::with_lines(
             alerts_target
                 .open_with(output)
+                .and_then(|out| JsonLines::background("alerts", out))
                 .with_context(|| format!("opening alerts output {}", alerts_target.describe()))?,
         );
         let events_target = settings.events_target();
         let events = match &events_target {
-            Some(t) => {
-                Some(JsonLines::new(t.open_with(output).with_context(|| {
-                    format!("opening events output {}", t.describe())
-                })?))
-            }
+            Some(t) => Some(
+                t.open_with(output)
+                    .and_then(|out| JsonLines::background("events", out))
+                    .with_context(|| format!("opening events output {}", t.describe()))?,
+            ),
             None => None,
         };
         eprintln!(
@@ -316,9 +319,11 @@ impl LiveSensor {
         p.stats.lost_exit = lost.exit;
         p.stats.lost_args_chunks = lost.args_chunk;
         p.stats.orphaned_args_chunks = p.args.orphaned;
-        let _ = p.alerts.flush();
+        // Every line written (the writer threads finished) before the
+        // error counts are read.
+        p.alerts.close();
         if let Some(e) = p.events.as_mut() {
-            let _ = e.flush();
+            e.close();
         }
         p.stats.output_errors = p.alerts.errors() + p.events.as_ref().map_or(0, |e| e.errors());
         let stats = std::mem::take(&mut p.stats);
