@@ -1,4 +1,4 @@
-//! Every operator and edge case of shared/docs/eql-semantics.md, evaluated
+//! Every operator and edge case of docs/eql.md, evaluated
 //! on JSON documents.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

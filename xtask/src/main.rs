@@ -2,7 +2,7 @@
 //!
 //! The eBPF side needs a compiler with a `core` for `bpfel-unknown-none` and
 //! a `bpf-linker` built against the same LLVM major. On Debian the proven
-//! route (shared docs, toolchain.md) is Debian's `rustc-web` with its prebuilt
+//! route (the shared toolchain notes) is Debian's `rustc-web` with its prebuilt
 //! bpf `core` plus `bpf-linker` built against `llvm-NN-dev`; `setup` installs
 //! exactly that, idempotently, from package registries only, and every other
 //! command calls it when something is missing.

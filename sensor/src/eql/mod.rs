@@ -6,7 +6,7 @@
 //! [`CompiledQuery::matches`] ([`eval`]) on any [`Document`] — the live
 //! sensor's native event or [`JsonDocument`].
 //!
-//! The semantics are those of `shared/docs/eql-semantics.md`; each module
+//! The semantics are those of `docs/eql.md`; each module
 //! documents the part it implements.
 
 pub mod ast;

@@ -1,7 +1,7 @@
 //! Alert documents and the JSON-lines alert writer.
 //!
 //! An alert is the triggering event plus the rule that fired (see
-//! `shared/docs/ecs-fields.md`, "Alert documents"):
+//! docs/ecs.md):
 //!
 //! - the event's fields, normalised to nested objects (`{"process.name": x}`
 //!   becomes `{"process": {"name": x}}`; where a dotted key collides with a
