@@ -195,6 +195,10 @@ pub struct ExecInfo {
     /// Inode number of the task's pid namespace (0 if unavailable).
     pub pid_ns: u32,
     pub cgroup_id: u64,
+    /// On a hybrid host, the task's cgroup in the chosen v1 controller's
+    /// hierarchy (0 otherwise): the container's cgroup when the runtime
+    /// made it only in the v1 controllers.
+    pub cgroup_v1_id: u64,
     /// Inode number of the task's mount namespace (0 if unavailable).
     pub mnt_ns: u32,
     /// Real argc, read from the new image's stack.
@@ -278,6 +282,8 @@ pub struct ForkRecord {
     pub _pad: u32,
     pub parent_start_boottime_ns: u64,
     pub cgroup_id: u64,
+    /// As [`ExecInfo::cgroup_v1_id`], for the child.
+    pub cgroup_v1_id: u64,
 }
 
 /// The last thread of a process ended: from `sched_process_exit`.
@@ -413,6 +419,11 @@ pub struct KernelOffsets {
     /// `css_set.dfl_cgrp`: a task's cgroup in the default (v2) hierarchy,
     /// for the fork record's child (not the current task).
     pub css_set_dfl_cgrp: u32,
+    /// 1 on a hybrid host: also report the v1 walk's id (`cgroup_v1_id`),
+    /// with `cgroup_v1_ssid`, while `cgroup_id` stays cgroup2's.
+    pub cgroup_v1_secondary: u32,
+    /// Keeps the struct a multiple of 8 bytes.
+    pub _pad_hybrid: u32,
 }
 
 /// One number for the layout of every record and of [`KernelOffsets`]:
@@ -453,7 +464,7 @@ const fn layout_hash() -> u64 {
     h = fnv1a(
         h,
         &offsets!(ExecInfo: header, task, parent, old_pid, uid, gid, euid, egid, pid_ns,
-            cgroup_id, mnt_ns, argc, args_total_len, args_len, filename_len, flags, cwd_len,
+            cgroup_id, cgroup_v1_id, mnt_ns, argc, args_total_len, args_len, filename_len, flags, cwd_len,
             exe_len, args_chunks),
     );
     h = fnv1a(h, &offsets!(ExecRecord: info, data));

@@ -60,3 +60,14 @@ fn v1_cgroup_id(task: *const u8) -> Result<u64, ReadError> {
     let kn = read_ptr(cgroup, offset(|o| &o.cgroup_kn))?;
     read_u64(kn, offset(|o| &o.kernfs_node_id))
 }
+
+/// The v1 id reported beside cgroup2's on a hybrid host (0 elsewhere, or
+/// when it cannot be read).
+#[inline(always)]
+pub fn secondary_v1_id(task: *const u8) -> u64 {
+    // SAFETY: volatile read of a load-time constant.
+    if unsafe { core::ptr::read_volatile(&OFFSETS.cgroup_v1_secondary) } == 0 {
+        return 0;
+    }
+    v1_cgroup_id(task).unwrap_or(0)
+}

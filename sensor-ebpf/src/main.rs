@@ -251,6 +251,7 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), Dropped> {
         }
     }
     info.cgroup_id = cgroup_v1::current_cgroup_id(task);
+    info.cgroup_v1_id = cgroup_v1::secondary_v1_id(task);
     info.mnt_ns = mount_ns(task).unwrap_or(0);
     info.pid_ns = pid_ns(task).unwrap_or(0);
 
@@ -841,6 +842,7 @@ fn try_fork(ctx: &RawTracePointContext) -> Result<(), Dropped> {
     // crun) it is not its parent's, the current task's.
     rec.cgroup_id = cgroup_v1::task_cgroup_id(child)
         .unwrap_or_else(|_| cgroup_v1::current_cgroup_id(current_task()));
+    rec.cgroup_v1_id = cgroup_v1::secondary_v1_id(child);
     if EVENTS.output::<ForkRecord>(&rec, wakeup_flags()).is_err() {
         count_lost(lost_index::FORK);
     }

@@ -192,6 +192,7 @@ fn memory_with_ten_thousand_processes() {
             parent_tgid: 1000,
             parent_start_boottime_ns: master_start,
             cgroup_id: 4242,
+            cgroup_v1_id: 0,
         });
     }
     assert_eq!(table.len(), N as usize);

@@ -49,9 +49,14 @@ pub struct V1Hierarchy {
 /// Where container identity comes from on this host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CgroupMode {
-    /// The cgroup2 (default) hierarchy: pure v2, or hybrid.
+    /// The cgroup2 (default) hierarchy, no v1 controller mounted.
     V2(Cgroup2Mount),
-    /// A cgroup v1 controller's hierarchy.
+    /// cgroup2 mounted beside v1 controllers (systemd's hybrid layout):
+    /// cgroup2's id first, and the v1 controller's when cgroup2's names no
+    /// container (runtimes that make a container's cgroup only in the v1
+    /// controllers, before runc 1.0).
+    Hybrid(Cgroup2Mount, V1Hierarchy),
+    /// A cgroup v1 controller's hierarchy (no cgroup2 mounted).
     V1(V1Hierarchy),
     /// No usable cgroup mount: no container enrichment.
     None,
@@ -66,12 +71,37 @@ impl CgroupMode {
         }
     }
 
+    /// The v1 controller read beside cgroup2 on a hybrid host.
+    pub fn secondary_v1_ssid(&self) -> Option<u32> {
+        match self {
+            CgroupMode::Hybrid(_, h) => Some(h.ssid),
+            _ => None,
+        }
+    }
+
+    /// The resolver for that v1 controller's ids, on a hybrid host.
+    pub fn secondary_resolver(&self) -> Option<CgroupResolver> {
+        match self {
+            CgroupMode::Hybrid(_, h) => Some(v1_resolver(h)),
+            _ => None,
+        }
+    }
+
     /// One line for the start-up log.
     pub fn describe(&self) -> String {
         match self {
             CgroupMode::V2(m) => format!(
                 "container identity: cgroup2 at {} (cgroup id of the default hierarchy)",
                 m.mount_point.display()
+            ),
+            CgroupMode::Hybrid(m, h) => format!(
+                "container identity: hybrid: cgroup2 at {} (cgroup id of the default \
+                 hierarchy), else the `{}` v1 hierarchy at {} (kernel reads \
+                 task->cgroups->subsys[{}])",
+                m.mount_point.display(),
+                h.controller,
+                h.mount.mount_point.display(),
+                h.ssid
             ),
             CgroupMode::V1(h) => format!(
                 "container identity: cgroup v1 (no cgroup2 mounted), `{}` hierarchy at {} \
@@ -87,12 +117,10 @@ impl CgroupMode {
     /// The resolver for this mode (walks the chosen mount).
     pub fn resolver(&self) -> Option<CgroupResolver> {
         match self {
-            CgroupMode::V2(m) => Some(CgroupResolver::with_mount(m.clone())),
-            CgroupMode::V1(h) => {
-                let mut r = CgroupResolver::with_mount(h.mount.clone());
-                r.set_hierarchy_id(h.hierarchy_id);
-                Some(r)
+            CgroupMode::V2(m) | CgroupMode::Hybrid(m, _) => {
+                Some(CgroupResolver::with_mount(m.clone()))
             }
+            CgroupMode::V1(h) => Some(v1_resolver(h)),
             CgroupMode::None => None,
         }
     }
@@ -153,9 +181,23 @@ pub fn find_v1_mount(mountinfo: &str, controller: &str) -> Option<Cgroup2Mount> 
 
 /// Decides the mode from mountinfo and `/proc/cgroups` text.
 pub fn choose(mountinfo: &str, proc_cgroups: &str) -> CgroupMode {
-    if let Some(m) = find_cgroup2_mount(mountinfo) {
-        return CgroupMode::V2(m);
+    let v1 = choose_v1(mountinfo, proc_cgroups);
+    match (find_cgroup2_mount(mountinfo), v1) {
+        (Some(m), Some(h)) => CgroupMode::Hybrid(m, h),
+        (Some(m), None) => CgroupMode::V2(m),
+        (None, Some(h)) => CgroupMode::V1(h),
+        (None, None) => CgroupMode::None,
     }
+}
+
+fn v1_resolver(h: &V1Hierarchy) -> CgroupResolver {
+    let mut r = CgroupResolver::with_mount(h.mount.clone());
+    r.set_hierarchy_id(h.hierarchy_id);
+    r
+}
+
+/// The first preferred v1 controller that is enabled and mounted.
+fn choose_v1(mountinfo: &str, proc_cgroups: &str) -> Option<V1Hierarchy> {
     let controllers = parse_proc_cgroups(proc_cgroups);
     for want in PREFERRED_CONTROLLERS {
         let Some(c) = controllers
@@ -165,7 +207,7 @@ pub fn choose(mountinfo: &str, proc_cgroups: &str) -> CgroupMode {
             continue;
         };
         if let Some(mount) = find_v1_mount(mountinfo, want) {
-            return CgroupMode::V1(V1Hierarchy {
+            return Some(V1Hierarchy {
                 controller: c.name.clone(),
                 ssid: c.ssid,
                 hierarchy_id: c.hierarchy_id,
@@ -173,7 +215,7 @@ pub fn choose(mountinfo: &str, proc_cgroups: &str) -> CgroupMode {
             });
         }
     }
-    CgroupMode::None
+    None
 }
 
 /// The mode of this host (reads `/proc/self/mountinfo` and `/proc/cgroups`).
@@ -182,15 +224,25 @@ pub fn detect() -> CgroupMode {
     choose(&read("/proc/self/mountinfo"), &read("/proc/cgroups"))
 }
 
-/// Adds the struct offsets of the v1 walk and turns it on for `ssid`.
-pub fn set_offsets(btf: &KernelBtf, o: &mut KernelOffsets, ssid: u32) -> Result<(), BtfError> {
+/// Adds the struct offsets of the v1 walk for `ssid`: as the only id on a
+/// v1-only host, or beside cgroup2's (`secondary`) on a hybrid one.
+pub fn set_offsets(
+    btf: &KernelBtf,
+    o: &mut KernelOffsets,
+    ssid: u32,
+    secondary: bool,
+) -> Result<(), BtfError> {
     o.task_cgroups = btf.offset_of("task_struct", "cgroups")?;
     o.css_set_subsys = btf.offset_of("css_set", "subsys")?;
     o.css_cgroup = btf.offset_of("cgroup_subsys_state", "cgroup")?;
     o.cgroup_kn = btf.offset_of("cgroup", "kn")?;
     o.kernfs_node_id = btf.offset_of("kernfs_node", "id")?;
     o.cgroup_v1_ssid = ssid;
-    o.cgroup_v1 = 1;
+    if secondary {
+        o.cgroup_v1_secondary = 1;
+    } else {
+        o.cgroup_v1 = 1;
+    }
     Ok(())
 }
 
@@ -254,7 +306,15 @@ mod tests {
     fn cgroup2_wins_when_mounted_hybrid_or_pure() {
         let hybrid =
             format!("{V1_MOUNTINFO}35 30 0:30 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n");
-        assert!(matches!(choose(&hybrid, PROC_CGROUPS), CgroupMode::V2(_)));
+        match choose(&hybrid, PROC_CGROUPS) {
+            CgroupMode::Hybrid(m, h) => {
+                assert_eq!(m.mount_point, Path::new("/sys/fs/cgroup/unified"));
+                assert_eq!(h.controller, "cpu");
+            }
+            other => panic!("expected hybrid, got {other:?}"),
+        }
+        let pure = "35 30 0:30 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        assert!(matches!(choose(pure, PROC_CGROUPS), CgroupMode::V2(_)));
         assert_eq!(choose("", PROC_CGROUPS), CgroupMode::None);
         assert_eq!(choose(V1_MOUNTINFO, "").v1_ssid(), None);
     }

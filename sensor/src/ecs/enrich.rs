@@ -61,6 +61,9 @@ pub struct Enricher {
     host: HostIdentity,
     clock: BootClock,
     containers: Option<CgroupResolver>,
+    /// On a hybrid host: the v1 controller's resolver, for ids cgroup2's
+    /// names no container under.
+    containers_v1: Option<CgroupResolver>,
     run_nonce: u64,
     seq: AtomicU64,
     clk_tck: u64,
@@ -76,6 +79,7 @@ impl Enricher {
             host,
             clock: BootClock::now(),
             containers,
+            containers_v1: None,
             run_nonce,
             seq: AtomicU64::new(0),
             clk_tck: crate::context::process_table::system_clk_tck(),
@@ -98,10 +102,22 @@ impl Enricher {
     }
 
     /// A cgroup the kernel announced at creation (see `cgroup_path`).
-    pub fn learn_cgroup(&mut self, id: u64, path: &str) {
-        if let Some(r) = self.containers.as_mut() {
-            r.learn(id, path);
+    pub fn learn_cgroup(&mut self, hierarchy: u32, id: u64, path: &str) {
+        for r in [self.containers.as_mut(), self.containers_v1.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            if r.hierarchy_id() == hierarchy {
+                r.learn(id, path);
+            }
         }
+    }
+
+    /// On a hybrid host, where to look when cgroup2's id names no
+    /// container: the v1 controller's hierarchy (see
+    /// `context::cgroup_v1::CgroupMode::Hybrid`).
+    pub fn set_v1_fallback(&mut self, resolver: CgroupResolver) {
+        self.containers_v1 = Some(resolver);
     }
 
     /// Unique per event and per sensor run.
@@ -122,11 +138,18 @@ impl Enricher {
         Some(ecs::rfc3339(self.clock.wall(ns)))
     }
 
-    fn with_container(&mut self, ev: &mut EcsEvent, cgroup_id: u64, pid: u32) {
+    fn with_container(&mut self, ev: &mut EcsEvent, cgroup_id: u64, v1_id: u64, pid: u32) {
         let Some(resolver) = self.containers.as_mut() else {
             return;
         };
-        if let Some(c) = resolver.container_for_pid(cgroup_id, pid) {
+        let mut found = resolver.container_for_pid(cgroup_id, pid);
+        if found.is_none() && v1_id != 0 {
+            found = self
+                .containers_v1
+                .as_mut()
+                .and_then(|r| r.container_for_pid(v1_id, pid));
+        }
+        if let Some(c) = found {
             ev.container = Some(ContainerFields {
                 id: c.id.clone(),
                 runtime: c.runtime.ecs_value(),
@@ -232,7 +255,7 @@ impl Enricher {
             parent.gid,
         );
         let cgroup_id = parent.cgroup_id.unwrap_or(child_cgroup_id);
-        self.with_container(&mut out, cgroup_id, parent.pid);
+        self.with_container(&mut out, cgroup_id, 0, parent.pid);
         out.sensor = escaped_fields(parent, None);
         out
     }
@@ -259,7 +282,7 @@ impl Enricher {
             ev.uid,
             ev.gid,
         );
-        self.with_container(&mut out, ev.cgroup_id, ev.task.tgid);
+        self.with_container(&mut out, ev.cgroup_id, ev.cgroup_v1_id, ev.task.tgid);
         out.sensor = escaped_fields(&ctx.process, ctx.parent.as_deref());
         out
     }
@@ -279,7 +302,7 @@ impl Enricher {
             child.uid,
             child.gid,
         );
-        self.with_container(&mut out, ev.cgroup_id, ev.child.tgid);
+        self.with_container(&mut out, ev.cgroup_id, ev.cgroup_v1_id, ev.child.tgid);
         out.sensor = escaped_fields(&child, parent.as_deref());
         Some(out)
     }

@@ -36,6 +36,8 @@ pub struct ExecEvent {
     pub euid: u32,
     pub egid: u32,
     pub cgroup_id: u64,
+    /// On a hybrid host, the v1 controller's id (0 elsewhere).
+    pub cgroup_v1_id: u64,
     pub pid_ns: u32,
     pub mnt_ns: u32,
     /// Filename as passed to execve (bytes; not necessarily absolute).
@@ -78,6 +80,8 @@ pub struct ForkEvent {
     pub parent_tgid: u32,
     pub parent_start_boottime_ns: u64,
     pub cgroup_id: u64,
+    /// On a hybrid host, the v1 controller's id (0 elsewhere).
+    pub cgroup_v1_id: u64,
 }
 
 /// The last thread of a process exited.
@@ -160,6 +164,7 @@ pub fn decode(bytes: &[u8]) -> Result<KernelEvent, DecodeError> {
                 parent_tgid: r.parent_tgid,
                 parent_start_boottime_ns: r.parent_start_boottime_ns,
                 cgroup_id: r.cgroup_id,
+                cgroup_v1_id: r.cgroup_v1_id,
             }))
         }
         record_kind::EXIT => {
@@ -257,6 +262,7 @@ fn decode_exec(bytes: &[u8]) -> Result<ExecEvent, DecodeError> {
         euid: rec.euid,
         egid: rec.egid,
         cgroup_id: rec.cgroup_id,
+        cgroup_v1_id: rec.cgroup_v1_id,
         pid_ns: rec.pid_ns,
         mnt_ns: rec.mnt_ns,
         filename,

@@ -88,6 +88,8 @@ pub struct LoadOptions {
     /// Read the task's cgroup in this cgroup v1 subsystem's hierarchy
     /// instead of cgroup2's (v1-only hosts, see `cgroup_v1`).
     pub cgroup_v1_ssid: Option<u32>,
+    /// On a hybrid host, the v1 controller also read (`cgroup_v1_id`).
+    pub cgroup_v1_secondary_ssid: Option<u32>,
 }
 
 impl Default for LoadOptions {
@@ -97,6 +99,7 @@ impl Default for LoadOptions {
             wakeup_bytes: 0,
             btf_path: None,
             cgroup_v1_ssid: None,
+            cgroup_v1_secondary_ssid: None,
         }
     }
 }
@@ -270,7 +273,10 @@ pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, Load
     .map_err(offsets::OffsetsError::from)?;
     let mut offsets = offsets::from_btf(&btf).map_err(offsets::OffsetsError::from)?;
     if let Some(ssid) = options.cgroup_v1_ssid {
-        crate::context::cgroup_v1::set_offsets(&btf, &mut offsets, ssid)
+        crate::context::cgroup_v1::set_offsets(&btf, &mut offsets, ssid, false)
+            .map_err(offsets::OffsetsError::from)?;
+    } else if let Some(ssid) = options.cgroup_v1_secondary_ssid {
+        crate::context::cgroup_v1::set_offsets(&btf, &mut offsets, ssid, true)
             .map_err(offsets::OffsetsError::from)?;
     }
     let (tracefs_root, mounted_tracefs) = tracefs::ensure_mounted()?;

@@ -145,6 +145,7 @@ impl LiveSensor {
                 },
                 btf_path: opts.btf.clone(),
                 cgroup_v1_ssid: cgroup_mode.v1_ssid(),
+                cgroup_v1_secondary_ssid: cgroup_mode.secondary_v1_ssid(),
             },
         )?;
         eprintln!(
@@ -192,7 +193,10 @@ impl LiveSensor {
                 mode.resolver()
             }
         };
-        let enricher = Enricher::new(host, containers);
+        let mut enricher = Enricher::new(host, containers);
+        if let Some(r) = cgroup_mode.secondary_resolver() {
+            enricher.set_v1_fallback(r);
+        }
 
         let output = OutputOptions {
             rotation: (settings.rotate_mib > 0).then_some(Rotation {
@@ -508,10 +512,13 @@ impl Pipeline {
                 }
             }
             KernelEvent::CgroupMkdir(c) => {
-                // Only the walked hierarchy's ids are what exec records carry.
-                if Some(c.root) == self.enricher.cgroup_hierarchy() && !c.truncated {
-                    self.enricher
-                        .learn_cgroup(c.id, &crate::ecs::byte_text::to_text(&c.path));
+                // Only the walked hierarchies' ids are what records carry.
+                if !c.truncated {
+                    self.enricher.learn_cgroup(
+                        c.root,
+                        c.id,
+                        &crate::ecs::byte_text::to_text(&c.path),
+                    );
                 }
             }
             KernelEvent::Exit(exit) => {

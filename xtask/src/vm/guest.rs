@@ -614,9 +614,8 @@ fn scenario() -> Result<()> {
             // The sensor must say which container-identity mode it uses.
             let want = match layout {
                 Layout::V1 => "container identity: cgroup v1",
-                Layout::V2 | Layout::Hybrid | Layout::HybridV1Runtime => {
-                    "container identity: cgroup2"
-                }
+                Layout::V2 => "container identity: cgroup2",
+                Layout::Hybrid | Layout::HybridV1Runtime => "container identity: hybrid",
             };
             let said = log.lines().find(|l| l.contains("container identity"));
             report(

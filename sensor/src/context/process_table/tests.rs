@@ -54,6 +54,7 @@ fn fork(child: u32, cstart: u64, parent: u32, pstart: u64) -> ForkEvent {
         parent_tgid: parent,
         parent_start_boottime_ns: ns(pstart),
         cgroup_id: 77,
+        cgroup_v1_id: 0,
     }
 }
 
