@@ -97,10 +97,6 @@ impl Enricher {
         self.containers.as_ref().map(CgroupResolver::stats)
     }
 
-    pub fn cgroup_hierarchy(&self) -> Option<u32> {
-        self.containers.as_ref().map(CgroupResolver::hierarchy_id)
-    }
-
     /// A cgroup the kernel announced at creation (see `cgroup_path`).
     pub fn learn_cgroup(&mut self, hierarchy: u32, id: u64, path: &str) {
         for r in [self.containers.as_mut(), self.containers_v1.as_mut()]
