@@ -911,6 +911,7 @@ mod tests {
                 "debian-6.1/v2",
                 "debian-6.1/hybrid",
                 "debian-6.1/v1",
+                "debian-6.1/hybrid-v1-runtime",
                 "debian-6.1/v2+no-bpf-lsm"
             ]
         );
