@@ -230,7 +230,10 @@ fn rename_part<const OLD: bool>(
 ) -> Result<(), Dropped> {
     let mnt = read_ptr(dir, offset(|o| &o.path_mnt)).map_err(|_: ReadError| Dropped::Read)?;
     let rec = scratch()?;
-    let key = bpf_get_current_pid_tgid() ^ (key_dentry as u64);
+    // The old dentry's name pointer, read through the helper: a scalar
+    // for the verifier (math on the hook's pointer argument is refused).
+    let name = read_ptr(key_dentry, offset(|o| &o.dentry_name)).map_err(|_| Dropped::Read)?;
+    let key = bpf_get_current_pid_tgid() ^ (name as u64);
     if rec.rename_key != key || rec.info.op != file_op::RENAME {
         fill_actor(rec, file_op::RENAME);
         rec.rename_key = key;
