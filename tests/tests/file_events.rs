@@ -72,7 +72,9 @@ fn scenario(sensor: &mut Sensor, setup: &str, inside: &str) -> (String, Vec<Valu
     assert!(status.success(), "scenario failed: {script}");
     let done_path = done.to_string_lossy().into_owned();
     sensor
-        .wait_event(WAIT, |v| get(v, "file.path").as_str() == Some(done_path.as_str()))
+        .wait_event(WAIT, |v| {
+            get(v, "file.path").as_str() == Some(done_path.as_str())
+        })
         .unwrap_or_else(|e| panic!("no file event for the marker {done_path}: {e:#}"));
     std::thread::sleep(Duration::from_millis(500));
     let alerts = read_lines(&sensor.alerts_path())
@@ -171,7 +173,12 @@ fn cron_file_creation_alerts_once() {
         "mount -t tmpfs none /etc/cron.d",
         "echo '* * * * * root id' > /etc/cron.d/job",
     );
-    assert_one(&alerts, "Persistence Relevant Files", Some("/etc/cron.d/job"), &id);
+    assert_one(
+        &alerts,
+        "Persistence Relevant Files",
+        Some("/etc/cron.d/job"),
+        &id,
+    );
     assert_eq!(get(&alerts[0], "event.action"), "creation");
     let _ = sensor.stop();
 }
@@ -184,7 +191,12 @@ fn cron_file_renamed_into_place_alerts_once() {
         "mount -t tmpfs none /etc/cron.d; echo '* * * * * root id' > /etc/cron.d/.staged",
         "mv /etc/cron.d/.staged /etc/cron.d/job",
     );
-    assert_one(&alerts, "Persistence Relevant Files", Some("/etc/cron.d/job"), &id);
+    assert_one(
+        &alerts,
+        "Persistence Relevant Files",
+        Some("/etc/cron.d/job"),
+        &id,
+    );
     assert_eq!(get(&alerts[0], "event.action"), "rename");
     assert_eq!(
         get(&alerts[0], "file.Ext.original.path"),

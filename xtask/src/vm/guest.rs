@@ -705,7 +705,13 @@ fn scenario() -> Result<()> {
             get(e, "event.category")[0] == "file"
                 && [VM_FILE, VM_FILE_RENAMED].contains(&get(e, "file.path").as_str().unwrap_or(""))
         })
-        .map(|e| format!("{}:{}", action(e), get(e, "file.path").as_str().unwrap_or("")))
+        .map(|e| {
+            format!(
+                "{}:{}",
+                action(e),
+                get(e, "file.path").as_str().unwrap_or("")
+            )
+        })
         .collect();
     let want = [
         format!("creation:{VM_FILE}"),
