@@ -60,7 +60,11 @@ pub fn sensor_lsm_file_open(ctx: LsmContext) -> i32 {
 
 #[lsm(hook = "path_unlink")]
 pub fn sensor_lsm_path_unlink(ctx: LsmContext) -> i32 {
-    count_drop(&ctx, program_index::FILE_UNLINK, unlink(ctx.arg(0), ctx.arg(1)));
+    count_drop(
+        &ctx,
+        program_index::FILE_UNLINK,
+        unlink(ctx.arg(0), ctx.arg(1)),
+    );
     0
 }
 
@@ -94,7 +98,11 @@ pub fn sensor_fentry_file_open(ctx: FEntryContext) -> i32 {
 
 #[fentry(function = "security_path_unlink")]
 pub fn sensor_fentry_path_unlink(ctx: FEntryContext) -> i32 {
-    count_drop(&ctx, program_index::FILE_UNLINK, unlink(ctx.arg(0), ctx.arg(1)));
+    count_drop(
+        &ctx,
+        program_index::FILE_UNLINK,
+        unlink(ctx.arg(0), ctx.arg(1)),
+    );
     0
 }
 

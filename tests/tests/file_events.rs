@@ -25,8 +25,10 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Elastic's Defend-for-Containers rules, from the snapshot beside the
+/// repository (Elastic License: not copied into it).
 fn rules_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/cloud_defend")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/rules/elastic/cloud_defend")
 }
 
 fn start() -> Option<Sensor> {

@@ -538,13 +538,13 @@ impl Pipeline {
                 // Rules see every end; the event is written with
                 // --lifecycle-events.
                 if let Some(ended) = self.table.on_exit(&exit) {
-                    let doc = self.enricher.end_event_in(&exit, &ended, self.table);
+                    let doc = self.enricher.end_event_in(&exit, &ended, &self.table);
                     self.evaluate(&doc, self.lifecycle);
                 }
             }
             KernelEvent::File(file) => {
                 self.stats.file += 1;
-                let doc = self.enricher.file_event(&file, self.table);
+                let doc = self.enricher.file_event(&file, &self.table);
                 self.evaluate_and_write(&doc);
             }
         }
