@@ -222,45 +222,47 @@ fn attach_hooks(ebpf: &mut Ebpf, btf_path: Option<&Path>) -> Result<FileMechanis
 }
 
 fn attach_lsm(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), String> {
-    let mut done = Vec::new();
-    for (name, hook, _) in HOOKS {
-        let program = format!("sensor_lsm_{name}");
-        let result = (|| -> Result<(), String> {
-            let prog: &mut Lsm = ebpf
-                .program_mut(&program)
-                .ok_or_else(|| format!("{program} missing from the object"))?
-                .try_into()
-                .map_err(|e| format!("{program}: {e}"))?;
-            prog.load(hook, btf)
-                .map_err(|e| format!("{program}: {}", load_error(&e)))?;
-            prog.attach().map_err(|e| format!("{program}: {e}"))?;
-            Ok(())
-        })();
-        if let Err(e) = result {
-            detach(ebpf, &done);
-            return Err(e);
-        }
-        done.push(program);
-    }
-    Ok(())
+    attach_set(ebpf, "lsm", |ebpf, program, hook, _| {
+        let prog: &mut Lsm = typed(ebpf, program)?;
+        prog.load(hook, btf)
+            .map_err(|e| format!("{program}: {}", load_error(&e)))?;
+        prog.attach().map_err(|e| format!("{program}: {e}"))?;
+        Ok(())
+    })
 }
 
 fn attach_fentry(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), String> {
+    attach_set(ebpf, "fentry", |ebpf, program, _, function| {
+        let prog: &mut FEntry = typed(ebpf, program)?;
+        prog.load(function, btf)
+            .map_err(|e| format!("{program}: {}", load_error(&e)))?;
+        prog.attach().map_err(|e| format!("{program}: {e}"))?;
+        Ok(())
+    })
+}
+
+/// The program `name` as its type.
+fn typed<'a, P>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut P, String>
+where
+    &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    ebpf.program_mut(name)
+        .ok_or_else(|| format!("{name} missing from the object"))?
+        .try_into()
+        .map_err(|e| format!("{name}: {e}"))
+}
+
+/// Loads and attaches `sensor_<kind>_<name>` for every hook with `one`
+/// (program, LSM hook, security function); all or nothing.
+fn attach_set(
+    ebpf: &mut Ebpf,
+    kind: &str,
+    one: impl Fn(&mut Ebpf, &str, &str, &str) -> Result<(), String>,
+) -> Result<(), String> {
     let mut done = Vec::new();
-    for (name, _, function) in HOOKS {
-        let program = format!("sensor_fentry_{name}");
-        let result = (|| -> Result<(), String> {
-            let prog: &mut FEntry = ebpf
-                .program_mut(&program)
-                .ok_or_else(|| format!("{program} missing from the object"))?
-                .try_into()
-                .map_err(|e| format!("{program}: {e}"))?;
-            prog.load(function, btf)
-                .map_err(|e| format!("{program}: {}", load_error(&e)))?;
-            prog.attach().map_err(|e| format!("{program}: {e}"))?;
-            Ok(())
-        })();
-        if let Err(e) = result {
+    for (name, hook, function) in HOOKS {
+        let program = format!("sensor_{kind}_{name}");
+        if let Err(e) = one(ebpf, &program, hook, function) {
             detach(ebpf, &done);
             return Err(e);
         }
