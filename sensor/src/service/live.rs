@@ -544,6 +544,7 @@ impl Pipeline {
             }
             KernelEvent::File(file) => {
                 self.stats.file += 1;
+                self.metrics.file_events.inc();
                 let doc = self.enricher.file_event(&file, &self.table);
                 self.evaluate_and_write(&doc);
             }
