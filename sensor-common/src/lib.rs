@@ -41,6 +41,7 @@ pub mod record_kind {
     pub const EXIT: u32 = 3;
     pub const CGROUP_MKDIR: u32 = 4;
     pub const ARGS_CHUNK: u32 = 5;
+    pub const FILE: u32 = 6;
 }
 
 /// Indexes of the per-CPU lost-record counters (`LOST` map): a record the
@@ -51,7 +52,8 @@ pub mod lost_index {
     pub const EXIT: u32 = 2;
     pub const CGROUP_MKDIR: u32 = 3;
     pub const ARGS_CHUNK: u32 = 4;
-    pub const COUNT: u32 = 5;
+    pub const FILE: u32 = 5;
+    pub const COUNT: u32 = 6;
 }
 
 /// The kernel programs, as indexes of the `DROPS` counters.
@@ -62,7 +64,13 @@ pub mod program_index {
     pub const EXIT: u32 = 3;
     pub const CGROUP_MKDIR: u32 = 4;
     pub const EXEC_EXE: u32 = 5;
-    pub const COUNT: u32 = 6;
+    pub const FILE_OPEN: u32 = 6;
+    pub const FILE_UNLINK: u32 = 7;
+    pub const FILE_RENAME: u32 = 8;
+    pub const FILE_RENAME_OLD: u32 = 9;
+    pub const FILE_SYS_ENTER: u32 = 10;
+    pub const FILE_SYS_EXIT: u32 = 11;
+    pub const COUNT: u32 = 12;
     /// Names for metrics and the summary, by index.
     pub const NAMES: [&str; COUNT as usize] = [
         "exec",
@@ -71,6 +79,12 @@ pub mod program_index {
         "exit",
         "cgroup_mkdir",
         "exec_exe",
+        "file_open",
+        "file_unlink",
+        "file_rename",
+        "file_rename_old",
+        "file_sys_enter",
+        "file_sys_exit",
     ];
 }
 
@@ -298,6 +312,95 @@ pub struct ExitRecord {
     pub comm: [u8; COMM_LEN],
 }
 
+/// What a [`FileRecord`] reports (`FileInfo::op`).
+pub mod file_op {
+    /// An existing regular file opened with write intent (`FMODE_WRITE`).
+    pub const OPEN_WRITE: u32 = 1;
+    /// A regular file created by this open (`FMODE_CREATED`).
+    pub const CREATE: u32 = 2;
+    /// A name unlinked (`security_path_unlink`).
+    pub const DELETE: u32 = 3;
+    /// A rename (`security_path_rename`): `path` is the new name,
+    /// `old_path` the old one.
+    pub const RENAME: u32 = 4;
+}
+
+/// `FileInfo::flags` bits.
+/// The path could not be walked whole (unreadable, deeper than the walk or
+/// longer than [`FILE_PATH_MAX`]): `path_len` is 0.
+pub const FILE_PATH_INCOMPLETE: u32 = 1 << 0;
+/// The old path of a rename could not be walked whole: `old_path_len` is 0.
+pub const FILE_OLD_PATH_INCOMPLETE: u32 = 1 << 1;
+/// From the syscall tracepoints (no LSM, no fentry): `path_len` bytes at
+/// 0 are the walked directory the names are relative to (the dirfd's or
+/// the cwd), `name_len` bytes at [`FILE_NAME_AT`] the name the process
+/// passed (NUL-terminated), and for a rename `old_name_len` bytes at
+/// [`FILE_OLD_NAME_AT`] the old name, relative to the same directory.
+pub const FILE_NAMES: u32 = 1 << 2;
+/// A name the process passed could not be read whole.
+pub const FILE_NAME_INCOMPLETE: u32 = 1 << 3;
+
+/// Bytes of one file path's components captured (PATH_MAX).
+pub const FILE_PATH_MAX: usize = 4096;
+/// Where a rename's old path starts in `FileRecord::data`: after the new
+/// path's room (the walk may write one component past its bound).
+pub const FILE_OLD_PATH_AT: usize = FILE_PATH_MAX + CWD_NAME_MAX;
+/// Where a syscall's name starts in `FileRecord::data` ([`FILE_NAMES`]).
+pub const FILE_NAME_AT: usize = FILE_OLD_PATH_AT;
+/// Where a syscall rename's old name starts ([`FILE_NAMES`]).
+pub const FILE_OLD_NAME_AT: usize = FILE_NAME_AT + FILE_PATH_MAX;
+
+/// The fixed part of a [`FileRecord`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FileInfo {
+    pub header: RecordHeader,
+    /// The acting process and thread.
+    pub tgid: u32,
+    pub pid: u32,
+    /// The process's start (its thread-group leader's), to tell instances
+    /// of one pid apart.
+    pub start_boottime_ns: u64,
+    pub cgroup_id: u64,
+    pub uid: u32,
+    pub gid: u32,
+    /// One of [`file_op`].
+    pub op: u32,
+    /// [`FILE_PATH_INCOMPLETE`] and friends.
+    pub flags: u32,
+    /// Path bytes at the start of `data`: components innermost first, each
+    /// NUL-terminated, up to the acting process's root (as it sees it).
+    pub path_len: u32,
+    /// Old-path bytes at [`FILE_OLD_PATH_AT`] (renames only), same form.
+    pub old_path_len: u32,
+    /// With [`FILE_NAMES`]: name bytes at [`FILE_NAME_AT`] (with the NUL).
+    pub name_len: u32,
+    /// With [`FILE_NAMES`]: old-name bytes at [`FILE_OLD_NAME_AT`].
+    pub old_name_len: u32,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// One file operation from the LSM hooks (or fentry on the same
+/// `security_*` functions). Variable length: the fixed part, then the path
+/// and, for a rename, the old path at [`FILE_OLD_PATH_AT`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct FileRecord {
+    pub info: FileInfo,
+    pub data: [u8; FILE_OLD_NAME_AT + FILE_PATH_MAX + CWD_NAME_MAX],
+    /// Which hook call the rename parts in this scratch slot belong to
+    /// (the two rename programs run back to back, in either order); never
+    /// sent.
+    pub rename_key: u64,
+    /// Bit 0: the new path is in, bit 1: the old path is in.
+    pub rename_parts: u32,
+    pub _pad: u32,
+}
+
+impl FileRecord {
+    pub const FIXED_LEN: usize = core::mem::size_of::<FileInfo>();
+}
+
 /// Longest cgroup path captured at creation (longer ones are flagged and
 /// left to the resolver's directory walk).
 pub const CGROUP_PATH_MAX: usize = 1024;
@@ -422,8 +525,10 @@ pub struct KernelOffsets {
     /// 1 on a hybrid host: also report the v1 walk's id (`cgroup_v1_id`),
     /// with `cgroup_v1_ssid`, while `cgroup_id` stays cgroup2's.
     pub cgroup_v1_secondary: u32,
-    /// Keeps the struct a multiple of 8 bytes.
-    pub _pad_hybrid: u32,
+    // file events: struct path.{mnt,dentry}, file.f_mode
+    pub path_mnt: u32,
+    pub path_dentry: u32,
+    pub file_f_mode: u32,
 }
 
 /// One number for the layout of every record and of [`KernelOffsets`]:
@@ -480,6 +585,15 @@ const fn layout_hash() -> u64 {
         &offsets!(ExitRecord: header, tgid, exit_code, start_boottime_ns, comm),
     );
     h = fnv1a(h, &offsets!(CgroupRecord: header, id, root, path_len, path));
+    h = fnv1a(
+        h,
+        &offsets!(FileInfo: header, tgid, pid, start_boottime_ns, cgroup_id, uid, gid, op,
+            flags, path_len, old_path_len, name_len, old_name_len, comm),
+    );
+    h = fnv1a(
+        h,
+        &offsets!(FileRecord: info, data, rename_key, rename_parts),
+    );
     h = fnv1a(h, &[core::mem::size_of::<KernelOffsets>() as u64]);
     h = fnv1a(
         h,
@@ -489,6 +603,15 @@ const fn layout_hash() -> u64 {
             record_kind::EXIT as u64,
             record_kind::CGROUP_MKDIR as u64,
             record_kind::ARGS_CHUNK as u64,
+            record_kind::FILE as u64,
+            file_op::OPEN_WRITE as u64,
+            file_op::CREATE as u64,
+            file_op::DELETE as u64,
+            file_op::RENAME as u64,
+            FILE_PATH_MAX as u64,
+            FILE_OLD_PATH_AT as u64,
+            FILE_OLD_NAME_AT as u64,
+            FILE_NAMES as u64,
             lost_index::COUNT as u64,
             DROPS_LEN as u64,
             ARGS_MAX as u64,
@@ -514,6 +637,7 @@ mod user {
     unsafe impl aya::Pod for ArgsChunkInfo {}
     unsafe impl aya::Pod for ForkRecord {}
     unsafe impl aya::Pod for ExitRecord {}
+    unsafe impl aya::Pod for FileInfo {}
 }
 
 #[cfg(test)]
@@ -568,5 +692,10 @@ mod tests {
         );
         assert_eq!(core::mem::size_of::<KernelOffsets>() % 8, 0);
         assert_eq!(ArgsChunkRecord::FIXED_LEN % 8, 0);
+        assert_eq!(FileRecord::FIXED_LEN % 8, 0);
+        assert_eq!(
+            core::mem::offset_of!(FileRecord, data),
+            FileRecord::FIXED_LEN
+        );
     }
 }

@@ -21,6 +21,7 @@
 #![no_main]
 
 mod cgroup_v1;
+mod file_events;
 mod kernel_read;
 
 use aya_ebpf::{
@@ -122,7 +123,7 @@ static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DROPS_LEN, 0);
 
 /// Why a program gave up on its record.
 #[derive(Clone, Copy)]
-enum Dropped {
+pub(crate) enum Dropped {
     Read,
     Scratch,
 }
@@ -136,7 +137,7 @@ impl From<ReadError> for Dropped {
 /// Counts a record `program` dropped (see [`DROPS`]) and says so on the
 /// kernel log channel (aya-log, read by the agent only when it runs with
 /// `RUST_LOG=debug`).
-fn count_drop<C: EbpfContext>(ctx: &C, program: u32, why: Result<(), Dropped>) {
+pub(crate) fn count_drop<C: EbpfContext>(ctx: &C, program: u32, why: Result<(), Dropped>) {
     let reason = match why {
         Ok(()) => return,
         Err(Dropped::Read) => drop_reason::READ,
@@ -183,7 +184,7 @@ pub fn sensor_cgroup_mkdir(ctx: TracePointContext) -> u32 {
     0
 }
 
-fn current_task() -> *const u8 {
+pub(crate) fn current_task() -> *const u8 {
     // SAFETY: helper call without arguments; the pointer is only ever read
     // through bpf_probe_read_kernel.
     unsafe { bpf_get_current_task() as *const u8 }
@@ -200,7 +201,7 @@ fn count_lost_n(index: u32, n: u64) {
     }
 }
 
-fn header(kind: u32) -> RecordHeader {
+pub(crate) fn header(kind: u32) -> RecordHeader {
     // SAFETY: plain helper calls with no arguments.
     unsafe {
         RecordHeader {
@@ -370,7 +371,7 @@ fn try_exec_exe(ctx: &TracePointContext) -> Result<(), Dropped> {
             }
             let mnt = read_ptr(file, offset(|o| &o.file_path_mnt))?;
             let dentry = read_ptr(file, offset(|o| &o.file_path_dentry))?;
-            walk_path::<{ FILENAME_MAX - 1 + ARGS_MAX + CWD_MAX - 1 }, true>(
+            walk_path::<{ FILENAME_MAX - 1 + ARGS_MAX + CWD_MAX - 1 }, true, _>(
                 task, mnt, dentry, rec, at,
             )
         });
@@ -384,7 +385,7 @@ fn try_exec_exe(ctx: &TracePointContext) -> Result<(), Dropped> {
 
 /// Sends the first `size` bytes of a scratch record (variable-length
 /// records: fixed part plus strings), counting a full ring buffer as lost.
-fn output_prefix<T>(rec: &mut T, size: usize, lost: u32) -> bool {
+pub(crate) fn output_prefix<T>(rec: &mut T, size: usize, lost: u32) -> bool {
     let max = core::mem::size_of::<T>();
     let size = if size > max { max } else { size };
     // SAFETY: `rec` is a map value of size_of::<T>() bytes and `size` is
@@ -571,6 +572,20 @@ fn send_chunk(chunk: &mut ArgsChunkRecord, tgid: u32, index: u32, at: u64, len: 
     )
 }
 
+/// A record a path walk writes into: `path_data()` points at a buffer of
+/// at least `MAX_AT + CWD_MAX + CWD_NAME_MAX` bytes for every `MAX_AT` the
+/// record's walks use.
+pub(crate) trait PathDest {
+    fn path_data(&mut self) -> *mut u8;
+}
+
+impl PathDest for ExecRecord {
+    #[inline(always)]
+    fn path_data(&mut self) -> *mut u8 {
+        self.data.as_mut_ptr()
+    }
+}
+
 /// Most path components (and mount crossings) walked for the cwd.
 const CWD_DEPTH: usize = 48;
 
@@ -590,7 +605,7 @@ fn read_cwd(task: *const u8, rec: &mut ExecRecord, at: usize) {
         ))
     });
     let walked = start.and_then(|(mnt, dentry)| {
-        walk_path::<{ FILENAME_MAX - 1 + ARGS_MAX }, false>(task, mnt, dentry, rec, at)
+        walk_path::<{ FILENAME_MAX - 1 + ARGS_MAX }, false, _>(task, mnt, dentry, rec, at)
     });
     match walked {
         Ok(len) => rec.info.cwd_len = len as u32,
@@ -605,11 +620,11 @@ fn read_cwd(task: *const u8, rec: &mut ExecRecord, at: usize) {
 /// walk needs it, and the cwd walk stays as small as it was). An error means the
 /// path is not whole (unreadable, deeper than [`CWD_DEPTH`] or longer than
 /// [`CWD_MAX`]); the bytes written so far are then not to be used.
-fn walk_path<const MAX_AT: usize, const PSEUDO: bool>(
+pub(crate) fn walk_path<const MAX_AT: usize, const PSEUDO: bool, R: PathDest>(
     task: *const u8,
     vfsmnt: *const u8,
     dentry: *const u8,
-    rec: &mut ExecRecord,
+    rec: &mut R,
     at: usize,
 ) -> Result<usize, ReadError> {
     let fs = read_ptr(task, offset(|o| &o.task_fs))?;
@@ -668,11 +683,11 @@ fn walk_path<const MAX_AT: usize, const PSEUDO: bool>(
         }
         let name = read_ptr(dentry, offset(|o| &o.dentry_name))?;
         let dst_off = at + (pos & (CWD_MAX - 1));
-        // SAFETY: dst_off < FILENAME_MAX + ARGS_MAX + CWD_MAX and the read
-        // is at most CWD_NAME_MAX bytes: inside `rec.data`.
+        // SAFETY: dst_off < MAX_AT + CWD_MAX and the read is at most
+        // CWD_NAME_MAX bytes: inside the destination (`PathDest`'s bound).
         let n = unsafe {
             bpf_probe_read_kernel_str(
-                rec.data.as_mut_ptr().add(dst_off).cast(),
+                rec.path_data().add(dst_off).cast(),
                 CWD_NAME_MAX as u32,
                 name.cast(),
             )

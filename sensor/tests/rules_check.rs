@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use sensor::rules::{check_paths, RuleErrorKind, RuleSet};
+use sensor::rules::sources::Availability;
+use sensor::rules::{check_paths, check_paths_with, RuleErrorKind, RuleSet};
 
 /// Elastic's Defend-for-Containers rules (the seed rule among them), from
 /// the snapshot beside the repository: they are under the Elastic License
@@ -25,7 +26,10 @@ fn rule_dirs() -> Vec<PathBuf> {
 #[test]
 fn check_reports_43_supported_and_6_unsupported_of_49() {
     let mut out = Vec::new();
-    let ok = check_paths(&rule_dirs(), &mut out).unwrap();
+    let files = Availability {
+        file_events: Ok("test".into()),
+    };
+    let ok = check_paths_with(&rule_dirs(), &files, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
     assert!(ok, "{text}");
     let lines: Vec<&str> = text.lines().collect();
@@ -37,9 +41,14 @@ fn check_reports_43_supported_and_6_unsupported_of_49() {
     assert_eq!(rule_lines.len(), 49);
     let supported = rule_lines
         .iter()
-        .filter(|l| l.ends_with("\tsupported"))
+        .filter(|l| l.contains("\tsupported\tsources: "))
         .count();
     assert_eq!(supported, 43);
+    // Every file rule names its file sources.
+    assert!(rule_lines
+        .iter()
+        .any(|l| l.contains("Dynamic Linker Modification")
+            && l.ends_with("\tsupported\tsources: file:open+file:creation+file:rename")));
     let sequences = rule_lines
         .iter()
         .filter(|l| l.contains("\tunsupported: `sequence` queries correlate several events"))
@@ -54,9 +63,32 @@ fn check_reports_43_supported_and_6_unsupported_of_49() {
     assert_eq!(kuery.len(), 1);
     assert!(kuery[0]
         .starts_with("4b4e9c99-27ea-4621-95c8-82341bc6e512\tContainer Workload Protection\t"));
-    assert!(rule_lines.contains(
-        &"497a7091-0ebd-44d7-88c4-367ab4d4d852\tWeb Server Exploitation Detected via Defend for Containers\tsupported"
-    ));
+    assert!(rule_lines.iter().any(|l| l.starts_with(
+        "497a7091-0ebd-44d7-88c4-367ab4d4d852\tWeb Server Exploitation Detected via Defend for Containers\tsupported\tsources: process:exec"
+    )));
+}
+
+#[test]
+fn without_file_events_file_rules_are_never_supported() {
+    let mut out = Vec::new();
+    let none = Availability {
+        file_events: Err("test kernel".into()),
+    };
+    check_paths_with(&rule_dirs(), &none, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // The 6 `file where` rules and the 5 `any where` rules with a file
+    // branch need file events.
+    let need_files = lines
+        .iter()
+        .filter(|l| {
+            l.contains("\tunsupported: sources: ") && l.contains("not provided here: file:")
+        })
+        .count();
+    assert_eq!(need_files, 11, "{text}");
+    assert!(lines
+        .last()
+        .is_some_and(|l| l.starts_with("49 files: 32 supported, 17 unsupported")));
 }
 
 #[test]
@@ -300,11 +332,11 @@ fn elastic_catalogue_has_no_eql_rule_refused_for_a_language_feature() {
     for (dir, want) in [
         (
             "linux",
-            "363 files: 222 supported, 141 unsupported, 0 malformed",
+            "363 files: 205 supported, 158 unsupported, 0 malformed",
         ),
         (
             "cross-platform",
-            "128 files: 47 supported, 81 unsupported, 0 malformed",
+            "128 files: 43 supported, 85 unsupported, 0 malformed",
         ),
         (
             "cloud_defend",
@@ -312,13 +344,17 @@ fn elastic_catalogue_has_no_eql_rule_refused_for_a_language_feature() {
         ),
     ] {
         let mut out = Vec::new();
-        let ok = check_paths(&[root.join(dir)], &mut out).unwrap();
+        let files = Availability {
+            file_events: Ok("test".into()),
+        };
+        let ok = check_paths_with(&[root.join(dir)], &files, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(ok, "{dir}: {text}");
         for line in text.lines().filter(|l| l.contains("\tunsupported: ")) {
             let reason = line.split("\tunsupported: ").nth(1).unwrap_or("");
             assert!(
-                reason.starts_with("`sequence` queries")
+                reason.starts_with("sources: ")
+                    || reason.starts_with("`sequence` queries")
                     || reason.starts_with("`sample` queries")
                     || reason.starts_with("language `kuery`")
                     || reason.starts_with("language `esql`"),

@@ -151,6 +151,8 @@ impl Cell {
             "container_id",
             "webserver_alert",
             "sensor_stop",
+            "file_mechanism",
+            "file_events",
         ];
         if self.lsm.is_some() {
             v.push("lsm_without_bpf");

@@ -148,7 +148,65 @@ pub struct OrchestratorResource {
     pub id: String,
 }
 
-/// One process event.
+/// `file.Ext.original`: where a renamed file was before (Elastic
+/// Endpoint's field for it; ECS has none).
+#[derive(Debug, Clone, Serialize)]
+pub struct FileOriginal {
+    pub path: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileExt {
+    pub original: FileOriginal,
+}
+
+/// `file.*` of a file event.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FileFields {
+    /// Absent when the kernel could not walk the path whole
+    /// (`path_incomplete`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
+    #[serde(rename = "Ext", skip_serializing_if = "Option::is_none")]
+    pub ext: Option<FileExt>,
+    /// Not ECS: set (true) only when a path could not be read whole.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub path_incomplete: bool,
+}
+
+impl FileFields {
+    /// `path`, `name`, `directory` and `extension` from a full path.
+    pub fn from_path(path: &str) -> FileFields {
+        let (directory, name) = match path.rfind('/') {
+            Some(0) => ("/", &path[1..]),
+            Some(i) => (&path[..i], &path[i + 1..]),
+            None => ("", path),
+        };
+        // The last extension only (`a.tar.gz` → `gz`); a leading dot alone
+        // (`.bashrc`) is no extension.
+        let extension = name
+            .rfind('.')
+            .filter(|&i| i > 0 && i + 1 < name.len())
+            .map(|i| name[i + 1..].to_owned());
+        FileFields {
+            path: Some(path.to_owned()),
+            name: (!name.is_empty()).then(|| name.to_owned()),
+            directory: (!directory.is_empty()).then(|| directory.to_owned()),
+            extension,
+            ext: None,
+            path_incomplete: false,
+        }
+    }
+}
+
+/// One event: a process event, or a file event with its acting process.
 #[derive(Debug, Clone, Serialize)]
 pub struct EcsEvent {
     #[serde(rename = "@timestamp")]
@@ -165,6 +223,8 @@ pub struct EcsEvent {
     /// Not ECS: facts about the document itself (only when there are any).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sensor: Option<SensorFields>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileFields>,
     /// The serialised form, built on first need (unknown-field lookups,
     /// alerts). Not part of the document.
     #[serde(skip)]
@@ -192,6 +252,14 @@ pub enum Action {
     /// that on its own: it is what `setsid` plus a pty in a compromised
     /// server looks like. `event.type: change`.
     BecameInteractive,
+    /// File events, as Defend for Containers names them: an existing file
+    /// opened for writing (`open`, type `change`), a file created
+    /// (`creation`), deleted (`deletion`), renamed (`rename`, type
+    /// `change`).
+    FileOpen,
+    FileCreation,
+    FileDeletion,
+    FileRename,
 }
 
 impl Action {
@@ -201,6 +269,10 @@ impl Action {
             Action::Fork => "fork",
             Action::End => "end",
             Action::BecameInteractive => "became_interactive",
+            Action::FileOpen => "open",
+            Action::FileCreation => "creation",
+            Action::FileDeletion => "deletion",
+            Action::FileRename => "rename",
         }
     }
 
@@ -208,7 +280,18 @@ impl Action {
         match self {
             Action::Exec | Action::Fork => "start",
             Action::End => "end",
-            Action::BecameInteractive => "change",
+            Action::BecameInteractive | Action::FileOpen | Action::FileRename => "change",
+            Action::FileCreation => "creation",
+            Action::FileDeletion => "deletion",
+        }
+    }
+
+    fn category(self) -> &'static str {
+        match self {
+            Action::FileOpen | Action::FileCreation | Action::FileDeletion | Action::FileRename => {
+                "file"
+            }
+            _ => "process",
         }
     }
 }
@@ -233,7 +316,7 @@ impl EcsEvent {
             timestamp: rfc3339(timestamp),
             event: EventFields {
                 kind: "event",
-                category: ["process"],
+                category: [action.category()],
                 kind_type: [action.event_type()],
                 action: action.as_str(),
                 id: event_id,
@@ -250,6 +333,7 @@ impl EcsEvent {
             container: None,
             orchestrator: None,
             sensor: None,
+            file: None,
             json: OnceCell::new(),
         }
     }
@@ -449,6 +533,47 @@ mod tests {
             false
         });
         assert_eq!(seen, vec!["Int(5)".to_owned()]);
+    }
+
+    #[test]
+    fn file_fields_split_the_path() {
+        let f = FileFields::from_path("/etc/cron.d/job.sh");
+        assert_eq!(f.name.as_deref(), Some("job.sh"));
+        assert_eq!(f.directory.as_deref(), Some("/etc/cron.d"));
+        assert_eq!(f.extension.as_deref(), Some("sh"));
+        let f = FileFields::from_path("/root/.bash_history");
+        assert_eq!(f.name.as_deref(), Some(".bash_history"));
+        assert_eq!(f.extension, None);
+        let f = FileFields::from_path("/a.tar.gz");
+        assert_eq!(f.directory.as_deref(), Some("/"));
+        assert_eq!(f.extension.as_deref(), Some("gz"));
+    }
+
+    #[test]
+    fn file_events_are_d4c_shaped() {
+        let mut ev = event();
+        ev = EcsEvent::new(
+            Action::FileOpen,
+            SystemTime::UNIX_EPOCH,
+            "e2".into(),
+            ev.process.clone(),
+            ev.host.clone(),
+            0,
+            0,
+        );
+        ev.file = Some(FileFields::from_path("/etc/ld.so.preload"));
+        let json = serde_json::to_value(&ev).expect("json");
+        assert_eq!(json["event"]["category"][0], "file");
+        assert_eq!(json["event"]["type"][0], "change");
+        assert_eq!(json["event"]["action"], "open");
+        assert_eq!(json["file"]["name"], "ld.so.preload");
+        let r = FieldRef::new("file.path");
+        let mut seen = Vec::new();
+        ev.visit(&r, &mut |v| {
+            seen.push(format!("{v:?}"));
+            false
+        });
+        assert_eq!(seen, vec!["Str(\"/etc/ld.so.preload\")".to_owned()]);
     }
 
     #[test]

@@ -13,10 +13,11 @@ use sensor_common::{TaskInfo, TTY_HAS_CTTY, TTY_READ_ERROR};
 use crate::context::cgroup_path::CgroupResolver;
 use crate::context::process_table::{ExecContext, ProcessInfo, ProcessTable};
 use crate::ecs::{
-    self, Action, BootClock, ContainerFields, EcsEvent, HostFields, HostOs, OrchestratorFields,
-    OrchestratorResource, ParentFields, ProcessFields, SensorFields, Tty,
+    self, Action, BootClock, ContainerFields, EcsEvent, FileExt, FileFields, FileOriginal,
+    HostFields, HostOs, OrchestratorFields, OrchestratorResource, ParentFields, ProcessFields,
+    SensorFields, Tty,
 };
-use crate::kernel::decode::{ExecEvent, ExitEvent, ForkEvent};
+use crate::kernel::decode::{ExecEvent, ExitEvent, FileEvent, FileOp, ForkEvent};
 
 /// Who this host is, for `host.*` and entity ids.
 #[derive(Debug, Clone)]
@@ -323,6 +324,80 @@ impl Enricher {
             ended.gid,
         );
         out.sensor = escaped_fields(ended, None);
+        if let Some(cgroup_id) = ended.cgroup_id {
+            self.with_container(&mut out, cgroup_id, 0, ended.pid);
+        }
+        out
+    }
+
+    /// The `end` event with the process's parent as the table knows it
+    /// (rules and sequences see it like any other event).
+    pub fn end_event_in(
+        &mut self,
+        ev: &ExitEvent,
+        ended: &ProcessInfo,
+        table: &ProcessTable,
+    ) -> EcsEvent {
+        let mut out = self.end_event(ev, ended);
+        if ended.ppid != 0 {
+            let parent = table.get(ended.ppid).cloned();
+            out.process.parent = Some(self.parent_fields(ended.ppid, parent.as_deref(), None));
+        }
+        out
+    }
+
+    /// A file event (`event.category: file`, shaped like Defend for
+    /// Containers'), with the acting process and its parent as the table
+    /// knows them, and its container. A process the table does not know
+    /// (or knows as another instance of the pid) is named by pid only.
+    pub fn file_event(&mut self, ev: &FileEvent, table: &ProcessTable) -> EcsEvent {
+        let actor = table.get(ev.tgid).filter(|p| {
+            p.start_boottime_ns
+                .is_none_or(|ns| ev.start_boottime_ns == 0 || ns == ev.start_boottime_ns)
+        });
+        let mut process = match actor {
+            Some(info) => self.process_fields(info),
+            None => ProcessFields {
+                pid: ev.tgid,
+                ..ProcessFields::default()
+            },
+        };
+        if let Some(info) = actor {
+            if info.ppid != 0 {
+                let parent = table.get(info.ppid).cloned();
+                process.parent = Some(self.parent_fields(info.ppid, parent.as_deref(), None));
+            }
+        }
+        let action = match ev.op {
+            FileOp::OpenWrite => Action::FileOpen,
+            FileOp::Create => Action::FileCreation,
+            FileOp::Delete => Action::FileDeletion,
+            FileOp::Rename => Action::FileRename,
+        };
+        let mut out = EcsEvent::new(
+            action,
+            self.clock.wall(ev.ktime_ns),
+            self.next_event_id(),
+            process,
+            self.host.fields(),
+            ev.uid,
+            ev.gid,
+        );
+        let mut file = match &ev.path {
+            Some(p) => FileFields::from_path(&crate::ecs::byte_text::to_text(p)),
+            None => FileFields::default(),
+        };
+        file.path_incomplete = ev.path_incomplete;
+        if let Some(old) = &ev.old_path {
+            let old = FileFields::from_path(&crate::ecs::byte_text::to_text(old));
+            if let (Some(path), Some(name)) = (old.path, old.name) {
+                file.ext = Some(FileExt {
+                    original: FileOriginal { path, name },
+                });
+            }
+        }
+        out.file = Some(file);
+        self.with_container(&mut out, ev.cgroup_id, 0, ev.tgid);
         out
     }
 }

@@ -5,10 +5,12 @@
 use std::collections::HashMap;
 
 use sensor_common::{
-    record_kind, ArgsChunkInfo, ArgsChunkRecord, CgroupRecord, ExecInfo, ExecRecord, ExitRecord,
-    ForkRecord, RecordHeader, TaskInfo, ARGS_TOTAL_MAX, CGROUP_PATH_MAX, EXEC_ARGC_UNKNOWN,
-    EXEC_ARGS_CHUNK_LOST, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_CWD_INCOMPLETE,
-    EXEC_EXE_INCOMPLETE, EXEC_EXE_PRESENT, EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN,
+    file_op, record_kind, ArgsChunkInfo, ArgsChunkRecord, CgroupRecord, ExecInfo, ExecRecord,
+    ExitRecord, FileInfo, FileRecord, ForkRecord, RecordHeader, TaskInfo, ARGS_TOTAL_MAX,
+    CGROUP_PATH_MAX, EXEC_ARGC_UNKNOWN, EXEC_ARGS_CHUNK_LOST, EXEC_ARGS_READ_FAILED,
+    EXEC_ARGS_TRUNCATED, EXEC_CWD_INCOMPLETE, EXEC_EXE_INCOMPLETE, EXEC_EXE_PRESENT,
+    EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN, FILE_NAMES, FILE_NAME_AT, FILE_NAME_INCOMPLETE,
+    FILE_OLD_NAME_AT, FILE_OLD_PATH_AT, FILE_OLD_PATH_INCOMPLETE, FILE_PATH_INCOMPLETE,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -106,6 +108,37 @@ pub struct CgroupMkdirEvent {
     pub truncated: bool,
 }
 
+/// What a file event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileOp {
+    /// An existing regular file opened with write intent.
+    OpenWrite,
+    /// A regular file created by an open.
+    Create,
+    Delete,
+    Rename,
+}
+
+/// One file operation, decoded.
+#[derive(Debug, Clone)]
+pub struct FileEvent {
+    pub ktime_ns: u64,
+    pub tgid: u32,
+    pub start_boottime_ns: u64,
+    pub cgroup_id: u64,
+    pub uid: u32,
+    pub gid: u32,
+    pub op: FileOp,
+    /// The file's path as the acting process sees it; `None` when the
+    /// kernel could not walk it whole.
+    pub path: Option<Vec<u8>>,
+    /// A rename's old path (`None` for other operations or when not whole).
+    pub old_path: Option<Vec<u8>>,
+    /// The path (or a rename's old path) could not be walked whole.
+    pub path_incomplete: bool,
+    pub comm: [u8; sensor_common::COMM_LEN],
+}
+
 // Execs are most records: boxing them would add an allocation to the
 // common case to save a few hundred bytes of stack on the rare ones.
 #[allow(clippy::large_enum_variant)]
@@ -116,6 +149,7 @@ pub enum KernelEvent {
     Exit(ExitEvent),
     CgroupMkdir(CgroupMkdirEvent),
     ArgsChunk(ArgsChunkEvent),
+    File(FileEvent),
 }
 
 /// The fixed part of a record. `aya::Pod` (implemented only for the
@@ -178,6 +212,7 @@ pub fn decode(bytes: &[u8]) -> Result<KernelEvent, DecodeError> {
             }))
         }
         record_kind::CGROUP_MKDIR => decode_cgroup(bytes).map(KernelEvent::CgroupMkdir),
+        record_kind::FILE => decode_file(bytes).map(KernelEvent::File),
         record_kind::ARGS_CHUNK => {
             let info: ArgsChunkInfo = read_struct(bytes, "argv continuation record")?;
             let data = read_tail(
@@ -222,6 +257,103 @@ fn decode_cgroup(bytes: &[u8]) -> Result<CgroupMkdirEvent, DecodeError> {
         path: path.to_vec(),
         truncated: len + 1 >= CGROUP_PATH_MAX,
     })
+}
+
+fn decode_file(bytes: &[u8]) -> Result<FileEvent, DecodeError> {
+    let rec: FileInfo = read_struct(bytes, "file record")?;
+    let op = match rec.op {
+        file_op::OPEN_WRITE => FileOp::OpenWrite,
+        file_op::CREATE => FileOp::Create,
+        file_op::DELETE => FileOp::Delete,
+        file_op::RENAME => FileOp::Rename,
+        other => return Err(DecodeError::UnknownKind(other)),
+    };
+    let tail = &bytes[FileRecord::FIXED_LEN..];
+    let short = |need: usize| DecodeError::Short {
+        what: "file path",
+        got: bytes.len(),
+        need: FileRecord::FIXED_LEN + need,
+    };
+    let path_len = rec.path_len as usize;
+    let path_blob = tail.get(..path_len).ok_or_else(|| short(path_len))?;
+    let dir_whole = rec.flags & FILE_PATH_INCOMPLETE == 0;
+    let (path, old_path, incomplete) = if rec.flags & FILE_NAMES != 0 {
+        // A syscall's names, relative to the walked directory.
+        let name_at = |at: usize, len: u32| -> Result<Option<Vec<u8>>, DecodeError> {
+            let end = at + len as usize;
+            let raw = tail.get(at..end).ok_or_else(|| short(end))?;
+            let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
+            Ok((len > 0 && rec.flags & FILE_NAME_INCOMPLETE == 0).then(|| raw.to_vec()))
+        };
+        let dir = dir_whole.then(|| cwd_from_components(path_blob));
+        let name = name_at(FILE_NAME_AT, rec.name_len)?;
+        let path = name.and_then(|n| join_name(dir.as_deref(), &n));
+        let old_path = if op == FileOp::Rename {
+            let old_dir = if rec.flags & FILE_OLD_PATH_INCOMPLETE == 0 {
+                dir.as_deref()
+            } else {
+                None
+            };
+            name_at(FILE_OLD_NAME_AT, rec.old_name_len)?.and_then(|n| join_name(old_dir, &n))
+        } else {
+            None
+        };
+        let incomplete = path.is_none() || (op == FileOp::Rename && old_path.is_none());
+        (path, old_path, incomplete)
+    } else {
+        let old_path = if op == FileOp::Rename {
+            let end = FILE_OLD_PATH_AT + rec.old_path_len as usize;
+            let blob = tail.get(FILE_OLD_PATH_AT..end).ok_or_else(|| short(end))?;
+            (rec.flags & FILE_OLD_PATH_INCOMPLETE == 0).then(|| cwd_from_components(blob))
+        } else {
+            None
+        };
+        (
+            dir_whole.then(|| cwd_from_components(path_blob)),
+            old_path,
+            rec.flags & (FILE_PATH_INCOMPLETE | FILE_OLD_PATH_INCOMPLETE) != 0,
+        )
+    };
+    Ok(FileEvent {
+        ktime_ns: rec.header.ktime_ns,
+        tgid: rec.tgid,
+        start_boottime_ns: rec.start_boottime_ns,
+        cgroup_id: rec.cgroup_id,
+        uid: rec.uid,
+        gid: rec.gid,
+        op,
+        path,
+        old_path,
+        path_incomplete: incomplete,
+        comm: rec.comm,
+    })
+}
+
+/// A name a process passed to a syscall, made absolute against `dir` (the
+/// walked directory it is relative to) and cleaned lexically (`.`, `..`,
+/// repeated slashes): `None` for a relative name without its directory.
+pub fn join_name(dir: Option<&[u8]>, name: &[u8]) -> Option<Vec<u8>> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    let rel = !name.starts_with(b"/");
+    let base: &[u8] = if rel { dir? } else { b"" };
+    for part in base.split(|b| *b == b'/').chain(name.split(|b| *b == b'/')) {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    let mut out = Vec::with_capacity(base.len() + name.len() + 1);
+    for p in &parts {
+        out.push(b'/');
+        out.extend_from_slice(p);
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    Some(out)
 }
 
 fn decode_exec(bytes: &[u8]) -> Result<ExecEvent, DecodeError> {
@@ -384,6 +516,24 @@ pub fn comm_bytes(comm: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn syscall_names_join_their_directory() {
+        let j = |d: Option<&str>, n: &str| {
+            join_name(d.map(str::as_bytes), n.as_bytes()).map(|v| String::from_utf8(v).unwrap())
+        };
+        assert_eq!(
+            j(Some("/root"), ".bash_history").as_deref(),
+            Some("/root/.bash_history")
+        );
+        assert_eq!(
+            j(None, "/etc//cron.d/./x").as_deref(),
+            Some("/etc/cron.d/x")
+        );
+        assert_eq!(j(Some("/a/b"), "../c").as_deref(), Some("/a/c"));
+        assert_eq!(j(None, "rel"), None);
+        assert_eq!(j(Some("/"), "x").as_deref(), Some("/x"));
+    }
 
     fn exec_bytes(filename: &[u8], args: &[u8], flags: u32, argc: u32) -> Vec<u8> {
         let mut rec = ExecInfo::default();

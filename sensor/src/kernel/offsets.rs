@@ -78,6 +78,9 @@ pub fn from_btf(btf: &KernelBtf) -> Result<KernelOffsets, BtfError> {
         css_set_dfl_cgrp: btf.offset_of("css_set", "dfl_cgrp")?,
         cgroup_kn: btf.offset_of("cgroup", "kn")?,
         kernfs_node_id: btf.offset_of("kernfs_node", "id")?,
+        path_mnt: btf.offset_of("path", "mnt")?,
+        path_dentry: btf.offset_of("path", "dentry")?,
+        file_f_mode: btf.offset_of("file", "f_mode")?,
         // Optional: pidfs (6.9+) gives every `struct pid` a unique inode.
         has_pid_ino: u32::from(btf.offset_of("pid", "ino").is_ok()),
         pid_ino: btf.offset_of("pid", "ino").unwrap_or(0),

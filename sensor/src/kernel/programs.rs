@@ -117,6 +117,8 @@ pub struct KernelPrograms {
     pub attached: Vec<&'static str>,
     /// Whether this process mounted tracefs.
     pub mounted_tracefs: bool,
+    /// How file events are seen here (or why they are not).
+    pub file_mechanism: crate::kernel::file_hooks::FileMechanism,
 }
 
 /// Records one kernel program dropped for one reason, since load.
@@ -169,11 +171,13 @@ pub struct LostCounts {
     /// Argv continuation records (each also flags its exec's argv as
     /// incomplete).
     pub args_chunk: u64,
+    /// File event records.
+    pub file: u64,
 }
 
 impl LostCounts {
     pub fn total(&self) -> u64 {
-        self.exec + self.fork + self.exit + self.cgroup_mkdir + self.args_chunk
+        self.exec + self.fork + self.exit + self.cgroup_mkdir + self.args_chunk + self.file
     }
 }
 
@@ -187,6 +191,7 @@ impl KernelPrograms {
             exit: sum(lost_index::EXIT)?,
             cgroup_mkdir: sum(lost_index::CGROUP_MKDIR)?,
             args_chunk: sum(lost_index::ARGS_CHUNK)?,
+            file: sum(lost_index::FILE)?,
         })
     }
 
@@ -310,6 +315,8 @@ pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, Load
     attached.push("raw_tracepoint/sched_process_fork");
     attach_tracepoint(&mut ebpf, "sensor_cgroup_mkdir", "cgroup", "cgroup_mkdir")?;
     attached.push("tracepoint/cgroup/cgroup_mkdir");
+    let file_mechanism =
+        crate::kernel::file_hooks::attach(&mut ebpf, options.btf_path.as_deref(), &tracefs_root);
 
     let map_err = |name: &str, e: String| LoadError::Map {
         name: name.to_owned(),
@@ -334,6 +341,7 @@ pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, Load
         drops,
         attached,
         mounted_tracefs,
+        file_mechanism,
     })
 }
 

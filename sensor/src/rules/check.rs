@@ -4,13 +4,26 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::load::{expand_paths, load_file, LoadOutcome};
+use super::sources::{self, Availability};
+
+/// [`check_paths_with`] against what this machine provides
+/// ([`Availability::probe`]).
+pub fn check_paths(paths: &[PathBuf], out: &mut dyn Write) -> anyhow::Result<bool> {
+    check_paths_with(paths, &Availability::probe(), out)
+}
 
 /// Loads every file under `paths` and prints one line per rule:
-/// `<rule_id>\t<name>\tsupported` or `...\tunsupported: <reason>`; a
-/// malformed file prints its rendered error instead. Ends with a summary
-/// line. Returns `Ok(false)` if any file is malformed (or a path cannot be
-/// read); `Err` only if writing to `out` fails.
-pub fn check_paths(paths: &[PathBuf], out: &mut dyn Write) -> anyhow::Result<bool> {
+/// `<rule_id>\t<name>\tsupported\tsources: <kinds>` or
+/// `...\tunsupported: <reason>`; a rule whose events this sensor cannot
+/// produce here is unsupported, with its sources. A malformed file prints
+/// its rendered error instead. Ends with a summary line. Returns
+/// `Ok(false)` if any file is malformed (or a path cannot be read); `Err`
+/// only if writing to `out` fails.
+pub fn check_paths_with(
+    paths: &[PathBuf],
+    avail: &Availability,
+    out: &mut dyn Write,
+) -> anyhow::Result<bool> {
     let files = match expand_paths(paths) {
         Ok(f) => f,
         Err(e) => {
@@ -21,10 +34,27 @@ pub fn check_paths(paths: &[PathBuf], out: &mut dyn Write) -> anyhow::Result<boo
     let (mut supported, mut unsupported, mut malformed) = (0usize, 0usize, 0usize);
     for file in &files {
         match load_file(file) {
-            Ok(LoadOutcome::Supported(rule)) => {
-                supported += 1;
-                writeln!(out, "{}\t{}\tsupported", rule.meta.rule_id, rule.meta.name)?;
-            }
+            Ok(LoadOutcome::Supported(rule)) => match sources::needs(&rule.meta.query, avail) {
+                Some(n) if !n.supported() => {
+                    unsupported += 1;
+                    writeln!(
+                        out,
+                        "{}\t{}\tunsupported: {}",
+                        rule.meta.rule_id,
+                        rule.meta.name,
+                        n.describe()
+                    )?;
+                }
+                n => {
+                    supported += 1;
+                    let sources = n.map(|n| format!("\t{}", n.describe())).unwrap_or_default();
+                    writeln!(
+                        out,
+                        "{}\t{}\tsupported{sources}",
+                        rule.meta.rule_id, rule.meta.name
+                    )?;
+                }
+            },
             Ok(LoadOutcome::Unsupported(s)) => {
                 unsupported += 1;
                 writeln!(out, "{}\t{}\tunsupported: {}", s.rule_id, s.name, s.reason)?;

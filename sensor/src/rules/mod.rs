@@ -13,10 +13,11 @@
 mod check;
 mod load;
 mod model;
+pub mod sources;
 
 use std::path::{Path, PathBuf};
 
-pub use check::check_paths;
+pub use check::{check_paths, check_paths_with};
 pub use load::{LoadOutcome, RuleError, RuleErrorKind, MAX_RULE_FILE_BYTES};
 pub use model::{Metadata, RuleMeta, Technique, Threat, ThreatRef};
 

@@ -50,6 +50,8 @@ pub struct RunStats {
     pub exec: u64,
     pub fork: u64,
     pub exit: u64,
+    /// File events (opens for writing, creations, deletions, renames).
+    pub file: u64,
     pub decode_errors: u64,
     pub alerts: u64,
     pub output_errors: u64,
@@ -58,6 +60,7 @@ pub struct RunStats {
     pub lost_exit: u64,
     /// Argv continuation records lost in the kernel (each cuts one argv).
     pub lost_args_chunks: u64,
+    pub lost_file: u64,
     /// Execs whose argv could not be captured whole (a lost continuation
     /// record, or past the kernel's own bound).
     pub args_truncated: u64,
@@ -148,6 +151,11 @@ impl LiveSensor {
                 cgroup_v1_secondary_ssid: cgroup_mode.secondary_v1_ssid(),
             },
         )?;
+        eprintln!("sensor: {}", programs.file_mechanism.describe());
+        eprintln!(
+            "sensor: {}",
+            crate::rules::sources::summary(&rules, &programs.file_mechanism.availability())
+        );
         eprintln!(
             "sensor: kernel {}: attached {}{}",
             kernel_release(),
@@ -322,6 +330,7 @@ impl LiveSensor {
         p.stats.lost_fork = lost.fork;
         p.stats.lost_exit = lost.exit;
         p.stats.lost_args_chunks = lost.args_chunk;
+        p.stats.lost_file = lost.file;
         p.stats.orphaned_args_chunks = p.args.orphaned;
         // Every line written (the writer threads finished) before the
         // error counts are read.
@@ -385,8 +394,8 @@ fn report_lost(programs: &KernelPrograms, last: &mut LostCounts, metrics: &Metri
         Ok(now) if now != *last => {
             metrics.set_lost(&now);
             eprintln!(
-                "sensor: warning: ring buffer full, records lost since start: exec {}, fork {}, exit {}, cgroup {}, argv continuation {} (raise --ring-buffer-mib)",
-                now.exec, now.fork, now.exit, now.cgroup_mkdir, now.args_chunk
+                "sensor: warning: ring buffer full, records lost since start: exec {}, fork {}, exit {}, cgroup {}, argv continuation {}, file {} (raise --ring-buffer-mib)",
+                now.exec, now.fork, now.exit, now.cgroup_mkdir, now.args_chunk, now.file
             );
             *last = now;
         }
@@ -432,6 +441,12 @@ impl Pipeline {
     /// Applies every rule to one event, writes its alerts, and the event
     /// itself when events are written.
     fn evaluate_and_write(&mut self, doc: &crate::ecs::EcsEvent) {
+        self.evaluate(doc, true);
+    }
+
+    /// Applies every rule to one event and writes its alerts; the event
+    /// itself only when `write_event` and events are written.
+    fn evaluate(&mut self, doc: &crate::ecs::EcsEvent, write_event: bool) {
         let started = Instant::now();
         // Collecting allocates only when a rule matched (rare).
         let matched: Vec<&Rule> = self.rules.matching(doc).collect();
@@ -441,6 +456,9 @@ impl Pipeline {
             let _ = self.alerts.write_alert_native(doc, &rule.meta);
             self.stats.alerts += 1;
             self.metrics.add_alert(&rule.meta.rule_id);
+        }
+        if !write_event {
+            return;
         }
         if let Some(out) = self.events.as_mut() {
             let _ = out.write(doc);
@@ -524,13 +542,18 @@ impl Pipeline {
             KernelEvent::Exit(exit) => {
                 self.stats.exit += 1;
                 self.metrics.exit_events.inc();
-                let ended = self.table.on_exit(&exit);
-                if self.lifecycle {
-                    if let (Some(out), Some(ended)) = (self.events.as_mut(), ended) {
-                        let doc = self.enricher.end_event(&exit, &ended);
-                        let _ = out.write(&doc);
-                    }
+                // Rules see every end; the event is written with
+                // --lifecycle-events.
+                if let Some(ended) = self.table.on_exit(&exit) {
+                    let doc = self.enricher.end_event_in(&exit, &ended, &self.table);
+                    self.evaluate(&doc, self.lifecycle);
                 }
+            }
+            KernelEvent::File(file) => {
+                self.stats.file += 1;
+                self.metrics.file_events.inc();
+                let doc = self.enricher.file_event(&file, &self.table);
+                self.evaluate_and_write(&doc);
             }
         }
     }

@@ -126,6 +126,7 @@ pub struct Metrics {
     pub exec_events: Counter,
     pub fork_events: Counter,
     pub exit_events: Counter,
+    pub file_events: Counter,
     pub decode_errors: Counter,
     lost: Family<Labels, Counter>,
     kernel_drops: Family<Labels, Counter>,
@@ -155,6 +156,7 @@ impl Metrics {
         registry.register("events", "Kernel records handled, by kind", events.clone());
         let kind = |k: &str| events.get_or_create(&labels(&[("kind", k)])).clone();
         let (exec_events, fork_events, exit_events) = (kind("exec"), kind("fork"), kind("exit"));
+        let file_events = kind("file");
         let decode_errors = Counter::default();
         registry.register(
             "decode_errors",
@@ -258,6 +260,7 @@ impl Metrics {
             exec_events,
             fork_events,
             exit_events,
+            file_events,
             decode_errors,
             lost,
             kernel_drops,
@@ -325,6 +328,7 @@ impl Metrics {
             ("exit", lost.exit),
             ("cgroup_mkdir", lost.cgroup_mkdir),
             ("args_chunk", lost.args_chunk),
+            ("file", lost.file),
         ] {
             set(&self.lost.get_or_create(&labels(&[("kind", kind)])), n);
         }

@@ -560,6 +560,10 @@ fn evaluate(
     out
 }
 
+/// The file the `file_events` check creates, rewrites, renames and deletes.
+const VM_FILE: &str = "/tmp/vmtest-file.txt";
+const VM_FILE_RENAMED: &str = "/tmp/vmtest-file.conf";
+
 fn scenario() -> Result<()> {
     let cmdline = fs::read_to_string("/proc/cmdline").context("reading /proc/cmdline")?;
     let layout = param(&cmdline, "vmtest_layout")
@@ -623,6 +627,20 @@ fn scenario() -> Result<()> {
                 said.is_some_and(|l| l.contains(want)),
                 &format!("want `{want}`, sensor said {said:?}"),
             );
+            // File events: BPF LSM where `bpf` is an active LSM, else
+            // fentry on the security_* functions (a kernel without BPF
+            // LSM, as Ubuntu's default list is).
+            let want = if lsm.split(',').any(|l| l == "bpf") {
+                "file events via BPF LSM"
+            } else {
+                "file events via fentry"
+            };
+            let said = log.lines().find(|l| l.contains("file events"));
+            report(
+                "file_mechanism",
+                said.is_some_and(|l| l.contains(want)),
+                &format!("want `{want}`, sensor said {said:?}"),
+            );
             for l in log
                 .lines()
                 .filter(|l| l.contains("warning") || l.contains("container"))
@@ -639,6 +657,13 @@ fn scenario() -> Result<()> {
     }
 
     let s = drive(&cg)?;
+    // A file created, opened for writing, renamed and deleted.
+    let file_ops = (|| -> std::io::Result<()> {
+        fs::write(VM_FILE, "x")?;
+        fs::write(VM_FILE, "y")?;
+        fs::rename(VM_FILE, VM_FILE_RENAMED)?;
+        fs::remove_file(VM_FILE_RENAMED)
+    })();
     // Records are batched (10 ms); under TCG give them time, then stop the
     // sensor so its outputs are flushed and the alert count is final.
     // Every record the scenario makes is in once the last one is: stop
@@ -672,7 +697,32 @@ fn scenario() -> Result<()> {
     );
     let events = read_json_lines(EVENTS);
     let alerts = read_json_lines(ALERTS);
-    let results = evaluate(&s, &cg, &events, &alerts);
+    let mut results = evaluate(&s, &cg, &events, &alerts);
+    let file_actions: Vec<String> = events
+        .iter()
+        .filter(|e| {
+            get(e, "event.category")[0] == "file"
+                && [VM_FILE, VM_FILE_RENAMED].contains(&get(e, "file.path").as_str().unwrap_or(""))
+        })
+        .map(|e| {
+            format!(
+                "{}:{}",
+                action(e),
+                get(e, "file.path").as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    let want = [
+        format!("creation:{VM_FILE}"),
+        format!("open:{VM_FILE}"),
+        format!("rename:{VM_FILE_RENAMED}"),
+        format!("deletion:{VM_FILE_RENAMED}"),
+    ];
+    results.push((
+        "file_events",
+        file_ops.is_ok() && want.iter().all(|w| file_actions.contains(w)),
+        format!("{file_ops:?}; saw {file_actions:?}"),
+    ));
     let failed = results.iter().any(|(_, ok, _)| !ok);
     for (check, ok, detail) in results {
         report(check, ok, &detail);

@@ -1,0 +1,355 @@
+//! File events, live: one test per Defend-for-Containers file rule, each
+//! giving exactly one alert carrying the container's id, and benign file
+//! activity giving none. The whole D4C ruleset is loaded in every test.
+//!
+//! Nothing on the host is touched: each scenario runs in a private mount
+//! namespace (`unshare -m`, private propagation) with tmpfs over the
+//! directories it writes to (`/etc`, `/run`, `/var/lib`), or in a temporary
+//! directory. The set-up (mounts, seed files) runs before the shell moves
+//! itself into a containerd-shaped cgroup; only the attack itself runs "in
+//! the container", with shell built-ins where possible so no other rule
+//! sees an exec to match.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use tests::cgroup::cri_container;
+use tests::{get, marker, read_lines, skip_or_fail, start_or_skip, Sensor};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Elastic's Defend-for-Containers rules, from the snapshot beside the
+/// repository (Elastic License: not copied into it).
+fn rules_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/rules/elastic/cloud_defend")
+}
+
+fn start() -> Option<Sensor> {
+    if !is_root() {
+        skip_or_fail("needs root (cgroups, eBPF)");
+        return None;
+    }
+    let rules = rules_dir();
+    let sensor = start_or_skip(&["--rules", rules.to_str().expect("utf-8 path")])?;
+    if sensor
+        .stderr
+        .iter()
+        .any(|l| l.starts_with("sensor: file events unavailable"))
+    {
+        skip_or_fail(&format!(
+            "no file events on this kernel:\n{}",
+            sensor.stderr.join("\n")
+        ));
+        return None;
+    }
+    Some(sensor)
+}
+
+/// Runs `setup` (outside the container) then `inside` (after the shell
+/// moved itself into a fresh containerd-shaped cgroup), in a private mount
+/// namespace; then writes a marker file from inside and waits for its
+/// event, so every earlier event has been handled. Returns the alerts for
+/// that container.
+fn scenario(sensor: &mut Sensor, setup: &str, inside: &str) -> (String, Vec<Value>) {
+    let (_cg, cgroup, id, _) = cri_container().expect("a cgroup2 test hierarchy");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let done = tmp.path().join(marker("done"));
+    let script = format!(
+        "set -e; {setup}; echo $$ > {procs}; {inside}; echo done > {done}",
+        procs = cgroup.join("cgroup.procs").display(),
+        done = done.display(),
+    );
+    let status = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .env("T", tmp.path())
+        .status()
+        .expect("unshare");
+    assert!(status.success(), "scenario failed: {script}");
+    let done_path = done.to_string_lossy().into_owned();
+    sensor
+        .wait_event(WAIT, |v| {
+            get(v, "file.path").as_str() == Some(done_path.as_str())
+        })
+        .unwrap_or_else(|e| panic!("no file event for the marker {done_path}: {e:#}"));
+    std::thread::sleep(Duration::from_millis(500));
+    let alerts = read_lines(&sensor.alerts_path())
+        .into_iter()
+        .filter(|a| get(a, "container.id").as_str() == Some(id.as_str()))
+        .collect();
+    (id, alerts)
+}
+
+/// Exactly one alert, from the rule named `rule`, on a file event whose
+/// path is `path`, in container `id`.
+fn assert_one(alerts: &[Value], rule: &str, path: Option<&str>, id: &str) {
+    let names: Vec<String> = alerts
+        .iter()
+        .map(|a| {
+            format!(
+                "{} ({} {})",
+                get(a, "kibana.alert.rule.name"),
+                get(a, "event.action"),
+                get(a, "file.path")
+            )
+        })
+        .collect();
+    assert_eq!(alerts.len(), 1, "alerts for container {id}: {names:#?}");
+    let a = &alerts[0];
+    let name = get(a, "kibana.alert.rule.name").as_str().unwrap_or("");
+    assert!(name.contains(rule), "alert from {name}, expected {rule}");
+    assert_eq!(get(a, "container.id").as_str(), Some(id));
+    if let Some(path) = path {
+        assert_eq!(get(a, "event.category")[0], "file");
+        assert_eq!(get(a, "file.path").as_str(), Some(path), "{a}");
+    }
+}
+
+#[test]
+fn ld_so_preload_write_alerts_once() {
+    let Some(mut sensor) = start() else { return };
+    let (id, alerts) = scenario(
+        &mut sensor,
+        "mount -t tmpfs none /etc",
+        "echo /tmp/evil.so > /etc/ld.so.preload",
+    );
+    assert_one(
+        &alerts,
+        "Dynamic Linker Modification",
+        Some("/etc/ld.so.preload"),
+        &id,
+    );
+    let _ = sensor.stop();
+}
+
+#[test]
+fn release_agent_write_alerts_once() {
+    let Some(mut sensor) = start() else { return };
+    let (id, alerts) = scenario(
+        &mut sensor,
+        ": > $T/release_agent",
+        "echo /tmp/x > $T/release_agent",
+    );
+    assert_one(&alerts, "release_agent", None, &id);
+    assert_eq!(get(&alerts[0], "event.action"), "open");
+    assert_eq!(get(&alerts[0], "event.type")[0], "change");
+    let _ = sensor.stop();
+}
+
+#[test]
+fn notify_on_release_write_alerts_once() {
+    let Some(mut sensor) = start() else { return };
+    let (id, alerts) = scenario(
+        &mut sensor,
+        ": > $T/notify_on_release",
+        "echo 1 > $T/notify_on_release",
+    );
+    assert_one(&alerts, "notify_on_release", None, &id);
+    let _ = sensor.stop();
+}
+
+#[test]
+fn authorized_keys_creation_alerts_once() {
+    let Some(mut sensor) = start() else { return };
+    let (id, alerts) = scenario(
+        &mut sensor,
+        "mkdir $T/.ssh",
+        "echo 'ssh-ed25519 AAAA test' >> $T/.ssh/authorized_keys",
+    );
+    assert_one(&alerts, "SSH Authorized Key File", None, &id);
+    assert_eq!(get(&alerts[0], "file.name"), "authorized_keys");
+    let _ = sensor.stop();
+}
+
+#[test]
+fn cron_file_creation_alerts_once() {
+    let Some(mut sensor) = start() else { return };
+    let (id, alerts) = scenario(
+        &mut sensor,
+        "mount -t tmpfs none /etc/cron.d",
+        "echo '* * * * * root id' > /etc/cron.d/job",
+    );
+    assert_one(
+        &alerts,
+        "Persistence Relevant Files",
+        Some("/etc/cron.d/job"),
+        &id,
+    );
+    assert_eq!(get(&alerts[0], "event.action"), "creation");
+    let _ = sensor.stop();
+}
+
+#[test]
+fn cron_file_renamed_into_place_alerts_once() {
+    let Some(mut sensor) = start() else { return };
+    let (id, alerts) = scenario(
+        &mut sensor,
+        "mount -t tmpfs none /etc/cron.d; echo '* * * * * root id' > /etc/cron.d/.staged",
+        "mv /etc/cron.d/.staged /etc/cron.d/job",
+    );
+    assert_one(
+        &alerts,
+        "Persistence Relevant Files",
+        Some("/etc/cron.d/job"),
+        &id,
+    );
+    assert_eq!(get(&alerts[0], "event.action"), "rename");
+    assert_eq!(
+        get(&alerts[0], "file.Ext.original.path"),
+        "/etc/cron.d/.staged"
+    );
+    let _ = sensor.stop();
+}
+
+#[test]
+fn bash_history_deletion_alerts_once() {
+    let Some(mut sensor) = start() else { return };
+    // `unlink`, not `rm`: `rm .bash_history` is also the rule's process
+    // branch, and this test is about the file event.
+    let (id, alerts) = scenario(
+        &mut sensor,
+        "echo ls > $T/.bash_history",
+        "cd $T && unlink .bash_history",
+    );
+    assert_one(&alerts, "History", None, &id);
+    assert_eq!(get(&alerts[0], "event.action"), "deletion");
+    assert_eq!(get(&alerts[0], "file.name"), ".bash_history");
+    let _ = sensor.stop();
+}
+
+#[test]
+fn service_account_token_write_alerts_once() {
+    let Some(mut sensor) = start() else { return };
+    let dir = "/run/secrets/kubernetes.io/serviceaccount";
+    let (id, alerts) = scenario(
+        &mut sensor,
+        &format!("mount -t tmpfs none /run; mkdir -p {dir}; : > {dir}/token"),
+        &format!("echo stolen > {dir}/token"),
+    );
+    assert_one(
+        &alerts,
+        "Service Account",
+        Some(&format!("{dir}/token")),
+        &id,
+    );
+    let _ = sensor.stop();
+}
+
+#[test]
+fn kubelet_pki_write_alerts_once() {
+    let Some(mut sensor) = start() else { return };
+    let dir = "/var/lib/kubelet/pki";
+    let (id, alerts) = scenario(
+        &mut sensor,
+        &format!("mount -t tmpfs none /var/lib; mkdir -p {dir}; : > {dir}/kubelet.key"),
+        &format!("echo x > {dir}/kubelet.key"),
+    );
+    assert_one(
+        &alerts,
+        "Kubelet Certificate",
+        Some(&format!("{dir}/kubelet.key")),
+        &id,
+    );
+    let _ = sensor.stop();
+}
+
+#[test]
+fn chmod_of_a_downloaded_file_alerts_once() {
+    let Some(mut sensor) = start() else { return };
+    let (id, alerts) = scenario(
+        &mut sensor,
+        "true",
+        "echo '#!/bin/sh' > $T/payload && chmod +x $T/payload",
+    );
+    assert_one(&alerts, "File Execution Permission Modification", None, &id);
+    let _ = sensor.stop();
+}
+
+#[test]
+fn benign_file_activity_gives_no_alert() {
+    let Some(mut sensor) = start() else { return };
+    let (id, alerts) = scenario(
+        &mut sensor,
+        "mkdir $T/app",
+        "echo data > $T/app/out.log; echo more >> $T/app/out.log; \
+         mv $T/app/out.log $T/app/out.1; unlink $T/app/out.1; echo x > $T/app/.profile.bak",
+    );
+    assert!(alerts.is_empty(), "container {id}: {alerts:#?}");
+    // The events themselves are there, shaped like D4C's.
+    let events = read_lines(&sensor.events_path());
+    let mine: Vec<&Value> = events
+        .iter()
+        .filter(|v| get(v, "container.id").as_str() == Some(id.as_str()))
+        .filter(|v| get(v, "event.category")[0] == "file")
+        .collect();
+    let actions: Vec<&str> = mine
+        .iter()
+        .filter_map(|v| get(v, "event.action").as_str())
+        .collect();
+    for want in ["creation", "open", "rename", "deletion"] {
+        assert!(actions.contains(&want), "{want} missing from {actions:?}");
+    }
+    let summary = sensor.stop().expect("summary");
+    assert_eq!(summary["lost_file"], 0);
+}
+
+#[test]
+fn process_end_is_seen_by_rules() {
+    if !is_root() {
+        skip_or_fail("needs root (cgroups, eBPF)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rule = dir.path().join("end.toml");
+    std::fs::write(
+        &rule,
+        r#"[metadata]
+creation_date = "2026/11/26"
+maturity = "production"
+updated_date = "2026/11/26"
+
+[rule]
+author = ["test"]
+description = "A container process ended with exit code 42."
+from = "now-6m"
+index = ["logs-cloud_defend.process*"]
+language = "eql"
+license = "Elastic License v2"
+name = "Container Process Exit 42"
+risk_score = 21
+rule_id = "00000000-0000-4000-8000-000000000042"
+severity = "low"
+type = "eql"
+query = '''
+process where event.type == "end" and event.action == "end" and process.exit_code == 42 and container.id like "?*"
+'''
+"#,
+    )
+    .expect("rule file");
+    let Some(mut sensor) = start_or_skip(&["--rules", rule.to_str().expect("utf-8")]) else {
+        return;
+    };
+    let (_cg, cgroup, id, _) = cri_container().expect("a cgroup2 test hierarchy");
+    let script = format!(
+        "echo $$ > {}; sh -c 'exit 42'; true",
+        cgroup.join("cgroup.procs").display()
+    );
+    let status = Command::new("sh")
+        .args(["-c", &script])
+        .status()
+        .expect("sh");
+    assert!(status.success());
+    let alerts = tests::wait_line(&sensor.alerts_path(), WAIT, |a| {
+        get(a, "container.id").as_str() == Some(id.as_str())
+    })
+    .expect("an alert for the end event");
+    assert_eq!(get(&alerts, "process.exit_code"), 42);
+    assert_eq!(get(&alerts, "event.type")[0], "end");
+    let _ = sensor.stop();
+}
