@@ -23,7 +23,7 @@ fn rule_dirs() -> Vec<PathBuf> {
 }
 
 #[test]
-fn check_reports_43_supported_and_6_unsupported_of_49() {
+fn check_reports_48_supported_and_1_unsupported_of_49() {
     let mut out = Vec::new();
     let ok = check_paths(&rule_dirs(), &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
@@ -31,7 +31,7 @@ fn check_reports_43_supported_and_6_unsupported_of_49() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines.last().copied(),
-        Some("49 files: 43 supported, 6 unsupported, 0 malformed")
+        Some("49 files: 48 supported (5 sequences), 1 unsupported, 0 malformed")
     );
     let rule_lines = &lines[..lines.len() - 1];
     assert_eq!(rule_lines.len(), 49);
@@ -42,7 +42,7 @@ fn check_reports_43_supported_and_6_unsupported_of_49() {
     assert_eq!(supported, 43);
     let sequences = rule_lines
         .iter()
-        .filter(|l| l.contains("\tunsupported: `sequence` queries correlate several events"))
+        .filter(|l| l.ends_with("\tsupported (sequence)"))
         .count();
     assert_eq!(sequences, 5);
     let kuery: Vec<&&str> = rule_lines
@@ -62,8 +62,10 @@ fn check_reports_43_supported_and_6_unsupported_of_49() {
 #[test]
 fn load_paths_counts_and_categories() {
     let report = RuleSet::load_paths(&rule_dirs()).unwrap();
-    assert_eq!(report.ruleset.len(), 43);
-    assert_eq!(report.skipped.len(), 6);
+    assert_eq!(report.ruleset.len(), 48);
+    assert_eq!(report.ruleset.rules().len(), 43);
+    assert_eq!(report.ruleset.sequences().len(), 5);
+    assert_eq!(report.skipped.len(), 1);
     let mut cats = std::collections::BTreeMap::new();
     for r in report.ruleset.rules() {
         *cats
@@ -77,9 +79,9 @@ fn load_paths_counts_and_categories() {
     let mut twice = rule_dirs();
     twice.push(rule_dirs()[0].clone());
     let r = RuleSet::load_paths(&twice).unwrap();
-    assert_eq!(r.ruleset.len(), 43);
+    assert_eq!(r.ruleset.len(), 48);
     // Every supported rule of the second copy is refused, each on its own.
-    assert_eq!(r.errors.len(), 43);
+    assert_eq!(r.errors.len(), 48);
     for e in &r.errors {
         assert_eq!(e.kind, RuleErrorKind::Invalid);
         assert!(e.message.contains("duplicate rule_id"), "{e}");
@@ -135,7 +137,7 @@ fn bad_eql_is_located_in_the_file_with_a_caret() {
     assert!(!check_paths(&[p], &mut out).unwrap());
     let text = String::from_utf8(out).unwrap();
     assert!(text.starts_with(&want), "{text}");
-    assert!(text.ends_with("1 files: 0 supported, 0 unsupported, 1 malformed\n"));
+    assert!(text.ends_with("1 files: 0 supported (0 sequences), 0 unsupported, 1 malformed\n"));
 }
 
 #[test]
@@ -205,7 +207,7 @@ fn non_eql_rule_types_are_skipped_with_reasons() {
             base.replace("ID", "ID3")
         ),
     );
-    write(dir.path(), "d.toml", &format!("{}language = \"eql\"\ntype = \"eql\"\nquery = 'sequence [any where true] [any where true]'\n", base.replace("ID", "ID4")));
+    write(dir.path(), "d.toml", &format!("{}language = \"eql\"\ntype = \"eql\"\nquery = 'sample by x [any where true] [any where true]'\n", base.replace("ID", "ID4")));
     write(dir.path(), "ignored.txt", "not a rule");
     let r = RuleSet::load_paths(&[dir.path().to_path_buf()]).unwrap();
     assert_eq!(r.ruleset.len(), 0);
@@ -224,7 +226,9 @@ fn non_eql_rule_types_are_skipped_with_reasons() {
     assert!(reasons[2]
         .1
         .starts_with("language `kuery` (rule type `threshold`) is not supported"));
-    assert!(reasons[3].1.starts_with("`sequence` queries"));
+    assert!(reasons[3]
+        .1
+        .starts_with("`sample` queries are not supported"));
 }
 
 #[test]
@@ -278,14 +282,14 @@ fn one_bad_file_never_stops_the_others() {
     assert!(!check_paths(&[dir.path().to_path_buf()], &mut out).unwrap());
     let text = String::from_utf8(out).unwrap();
     assert!(
-        text.ends_with("4 files: 2 supported, 1 unsupported, 1 malformed\n"),
+        text.ends_with("4 files: 2 supported (0 sequences), 1 unsupported, 1 malformed\n"),
         "{text}"
     );
 }
 
 /// Elastic's detection-rules catalogue (`../shared/rules/elastic` beside the
-/// checkout): every EQL rule is evaluated except sequences and samples;
-/// what remains unsupported is kuery / esql and those.
+/// checkout): every EQL rule is evaluated (sequences included) except
+/// `sample`; what remains unsupported is kuery / esql and those.
 #[test]
 fn elastic_catalogue_has_no_eql_rule_refused_for_a_language_feature() {
     let root = Path::new(concat!(
@@ -300,15 +304,15 @@ fn elastic_catalogue_has_no_eql_rule_refused_for_a_language_feature() {
     for (dir, want) in [
         (
             "linux",
-            "363 files: 222 supported, 141 unsupported, 0 malformed",
+            "363 files: 284 supported (62 sequences), 79 unsupported, 0 malformed",
         ),
         (
             "cross-platform",
-            "128 files: 47 supported, 81 unsupported, 0 malformed",
+            "128 files: 63 supported (16 sequences), 65 unsupported, 0 malformed",
         ),
         (
             "cloud_defend",
-            "49 files: 43 supported, 6 unsupported, 0 malformed",
+            "49 files: 48 supported (5 sequences), 1 unsupported, 0 malformed",
         ),
     ] {
         let mut out = Vec::new();
@@ -318,8 +322,7 @@ fn elastic_catalogue_has_no_eql_rule_refused_for_a_language_feature() {
         for line in text.lines().filter(|l| l.contains("\tunsupported: ")) {
             let reason = line.split("\tunsupported: ").nth(1).unwrap_or("");
             assert!(
-                reason.starts_with("`sequence` queries")
-                    || reason.starts_with("`sample` queries")
+                reason.starts_with("`sample` queries")
                     || reason.starts_with("language `kuery`")
                     || reason.starts_with("language `esql`"),
                 "{dir}: refused for a language feature: {line}"

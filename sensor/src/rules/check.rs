@@ -19,11 +19,21 @@ pub fn check_paths(paths: &[PathBuf], out: &mut dyn Write) -> anyhow::Result<boo
         }
     };
     let (mut supported, mut unsupported, mut malformed) = (0usize, 0usize, 0usize);
+    let mut sequences = 0usize;
     for file in &files {
         match load_file(file) {
             Ok(LoadOutcome::Supported(rule)) => {
                 supported += 1;
                 writeln!(out, "{}\t{}\tsupported", rule.meta.rule_id, rule.meta.name)?;
+            }
+            Ok(LoadOutcome::Sequence(rule)) => {
+                supported += 1;
+                sequences += 1;
+                writeln!(
+                    out,
+                    "{}\t{}\tsupported (sequence)",
+                    rule.meta.rule_id, rule.meta.name
+                )?;
             }
             Ok(LoadOutcome::Unsupported(s)) => {
                 unsupported += 1;
@@ -37,7 +47,7 @@ pub fn check_paths(paths: &[PathBuf], out: &mut dyn Write) -> anyhow::Result<boo
     }
     writeln!(
         out,
-        "{} files: {supported} supported, {unsupported} unsupported, {malformed} malformed",
+        "{} files: {supported} supported ({sequences} sequences), {unsupported} unsupported, {malformed} malformed",
         files.len()
     )?;
     Ok(malformed == 0)
