@@ -208,3 +208,110 @@ impl ReorderWindow {
         })
     }
 }
+
+/// How long the live sensor holds events for sequences before feeding them
+/// in kernel-time order (events from different CPUs reach the ring buffer
+/// out of order by far less than this).
+pub const LIVE_REORDER_WINDOW_MS: u64 = 100;
+
+/// Most events the live reorder window holds (only events a sequence rule
+/// is interested in are held); beyond it the oldest is released early and
+/// counted.
+pub const LIVE_REORDER_MAX_EVENTS: usize = 65_536;
+
+/// The live sensor's sequence path: a [`ReorderWindow`] in front of a
+/// [`SequenceRunner`]. Every event advances time; only the events some
+/// sequence rule is interested in are held (as their JSON, shared).
+#[derive(Debug)]
+pub struct LiveSequences {
+    runner: SequenceRunner,
+    window: ReorderWindow,
+    arrivals: u64,
+    /// Events a sequence rule needed but without a usable `@timestamp`.
+    pub no_timestamp: u64,
+}
+
+impl LiveSequences {
+    /// `None` when the rule set has no sequence rule.
+    pub fn new(rules: &RuleSet) -> Option<LiveSequences> {
+        (!rules.sequences().is_empty()).then(|| LiveSequences {
+            runner: SequenceRunner::with_default_cap(rules),
+            window: ReorderWindow::new(LIVE_REORDER_WINDOW_MS, LIVE_REORDER_MAX_EVENTS),
+            arrivals: 0,
+            no_timestamp: 0,
+        })
+    }
+
+    /// One live event: held if a sequence rule needs it, then whatever the
+    /// window releases is fed to the engines.
+    pub fn on_event<D: Document + ?Sized>(
+        &mut self,
+        rules: &RuleSet,
+        doc: &D,
+        to_json: &dyn Fn() -> Value,
+        emit: &mut dyn FnMut(&SequenceRule, &[&Value]),
+    ) {
+        self.arrivals += 1;
+        let interested = SequenceRunner::interested(rules, doc);
+        match Ordinal::of(doc, self.arrivals) {
+            Some(ord) if interested => self.window.push(ord, Arc::new(to_json())),
+            Some(ord) => self.window.observe(ord),
+            None if interested => self.no_timestamp += 1,
+            None => {}
+        }
+        self.release(rules, false, emit);
+    }
+
+    /// Time passes without events (wall clock, epoch milliseconds).
+    pub fn tick(
+        &mut self,
+        rules: &RuleSet,
+        now_ms: i64,
+        emit: &mut dyn FnMut(&SequenceRule, &[&Value]),
+    ) {
+        self.window.observe(Ordinal {
+            ms: now_ms,
+            sub_ns: 0,
+            tie: 0,
+        });
+        self.release(rules, false, emit);
+    }
+
+    /// Releases what the window holds (all of it at shutdown).
+    pub fn release(
+        &mut self,
+        rules: &RuleSet,
+        all: bool,
+        emit: &mut dyn FnMut(&SequenceRule, &[&Value]),
+    ) {
+        let runner = &mut self.runner;
+        self.window.release(all, &mut |ord, ev| {
+            let doc = crate::eql::JsonDocument::new(&ev);
+            runner.process(rules, &doc, ord, &mut || ev.clone(), emit);
+        });
+        if let Some(w) = self.window.watermark() {
+            self.runner.advance(rules, w, emit);
+        }
+    }
+
+    /// The engines' counters.
+    pub fn stats(&self) -> SequenceStats {
+        self.runner.stats()
+    }
+
+    /// Events held in the reorder window now.
+    pub fn held(&self) -> usize {
+        self.window.len()
+    }
+
+    /// (events released early because the window was full, events that
+    /// arrived later than the window).
+    pub fn reorder_counts(&self) -> (u64, u64) {
+        (self.window.forced, self.window.late)
+    }
+
+    /// Estimated bytes of sequence state (not the held events).
+    pub fn approx_bytes(&self) -> usize {
+        self.runner.approx_bytes()
+    }
+}
