@@ -326,6 +326,7 @@ fn grammar() {
         r#"sequence with maxspan=100ms [a where true] [b where true] until [c where true]"#,
         r#"sequence by x [a where true] with runs=2 ![b where true] [c where true]"#,
         r#"sequence by ?x [any where true] [any where true]"#,
+        r#"sequence with maxspan=1s [a where true] -[b where true] with runs=2 [c where true]"#,
         r#"sequence with maxspan = 5 m [a where true] [b where true]"#,
     ] {
         assert!(

@@ -238,7 +238,7 @@ impl Parser {
             }
         }
         let mut steps: Vec<SequenceStep> = Vec::new();
-        while matches!(self.peek().tok, Tok::LBracket | Tok::Other('!')) {
+        while matches!(self.peek().tok, Tok::LBracket | Tok::Other('!' | '-')) {
             let (step, runs) = self.step(true)?;
             if steps.len() + runs > MAX_STEPS {
                 return Err(EqlError::syntax(
@@ -359,7 +359,9 @@ impl Parser {
     fn step(&mut self, allow_missing: bool) -> Result<(SequenceStep, usize), EqlError> {
         let start = self.peek().span;
         let mut missing = false;
-        if self.peek().tok == Tok::Other('!') {
+        // `![q]`; `-[q]` is the spelling of Elasticsearch's first release
+        // of missing events (its QA suite still uses it).
+        if matches!(self.peek().tok, Tok::Other('!' | '-')) {
             if !allow_missing {
                 return Err(EqlError::syntax("`until` cannot be a missing event", start));
             }
@@ -402,12 +404,6 @@ impl Parser {
                     ))
                 }
             };
-            if missing {
-                return Err(EqlError::syntax(
-                    "a missing event step cannot have `runs`",
-                    t.span,
-                ));
-            }
             end = t.span;
         }
         Ok((
