@@ -73,7 +73,7 @@ fn storm(rules: &RuleSet, name: &str, events: &[Value]) {
 fn main() {
     let dir = std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../rules/cloud_defend"
+        "/../../shared/rules/elastic/cloud_defend"
     ));
     let rules = RuleSet::load_paths(&[dir.to_path_buf()]).unwrap().ruleset;
     assert_eq!(rules.sequences().len(), 5);

@@ -460,7 +460,7 @@ fn replay_writes_kibana_shaped_sequence_alerts_in_time_order() {
 fn d4c_sequence_rules_load_and_fire_on_their_chains() {
     let dir = std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../rules/cloud_defend"
+        "/../../shared/rules/elastic/cloud_defend"
     ));
     let rules = RuleSet::load_paths(&[dir.to_path_buf()]).unwrap().ruleset;
     assert_eq!(rules.sequences().len(), 5);
