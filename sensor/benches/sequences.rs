@@ -62,7 +62,7 @@ fn storm(rules: &RuleSet, name: &str, events: &[Value]) {
         alerts,
         st.peak_pending,
         peak_bytes / 1024,
-        if st.peak_pending > 0 { peak_bytes as u64 / st.peak_pending } else { 0 },
+        (peak_bytes as u64).checked_div(st.peak_pending).unwrap_or(0),
         st.evicted,
         st.expired,
         st.rejected_maxspan,

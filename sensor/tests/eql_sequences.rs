@@ -383,6 +383,18 @@ fn write_rule(dir: &std::path::Path, query: &str) {
     .unwrap();
 }
 
+/// A directory with one rule: curl then sh in a container within 5 s.
+fn curl_then_sh_rule() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_rule(
+        dir.path(),
+        r#"sequence by container.id with maxspan=5s
+  [process where process.name == "curl"]
+  [process where process.name == "sh"]"#,
+    );
+    dir
+}
+
 fn replay(
     dir: &std::path::Path,
     input: &str,
@@ -404,13 +416,7 @@ fn replay(
 
 #[test]
 fn replay_writes_kibana_shaped_sequence_alerts_in_time_order() {
-    let dir = tempfile::tempdir().unwrap();
-    write_rule(
-        dir.path(),
-        r#"sequence by container.id with maxspan=5s
-  [process where process.name == "curl"]
-  [process where process.name == "sh"]"#,
-    );
+    let dir = curl_then_sh_rule();
     let line = |id: &str, t: &str, name: &str| {
         json!({"@timestamp": t, "event": {"id": id, "category": ["process"], "kind": "event"},
                "process": {"name": name}, "container": {"id": "c1"}, "host": {"name": "n"}})
@@ -512,13 +518,7 @@ fn d4c_sequence_rules_load_and_fire_on_their_chains() {
 
 #[test]
 fn live_reorder_window_gives_replays_alerts() {
-    let dir = tempfile::tempdir().unwrap();
-    write_rule(
-        dir.path(),
-        r#"sequence by container.id with maxspan=5s
-  [process where process.name == "curl"]
-  [process where process.name == "sh"]"#,
-    );
+    let dir = curl_then_sh_rule();
     let rules = RuleSet::load_paths(&[dir.path().to_path_buf()])
         .unwrap()
         .ruleset;

@@ -35,14 +35,7 @@ pub fn parse(src: &str) -> Result<Query, EqlError> {
             ));
         }
     }
-    let tokens = tokenize(src)?;
-    let mut p = Parser {
-        tokens,
-        pos: 0,
-        depth: 0,
-        in_keys: false,
-    };
-    p.query()
+    Parser::new(src)?.query()
 }
 
 /// Most steps a sequence may have once `runs=N` is expanded (Elasticsearch
@@ -69,14 +62,7 @@ pub fn parse_statement(src: &str) -> Result<Statement, EqlError> {
         }
         _ => return parse(src).map(Statement::Event),
     }
-    let tokens = tokenize(src)?;
-    let mut p = Parser {
-        tokens,
-        pos: 0,
-        depth: 0,
-        in_keys: false,
-    };
-    p.sequence().map(Statement::Sequence)
+    Parser::new(src)?.sequence().map(Statement::Sequence)
 }
 
 /// `ms`, `s`, `m`, `h`, `d` in milliseconds.
@@ -147,6 +133,15 @@ fn describe(t: &Tok) -> String {
 }
 
 impl Parser {
+    fn new(src: &str) -> Result<Parser, EqlError> {
+        Ok(Parser {
+            tokens: tokenize(src)?,
+            pos: 0,
+            depth: 0,
+            in_keys: false,
+        })
+    }
+
     fn peek(&self) -> &Token {
         // The token list always ends with Eof and `pos` never passes it.
         &self.tokens[self.pos.min(self.tokens.len() - 1)]
@@ -301,17 +296,22 @@ impl Parser {
         })
     }
 
-    /// `maxspan=N unit` (after `with`).
-    fn maxspan(&mut self) -> Result<u64, EqlError> {
-        if !self.is_kw("maxspan") {
-            return Err(self.unexpected("`maxspan` after `with`"));
+    /// `name =` (after `with`); returns the token after `=`.
+    fn with_param(&mut self, name: &str, context: &str) -> Result<Token, EqlError> {
+        if !self.is_kw(name) {
+            return Err(self.unexpected(&format!("`{name}` after {context}`with`")));
         }
         self.advance();
         if self.peek().tok != Tok::Assign {
-            return Err(self.unexpected("`=` after `maxspan`"));
+            return Err(self.unexpected(&format!("`=` after `{name}`")));
         }
         self.advance();
-        let t = self.advance();
+        Ok(self.advance())
+    }
+
+    /// `maxspan=N unit` (after `with`).
+    fn maxspan(&mut self) -> Result<u64, EqlError> {
+        let t = self.with_param("maxspan", "")?;
         let n = match t.tok {
             Tok::Int(n) if n >= 0 => n as u64,
             _ => {
@@ -386,15 +386,7 @@ impl Parser {
         let mut runs = 1usize;
         if self.is_kw("with") {
             self.advance();
-            if !self.is_kw("runs") {
-                return Err(self.unexpected("`runs` after a step's `with`"));
-            }
-            self.advance();
-            if self.peek().tok != Tok::Assign {
-                return Err(self.unexpected("`=` after `runs`"));
-            }
-            self.advance();
-            let t = self.advance();
+            let t = self.with_param("runs", "a step's ")?;
             runs = match t.tok {
                 Tok::Int(n) if (1..=100).contains(&n) => n as usize,
                 _ => {

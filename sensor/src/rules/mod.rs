@@ -63,6 +63,27 @@ pub struct SequenceRule {
     pub source: Option<PathBuf>,
 }
 
+/// The error for a second rule with an already loaded `rule_id`.
+fn duplicate(
+    file: &Path,
+    rule_id: &str,
+    rules: &[Rule],
+    sequences: &[SequenceRule],
+) -> Option<RuleError> {
+    let prev = rules
+        .iter()
+        .map(|r| (&r.meta.rule_id, &r.source))
+        .chain(sequences.iter().map(|r| (&r.meta.rule_id, &r.source)))
+        .find(|(id, _)| *id == rule_id)?
+        .1
+        .as_ref()
+        .map_or_else(|| "<embedded>".to_string(), |p| p.display().to_string());
+    Some(RuleError::invalid(
+        file,
+        format!("duplicate rule_id {rule_id} (already loaded from {prev})"),
+    ))
+}
+
 /// A rule the loader recognised but does not evaluate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkippedRule {
@@ -139,46 +160,15 @@ impl RuleSet {
             };
             match outcome {
                 LoadOutcome::Supported(rule) => {
-                    if let Some(prev) = rules.iter().find(|r| r.meta.rule_id == rule.meta.rule_id) {
-                        let prev = prev
-                            .source
-                            .as_ref()
-                            .map_or_else(|| "<embedded>".to_string(), |p| p.display().to_string());
-                        errors.push(RuleError::invalid(
-                            &file,
-                            format!(
-                                "duplicate rule_id {} (already loaded from {prev})",
-                                rule.meta.rule_id
-                            ),
-                        ));
+                    if let Some(e) = duplicate(&file, &rule.meta.rule_id, &rules, &sequences) {
+                        errors.push(e);
                         continue;
                     }
                     rules.push(*rule);
                 }
                 LoadOutcome::Sequence(rule) => {
-                    let dup = rules
-                        .iter()
-                        .map(|r| (&r.meta.rule_id, &r.source))
-                        .chain(
-                            sequences
-                                .iter()
-                                .map(|r: &SequenceRule| (&r.meta.rule_id, &r.source)),
-                        )
-                        .find(|(id, _)| **id == rule.meta.rule_id)
-                        .map(|(_, src)| {
-                            src.as_ref().map_or_else(
-                                || "<embedded>".to_string(),
-                                |p| p.display().to_string(),
-                            )
-                        });
-                    if let Some(prev) = dup {
-                        errors.push(RuleError::invalid(
-                            &file,
-                            format!(
-                                "duplicate rule_id {} (already loaded from {prev})",
-                                rule.meta.rule_id
-                            ),
-                        ));
+                    if let Some(e) = duplicate(&file, &rule.meta.rule_id, &rules, &sequences) {
+                        errors.push(e);
                         continue;
                     }
                     sequences.push(*rule);
