@@ -41,7 +41,7 @@ fn run_cap(query: &str, events: &[Value], cap: usize) -> (Vec<Vec<u64>>, Sequenc
         let id = e["id"].as_u64().unwrap();
         engine.process(&seq, &JsonDocument::new(e), ord, &mut || id, &mut out);
     }
-    engine.finish(&mut out);
+    engine.finish(&seq, &mut out);
     let stats = engine.stats();
     (out.into_iter().map(|m| m.events).collect(), stats)
 }
@@ -269,9 +269,41 @@ fn missing_event_steps() {
     assert_eq!(run(trail, &[a(1, 0), b(2, 2), m(3, 11)]), vec![vec![1, 2]]);
     assert_eq!(run(trail, &[a(1, 0), b(2, 2)]), vec![vec![1, 2]]);
 
+    // Leading: the missing event must fit with the whole sequence within
+    // maxspan (here m..b is 11 ms: no void; 10 ms: void).
     let lead = r#"sequence by k with maxspan=10ms ![process where step == "m"] [process where step == "a"] [process where step == "b"]"#;
-    assert!(run(lead, &[m(1, 0), a(2, 10), b(3, 11)]).is_empty());
-    assert_eq!(run(lead, &[m(1, 0), a(2, 11), b(3, 12)]), vec![vec![2, 3]]);
+    assert_eq!(run(lead, &[m(1, 0), a(2, 10), b(3, 11)]), vec![vec![2, 3]]);
+    assert!(run(lead, &[m(1, 1), a(2, 10), b(3, 11)]).is_empty());
+    // Leading and trailing: voided only when BOTH fit, the whole within
+    // maxspan (Elasticsearch's leadingAndTrailingExcluded1/2, own events).
+    let both = |span: &str| {
+        format!(
+            r#"sequence by k with maxspan={span} ![process where step == "m"] [process where step == "a"] ![process where step == "m"]"#
+        )
+    };
+    let evs = [m(1, 0), a(2, 10_000), m(3, 20_000)];
+    assert_eq!(run(&both("19s"), &evs), vec![vec![2]]);
+    assert!(run(&both("21s"), &evs).is_empty());
+    assert_eq!(
+        run(&both("21s"), &[a(2, 10_000), m(3, 20_000)]),
+        vec![vec![2]]
+    );
+    // Several missing steps: all must be fillable to void.
+    let n = |id, ms| ev(id, ms, "process", json!({"step": "n", "k": "x"}));
+    let two = r#"sequence by k [process where step == "a"] ![process where step == "m"] [process where step == "b"] ![process where step == "n"] [process where step == "c"]"#;
+    assert_eq!(
+        run(two, &[a(1, 1), m(2, 2), b(3, 3), c(4, 4)]),
+        vec![vec![1, 3, 4]]
+    );
+    assert!(run(two, &[a(1, 1), m(2, 2), b(3, 3), n(4, 4), c(5, 5)]).is_empty());
+    // A voided sequence still consumed its steps (Elasticsearch builds the
+    // positive sequence first): [a1, b1] replaces the older [a0, b0].
+    let mid3 = r#"sequence by k [process where step == "a"] ![process where step == "m"] [process where step == "b"] [process where step == "c"]"#;
+    assert!(run(
+        mid3,
+        &[a(1, 1), b(2, 2), a(3, 3), m(4, 4), b(5, 5), c(6, 6)]
+    )
+    .is_empty());
 
     // Leading or trailing missing steps need maxspan.
     let e = parse_statement(

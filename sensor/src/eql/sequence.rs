@@ -46,20 +46,26 @@
 //!   value (the cartesian product for several, at most
 //!   [`MAX_KEY_COMBINATIONS`]).
 //! * **runs=N** repeats a step N times.
-//! * **Missing events `![q]`.** Between two steps: a matching event (same
-//!   key) strictly between them voids the partial sequence. Before the
-//!   first step: a matching event in `[first − maxspan, first)` prevents
-//!   the sequence from starting. After the last step: a matching event in
-//!   `(last, first + maxspan]` voids it, so such sequences are reported only
-//!   once time has passed `first + maxspan` (or at the end of a replay).
-//!   Leading and trailing missing steps require `maxspan`.
+//! * **Missing events `![q]`** (also `-[q]`). The positive steps form
+//!   sequences as above; a completed one is then voided when events of the
+//!   missing steps (same key) could complete the FULL sequence: one per
+//!   missing step, all steps strictly in order, the whole within maxspan.
+//!   With one missing step between two steps, any matching event strictly
+//!   between them voids it; with several, all must be fillable; a leading
+//!   (trailing) one must fit before the first (after the last) step with
+//!   the whole sequence within maxspan (Elasticsearch's QA
+//!   `leadingAndTrailingExcluded1/2`). A sequence with a trailing missing
+//!   step is therefore decided once time passes `first + maxspan` (or at
+//!   the end of a replay). Leading and trailing missing steps require
+//!   `maxspan`. The most recent [`MAX_MISSING_HISTORY`] events per key and
+//!   missing step are kept.
 //!
 //! # Bounded state
 //!
 //! Per rule at most `cap` partial sequences (default
-//! [`DEFAULT_MAX_PENDING`]) are held, counting the waiting leading-missing
-//! marks and sequences awaiting a trailing missing-event check. Adding one
-//! more evicts the oldest. Every expiry, eviction and rejection is counted
+//! [`DEFAULT_MAX_PENDING`]) are held, counting sequences awaiting a
+//! trailing missing-event check, and missing-event history for at most
+//! `cap` keys. Adding one more evicts the oldest. Every expiry, eviction and rejection is counted
 //! in [`SequenceStats`]. A pending sequence costs
 //! `size_of::<Partial>` + one payload pointer per matched step + its key
 //! (see [`SequenceEngine::approx_bytes`]); payloads are shared
@@ -212,7 +218,6 @@ pub struct CompiledSequence {
     missing: Vec<(Step, MissingAt)>,
     until: Option<Step>,
     maxspan_ms: Option<u64>,
-    leading: usize,
     trailing: bool,
 }
 
@@ -304,7 +309,6 @@ pub fn compile(q: &SequenceQuery) -> Result<CompiledSequence, EqlError> {
         missing,
         until: q.until.as_ref().map(|s| compile_step(q, s)).transpose()?,
         maxspan_ms: q.maxspan_ms,
-        leading,
         trailing,
     })
 }
@@ -398,7 +402,8 @@ impl SequenceStats {
 #[derive(Debug)]
 struct Partial<P> {
     start: Ordinal,
-    last: Ordinal,
+    /// The ordinal of each matched positive step.
+    ords: Vec<Ordinal>,
     events: Vec<P>,
     gen: u64,
 }
@@ -408,29 +413,28 @@ struct KeyState<P> {
     /// Partial sequences waiting at positive step `i` (the last positive
     /// step never waits).
     slots: Vec<Option<Partial<P>>>,
-    /// Last event of each leading missing step.
-    leading: Vec<Option<(Ordinal, u64)>>,
 }
 
 impl<P> KeyState<P> {
     fn is_empty(&self) -> bool {
-        self.slots.iter().all(Option::is_none) && self.leading.iter().all(Option::is_none)
+        self.slots.iter().all(Option::is_none)
     }
 }
+
+/// Most recent events kept per key and missing-event step.
+pub const MAX_MISSING_HISTORY: usize = 64;
 
 /// What an entry of the age queue points at.
 #[derive(Debug, Clone, Copy)]
 enum Slot {
     Partial(usize),
-    Leading(usize),
     Trailing,
 }
 
 #[derive(Debug)]
 struct AwaitingTrailing<P> {
     m: SequenceMatch<P>,
-    start: Ordinal,
-    last: Ordinal,
+    ords: Vec<Ordinal>,
     gen: u64,
 }
 
@@ -442,6 +446,8 @@ pub struct SequenceEngine<P> {
     /// (consumed, replaced) are skipped when popped.
     age: VecDeque<(u64, Key, Slot)>,
     trailing: VecDeque<AwaitingTrailing<P>>,
+    /// Recent events of each missing-event step, by key.
+    missing: HashMap<Key, Vec<VecDeque<Ordinal>>>,
     held: usize,
     cap: usize,
     gen: u64,
@@ -455,6 +461,7 @@ impl<P: Clone> SequenceEngine<P> {
             keys: HashMap::new(),
             age: VecDeque::new(),
             trailing: VecDeque::new(),
+            missing: HashMap::new(),
             held: 0,
             cap: cap.max(1),
             gen: 0,
@@ -489,10 +496,17 @@ impl<P: Clone> SequenceEngine<P> {
                     })
                     .sum::<usize>();
             n += st.slots.capacity() * std::mem::size_of::<Option<Partial<P>>>();
-            n += st.leading.capacity() * std::mem::size_of::<Option<(Ordinal, u64)>>();
             for p in st.slots.iter().flatten() {
-                n += p.events.capacity() * std::mem::size_of::<P>();
+                n += p.events.capacity() * std::mem::size_of::<P>()
+                    + p.ords.capacity() * std::mem::size_of::<Ordinal>();
             }
+        }
+        for (k, h) in &self.missing {
+            n += std::mem::size_of::<(Key, Vec<VecDeque<Ordinal>>)>()
+                + k.len() * std::mem::size_of::<KeyValue>()
+                + h.iter()
+                    .map(|d| d.capacity() * std::mem::size_of::<Ordinal>())
+                    .sum::<usize>();
         }
         n + self.trailing.len() * std::mem::size_of::<AwaitingTrailing<P>>()
     }
@@ -518,11 +532,10 @@ impl<P: Clone> SequenceEngine<P> {
         if seq.trailing && !self.trailing.is_empty() {
             let mut i = 0;
             while i < self.trailing.len() {
-                if Self::expired(seq, self.trailing[i].start, now) {
+                if Self::expired(seq, self.trailing[i].ords[0], now) {
                     if let Some(t) = self.trailing.remove(i) {
                         self.held -= 1;
-                        self.stats.completed += 1;
-                        out.push(t.m);
+                        self.report(seq, t.m, &t.ords, out);
                     }
                 } else {
                     i += 1;
@@ -542,9 +555,6 @@ impl<P: Clone> SequenceEngine<P> {
                     .as_ref()
                     .filter(|p| p.gen == gen)
                     .map(|p| p.start),
-                (Slot::Leading(i), Some(st)) => {
-                    st.leading[i].filter(|(_, g)| *g == gen).map(|(o, _)| o)
-                }
                 _ => None,
             };
             match live_start {
@@ -575,7 +585,6 @@ impl<P: Clone> SequenceEngine<P> {
         if let Some(st) = self.keys.get_mut(key) {
             let removed = match slot {
                 Slot::Partial(i) => st.slots[i].take().is_some(),
-                Slot::Leading(i) => st.leading[i].take().is_some(),
                 Slot::Trailing => false,
             };
             if removed {
@@ -606,10 +615,6 @@ impl<P: Clone> SequenceEngine<P> {
                     .keys
                     .get(&key)
                     .is_some_and(|st| st.slots[i].as_ref().is_some_and(|p| p.gen == gen)),
-                Slot::Leading(i) => self
-                    .keys
-                    .get(&key)
-                    .is_some_and(|st| st.leading[i].is_some_and(|(_, g)| g == gen)),
             };
             if live {
                 self.stats.evicted += 1;
@@ -626,9 +631,6 @@ impl<P: Clone> SequenceEngine<P> {
                 Slot::Partial(i) => keys
                     .get(key)
                     .is_some_and(|st| st.slots[*i].as_ref().is_some_and(|p| p.gen == *gen)),
-                Slot::Leading(i) => keys
-                    .get(key)
-                    .is_some_and(|st| st.leading[*i].is_some_and(|(_, g)| g == *gen)),
                 Slot::Trailing => trailing.iter().any(|t| t.gen == *gen),
             });
         }
@@ -643,7 +645,6 @@ impl<P: Clone> SequenceEngine<P> {
             slots: (0..seq.positive.len().saturating_sub(1))
                 .map(|_| None)
                 .collect(),
-            leading: vec![None; seq.leading],
         })
     }
 
@@ -681,17 +682,114 @@ impl<P: Clone> SequenceEngine<P> {
             let gen = self.next_gen();
             self.trailing.push_back(AwaitingTrailing {
                 m,
-                start: p.start,
-                last: p.last,
+                ords: p.ords,
                 gen,
             });
             self.held += 1;
             self.age.push_back((gen, key.clone(), Slot::Trailing));
             self.stats.peak_pending = self.stats.peak_pending.max(self.held as u64);
         } else {
+            self.report(seq, m, &p.ords, out);
+        }
+    }
+
+    /// Reports a positive sequence unless its missing-event steps can all
+    /// be filled (see [`Self::fillable`]).
+    fn report(
+        &mut self,
+        seq: &CompiledSequence,
+        m: SequenceMatch<P>,
+        ords: &[Ordinal],
+        out: &mut Vec<SequenceMatch<P>>,
+    ) {
+        if !seq.missing.is_empty() && self.fillable(seq, &m.key, ords) {
+            self.stats.dropped_missing += 1;
+        } else {
             self.stats.completed += 1;
             out.push(m);
         }
+    }
+
+    /// Whether events seen for the missing-event steps (same key) complete
+    /// the FULL sequence: one event per missing step, every step in order
+    /// (strictly), the whole within maxspan. Elasticsearch voids a positive
+    /// sequence exactly then (QA `leadingAndTrailingExcluded*`: a leading and
+    /// a trailing candidate 20 min apart void a sequence under
+    /// `maxspan=21m`, not under `19m`). Greedy choices are optimal: between
+    /// two steps the earliest fitting event, before the first step the
+    /// latest, after the last step the earliest.
+    fn fillable(&self, seq: &CompiledSequence, key: &Key, ords: &[Ordinal]) -> bool {
+        let Some(hist) = self.missing.get(key) else {
+            return false;
+        };
+        let k = ords.len() - 1;
+        let stages = |pred: &dyn Fn(MissingAt) -> bool| -> Vec<usize> {
+            (0..seq.missing.len())
+                .filter(|m| pred(seq.missing[*m].1))
+                .collect()
+        };
+        for i in 0..k {
+            let mut cur = ords[i];
+            for m in stages(&|at| at == MissingAt::After(i)) {
+                match hist[m].iter().find(|o| **o > cur) {
+                    Some(o) if *o < ords[i + 1] => cur = *o,
+                    _ => return false,
+                }
+            }
+        }
+        let mut first = ords[0];
+        for m in stages(&|at| matches!(at, MissingAt::Leading(_)))
+            .into_iter()
+            .rev()
+        {
+            match hist[m].iter().rev().find(|o| **o < first) {
+                Some(o) => first = *o,
+                None => return false,
+            }
+        }
+        let mut last = ords[k];
+        for m in stages(&|at| at == MissingAt::Trailing) {
+            match hist[m].iter().find(|o| **o > last) {
+                Some(o) => last = *o,
+                None => return false,
+            }
+        }
+        !Self::expired(seq, first, last)
+    }
+
+    /// Notes an event of missing-event step `m`: at most
+    /// [`MAX_MISSING_HISTORY`] per key and step, and at most `cap` keys
+    /// (those past twice maxspan go first, counted as expired; then the
+    /// key with the oldest newest event, counted as evicted).
+    fn note_missing(&mut self, seq: &CompiledSequence, key: Key, m: usize, ord: Ordinal) {
+        if !self.missing.contains_key(&key) && self.missing.len() >= self.cap {
+            let horizon = seq
+                .maxspan_ms
+                .map_or(i64::MIN, |span| ord.ms.saturating_sub(2 * span as i64));
+            let before = self.missing.len();
+            self.missing
+                .retain(|_, h| h.iter().filter_map(|d| d.back()).any(|o| o.ms >= horizon));
+            self.stats.expired += (before - self.missing.len()) as u64;
+            if self.missing.len() >= self.cap {
+                let oldest = self
+                    .missing
+                    .iter()
+                    .min_by_key(|(_, h)| h.iter().filter_map(|d| d.back()).max().copied())
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = oldest {
+                    self.missing.remove(&k);
+                    self.stats.evicted += 1;
+                }
+            }
+        }
+        let h = self
+            .missing
+            .entry(key)
+            .or_insert_with(|| vec![VecDeque::new(); seq.missing.len()]);
+        if h[m].len() == MAX_MISSING_HISTORY {
+            h[m].pop_front();
+        }
+        h[m].push_back(ord);
     }
 
     /// Feeds one event (events must come in [`Ordinal`] order). `payload`
@@ -716,13 +814,9 @@ impl<P: Clone> SequenceEngine<P> {
             }
             for key in keys_of(doc, &step.keys) {
                 if i == 0 {
-                    if self.leading_blocks(seq, &key, ord) {
-                        self.stats.dropped_missing += 1;
-                        continue;
-                    }
                     let p = Partial {
                         start: ord,
-                        last: ord,
+                        ords: vec![ord],
                         events: vec![take(&mut cached)],
                         gen: 0,
                     };
@@ -748,7 +842,7 @@ impl<P: Clone> SequenceEngine<P> {
                     continue;
                 }
                 p.events.push(take(&mut cached));
-                p.last = ord;
+                p.ords.push(ord);
                 if i == last {
                     self.complete(seq, &key, p, out);
                 } else {
@@ -756,46 +850,12 @@ impl<P: Clone> SequenceEngine<P> {
                 }
             }
         }
-        for (step, at) in &seq.missing {
+        for (m, (step, _)) in seq.missing.iter().enumerate() {
             if !step.query.matches(doc) {
                 continue;
             }
             for key in keys_of(doc, &step.keys) {
-                match *at {
-                    MissingAt::After(i) => {
-                        if let Some(st) = self.keys.get_mut(&key) {
-                            if st.slots[i].as_ref().is_some_and(|p| p.last < ord) {
-                                st.slots[i] = None;
-                                self.held -= 1;
-                                self.stats.dropped_missing += 1;
-                                if st.is_empty() {
-                                    self.keys.remove(&key);
-                                }
-                            }
-                        }
-                    }
-                    MissingAt::Leading(j) => {
-                        let exists = self
-                            .keys
-                            .get(&key)
-                            .is_some_and(|st| st.leading[j].is_some());
-                        if !exists {
-                            self.make_room();
-                            self.held += 1;
-                        }
-                        let gen = self.next_gen();
-                        Self::state(&mut self.keys, seq, &key).leading[j] = Some((ord, gen));
-                        self.age.push_back((gen, key.clone(), Slot::Leading(j)));
-                        self.stats.peak_pending = self.stats.peak_pending.max(self.held as u64);
-                    }
-                    MissingAt::Trailing => {
-                        let before = self.trailing.len();
-                        self.trailing.retain(|t| !(t.m.key == key && t.last < ord));
-                        let dropped = before - self.trailing.len();
-                        self.held -= dropped;
-                        self.stats.dropped_missing += dropped as u64;
-                    }
-                }
+                self.note_missing(seq, key, m, ord);
             }
         }
         if let Some(until) = &seq.until {
@@ -815,25 +875,12 @@ impl<P: Clone> SequenceEngine<P> {
         self.compact_age();
     }
 
-    fn leading_blocks(&self, seq: &CompiledSequence, key: &Key, ord: Ordinal) -> bool {
-        let Some(span) = seq.maxspan_ms else {
-            return false;
-        };
-        self.keys.get(key).is_some_and(|st| {
-            st.leading
-                .iter()
-                .flatten()
-                .any(|(o, _)| *o < ord && ord.ms.saturating_sub(o.ms) <= span as i64)
-        })
-    }
-
     /// End of input: reports the sequences awaiting their trailing
     /// missing-event window (no event can void them any more).
-    pub fn finish(&mut self, out: &mut Vec<SequenceMatch<P>>) {
+    pub fn finish(&mut self, seq: &CompiledSequence, out: &mut Vec<SequenceMatch<P>>) {
         while let Some(t) = self.trailing.pop_front() {
             self.held -= 1;
-            self.stats.completed += 1;
-            out.push(t.m);
+            self.report(seq, t.m, &t.ords, out);
         }
     }
 }

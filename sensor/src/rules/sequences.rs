@@ -80,7 +80,7 @@ impl SequenceRunner {
     /// End of input (replay): reports what only waited for more time.
     pub fn finish(&mut self, rules: &RuleSet, emit: &mut dyn FnMut(&SequenceRule, &[&Value])) {
         for (rule, engine) in rules.sequences().iter().zip(&mut self.engines) {
-            engine.finish(&mut self.out);
+            engine.finish(&rule.query, &mut self.out);
             Self::drain(&mut self.out, rule, emit);
         }
     }
