@@ -47,18 +47,18 @@
 //!   [`MAX_KEY_COMBINATIONS`]).
 //! * **runs=N** repeats a step N times.
 //! * **Missing events `![q]`** (also `-[q]`). The positive steps form
-//!   sequences as above; a completed one is then voided when events of the
-//!   missing steps (same key) could complete the FULL sequence: one per
-//!   missing step, all steps strictly in order, the whole within maxspan.
-//!   With one missing step between two steps, any matching event strictly
-//!   between them voids it; with several, all must be fillable; a leading
-//!   (trailing) one must fit before the first (after the last) step with
-//!   the whole sequence within maxspan (Elasticsearch's QA
-//!   `leadingAndTrailingExcluded1/2`). A sequence with a trailing missing
-//!   step is therefore decided once time passes `first + maxspan` (or at
-//!   the end of a replay). Leading and trailing missing steps require
-//!   `maxspan`. The most recent [`MAX_MISSING_HISTORY`] events per key and
-//!   missing step are kept.
+//!   sequences as above; a completed one is then checked against the
+//!   events of the missing steps with its key (see `voided`): each missing
+//!   step looks in its window (between its two steps; `[last − maxspan,
+//!   first)` before the first; `(last, first + maxspan]` after the last);
+//!   steps with nothing in their window are left out, and the sequence is
+//!   voided when the others can all be filled at once, in order, the whole
+//!   within maxspan. So one event strictly between two steps voids; a
+//!   leading and a trailing event void together only within maxspan of
+//!   each other. A sequence with a trailing missing step is decided once
+//!   time passes `first + maxspan` (or at the end of a replay). Leading and
+//!   trailing missing steps require `maxspan`. The most recent
+//!   [`MAX_MISSING_HISTORY`] events per key and missing step are kept.
 //!
 //! # Bounded state
 //!
@@ -694,7 +694,7 @@ impl<P: Clone> SequenceEngine<P> {
     }
 
     /// Reports a positive sequence unless its missing-event steps can all
-    /// be filled (see [`Self::fillable`]).
+    /// be filled (see [`Self::voided`]).
     fn report(
         &mut self,
         seq: &CompiledSequence,
@@ -702,7 +702,7 @@ impl<P: Clone> SequenceEngine<P> {
         ords: &[Ordinal],
         out: &mut Vec<SequenceMatch<P>>,
     ) {
-        if !seq.missing.is_empty() && self.fillable(seq, &m.key, ords) {
+        if !seq.missing.is_empty() && self.voided(seq, &m.key, ords) {
             self.stats.dropped_missing += 1;
         } else {
             self.stats.completed += 1;
@@ -710,51 +710,75 @@ impl<P: Clone> SequenceEngine<P> {
         }
     }
 
-    /// Whether events seen for the missing-event steps (same key) complete
-    /// the FULL sequence: one event per missing step, every step in order
-    /// (strictly), the whole within maxspan. Elasticsearch voids a positive
-    /// sequence exactly then (QA `leadingAndTrailingExcluded*`: a leading and
-    /// a trailing candidate 20 min apart void a sequence under
-    /// `maxspan=21m`, not under `19m`). Greedy choices are optimal: between
-    /// two steps the earliest fitting event, before the first step the
-    /// latest, after the last step the earliest.
-    fn fillable(&self, seq: &CompiledSequence, key: &Key, ords: &[Ordinal]) -> bool {
+    /// Whether the events seen for the missing-event steps (same key) void
+    /// the positive sequence `ords`. Each missing step has a window:
+    /// between its two steps, `[last − maxspan, first)` before the first,
+    /// `(last, first + maxspan]` after the last. Steps with no event in their
+    /// window are left out; the sequence is voided when at least one step
+    /// has events and those steps can all be filled at once: in step order,
+    /// strictly, the whole within maxspan. This is what Elasticsearch's QA
+    /// establishes: `leadingAndTrailingExcluded1/2` (a leading and a
+    /// trailing event 20 min apart void under `maxspan=21m`, not `19m`),
+    /// `multipleMissing7` (a leading step nothing matches does not save a
+    /// sequence another missing step voids), `multipleMissing4`. Greedy
+    /// choices are optimal: between two steps the earliest event that fits,
+    /// before the first step the latest, after the last step the earliest.
+    fn voided(&self, seq: &CompiledSequence, key: &Key, ords: &[Ordinal]) -> bool {
         let Some(hist) = self.missing.get(key) else {
             return false;
         };
         let k = ords.len() - 1;
+        let span = seq.maxspan_ms.map_or(i64::MAX, |s| s as i64);
         let stages = |pred: &dyn Fn(MissingAt) -> bool| -> Vec<usize> {
             (0..seq.missing.len())
                 .filter(|m| pred(seq.missing[*m].1))
                 .collect()
         };
+        let mut any = false;
         for i in 0..k {
-            let mut cur = ords[i];
+            let (lo, hi) = (ords[i], ords[i + 1]);
+            let mut cur = lo;
             for m in stages(&|at| at == MissingAt::After(i)) {
-                match hist[m].iter().find(|o| **o > cur) {
-                    Some(o) if *o < ords[i + 1] => cur = *o,
-                    _ => return false,
+                if !hist[m].iter().any(|o| *o > lo && *o < hi) {
+                    continue;
                 }
+                match hist[m].iter().find(|o| **o > cur && **o < hi) {
+                    Some(o) => cur = *o,
+                    None => return false,
+                }
+                any = true;
             }
         }
+        let lead_from = ords[k].ms.saturating_sub(span);
         let mut first = ords[0];
         for m in stages(&|at| matches!(at, MissingAt::Leading(_)))
             .into_iter()
             .rev()
         {
-            match hist[m].iter().rev().find(|o| **o < first) {
+            let in_window = |o: &&Ordinal| o.ms >= lead_from && **o < ords[0];
+            if !hist[m].iter().any(|o| in_window(&o)) {
+                continue;
+            }
+            match hist[m].iter().rev().find(|o| in_window(o) && **o < first) {
                 Some(o) => first = *o,
                 None => return false,
             }
+            any = true;
         }
+        let trail_to = ords[0].ms.saturating_add(span);
         let mut last = ords[k];
         for m in stages(&|at| at == MissingAt::Trailing) {
-            match hist[m].iter().find(|o| **o > last) {
+            let in_window = |o: &&Ordinal| **o > ords[k] && o.ms <= trail_to;
+            if !hist[m].iter().any(|o| in_window(&o)) {
+                continue;
+            }
+            match hist[m].iter().find(|o| in_window(o) && **o > last) {
                 Some(o) => last = *o,
                 None => return false,
             }
+            any = true;
         }
-        !Self::expired(seq, first, last)
+        any && !Self::expired(seq, first, last)
     }
 
     /// Notes an event of missing-event step `m`: at most
