@@ -63,7 +63,8 @@ fn golden_alert_for_nested_dotted_and_mixed_input() {
                 events: 1,
                 malformed: 0,
                 alerts: 1,
-                write_errors: 0
+                write_errors: 0,
+                ..ReplayStats::default()
             },
             "{diag}"
         );
@@ -94,7 +95,8 @@ fn malformed_lines_are_counted_and_skipped() {
             events: 3,
             malformed: 3,
             alerts: 2,
-            write_errors: 0
+            write_errors: 0,
+            ..ReplayStats::default()
         }
     );
     assert_eq!(out, format!("{GOLDEN}{GOLDEN}"));

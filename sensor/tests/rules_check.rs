@@ -24,7 +24,7 @@ fn rule_dirs() -> Vec<PathBuf> {
 }
 
 #[test]
-fn check_reports_43_supported_and_6_unsupported_of_49() {
+fn check_reports_48_supported_and_1_unsupported_of_49() {
     let mut out = Vec::new();
     let files = Availability {
         file_events: Ok("test".into()),
@@ -35,7 +35,7 @@ fn check_reports_43_supported_and_6_unsupported_of_49() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines.last().copied(),
-        Some("49 files: 43 supported, 6 unsupported, 0 malformed")
+        Some("49 files: 48 supported (5 sequences), 1 unsupported, 0 malformed")
     );
     let rule_lines = &lines[..lines.len() - 1];
     assert_eq!(rule_lines.len(), 49);
@@ -51,7 +51,7 @@ fn check_reports_43_supported_and_6_unsupported_of_49() {
             && l.ends_with("\tsupported\tsources: file:open+file:creation+file:rename")));
     let sequences = rule_lines
         .iter()
-        .filter(|l| l.contains("\tunsupported: `sequence` queries correlate several events"))
+        .filter(|l| l.contains("\tsupported (sequence)\tsources: "))
         .count();
     assert_eq!(sequences, 5);
     let kuery: Vec<&&str> = rule_lines
@@ -86,16 +86,29 @@ fn without_file_events_file_rules_are_never_supported() {
         })
         .count();
     assert_eq!(need_files, 11, "{text}");
-    assert!(lines
-        .last()
-        .is_some_and(|l| l.starts_with("49 files: 32 supported, 17 unsupported")));
+    // So do the 3 sequences with a file step (the cradle, the interactive
+    // create-then-exec, the download-then-exec); the other 2 run on execs.
+    let sequences_need_files = lines
+        .iter()
+        .filter(|l| {
+            l.contains("\tunsupported: a step of the sequence: ")
+                && l.contains("not provided here: file:")
+        })
+        .count();
+    assert_eq!(sequences_need_files, 3, "{text}");
+    assert_eq!(
+        lines.last().copied(),
+        Some("49 files: 34 supported (2 sequences), 15 unsupported, 0 malformed")
+    );
 }
 
 #[test]
 fn load_paths_counts_and_categories() {
     let report = RuleSet::load_paths(&rule_dirs()).unwrap();
-    assert_eq!(report.ruleset.len(), 43);
-    assert_eq!(report.skipped.len(), 6);
+    assert_eq!(report.ruleset.len(), 48);
+    assert_eq!(report.ruleset.rules().len(), 43);
+    assert_eq!(report.ruleset.sequences().len(), 5);
+    assert_eq!(report.skipped.len(), 1);
     let mut cats = std::collections::BTreeMap::new();
     for r in report.ruleset.rules() {
         *cats
@@ -109,9 +122,9 @@ fn load_paths_counts_and_categories() {
     let mut twice = rule_dirs();
     twice.push(rule_dirs()[0].clone());
     let r = RuleSet::load_paths(&twice).unwrap();
-    assert_eq!(r.ruleset.len(), 43);
+    assert_eq!(r.ruleset.len(), 48);
     // Every supported rule of the second copy is refused, each on its own.
-    assert_eq!(r.errors.len(), 43);
+    assert_eq!(r.errors.len(), 48);
     for e in &r.errors {
         assert_eq!(e.kind, RuleErrorKind::Invalid);
         assert!(e.message.contains("duplicate rule_id"), "{e}");
@@ -167,7 +180,7 @@ fn bad_eql_is_located_in_the_file_with_a_caret() {
     assert!(!check_paths(&[p], &mut out).unwrap());
     let text = String::from_utf8(out).unwrap();
     assert!(text.starts_with(&want), "{text}");
-    assert!(text.ends_with("1 files: 0 supported, 0 unsupported, 1 malformed\n"));
+    assert!(text.ends_with("1 files: 0 supported (0 sequences), 0 unsupported, 1 malformed\n"));
 }
 
 #[test]
@@ -237,7 +250,7 @@ fn non_eql_rule_types_are_skipped_with_reasons() {
             base.replace("ID", "ID3")
         ),
     );
-    write(dir.path(), "d.toml", &format!("{}language = \"eql\"\ntype = \"eql\"\nquery = 'sequence [any where true] [any where true]'\n", base.replace("ID", "ID4")));
+    write(dir.path(), "d.toml", &format!("{}language = \"eql\"\ntype = \"eql\"\nquery = 'sample by x [any where true] [any where true]'\n", base.replace("ID", "ID4")));
     write(dir.path(), "ignored.txt", "not a rule");
     let r = RuleSet::load_paths(&[dir.path().to_path_buf()]).unwrap();
     assert_eq!(r.ruleset.len(), 0);
@@ -256,7 +269,9 @@ fn non_eql_rule_types_are_skipped_with_reasons() {
     assert!(reasons[2]
         .1
         .starts_with("language `kuery` (rule type `threshold`) is not supported"));
-    assert!(reasons[3].1.starts_with("`sequence` queries"));
+    assert!(reasons[3]
+        .1
+        .starts_with("`sample` queries are not supported"));
 }
 
 #[test]
@@ -310,14 +325,14 @@ fn one_bad_file_never_stops_the_others() {
     assert!(!check_paths(&[dir.path().to_path_buf()], &mut out).unwrap());
     let text = String::from_utf8(out).unwrap();
     assert!(
-        text.ends_with("4 files: 2 supported, 1 unsupported, 1 malformed\n"),
+        text.ends_with("4 files: 2 supported (0 sequences), 1 unsupported, 1 malformed\n"),
         "{text}"
     );
 }
 
 /// Elastic's detection-rules catalogue (`../shared/rules/elastic` beside the
-/// checkout): every EQL rule is evaluated except sequences and samples;
-/// what remains unsupported is kuery / esql and those.
+/// checkout): every EQL rule is evaluated (sequences included) except
+/// `sample`; what remains unsupported is kuery / esql and those.
 #[test]
 fn elastic_catalogue_has_no_eql_rule_refused_for_a_language_feature() {
     let root = Path::new(concat!(
@@ -332,15 +347,15 @@ fn elastic_catalogue_has_no_eql_rule_refused_for_a_language_feature() {
     for (dir, want) in [
         (
             "linux",
-            "363 files: 205 supported, 158 unsupported, 0 malformed",
+            "363 files: 227 supported (22 sequences), 136 unsupported, 0 malformed",
         ),
         (
             "cross-platform",
-            "128 files: 43 supported, 85 unsupported, 0 malformed",
+            "128 files: 51 supported (8 sequences), 77 unsupported, 0 malformed",
         ),
         (
             "cloud_defend",
-            "49 files: 43 supported, 6 unsupported, 0 malformed",
+            "49 files: 48 supported (5 sequences), 1 unsupported, 0 malformed",
         ),
     ] {
         let mut out = Vec::new();
@@ -354,7 +369,7 @@ fn elastic_catalogue_has_no_eql_rule_refused_for_a_language_feature() {
             let reason = line.split("\tunsupported: ").nth(1).unwrap_or("");
             assert!(
                 reason.starts_with("sources: ")
-                    || reason.starts_with("`sequence` queries")
+                    || reason.starts_with("a step of the sequence: sources: ")
                     || reason.starts_with("`sample` queries")
                     || reason.starts_with("language `kuery`")
                     || reason.starts_with("language `esql`"),

@@ -194,3 +194,44 @@ pub enum Expr {
     /// (`startsWith(process.name, "x")`) or a boolean field.
     Test(Operand),
 }
+
+/// A parsed EQL statement: a single-event query or a sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    /// `<category> where <condition>`.
+    Event(Query),
+    /// `sequence ...`.
+    Sequence(SequenceQuery),
+}
+
+/// A join key: a field as written after `by` (`?field` is optional: a
+/// missing value is a valid, `null`, key).
+pub type JoinKey = Field;
+
+/// `sequence [by k, ...] [with maxspan=N<unit>] step step... [until step]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequenceQuery {
+    /// Keys shared by every step (`sequence by ...`).
+    pub by: Vec<JoinKey>,
+    /// `with maxspan=...`, in milliseconds.
+    pub maxspan_ms: Option<u64>,
+    /// The steps, in order, with `runs=N` already expanded.
+    pub steps: Vec<SequenceStep>,
+    /// `until [...]`.
+    pub until: Option<SequenceStep>,
+    /// The whole query.
+    pub span: Span,
+}
+
+/// One `[query] [by ...] [with runs=N]` (or `![query]`) of a sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequenceStep {
+    /// The step's event query.
+    pub query: Query,
+    /// The step's own keys (appended to the sequence's).
+    pub by: Vec<JoinKey>,
+    /// `![...]`: a missing-event step.
+    pub missing: bool,
+    /// Where it is.
+    pub span: Span,
+}

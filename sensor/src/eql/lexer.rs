@@ -271,6 +271,20 @@ impl<'a> Lexer<'a> {
                 self.pos = save;
             }
         }
+        // `maxspan=3s`: a time unit directly after an integer is its own
+        // token (Elasticsearch's lexer splits `3s` into `3` and `s`).
+        if !is_float && self.peek().is_some_and(is_ident_start) {
+            let tail = &self.rest()[..self
+                .rest()
+                .find(|c: char| !is_ident_char(c))
+                .unwrap_or(self.rest().len())];
+            if matches!(tail, "ms" | "s" | "m" | "h" | "d") {
+                let text = &self.src[start..self.pos];
+                return text.parse::<i64>().map(Tok::Int).map_err(|_| {
+                    EqlError::syntax("invalid number literal", Span::new(start, self.pos))
+                });
+            }
+        }
         if self.peek().is_some_and(is_ident_start) {
             return Err(EqlError::syntax(
                 "invalid number literal",

@@ -21,12 +21,14 @@ mod litscan;
 pub mod lucene_regex;
 pub mod parser;
 mod script;
+pub mod sequence;
 pub mod strset;
 pub mod wildcard;
 
 pub use compile::CompiledQuery;
 pub use document::{Document, EcsField, FieldRef, JsonDocument, Value};
 pub use error::{EqlError, EqlErrorKind, Span};
+pub use sequence::{CompiledSequence, SequenceEngine, SequenceStats};
 
 /// Parses a query into its syntax tree.
 pub fn parse(src: &str) -> Result<ast::Query, EqlError> {
@@ -36,4 +38,21 @@ pub fn parse(src: &str) -> Result<ast::Query, EqlError> {
 /// Parses and compiles a query.
 pub fn compile_str(src: &str) -> Result<CompiledQuery, EqlError> {
     compile::compile(&parser::parse(src)?)
+}
+
+/// Parses and compiles a single-event query or a sequence.
+pub fn compile_statement(src: &str) -> Result<Compiled, EqlError> {
+    match parser::parse_statement(src)? {
+        ast::Statement::Event(q) => compile::compile(&q).map(Compiled::Event),
+        ast::Statement::Sequence(s) => sequence::compile(&s).map(Compiled::Sequence),
+    }
+}
+
+/// A compiled statement.
+#[derive(Debug, Clone)]
+pub enum Compiled {
+    /// A single-event query.
+    Event(CompiledQuery),
+    /// A sequence.
+    Sequence(CompiledSequence),
 }

@@ -10,7 +10,10 @@
 //! [`EqlErrorKind::Unsupported`](super::error::EqlErrorKind) rather than as a
 //! syntax error, so that rule loading can skip such rules with a reason.
 
-use super::ast::{ArithOp, Category, CmpOp, Expr, Field, Lit, Literal, Operand, Query};
+use super::ast::{
+    ArithOp, Category, CmpOp, Expr, Field, Lit, Literal, Operand, Query, SequenceQuery,
+    SequenceStep, Statement,
+};
 use super::error::EqlError;
 use super::lexer::{first_token, tokenize, Tok, Token};
 
@@ -32,13 +35,46 @@ pub fn parse(src: &str) -> Result<Query, EqlError> {
             ));
         }
     }
-    let tokens = tokenize(src)?;
-    let mut p = Parser {
-        tokens,
-        pos: 0,
-        depth: 0,
-    };
-    p.query()
+    Parser::new(src)?.query()
+}
+
+/// Most steps a sequence may have once `runs=N` is expanded (Elasticsearch
+/// caps `runs` at 100).
+pub const MAX_STEPS: usize = 256;
+
+/// Parses a single-event query or a `sequence` (`sample` and `join` are
+/// reported as unsupported).
+pub fn parse_statement(src: &str) -> Result<Statement, EqlError> {
+    let first = first_token(src)?;
+    match &first.tok {
+        Tok::Ident(w) if w == "sequence" => {}
+        Tok::Ident(w) if w == "sample" => {
+            return Err(EqlError::unsupported(
+                "`sample` queries are not supported: they group events by key with no order and no time bound, which a streaming sensor cannot close",
+                first.span,
+            ))
+        }
+        Tok::Ident(w) if w == "join" => {
+            return Err(EqlError::unsupported(
+                "`join` queries are not supported (Elasticsearch does not run them either)",
+                first.span,
+            ))
+        }
+        _ => return parse(src).map(Statement::Event),
+    }
+    Parser::new(src)?.sequence().map(Statement::Sequence)
+}
+
+/// `ms`, `s`, `m`, `h`, `d` in milliseconds.
+fn unit_ms(unit: &str) -> Option<u64> {
+    Some(match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    })
 }
 
 fn arith(op: ArithOp, left: Operand, right: Operand) -> Operand {
@@ -61,6 +97,8 @@ struct Parser {
     tokens: Vec<Token>,
     pos: usize,
     depth: usize,
+    /// Parsing `by` keys of a sequence.
+    in_keys: bool,
 }
 
 const KEYWORDS: &[&str] = &[
@@ -95,6 +133,15 @@ fn describe(t: &Tok) -> String {
 }
 
 impl Parser {
+    fn new(src: &str) -> Result<Parser, EqlError> {
+        Ok(Parser {
+            tokens: tokenize(src)?,
+            pos: 0,
+            depth: 0,
+            in_keys: false,
+        })
+    }
+
     fn peek(&self) -> &Token {
         // The token list always ends with Eof and `pos` never passes it.
         &self.tokens[self.pos.min(self.tokens.len() - 1)]
@@ -125,6 +172,20 @@ impl Parser {
     }
 
     fn query(&mut self) -> Result<Query, EqlError> {
+        let q = self.event_body()?;
+        match &self.peek().tok {
+            Tok::Eof => Ok(q),
+            Tok::Pipe => Err(EqlError::unsupported(
+                "pipes (`| head`, `| tail`, ...) are not supported",
+                self.peek().span,
+            )),
+            _ => Err(self.unexpected("`and`, `or` or end of query")),
+        }
+    }
+
+    /// `<category> where <condition>`, stopping at the first token that
+    /// cannot continue the condition.
+    fn event_body(&mut self) -> Result<Query, EqlError> {
         let first = self.peek().clone();
         let category = match &first.tok {
             Tok::Ident(s) if matches!(s.as_str(), "sequence" | "sample" | "join") => {
@@ -146,17 +207,206 @@ impl Parser {
         }
         self.advance();
         let condition = self.or_expr()?;
-        match &self.peek().tok {
-            Tok::Eof => Ok(Query {
-                category,
-                condition,
-            }),
-            Tok::Pipe => Err(EqlError::unsupported(
-                "pipes (`| head`, `| tail`, ...) are not supported",
-                self.peek().span,
-            )),
-            _ => Err(self.unexpected("`and`, `or` or end of query")),
+        Ok(Query {
+            category,
+            condition,
+        })
+    }
+
+    /// `sequence [by keys] [with maxspan=N unit] steps [until step]`.
+    fn sequence(&mut self) -> Result<SequenceQuery, EqlError> {
+        let start = self.advance().span; // `sequence`
+        let mut by = Vec::new();
+        let mut maxspan_ms = None;
+        if self.is_kw("by") {
+            self.advance();
+            by = self.join_keys()?;
         }
+        if self.is_kw("with") {
+            self.advance();
+            maxspan_ms = Some(self.maxspan()?);
+            if self.is_kw("by") {
+                return Err(EqlError::syntax(
+                    "`by` must come before `with maxspan` in a sequence",
+                    self.peek().span,
+                ));
+            }
+        }
+        let mut steps: Vec<SequenceStep> = Vec::new();
+        while matches!(self.peek().tok, Tok::LBracket | Tok::Other('!' | '-')) {
+            let (step, runs) = self.step(true)?;
+            if steps.len() + runs > MAX_STEPS {
+                return Err(EqlError::syntax(
+                    format!("a sequence may have at most {MAX_STEPS} steps"),
+                    step.span,
+                ));
+            }
+            for _ in 0..runs {
+                steps.push(step.clone());
+            }
+        }
+        let mut until = None;
+        if self.is_kw("until") {
+            self.advance();
+            let (step, _) = self.step(false)?;
+            until = Some(step);
+        }
+        if steps.len() < 2 {
+            return Err(EqlError::syntax(
+                "a sequence needs at least two steps (`[...]`)",
+                start.to(self.peek().span),
+            ));
+        }
+        if steps.iter().all(|s| s.missing) {
+            return Err(EqlError::syntax(
+                "a sequence needs at least one step that is not a missing event (`![...]`)",
+                start,
+            ));
+        }
+        let n = by.len() + steps[0].by.len();
+        for s in steps.iter().chain(until.iter()) {
+            if by.len() + s.by.len() != n {
+                return Err(EqlError::syntax(
+                    format!(
+                        "inconsistent number of join keys: {} here, {} in the first step",
+                        by.len() + s.by.len(),
+                        n
+                    ),
+                    s.span,
+                ));
+            }
+        }
+        let end = self.peek().span;
+        match &self.peek().tok {
+            Tok::Eof => {}
+            Tok::Pipe => {
+                return Err(EqlError::unsupported(
+                    "pipes (`| head`, `| tail`, ...) are not supported",
+                    end,
+                ))
+            }
+            _ => return Err(self.unexpected("`[`, `![`, `until` or end of query")),
+        }
+        Ok(SequenceQuery {
+            by,
+            maxspan_ms,
+            steps,
+            until,
+            span: start.to(end),
+        })
+    }
+
+    /// `name =` (after `with`); returns the token after `=`.
+    fn with_param(&mut self, name: &str, context: &str) -> Result<Token, EqlError> {
+        if !self.is_kw(name) {
+            return Err(self.unexpected(&format!("`{name}` after {context}`with`")));
+        }
+        self.advance();
+        if self.peek().tok != Tok::Assign {
+            return Err(self.unexpected(&format!("`=` after `{name}`")));
+        }
+        self.advance();
+        Ok(self.advance())
+    }
+
+    /// `maxspan=N unit` (after `with`).
+    fn maxspan(&mut self) -> Result<u64, EqlError> {
+        let t = self.with_param("maxspan", "")?;
+        let n = match t.tok {
+            Tok::Int(n) if n >= 0 => n as u64,
+            _ => {
+                return Err(EqlError::syntax(
+                    "expected a non-negative integer time span (e.g. `5s`)",
+                    t.span,
+                ))
+            }
+        };
+        let u = self.peek().clone();
+        let unit = match &u.tok {
+            Tok::Ident(w) => unit_ms(w),
+            _ => None,
+        };
+        let Some(unit) = unit else {
+            return Err(EqlError::syntax(
+                "expected a time unit (`ms`, `s`, `m`, `h` or `d`) after the time span",
+                u.span,
+            ));
+        };
+        self.advance();
+        n.checked_mul(unit)
+            .ok_or_else(|| EqlError::syntax("time span too large", t.span.to(u.span)))
+    }
+
+    /// `field, field, ...` after `by`.
+    fn join_keys(&mut self) -> Result<Vec<Field>, EqlError> {
+        self.in_keys = true;
+        let keys = self.join_key_list();
+        self.in_keys = false;
+        keys
+    }
+
+    fn join_key_list(&mut self) -> Result<Vec<Field>, EqlError> {
+        let mut keys = vec![self.field()?];
+        while self.peek().tok == Tok::Comma {
+            self.advance();
+            keys.push(self.field()?);
+        }
+        Ok(keys)
+    }
+
+    /// `[query] [by keys] [with runs=N]` or `![query] [by keys]`; returns the
+    /// step and its run count.
+    fn step(&mut self, allow_missing: bool) -> Result<(SequenceStep, usize), EqlError> {
+        let start = self.peek().span;
+        let mut missing = false;
+        // `![q]`; `-[q]` is the spelling of Elasticsearch's first release
+        // of missing events (its QA suite still uses it).
+        if matches!(self.peek().tok, Tok::Other('!' | '-')) {
+            if !allow_missing {
+                return Err(EqlError::syntax("`until` cannot be a missing event", start));
+            }
+            missing = true;
+            self.advance();
+        }
+        if self.peek().tok != Tok::LBracket {
+            return Err(self.unexpected("`[` to start a sequence step"));
+        }
+        self.advance();
+        let query = self.event_body()?;
+        if self.peek().tok != Tok::RBracket {
+            return Err(self.unexpected("`]` to end the sequence step"));
+        }
+        let mut end = self.advance().span;
+        let mut by = Vec::new();
+        if self.is_kw("by") {
+            self.advance();
+            by = self.join_keys()?;
+            end = self.tokens[self.pos.saturating_sub(1)].span;
+        }
+        let mut runs = 1usize;
+        if self.is_kw("with") {
+            self.advance();
+            let t = self.with_param("runs", "a step's ")?;
+            runs = match t.tok {
+                Tok::Int(n) if (1..=100).contains(&n) => n as usize,
+                _ => {
+                    return Err(EqlError::syntax(
+                        "`runs` must be an integer from 1 to 100",
+                        t.span,
+                    ))
+                }
+            };
+            end = t.span;
+        }
+        Ok((
+            SequenceStep {
+                query,
+                by,
+                missing,
+                span: start.to(end),
+            },
+            runs,
+        ))
     }
 
     fn enter(&mut self) -> Result<(), EqlError> {
@@ -379,6 +629,12 @@ impl Parser {
         };
         let span = start.to(t.span);
         match &self.peek().tok {
+            // After a join key, `[` starts the next sequence step.
+            Tok::LBracket if self.in_keys => Ok(Field {
+                path,
+                optional,
+                span,
+            }),
             Tok::LBracket => Err(EqlError::unsupported(
                 "array indexing (`field[n]`) is not supported",
                 self.peek().span,

@@ -80,6 +80,142 @@ pub fn build_alert(event: &Value, rule: &RuleMeta) -> Value {
     Value::Object(doc)
 }
 
+/// The alerts of one completed sequence, shaped like the Kibana detection
+/// engine's EQL sequence alerts: first the shell alert, then one
+/// building-block alert per event, in sequence order, all sharing
+/// `kibana.alert.group.id`.
+///
+/// * Building block `i`: [`build_alert`] of event `i`, plus
+///   `kibana.alert.building_block_type: "default"`,
+///   `kibana.alert.group.id`, `kibana.alert.group.index: i` and
+///   `kibana.alert.ancestors: [{id: <event.id>, type: "event", depth: 0}]`.
+/// * Shell: the fields whose value is the same in every event (Kibana's
+///   `objectPairIntersection`), as an alert of the rule, plus
+///   `kibana.alert.group.id`, `kibana.alert.ancestors` (every event),
+///   `kibana.alert.original_time` (the first event's `@timestamp`) and
+///   `@timestamp` set to the last event's (Kibana writes the wall-clock
+///   time of the rule run; the last event's time keeps live and replay
+///   byte-identical).
+///
+/// The group id is a hash of the rule id and each event's `event.id` and
+/// `@timestamp`: the same sequence gives the same id, live or replayed.
+pub fn build_sequence_alerts(events: &[&Value], rule: &RuleMeta) -> Vec<Value> {
+    let normalized: Vec<Value> = events.iter().map(|e| normalize(e)).collect();
+    let field = |v: &Value, path: &[&str]| -> Value {
+        let mut cur = v;
+        for p in path {
+            match cur.get(p) {
+                Some(next) => cur = next,
+                None => return Value::Null,
+            }
+        }
+        cur.clone()
+    };
+    let mut hash_input = String::new();
+    hash_input.push_str(&rule.rule_id);
+    for e in &normalized {
+        hash_input.push('\u{1}');
+        hash_input.push_str(&field(e, &["event", "id"]).to_string());
+        hash_input.push('\u{1}');
+        hash_input.push_str(&field(e, &["@timestamp"]).to_string());
+    }
+    let group_id = format!(
+        "{:016x}{:016x}",
+        fnv1a(hash_input.as_bytes(), 0xcbf2_9ce4_8422_2325),
+        fnv1a(hash_input.as_bytes(), 0x6c62_272e_07bb_0142)
+    );
+    let ancestors: Vec<Value> = normalized
+        .iter()
+        .map(|e| json!({"id": field(e, &["event", "id"]), "type": "event", "depth": 0}))
+        .collect();
+    let mut out = Vec::with_capacity(events.len() + 1);
+    let mut common = normalized
+        .first()
+        .cloned()
+        .unwrap_or(Value::Object(Map::new()));
+    for e in normalized.iter().skip(1) {
+        common = intersect(&common, e).unwrap_or(Value::Object(Map::new()));
+    }
+    let mut shell = match build_alert(&common, rule) {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    set_path(
+        &mut shell,
+        &["kibana", "alert", "group", "id"],
+        json!(group_id),
+    );
+    set_path(
+        &mut shell,
+        &["kibana", "alert", "ancestors"],
+        Value::Array(ancestors.clone()),
+    );
+    if let Some(first) = normalized.first() {
+        set_path(
+            &mut shell,
+            &["kibana", "alert", "original_time"],
+            field(first, &["@timestamp"]),
+        );
+    }
+    if let Some(last) = normalized.last() {
+        shell.insert("@timestamp".into(), field(last, &["@timestamp"]));
+    }
+    out.push(Value::Object(shell));
+    for (i, e) in normalized.iter().enumerate() {
+        let mut block = match build_alert(e, rule) {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        set_path(
+            &mut block,
+            &["kibana", "alert", "building_block_type"],
+            json!("default"),
+        );
+        set_path(
+            &mut block,
+            &["kibana", "alert", "group", "id"],
+            json!(group_id),
+        );
+        set_path(&mut block, &["kibana", "alert", "group", "index"], json!(i));
+        set_path(
+            &mut block,
+            &["kibana", "alert", "ancestors"],
+            Value::Array(vec![ancestors[i].clone()]),
+        );
+        out.push(Value::Object(block));
+    }
+    out
+}
+
+/// The values equal in `a` and `b`: objects intersect key by key, other
+/// values must be equal; `None` when nothing is common.
+fn intersect(a: &Value, b: &Value) -> Option<Value> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut m = Map::new();
+            for (k, va) in x {
+                if let Some(vb) = y.get(k) {
+                    if let Some(v) = intersect(va, vb) {
+                        m.insert(k.clone(), v);
+                    }
+                }
+            }
+            (!m.is_empty()).then_some(Value::Object(m))
+        }
+        (x, y) if x == y => Some(x.clone()),
+        _ => None,
+    }
+}
+
+fn fnv1a(bytes: &[u8], seed: u64) -> u64 {
+    let mut h = seed;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
 fn push_distinct(v: &mut Vec<Value>, s: &str) {
     if !v.iter().any(|x| x.as_str() == Some(s)) {
         v.push(Value::String(s.to_string()));
@@ -1037,6 +1173,19 @@ impl AlertWriter {
             }
         }
         self.lines.write_raw(&self.doc)
+    }
+
+    /// Writes the alerts of one completed sequence (see
+    /// [`build_sequence_alerts`]); returns how many lines.
+    pub fn write_sequence(&mut self, events: &[&Value], rule: &RuleMeta) -> io::Result<usize> {
+        let docs = build_sequence_alerts(events, rule);
+        let mut result = Ok(docs.len());
+        for d in &docs {
+            if let Err(e) = self.lines.write(d) {
+                result = Err(e);
+            }
+        }
+        result
     }
 
     /// Makes sure the cached template of `rule` fits it.

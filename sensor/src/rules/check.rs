@@ -32,6 +32,7 @@ pub fn check_paths_with(
         }
     };
     let (mut supported, mut unsupported, mut malformed) = (0usize, 0usize, 0usize);
+    let mut sequences = 0usize;
     for file in &files {
         match load_file(file) {
             Ok(LoadOutcome::Supported(rule)) => match sources::needs(&rule.meta.query, avail) {
@@ -55,6 +56,31 @@ pub fn check_paths_with(
                     )?;
                 }
             },
+            Ok(LoadOutcome::Sequence(rule)) => {
+                let steps = sources::sequence_needs(&rule.meta.query, avail);
+                if let Some(n) = steps.iter().find(|n| !n.supported()) {
+                    unsupported += 1;
+                    writeln!(
+                        out,
+                        "{}\t{}\tunsupported: a step of the sequence: {}",
+                        rule.meta.rule_id,
+                        rule.meta.name,
+                        n.describe()
+                    )?;
+                } else {
+                    supported += 1;
+                    sequences += 1;
+                    let kinds: Vec<&str> =
+                        steps.iter().flat_map(|n| n.kinds.iter().copied()).collect();
+                    writeln!(
+                        out,
+                        "{}\t{}\tsupported (sequence)\tsources: {}",
+                        rule.meta.rule_id,
+                        rule.meta.name,
+                        kinds.join("+")
+                    )?;
+                }
+            }
             Ok(LoadOutcome::Unsupported(s)) => {
                 unsupported += 1;
                 writeln!(out, "{}\t{}\tunsupported: {}", s.rule_id, s.name, s.reason)?;
@@ -67,7 +93,7 @@ pub fn check_paths_with(
     }
     writeln!(
         out,
-        "{} files: {supported} supported, {unsupported} unsupported, {malformed} malformed",
+        "{} files: {supported} supported ({sequences} sequences), {unsupported} unsupported, {malformed} malformed",
         files.len()
     )?;
     Ok(malformed == 0)

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::model::{RawRule, RuleFile, RuleMeta};
-use super::{Rule, SkippedRule};
+use super::{Rule, SequenceRule, SkippedRule};
 use crate::eql::{self, diag, EqlErrorKind};
 
 /// What kind of problem made a rule file unusable.
@@ -93,6 +93,8 @@ impl RuleError {
 pub enum LoadOutcome {
     /// Compiled and ready.
     Supported(Box<Rule>),
+    /// A sequence rule, compiled and ready.
+    Sequence(Box<SequenceRule>),
     /// Recognised, not evaluated.
     Unsupported(SkippedRule),
 }
@@ -217,7 +219,7 @@ pub fn load_str(src: &str, path: &Path) -> Result<LoadOutcome, RuleError> {
             (l, t) => format!("language `{l}` (rule type `{t}`)"),
         };
         return skipped(format!(
-            "{what} is not supported: only EQL single-event rules are evaluated"
+            "{what} is not supported: only EQL rules (single-event and sequence) are evaluated"
         ));
     }
     if !rule_type.is_empty() && rule_type != "eql" {
@@ -230,7 +232,7 @@ pub fn load_str(src: &str, path: &Path) -> Result<LoadOutcome, RuleError> {
     };
     let qspan = query.span();
     let query_text = query.into_inner();
-    let compiled = match eql::compile_str(&query_text) {
+    let compiled = match eql::compile_statement(&query_text) {
         Ok(c) => c,
         Err(e) if e.kind == EqlErrorKind::Unsupported => return skipped(e.message),
         Err(e) => {
@@ -286,9 +288,16 @@ pub fn load_str(src: &str, path: &Path) -> Result<LoadOutcome, RuleError> {
         metadata,
         query: query_text,
     };
-    Ok(LoadOutcome::Supported(Box::new(Rule {
-        meta,
-        query: compiled,
-        source: Some(path.to_path_buf()),
-    })))
+    Ok(match compiled {
+        eql::Compiled::Event(query) => LoadOutcome::Supported(Box::new(Rule {
+            meta,
+            query,
+            source: Some(path.to_path_buf()),
+        })),
+        eql::Compiled::Sequence(query) => LoadOutcome::Sequence(Box::new(SequenceRule {
+            meta,
+            query,
+            source: Some(path.to_path_buf()),
+        })),
+    })
 }

@@ -13,6 +13,7 @@
 mod check;
 mod load;
 mod model;
+pub mod sequences;
 pub mod sources;
 
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ pub use check::{check_paths, check_paths_with};
 pub use load::{LoadOutcome, RuleError, RuleErrorKind, MAX_RULE_FILE_BYTES};
 pub use model::{Metadata, RuleMeta, Technique, Threat, ThreatRef};
 
-use crate::eql::{CompiledQuery, Document};
+use crate::eql::{CompiledQuery, CompiledSequence, Document};
 
 /// File name of the embedded default rule (the seed rule).
 pub const EMBEDDED_DEFAULT_NAME: &str =
@@ -48,6 +49,40 @@ impl Rule {
     pub fn matches<D: Document + ?Sized>(&self, doc: &D) -> bool {
         self.query.matches(doc)
     }
+}
+
+/// A loaded, compiled sequence rule. Its state lives in a
+/// [`SequenceEngine`](crate::eql::SequenceEngine) owned by the loop that
+/// feeds it (see [`sequences`]).
+#[derive(Debug, Clone)]
+pub struct SequenceRule {
+    /// Identity, severity, MITRE mapping, ...
+    pub meta: RuleMeta,
+    /// The compiled sequence.
+    pub query: CompiledSequence,
+    /// Where it was loaded from.
+    pub source: Option<PathBuf>,
+}
+
+/// The error for a second rule with an already loaded `rule_id`.
+fn duplicate(
+    file: &Path,
+    rule_id: &str,
+    rules: &[Rule],
+    sequences: &[SequenceRule],
+) -> Option<RuleError> {
+    let prev = rules
+        .iter()
+        .map(|r| (&r.meta.rule_id, &r.source))
+        .chain(sequences.iter().map(|r| (&r.meta.rule_id, &r.source)))
+        .find(|(id, _)| *id == rule_id)?
+        .1
+        .as_ref()
+        .map_or_else(|| "<embedded>".to_string(), |p| p.display().to_string());
+    Some(RuleError::invalid(
+        file,
+        format!("duplicate rule_id {rule_id} (already loaded from {prev})"),
+    ))
 }
 
 /// A rule the loader recognised but does not evaluate.
@@ -79,6 +114,7 @@ pub struct LoadReport {
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    sequences: Vec<SequenceRule>,
 }
 
 impl RuleSet {
@@ -88,8 +124,15 @@ impl RuleSet {
         match load::load_str(EMBEDDED_DEFAULT_TOML, &path)? {
             LoadOutcome::Supported(mut rule) => {
                 rule.source = None;
-                Ok(RuleSet { rules: vec![*rule] })
+                Ok(RuleSet {
+                    rules: vec![*rule],
+                    sequences: Vec::new(),
+                })
             }
+            LoadOutcome::Sequence(_) => Err(RuleError::invalid(
+                &path,
+                "the embedded rule is a sequence".into(),
+            )),
             LoadOutcome::Unsupported(s) => Err(RuleError::invalid(
                 &path,
                 format!("the embedded rule is unsupported: {}", s.reason),
@@ -105,6 +148,7 @@ impl RuleSet {
     /// cannot be read.
     pub fn load_paths(paths: &[PathBuf]) -> Result<LoadReport, RuleError> {
         let mut rules: Vec<Rule> = Vec::new();
+        let mut sequences: Vec<SequenceRule> = Vec::new();
         let mut skipped = Vec::new();
         let mut errors = Vec::new();
         for file in load::expand_paths(paths)? {
@@ -117,21 +161,18 @@ impl RuleSet {
             };
             match outcome {
                 LoadOutcome::Supported(rule) => {
-                    if let Some(prev) = rules.iter().find(|r| r.meta.rule_id == rule.meta.rule_id) {
-                        let prev = prev
-                            .source
-                            .as_ref()
-                            .map_or_else(|| "<embedded>".to_string(), |p| p.display().to_string());
-                        errors.push(RuleError::invalid(
-                            &file,
-                            format!(
-                                "duplicate rule_id {} (already loaded from {prev})",
-                                rule.meta.rule_id
-                            ),
-                        ));
+                    if let Some(e) = duplicate(&file, &rule.meta.rule_id, &rules, &sequences) {
+                        errors.push(e);
                         continue;
                     }
                     rules.push(*rule);
+                }
+                LoadOutcome::Sequence(rule) => {
+                    if let Some(e) = duplicate(&file, &rule.meta.rule_id, &rules, &sequences) {
+                        errors.push(e);
+                        continue;
+                    }
+                    sequences.push(*rule);
                 }
                 LoadOutcome::Unsupported(s) => {
                     log::warn!(
@@ -146,25 +187,30 @@ impl RuleSet {
             }
         }
         Ok(LoadReport {
-            ruleset: RuleSet { rules },
+            ruleset: RuleSet { rules, sequences },
             skipped,
             errors,
         })
     }
 
-    /// Number of rules.
+    /// Number of rules (single-event and sequence).
     pub fn len(&self) -> usize {
-        self.rules.len()
+        self.rules.len() + self.sequences.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
+        self.rules.is_empty() && self.sequences.is_empty()
     }
 
-    /// The rules, in load order.
+    /// The single-event rules, in load order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// The sequence rules, in load order.
+    pub fn sequences(&self) -> &[SequenceRule] {
+        &self.sequences
     }
 
     /// The rules the event matches, in load order. Lazy: evaluates each rule

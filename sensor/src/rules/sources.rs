@@ -189,6 +189,25 @@ pub fn summary(rules: &super::RuleSet, avail: &Availability) -> String {
 /// query.
 pub fn needs(query: &str, avail: &Availability) -> Option<Needs> {
     let q = eql::parse(query).ok()?;
+    Some(needs_of(&q, avail))
+}
+
+/// What each step of a sequence query needs, in order (missing-event steps
+/// left out: they need nothing to be seen, only to be absent); empty when
+/// `query` is not a sequence. A sequence can fire only if every step can.
+pub fn sequence_needs(query: &str, avail: &Availability) -> Vec<Needs> {
+    match eql::parser::parse_statement(query) {
+        Ok(eql::ast::Statement::Sequence(seq)) => seq
+            .steps
+            .iter()
+            .filter(|s| !s.missing)
+            .map(|s| needs_of(&s.query, avail))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn needs_of(q: &eql::ast::Query, avail: &Availability) -> Needs {
     let named = match &q.category {
         Category::Any => None,
         Category::Named(c) => Some(c.as_str()),
@@ -204,7 +223,7 @@ pub fn needs(query: &str, avail: &Availability) -> Option<Needs> {
         None if kinds.is_empty() => Some("events of a category, type or action".to_owned()),
         _ => None,
     };
-    Some(Needs {
+    Needs {
         kinds: kinds.iter().map(|k| k.source).collect(),
         missing: kinds
             .iter()
@@ -212,7 +231,7 @@ pub fn needs(query: &str, avail: &Availability) -> Option<Needs> {
             .map(|k| k.source)
             .collect(),
         foreign,
-    })
+    }
 }
 
 /// The value of `event.category`, `event.type` or `event.action` for this

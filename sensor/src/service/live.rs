@@ -27,6 +27,7 @@ use crate::kernel::decode::{decode, ArgsAssembler, KernelEvent};
 use crate::kernel::programs::{self, KernelDrop, KernelPrograms, LoadOptions, LostCounts};
 use crate::output::alert::AlertWriter;
 use crate::output::jsonl::{JsonLines, OutputOptions, Rotation};
+use crate::rules::sequences::LiveSequences;
 use crate::rules::{Rule, RuleSet};
 use crate::service::config::Settings;
 use crate::service::http;
@@ -73,6 +74,9 @@ pub struct RunStats {
     /// Records the kernel programs dropped before the ring buffer, by
     /// program and reason (empty when none).
     pub kernel_drops: Vec<KernelDrop>,
+    /// Sequence rules: completed, dropped (by reason, `evicted` when the
+    /// per-rule cap was reached), pending and peak partial sequences.
+    pub sequences: crate::eql::SequenceStats,
 }
 
 fn kernel_release() -> String {
@@ -113,7 +117,13 @@ impl LiveSensor {
             rules
                 .rules()
                 .iter()
-                .map(|r| (r.meta.rule_id.clone(), r.meta.name.clone())),
+                .map(|r| (r.meta.rule_id.clone(), r.meta.name.clone()))
+                .chain(
+                    rules
+                        .sequences()
+                        .iter()
+                        .map(|r| (r.meta.rule_id.clone(), r.meta.name.clone())),
+                ),
         );
         // Bind before loading anything: a taken port is a configuration error
         // the user should see at once.
@@ -262,6 +272,7 @@ impl LiveSensor {
             programs,
             ring,
             pipeline: Pipeline {
+                sequences: LiveSequences::new(&rules),
                 rules,
                 table,
                 enricher,
@@ -307,6 +318,7 @@ impl LiveSensor {
     fn report_counters(&mut self) {
         report_lost(&self.programs, &mut self.last_lost, &self.metrics);
         report_drops(&self.programs, &mut self.pipeline.stats.kernel_drops);
+        self.pipeline.sequence_time(false);
         self.pipeline.publish_gauges();
     }
 
@@ -323,6 +335,7 @@ impl LiveSensor {
         }
         let deadline = Instant::now() + Duration::from_secs(2);
         while self.pipeline.drain(self.ring.get_mut()) > 0 && Instant::now() < deadline {}
+        self.pipeline.sequence_time(true);
         self.report_counters();
         let p = &mut self.pipeline;
         let lost = self.last_lost;
@@ -416,12 +429,20 @@ struct Pipeline {
     metrics: Arc<Metrics>,
     /// Joins argv continuation records to their exec.
     args: ArgsAssembler,
+    /// Sequence rules (every event goes through them), if any.
+    sequences: Option<LiveSequences>,
 }
 
 impl Pipeline {
     /// Figures kept outside the metrics (the table's, the resolver's, the
     /// writers' error counts), published once a second (not per event).
-    fn publish_gauges(&self) {
+    fn publish_gauges(&mut self) {
+        if let Some(seq) = &self.sequences {
+            let (full, late) = seq.reorder_counts();
+            self.stats.sequences = seq.stats();
+            self.metrics
+                .set_sequences(&self.stats.sequences, full, late);
+        }
         let m = &self.metrics;
         m.set_table(&self.table.stats());
         if let Some(r) = self.enricher.resolver_stats() {
@@ -457,12 +478,49 @@ impl Pipeline {
             self.stats.alerts += 1;
             self.metrics.add_alert(&rule.meta.rule_id);
         }
+        // Every event also goes to the sequence rules.
+        self.sequence_event(doc);
         if !write_event {
             return;
         }
         if let Some(out) = self.events.as_mut() {
             let _ = out.write(doc);
         }
+    }
+
+    /// Lets sequence rules see time pass (once a second), or releases
+    /// everything the reorder window holds (at shutdown).
+    fn sequence_time(&mut self, all: bool) {
+        let Some(seq) = self.sequences.as_mut() else {
+            return;
+        };
+        let (alerts, stats, metrics) = (&mut self.alerts, &mut self.stats, &self.metrics);
+        let mut emit = |rule: &crate::rules::SequenceRule, events: &[&serde_json::Value]| {
+            write_sequence(alerts, stats, metrics, rule, events);
+        };
+        if all {
+            seq.release(&self.rules, true, &mut emit);
+        } else {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            seq.tick(&self.rules, now_ms, &mut emit);
+        }
+        let _ = alerts.flush();
+    }
+
+    /// Feeds one event to the sequence rules.
+    fn sequence_event(&mut self, doc: &crate::ecs::EcsEvent) {
+        let Some(seq) = self.sequences.as_mut() else {
+            return;
+        };
+        let (alerts, stats, metrics) = (&mut self.alerts, &mut self.stats, &self.metrics);
+        seq.on_event(
+            &self.rules,
+            doc,
+            &|| doc.to_json().clone(),
+            &mut |rule, events| write_sequence(alerts, stats, metrics, rule, events),
+        );
     }
 
     /// Handles every record waiting in the ring buffer; returns how many.
@@ -557,4 +615,18 @@ impl Pipeline {
             }
         }
     }
+}
+
+/// Writes the alerts of one completed sequence (shell and building blocks).
+fn write_sequence(
+    alerts: &mut AlertWriter,
+    stats: &mut RunStats,
+    metrics: &Metrics,
+    rule: &crate::rules::SequenceRule,
+    events: &[&serde_json::Value],
+) {
+    // A failed write is counted by the writer (output_errors).
+    let _ = alerts.write_sequence(events, &rule.meta);
+    stats.alerts += 1;
+    metrics.add_alert(&rule.meta.rule_id);
 }

@@ -141,6 +141,10 @@ pub struct Metrics {
     resolver_entries: Gauge,
     eval_seconds: EvalHistogram,
     http_closed: Family<Labels, Counter>,
+    sequence_dropped: Family<Labels, Counter>,
+    sequence_reorder: Family<Labels, Counter>,
+    sequences_completed: Counter,
+    sequence_pending: Gauge,
     ready_gauge: Gauge,
     ready: AtomicBool,
     started: Instant,
@@ -192,6 +196,30 @@ impl Metrics {
             "became_interactive",
             "Processes that took a terminal after they started (became_interactive events)",
             became_interactive.clone(),
+        );
+        let sequence_dropped = Family::default();
+        registry.register(
+            "sequence_dropped",
+            "Partial sequences of sequence rules dropped, by reason (maxspan, until, missing_event, expired, evicted: the per-rule cap was reached)",
+            sequence_dropped.clone(),
+        );
+        let sequence_reorder = Family::default();
+        registry.register(
+            "sequence_reorder",
+            "Events fed to sequence rules out of the reorder window's order: released early (full) or arriving after it (late)",
+            sequence_reorder.clone(),
+        );
+        let sequences_completed = Counter::default();
+        registry.register(
+            "sequences_completed",
+            "Sequences completed by sequence rules",
+            sequences_completed.clone(),
+        );
+        let sequence_pending = Gauge::default();
+        registry.register(
+            "sequence_pending",
+            "Partial sequences held by sequence rules",
+            sequence_pending.clone(),
         );
         let alert_family = Family::<Labels, Counter>::default();
         registry.register("alerts", "Alerts raised, by rule", alert_family.clone());
@@ -275,6 +303,10 @@ impl Metrics {
             resolver_entries,
             eval_seconds,
             http_closed,
+            sequence_dropped,
+            sequence_reorder,
+            sequences_completed,
+            sequence_pending,
             ready_gauge,
             ready: AtomicBool::new(false),
             started: Instant::now(),
@@ -339,6 +371,36 @@ impl Metrics {
         for d in drops {
             let l = labels(&[("program", d.program), ("reason", d.reason)]);
             set(&self.kernel_drops.get_or_create(&l), d.count);
+        }
+    }
+
+    /// The sequence rules' counters (summed over rules) and the live
+    /// reorder window's early (`full`) and `late` events.
+    pub fn set_sequences(&self, st: &crate::eql::SequenceStats, full: u64, late: u64) {
+        set(&self.sequences_completed, st.completed);
+        self.sequence_pending
+            .set(i64::try_from(st.pending).unwrap_or(i64::MAX));
+        for (reason, n) in [
+            ("maxspan", st.rejected_maxspan),
+            ("until", st.dropped_until),
+            ("missing_event", st.dropped_missing),
+            ("expired", st.expired),
+            ("evicted", st.evicted),
+        ] {
+            set(
+                &self
+                    .sequence_dropped
+                    .get_or_create(&labels(&[("reason", reason)])),
+                n,
+            );
+        }
+        for (reason, n) in [("full", full), ("late", late)] {
+            set(
+                &self
+                    .sequence_reorder
+                    .get_or_create(&labels(&[("reason", reason)])),
+                n,
+            );
         }
     }
 

@@ -3,20 +3,40 @@
 //! Each non-blank input line must be a JSON object (an ECS event: nested,
 //! dotted or mixed keys). A line that is not is reported with its line
 //! number, counted as malformed and skipped: one bad line never stops a
-//! replay. Every (event, rule) match produces one alert line, in input order
-//! and, per event, in rule order.
+//! replay. Every (event, rule) match of a single-event rule produces one
+//! alert line, in input order and, per event, in rule order.
+//!
+//! Sequence rules see the events in `@timestamp` order, then input order
+//! (Elasticsearch's ordinal with the input as implicit tiebreaker): the
+//! events some step, missing step or `until` of a sequence rule matches are
+//! kept (shared, not copied per rule) while the input is read, then sorted
+//! and fed to the same [`SequenceRunner`] the live sensor uses. Their alerts
+//! (a shell and one building block per event, see
+//! [`build_sequence_alerts`](crate::output::alert::build_sequence_alerts))
+//! follow the single-event alerts, in completion order. An event without a
+//! parseable `@timestamp` takes no part in sequences (counted).
 
 use std::io::{self, BufRead, Write};
 
 use serde_json::Value;
 
-use crate::eql::JsonDocument;
+use std::sync::Arc;
+
+use crate::eql::sequence::Ordinal;
+use crate::eql::{JsonDocument, SequenceStats};
 use crate::output::alert::AlertWriter;
+use crate::rules::sequences::SequenceRunner;
 use crate::rules::RuleSet;
 
 /// Counters of one replay.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReplayStats {
+    /// Sequences completed (each wrote a shell and its building blocks).
+    pub sequences: u64,
+    /// Events a sequence rule needed but without a usable `@timestamp`.
+    pub no_timestamp: u64,
+    /// The sequence engines' counters.
+    pub sequence: SequenceStats,
     /// Events parsed and evaluated.
     pub events: u64,
     /// Lines that were not a JSON object.
@@ -31,8 +51,19 @@ impl std::fmt::Display for ReplayStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} events read, {} malformed lines skipped, {} alerts, {} alert write errors",
-            self.events, self.malformed, self.alerts, self.write_errors
+            "{} events read, {} malformed lines skipped, {} alerts, {} alert write errors, {} sequences ({} events without @timestamp; {} rejected by maxspan, {} ended by until, {} voided by a missing event, {} expired, {} evicted, peak {} pending)",
+            self.events,
+            self.malformed,
+            self.alerts,
+            self.write_errors,
+            self.sequences,
+            self.no_timestamp,
+            self.sequence.rejected_maxspan,
+            self.sequence.dropped_until,
+            self.sequence.dropped_missing,
+            self.sequence.expired,
+            self.sequence.evicted,
+            self.sequence.peak_pending
         )
     }
 }
@@ -49,6 +80,8 @@ pub fn replay<R: BufRead>(
     let mut stats = ReplayStats::default();
     let mut line = Vec::new();
     let mut line_no = 0u64;
+    let has_sequences = !rules.sequences().is_empty();
+    let mut kept: Vec<(Ordinal, Arc<Value>)> = Vec::new();
     loop {
         line.clear();
         if input.read_until(b'\n', &mut line)? == 0 {
@@ -82,6 +115,29 @@ pub fn replay<R: BufRead>(
                 stats.write_errors += 1;
             }
         }
+        if has_sequences && SequenceRunner::interested(rules, &doc) {
+            match Ordinal::of(&doc, line_no) {
+                Some(ord) => kept.push((ord, Arc::new(event))),
+                None => stats.no_timestamp += 1,
+            }
+        }
+    }
+    if has_sequences {
+        kept.sort_by_key(|(ord, _)| *ord);
+        let mut runner = SequenceRunner::with_default_cap(rules);
+        let mut emit = |rule: &crate::rules::SequenceRule, events: &[&Value]| {
+            stats.sequences += 1;
+            match alerts.write_sequence(events, &rule.meta) {
+                Ok(n) => stats.alerts += n as u64,
+                Err(_) => stats.write_errors += 1,
+            }
+        };
+        for (ord, event) in &kept {
+            let doc = JsonDocument::new(event);
+            runner.process(rules, &doc, *ord, &mut || event.clone(), &mut emit);
+        }
+        runner.finish(rules, &mut emit);
+        stats.sequence = runner.stats();
     }
     if alerts.flush().is_err() {
         stats.write_errors += 1;

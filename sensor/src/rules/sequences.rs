@@ -1,0 +1,317 @@
+//! Running the sequence rules of a [`RuleSet`]: one
+//! [`SequenceEngine`] per rule, fed in [`Ordinal`] order, shared by
+//! `sensor replay` and the live sensor. The live sensor puts a bounded
+//! reorder window ([`ReorderWindow`]) in front, because events from
+//! different CPUs reach the ring buffer slightly out of order.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::{RuleSet, SequenceRule};
+use crate::eql::sequence::{Ordinal, SequenceMatch, DEFAULT_MAX_PENDING};
+use crate::eql::{Document, SequenceEngine, SequenceStats};
+
+/// A shared event, as sequences keep it.
+pub type Payload = Arc<Value>;
+
+/// The engines of every sequence rule of a rule set.
+#[derive(Debug)]
+pub struct SequenceRunner {
+    engines: Vec<SequenceEngine<Payload>>,
+    out: Vec<SequenceMatch<Payload>>,
+}
+
+impl SequenceRunner {
+    /// One engine per sequence rule of `rules`, each holding at most `cap`
+    /// partial sequences.
+    pub fn new(rules: &RuleSet, cap: usize) -> SequenceRunner {
+        SequenceRunner {
+            engines: rules
+                .sequences()
+                .iter()
+                .map(|_| SequenceEngine::new(cap))
+                .collect(),
+            out: Vec::new(),
+        }
+    }
+
+    /// With the default cap ([`DEFAULT_MAX_PENDING`]).
+    pub fn with_default_cap(rules: &RuleSet) -> SequenceRunner {
+        SequenceRunner::new(rules, DEFAULT_MAX_PENDING)
+    }
+
+    /// Whether any sequence rule needs to see this event.
+    pub fn interested<D: Document + ?Sized>(rules: &RuleSet, doc: &D) -> bool {
+        rules.sequences().iter().any(|r| r.query.interested(doc))
+    }
+
+    /// Feeds one event, in ordinal order; `emit` gets every completed
+    /// sequence with its rule.
+    pub fn process<D: Document + ?Sized>(
+        &mut self,
+        rules: &RuleSet,
+        doc: &D,
+        ord: Ordinal,
+        payload: &mut dyn FnMut() -> Payload,
+        emit: &mut dyn FnMut(&SequenceRule, &[&Value]),
+    ) {
+        for (rule, engine) in rules.sequences().iter().zip(&mut self.engines) {
+            engine.process(&rule.query, doc, ord, payload, &mut self.out);
+            Self::drain(&mut self.out, rule, emit);
+        }
+    }
+
+    /// Moves time forward without an event (expiry, trailing windows).
+    pub fn advance(
+        &mut self,
+        rules: &RuleSet,
+        now: Ordinal,
+        emit: &mut dyn FnMut(&SequenceRule, &[&Value]),
+    ) {
+        for (rule, engine) in rules.sequences().iter().zip(&mut self.engines) {
+            engine.advance(&rule.query, now, &mut self.out);
+            Self::drain(&mut self.out, rule, emit);
+        }
+    }
+
+    /// End of input (replay): reports what only waited for more time.
+    pub fn finish(&mut self, rules: &RuleSet, emit: &mut dyn FnMut(&SequenceRule, &[&Value])) {
+        for (rule, engine) in rules.sequences().iter().zip(&mut self.engines) {
+            engine.finish(&rule.query, &mut self.out);
+            Self::drain(&mut self.out, rule, emit);
+        }
+    }
+
+    fn drain(
+        out: &mut Vec<SequenceMatch<Payload>>,
+        rule: &SequenceRule,
+        emit: &mut dyn FnMut(&SequenceRule, &[&Value]),
+    ) {
+        for m in out.drain(..) {
+            let events: Vec<&Value> = m.events.iter().map(|e| &**e).collect();
+            emit(rule, &events);
+        }
+    }
+
+    /// Counters summed over the rules.
+    pub fn stats(&self) -> SequenceStats {
+        let mut s = SequenceStats::default();
+        for e in &self.engines {
+            s.add(&e.stats());
+        }
+        s
+    }
+
+    /// Estimated state bytes summed over the rules.
+    pub fn approx_bytes(&self) -> usize {
+        self.engines.iter().map(SequenceEngine::approx_bytes).sum()
+    }
+}
+
+/// Events held until no earlier event can still arrive: an event is
+/// released once an event at least `window_ms` later has been seen (or
+/// when more than `max_events` are held, the oldest first; counted).
+#[derive(Debug)]
+pub struct ReorderWindow {
+    heap: BinaryHeap<Reverse<(Ordinal, u64)>>,
+    events: std::collections::HashMap<u64, Payload>,
+    window_ms: i64,
+    max_events: usize,
+    newest: Option<Ordinal>,
+    seq: u64,
+    /// Events released early because the window was full.
+    pub forced: u64,
+    /// Events that arrived after an event more than `window_ms` later had
+    /// been released (processed late, in arrival order).
+    pub late: u64,
+    released_up_to: Option<Ordinal>,
+}
+
+impl ReorderWindow {
+    /// A window of `window_ms` holding at most `max_events`.
+    pub fn new(window_ms: u64, max_events: usize) -> ReorderWindow {
+        ReorderWindow {
+            heap: BinaryHeap::new(),
+            events: std::collections::HashMap::new(),
+            window_ms: window_ms as i64,
+            max_events: max_events.max(1),
+            newest: None,
+            seq: 0,
+            forced: 0,
+            late: 0,
+            released_up_to: None,
+        }
+    }
+
+    /// Events held.
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Whether none is held.
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// Notes that time reached `ord` (every event, kept or not).
+    pub fn observe(&mut self, ord: Ordinal) {
+        if self.newest.is_none_or(|n| ord > n) {
+            self.newest = Some(ord);
+        }
+    }
+
+    /// Holds an event.
+    pub fn push(&mut self, mut ord: Ordinal, event: Payload) {
+        self.observe(ord);
+        if self.released_up_to.is_some_and(|r| ord < r) {
+            // Too late for its place: it goes right after what was released.
+            self.late += 1;
+            if let Some(r) = self.released_up_to {
+                ord = Ordinal { tie: r.tie, ..r };
+            }
+        }
+        self.seq += 1;
+        self.heap.push(Reverse((ord, self.seq)));
+        self.events.insert(self.seq, event);
+    }
+
+    /// Releases, in order, the events the window no longer needs to hold
+    /// (all of them when `all`).
+    pub fn release(&mut self, all: bool, f: &mut dyn FnMut(Ordinal, Payload)) {
+        let limit = self.newest.map(|n| n.ms.saturating_sub(self.window_ms));
+        while let Some(Reverse((ord, seq))) = self.heap.peek().copied() {
+            let due = all || limit.is_some_and(|l| ord.ms <= l);
+            let full = self.heap.len() > self.max_events;
+            if !due && !full {
+                break;
+            }
+            if full && !due {
+                self.forced += 1;
+            }
+            self.heap.pop();
+            if let Some(ev) = self.events.remove(&seq) {
+                self.released_up_to = Some(ord);
+                f(ord, ev);
+            }
+        }
+    }
+
+    /// The time up to which everything was released (for expiry).
+    pub fn watermark(&self) -> Option<Ordinal> {
+        self.newest.map(|n| Ordinal {
+            ms: n.ms.saturating_sub(self.window_ms),
+            sub_ns: 0,
+            tie: 0,
+        })
+    }
+}
+
+/// How long the live sensor holds events for sequences before feeding them
+/// in kernel-time order (events from different CPUs reach the ring buffer
+/// out of order by far less than this).
+pub const LIVE_REORDER_WINDOW_MS: u64 = 100;
+
+/// Most events the live reorder window holds (only events a sequence rule
+/// is interested in are held); beyond it the oldest is released early and
+/// counted.
+pub const LIVE_REORDER_MAX_EVENTS: usize = 65_536;
+
+/// The live sensor's sequence path: a [`ReorderWindow`] in front of a
+/// [`SequenceRunner`]. Every event advances time; only the events some
+/// sequence rule is interested in are held (as their JSON, shared).
+#[derive(Debug)]
+pub struct LiveSequences {
+    runner: SequenceRunner,
+    window: ReorderWindow,
+    arrivals: u64,
+    /// Events a sequence rule needed but without a usable `@timestamp`.
+    pub no_timestamp: u64,
+}
+
+impl LiveSequences {
+    /// `None` when the rule set has no sequence rule.
+    pub fn new(rules: &RuleSet) -> Option<LiveSequences> {
+        (!rules.sequences().is_empty()).then(|| LiveSequences {
+            runner: SequenceRunner::with_default_cap(rules),
+            window: ReorderWindow::new(LIVE_REORDER_WINDOW_MS, LIVE_REORDER_MAX_EVENTS),
+            arrivals: 0,
+            no_timestamp: 0,
+        })
+    }
+
+    /// One live event: held if a sequence rule needs it, then whatever the
+    /// window releases is fed to the engines.
+    pub fn on_event<D: Document + ?Sized>(
+        &mut self,
+        rules: &RuleSet,
+        doc: &D,
+        to_json: &dyn Fn() -> Value,
+        emit: &mut dyn FnMut(&SequenceRule, &[&Value]),
+    ) {
+        self.arrivals += 1;
+        let interested = SequenceRunner::interested(rules, doc);
+        match Ordinal::of(doc, self.arrivals) {
+            Some(ord) if interested => self.window.push(ord, Arc::new(to_json())),
+            Some(ord) => self.window.observe(ord),
+            None if interested => self.no_timestamp += 1,
+            None => {}
+        }
+        self.release(rules, false, emit);
+    }
+
+    /// Time passes without events (wall clock, epoch milliseconds).
+    pub fn tick(
+        &mut self,
+        rules: &RuleSet,
+        now_ms: i64,
+        emit: &mut dyn FnMut(&SequenceRule, &[&Value]),
+    ) {
+        self.window.observe(Ordinal {
+            ms: now_ms,
+            sub_ns: 0,
+            tie: 0,
+        });
+        self.release(rules, false, emit);
+    }
+
+    /// Releases what the window holds (all of it at shutdown).
+    pub fn release(
+        &mut self,
+        rules: &RuleSet,
+        all: bool,
+        emit: &mut dyn FnMut(&SequenceRule, &[&Value]),
+    ) {
+        let runner = &mut self.runner;
+        self.window.release(all, &mut |ord, ev| {
+            let doc = crate::eql::JsonDocument::new(&ev);
+            runner.process(rules, &doc, ord, &mut || ev.clone(), emit);
+        });
+        if let Some(w) = self.window.watermark() {
+            self.runner.advance(rules, w, emit);
+        }
+    }
+
+    /// The engines' counters.
+    pub fn stats(&self) -> SequenceStats {
+        self.runner.stats()
+    }
+
+    /// Events held in the reorder window now.
+    pub fn held(&self) -> usize {
+        self.window.len()
+    }
+
+    /// (events released early because the window was full, events that
+    /// arrived later than the window).
+    pub fn reorder_counts(&self) -> (u64, u64) {
+        (self.window.forced, self.window.late)
+    }
+
+    /// Estimated bytes of sequence state (not the held events).
+    pub fn approx_bytes(&self) -> usize {
+        self.runner.approx_bytes()
+    }
+}
