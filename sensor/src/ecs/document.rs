@@ -461,41 +461,47 @@ impl BootClock {
     }
 }
 
+/// A plain exec event (`sh -c …` under nginx) for unit tests.
+#[cfg(test)]
+pub(crate) fn sample_exec_event(pid: u32, args: Vec<String>) -> EcsEvent {
+    let process = ProcessFields {
+        pid,
+        name: "sh".into(),
+        executable: Some("/bin/sh".into()),
+        args_count: args.len() as u32,
+        command_line: command_line(&args),
+        args,
+        interactive: Some(false),
+        parent: Some(ParentFields {
+            pid: 1,
+            name: Some("nginx".into()),
+            interactive: Some(false),
+            ..ParentFields::default()
+        }),
+        ..ProcessFields::default()
+    };
+    let host = HostFields {
+        name: "node-1".into(),
+        id: None,
+        os: HostOs { os_type: "linux" },
+    };
+    EcsEvent::new(
+        Action::Exec,
+        SystemTime::UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789),
+        "e1".into(),
+        process,
+        host,
+        33,
+        33,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn event() -> EcsEvent {
-        let process = ProcessFields {
-            pid: 42,
-            name: "sh".into(),
-            executable: Some("/bin/sh".into()),
-            args: vec!["sh".into(), "-c".into(), "id".into()],
-            args_count: 3,
-            command_line: "sh -c id".into(),
-            interactive: Some(false),
-            parent: Some(ParentFields {
-                pid: 1,
-                name: Some("nginx".into()),
-                interactive: Some(false),
-                ..ParentFields::default()
-            }),
-            ..ProcessFields::default()
-        };
-        let host = HostFields {
-            name: "node-1".into(),
-            id: None,
-            os: HostOs { os_type: "linux" },
-        };
-        EcsEvent::new(
-            Action::Exec,
-            SystemTime::UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789),
-            "e1".into(),
-            process,
-            host,
-            33,
-            33,
-        )
+        sample_exec_event(42, vec!["sh".into(), "-c".into(), "id".into()])
     }
 
     #[test]

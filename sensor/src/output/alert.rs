@@ -1462,37 +1462,10 @@ mod tests {
 
     #[test]
     fn live_events_render_natively_and_identically() {
-        use crate::ecs::{
-            Action, ContainerFields, HostFields, HostOs, ParentFields, ProcessFields,
-        };
-        let process = ProcessFields {
-            pid: 7,
-            name: "sh".into(),
-            executable: Some("/bin/sh".into()),
-            args: vec!["sh".into(), "-c".into(), "id; echo \"é\"".into()],
-            args_count: 3,
-            command_line: "sh -c id".into(),
-            interactive: Some(false),
-            parent: Some(ParentFields {
-                pid: 1,
-                name: Some("nginx".into()),
-                ..ParentFields::default()
-            }),
-            ..ProcessFields::default()
-        };
-        let host = HostFields {
-            name: "node".into(),
-            id: None,
-            os: HostOs { os_type: "linux" },
-        };
-        let mut ev = EcsEvent::new(
-            Action::Exec,
-            std::time::SystemTime::UNIX_EPOCH,
-            "id-1".into(),
-            process,
-            host,
-            0,
-            0,
+        use crate::ecs::ContainerFields;
+        let mut ev = crate::ecs::document::sample_exec_event(
+            7,
+            vec!["sh".into(), "-c".into(), "id; echo \"é\"".into()],
         );
         ev.container = Some(ContainerFields {
             id: "c".repeat(64),
