@@ -857,6 +857,8 @@ mod tests {
         ("container_id", "pass"),
         ("webserver_alert", "pass"),
         ("sensor_stop", "pass"),
+        ("file_mechanism", "pass"),
+        ("file_events", "pass"),
     ];
 
     #[test]
