@@ -458,6 +458,11 @@ impl ArgsAssembler {
     /// Appends the exec's continuation chunks to its argv. Missing or
     /// out-of-order chunks leave what came in order and mark argv cut.
     pub fn complete(&mut self, ev: &mut ExecEvent) {
+        // The common case (argv fit in the record, nothing waiting) costs no
+        // hash lookup.
+        if ev.args_chunks == 0 && self.pending.is_empty() {
+            return;
+        }
         let chunks = self.pending.remove(&ev.task.tgid).unwrap_or_default();
         self.bytes -= chunks.iter().map(|c| c.data.len()).sum::<usize>();
         if ev.args_chunks == 0 {
