@@ -225,6 +225,42 @@ impl Enricher {
         p
     }
 
+    /// An event about `subject`: `event.*` and host, the container of
+    /// `cgroup` (`(cgroup2 id, v1 id, pid)`, when known) and the fields of
+    /// `subject` (and `parent`) that had to be escaped.
+    #[allow(clippy::too_many_arguments)]
+    fn event(
+        &mut self,
+        action: Action,
+        ktime_ns: u64,
+        process: ProcessFields,
+        (uid, gid): (u32, u32),
+        cgroup: Option<(u64, u64, u32)>,
+        subject: Option<&ProcessInfo>,
+        parent: Option<&ProcessInfo>,
+    ) -> EcsEvent {
+        let mut out = EcsEvent::new(
+            action,
+            self.clock.wall(ktime_ns),
+            self.next_event_id(),
+            process,
+            self.host.fields(),
+            uid,
+            gid,
+        );
+        if let Some((id, v1_id, pid)) = cgroup {
+            self.with_container(&mut out, id, v1_id, pid);
+        }
+        out.sensor = subject.and_then(|s| escaped_fields(s, parent));
+        out
+    }
+
+    /// `process.parent` for a process whose parent is `ppid`, as the table
+    /// knows it now.
+    fn parent_from_table(&self, ppid: u32, table: &ProcessTable) -> Option<ParentFields> {
+        (ppid != 0).then(|| self.parent_fields(ppid, table.get(ppid).map(|p| &**p), None))
+    }
+
     /// A `became_interactive` event for `parent` (see
     /// [`Action::BecameInteractive`]), from the tty facts the kernel read
     /// at its child's exec. The container is the parent's own when the
@@ -242,19 +278,16 @@ impl Enricher {
         if kernel.tty.flags & TTY_HAS_CTTY != 0 {
             process.tty = Some(Tty::from_kernel_dev(kernel.tty.ctty_dev));
         }
-        let mut out = EcsEvent::new(
-            Action::BecameInteractive,
-            self.clock.wall(ktime_ns),
-            self.next_event_id(),
-            process,
-            self.host.fields(),
-            parent.uid,
-            parent.gid,
-        );
         let cgroup_id = parent.cgroup_id.unwrap_or(child_cgroup_id);
-        self.with_container(&mut out, cgroup_id, 0, parent.pid);
-        out.sensor = escaped_fields(parent, None);
-        out
+        self.event(
+            Action::BecameInteractive,
+            ktime_ns,
+            process,
+            (parent.uid, parent.gid),
+            Some((cgroup_id, 0, parent.pid)),
+            Some(parent),
+            None,
+        )
     }
 
     /// An `exec` event: the process as it is after exec, its parent as the
@@ -270,18 +303,15 @@ impl Enricher {
             process.parent =
                 Some(self.parent_fields(parent_pid, ctx.parent.as_deref(), ev.parent.as_ref()));
         }
-        let mut out = EcsEvent::new(
+        self.event(
             Action::Exec,
-            self.clock.wall(ev.ktime_ns),
-            self.next_event_id(),
+            ev.ktime_ns,
             process,
-            self.host.fields(),
-            ev.uid,
-            ev.gid,
-        );
-        self.with_container(&mut out, ev.cgroup_id, ev.cgroup_v1_id, ev.task.tgid);
-        out.sensor = escaped_fields(&ctx.process, ctx.parent.as_deref());
-        out
+            (ev.uid, ev.gid),
+            Some((ev.cgroup_id, ev.cgroup_v1_id, ev.task.tgid)),
+            Some(&ctx.process),
+            ctx.parent.as_deref(),
+        )
     }
 
     /// A `fork` event for a new process (optional on the output).
@@ -290,18 +320,15 @@ impl Enricher {
         let parent = table.get(ev.parent_tgid).cloned();
         let mut process = self.process_fields(&child);
         process.parent = Some(self.parent_fields(ev.parent_tgid, parent.as_deref(), None));
-        let mut out = EcsEvent::new(
+        Some(self.event(
             Action::Fork,
-            self.clock.wall(ev.ktime_ns),
-            self.next_event_id(),
+            ev.ktime_ns,
             process,
-            self.host.fields(),
-            child.uid,
-            child.gid,
-        );
-        self.with_container(&mut out, ev.cgroup_id, ev.cgroup_v1_id, ev.child.tgid);
-        out.sensor = escaped_fields(&child, parent.as_deref());
-        Some(out)
+            (child.uid, child.gid),
+            Some((ev.cgroup_id, ev.cgroup_v1_id, ev.child.tgid)),
+            Some(&child),
+            parent.as_deref(),
+        ))
     }
 
     /// An `end` event for a process that exited (optional on the output).
@@ -314,20 +341,15 @@ impl Enricher {
         } else {
             ((code >> 8) & 0xff) as i32
         });
-        let mut out = EcsEvent::new(
+        self.event(
             Action::End,
-            self.clock.wall(ev.ktime_ns),
-            self.next_event_id(),
+            ev.ktime_ns,
             process,
-            self.host.fields(),
-            ended.uid,
-            ended.gid,
-        );
-        out.sensor = escaped_fields(ended, None);
-        if let Some(cgroup_id) = ended.cgroup_id {
-            self.with_container(&mut out, cgroup_id, 0, ended.pid);
-        }
-        out
+            (ended.uid, ended.gid),
+            ended.cgroup_id.map(|id| (id, 0, ended.pid)),
+            Some(ended),
+            None,
+        )
     }
 
     /// The `end` event with the process's parent as the table knows it
@@ -339,9 +361,8 @@ impl Enricher {
         table: &ProcessTable,
     ) -> EcsEvent {
         let mut out = self.end_event(ev, ended);
-        if ended.ppid != 0 {
-            let parent = table.get(ended.ppid).cloned();
-            out.process.parent = Some(self.parent_fields(ended.ppid, parent.as_deref(), None));
+        if let Some(parent) = self.parent_from_table(ended.ppid, table) {
+            out.process.parent = Some(parent);
         }
         out
     }
@@ -363,10 +384,7 @@ impl Enricher {
             },
         };
         if let Some(info) = actor {
-            if info.ppid != 0 {
-                let parent = table.get(info.ppid).cloned();
-                process.parent = Some(self.parent_fields(info.ppid, parent.as_deref(), None));
-            }
+            process.parent = self.parent_from_table(info.ppid, table);
         }
         let action = match ev.op {
             FileOp::OpenWrite => Action::FileOpen,
@@ -374,14 +392,14 @@ impl Enricher {
             FileOp::Delete => Action::FileDeletion,
             FileOp::Rename => Action::FileRename,
         };
-        let mut out = EcsEvent::new(
+        let mut out = self.event(
             action,
-            self.clock.wall(ev.ktime_ns),
-            self.next_event_id(),
+            ev.ktime_ns,
             process,
-            self.host.fields(),
-            ev.uid,
-            ev.gid,
+            (ev.uid, ev.gid),
+            Some((ev.cgroup_id, 0, ev.tgid)),
+            None,
+            None,
         );
         let mut file = match &ev.path {
             Some(p) => FileFields::from_path(&crate::ecs::byte_text::to_text(p)),
@@ -397,7 +415,6 @@ impl Enricher {
             }
         }
         out.file = Some(file);
-        self.with_container(&mut out, ev.cgroup_id, 0, ev.tgid);
         out
     }
 }
