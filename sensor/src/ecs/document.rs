@@ -126,18 +126,45 @@ pub struct HostOs {
     pub os_type: &'static str,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// `container.*`: the id and runtime from the cgroup path, the rest from
+/// the runtime's own files (`context::runtime_meta`) once read.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ContainerFields {
     pub id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<ContainerImage>,
+    /// Defend for Containers' `container.security_context.privileged`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<SecurityContext>,
 }
 
-/// `orchestrator.*` for pods: `resource.type: pod` and the pod uid.
+/// `container.image.*`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerImage {
+    pub name: String,
+    /// ECS keeps tags as an array (an image may have several).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tag: Vec<String>,
+}
+
+/// `container.security_context.*`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SecurityContext {
+    pub privileged: bool,
+}
+
+/// `orchestrator.*` for pods: `type: kubernetes`, the namespace, and the
+/// pod as `resource` (`type: pod`, its name, its uid as `id`).
 #[derive(Debug, Clone, Serialize)]
 pub struct OrchestratorFields {
     #[serde(rename = "type")]
     pub orchestrator_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     pub resource: OrchestratorResource,
 }
 
@@ -145,7 +172,10 @@ pub struct OrchestratorFields {
 pub struct OrchestratorResource {
     #[serde(rename = "type")]
     pub resource_type: &'static str,
-    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// `file.Ext.original`: where a renamed file was before (Elastic
@@ -510,6 +540,7 @@ mod tests {
         ev.container = Some(ContainerFields {
             id: "a".repeat(64),
             runtime: Some("containerd"),
+            ..ContainerFields::default()
         });
         let json = serde_json::to_value(&ev).expect("json");
         for field in EcsField::ALL {

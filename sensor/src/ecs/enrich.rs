@@ -11,11 +11,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sensor_common::{TaskInfo, TTY_HAS_CTTY, TTY_READ_ERROR};
 
 use crate::context::cgroup_path::CgroupResolver;
+use crate::context::container_id::ContainerInfo;
 use crate::context::process_table::{ExecContext, ProcessInfo, ProcessTable};
+use crate::context::runtime_meta::{MetaResolver, MetaStats, RuntimeMeta};
 use crate::ecs::{
-    self, Action, BootClock, ContainerFields, EcsEvent, FileExt, FileFields, FileOriginal,
-    HostFields, HostOs, OrchestratorFields, OrchestratorResource, ParentFields, ProcessFields,
-    SensorFields, Tty,
+    self, Action, BootClock, ContainerFields, ContainerImage, EcsEvent, FileExt, FileFields,
+    FileOriginal, HostFields, HostOs, OrchestratorFields, OrchestratorResource, ParentFields,
+    ProcessFields, SecurityContext, SensorFields, Tty,
 };
 use crate::kernel::decode::{ExecEvent, ExitEvent, FileEvent, FileOp, ForkEvent};
 
@@ -65,6 +67,9 @@ pub struct Enricher {
     /// On a hybrid host: the v1 controller's resolver, for ids cgroup2's
     /// names no container under.
     containers_v1: Option<CgroupResolver>,
+    /// Container and pod metadata from the runtimes' files (read on a
+    /// worker thread; see `context::runtime_meta`).
+    runtime_meta: Option<MetaResolver>,
     run_nonce: u64,
     seq: AtomicU64,
     clk_tck: u64,
@@ -81,6 +86,7 @@ impl Enricher {
             clock: BootClock::now(),
             containers,
             containers_v1: None,
+            runtime_meta: None,
             run_nonce,
             seq: AtomicU64::new(0),
             clk_tck: crate::context::process_table::system_clk_tck(),
@@ -108,6 +114,19 @@ impl Enricher {
                 r.learn(id, path);
             }
         }
+    }
+
+    /// Reads container and pod metadata with `resolver` from now on.
+    pub fn set_runtime_meta(&mut self, resolver: MetaResolver) {
+        self.runtime_meta = Some(resolver);
+    }
+
+    /// The metadata resolver's figures and its last read error, for
+    /// metrics and the log.
+    pub fn runtime_meta_stats(&mut self) -> Option<(MetaStats, Option<String>)> {
+        self.runtime_meta
+            .as_mut()
+            .map(|m| (m.stats(), m.last_error.take()))
     }
 
     /// On a hybrid host, where to look when cgroup2's id names no
@@ -146,21 +165,16 @@ impl Enricher {
                 .as_mut()
                 .and_then(|r| r.container_for_pid(v1_id, pid));
         }
-        if let Some(c) = found {
-            ev.container = Some(ContainerFields {
-                id: c.id.clone(),
-                runtime: c.runtime.ecs_value(),
-            });
-            if let Some(uid) = &c.pod_uid {
-                ev.orchestrator = Some(OrchestratorFields {
-                    orchestrator_type: "kubernetes",
-                    resource: OrchestratorResource {
-                        resource_type: "pod",
-                        id: uid.clone(),
-                    },
-                });
-            }
-        }
+        let Some(c) = found else {
+            return;
+        };
+        // Cached metadata now, or a lookup started for later events.
+        let meta = self
+            .runtime_meta
+            .as_mut()
+            .and_then(|m| m.lookup(&c.id, c.runtime));
+        ev.container = Some(container_fields(&c, meta.as_deref()));
+        ev.orchestrator = orchestrator_fields(&c, meta.as_deref());
     }
 
     fn process_fields(&self, info: &ProcessInfo) -> ProcessFields {
@@ -429,4 +443,121 @@ fn escaped_fields(process: &ProcessInfo, parent: Option<&ProcessInfo>) -> Option
     (!names.is_empty()).then_some(SensorFields {
         escaped_fields: names,
     })
+}
+
+/// `container.*` from the cgroup's container and the runtime's metadata.
+fn container_fields(c: &ContainerInfo, meta: Option<&RuntimeMeta>) -> ContainerFields {
+    let mut out = ContainerFields {
+        id: c.id.clone(),
+        runtime: c.runtime.ecs_value(),
+        ..ContainerFields::default()
+    };
+    if let Some(m) = meta {
+        out.name = m.name.clone();
+        out.image = m.image_name.as_ref().map(|name| ContainerImage {
+            name: name.clone(),
+            tag: m.image_tag.iter().cloned().collect(),
+        });
+        out.security_context = m
+            .privileged
+            .map(|privileged| SecurityContext { privileged });
+    }
+    out
+}
+
+/// `orchestrator.*` when the container is in a pod: the uid from the
+/// kubelet's cgroup path (or the runtime's annotations), the pod's name
+/// and namespace from the runtime's annotations or labels.
+fn orchestrator_fields(
+    c: &ContainerInfo,
+    meta: Option<&RuntimeMeta>,
+) -> Option<OrchestratorFields> {
+    let uid = c
+        .pod_uid
+        .clone()
+        .or_else(|| meta.and_then(|m| m.pod_uid.clone()));
+    let name = meta.and_then(|m| m.pod_name.clone());
+    if uid.is_none() && name.is_none() {
+        return None;
+    }
+    Some(OrchestratorFields {
+        orchestrator_type: "kubernetes",
+        namespace: meta.and_then(|m| m.pod_namespace.clone()),
+        resource: OrchestratorResource {
+            resource_type: "pod",
+            id: uid,
+            name,
+        },
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::context::container_id::ContainerRuntime;
+
+    fn info(pod_uid: Option<&str>) -> ContainerInfo {
+        ContainerInfo {
+            id: "a".repeat(64),
+            runtime: ContainerRuntime::Containerd,
+            pod_uid: pod_uid.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn container_and_pod_fields_from_runtime_metadata() {
+        let meta = RuntimeMeta {
+            name: Some("web".into()),
+            image_name: Some("docker.io/library/nginx".into()),
+            image_tag: Some("1.25".into()),
+            pod_name: Some("web-1".into()),
+            pod_namespace: Some("shop".into()),
+            pod_uid: Some("uid-from-annotations".into()),
+            privileged: Some(true),
+        };
+        let c = container_fields(&info(Some("uid-from-cgroup")), Some(&meta));
+        let o = orchestrator_fields(&info(Some("uid-from-cgroup")), Some(&meta));
+        let json = serde_json::json!({"container": c, "orchestrator": o});
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "container": {
+                    "id": "a".repeat(64),
+                    "runtime": "containerd",
+                    "name": "web",
+                    "image": {"name": "docker.io/library/nginx", "tag": ["1.25"]},
+                    "security_context": {"privileged": true}
+                },
+                "orchestrator": {
+                    "type": "kubernetes",
+                    "namespace": "shop",
+                    "resource": {"type": "pod", "id": "uid-from-cgroup", "name": "web-1"}
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn without_metadata_only_what_the_cgroup_says() {
+        let c = container_fields(&info(None), None);
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            serde_json::json!({"id": "a".repeat(64), "runtime": "containerd"})
+        );
+        assert!(orchestrator_fields(&info(None), None).is_none());
+        let o = orchestrator_fields(&info(Some("u1")), None).unwrap();
+        assert_eq!(
+            serde_json::to_value(&o).unwrap(),
+            serde_json::json!({"type": "kubernetes", "resource": {"type": "pod", "id": "u1"}})
+        );
+        // A docker container with the kubelet's labels but no pod cgroup.
+        let meta = RuntimeMeta {
+            pod_name: Some("p".into()),
+            pod_uid: Some("u2".into()),
+            ..RuntimeMeta::default()
+        };
+        let o = orchestrator_fields(&info(None), Some(&meta)).unwrap();
+        assert_eq!(o.resource.id.as_deref(), Some("u2"));
+    }
 }

@@ -212,6 +212,16 @@ impl LiveSensor {
             }
         };
         let mut enricher = Enricher::new(host, containers);
+        if let Some(root) = &settings.runtime_root {
+            // Container and pod metadata, read on a thread of its own.
+            let paths = crate::context::runtime_meta::RuntimePaths::new(root);
+            let resolver = crate::context::runtime_meta::MetaResolver::spawn(
+                paths,
+                crate::context::runtime_meta::DEFAULT_CAPACITY,
+            )
+            .context("starting the runtime metadata worker")?;
+            enricher.set_runtime_meta(resolver);
+        }
         if let Some(r) = cgroup_mode.secondary_resolver() {
             enricher.set_v1_fallback(r);
         }
@@ -447,6 +457,12 @@ impl Pipeline {
         m.set_table(&self.table.stats());
         if let Some(r) = self.enricher.resolver_stats() {
             m.set_resolver(&r);
+        }
+        if let Some((r, last_error)) = self.enricher.runtime_meta_stats() {
+            m.set_runtime_meta(&r);
+            if let Some(e) = last_error {
+                eprintln!("sensor: warning: runtime metadata: {e}");
+            }
         }
         m.set_output_errors(
             self.alerts.errors(),
