@@ -76,6 +76,47 @@ pub struct ParentFields {
     pub working_directory: Option<String>,
 }
 
+/// `process.entry_leader.*`, `process.session_leader.*`,
+/// `process.group_leader.*`: Elastic's Linux session model. The leader as
+/// the process table knows it; only `pid` and `same_as_process` when the
+/// leader is gone or was never seen.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LeaderFields {
+    pub pid: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executable: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub args_count: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entity_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_directory: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<IdField>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<IdField>,
+    /// The leader is this very process.
+    pub same_as_process: bool,
+    /// Entry leaders only: how the entry came about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry_meta: Option<EntryMeta>,
+}
+
+/// `process.entry_leader.entry_meta`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct EntryMeta {
+    #[serde(rename = "type")]
+    pub entry_type: &'static str,
+}
+
 /// `process.*`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ProcessFields {
@@ -105,6 +146,12 @@ pub struct ProcessFields {
     pub exit_code: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentFields>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry_leader: Option<LeaderFields>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_leader: Option<LeaderFields>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_leader: Option<LeaderFields>,
 }
 
 #[derive(Debug, Clone, Serialize)]
