@@ -538,6 +538,107 @@ impl BootClock {
     }
 }
 
+/// An event with every field the sensor can emit set: the list of fields
+/// the sensor produces (`rules::fields`, `sensor rules check`) is derived
+/// from its serialised form, so it follows the document type instead of a
+/// hand list. A test checks that no field of the type is left out here
+/// (`rules::fields::tests::the_example_sets_every_field`).
+pub fn every_field_example() -> EcsEvent {
+    let text = || Some("x".to_owned());
+    let id = || IdField { id: "0".into() };
+    let leader = |entry: bool| LeaderFields {
+        pid: 1,
+        name: text(),
+        executable: text(),
+        args: Some(vec!["x".into()]),
+        args_count: Some(1),
+        entity_id: text(),
+        start: text(),
+        working_directory: text(),
+        interactive: Some(true),
+        user: Some(id()),
+        group: Some(id()),
+        same_as_process: true,
+        entry_meta: entry.then_some(EntryMeta { entry_type: "init" }),
+    };
+    let process = ProcessFields {
+        pid: 1,
+        name: "x".into(),
+        executable: text(),
+        args: vec!["x".into()],
+        args_count: 1,
+        command_line: "x".into(),
+        args_truncated: true,
+        interactive: Some(true),
+        entity_id: text(),
+        start: text(),
+        working_directory: text(),
+        tty: Some(Tty::from_kernel_dev(1)),
+        exit_code: Some(0),
+        parent: Some(ParentFields {
+            pid: 1,
+            name: text(),
+            executable: text(),
+            args: Some(vec!["x".into()]),
+            args_count: Some(1),
+            command_line: text(),
+            interactive: Some(true),
+            entity_id: text(),
+            start: text(),
+            working_directory: text(),
+        }),
+        entry_leader: Some(leader(true)),
+        session_leader: Some(leader(false)),
+        group_leader: Some(leader(false)),
+    };
+    let host = HostFields {
+        name: "x".into(),
+        id: text(),
+        os: HostOs { os_type: "linux" },
+    };
+    let mut ev = EcsEvent::new(
+        Action::FileRename,
+        SystemTime::UNIX_EPOCH,
+        "x".into(),
+        process,
+        host,
+        0,
+        0,
+    );
+    ev.container = Some(ContainerFields {
+        id: "x".into(),
+        runtime: Some("docker"),
+        name: text(),
+        image: Some(ContainerImage {
+            name: "x".into(),
+            tag: vec!["x".into()],
+        }),
+        security_context: Some(SecurityContext { privileged: true }),
+    });
+    ev.orchestrator = Some(OrchestratorFields {
+        orchestrator_type: "kubernetes",
+        namespace: text(),
+        resource: OrchestratorResource {
+            resource_type: "pod",
+            id: text(),
+            name: text(),
+        },
+    });
+    ev.sensor = Some(SensorFields {
+        escaped_fields: vec!["x".into()],
+    });
+    let mut file = FileFields::from_path("/x.y");
+    file.ext = Some(FileExt {
+        original: FileOriginal {
+            path: "/x".into(),
+            name: "x".into(),
+        },
+    });
+    file.path_incomplete = true;
+    ev.file = Some(file);
+    ev
+}
+
 /// A plain exec event (`sh -c …` under nginx) for unit tests.
 #[cfg(test)]
 pub(crate) fn sample_exec_event(pid: u32, args: Vec<String>) -> EcsEvent {
