@@ -133,6 +133,9 @@ pub struct DockerSpec {
     pub workdir: Option<String>,
     /// Image; default [`test_image`].
     pub image: Option<String>,
+    /// Extra `--label` values (`key=value`), e.g. the `io.kubernetes.*`
+    /// labels a kubelet sets through cri-dockerd.
+    pub labels: Vec<String>,
 }
 
 impl DockerSpec {
@@ -145,6 +148,7 @@ impl DockerSpec {
             volumes: Vec::new(),
             workdir: None,
             image: None,
+            labels: Vec::new(),
         }
     }
 }
@@ -179,6 +183,9 @@ impl DockerContainer {
         }
         for e in &spec.env {
             cmd.arg("-e").arg(e);
+        }
+        for l in &spec.labels {
+            cmd.arg("--label").arg(l);
         }
         if let Some(w) = &spec.workdir {
             cmd.arg("-w").arg(w);
@@ -252,20 +259,66 @@ pub struct CtrContainer {
     pub id: String,
 }
 
+/// A `ctr run` beyond [`CtrContainer::run`]'s defaults.
+#[derive(Debug, Clone, Default)]
+pub struct CtrSpec {
+    pub test: String,
+    pub args: Vec<String>,
+    /// OCI annotations (`key=value`), written to the bundle's
+    /// `config.json` as the CRI plugin writes its `io.kubernetes.cri.*`.
+    pub annotations: Vec<String>,
+    /// `ctr run --privileged`.
+    pub privileged: bool,
+}
+
+/// A 64-hex container id unique to this run (runtimes' own id shape, which
+/// the sensor's cgroup parser requires), from a marker.
+fn hex_id(test: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let m = crate::marker(test);
+    let mut halves = [0u64; 4];
+    for (salt, h) in halves.iter_mut().enumerate() {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (salt, &m).hash(&mut hasher);
+        *h = hasher.finish();
+    }
+    halves.iter().map(|h| format!("{h:016x}")).collect()
+}
+
 impl CtrContainer {
     /// `ctr run -d` of the test image with the host's `/usr` read-only and
     /// the host's network namespace (its loopback); waits until it runs.
     pub fn run(test: &str, args: &[&str]) -> Result<CtrContainer> {
+        let id = crate::marker(&format!("sensor-test-{test}")).replace('_', "-");
+        Self::start(test, id, &[], args)
+    }
+
+    /// As [`CtrContainer::run`], with a 64-hex id, annotations and
+    /// optionally privileged.
+    pub fn run_spec(spec: &CtrSpec) -> Result<CtrContainer> {
+        let mut extra: Vec<String> = Vec::new();
+        for a in &spec.annotations {
+            extra.push("--annotation".into());
+            extra.push(a.clone());
+        }
+        if spec.privileged {
+            extra.push("--privileged".into());
+        }
+        let args: Vec<&str> = spec.args.iter().map(String::as_str).collect();
+        Self::start(&spec.test, hex_id(&spec.test), &extra, &args)
+    }
+
+    fn start(test: &str, id: String, extra: &[String], args: &[&str]) -> Result<CtrContainer> {
         if args.is_empty() {
             bail!("ctr container without a command");
         }
         let image = format!("docker.io/{}", test_image()?);
-        let id = crate::marker(&format!("sensor-test-{test}")).replace('_', "-");
         checked(
             ctr()
                 .args(["run", "-d", "--snapshotter", "native", "--net-host"])
                 .arg("--label")
                 .arg(format!("sensor-test={test}"))
+                .args(extra)
                 .args([
                     "--mount",
                     "type=bind,src=/usr,dst=/usr,options=rbind:ro",
