@@ -122,6 +122,30 @@ fn exec_until(
     panic!("no event carried the runtime metadata after {ATTEMPTS} execs; last: {last}");
 }
 
+/// The value of metric `name` once it is at least `min` (at most 20 s).
+fn metric_until(sensor: &Sensor, name: &str, min: f64) -> f64 {
+    let addr = sensor.metrics_addr().expect("metrics address");
+    let port: u16 = addr
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("metrics port");
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (status, body) =
+            tests::webserver::http_get(port, "/metrics", None, WAIT).expect("GET /metrics");
+        assert_eq!(status, 200);
+        let value = body
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{body}"));
+        if value >= min || std::time::Instant::now() > deadline {
+            return value;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn docker_kubelet_labels_name_the_pod_on_events_and_alerts() {
     if !docker_or_skip() {
@@ -186,6 +210,14 @@ fn docker_kubelet_labels_name_the_pod_on_events_and_alerts() {
     ] {
         assert_eq!(get(&alert, field), get(&event, field), "{field}: {alert}");
     }
+
+    // The lookups are counted in /metrics (published once a second).
+    let found = metric_until(
+        &sensor,
+        "sensor_runtime_metadata_total{what=\"found\"}",
+        1.0,
+    );
+    assert!(found >= 1.0, "{found}");
     sensor.stop().expect("sensor stops cleanly");
 }
 
