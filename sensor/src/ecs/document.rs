@@ -444,6 +444,9 @@ impl Document for EcsEvent {
         let p = &self.process;
         let parent = p.parent.as_ref();
         let Some(known) = field.known() else {
+            if let Some(found) = self.visit_session_and_runtime(field.path(), f) {
+                return found;
+            }
             return self.to_json().visit(field, f);
         };
         match known {
@@ -500,6 +503,73 @@ impl Document for EcsEvent {
         }
     }
 }
+
+/// The fields of the session model and of the runtime metadata that D4C
+/// rules read (`process.entry_leader.same_as_process`,
+/// `container.security_context.privileged`, ...), answered natively: the
+/// JSON fallback would serialise the whole event for each shell exec.
+/// `None`: not one of these paths.
+impl EcsEvent {
+    fn visit_session_and_runtime(
+        &self,
+        path: &str,
+        f: &mut dyn FnMut(Value<'_>) -> bool,
+    ) -> Option<bool> {
+        let p = &self.process;
+        let pid = |l: Option<&LeaderFields>, f: &mut dyn FnMut(Value<'_>) -> bool| {
+            l.is_some_and(|l| f(Value::Int(i64::from(l.pid))))
+        };
+        let same = |l: Option<&LeaderFields>, f: &mut dyn FnMut(Value<'_>) -> bool| {
+            l.is_some_and(|l| f(Value::Bool(l.same_as_process)))
+        };
+        let c = self.container.as_ref();
+        let o = self.orchestrator.as_ref();
+        Some(match path {
+            "process.entry_leader.same_as_process" => same(p.entry_leader.as_ref(), f),
+            "process.session_leader.same_as_process" => same(p.session_leader.as_ref(), f),
+            "process.group_leader.same_as_process" => same(p.group_leader.as_ref(), f),
+            "process.entry_leader.pid" => pid(p.entry_leader.as_ref(), f),
+            "process.session_leader.pid" => pid(p.session_leader.as_ref(), f),
+            "process.group_leader.pid" => pid(p.group_leader.as_ref(), f),
+            "process.entry_leader.entry_meta.type" => visit_opt(
+                p.entry_leader
+                    .as_ref()
+                    .and_then(|l| l.entry_meta)
+                    .map(|m| m.entry_type),
+                f,
+            ),
+            "container.security_context.privileged" => c
+                .and_then(|c| c.security_context)
+                .is_some_and(|s| f(Value::Bool(s.privileged))),
+            "container.name" => visit_opt(c.and_then(|c| c.name.as_deref()), f),
+            "container.image.name" => {
+                visit_opt(c.and_then(|c| c.image.as_ref()).map(|i| i.name.as_str()), f)
+            }
+            "orchestrator.namespace" => visit_opt(o.and_then(|o| o.namespace.as_deref()), f),
+            "orchestrator.resource.name" => {
+                visit_opt(o.and_then(|o| o.resource.name.as_deref()), f)
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// The paths [`EcsEvent::visit_session_and_runtime`] answers.
+#[cfg(test)]
+const SESSION_AND_RUNTIME_PATHS: [&str; 12] = [
+    "process.entry_leader.same_as_process",
+    "process.session_leader.same_as_process",
+    "process.group_leader.same_as_process",
+    "process.entry_leader.pid",
+    "process.session_leader.pid",
+    "process.group_leader.pid",
+    "process.entry_leader.entry_meta.type",
+    "container.security_context.privileged",
+    "container.name",
+    "container.image.name",
+    "orchestrator.namespace",
+    "orchestrator.resource.name",
+];
 
 fn visit_all_static(items: &[&'static str], f: &mut dyn FnMut(Value<'_>) -> bool) -> bool {
     items.iter().any(|s| f(Value::Str(s)))
@@ -704,6 +774,40 @@ mod tests {
                 false
             });
             assert_eq!(native, generic, "field {}", field.path());
+        }
+    }
+
+    #[test]
+    fn native_and_json_views_agree_on_session_and_runtime_fields() {
+        let full = every_field_example();
+        let mut partial = event();
+        partial.container = Some(ContainerFields {
+            id: "c".into(),
+            ..ContainerFields::default()
+        });
+        for ev in [full, partial, event()] {
+            let json = serde_json::to_value(&ev).expect("json");
+            for path in SESSION_AND_RUNTIME_PATHS {
+                let r = FieldRef::new(path);
+                let mut native = Vec::new();
+                assert!(ev
+                    .visit_session_and_runtime(path, &mut |v| {
+                        native.push(format!("{v:?}"));
+                        false
+                    })
+                    .is_some());
+                let mut generic = Vec::new();
+                json.visit(&r, &mut |v| {
+                    generic.push(format!("{v:?}"));
+                    false
+                });
+                assert_eq!(native, generic, "field {path}");
+            }
+        }
+        // The example has every one of them.
+        let full = every_field_example();
+        for path in SESSION_AND_RUNTIME_PATHS {
+            assert!(full.visit(&FieldRef::new(path), &mut |_| true), "{path}");
         }
     }
 
