@@ -356,8 +356,10 @@ impl Enricher {
         kernel: &TaskInfo,
         ktime_ns: u64,
         child_cgroup_id: u64,
+        table: &ProcessTable,
     ) -> EcsEvent {
         let mut process = self.process_fields(parent);
+        self.add_leaders(&mut process, parent, &table.leaders(parent));
         process.interactive = Some(true);
         if kernel.tty.flags & TTY_HAS_CTTY != 0 {
             process.tty = Some(Tty::from_kernel_dev(kernel.tty.ctty_dev));

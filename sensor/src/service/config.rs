@@ -392,4 +392,21 @@ mod tests {
         let e = file("ring_buffer_mib = \"big\"\n").expect_err("type");
         assert!(e.to_string().starts_with("config file sensor.toml:"), "{e}");
     }
+
+    #[test]
+    fn runtime_root_defaults_to_slash_and_is_checked() {
+        let s = resolve(&ConfigFile::default(), None, &ConfigFile::default()).expect("valid");
+        assert_eq!(s.runtime_root, Some(PathBuf::from("/")));
+        let f = file("runtime_root = \"\"\n").expect("parse");
+        let s = resolve(&f, None, &ConfigFile::default()).expect("valid");
+        assert_eq!(s.runtime_root, None, "\"\" turns container metadata off");
+        for bad in ["relative/dir", "/nonexistent/root", "/etc/hostname"] {
+            let over = ConfigFile {
+                runtime_root: Some(bad.into()),
+                ..ConfigFile::default()
+            };
+            let e = resolve(&ConfigFile::default(), None, &over).expect_err(bad);
+            assert!(e.to_string().contains("`runtime_root`"), "{e}");
+        }
+    }
 }

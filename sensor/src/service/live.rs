@@ -584,6 +584,7 @@ impl Pipeline {
                             kernel,
                             exec.ktime_ns,
                             exec.cgroup_id,
+                            &self.table,
                         );
                         self.evaluate_and_write(&doc);
                     }
