@@ -188,6 +188,16 @@ pub struct TaskInfo {
     /// 6.9+): unique per process instance for the whole boot, unlike
     /// pid + start time in clock ticks. 0 where the kernel has none.
     pub pid_ino: u64,
+    /// Session id (`signal->pids[PIDTYPE_SID]`) as the host sees it (the
+    /// pid number in the initial pid namespace); 0 if unreadable.
+    pub sid: u32,
+    /// Process group id (`signal->pids[PIDTYPE_PGID]`), host view; 0 if
+    /// unreadable.
+    pub pgid: u32,
+    /// Inode number of the task's own pid namespace (0 if unreadable): a
+    /// process whose parent is in another one entered a container.
+    pub pid_ns: u32,
+    pub _pad: u32,
 }
 
 /// The fixed-size part of an exec record: everything but the strings.
@@ -529,6 +539,10 @@ pub struct KernelOffsets {
     pub path_mnt: u32,
     pub path_dentry: u32,
     pub file_f_mode: u32,
+    // sessions: signal_struct.pids (array of struct pid *, by enum
+    // pid_type), upid.nr
+    pub signal_pids: u32,
+    pub upid_nr: u32,
 }
 
 /// One number for the layout of every record and of [`KernelOffsets`]:
@@ -564,7 +578,7 @@ const fn layout_hash() -> u64 {
     h = fnv1a(h, &offsets!(TtyInfo: ctty_dev, fd0_dev, fd2_dev, flags));
     h = fnv1a(
         h,
-        &offsets!(TaskInfo: tgid, pid, start_boottime_ns, comm, tty, pid_ino),
+        &offsets!(TaskInfo: tgid, pid, start_boottime_ns, comm, tty, pid_ino, sid, pgid, pid_ns),
     );
     h = fnv1a(
         h,

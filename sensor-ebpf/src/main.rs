@@ -728,6 +728,33 @@ fn fill_task(info: &mut TaskInfo, task: *const u8) {
         .unwrap_or([0; COMM_LEN]);
     info.tty = read_tty(task);
     info.pid_ino = pid_ino(task);
+    fill_session(info, task);
+}
+
+/// `enum pid_type` indexes of `signal_struct.pids` (stable since 4.19).
+const PIDTYPE_PGID: usize = 2;
+const PIDTYPE_SID: usize = 3;
+
+/// Session and process group ids, host view, and the task's pid namespace.
+fn fill_session(info: &mut TaskInfo, task: *const u8) {
+    info.sid = session_pid(task, PIDTYPE_SID).unwrap_or(0);
+    info.pgid = session_pid(task, PIDTYPE_PGID).unwrap_or(0);
+    info.pid_ns = pid_ns(task).unwrap_or(0);
+}
+
+/// `task->signal->pids[kind]->numbers[0].nr`: the number in the initial
+/// pid namespace (level 0), the one the agent sees in /proc.
+fn session_pid(task: *const u8, kind: usize) -> Result<u32, ReadError> {
+    let signal = read_ptr(task, offset(|o| &o.task_signal))?;
+    if signal.is_null() {
+        return Err(ReadError);
+    }
+    let at = offset(|o| &o.signal_pids) + kind * core::mem::size_of::<usize>();
+    let pid = read_ptr(signal, at)?;
+    if pid.is_null() {
+        return Err(ReadError);
+    }
+    read_u32(pid, offset(|o| &o.pid_numbers) + offset(|o| &o.upid_nr))
 }
 
 /// `task->thread_pid->ino` where the kernel has it (pidfs), else 0.
@@ -842,6 +869,7 @@ fn try_fork(ctx: &RawTracePointContext) -> Result<(), Dropped> {
     rec.child.pid = pid;
     rec.child.start_boottime_ns = read_u64(child, offset(|o| &o.task_start_boottime))?;
     rec.child.pid_ino = pid_ino(child);
+    fill_session(&mut rec.child, child);
     rec.child.comm = kernel_read::read_bytes::<COMM_LEN>(child, offset(|o| &o.task_comm))
         .unwrap_or([0; COMM_LEN]);
     if let Ok(parent) = read_ptr(child, offset(|o| &o.task_real_parent)) {

@@ -82,12 +82,15 @@ fn live_event() -> EcsEvent {
     ev.container = Some(ContainerFields {
         id: "3f4e1c2b9a8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f".into(),
         runtime: Some("containerd"),
+        ..ContainerFields::default()
     });
     ev.orchestrator = Some(OrchestratorFields {
         orchestrator_type: "kubernetes",
+        namespace: None,
         resource: OrchestratorResource {
             resource_type: "pod",
-            id: "0f8e7d6c-5b4a-3928-1706-f5e4d3c2b1a0".into(),
+            id: Some("0f8e7d6c-5b4a-3928-1706-f5e4d3c2b1a0".into()),
+            name: None,
         },
     });
     ev

@@ -102,6 +102,11 @@ struct RunArgs {
     /// Permission bits of created output files: 0600 or 0640 [default: 0600].
     #[arg(long, value_name = "MODE", env = "SENSOR_OUTPUT_MODE")]
     output_mode: Option<String>,
+    /// Where the node's root is for container runtime state (docker,
+    /// containerd, CRI-O files); `/proc/1/root` in a hostPID pod; "" disables
+    /// container metadata [default: /].
+    #[arg(long, value_name = "PATH", env = "SENSOR_RUNTIME_ROOT")]
+    runtime_root: Option<String>,
     /// Load this eBPF object instead of the embedded one.
     #[arg(long, value_name = "PATH", env = "SENSOR_EBPF_OBJECT_PATH")]
     ebpf_object: Option<PathBuf>,
@@ -130,6 +135,7 @@ impl RunArgs {
             rotate_keep: self.rotate_keep,
             batch_ms: self.batch_ms,
             output_mode: self.output_mode.clone(),
+            runtime_root: self.runtime_root.clone(),
         };
         Ok(config::resolve(&file, self.config.as_deref(), &over)?)
     }

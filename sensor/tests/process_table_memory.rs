@@ -95,6 +95,9 @@ fn realistic_snapshot(i: u32) -> ProcSnapshot {
             "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{i:08x}_1b2c_4d5e_8f90_a1b2c3d4e5f6.slice/cri-containerd-{i:064x}.scope"
         )),
         is_kernel_thread: false,
+        pgid: 1000 + i,
+        sid: 1000 + i,
+        pid_ns: Some(4026532500 + i),
     }
 }
 

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 pub mod cgroup;
 pub mod container;
+pub mod engine;
 pub mod fake_server;
 pub mod pty;
 pub mod webserver;

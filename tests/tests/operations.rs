@@ -418,13 +418,15 @@ fn fatal_conditions_give_one_clear_line_and_a_non_zero_exit() {
 
 #[test]
 fn a_full_disk_is_counted_not_fatal() {
-    // A 64 KiB tmpfs for the events output fills within a few dozen events;
-    // a filler file takes half of it, to be freed halfway through.
+    // A 512 KiB tmpfs for the events output fills within a hundred-odd
+    // events (~2.5 KiB each with the session model; 300 are written per
+    // half, and a busy machine adds its own); a filler file takes half of
+    // it, to be freed halfway through.
     let dir = tempfile::tempdir().expect("tempdir");
     let mnt = dir.path().join("small");
     std::fs::create_dir(&mnt).expect("mkdir");
     let status = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
         .arg(&mnt)
         .status()
         .expect("mount");
@@ -440,7 +442,7 @@ fn a_full_disk_is_counted_not_fatal() {
     }
     let _unmount = Unmount(mnt.clone());
     let filler = mnt.join("filler");
-    std::fs::write(&filler, vec![b'x'; 32 * 1024]).expect("filler");
+    std::fs::write(&filler, vec![b'x'; 256 * 1024]).expect("filler");
     let events = mnt.join("events.jsonl");
     let Some(mut sensor) = start_or_skip(&["--events", events.to_str().expect("utf8")]) else {
         return;

@@ -9,6 +9,7 @@
 
 mod bench;
 mod deploy_check;
+mod engine;
 mod setup;
 mod storm;
 mod test_deps;
@@ -44,6 +45,9 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Start containerd and dockerd if they are not running and import the
+    /// test image (what `test` does before the end-to-end tests).
+    Engine,
     /// Overhead benchmark (as root): exec storms bare, with the sensor,
     /// bpftrace and auditd.
     Bench(bench::BenchArgs),
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Cmd::Build => build().map(|_| ()),
         Cmd::Run { args } => run(&args),
         Cmd::Test { args } => test(&args),
+        Cmd::Engine => engine::ensure().map(|e| println!("{}", e.test_image)),
         Cmd::Bench(args) => bench::run(&args),
         Cmd::VmTest(args) => vm::run(&args, true),
         Cmd::VmGuest => vm::guest::run(),
@@ -166,6 +171,9 @@ fn test(args: &[String]) -> Result<()> {
     let bin = build()?;
     test_deps::ensure()?;
     deploy_check::ensure_validator()?;
+    // containerd + dockerd and the test image, for the tests that run real
+    // docker and containerd containers (tests/src/engine.rs).
+    let engine = engine::ensure()?;
     let root = workspace_root();
     let mut cmd = Command::new(cargo());
     cmd.current_dir(&root)
@@ -178,7 +186,8 @@ fn test(args: &[String]) -> Result<()> {
         ])
         .args(args)
         .env("SENSOR_BIN", &bin)
-        .env("SENSOR_EBPF_OBJECT", ebpf_object_path());
+        .env("SENSOR_EBPF_OBJECT", ebpf_object_path())
+        .env("SENSOR_TEST_IMAGE", &engine.test_image);
     run_cmd(&mut cmd)?;
     // Other kernels and cgroup layouts under qemu: Debian 12's 6.1 on every
     // layout plus a boot without BPF LSM (the full matrix: `vm-test`).

@@ -10,6 +10,10 @@ use crate::setup::Apt;
 /// Debian packages the end-to-end tests use.
 pub const PACKAGES: &[&str] = &[
     "runc",
+    // Real docker and containerd containers (xtask/src/engine.rs starts
+    // the daemons).
+    "docker.io",
+    "containerd",
     "util-linux",
     "procps",
     "curl",

@@ -11,3 +11,4 @@ pub mod container_id;
 pub(crate) mod fake_proc;
 pub mod process_table;
 pub mod procfs;
+pub mod runtime_meta;

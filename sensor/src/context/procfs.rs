@@ -78,6 +78,14 @@ pub struct ProcSnapshot {
     pub cgroup_path: Option<String>,
     /// A kernel thread (`PF_KTHREAD`, or kthreadd and its children).
     pub is_kernel_thread: bool,
+    /// Process group id (`stat` field 5), in the pid namespace of this
+    /// `/proc` mount (the host's for the sensor).
+    pub pgid: u32,
+    /// Session id (`stat` field 6), same view.
+    pub sid: u32,
+    /// Inode of the process's pid namespace (`ns/pid`); `None` without
+    /// ptrace access.
+    pub pid_ns: Option<u32>,
 }
 
 /// Why one process could not be read.
@@ -244,7 +252,17 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Result<ProcSnapshot, ProcScan
         tty_nr: stat.tty_nr,
         cgroup_path,
         is_kernel_thread,
+        pgid: stat.pgid,
+        sid: stat.sid,
+        pid_ns: read_link_bytes(&dir.join("ns/pid")).and_then(|l| ns_inode(&l)),
     })
+}
+
+/// `pid:[4026531836]` → 4026531836.
+fn ns_inode(link: &[u8]) -> Option<u32> {
+    let open = memchr::memchr(b'[', link)?;
+    let digits = link.get(open + 1..link.len().checked_sub(1)?)?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 /// The pidfs inode of `pid` (Linux 6.9+): the same number the kernel
@@ -442,6 +460,8 @@ pub fn split_cmdline(cmdline: &[u8]) -> Vec<&[u8]> {
 struct Stat<'a> {
     comm: &'a [u8],
     ppid: u32,
+    pgid: u32,
+    sid: u32,
     tty_nr: u32,
     flags: u64,
     start_ticks: u64,
@@ -466,6 +486,8 @@ fn parse_stat(line: &[u8]) -> Option<Stat<'_>> {
     Some(Stat {
         comm,
         ppid: field(4)?.parse().ok()?,
+        pgid: field(5)?.parse().ok()?,
+        sid: field(6)?.parse().ok()?,
         // Printed with %d: a negative value is the same 32 bits.
         tty_nr: field(7)?.parse::<i32>().ok()? as u32,
         flags: field(9)?.parse().ok()?,

@@ -76,6 +76,47 @@ pub struct ParentFields {
     pub working_directory: Option<String>,
 }
 
+/// `process.entry_leader.*`, `process.session_leader.*`,
+/// `process.group_leader.*`: Elastic's Linux session model. The leader as
+/// the process table knows it; only `pid` and `same_as_process` when the
+/// leader is gone or was never seen.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LeaderFields {
+    pub pid: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executable: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub args_count: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entity_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_directory: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<IdField>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<IdField>,
+    /// The leader is this very process.
+    pub same_as_process: bool,
+    /// Entry leaders only: how the entry came about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry_meta: Option<EntryMeta>,
+}
+
+/// `process.entry_leader.entry_meta`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct EntryMeta {
+    #[serde(rename = "type")]
+    pub entry_type: &'static str,
+}
+
 /// `process.*`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ProcessFields {
@@ -105,6 +146,12 @@ pub struct ProcessFields {
     pub exit_code: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentFields>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry_leader: Option<LeaderFields>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_leader: Option<LeaderFields>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_leader: Option<LeaderFields>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -126,18 +173,45 @@ pub struct HostOs {
     pub os_type: &'static str,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// `container.*`: the id and runtime from the cgroup path, the rest from
+/// the runtime's own files (`context::runtime_meta`) once read.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ContainerFields {
     pub id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<ContainerImage>,
+    /// Defend for Containers' `container.security_context.privileged`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<SecurityContext>,
 }
 
-/// `orchestrator.*` for pods: `resource.type: pod` and the pod uid.
+/// `container.image.*`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerImage {
+    pub name: String,
+    /// ECS keeps tags as an array (an image may have several).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tag: Vec<String>,
+}
+
+/// `container.security_context.*`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SecurityContext {
+    pub privileged: bool,
+}
+
+/// `orchestrator.*` for pods: `type: kubernetes`, the namespace, and the
+/// pod as `resource` (`type: pod`, its name, its uid as `id`).
 #[derive(Debug, Clone, Serialize)]
 pub struct OrchestratorFields {
     #[serde(rename = "type")]
     pub orchestrator_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     pub resource: OrchestratorResource,
 }
 
@@ -145,7 +219,10 @@ pub struct OrchestratorFields {
 pub struct OrchestratorResource {
     #[serde(rename = "type")]
     pub resource_type: &'static str,
-    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// `file.Ext.original`: where a renamed file was before (Elastic
@@ -367,6 +444,9 @@ impl Document for EcsEvent {
         let p = &self.process;
         let parent = p.parent.as_ref();
         let Some(known) = field.known() else {
+            if let Some(found) = self.visit_session_and_runtime(field.path(), f) {
+                return found;
+            }
             return self.to_json().visit(field, f);
         };
         match known {
@@ -424,6 +504,73 @@ impl Document for EcsEvent {
     }
 }
 
+/// The fields of the session model and of the runtime metadata that D4C
+/// rules read (`process.entry_leader.same_as_process`,
+/// `container.security_context.privileged`, ...), answered natively: the
+/// JSON fallback would serialise the whole event for each shell exec.
+/// `None`: not one of these paths.
+impl EcsEvent {
+    fn visit_session_and_runtime(
+        &self,
+        path: &str,
+        f: &mut dyn FnMut(Value<'_>) -> bool,
+    ) -> Option<bool> {
+        let p = &self.process;
+        let pid = |l: Option<&LeaderFields>, f: &mut dyn FnMut(Value<'_>) -> bool| {
+            l.is_some_and(|l| f(Value::Int(i64::from(l.pid))))
+        };
+        let same = |l: Option<&LeaderFields>, f: &mut dyn FnMut(Value<'_>) -> bool| {
+            l.is_some_and(|l| f(Value::Bool(l.same_as_process)))
+        };
+        let c = self.container.as_ref();
+        let o = self.orchestrator.as_ref();
+        Some(match path {
+            "process.entry_leader.same_as_process" => same(p.entry_leader.as_ref(), f),
+            "process.session_leader.same_as_process" => same(p.session_leader.as_ref(), f),
+            "process.group_leader.same_as_process" => same(p.group_leader.as_ref(), f),
+            "process.entry_leader.pid" => pid(p.entry_leader.as_ref(), f),
+            "process.session_leader.pid" => pid(p.session_leader.as_ref(), f),
+            "process.group_leader.pid" => pid(p.group_leader.as_ref(), f),
+            "process.entry_leader.entry_meta.type" => visit_opt(
+                p.entry_leader
+                    .as_ref()
+                    .and_then(|l| l.entry_meta)
+                    .map(|m| m.entry_type),
+                f,
+            ),
+            "container.security_context.privileged" => c
+                .and_then(|c| c.security_context)
+                .is_some_and(|s| f(Value::Bool(s.privileged))),
+            "container.name" => visit_opt(c.and_then(|c| c.name.as_deref()), f),
+            "container.image.name" => {
+                visit_opt(c.and_then(|c| c.image.as_ref()).map(|i| i.name.as_str()), f)
+            }
+            "orchestrator.namespace" => visit_opt(o.and_then(|o| o.namespace.as_deref()), f),
+            "orchestrator.resource.name" => {
+                visit_opt(o.and_then(|o| o.resource.name.as_deref()), f)
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// The paths [`EcsEvent::visit_session_and_runtime`] answers.
+#[cfg(test)]
+const SESSION_AND_RUNTIME_PATHS: [&str; 12] = [
+    "process.entry_leader.same_as_process",
+    "process.session_leader.same_as_process",
+    "process.group_leader.same_as_process",
+    "process.entry_leader.pid",
+    "process.session_leader.pid",
+    "process.group_leader.pid",
+    "process.entry_leader.entry_meta.type",
+    "container.security_context.privileged",
+    "container.name",
+    "container.image.name",
+    "orchestrator.namespace",
+    "orchestrator.resource.name",
+];
+
 fn visit_all_static(items: &[&'static str], f: &mut dyn FnMut(Value<'_>) -> bool) -> bool {
     items.iter().any(|s| f(Value::Str(s)))
 }
@@ -459,6 +606,107 @@ impl BootClock {
         let ts = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
         ts.tv_sec.max(0) as u64 * 1_000_000_000 + ts.tv_nsec.max(0) as u64
     }
+}
+
+/// An event with every field the sensor can emit set: the list of fields
+/// the sensor produces (`rules::fields`, `sensor rules check`) is derived
+/// from its serialised form, so it follows the document type instead of a
+/// hand list. A test checks that no field of the type is left out here
+/// (`rules::fields::tests::the_example_sets_every_field`).
+pub fn every_field_example() -> EcsEvent {
+    let text = || Some("x".to_owned());
+    let id = || IdField { id: "0".into() };
+    let leader = |entry: bool| LeaderFields {
+        pid: 1,
+        name: text(),
+        executable: text(),
+        args: Some(vec!["x".into()]),
+        args_count: Some(1),
+        entity_id: text(),
+        start: text(),
+        working_directory: text(),
+        interactive: Some(true),
+        user: Some(id()),
+        group: Some(id()),
+        same_as_process: true,
+        entry_meta: entry.then_some(EntryMeta { entry_type: "init" }),
+    };
+    let process = ProcessFields {
+        pid: 1,
+        name: "x".into(),
+        executable: text(),
+        args: vec!["x".into()],
+        args_count: 1,
+        command_line: "x".into(),
+        args_truncated: true,
+        interactive: Some(true),
+        entity_id: text(),
+        start: text(),
+        working_directory: text(),
+        tty: Some(Tty::from_kernel_dev(1)),
+        exit_code: Some(0),
+        parent: Some(ParentFields {
+            pid: 1,
+            name: text(),
+            executable: text(),
+            args: Some(vec!["x".into()]),
+            args_count: Some(1),
+            command_line: text(),
+            interactive: Some(true),
+            entity_id: text(),
+            start: text(),
+            working_directory: text(),
+        }),
+        entry_leader: Some(leader(true)),
+        session_leader: Some(leader(false)),
+        group_leader: Some(leader(false)),
+    };
+    let host = HostFields {
+        name: "x".into(),
+        id: text(),
+        os: HostOs { os_type: "linux" },
+    };
+    let mut ev = EcsEvent::new(
+        Action::FileRename,
+        SystemTime::UNIX_EPOCH,
+        "x".into(),
+        process,
+        host,
+        0,
+        0,
+    );
+    ev.container = Some(ContainerFields {
+        id: "x".into(),
+        runtime: Some("docker"),
+        name: text(),
+        image: Some(ContainerImage {
+            name: "x".into(),
+            tag: vec!["x".into()],
+        }),
+        security_context: Some(SecurityContext { privileged: true }),
+    });
+    ev.orchestrator = Some(OrchestratorFields {
+        orchestrator_type: "kubernetes",
+        namespace: text(),
+        resource: OrchestratorResource {
+            resource_type: "pod",
+            id: text(),
+            name: text(),
+        },
+    });
+    ev.sensor = Some(SensorFields {
+        escaped_fields: vec!["x".into()],
+    });
+    let mut file = FileFields::from_path("/x.y");
+    file.ext = Some(FileExt {
+        original: FileOriginal {
+            path: "/x".into(),
+            name: "x".into(),
+        },
+    });
+    file.path_incomplete = true;
+    ev.file = Some(file);
+    ev
 }
 
 /// A plain exec event (`sh -c …` under nginx) for unit tests.
@@ -510,6 +758,7 @@ mod tests {
         ev.container = Some(ContainerFields {
             id: "a".repeat(64),
             runtime: Some("containerd"),
+            ..ContainerFields::default()
         });
         let json = serde_json::to_value(&ev).expect("json");
         for field in EcsField::ALL {
@@ -525,6 +774,40 @@ mod tests {
                 false
             });
             assert_eq!(native, generic, "field {}", field.path());
+        }
+    }
+
+    #[test]
+    fn native_and_json_views_agree_on_session_and_runtime_fields() {
+        let full = every_field_example();
+        let mut partial = event();
+        partial.container = Some(ContainerFields {
+            id: "c".into(),
+            ..ContainerFields::default()
+        });
+        for ev in [full, partial, event()] {
+            let json = serde_json::to_value(&ev).expect("json");
+            for path in SESSION_AND_RUNTIME_PATHS {
+                let r = FieldRef::new(path);
+                let mut native = Vec::new();
+                assert!(ev
+                    .visit_session_and_runtime(path, &mut |v| {
+                        native.push(format!("{v:?}"));
+                        false
+                    })
+                    .is_some());
+                let mut generic = Vec::new();
+                json.visit(&r, &mut |v| {
+                    generic.push(format!("{v:?}"));
+                    false
+                });
+                assert_eq!(native, generic, "field {path}");
+            }
+        }
+        // The example has every one of them.
+        let full = every_field_example();
+        for path in SESSION_AND_RUNTIME_PATHS {
+            assert!(full.visit(&FieldRef::new(path), &mut |_| true), "{path}");
         }
     }
 

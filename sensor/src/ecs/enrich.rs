@@ -11,11 +11,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sensor_common::{TaskInfo, TTY_HAS_CTTY, TTY_READ_ERROR};
 
 use crate::context::cgroup_path::CgroupResolver;
-use crate::context::process_table::{ExecContext, ProcessInfo, ProcessTable};
+use crate::context::container_id::ContainerInfo;
+use crate::context::process_table::{EntryLeader, ExecContext, Leaders, ProcessInfo, ProcessTable};
+use crate::context::runtime_meta::{MetaResolver, MetaStats, RuntimeMeta};
 use crate::ecs::{
-    self, Action, BootClock, ContainerFields, EcsEvent, FileExt, FileFields, FileOriginal,
-    HostFields, HostOs, OrchestratorFields, OrchestratorResource, ParentFields, ProcessFields,
-    SensorFields, Tty,
+    self, Action, BootClock, ContainerFields, ContainerImage, EcsEvent, EntryMeta, FileExt,
+    FileFields, FileOriginal, HostFields, HostOs, IdField, LeaderFields, OrchestratorFields,
+    OrchestratorResource, ParentFields, ProcessFields, SecurityContext, SensorFields, Tty,
 };
 use crate::kernel::decode::{ExecEvent, ExitEvent, FileEvent, FileOp, ForkEvent};
 
@@ -65,6 +67,9 @@ pub struct Enricher {
     /// On a hybrid host: the v1 controller's resolver, for ids cgroup2's
     /// names no container under.
     containers_v1: Option<CgroupResolver>,
+    /// Container and pod metadata from the runtimes' files (read on a
+    /// worker thread; see `context::runtime_meta`).
+    runtime_meta: Option<MetaResolver>,
     run_nonce: u64,
     seq: AtomicU64,
     clk_tck: u64,
@@ -81,6 +86,7 @@ impl Enricher {
             clock: BootClock::now(),
             containers,
             containers_v1: None,
+            runtime_meta: None,
             run_nonce,
             seq: AtomicU64::new(0),
             clk_tck: crate::context::process_table::system_clk_tck(),
@@ -108,6 +114,27 @@ impl Enricher {
                 r.learn(id, path);
             }
         }
+        // A new container cgroup: the runtime wrote its files before
+        // creating it, so start reading them now, before its first exec.
+        if let (Some(meta), Some(c)) = (
+            self.runtime_meta.as_mut(),
+            crate::context::container_id::from_cgroup_path(path),
+        ) {
+            meta.lookup(&c.id, c.runtime);
+        }
+    }
+
+    /// Reads container and pod metadata with `resolver` from now on.
+    pub fn set_runtime_meta(&mut self, resolver: MetaResolver) {
+        self.runtime_meta = Some(resolver);
+    }
+
+    /// The metadata resolver's figures and its last read error, for
+    /// metrics and the log.
+    pub fn runtime_meta_stats(&mut self) -> Option<(MetaStats, Option<String>)> {
+        self.runtime_meta
+            .as_mut()
+            .map(|m| (m.stats(), m.last_error.take()))
     }
 
     /// On a hybrid host, where to look when cgroup2's id names no
@@ -146,21 +173,16 @@ impl Enricher {
                 .as_mut()
                 .and_then(|r| r.container_for_pid(v1_id, pid));
         }
-        if let Some(c) = found {
-            ev.container = Some(ContainerFields {
-                id: c.id.clone(),
-                runtime: c.runtime.ecs_value(),
-            });
-            if let Some(uid) = &c.pod_uid {
-                ev.orchestrator = Some(OrchestratorFields {
-                    orchestrator_type: "kubernetes",
-                    resource: OrchestratorResource {
-                        resource_type: "pod",
-                        id: uid.clone(),
-                    },
-                });
-            }
-        }
+        let Some(c) = found else {
+            return;
+        };
+        // Cached metadata now, or a lookup started for later events.
+        let meta = self
+            .runtime_meta
+            .as_mut()
+            .and_then(|m| m.lookup(&c.id, c.runtime));
+        ev.container = Some(container_fields(&c, meta.as_deref()));
+        ev.orchestrator = orchestrator_fields(&c, meta.as_deref());
     }
 
     fn process_fields(&self, info: &ProcessInfo) -> ProcessFields {
@@ -179,6 +201,68 @@ impl Enricher {
             working_directory: info.working_directory.as_deref().map(str::to_owned),
             ..ProcessFields::default()
         }
+    }
+
+    /// One leader's fields: the leader as the table knows it, or its pid
+    /// alone when it is gone or was never seen.
+    fn leader_fields(
+        &self,
+        pid: u32,
+        leader: Option<&ProcessInfo>,
+        me: &ProcessInfo,
+    ) -> LeaderFields {
+        let mut out = LeaderFields {
+            pid,
+            same_as_process: pid == me.pid
+                && leader.is_none_or(|l| l.start_ticks == me.start_ticks),
+            ..LeaderFields::default()
+        };
+        if let Some(l) = leader {
+            let args: Vec<String> = l.args.to_vec();
+            out.name = (!l.name.is_empty()).then(|| l.name.to_string());
+            out.executable = l.executable.as_deref().map(str::to_owned);
+            out.args_count = Some(l.args_count);
+            out.args = Some(args);
+            out.entity_id = Some(l.entity_id.to_string());
+            out.start = self.start_time(l);
+            out.working_directory = l.working_directory.as_deref().map(str::to_owned);
+            out.interactive = l.interactive;
+            out.user = Some(IdField {
+                id: l.uid.to_string(),
+            });
+            out.group = Some(IdField {
+                id: l.gid.to_string(),
+            });
+        }
+        out
+    }
+
+    /// `process.{entry,session,group}_leader` of `info` (see
+    /// `context::process_table::leaders`).
+    fn add_leaders(&self, p: &mut ProcessFields, info: &ProcessInfo, leaders: &Leaders) {
+        p.entry_leader = match &info.entry_leader {
+            EntryLeader::Unknown => None,
+            EntryLeader::Own(t) => Some((info, *t)),
+            EntryLeader::Of(l, t) => Some((&**l, *t)),
+        }
+        .map(|(l, t)| LeaderFields {
+            entry_meta: Some(EntryMeta {
+                entry_type: t.as_str(),
+            }),
+            ..self.leader_fields(l.pid, Some(l), info)
+        });
+        let pick = |id: u32, found: Option<&std::sync::Arc<ProcessInfo>>| {
+            (id != 0).then(|| {
+                let l = if id == info.pid {
+                    Some(info)
+                } else {
+                    found.map(|l| &**l)
+                };
+                self.leader_fields(id, l, info)
+            })
+        };
+        p.session_leader = pick(info.sid, leaders.session.as_ref());
+        p.group_leader = pick(info.pgid, leaders.group.as_ref());
     }
 
     /// `process.parent.*`. `interactive` is the parent's own value as
@@ -272,8 +356,10 @@ impl Enricher {
         kernel: &TaskInfo,
         ktime_ns: u64,
         child_cgroup_id: u64,
+        table: &ProcessTable,
     ) -> EcsEvent {
         let mut process = self.process_fields(parent);
+        self.add_leaders(&mut process, parent, &table.leaders(parent));
         process.interactive = Some(true);
         if kernel.tty.flags & TTY_HAS_CTTY != 0 {
             process.tty = Some(Tty::from_kernel_dev(kernel.tty.ctty_dev));
@@ -294,6 +380,7 @@ impl Enricher {
     /// table and the kernel saw it at that moment, and its container.
     pub fn exec_event(&mut self, ev: &ExecEvent, ctx: &ExecContext) -> EcsEvent {
         let mut process = self.process_fields(&ctx.process);
+        self.add_leaders(&mut process, &ctx.process, &ctx.leaders);
         process.interactive = Some(ev.task.tty.is_interactive());
         if ev.task.tty.flags & TTY_HAS_CTTY != 0 {
             process.tty = Some(Tty::from_kernel_dev(ev.task.tty.ctty_dev));
@@ -319,6 +406,7 @@ impl Enricher {
         let child = table.get(ev.child.tgid)?.clone();
         let parent = table.get(ev.parent_tgid).cloned();
         let mut process = self.process_fields(&child);
+        self.add_leaders(&mut process, &child, &table.leaders(&child));
         process.parent = Some(self.parent_fields(ev.parent_tgid, parent.as_deref(), None));
         Some(self.event(
             Action::Fork,
@@ -361,6 +449,7 @@ impl Enricher {
         table: &ProcessTable,
     ) -> EcsEvent {
         let mut out = self.end_event(ev, ended);
+        self.add_leaders(&mut out.process, ended, &table.leaders(ended));
         if let Some(parent) = self.parent_from_table(ended.ppid, table) {
             out.process.parent = Some(parent);
         }
@@ -385,6 +474,7 @@ impl Enricher {
         };
         if let Some(info) = actor {
             process.parent = self.parent_from_table(info.ppid, table);
+            self.add_leaders(&mut process, info, &table.leaders(info));
         }
         let action = match ev.op {
             FileOp::OpenWrite => Action::FileOpen,
@@ -429,4 +519,190 @@ fn escaped_fields(process: &ProcessInfo, parent: Option<&ProcessInfo>) -> Option
     (!names.is_empty()).then_some(SensorFields {
         escaped_fields: names,
     })
+}
+
+/// `container.*` from the cgroup's container and the runtime's metadata.
+fn container_fields(c: &ContainerInfo, meta: Option<&RuntimeMeta>) -> ContainerFields {
+    let mut out = ContainerFields {
+        id: c.id.clone(),
+        runtime: c.runtime.ecs_value(),
+        ..ContainerFields::default()
+    };
+    if let Some(m) = meta {
+        out.name = m.name.clone();
+        out.image = m.image_name.as_ref().map(|name| ContainerImage {
+            name: name.clone(),
+            tag: m.image_tag.iter().cloned().collect(),
+        });
+        out.security_context = m
+            .privileged
+            .map(|privileged| SecurityContext { privileged });
+    }
+    out
+}
+
+/// `orchestrator.*` when the container is in a pod: the uid from the
+/// kubelet's cgroup path (or the runtime's annotations), the pod's name
+/// and namespace from the runtime's annotations or labels.
+fn orchestrator_fields(
+    c: &ContainerInfo,
+    meta: Option<&RuntimeMeta>,
+) -> Option<OrchestratorFields> {
+    let uid = c
+        .pod_uid
+        .clone()
+        .or_else(|| meta.and_then(|m| m.pod_uid.clone()));
+    let name = meta.and_then(|m| m.pod_name.clone());
+    if uid.is_none() && name.is_none() {
+        return None;
+    }
+    Some(OrchestratorFields {
+        orchestrator_type: "kubernetes",
+        namespace: meta.and_then(|m| m.pod_namespace.clone()),
+        resource: OrchestratorResource {
+            resource_type: "pod",
+            id: uid,
+            name,
+        },
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::context::container_id::ContainerRuntime;
+
+    fn info(pod_uid: Option<&str>) -> ContainerInfo {
+        ContainerInfo {
+            id: "a".repeat(64),
+            runtime: ContainerRuntime::Containerd,
+            pod_uid: pod_uid.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn container_and_pod_fields_from_runtime_metadata() {
+        let meta = RuntimeMeta {
+            name: Some("web".into()),
+            image_name: Some("docker.io/library/nginx".into()),
+            image_tag: Some("1.25".into()),
+            pod_name: Some("web-1".into()),
+            pod_namespace: Some("shop".into()),
+            pod_uid: Some("uid-from-annotations".into()),
+            privileged: Some(true),
+        };
+        let c = container_fields(&info(Some("uid-from-cgroup")), Some(&meta));
+        let o = orchestrator_fields(&info(Some("uid-from-cgroup")), Some(&meta));
+        let json = serde_json::json!({"container": c, "orchestrator": o});
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "container": {
+                    "id": "a".repeat(64),
+                    "runtime": "containerd",
+                    "name": "web",
+                    "image": {"name": "docker.io/library/nginx", "tag": ["1.25"]},
+                    "security_context": {"privileged": true}
+                },
+                "orchestrator": {
+                    "type": "kubernetes",
+                    "namespace": "shop",
+                    "resource": {"type": "pod", "id": "uid-from-cgroup", "name": "web-1"}
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn without_metadata_only_what_the_cgroup_says() {
+        let c = container_fields(&info(None), None);
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            serde_json::json!({"id": "a".repeat(64), "runtime": "containerd"})
+        );
+        assert!(orchestrator_fields(&info(None), None).is_none());
+        let o = orchestrator_fields(&info(Some("u1")), None).unwrap();
+        assert_eq!(
+            serde_json::to_value(&o).unwrap(),
+            serde_json::json!({"type": "kubernetes", "resource": {"type": "pod", "id": "u1"}})
+        );
+        // A docker container with the kubelet's labels but no pod cgroup.
+        let meta = RuntimeMeta {
+            pod_name: Some("p".into()),
+            pod_uid: Some("u2".into()),
+            ..RuntimeMeta::default()
+        };
+        let o = orchestrator_fields(&info(None), Some(&meta)).unwrap();
+        assert_eq!(o.resource.id.as_deref(), Some("u2"));
+    }
+
+    #[test]
+    fn leader_fields_of_an_exec_into_a_container() {
+        use crate::context::process_table::{leaders::INIT_PID_NS, TableConfig};
+        use crate::kernel::decode::ExecEvent;
+        use sensor_common::TaskInfo;
+        let dir = tempfile::tempdir().unwrap();
+        let mut table = ProcessTable::new(TableConfig {
+            host_id: "h".into(),
+            capacity: 16,
+            proc_root: dir.path().to_owned(),
+            clk_tck: 100,
+        });
+        let task = |pid, start, ns, sid, pgid| TaskInfo {
+            tgid: pid,
+            pid,
+            start_boottime_ns: start,
+            sid,
+            pgid,
+            pid_ns: ns,
+            ..TaskInfo::default()
+        };
+        let shell = ExecEvent {
+            task: task(700, 5_000_000_000, 4026532900, 700, 700),
+            parent: Some(task(500, 1_000_000_000, INIT_PID_NS, 1, 1)),
+            filename: b"/bin/sh".to_vec(),
+            args: vec![b"sh".to_vec()],
+            argc: 1,
+            uid: 0,
+            ..ExecEvent::default()
+        };
+        let ctx = table.on_exec(&shell);
+        let mut enricher = Enricher::new(
+            HostIdentity {
+                name: "n".into(),
+                id: None,
+            },
+            None,
+        );
+        let doc = enricher.exec_event(&shell, &ctx);
+        let json = serde_json::to_value(&doc).unwrap();
+        let p = &json["process"];
+        assert_eq!(p["entry_leader"]["entry_meta"]["type"], "container");
+        assert_eq!(p["entry_leader"]["same_as_process"], true);
+        assert_eq!(p["entry_leader"]["pid"], 700);
+        assert_eq!(p["entry_leader"]["name"], "sh");
+        assert_eq!(p["entry_leader"]["user"]["id"], "0");
+        assert_eq!(p["session_leader"]["same_as_process"], true);
+        assert_eq!(p["group_leader"]["pid"], 700);
+
+        // A child of it: the entry leader is the shell, not itself.
+        let child = ExecEvent {
+            task: task(701, 6_000_000_000, 4026532900, 700, 701),
+            parent: Some(task(700, 5_000_000_000, 4026532900, 700, 700)),
+            filename: b"/bin/sh".to_vec(),
+            args: vec![b"sh".to_vec(), b"-i".to_vec()],
+            argc: 2,
+            ..ExecEvent::default()
+        };
+        let ctx = table.on_exec(&child);
+        let json = serde_json::to_value(enricher.exec_event(&child, &ctx)).unwrap();
+        let p = &json["process"];
+        assert_eq!(p["entry_leader"]["same_as_process"], false);
+        assert_eq!(p["entry_leader"]["pid"], 700);
+        assert_eq!(p["entry_leader"]["entry_meta"]["type"], "container");
+        assert_eq!(p["session_leader"]["pid"], 700);
+        assert_eq!(p["session_leader"]["same_as_process"], false);
+        assert_eq!(p["group_leader"]["same_as_process"], true);
+    }
 }

@@ -81,6 +81,8 @@ pub fn from_btf(btf: &KernelBtf) -> Result<KernelOffsets, BtfError> {
         path_mnt: btf.offset_of("path", "mnt")?,
         path_dentry: btf.offset_of("path", "dentry")?,
         file_f_mode: btf.offset_of("file", "f_mode")?,
+        signal_pids: btf.offset_of("signal_struct", "pids")?,
+        upid_nr: btf.offset_of("upid", "nr")?,
         // Optional: pidfs (6.9+) gives every `struct pid` a unique inode.
         has_pid_ino: u32::from(btf.offset_of("pid", "ino").is_ok()),
         pid_ino: btf.offset_of("pid", "ino").unwrap_or(0),

@@ -1470,6 +1470,7 @@ mod tests {
         ev.container = Some(ContainerFields {
             id: "c".repeat(64),
             runtime: Some("containerd"),
+            ..ContainerFields::default()
         });
         for rule in rules() {
             let template = AlertTemplate::new(&rule);

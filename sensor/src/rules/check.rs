@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use super::fields;
 use super::load::{expand_paths, load_file, LoadOutcome};
 use super::sources::{self, Availability};
 
@@ -34,13 +35,21 @@ pub fn check_paths_with(
     let (mut supported, mut unsupported, mut malformed) = (0usize, 0usize, 0usize);
     let mut sequences = 0usize;
     for file in &files {
-        match load_file(file) {
+        let outcome = load_file(file);
+        // Fields the rule reads that no event here carries, after the
+        // verdict (rules::fields).
+        let note = match &outcome {
+            Ok(LoadOutcome::Supported(r)) => fields::note(&r.meta.query),
+            Ok(LoadOutcome::Sequence(r)) => fields::note(&r.meta.query),
+            _ => String::new(),
+        };
+        match outcome {
             Ok(LoadOutcome::Supported(rule)) => match sources::needs(&rule.meta.query, avail) {
                 Some(n) if !n.supported() => {
                     unsupported += 1;
                     writeln!(
                         out,
-                        "{}\t{}\tunsupported: {}",
+                        "{}\t{}\tunsupported: {}{note}",
                         rule.meta.rule_id,
                         rule.meta.name,
                         n.describe()
@@ -51,7 +60,7 @@ pub fn check_paths_with(
                     let sources = n.map(|n| format!("\t{}", n.describe())).unwrap_or_default();
                     writeln!(
                         out,
-                        "{}\t{}\tsupported{sources}",
+                        "{}\t{}\tsupported{sources}{note}",
                         rule.meta.rule_id, rule.meta.name
                     )?;
                 }
@@ -62,7 +71,7 @@ pub fn check_paths_with(
                     unsupported += 1;
                     writeln!(
                         out,
-                        "{}\t{}\tunsupported: a step of the sequence: {}",
+                        "{}\t{}\tunsupported: a step of the sequence: {}{note}",
                         rule.meta.rule_id,
                         rule.meta.name,
                         n.describe()
@@ -74,7 +83,7 @@ pub fn check_paths_with(
                         steps.iter().flat_map(|n| n.kinds.iter().copied()).collect();
                     writeln!(
                         out,
-                        "{}\t{}\tsupported (sequence)\tsources: {}",
+                        "{}\t{}\tsupported (sequence)\tsources: {}{note}",
                         rule.meta.rule_id,
                         rule.meta.name,
                         kinds.join("+")

@@ -11,6 +11,7 @@
 //! file and never stops the other files from loading.
 
 mod check;
+pub mod fields;
 mod load;
 mod model;
 pub mod sequences;

@@ -54,6 +54,10 @@ pub struct ConfigFile {
     /// Permission bits of created output files, octal: `"0600"` (default)
     /// or `"0640"` (group-readable, for a log shipper in the file's group).
     pub output_mode: Option<String>,
+    /// Where the node's root is, for the container runtimes' state files
+    /// (`run/containerd`, `var/lib/docker`, ...): `/` on a host,
+    /// `/proc/1/root` in a `hostPID` pod; `""` disables container metadata.
+    pub runtime_root: Option<String>,
 }
 
 impl ConfigFile {
@@ -89,6 +93,9 @@ pub struct Settings {
     pub batch_ms: u64,
     /// Permission bits of file outputs (0o600 or 0o640).
     pub output_mode: u32,
+    /// Root under which runtime state files are read; `None`: no container
+    /// metadata.
+    pub runtime_root: Option<PathBuf>,
 }
 
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9100";
@@ -246,7 +253,27 @@ pub fn resolve(
             )
         })?,
     };
+    let runtime_root = match over
+        .runtime_root
+        .as_deref()
+        .or(file.runtime_root.as_deref())
+        .unwrap_or("/")
+    {
+        "" => None,
+        root => {
+            let path = PathBuf::from(root);
+            if !path.is_absolute() || !path.is_dir() {
+                return Err(invalid(
+                    "runtime_root",
+                    origin(&over.runtime_root, &file.runtime_root, file_path),
+                    format!("{root:?} is not an absolute path to a directory"),
+                ));
+            }
+            Some(path)
+        }
+    };
     Ok(Settings {
+        runtime_root,
         batch_ms,
         output_mode,
         rules,
@@ -364,5 +391,22 @@ mod tests {
         );
         let e = file("ring_buffer_mib = \"big\"\n").expect_err("type");
         assert!(e.to_string().starts_with("config file sensor.toml:"), "{e}");
+    }
+
+    #[test]
+    fn runtime_root_defaults_to_slash_and_is_checked() {
+        let s = resolve(&ConfigFile::default(), None, &ConfigFile::default()).expect("valid");
+        assert_eq!(s.runtime_root, Some(PathBuf::from("/")));
+        let f = file("runtime_root = \"\"\n").expect("parse");
+        let s = resolve(&f, None, &ConfigFile::default()).expect("valid");
+        assert_eq!(s.runtime_root, None, "\"\" turns container metadata off");
+        for bad in ["relative/dir", "/nonexistent/root", "/etc/hostname"] {
+            let over = ConfigFile {
+                runtime_root: Some(bad.into()),
+                ..ConfigFile::default()
+            };
+            let e = resolve(&ConfigFile::default(), None, &over).expect_err(bad);
+            assert!(e.to_string().contains("`runtime_root`"), "{e}");
+        }
     }
 }

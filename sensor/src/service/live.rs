@@ -212,6 +212,16 @@ impl LiveSensor {
             }
         };
         let mut enricher = Enricher::new(host, containers);
+        if let Some(root) = &settings.runtime_root {
+            // Container and pod metadata, read on a thread of its own.
+            let paths = crate::context::runtime_meta::RuntimePaths::new(root);
+            let resolver = crate::context::runtime_meta::MetaResolver::spawn(
+                paths,
+                crate::context::runtime_meta::DEFAULT_CAPACITY,
+            )
+            .context("starting the runtime metadata worker")?;
+            enricher.set_runtime_meta(resolver);
+        }
         if let Some(r) = cgroup_mode.secondary_resolver() {
             enricher.set_v1_fallback(r);
         }
@@ -448,6 +458,12 @@ impl Pipeline {
         if let Some(r) = self.enricher.resolver_stats() {
             m.set_resolver(&r);
         }
+        if let Some((r, last_error)) = self.enricher.runtime_meta_stats() {
+            m.set_runtime_meta(&r);
+            if let Some(e) = last_error {
+                eprintln!("sensor: warning: runtime metadata: {e}");
+            }
+        }
         m.set_output_errors(
             self.alerts.errors(),
             self.events.as_ref().map_or(0, |e| e.errors()),
@@ -568,6 +584,7 @@ impl Pipeline {
                             kernel,
                             exec.ktime_ns,
                             exec.cgroup_id,
+                            &self.table,
                         );
                         self.evaluate_and_write(&doc);
                     }

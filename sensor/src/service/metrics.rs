@@ -24,6 +24,7 @@ use prometheus_client::registry::Registry;
 
 use crate::context::cgroup_path::ResolverStats;
 use crate::context::process_table::TableStats;
+use crate::context::runtime_meta::MetaStats;
 use crate::kernel::programs::{KernelDrop, LostCounts};
 
 /// Rule evaluation time buckets (seconds), per event.
@@ -139,6 +140,8 @@ pub struct Metrics {
     table: Family<Labels, Counter>,
     resolver: Family<Labels, Counter>,
     resolver_entries: Gauge,
+    runtime_meta: Family<Labels, Counter>,
+    runtime_meta_entries: Gauge,
     eval_seconds: EvalHistogram,
     http_closed: Family<Labels, Counter>,
     sequence_dropped: Family<Labels, Counter>,
@@ -264,6 +267,21 @@ impl Metrics {
             "Cgroups the resolver knows",
             resolver_entries.clone(),
         );
+        let runtime_meta = Family::default();
+        registry.register(
+            "runtime_metadata",
+            "Container metadata lookups in the runtimes' files: requested, found, not_found, \
+             too_large, not_regular, read_error, parse_error (each refused or failed file), \
+             queue_full (dropped, asked again later), evicted (cache at capacity), expired \
+             (idle entries dropped)",
+            runtime_meta.clone(),
+        );
+        let runtime_meta_entries = Gauge::default();
+        registry.register(
+            "runtime_metadata_entries",
+            "Containers whose runtime metadata is cached",
+            runtime_meta_entries.clone(),
+        );
         let eval_seconds = EvalHistogram::default();
         registry.register(
             "rule_eval_seconds",
@@ -301,6 +319,8 @@ impl Metrics {
             table,
             resolver,
             resolver_entries,
+            runtime_meta,
+            runtime_meta_entries,
             eval_seconds,
             http_closed,
             sequence_dropped,
@@ -318,6 +338,7 @@ impl Metrics {
         metrics.set_output_errors(0, 0);
         metrics.set_table(&TableStats::default());
         metrics.set_resolver(&ResolverStats::default());
+        metrics.set_runtime_meta(&MetaStats::default());
         Arc::new(metrics)
     }
 
@@ -444,6 +465,28 @@ impl Metrics {
             .set(i64::try_from(r.entries).unwrap_or(i64::MAX));
         for (what, n) in [("walks", r.walks), ("rate_limited", r.rate_limited)] {
             set(&self.resolver.get_or_create(&labels(&[("what", what)])), n);
+        }
+    }
+
+    pub fn set_runtime_meta(&self, m: &MetaStats) {
+        self.runtime_meta_entries
+            .set(i64::try_from(m.entries).unwrap_or(i64::MAX));
+        for (what, n) in [
+            ("requested", m.requested),
+            ("found", m.found),
+            ("not_found", m.not_found),
+            ("too_large", m.too_large),
+            ("not_regular", m.not_regular),
+            ("read_error", m.read_errors),
+            ("parse_error", m.parse_errors),
+            ("queue_full", m.queue_full),
+            ("evicted", m.evicted),
+            ("expired", m.expired),
+        ] {
+            set(
+                &self.runtime_meta.get_or_create(&labels(&[("what", what)])),
+                n,
+            );
         }
     }
 

@@ -42,6 +42,7 @@
 mod capacity;
 mod exec_path;
 mod identity;
+pub mod leaders;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -55,6 +56,7 @@ use crate::kernel::decode::{ExecEvent, ExitEvent, ForkEvent};
 
 use exec_path::{basename, is_fd_path};
 pub use identity::{boottime_ns_to_ticks, entity_id, system_clk_tck, DEFAULT_CLK_TCK};
+pub use leaders::{EntryLeader, EntryType, Leaders};
 
 /// How many exited processes stay findable as parents (see module docs).
 const RECENTLY_EXITED: usize = 64;
@@ -134,6 +136,15 @@ pub struct ProcessInfo {
     /// ([`ProcessTable::parent_became_interactive`]); `interactive` keeps
     /// the start value.
     pub became_interactive: bool,
+    /// Session id, host view (0: unknown). As of the last exec or `/proc`
+    /// read; a fork child's from the fork record.
+    pub sid: u32,
+    /// Process group id, host view (0: unknown); same rules as `sid`.
+    pub pgid: u32,
+    /// Inode of the process's pid namespace (0: unknown).
+    pub pid_ns: u32,
+    /// The entry leader ([`leaders`]).
+    pub entry_leader: EntryLeader,
 }
 
 impl ProcessInfo {
@@ -152,6 +163,8 @@ pub struct ExecContext {
     /// `None`: the parent is unknown to the table, to `/proc`, or the kernel
     /// could not read it. Leave parent fields absent; never guess.
     pub parent: Option<Arc<ProcessInfo>>,
+    /// The session and group leaders at the moment of the exec.
+    pub leaders: Leaders,
 }
 
 /// Counters for metrics and health output.
@@ -305,6 +318,22 @@ impl ProcessTable {
                 origin: Origin::Fork,
                 escaped: p.escaped,
                 became_interactive: p.became_interactive,
+                sid: if ev.child.sid != 0 {
+                    ev.child.sid
+                } else {
+                    p.sid
+                },
+                pgid: if ev.child.pgid != 0 {
+                    ev.child.pgid
+                } else {
+                    p.pgid
+                },
+                pid_ns: if ev.child.pid_ns != 0 {
+                    ev.child.pid_ns
+                } else {
+                    p.pid_ns
+                },
+                entry_leader: EntryLeader::inherited_from(&p),
             },
             None => match self.read_instance(pid, ticks) {
                 Some(snap) => {
@@ -397,6 +426,22 @@ impl ProcessTable {
             || ev.args_read_failed
             || u64::try_from(args.len()).map_or(true, |n| n < u64::from(ev.argc));
         let cgroup_id = (ev.cgroup_id != 0).then_some(ev.cgroup_id);
+        let entry_leader = match leaders::starts_entry(
+            pid,
+            ev.task.pid_ns,
+            ev.parent.as_ref().map(|p| p.pid_ns),
+        ) {
+            Some(t) => EntryLeader::Own(t),
+            // What it had before this exec (its fork copy), else its
+            // parent's.
+            None => match prior.as_ref().map(|p| &p.entry_leader) {
+                Some(e) if *e != EntryLeader::Unknown => e.clone(),
+                _ => parent
+                    .as_ref()
+                    .map(EntryLeader::inherited_from)
+                    .unwrap_or_default(),
+            },
+        };
         let info = ProcessInfo {
             pid,
             ppid: ev
@@ -425,10 +470,19 @@ impl ProcessTable {
             origin: Origin::Exec,
             escaped: esc,
             became_interactive: false,
+            sid: ev.task.sid,
+            pgid: ev.task.pgid,
+            pid_ns: ev.task.pid_ns,
+            entry_leader,
         };
         let process = Arc::new(info);
         self.insert(Arc::clone(&process));
-        ExecContext { process, parent }
+        let leaders = self.leaders(&process);
+        ExecContext {
+            process,
+            parent,
+            leaders,
+        }
     }
 
     /// The parent of this exec was not interactive when it started, yet the
@@ -504,6 +558,24 @@ impl ProcessTable {
         self.get(pid).filter(|i| i.start_ticks == start_ticks)
     }
 
+    /// The session and group leaders of `info` as the table knows them:
+    /// the entry whose pid is `sid` (`pgid`) and which leads that session
+    /// (group) itself. The kernel does not reuse a pid while a session or
+    /// group of that number lives, so no start-time check is needed.
+    pub fn leaders(&self, info: &ProcessInfo) -> Leaders {
+        let find = |id: u32, of: fn(&ProcessInfo) -> u32| {
+            (id != 0)
+                .then(|| self.get(id))
+                .flatten()
+                .filter(|l| of(l) == id)
+                .cloned()
+        };
+        Leaders {
+            session: find(info.sid, |l| l.sid),
+            group: find(info.pgid, |l| l.pgid),
+        }
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -542,6 +614,20 @@ impl ProcessTable {
         cgroup_id: Option<u64>,
     ) -> ProcessInfo {
         let args_count = u32::try_from(snap.args.len()).unwrap_or(u32::MAX);
+        // Parents are seeded first, so the parent's entry is known here.
+        let parent = self
+            .entries
+            .get(&snap.ppid)
+            .map(|e| &e.info)
+            .filter(|p| p.start_ticks <= snap.start_ticks);
+        let entry_leader = match leaders::starts_entry(
+            snap.pid,
+            snap.pid_ns.unwrap_or(0),
+            parent.map(|p| p.pid_ns),
+        ) {
+            Some(t) => EntryLeader::Own(t),
+            None => parent.map(EntryLeader::inherited_from).unwrap_or_default(),
+        };
         ProcessInfo {
             pid: snap.pid,
             ppid: snap.ppid,
@@ -562,6 +648,10 @@ impl ProcessTable {
             origin: Origin::Procfs,
             escaped: snap.escaped,
             became_interactive: false,
+            sid: snap.sid,
+            pgid: snap.pgid,
+            pid_ns: snap.pid_ns.unwrap_or(0),
+            entry_leader,
         }
     }
 

@@ -88,6 +88,9 @@ fn snap(pid: u32, ppid: u32, start: u64, name: &str, args: &[&str]) -> ProcSnaps
         tty_nr: 0,
         cgroup_path: Some("/system.slice/x.service".to_owned()),
         is_kernel_thread: false,
+        pgid: 0,
+        sid: 0,
+        pid_ns: None,
     }
 }
 
@@ -846,4 +849,125 @@ fn escaped_fields_are_recorded_per_field() {
         t.on_exec(&ev).process.escaped.is_empty(),
         "valid UTF-8 is never escaped"
     );
+}
+
+/// A task in pid namespace `ns` with session `sid` and group `pgid`.
+fn task_in(pid: u32, start: u64, ns: u32, sid: u32, pgid: u32) -> TaskInfo {
+    TaskInfo {
+        sid,
+        pgid,
+        pid_ns: ns,
+        ..task(pid, start)
+    }
+}
+
+#[test]
+fn entry_leaders_start_at_a_namespace_entered_from_the_host_and_are_inherited() {
+    use super::leaders::INIT_PID_NS as HOST;
+    const CONTAINER: u32 = 4026532900;
+    let proc = FakeProc::new();
+    let mut t = table(proc.path(), 100);
+    let mut init = snap(1, 0, 1, "systemd", &["/sbin/init"]);
+    init.pid_ns = Some(HOST);
+    let mut shim = snap(500, 1, 100, "containerd-shim-runc-v2", &["shim"]);
+    shim.pid_ns = Some(HOST);
+    t.seed(vec![init, shim]);
+    assert_eq!(
+        t.get(1).unwrap().entry_leader,
+        EntryLeader::Own(EntryType::Init)
+    );
+    assert!(matches!(
+        &t.get(500).unwrap().entry_leader,
+        EntryLeader::Of(l, EntryType::Init) if l.pid == 1
+    ));
+
+    // The container's init: forked by the runtime, exec'd in the container.
+    t.on_fork(&ForkEvent {
+        child: task_in(600, 200, HOST, 1, 1),
+        ..fork(600, 200, 500, 100)
+    });
+    let mut ev = exec(600, 200, 500, 100, "/usr/sbin/nginx", &["nginx"]);
+    ev.task = task_in(600, 200, CONTAINER, 600, 600);
+    ev.parent = Some(task_in(500, 100, HOST, 1, 1));
+    let init_ctx = t.on_exec(&ev);
+    assert_eq!(
+        init_ctx.process.entry_leader,
+        EntryLeader::Own(EntryType::Container)
+    );
+    // Its session and group leader is itself.
+    assert_eq!(init_ctx.leaders.session.as_ref().map(|l| l.pid), Some(600));
+
+    // A shell started by the server: same namespace as its parent, so it
+    // inherits the container init as its entry leader.
+    t.on_fork(&ForkEvent {
+        child: task_in(601, 300, CONTAINER, 600, 600),
+        ..fork(601, 300, 600, 200)
+    });
+    let mut ev = exec(601, 300, 600, 200, "/bin/sh", &["sh", "-i"]);
+    ev.task = task_in(601, 300, CONTAINER, 600, 600);
+    ev.parent = Some(task_in(600, 200, CONTAINER, 600, 600));
+    let sh = t.on_exec(&ev);
+    assert!(matches!(
+        &sh.process.entry_leader,
+        EntryLeader::Of(l, EntryType::Container) if l.pid == 600
+    ));
+    assert_eq!(sh.leaders.session.as_ref().map(|l| l.pid), Some(600));
+    assert_eq!(sh.leaders.group.as_ref().map(|l| &*l.name), Some("nginx"));
+
+    // That shell unsharing a pid namespace of its own: not a new entry (its
+    // parent is not in the host's namespace).
+    let mut ev = exec(602, 400, 601, 300, "/bin/sh", &["sh"]);
+    ev.task = task_in(602, 400, CONTAINER + 1, 600, 600);
+    ev.parent = Some(task_in(601, 300, CONTAINER, 600, 600));
+    let nested = t.on_exec(&ev);
+    assert!(matches!(
+        &nested.process.entry_leader,
+        EntryLeader::Of(l, EntryType::Container) if l.pid == 600
+    ));
+
+    // `docker exec`: the runtime (host namespace) forks a process into the
+    // container; it starts a new entry and a new session.
+    let mut ev = exec(700, 500, 500, 100, "/bin/bash", &["bash"]);
+    ev.task = task_in(700, 500, CONTAINER, 700, 700);
+    ev.parent = Some(task_in(500, 100, HOST, 1, 1));
+    let exec_in = t.on_exec(&ev);
+    assert_eq!(
+        exec_in.process.entry_leader,
+        EntryLeader::Own(EntryType::Container)
+    );
+    // Its children inherit it through fork and exec.
+    t.on_fork(&ForkEvent {
+        child: task_in(701, 600, CONTAINER, 700, 701),
+        ..fork(701, 600, 700, 500)
+    });
+    assert!(matches!(
+        &t.get(701).unwrap().entry_leader,
+        EntryLeader::Of(l, EntryType::Container) if l.pid == 700
+    ));
+    let mut ev = exec(701, 600, 700, 500, "/usr/bin/id", &["id"]);
+    ev.task = task_in(701, 600, CONTAINER, 700, 701);
+    ev.parent = Some(task_in(700, 500, CONTAINER, 700, 700));
+    let id = t.on_exec(&ev);
+    assert!(matches!(
+        &id.process.entry_leader,
+        EntryLeader::Of(l, _) if l.pid == 700
+    ));
+    assert_eq!(id.leaders.session.as_ref().map(|l| l.pid), Some(700));
+    assert_eq!(id.leaders.group.as_ref().map(|l| l.pid), Some(701));
+}
+
+#[test]
+fn a_leader_that_is_not_one_is_not_reported() {
+    let proc = FakeProc::new();
+    let mut t = table(proc.path(), 100);
+    // Pid 800 is in the table but leads no session (its sid is 1).
+    let mut p = snap(800, 0, 10, "daemon", &["daemon"]);
+    p.sid = 1;
+    p.pgid = 800;
+    t.seed(vec![p]);
+    let mut ev = exec(900, 20, 800, 10, "/bin/true", &["true"]);
+    ev.task = task_in(900, 20, 0, 800, 800);
+    let ctx = t.on_exec(&ev);
+    assert!(ctx.leaders.session.is_none());
+    assert_eq!(ctx.leaders.group.as_ref().map(|l| l.pid), Some(800));
 }
