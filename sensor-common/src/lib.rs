@@ -698,7 +698,7 @@ mod tests {
     #[test]
     fn layout_is_stable() {
         assert_eq!(core::mem::size_of::<RecordHeader>(), 16);
-        assert_eq!(core::mem::size_of::<TaskInfo>(), 56);
+        assert_eq!(core::mem::size_of::<TaskInfo>(), 72);
         assert_eq!(ExecRecord::FIXED_LEN % 8, 0);
         assert_eq!(
             core::mem::offset_of!(ExecRecord, data),
