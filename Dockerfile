@@ -3,11 +3,11 @@
 # xtask/src/setup.rs and shared docs toolchain.md), on Debian 12 like the
 # nodes it runs on.
 #
-#   DOCKER_BUILDKIT=1 docker build --network host -t sensor .
+#   DOCKER_BUILDKIT=1 docker build -t sensor .
 #
 # Run it as deploy/kubernetes/base/daemonset.yaml does (uid 0, only its
-# capabilities, hostPID, the host's tracefs, BTF, cgroup tree and
-# machine-id read-only): see the README's deploy section.
+# capabilities, hostPID, the host's tracefs, BTF, cgroup tree, securityfs
+# and machine-id read-only): see the README's deploy section.
 # `cargo xtask image` builds it here, where no registry can be reached, with
 # local stand-ins for both bases (xtask/src/image.rs) and the binary it
 # already built; tests/tests/image.rs runs it with the DaemonSet's exact
@@ -117,7 +117,7 @@ COPY rules/persistence_suspicious_webserver_child_process_execution.toml /etc/se
 EXPOSE 9100
 
 # Runs as uid 0 on purpose, with the capabilities cut down by the runtime
-# (deploy/kubernetes/daemonset.yaml): Kubernetes has no ambient
+# (deploy/kubernetes/base/daemonset.yaml): Kubernetes has no ambient
 # capabilities, so capabilities added to a non-root container never reach
 # its effective set and the sensor could not load its programs. The binary
 # itself needs no root uid: under systemd it runs with

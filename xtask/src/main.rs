@@ -1,4 +1,4 @@
-//! The project's front door: `cargo xtask setup | build | run | test | bench | vm-test`.
+//! The project's front door: `cargo xtask setup | build | run | test | image | engine | bench | vm-test`.
 //!
 //! The eBPF side needs a compiler with a `core` for `bpfel-unknown-none` and
 //! a `bpf-linker` built against the same LLVM major. On Debian the proven
