@@ -735,6 +735,13 @@ fn image_runs_with_the_daemonset_privileges_and_alerts_on_a_neighbour() {
         "{alert}"
     );
     assert_eq!(get(&alert, "process.parent.name"), "python3", "{alert}");
+    // The node's identity, not the pod's: NODE_NAME from the downward API
+    // and the host's machine-id through its hostPath mount.
+    let node_name = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    assert_eq!(get(&alert, "host.name"), node_name.trim(), "{alert}");
+    if let Ok(id) = std::fs::read_to_string("/etc/machine-id") {
+        assert_eq!(get(&alert, "host.id"), id.trim(), "{alert}");
+    }
     assert_eq!(
         args_of(&alert),
         vec!["/bin/sh".to_owned(), "-c".to_owned(), cmd]
