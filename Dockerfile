@@ -1,25 +1,40 @@
-# syntax=docker/dockerfile:1
-#
 # The sensor image: the release `sensor` binary with its eBPF programs
 # embedded, built with the project's own recipe (`cargo xtask build`, see
 # xtask/src/setup.rs and shared docs toolchain.md), on Debian 12 like the
 # nodes it runs on.
 #
-#   docker build -t sensor .
-#   docker run --rm --pid=host --cap-drop=ALL \
-#     --cap-add=BPF --cap-add=PERFMON --cap-add=SYS_RESOURCE \
-#     --cap-add=DAC_READ_SEARCH --cap-add=SYS_PTRACE \
-#     -v /sys/kernel/tracing:/sys/kernel/tracing:ro \
-#     -v /sys/fs/cgroup:/sys/fs/cgroup:ro -v /etc/machine-id:/etc/machine-id:ro \
-#     -e NODE_NAME="$(hostname)" sensor
+#   DOCKER_BUILDKIT=1 docker build -t sensor .
+#
+# Run it as deploy/kubernetes/base/daemonset.yaml does (uid 0, only its
+# capabilities, hostPID, the host's tracefs, BTF, cgroup tree, securityfs
+# and machine-id read-only): see the README's deploy section.
+# `cargo xtask image` builds it here, where no registry can be reached, with
+# local stand-ins for both bases (xtask/src/image.rs) and the binary it
+# already built; tests/tests/image.rs runs it with the DaemonSet's exact
+# privileges.
+#
+# BuildKit (DOCKER_BUILDKIT=1, the default since Docker 23) is required: it
+# builds only the stage SENSOR_FROM selects, and the cache mounts below.
+# No `# syntax=` line: it would make BuildKit pull a frontend image; the
+# built-in frontend has everything used here.
 #
 # Pin both base images by digest in the release pipeline
-# (`FROM debian:bookworm@sha256:...`); tags are kept here for readability.
+# (`--build-arg BUILDER_BASE=debian:bookworm@sha256:...`); tags are kept
+# here for readability.
+
+# Where the binary comes from: `source` (the full build below, the
+# release path) or `prebuilt` (the binary `cargo xtask build` made on a
+# Debian 12 host, copied from target/release/sensor: same recipe, same
+# glibc; what CI uses, as the in-image build takes many minutes).
+ARG SENSOR_FROM=source
+ARG BUILDER_BASE=debian:bookworm
+# hadolint ignore=DL3007
+ARG RUNTIME_BASE=gcr.io/distroless/cc-debian12:latest
 
 ########################################################################
-# Builder: Debian's own Rust toolchain, no rustup.
+# sensor-source: Debian's own Rust toolchain, no rustup.
 ########################################################################
-FROM debian:bookworm AS builder
+FROM ${BUILDER_BASE} AS sensor-source
 
 # Must equal the LLVM major that Debian's rustc-web was built with
 # (`rustc -vV`); `cargo xtask build` re-checks this and rebuilds bpf-linker
@@ -73,18 +88,27 @@ RUN --mount=type=cache,target=/root/.cargo/registry \
  && /out/sensor --version
 
 ########################################################################
+# sensor-prebuilt: the host's `cargo xtask build` output.
+########################################################################
+FROM scratch AS sensor-prebuilt
+COPY target/release/sensor /out/sensor
+
+# A stage of this file, not an image: DL3006 does not apply.
+# hadolint ignore=DL3006
+FROM sensor-${SENSOR_FROM} AS sensor
+
+########################################################################
 # Runtime: glibc + libgcc only (the binary links libc, libm, libgcc_s).
 # distroless/cc-debian12 has the same glibc as the builder, no shell and no
 # package manager.
 ########################################################################
-# hadolint ignore=DL3007
-FROM gcr.io/distroless/cc-debian12:latest AS runtime
+FROM ${RUNTIME_BASE} AS runtime
 
 LABEL org.opencontainers.image.title="sensor" \
       org.opencontainers.image.description="eBPF Linux host security sensor with native Elastic EQL rules" \
       org.opencontainers.image.licenses="Apache-2.0"
 
-COPY --from=builder /out/sensor /usr/local/bin/sensor
+COPY --from=sensor /out/sensor /usr/local/bin/sensor
 # The seed rule, so the image works stand-alone; Kubernetes mounts the
 # sensor-rules ConfigMap over this directory.
 COPY rules/persistence_suspicious_webserver_child_process_execution.toml /etc/sensor/rules/
@@ -93,7 +117,7 @@ COPY rules/persistence_suspicious_webserver_child_process_execution.toml /etc/se
 EXPOSE 9100
 
 # Runs as uid 0 on purpose, with the capabilities cut down by the runtime
-# (deploy/kubernetes/daemonset.yaml): Kubernetes has no ambient
+# (deploy/kubernetes/base/daemonset.yaml): Kubernetes has no ambient
 # capabilities, so capabilities added to a non-root container never reach
 # its effective set and the sensor could not load its programs. The binary
 # itself needs no root uid: under systemd it runs with

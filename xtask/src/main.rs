@@ -1,4 +1,4 @@
-//! The project's front door: `cargo xtask setup | build | run | test | bench | vm-test`.
+//! The project's front door: `cargo xtask setup | build | run | test | image | engine | bench | vm-test`.
 //!
 //! The eBPF side needs a compiler with a `core` for `bpfel-unknown-none` and
 //! a `bpf-linker` built against the same LLVM major. On Debian the proven
@@ -10,6 +10,7 @@
 mod bench;
 mod deploy_check;
 mod engine;
+mod image;
 mod setup;
 mod storm;
 mod test_deps;
@@ -48,6 +49,10 @@ enum Cmd {
     /// Start containerd and dockerd if they are not running and import the
     /// test image (what `test` does before the end-to-end tests).
     Engine,
+    /// Build the container image from the Dockerfile with a local docker
+    /// (local stand-ins for the base images; the host-built binary unless
+    /// --from-source).
+    Image(image::ImageArgs),
     /// Overhead benchmark (as root): exec storms bare, with the sensor,
     /// bpftrace and auditd.
     Bench(bench::BenchArgs),
@@ -67,6 +72,7 @@ fn main() -> ExitCode {
         Cmd::Run { args } => run(&args),
         Cmd::Test { args } => test(&args),
         Cmd::Engine => engine::ensure().map(|e| println!("{}", e.test_image)),
+        Cmd::Image(args) => image::run(&args),
         Cmd::Bench(args) => bench::run(&args),
         Cmd::VmTest(args) => vm::run(&args, true),
         Cmd::VmGuest => vm::guest::run(),
@@ -174,6 +180,13 @@ fn test(args: &[String]) -> Result<()> {
     // containerd + dockerd and the test image, for the tests that run real
     // docker and containerd containers (tests/src/engine.rs).
     let engine = engine::ensure()?;
+    // The sensor image, run with the DaemonSet's privileges by
+    // tests/tests/image.rs (the host-built binary: seconds, not the
+    // in-image toolchain build).
+    let image = image::build(&image::ImageArgs {
+        from_source: false,
+        tag: image::DEFAULT_TAG.to_owned(),
+    })?;
     let root = workspace_root();
     let mut cmd = Command::new(cargo());
     cmd.current_dir(&root)
@@ -187,7 +200,8 @@ fn test(args: &[String]) -> Result<()> {
         .args(args)
         .env("SENSOR_BIN", &bin)
         .env("SENSOR_EBPF_OBJECT", ebpf_object_path())
-        .env("SENSOR_TEST_IMAGE", &engine.test_image);
+        .env("SENSOR_TEST_IMAGE", &engine.test_image)
+        .env("SENSOR_IMAGE", &image.tag);
     run_cmd(&mut cmd)?;
     // Other kernels and cgroup layouts under qemu: Debian 12's 6.1 on every
     // layout plus a boot without BPF LSM (the full matrix: `vm-test`).

@@ -111,6 +111,8 @@ impl LiveSensor {
     /// the process table, opens the outputs, installs the signal handlers,
     /// and says `sensor: ready`. Every failure here is fatal and explained.
     fn start(opts: LiveOptions) -> Result<LiveSensor> {
+        // Name a missing capability before anything fails on it.
+        crate::service::privileges::check(&crate::service::privileges::Environment::current())?;
         let rules = opts.rules;
         let settings = opts.settings;
         let metrics = Metrics::new(
