@@ -364,3 +364,104 @@ fn kubelet_pod_discovery_past_maxspan_gives_nothing() {
         |e| args_of(e).iter().any(|a| a.ends_with("-5")),
     );
 }
+
+/// A `sample` rule (no Elastic Linux sample rule can fire here: they need
+/// Auditbeat's `auditd.*` fields or network events), over this chain's
+/// own marker: an exec and a file creation in one container, in either
+/// order.
+fn sample_rule(dir: &Path, m: &str) -> std::path::PathBuf {
+    let path = dir.join("sample.toml");
+    let text = format!(
+        "[metadata]\ncreation_date = \"2026/01/01\"\nmaturity = \"production\"\n\
+         updated_date = \"2026/01/01\"\n\n[rule]\nauthor = [\"t\"]\ndescription = \"d\"\n\
+         name = \"Sample {m}\"\nrisk_score = 1\nrule_id = \"sample-{m}\"\nseverity = \"low\"\n\
+         type = \"eql\"\nlanguage = \"eql\"\nfrom = \"now-9m\"\nquery = '''\n\
+         sample by container.id\n  \
+         [process where event.action == \"exec\" and process.args == \"{m}-a\"]\n  \
+         [file where event.action == \"creation\" and file.name == \"{m}-b\"]\n'''\n"
+    );
+    std::fs::write(&path, text).expect("rule file");
+    path
+}
+
+#[test]
+fn a_sample_fires_live_once_per_key_and_replays_to_the_same_alert() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m = marker("sample");
+    let rule = sample_rule(dir.path(), &m);
+    let rule_id = format!("sample-{m}");
+    let Some(mut sensor) = start_or_skip(&["--rules", rule.to_str().expect("utf-8")]) else {
+        return;
+    };
+    let alerts_path = sensor.alerts_path();
+    // The file before the exec (a sample has no order), then the same
+    // pair again: still one sample for the container.
+    let chain = format!(
+        ": > $T/{m}-b; /bin/true {m}-a; sleep 0.3; rm $T/{m}-b; : > $T/{m}-b; /bin/true {m}-a {m}-end"
+    );
+    let Some((cid, _cgroups, _tmp)) = run_in_container(&chain) else {
+        return;
+    };
+    let found = wait_line(&alerts_path, Duration::from_secs(20), |a| {
+        get(a, "kibana.alert.rule.rule_id") == rule_id.as_str()
+    });
+    // Past the reorder window: a (wrong) second sample would be out.
+    let end = format!("{m}-end");
+    let seen_last = sensor.wait_event(Duration::from_secs(20), |e| {
+        get(e, "event.action") == "exec" && args_of(e).contains(&end)
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let summary = sensor.stop().expect("sensor stops");
+    assert!(
+        found.is_ok(),
+        "no sample alert: {summary}\n{}",
+        chain_of(&sensor, &m)
+    );
+    assert!(seen_last.is_ok());
+    let alerts = read_lines(&alerts_path);
+    let groups = group_alerts(&alerts, &rule_id, &m);
+    assert_eq!(groups.len(), 1, "{groups:#?}");
+    let (shell, blocks) = &groups[0];
+    assert_eq!(get(shell, "container.id"), cid.as_str());
+    // Building blocks in filter order: the exec, then the file.
+    assert_eq!(blocks.len(), 2, "{blocks:#?}");
+    assert_eq!(get(blocks[0], "event.action"), "exec");
+    assert_eq!(get(blocks[1], "event.action"), "creation");
+    assert!(
+        get(blocks[0], "@timestamp").as_str() > get(blocks[1], "@timestamp").as_str(),
+        "the file came first"
+    );
+    // The whole run's events through `sensor replay` (Elasticsearch's
+    // batch semantics: one sample per key) give the same alert lines.
+    let live: Vec<String> = std::fs::read_to_string(&alerts_path)
+        .expect("alerts")
+        .lines()
+        .filter(|l| l.contains(&rule_id))
+        .map(str::to_owned)
+        .collect();
+    let input = dir.path().join("events.jsonl");
+    let events: String = std::fs::read_to_string(sensor.events_path())
+        .expect("events")
+        .lines()
+        .filter(|l| l.contains(&m))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&input, events).expect("events");
+    let out = Command::new(tests::sensor_bin())
+        .args(["replay", "--rules", rule.to_str().expect("utf-8")])
+        .arg(&input)
+        .output()
+        .expect("sensor replay");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replayed: Vec<String> = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(live.len(), 3, "a shell and two building blocks");
+    assert_eq!(live, replayed);
+}
