@@ -12,7 +12,10 @@
 //!   event does not model, such as `file.path`).
 //! * `json copy`: what it did before (rebuilt here from the same public
 //!   parts): the interest check on the native event, then a copy of its
-//!   JSON held in the window and every step evaluated on the JSON.
+//!   JSON held in the window and every step evaluated on the JSON;
+//!   `json copy, JSON already built`: the same when a single-event rule had
+//!   already built the event's JSON (a rule reading a field the native
+//!   event does not model), so only the copy and the JSON evaluation remain.
 //!
 //! Events are built before the clock starts; each path gets its own fresh
 //! copies (so a JSON one path built is not reused by the other).
@@ -183,15 +186,47 @@ fn json_copy(rules: &RuleSet, events: Vec<EcsEvent>) -> Figures {
     }
 }
 
+/// Rounds per storm and path; the paths alternate (order reversed on odd
+/// rounds) and the fastest round of each is reported, so a busy shared
+/// machine inflates neither path more than the other.
+const ROUNDS: usize = 3;
+
+/// One way of running the live sequence path over a storm.
+type Path = fn(&RuleSet, Vec<EcsEvent>) -> Figures;
+
 fn storm(rules: &RuleSet, name: &str, make: &dyn Fn() -> Vec<EcsEvent>) {
     let n = make().len();
-    for (path, f) in [
-        ("typed", typed as fn(&RuleSet, Vec<EcsEvent>) -> Figures),
+    let paths: [(&str, Path); 3] = [
+        ("typed", typed),
         ("json copy", json_copy),
-    ] {
-        let r = f(rules, make());
+        ("json copy, JSON already built", json_copy),
+    ];
+    let mut best: [Option<Figures>; 3] = [None, None, None];
+    for round in 0..ROUNDS {
+        for k in 0..3 {
+            let p = if round % 2 == 0 { k } else { 2 - k };
+            let events = make();
+            if p == 2 {
+                // As when a single-event rule already read a field the
+                // native event does not model: the copy is all that is left.
+                for ev in &events {
+                    let _ = ev.to_json();
+                }
+            }
+            let r = (paths[p].1)(rules, events);
+            if best[p]
+                .as_ref()
+                .is_none_or(|b| r.ns_per_event < b.ns_per_event)
+            {
+                best[p] = Some(r);
+            }
+        }
+    }
+    for (p, r) in best.iter().enumerate() {
+        let Some(r) = r else { continue };
         println!(
-            "{name} [{path}]: {n} events, {:.0} ns/event, {} sequences, peak {} partial sequences (~{} KiB state, ~{} B each), {} evicted, peak {} events held in the reorder window",
+            "{name} [{}]: {n} events, {:.0} ns/event (best of {ROUNDS}), {} sequences, peak {} partial sequences (~{} KiB state, ~{} B each), {} evicted, peak {} events held in the reorder window",
+            paths[p].0,
             r.ns_per_event,
             r.sequences,
             r.peak_pending,
