@@ -392,7 +392,7 @@ fn grammar() {
         assert_eq!(e.kind, EqlErrorKind::Syntax, "{q}: {e}");
     }
     for q in [
-        r#"sample by x [a where true] [b where true]"#,
+        r#"sample by x [a where true] [b where true] | head 1"#,
         r#"sequence [a where true] [b where true] | head 1"#,
     ] {
         let e = parse_statement(q).unwrap_err();
@@ -576,12 +576,13 @@ fn live_reorder_window_gives_replays_alerts() {
     ];
     let live_buf = Shared::default();
     let mut w = AlertWriter::new(Box::new(live_buf.clone()));
-    let mut live = sensor::rules::sequences::LiveSequences::new(&rules).unwrap();
+    let mut live: sensor::rules::sequences::LiveSequences<Value> =
+        sensor::rules::sequences::LiveSequences::new(&rules).unwrap();
     let mut emit = |rule: &sensor::rules::SequenceRule, events: &[&Value]| {
         w.write_sequence(events, &rule.meta).unwrap();
     };
     for ev in &arrivals {
-        live.on_event(&rules, &JsonDocument::new(ev), &|| ev.clone(), &mut emit);
+        live.on_event(&rules, ev.clone(), &mut emit);
     }
     // Nothing released yet: the window holds 100 ms.
     assert_eq!(live.held(), 2);

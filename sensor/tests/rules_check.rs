@@ -250,7 +250,7 @@ fn non_eql_rule_types_are_skipped_with_reasons() {
             base.replace("ID", "ID3")
         ),
     );
-    write(dir.path(), "d.toml", &format!("{}language = \"eql\"\ntype = \"eql\"\nquery = 'sample by x [any where true] [any where true]'\n", base.replace("ID", "ID4")));
+    write(dir.path(), "d.toml", &format!("{}language = \"eql\"\ntype = \"eql\"\nquery = 'join by x [any where true] [any where true]'\n", base.replace("ID", "ID4")));
     write(dir.path(), "ignored.txt", "not a rule");
     let r = RuleSet::load_paths(&[dir.path().to_path_buf()]).unwrap();
     assert_eq!(r.ruleset.len(), 0);
@@ -269,9 +269,7 @@ fn non_eql_rule_types_are_skipped_with_reasons() {
     assert!(reasons[2]
         .1
         .starts_with("language `kuery` (rule type `threshold`) is not supported"));
-    assert!(reasons[3]
-        .1
-        .starts_with("`sample` queries are not supported"));
+    assert!(reasons[3].1.starts_with("`join` queries are not supported"));
 }
 
 #[test]
@@ -347,7 +345,7 @@ fn elastic_catalogue_has_no_eql_rule_refused_for_a_language_feature() {
     for (dir, want) in [
         (
             "linux",
-            "363 files: 227 supported (22 sequences), 136 unsupported, 0 malformed",
+            "363 files: 228 supported (23 sequences), 135 unsupported, 0 malformed",
         ),
         (
             "cross-platform",
@@ -370,7 +368,6 @@ fn elastic_catalogue_has_no_eql_rule_refused_for_a_language_feature() {
             assert!(
                 reason.starts_with("sources: ")
                     || reason.starts_with("a step of the sequence: sources: ")
-                    || reason.starts_with("`sample` queries")
                     || reason.starts_with("language `kuery`")
                     || reason.starts_with("language `esql`"),
                 "{dir}: refused for a language feature: {line}"

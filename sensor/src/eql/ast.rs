@@ -202,6 +202,8 @@ pub enum Statement {
     Event(Query),
     /// `sequence ...`.
     Sequence(SequenceQuery),
+    /// `sample ...`.
+    Sample(SampleQuery),
 }
 
 /// A join key: a field as written after `by` (`?field` is optional: a
@@ -219,6 +221,18 @@ pub struct SequenceQuery {
     pub steps: Vec<SequenceStep>,
     /// `until [...]`.
     pub until: Option<SequenceStep>,
+    /// The whole query.
+    pub span: Span,
+}
+
+/// `sample [by k, ...] [query] [by ...] [query] [by ...] ...`: events with
+/// the same key, one per filter, in any order and at any distance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleQuery {
+    /// Keys shared by every filter (`sample by ...`).
+    pub by: Vec<JoinKey>,
+    /// The filters (`missing` is always false).
+    pub filters: Vec<SequenceStep>,
     /// The whole query.
     pub span: Span,
 }

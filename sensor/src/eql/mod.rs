@@ -20,6 +20,7 @@ pub mod lexer;
 mod litscan;
 pub mod lucene_regex;
 pub mod parser;
+pub mod sample;
 mod script;
 pub mod sequence;
 pub mod strset;
@@ -28,6 +29,7 @@ pub mod wildcard;
 pub use compile::CompiledQuery;
 pub use document::{Document, EcsField, FieldRef, JsonDocument, Value};
 pub use error::{EqlError, EqlErrorKind, Span};
+pub use sample::{CompiledSample, SampleEngine};
 pub use sequence::{CompiledSequence, SequenceEngine, SequenceStats};
 
 /// Parses a query into its syntax tree.
@@ -40,11 +42,12 @@ pub fn compile_str(src: &str) -> Result<CompiledQuery, EqlError> {
     compile::compile(&parser::parse(src)?)
 }
 
-/// Parses and compiles a single-event query or a sequence.
+/// Parses and compiles a single-event query, a sequence or a sample.
 pub fn compile_statement(src: &str) -> Result<Compiled, EqlError> {
     match parser::parse_statement(src)? {
         ast::Statement::Event(q) => compile::compile(&q).map(Compiled::Event),
         ast::Statement::Sequence(s) => sequence::compile(&s).map(Compiled::Sequence),
+        ast::Statement::Sample(s) => sample::compile(&s).map(Compiled::Sample),
     }
 }
 
@@ -55,4 +58,6 @@ pub enum Compiled {
     Event(CompiledQuery),
     /// A sequence.
     Sequence(CompiledSequence),
+    /// A sample.
+    Sample(CompiledSample),
 }

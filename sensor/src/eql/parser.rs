@@ -11,8 +11,8 @@
 //! syntax error, so that rule loading can skip such rules with a reason.
 
 use super::ast::{
-    ArithOp, Category, CmpOp, Expr, Field, Lit, Literal, Operand, Query, SequenceQuery,
-    SequenceStep, Statement,
+    ArithOp, Category, CmpOp, Expr, Field, Lit, Literal, Operand, Query, SampleQuery,
+    SequenceQuery, SequenceStep, Statement,
 };
 use super::error::EqlError;
 use super::lexer::{first_token, tokenize, Tok, Token};
@@ -42,18 +42,19 @@ pub fn parse(src: &str) -> Result<Query, EqlError> {
 /// caps `runs` at 100).
 pub const MAX_STEPS: usize = 256;
 
-/// Parses a single-event query or a `sequence` (`sample` and `join` are
+/// Most filters a `sample` may have here: the match picks one distinct
+/// event per filter by backtracking over at most that many candidates per
+/// filter (Elasticsearch's `SampleIterator.matchSample`), which is
+/// exponential in the number of filters. Elastic's rules use 2 to 5.
+pub const MAX_SAMPLE_FILTERS: usize = 5;
+
+/// Parses a single-event query, a `sequence` or a `sample` (`join` is
 /// reported as unsupported).
 pub fn parse_statement(src: &str) -> Result<Statement, EqlError> {
     let first = first_token(src)?;
     match &first.tok {
         Tok::Ident(w) if w == "sequence" => {}
-        Tok::Ident(w) if w == "sample" => {
-            return Err(EqlError::unsupported(
-                "`sample` queries are not supported: they group events by key with no order and no time bound, which a streaming sensor cannot close",
-                first.span,
-            ))
-        }
+        Tok::Ident(w) if w == "sample" => return Parser::new(src)?.sample().map(Statement::Sample),
         Tok::Ident(w) if w == "join" => {
             return Err(EqlError::unsupported(
                 "`join` queries are not supported (Elasticsearch does not run them either)",
@@ -292,6 +293,86 @@ impl Parser {
             maxspan_ms,
             steps,
             until,
+            span: start.to(end),
+        })
+    }
+
+    /// `sample [by keys] [q] [by keys] [q] [by keys] ...` (Elasticsearch's
+    /// `sample: SAMPLE joinKeys? joinTerm*`; no `with`, no missing events).
+    fn sample(&mut self) -> Result<SampleQuery, EqlError> {
+        let start = self.advance().span; // `sample`
+        let mut by = Vec::new();
+        if self.is_kw("by") {
+            self.advance();
+            by = self.join_keys()?;
+        }
+        let mut filters: Vec<SequenceStep> = Vec::new();
+        while self.peek().tok == Tok::LBracket || matches!(self.peek().tok, Tok::Other('!' | '-')) {
+            if matches!(self.peek().tok, Tok::Other(_)) {
+                return Err(EqlError::syntax(
+                    "a sample has no missing events (`![...]` is for sequences)",
+                    self.peek().span,
+                ));
+            }
+            let (filter, runs) = self.step(false)?;
+            if runs != 1 {
+                return Err(EqlError::syntax(
+                    "`runs` is for sequence steps, not sample filters",
+                    filter.span,
+                ));
+            }
+            filters.push(filter);
+            if filters.len() > MAX_SAMPLE_FILTERS {
+                return Err(EqlError::unsupported(
+                    format!(
+                        "a sample with more than {MAX_SAMPLE_FILTERS} filters is not evaluated"
+                    ),
+                    self.tokens[self.pos.saturating_sub(1)].span,
+                ));
+            }
+        }
+        if self.is_kw("with") || self.is_kw("until") {
+            return Err(self.unexpected("`[` or end of query (a sample has no `with` or `until`)"));
+        }
+        if filters.len() < 2 {
+            return Err(EqlError::syntax(
+                "a sample needs at least two filters (`[...]`)",
+                start.to(self.peek().span),
+            ));
+        }
+        let n = by.len() + filters[0].by.len();
+        if n == 0 {
+            return Err(EqlError::syntax(
+                "a sample needs join keys (`sample by ...` or `[...] by ...`)",
+                start,
+            ));
+        }
+        for f in &filters {
+            if by.len() + f.by.len() != n {
+                return Err(EqlError::syntax(
+                    format!(
+                        "inconsistent number of join keys: {} here, {} in the first filter",
+                        by.len() + f.by.len(),
+                        n
+                    ),
+                    f.span,
+                ));
+            }
+        }
+        let end = self.peek().span;
+        match &self.peek().tok {
+            Tok::Eof => {}
+            Tok::Pipe => {
+                return Err(EqlError::unsupported(
+                    "pipes (`| head`, `| tail`, ...) are not supported",
+                    end,
+                ))
+            }
+            _ => return Err(self.unexpected("`[` or end of query")),
+        }
+        Ok(SampleQuery {
+            by,
+            filters,
             span: start.to(end),
         })
     }

@@ -188,15 +188,17 @@ impl KeyValue {
 pub type Key = Box<[KeyValue]>;
 
 #[derive(Debug, Clone)]
-struct KeyField {
+pub(crate) struct KeyField {
     field: FieldRef,
     optional: bool,
 }
 
+/// One step (or `sample` filter): its query and its join key fields (the
+/// statement's `by` fields followed by its own).
 #[derive(Debug, Clone)]
-struct Step {
-    query: CompiledQuery,
-    keys: Vec<KeyField>,
+pub(crate) struct Step {
+    pub(crate) query: CompiledQuery,
+    pub(crate) keys: Vec<KeyField>,
 }
 
 /// Where a missing-event step sits.
@@ -252,10 +254,10 @@ fn key_fields(seq_by: &[Field], step_by: &[Field]) -> Vec<KeyField> {
         .collect()
 }
 
-fn compile_step(q: &SequenceQuery, s: &SequenceStep) -> Result<Step, EqlError> {
+pub(crate) fn compile_step(by: &[Field], s: &SequenceStep) -> Result<Step, EqlError> {
     Ok(Step {
         query: compile_query(&s.query)?,
-        keys: key_fields(&q.by, &s.by),
+        keys: key_fields(by, &s.by),
     })
 }
 
@@ -265,7 +267,7 @@ pub fn compile(q: &SequenceQuery) -> Result<CompiledSequence, EqlError> {
     let mut missing = Vec::new();
     let (mut leading, mut trailing) = (0, false);
     for s in &q.steps {
-        let step = compile_step(q, s)?;
+        let step = compile_step(&q.by, s)?;
         if s.missing {
             let at = if positive.is_empty() {
                 leading += 1;
@@ -307,7 +309,11 @@ pub fn compile(q: &SequenceQuery) -> Result<CompiledSequence, EqlError> {
     Ok(CompiledSequence {
         positive,
         missing,
-        until: q.until.as_ref().map(|s| compile_step(q, s)).transpose()?,
+        until: q
+            .until
+            .as_ref()
+            .map(|s| compile_step(&q.by, s))
+            .transpose()?,
         maxspan_ms: q.maxspan_ms,
         trailing,
     })
@@ -315,7 +321,7 @@ pub fn compile(q: &SequenceQuery) -> Result<CompiledSequence, EqlError> {
 
 /// The keys of `doc` for `fields` (empty when a non-optional key field has
 /// no value).
-fn keys_of<D: Document + ?Sized>(doc: &D, fields: &[KeyField]) -> Vec<Key> {
+pub(crate) fn keys_of<D: Document + ?Sized>(doc: &D, fields: &[KeyField]) -> Vec<Key> {
     let mut combos: Vec<Vec<KeyValue>> = vec![Vec::with_capacity(fields.len())];
     for kf in fields {
         let mut values: Vec<KeyValue> = Vec::new();

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::model::{RawRule, RuleFile, RuleMeta};
+use super::sequences::Correlation;
 use super::{Rule, SequenceRule, SkippedRule};
 use crate::eql::{self, diag, EqlErrorKind};
 
@@ -219,7 +220,7 @@ pub fn load_str(src: &str, path: &Path) -> Result<LoadOutcome, RuleError> {
             (l, t) => format!("language `{l}` (rule type `{t}`)"),
         };
         return skipped(format!(
-            "{what} is not supported: only EQL rules (single-event and sequence) are evaluated"
+            "{what} is not supported: only EQL rules (single-event, sequence and sample) are evaluated"
         ));
     }
     if !rule_type.is_empty() && rule_type != "eql" {
@@ -296,7 +297,12 @@ pub fn load_str(src: &str, path: &Path) -> Result<LoadOutcome, RuleError> {
         })),
         eql::Compiled::Sequence(query) => LoadOutcome::Sequence(Box::new(SequenceRule {
             meta,
-            query,
+            query: Correlation::Sequence(query),
+            source: Some(path.to_path_buf()),
+        })),
+        eql::Compiled::Sample(query) => LoadOutcome::Sequence(Box::new(SequenceRule {
+            meta,
+            query: Correlation::Sample(query),
             source: Some(path.to_path_buf()),
         })),
     })

@@ -23,7 +23,7 @@ pub use check::{check_paths, check_paths_with};
 pub use load::{LoadOutcome, RuleError, RuleErrorKind, MAX_RULE_FILE_BYTES};
 pub use model::{Metadata, RuleMeta, Technique, Threat, ThreatRef};
 
-use crate::eql::{CompiledQuery, CompiledSequence, Document};
+use crate::eql::{CompiledQuery, Document};
 
 /// File name of the embedded default rule (the seed rule).
 pub const EMBEDDED_DEFAULT_NAME: &str =
@@ -52,15 +52,16 @@ impl Rule {
     }
 }
 
-/// A loaded, compiled sequence rule. Its state lives in a
-/// [`SequenceEngine`](crate::eql::SequenceEngine) owned by the loop that
-/// feeds it (see [`sequences`]).
+/// A loaded, compiled sequence (or `sample`) rule. Its state lives in a
+/// [`SequenceEngine`](crate::eql::SequenceEngine) or
+/// [`SampleEngine`](crate::eql::SampleEngine) owned by the loop that feeds
+/// it (see [`sequences`]).
 #[derive(Debug, Clone)]
 pub struct SequenceRule {
     /// Identity, severity, MITRE mapping, ...
     pub meta: RuleMeta,
-    /// The compiled sequence.
-    pub query: CompiledSequence,
+    /// The compiled sequence or sample.
+    pub query: sequences::Correlation,
     /// Where it was loaded from.
     pub source: Option<PathBuf>,
 }
@@ -194,7 +195,7 @@ impl RuleSet {
         })
     }
 
-    /// Number of rules (single-event and sequence).
+    /// Number of rules (single-event, sequence and sample).
     pub fn len(&self) -> usize {
         self.rules.len() + self.sequences.len()
     }

@@ -1,65 +1,150 @@
-//! Running the sequence rules of a [`RuleSet`]: one
-//! [`SequenceEngine`] per rule, fed in [`Ordinal`] order, shared by
-//! `sensor replay` and the live sensor. The live sensor puts a bounded
-//! reorder window ([`ReorderWindow`]) in front, because events from
-//! different CPUs reach the ring buffer slightly out of order.
+//! Running the sequence (and `sample`) rules of a [`RuleSet`]: one
+//! [`SequenceEngine`] or [`SampleEngine`] per rule, fed in [`Ordinal`]
+//! order, shared by `sensor replay` and the live sensor. The live sensor
+//! puts a bounded reorder window ([`ReorderWindow`]) in front, because
+//! events from different CPUs reach the ring buffer slightly out of order.
+//!
+//! Events are kept as they come (`Rc<E>`, [`SequenceEvent`]): the live
+//! sensor's typed event, whose field lookups are a `match` and whose JSON
+//! is built only when a sequence completes (or a rule reads a field the
+//! typed event does not model); replay's JSON documents. Nothing is copied
+//! for the engines: an event no step needs is never held.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::Arc;
+use std::rc::Rc;
 
 use serde_json::Value;
 
 use super::{RuleSet, SequenceRule};
+use crate::eql::sample::{lookback_ms, SampleMode, DEFAULT_LOOKBACK_MS};
 use crate::eql::sequence::{Ordinal, SequenceMatch, DEFAULT_MAX_PENDING};
-use crate::eql::{Document, SequenceEngine, SequenceStats};
+use crate::eql::{
+    CompiledSample, CompiledSequence, Document, SampleEngine, SequenceEngine, SequenceStats,
+};
+
+/// What a sequence rule evaluates: an ordered `sequence` or an unordered
+/// `sample`.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // one per rule, built once at load
+pub enum Correlation {
+    /// `sequence ...`.
+    Sequence(CompiledSequence),
+    /// `sample ...`.
+    Sample(CompiledSample),
+}
+
+impl Correlation {
+    /// Whether any step, missing step, `until` or filter matches the
+    /// document: the only events the rule's engine needs to see.
+    pub fn interested<D: Document + ?Sized>(&self, doc: &D) -> bool {
+        match self {
+            Correlation::Sequence(q) => q.interested(doc),
+            Correlation::Sample(q) => q.interested(doc),
+        }
+    }
+}
+
+/// An event as the sequence engines keep it: evaluated as a [`Document`],
+/// written as JSON when a sequence completes.
+pub trait SequenceEvent: Document {
+    /// The event's ECS JSON (for the alerts).
+    fn json(&self) -> &Value;
+}
+
+impl SequenceEvent for Value {
+    fn json(&self) -> &Value {
+        self
+    }
+}
+
+impl SequenceEvent for crate::ecs::EcsEvent {
+    fn json(&self) -> &Value {
+        self.to_json()
+    }
+}
 
 /// A shared event, as sequences keep it.
-pub type Payload = Arc<Value>;
+pub type Payload<E> = Rc<E>;
+
+#[derive(Debug)]
+enum Engine<E> {
+    Sequence(SequenceEngine<Payload<E>>),
+    Sample(SampleEngine<Payload<E>>),
+}
 
 /// The engines of every sequence rule of a rule set.
 #[derive(Debug)]
-pub struct SequenceRunner {
-    engines: Vec<SequenceEngine<Payload>>,
-    out: Vec<SequenceMatch<Payload>>,
+pub struct SequenceRunner<E> {
+    engines: Vec<Engine<E>>,
+    out: Vec<SequenceMatch<Payload<E>>>,
 }
 
-impl SequenceRunner {
+/// Where the runner is used: it decides when samples are reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    /// `sensor replay`: samples at the end, Elasticsearch's batch result.
+    Replay,
+    /// The live sensor: samples as soon as they exist, within the rule's
+    /// look-back.
+    Live,
+}
+
+impl<E: SequenceEvent> SequenceRunner<E> {
     /// One engine per sequence rule of `rules`, each holding at most `cap`
-    /// partial sequences.
-    pub fn new(rules: &RuleSet, cap: usize) -> SequenceRunner {
+    /// partial sequences (or sample keys).
+    pub fn new(rules: &RuleSet, cap: usize, mode: RunMode) -> SequenceRunner<E> {
         SequenceRunner {
             engines: rules
                 .sequences()
                 .iter()
-                .map(|_| SequenceEngine::new(cap))
+                .map(|r| match &r.query {
+                    Correlation::Sequence(_) => Engine::Sequence(SequenceEngine::new(cap)),
+                    Correlation::Sample(_) => {
+                        let mode = match mode {
+                            RunMode::Replay => SampleMode::Batch,
+                            RunMode::Live => SampleMode::Stream {
+                                window_ms: r
+                                    .meta
+                                    .from
+                                    .as_deref()
+                                    .and_then(lookback_ms)
+                                    .unwrap_or(DEFAULT_LOOKBACK_MS),
+                            },
+                        };
+                        Engine::Sample(SampleEngine::new(mode, cap))
+                    }
+                })
                 .collect(),
             out: Vec::new(),
         }
     }
 
     /// With the default cap ([`DEFAULT_MAX_PENDING`]).
-    pub fn with_default_cap(rules: &RuleSet) -> SequenceRunner {
-        SequenceRunner::new(rules, DEFAULT_MAX_PENDING)
-    }
-
-    /// Whether any sequence rule needs to see this event.
-    pub fn interested<D: Document + ?Sized>(rules: &RuleSet, doc: &D) -> bool {
-        rules.sequences().iter().any(|r| r.query.interested(doc))
+    pub fn with_default_cap(rules: &RuleSet, mode: RunMode) -> SequenceRunner<E> {
+        SequenceRunner::new(rules, DEFAULT_MAX_PENDING, mode)
     }
 
     /// Feeds one event, in ordinal order; `emit` gets every completed
     /// sequence with its rule.
-    pub fn process<D: Document + ?Sized>(
+    pub fn process(
         &mut self,
         rules: &RuleSet,
-        doc: &D,
+        ev: &Payload<E>,
         ord: Ordinal,
-        payload: &mut dyn FnMut() -> Payload,
         emit: &mut dyn FnMut(&SequenceRule, &[&Value]),
     ) {
+        let doc: &E = ev;
         for (rule, engine) in rules.sequences().iter().zip(&mut self.engines) {
-            engine.process(&rule.query, doc, ord, payload, &mut self.out);
+            match (&rule.query, engine) {
+                (Correlation::Sequence(q), Engine::Sequence(e)) => {
+                    e.process(q, doc, ord, &mut || ev.clone(), &mut self.out)
+                }
+                (Correlation::Sample(q), Engine::Sample(e)) => {
+                    e.process(q, doc, ord, &mut || ev.clone(), &mut self.out)
+                }
+                _ => {}
+            }
             Self::drain(&mut self.out, rule, emit);
         }
     }
@@ -72,26 +157,35 @@ impl SequenceRunner {
         emit: &mut dyn FnMut(&SequenceRule, &[&Value]),
     ) {
         for (rule, engine) in rules.sequences().iter().zip(&mut self.engines) {
-            engine.advance(&rule.query, now, &mut self.out);
+            match (&rule.query, engine) {
+                (Correlation::Sequence(q), Engine::Sequence(e)) => e.advance(q, now, &mut self.out),
+                (_, Engine::Sample(e)) => e.advance(now),
+                _ => {}
+            }
             Self::drain(&mut self.out, rule, emit);
         }
     }
 
-    /// End of input (replay): reports what only waited for more time.
+    /// End of input (replay): reports what only waited for more time, and
+    /// the samples.
     pub fn finish(&mut self, rules: &RuleSet, emit: &mut dyn FnMut(&SequenceRule, &[&Value])) {
         for (rule, engine) in rules.sequences().iter().zip(&mut self.engines) {
-            engine.finish(&rule.query, &mut self.out);
+            match (&rule.query, engine) {
+                (Correlation::Sequence(q), Engine::Sequence(e)) => e.finish(q, &mut self.out),
+                (_, Engine::Sample(e)) => e.finish(&mut self.out),
+                _ => {}
+            }
             Self::drain(&mut self.out, rule, emit);
         }
     }
 
     fn drain(
-        out: &mut Vec<SequenceMatch<Payload>>,
+        out: &mut Vec<SequenceMatch<Payload<E>>>,
         rule: &SequenceRule,
         emit: &mut dyn FnMut(&SequenceRule, &[&Value]),
     ) {
         for m in out.drain(..) {
-            let events: Vec<&Value> = m.events.iter().map(|e| &**e).collect();
+            let events: Vec<&Value> = m.events.iter().map(|e| e.json()).collect();
             emit(rule, &events);
         }
     }
@@ -100,24 +194,38 @@ impl SequenceRunner {
     pub fn stats(&self) -> SequenceStats {
         let mut s = SequenceStats::default();
         for e in &self.engines {
-            s.add(&e.stats());
+            s.add(&match e {
+                Engine::Sequence(e) => e.stats(),
+                Engine::Sample(e) => e.stats(),
+            });
         }
         s
     }
 
     /// Estimated state bytes summed over the rules.
     pub fn approx_bytes(&self) -> usize {
-        self.engines.iter().map(SequenceEngine::approx_bytes).sum()
+        self.engines
+            .iter()
+            .map(|e| match e {
+                Engine::Sequence(e) => e.approx_bytes(),
+                Engine::Sample(e) => e.approx_bytes(),
+            })
+            .sum()
     }
+}
+
+/// Whether any sequence rule needs to see this event.
+pub fn interested<D: Document + ?Sized>(rules: &RuleSet, doc: &D) -> bool {
+    rules.sequences().iter().any(|r| r.query.interested(doc))
 }
 
 /// Events held until no earlier event can still arrive: an event is
 /// released once an event at least `window_ms` later has been seen (or
 /// when more than `max_events` are held, the oldest first; counted).
 #[derive(Debug)]
-pub struct ReorderWindow {
+pub struct ReorderWindow<T> {
     heap: BinaryHeap<Reverse<(Ordinal, u64)>>,
-    events: std::collections::HashMap<u64, Payload>,
+    events: std::collections::HashMap<u64, T>,
     window_ms: i64,
     max_events: usize,
     newest: Option<Ordinal>,
@@ -130,9 +238,9 @@ pub struct ReorderWindow {
     released_up_to: Option<Ordinal>,
 }
 
-impl ReorderWindow {
+impl<T> ReorderWindow<T> {
     /// A window of `window_ms` holding at most `max_events`.
-    pub fn new(window_ms: u64, max_events: usize) -> ReorderWindow {
+    pub fn new(window_ms: u64, max_events: usize) -> ReorderWindow<T> {
         ReorderWindow {
             heap: BinaryHeap::new(),
             events: std::collections::HashMap::new(),
@@ -164,7 +272,7 @@ impl ReorderWindow {
     }
 
     /// Holds an event.
-    pub fn push(&mut self, mut ord: Ordinal, event: Payload) {
+    pub fn push(&mut self, mut ord: Ordinal, event: T) {
         self.observe(ord);
         if self.released_up_to.is_some_and(|r| ord < r) {
             // Too late for its place: it goes right after what was released.
@@ -180,7 +288,7 @@ impl ReorderWindow {
 
     /// Releases, in order, the events the window no longer needs to hold
     /// (all of them when `all`).
-    pub fn release(&mut self, all: bool, f: &mut dyn FnMut(Ordinal, Payload)) {
+    pub fn release(&mut self, all: bool, f: &mut dyn FnMut(Ordinal, T)) {
         let limit = self.newest.map(|n| n.ms.saturating_sub(self.window_ms));
         while let Some(Reverse((ord, seq))) = self.heap.peek().copied() {
             let due = all || limit.is_some_and(|l| ord.ms <= l);
@@ -221,42 +329,42 @@ pub const LIVE_REORDER_MAX_EVENTS: usize = 65_536;
 
 /// The live sensor's sequence path: a [`ReorderWindow`] in front of a
 /// [`SequenceRunner`]. Every event advances time; only the events some
-/// sequence rule is interested in are held (as their JSON, shared).
+/// sequence rule is interested in are held, as they are (no copy).
 #[derive(Debug)]
-pub struct LiveSequences {
-    runner: SequenceRunner,
-    window: ReorderWindow,
+pub struct LiveSequences<E> {
+    runner: SequenceRunner<E>,
+    window: ReorderWindow<Payload<E>>,
     arrivals: u64,
     /// Events a sequence rule needed but without a usable `@timestamp`.
     pub no_timestamp: u64,
 }
 
-impl LiveSequences {
+impl<E: SequenceEvent> LiveSequences<E> {
     /// `None` when the rule set has no sequence rule.
-    pub fn new(rules: &RuleSet) -> Option<LiveSequences> {
+    pub fn new(rules: &RuleSet) -> Option<LiveSequences<E>> {
         (!rules.sequences().is_empty()).then(|| LiveSequences {
-            runner: SequenceRunner::with_default_cap(rules),
+            runner: SequenceRunner::with_default_cap(rules, RunMode::Live),
             window: ReorderWindow::new(LIVE_REORDER_WINDOW_MS, LIVE_REORDER_MAX_EVENTS),
             arrivals: 0,
             no_timestamp: 0,
         })
     }
 
-    /// One live event: held if a sequence rule needs it, then whatever the
-    /// window releases is fed to the engines.
-    pub fn on_event<D: Document + ?Sized>(
+    /// One live event: the interest check runs on it as it is; held (moved,
+    /// not copied) if a sequence rule needs it, then whatever the window
+    /// releases is fed to the engines.
+    pub fn on_event(
         &mut self,
         rules: &RuleSet,
-        doc: &D,
-        to_json: &dyn Fn() -> Value,
+        ev: E,
         emit: &mut dyn FnMut(&SequenceRule, &[&Value]),
     ) {
         self.arrivals += 1;
-        let interested = SequenceRunner::interested(rules, doc);
-        match Ordinal::of(doc, self.arrivals) {
-            Some(ord) if interested => self.window.push(ord, Arc::new(to_json())),
+        let wanted = interested(rules, &ev);
+        match Ordinal::of(&ev, self.arrivals) {
+            Some(ord) if wanted => self.window.push(ord, Rc::new(ev)),
             Some(ord) => self.window.observe(ord),
-            None if interested => self.no_timestamp += 1,
+            None if wanted => self.no_timestamp += 1,
             None => {}
         }
         self.release(rules, false, emit);
@@ -286,8 +394,7 @@ impl LiveSequences {
     ) {
         let runner = &mut self.runner;
         self.window.release(all, &mut |ord, ev| {
-            let doc = crate::eql::JsonDocument::new(&ev);
-            runner.process(rules, &doc, ord, &mut || ev.clone(), emit);
+            runner.process(rules, &ev, ord, emit);
         });
         if let Some(w) = self.window.watermark() {
             self.runner.advance(rules, w, emit);

@@ -203,6 +203,11 @@ pub fn sequence_needs(query: &str, avail: &Availability) -> Vec<Needs> {
             .filter(|s| !s.missing)
             .map(|s| needs_of(&s.query, avail))
             .collect(),
+        Ok(eql::ast::Statement::Sample(sample)) => sample
+            .filters
+            .iter()
+            .map(|s| needs_of(&s.query, avail))
+            .collect(),
         _ => Vec::new(),
     }
 }

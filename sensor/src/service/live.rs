@@ -442,7 +442,7 @@ struct Pipeline {
     /// Joins argv continuation records to their exec.
     args: ArgsAssembler,
     /// Sequence rules (every event goes through them), if any.
-    sequences: Option<LiveSequences>,
+    sequences: Option<LiveSequences<crate::ecs::EcsEvent>>,
 }
 
 impl Pipeline {
@@ -479,31 +479,30 @@ impl Pipeline {
 
     /// Applies every rule to one event, writes its alerts, and the event
     /// itself when events are written.
-    fn evaluate_and_write(&mut self, doc: &crate::ecs::EcsEvent) {
+    fn evaluate_and_write(&mut self, doc: crate::ecs::EcsEvent) {
         self.evaluate(doc, true);
     }
 
     /// Applies every rule to one event and writes its alerts; the event
     /// itself only when `write_event` and events are written.
-    fn evaluate(&mut self, doc: &crate::ecs::EcsEvent, write_event: bool) {
+    fn evaluate(&mut self, doc: crate::ecs::EcsEvent, write_event: bool) {
         let started = Instant::now();
         // Collecting allocates only when a rule matched (rare).
-        let matched: Vec<&Rule> = self.rules.matching(doc).collect();
+        let matched: Vec<&Rule> = self.rules.matching(&doc).collect();
         self.metrics.observe_eval(started.elapsed());
         for rule in matched {
             // A failed write is counted by the writer (output_errors).
-            let _ = self.alerts.write_alert_native(doc, &rule.meta);
+            let _ = self.alerts.write_alert_native(&doc, &rule.meta);
             self.stats.alerts += 1;
             self.metrics.add_alert(&rule.meta.rule_id);
         }
-        // Every event also goes to the sequence rules.
+        if write_event {
+            if let Some(out) = self.events.as_mut() {
+                let _ = out.write(&doc);
+            }
+        }
+        // Every event also goes to the sequence rules (moved, not copied).
         self.sequence_event(doc);
-        if !write_event {
-            return;
-        }
-        if let Some(out) = self.events.as_mut() {
-            let _ = out.write(doc);
-        }
     }
 
     /// Lets sequence rules see time pass (once a second), or releases
@@ -528,17 +527,14 @@ impl Pipeline {
     }
 
     /// Feeds one event to the sequence rules.
-    fn sequence_event(&mut self, doc: &crate::ecs::EcsEvent) {
+    fn sequence_event(&mut self, doc: crate::ecs::EcsEvent) {
         let Some(seq) = self.sequences.as_mut() else {
             return;
         };
         let (alerts, stats, metrics) = (&mut self.alerts, &mut self.stats, &self.metrics);
-        seq.on_event(
-            &self.rules,
-            doc,
-            &|| doc.to_json().clone(),
-            &mut |rule, events| write_sequence(alerts, stats, metrics, rule, events),
-        );
+        seq.on_event(&self.rules, doc, &mut |rule, events| {
+            write_sequence(alerts, stats, metrics, rule, events)
+        });
     }
 
     /// Handles every record waiting in the ring buffer; returns how many.
@@ -588,11 +584,11 @@ impl Pipeline {
                             exec.cgroup_id,
                             &self.table,
                         );
-                        self.evaluate_and_write(&doc);
+                        self.evaluate_and_write(doc);
                     }
                 }
                 let doc = self.enricher.exec_event(&exec, &ctx);
-                self.evaluate_and_write(&doc);
+                self.evaluate_and_write(doc);
             }
             KernelEvent::Fork(fork) => {
                 self.stats.fork += 1;
@@ -623,14 +619,14 @@ impl Pipeline {
                 // --lifecycle-events.
                 if let Some(ended) = self.table.on_exit(&exit) {
                     let doc = self.enricher.end_event_in(&exit, &ended, &self.table);
-                    self.evaluate(&doc, self.lifecycle);
+                    self.evaluate(doc, self.lifecycle);
                 }
             }
             KernelEvent::File(file) => {
                 self.stats.file += 1;
                 self.metrics.file_events.inc();
                 let doc = self.enricher.file_event(&file, &self.table);
-                self.evaluate_and_write(&doc);
+                self.evaluate_and_write(doc);
             }
         }
     }

@@ -20,12 +20,12 @@ use std::io::{self, BufRead, Write};
 
 use serde_json::Value;
 
-use std::sync::Arc;
+use std::rc::Rc;
 
 use crate::eql::sequence::Ordinal;
 use crate::eql::{JsonDocument, SequenceStats};
 use crate::output::alert::AlertWriter;
-use crate::rules::sequences::SequenceRunner;
+use crate::rules::sequences::{interested, RunMode, SequenceRunner};
 use crate::rules::RuleSet;
 
 /// Counters of one replay.
@@ -81,7 +81,7 @@ pub fn replay<R: BufRead>(
     let mut line = Vec::new();
     let mut line_no = 0u64;
     let has_sequences = !rules.sequences().is_empty();
-    let mut kept: Vec<(Ordinal, Arc<Value>)> = Vec::new();
+    let mut kept: Vec<(Ordinal, Rc<Value>)> = Vec::new();
     loop {
         line.clear();
         if input.read_until(b'\n', &mut line)? == 0 {
@@ -115,16 +115,16 @@ pub fn replay<R: BufRead>(
                 stats.write_errors += 1;
             }
         }
-        if has_sequences && SequenceRunner::interested(rules, &doc) {
+        if has_sequences && interested(rules, &doc) {
             match Ordinal::of(&doc, line_no) {
-                Some(ord) => kept.push((ord, Arc::new(event))),
+                Some(ord) => kept.push((ord, Rc::new(event))),
                 None => stats.no_timestamp += 1,
             }
         }
     }
     if has_sequences {
         kept.sort_by_key(|(ord, _)| *ord);
-        let mut runner = SequenceRunner::with_default_cap(rules);
+        let mut runner = SequenceRunner::with_default_cap(rules, RunMode::Replay);
         let mut emit = |rule: &crate::rules::SequenceRule, events: &[&Value]| {
             stats.sequences += 1;
             match alerts.write_sequence(events, &rule.meta) {
@@ -133,8 +133,7 @@ pub fn replay<R: BufRead>(
             }
         };
         for (ord, event) in &kept {
-            let doc = JsonDocument::new(event);
-            runner.process(rules, &doc, *ord, &mut || event.clone(), &mut emit);
+            runner.process(rules, event, *ord, &mut emit);
         }
         runner.finish(rules, &mut emit);
         stats.sequence = runner.stats();
