@@ -729,6 +729,10 @@ fn image_runs_with_the_daemonset_privileges_and_alerts_on_a_neighbour() {
     });
     assert_eq!(get(&alert, "container.id"), web.id.as_str(), "{alert}");
     assert_eq!(get(&alert, "container.runtime"), "docker", "{alert}");
+    // Metadata from docker's own files, read through the node's root
+    // (SENSOR_RUNTIME_ROOT=/proc/1/root in the manifest): docker names its
+    // containers with a leading `/`, which the sensor strips.
+    assert_eq!(get(&alert, "container.name"), web.name.as_str(), "{alert}");
     assert_eq!(
         get(&alert, "kibana.alert.rule.rule_id"),
         SEED_RULE_ID,
