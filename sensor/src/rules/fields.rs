@@ -16,7 +16,7 @@
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
-use crate::eql::ast::{Expr, Operand, Query, Statement};
+use crate::eql::ast::{Expr, JoinKey, Operand, Query, SequenceStep, Statement};
 use crate::eql::parser::parse_statement;
 
 static PRODUCED: LazyLock<BTreeSet<String>> = LazyLock::new(|| {
@@ -62,16 +62,9 @@ pub fn never_produced(query: &str) -> Vec<String> {
     match &statement {
         Statement::Event(q) => query_fields(q, &mut used),
         Statement::Sequence(seq) => {
-            for key in &seq.by {
-                used.insert(key.path.clone());
-            }
-            for step in seq.steps.iter().chain(seq.until.iter()) {
-                query_fields(&step.query, &mut used);
-                for key in &step.by {
-                    used.insert(key.path.clone());
-                }
-            }
+            steps_fields(&seq.by, seq.steps.iter().chain(seq.until.iter()), &mut used)
         }
+        Statement::Sample(sample) => steps_fields(&sample.by, sample.filters.iter(), &mut used),
     }
     used.into_iter()
         .filter(|f| !produced().contains(f))
@@ -85,6 +78,19 @@ pub fn note(query: &str) -> String {
         String::new()
     } else {
         format!("\tfields never produced: {}", missing.join(", "))
+    }
+}
+
+/// The shared keys, and each step's (or sample filter's) query and keys.
+fn steps_fields<'a>(
+    by: &[JoinKey],
+    steps: impl Iterator<Item = &'a SequenceStep>,
+    out: &mut BTreeSet<String>,
+) {
+    out.extend(by.iter().map(|k| k.path.clone()));
+    for step in steps {
+        query_fields(&step.query, out);
+        out.extend(step.by.iter().map(|k| k.path.clone()));
     }
 }
 
