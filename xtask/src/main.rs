@@ -9,6 +9,7 @@
 
 mod bench;
 mod deploy_check;
+mod eql_qa;
 mod setup;
 mod storm;
 mod test_deps;
@@ -50,6 +51,9 @@ enum Cmd {
     /// Boot other kernels under qemu with each cgroup layout and run the
     /// end-to-end core inside (docs/vm-test.md).
     VmTest(vm::VmTestArgs),
+    /// Run Elasticsearch's EQL QA specs (its `qa/common/src/main/resources`
+    /// directory, not shipped here) through `sensor replay --query`.
+    EqlQa(eql_qa::EqlQaArgs),
     /// Inside a vm-test VM only: the guest side of `vm-test`.
     #[command(hide = true)]
     VmGuest,
@@ -65,6 +69,7 @@ fn main() -> ExitCode {
         Cmd::Bench(args) => bench::run(&args),
         Cmd::VmTest(args) => vm::run(&args, true),
         Cmd::VmGuest => vm::guest::run(),
+        Cmd::EqlQa(args) => eql_qa::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

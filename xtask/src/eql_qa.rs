@@ -1,0 +1,535 @@
+//! `cargo xtask eql-qa --suite DIR`: runs Elasticsearch's own EQL QA specs
+//! through `sensor replay --query` and reports, per spec file, what passes,
+//! what fails (with the difference) and what the engine does not evaluate
+//! (with its message).
+//!
+//! DIR is Elasticsearch's `x-pack/plugin/eql/qa/common/src/main/resources`
+//! (the `test_*.toml` specs, `data/*.data` fixtures and `data/*.mapping`
+//! index mappings). Those files are under the Elastic License and are not
+//! part of this repository: the harness reads them where the user keeps
+//! them. Nothing here runs in CI.
+//!
+//! It does what the QA's Java runner does (`DataLoader`,
+//! `BaseEqlSpecTestCase` and the `Eql*SpecTestCase` classes), with the
+//! search request turned into `sensor replay` flags:
+//!
+//! * each spec file belongs to one data set (table [`DATASETS`]): its
+//!   indices' `.data` files (JSON arrays) are concatenated, after the
+//!   loader's transform (the endgame data's Windows file time `timestamp`
+//!   becomes `@timestamp` in epoch milliseconds);
+//! * every `"type": "alias"` field of the mappings becomes a
+//!   `--field-alias` (`event.category` → `event_type` for the endgame data);
+//! * `--timestamp-field @timestamp`, the data set's `--tiebreaker`, and
+//!   `--size` 50 (the runner's request size) unless the spec sets `size`;
+//! * the result is read with `--output ids --id-field <the data set's id
+//!   field>`: a sequence's ids are flattened in order, a missing-event step
+//!   counts as `-1`; a spec passes when the ids equal its
+//!   `expected_event_ids` (or one of its alternatives, when it lists
+//!   several), order included.
+//!
+//! Specs marked `case_insensitive = true` come from Elasticsearch 7.10,
+//! whose search request had a `case_sensitive: false` mode (removed since);
+//! they are reported as unsupported without being run. `join_keys` are not
+//! compared (`--output ids` prints ids only).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+/// `cargo xtask eql-qa` arguments.
+#[derive(Debug, clap::Args)]
+pub struct EqlQaArgs {
+    /// Elasticsearch's `x-pack/plugin/eql/qa/common/src/main/resources`
+    /// directory (spec files and `data/`).
+    #[arg(long, value_name = "DIR")]
+    suite: PathBuf,
+    /// The sensor binary to run [default: build target/release/sensor].
+    #[arg(long, value_name = "PATH")]
+    sensor: Option<PathBuf>,
+    /// Only run specs whose name contains this text.
+    #[arg(long, value_name = "TEXT")]
+    filter: Option<String>,
+    /// Also list every passing spec.
+    #[arg(long)]
+    verbose: bool,
+}
+
+/// How the QA loader turns a fixture's events into indexed documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transform {
+    /// Indexed as they are.
+    None,
+    /// `DataLoader.timestampToUnixMillis`: `@timestamp` = the Windows file
+    /// time `timestamp` in epoch milliseconds.
+    FiletimeToMillis,
+}
+
+/// One index (or set of indices) of the QA and the specs that query it.
+#[derive(Debug)]
+struct Dataset {
+    /// The indices (`data/<index>.mapping`, `data/<index>.data`).
+    indices: &'static [&'static str],
+    transform: Transform,
+    /// The request's `tiebreaker_field`.
+    tiebreaker: Option<&'static str>,
+    /// The field whose value identifies an event in `expected_event_ids`.
+    id_field: &'static str,
+    /// The spec files.
+    specs: &'static [&'static str],
+}
+
+/// The QA's test cases: `EqlSpecTestCase`, `EqlExtraSpecTestCase`,
+/// `EqlMissingEventsSpecTestCase`, `EqlSampleTestCase`,
+/// `EqlSampleMultipleEntriesTestCase`.
+const DATASETS: &[Dataset] = &[
+    Dataset {
+        indices: &["endgame-140"],
+        transform: Transform::FiletimeToMillis,
+        tiebreaker: Some("serial_event_id"),
+        id_field: "serial_event_id",
+        specs: &[
+            "test_queries.toml",
+            "additional_test_queries.toml",
+            "test_queries_date.toml",
+        ],
+    },
+    Dataset {
+        indices: &["extra"],
+        transform: Transform::None,
+        tiebreaker: Some("sequence"),
+        id_field: "sequence",
+        specs: &["test_extra.toml"],
+    },
+    Dataset {
+        indices: &["missing-events"],
+        transform: Transform::None,
+        tiebreaker: Some("sequence"),
+        id_field: "sequence",
+        specs: &["test_missing_events.toml"],
+    },
+    Dataset {
+        indices: &["sample1", "sample2", "sample3"],
+        transform: Transform::None,
+        tiebreaker: None,
+        id_field: "id",
+        specs: &["test_sample.toml"],
+    },
+    Dataset {
+        indices: &["sample-multi"],
+        transform: Transform::None,
+        tiebreaker: None,
+        id_field: "id",
+        specs: &["test_sample_multi.toml"],
+    },
+];
+
+/// The runner's request size (`BaseEqlSpecTestCase.requestSize`).
+const DEFAULT_SIZE: i64 = 50;
+
+/// One `[[queries]]` entry.
+#[derive(Debug)]
+struct Spec {
+    name: String,
+    query: String,
+    /// Acceptable results (usually one).
+    expected: Vec<Vec<i64>>,
+    size: Option<i64>,
+    case_insensitive: bool,
+}
+
+/// What happened to one spec.
+#[derive(Debug)]
+enum Outcome {
+    Passed,
+    Failed(String),
+    Unsupported(String),
+}
+
+#[derive(Debug, Default)]
+struct FileReport {
+    passed: usize,
+    failed: Vec<(String, String)>,
+    unsupported: Vec<(String, String)>,
+    passed_names: Vec<String>,
+    missing: bool,
+}
+
+pub fn run(args: &EqlQaArgs) -> Result<()> {
+    if !args.suite.is_dir() {
+        bail!(
+            "--suite {}: not a directory (expected Elasticsearch's x-pack/plugin/eql/qa/common/src/main/resources)",
+            args.suite.display()
+        );
+    }
+    let sensor = match &args.sensor {
+        Some(p) => p.clone(),
+        None => build_sensor()?,
+    };
+    let work = std::env::temp_dir().join(format!("sensor-eql-qa-{}", std::process::id()));
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let result = run_all(args, &sensor, &work);
+    let _ = std::fs::remove_dir_all(&work);
+    let reports = result?;
+    print!("{}", render(&reports, args.verbose));
+    Ok(())
+}
+
+/// Builds the release sensor binary (the replay path needs no eBPF object).
+fn build_sensor() -> Result<PathBuf> {
+    let root = crate::workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    crate::run_cmd(Command::new(cargo).current_dir(&root).args([
+        "build",
+        "-p",
+        "sensor",
+        "--release",
+        "--bin",
+        "sensor",
+    ]))
+    .context("building the sensor")?;
+    Ok(crate::sensor_binary_path())
+}
+
+fn run_all(
+    args: &EqlQaArgs,
+    sensor: &Path,
+    work: &Path,
+) -> Result<BTreeMap<&'static str, FileReport>> {
+    let mut reports = BTreeMap::new();
+    for (n, ds) in DATASETS.iter().enumerate() {
+        let present: Vec<&'static str> = ds
+            .specs
+            .iter()
+            .copied()
+            .filter(|f| args.suite.join(f).is_file())
+            .collect();
+        for f in ds.specs.iter().filter(|f| !present.contains(f)) {
+            reports.insert(
+                *f,
+                FileReport {
+                    missing: true,
+                    ..FileReport::default()
+                },
+            );
+        }
+        if present.is_empty() {
+            continue;
+        }
+        let data = work.join(format!("dataset-{n}.json"));
+        let aliases = prepare(&args.suite, ds, &data)?;
+        for file in present {
+            let specs = load_specs(&args.suite.join(file))?;
+            let mut report = FileReport::default();
+            for spec in specs {
+                if args.filter.as_ref().is_some_and(|f| !spec.name.contains(f)) {
+                    continue;
+                }
+                match run_spec(sensor, ds, &aliases, &data, &spec)? {
+                    Outcome::Passed => {
+                        report.passed += 1;
+                        report.passed_names.push(spec.name);
+                    }
+                    Outcome::Failed(why) => report.failed.push((spec.name, why)),
+                    Outcome::Unsupported(why) => report.unsupported.push((spec.name, why)),
+                }
+            }
+            reports.insert(file, report);
+        }
+    }
+    Ok(reports)
+}
+
+/// Writes the data set's events (one JSON array, transformed as the QA
+/// loader does) to `out` and returns the aliases its mappings declare.
+fn prepare(suite: &Path, ds: &Dataset, out: &Path) -> Result<Vec<(String, String)>> {
+    let mut events = Vec::new();
+    let mut aliases = Vec::new();
+    for index in ds.indices {
+        let data_path = suite.join("data").join(format!("{index}.data"));
+        let text = std::fs::read_to_string(&data_path)
+            .with_context(|| format!("reading {}", data_path.display()))?;
+        let Value::Array(items) = serde_json::from_str(&text)
+            .with_context(|| format!("parsing {}", data_path.display()))?
+        else {
+            bail!("{}: not a JSON array", data_path.display());
+        };
+        for mut item in items {
+            if ds.transform == Transform::FiletimeToMillis {
+                filetime_to_millis(&mut item)
+                    .with_context(|| format!("{}: an event", data_path.display()))?;
+            }
+            events.push(item);
+        }
+        let mapping_path = suite.join("data").join(format!("{index}.mapping"));
+        if mapping_path.is_file() {
+            aliases.extend(mapping_aliases(&mapping_path)?);
+        }
+    }
+    aliases.sort();
+    aliases.dedup();
+    std::fs::write(out, serde_json::to_vec(&Value::Array(events))?)
+        .with_context(|| format!("writing {}", out.display()))?;
+    Ok(aliases)
+}
+
+/// `DataLoader.timestampToUnixMillis`.
+fn filetime_to_millis(event: &mut Value) -> Result<()> {
+    const FILETIME_EPOCH_DIFF: i64 = 11_644_473_600_000;
+    const FILETIME_ONE_MILLISECOND: i64 = 10 * 1000;
+    let Some(obj) = event.as_object_mut() else {
+        bail!("not a JSON object");
+    };
+    let Some(ts) = obj.get("timestamp").and_then(Value::as_i64) else {
+        bail!("no integer `timestamp`");
+    };
+    obj.insert(
+        "@timestamp".to_owned(),
+        Value::from(ts / FILETIME_ONE_MILLISECOND - FILETIME_EPOCH_DIFF),
+    );
+    Ok(())
+}
+
+/// The `alias` fields of a QA mapping file (`#` lines are comments, and
+/// `[runtime_random_keyword_type]` placeholders stand for a keyword type,
+/// as `DataLoader.readMapping` reads it): `(alias path, target path)`.
+fn mapping_aliases(path: &Path) -> Result<Vec<(String, String)>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let json: String = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.replace("[runtime_random_keyword_type]", "keyword"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mapping: Value =
+        serde_json::from_str(&json).with_context(|| format!("parsing {}", path.display()))?;
+    let mut out = Vec::new();
+    let root = mapping.get("mappings").unwrap_or(&mapping);
+    collect_aliases(root, "", &mut out);
+    Ok(out)
+}
+
+fn collect_aliases(node: &Value, prefix: &str, out: &mut Vec<(String, String)>) {
+    let Some(props) = node.get("properties").and_then(Value::as_object) else {
+        return;
+    };
+    for (name, field) in props {
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        if field.get("type").and_then(Value::as_str) == Some("alias") {
+            if let Some(target) = field.get("path").and_then(Value::as_str) {
+                out.push((path.clone(), target.to_owned()));
+            }
+        }
+        collect_aliases(field, &path, out);
+    }
+}
+
+/// Reads a spec file the way `EqlSpecLoader` does.
+fn load_specs(path: &Path) -> Result<Vec<Spec>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let Some(queries) = table.get("queries").and_then(toml::Value::as_array) else {
+        bail!("{}: no [[queries]]", path.display());
+    };
+    let mut specs = Vec::new();
+    for (i, q) in queries.iter().enumerate() {
+        let at = || format!("{}: query #{}", path.display(), i + 1);
+        let name = q
+            .get("name")
+            .and_then(toml::Value::as_str)
+            .map(|s| s.trim().to_owned())
+            .with_context(|| format!("{}: no name", at()))?;
+        let query = q
+            .get("query")
+            .and_then(toml::Value::as_str)
+            .map(|s| s.trim().to_owned())
+            .with_context(|| format!("{}: no query", at()))?;
+        let ids = q
+            .get("expected_event_ids")
+            .and_then(toml::Value::as_array)
+            .with_context(|| format!("{} ({name}): no expected_event_ids", at()))?;
+        let expected = if ids.iter().all(toml::Value::is_array) && !ids.is_empty() {
+            ids.iter()
+                .map(|alt| int_list(alt.as_array().map_or(&[][..], Vec::as_slice)))
+                .collect::<Option<Vec<_>>>()
+        } else {
+            int_list(ids).map(|one| vec![one])
+        }
+        .with_context(|| format!("{} ({name}): invalid expected_event_ids", at()))?;
+        specs.push(Spec {
+            name,
+            query,
+            expected,
+            size: q.get("size").and_then(toml::Value::as_integer),
+            case_insensitive: q
+                .get("case_insensitive")
+                .and_then(toml::Value::as_bool)
+                .unwrap_or(false),
+        });
+    }
+    Ok(specs)
+}
+
+fn int_list(items: &[toml::Value]) -> Option<Vec<i64>> {
+    items.iter().map(toml::Value::as_integer).collect()
+}
+
+fn run_spec(
+    sensor: &Path,
+    ds: &Dataset,
+    aliases: &[(String, String)],
+    data: &Path,
+    spec: &Spec,
+) -> Result<Outcome> {
+    if spec.case_insensitive {
+        return Ok(Outcome::Unsupported(
+            "case_insensitive = true: Elasticsearch 7.10's `case_sensitive: false` search mode (removed since)"
+                .to_owned(),
+        ));
+    }
+    let mut cmd = Command::new(sensor);
+    cmd.args(["replay", "--query", &spec.query])
+        .args(["--timestamp-field", "@timestamp"])
+        .args(["--output", "ids", "--id-field", ds.id_field])
+        .args(["--size", &spec.size.unwrap_or(DEFAULT_SIZE).to_string()]);
+    if let Some(t) = ds.tiebreaker {
+        cmd.args(["--tiebreaker", t]);
+    }
+    for (alias, target) in aliases {
+        cmd.arg("--field-alias").arg(format!("{alias}={target}"));
+    }
+    cmd.arg(data);
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {}", sensor.display()))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let message = || {
+        stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("error: "))
+            .unwrap_or(stderr.trim())
+            .to_owned()
+    };
+    match out.status.code() {
+        Some(0) => {}
+        Some(3) => return Ok(Outcome::Unsupported(message())),
+        Some(2) => {
+            return Ok(Outcome::Failed(format!(
+                "rejected as invalid EQL: {}",
+                message()
+            )))
+        }
+        _ => {
+            return Ok(Outcome::Failed(format!(
+                "sensor exited with {}: {}",
+                out.status,
+                message()
+            )))
+        }
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut got = Vec::new();
+    for word in stdout.split_whitespace() {
+        got.push(match word {
+            "missing" => -1,
+            w => match w.parse::<i64>() {
+                Ok(id) => id,
+                Err(_) => {
+                    return Ok(Outcome::Failed(format!(
+                        "unexpected id {w:?} in the output"
+                    )))
+                }
+            },
+        });
+    }
+    if spec.expected.contains(&got) {
+        return Ok(Outcome::Passed);
+    }
+    let expected = spec
+        .expected
+        .iter()
+        .map(|e| format!("{e:?}"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    Ok(Outcome::Failed(format!("expected {expected}, got {got:?}")))
+}
+
+fn render(reports: &BTreeMap<&'static str, FileReport>, verbose: bool) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "| spec file | specs | passed | failed | unsupported |\n| --- | ---: | ---: | ---: | ---: |"
+    );
+    let (mut tp, mut tf, mut tu) = (0, 0, 0);
+    for (file, r) in reports {
+        if r.missing {
+            let _ = writeln!(s, "| {file} | not in the suite directory | | | |");
+            continue;
+        }
+        let (p, f, u) = (r.passed, r.failed.len(), r.unsupported.len());
+        tp += p;
+        tf += f;
+        tu += u;
+        let _ = writeln!(s, "| {file} | {} | {p} | {f} | {u} |", p + f + u);
+    }
+    let _ = writeln!(s, "| **total** | {} | {tp} | {tf} | {tu} |", tp + tf + tu);
+    for (file, r) in reports {
+        if r.missing {
+            continue;
+        }
+        if !r.failed.is_empty() {
+            let _ = writeln!(s, "\n{file}: failed");
+            for (name, why) in &r.failed {
+                let _ = writeln!(s, "  {name}: {why}");
+            }
+        }
+        if !r.unsupported.is_empty() {
+            let _ = writeln!(s, "\n{file}: unsupported");
+            for (name, why) in &r.unsupported {
+                let _ = writeln!(s, "  {name}: {why}");
+            }
+        }
+        if verbose && !r.passed_names.is_empty() {
+            let _ = writeln!(s, "\n{file}: passed\n  {}", r.passed_names.join(", "));
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases_are_read_from_nested_properties_past_comments() {
+        let dir = std::env::temp_dir().join(format!("eql-qa-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("x.mapping");
+        std::fs::write(
+            &path,
+            "# comment\n{\"properties\": {\"kind\": {\"type\": \"[runtime_random_keyword_type]\"},\n\"event\": {\"properties\": {\"category\": {\"type\": \"alias\", \"path\": \"kind\"}}}}}\n",
+        )
+        .expect("write");
+        let got = mapping_aliases(&path).expect("aliases");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(got, vec![("event.category".to_owned(), "kind".to_owned())]);
+    }
+
+    #[test]
+    fn filetime_becomes_epoch_millis() {
+        // 2017-08-30T20:47:33Z as a Windows file time (100 ns ticks since 1601).
+        let mut e = serde_json::json!({"timestamp": 131_485_996_530_000_000_i64});
+        filetime_to_millis(&mut e).expect("transform");
+        assert_eq!(e["@timestamp"], serde_json::json!(1_504_126_053_000_i64));
+    }
+}
