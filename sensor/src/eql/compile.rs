@@ -184,6 +184,69 @@ pub fn compile(q: &Query) -> Result<CompiledQuery, EqlError> {
     })
 }
 
+/// Resolves a query's fields against an index's known fields, as
+/// Elasticsearch's analyzer does before anything runs: a field the index
+/// does not know is an error ("unknown field"), unless it is optional
+/// (`?field`), which then stands for `null` (so `?nope == null` is true and
+/// `?nope == ?other` compares two nulls). Known fields are left alone: a
+/// known field missing from a document still has no value there.
+///
+/// Only a replay over a whole data set knows the index (its mapping and
+/// every field some event has a value for, as dynamic mapping would add);
+/// the live sensor never calls this.
+pub fn resolve_fields(q: &mut Query, known: &dyn Fn(&str) -> bool) -> Result<(), EqlError> {
+    resolve_expr(&mut q.condition, known)
+}
+
+fn resolve_expr(e: &mut Expr, known: &dyn Fn(&str) -> bool) -> Result<(), EqlError> {
+    match e {
+        Expr::And(xs) | Expr::Or(xs) => xs.iter_mut().try_for_each(|x| resolve_expr(x, known)),
+        Expr::Not(x) => resolve_expr(x, known),
+        Expr::Const(_) => Ok(()),
+        Expr::Compare { left, right, .. } => {
+            resolve_operand(left, known)?;
+            resolve_operand(right, known)
+        }
+        Expr::In { left, values, .. } => {
+            resolve_operand(left, known)?;
+            values
+                .iter_mut()
+                .try_for_each(|v| resolve_operand(v, known))
+        }
+        Expr::Like { left, .. } | Expr::Regex { left, .. } | Expr::Test(left) => {
+            resolve_operand(left, known)
+        }
+    }
+}
+
+fn resolve_operand(o: &mut Operand, known: &dyn Fn(&str) -> bool) -> Result<(), EqlError> {
+    match o {
+        Operand::Field(f) if known(&f.path) => Ok(()),
+        Operand::Field(f) if f.optional => {
+            *o = Operand::Lit(Lit {
+                value: Literal::Null,
+                span: f.span,
+            });
+            Ok(())
+        }
+        Operand::Field(f) => Err(EqlError::syntax(
+            format!(
+                "unknown field `{}`: no event has it and the mapping does not declare it (`?{}` would read it as null)",
+                f.path, f.path
+            ),
+            f.span,
+        )),
+        Operand::Lit(_) => Ok(()),
+        Operand::Call { args, .. } => args.iter_mut().try_for_each(|a| resolve_operand(a, known)),
+        Operand::Arith { left, right, .. } => {
+            resolve_operand(left, known)?;
+            resolve_operand(right, known)
+        }
+        Operand::Neg(x, _) => resolve_operand(x, known),
+        Operand::Cond(x, _) => resolve_expr(x, known),
+    }
+}
+
 fn lit_str(l: &Lit) -> &str {
     match &l.value {
         Literal::Str(s) => s,
@@ -214,6 +277,17 @@ fn compile_expr(e: &Expr) -> Result<Node, EqlError> {
                 // `5 < f` is `f > 5`.
                 (_, Operand::Field(f), Some(v), _) => {
                     field_cmp(&f.path, swap(*op), &v, left.span())?
+                }
+                // `x == null` is `IsNull(x)` and `x != null` `IsNotNull(x)`
+                // for constants too: `null == null` is true, `5 != null`
+                // true (QA `optionalMissingFieldNullEquality`: an unknown
+                // `?field` is a null constant and `== null` holds).
+                (_, _, Some(l), Some(r))
+                    if matches!(op, CmpOp::Eq | CmpOp::Ne)
+                        && (l == Literal::Null || r == Literal::Null) =>
+                {
+                    let other_is_null = l == Literal::Null && r == Literal::Null;
+                    Node::Const((*op == CmpOp::Eq) == other_is_null)
                 }
                 (_, _, Some(l), Some(r)) => Node::Const(const_cmp(*op, &l, &r)),
                 _ => script(e)?,
@@ -872,6 +946,64 @@ fn combine(children: Vec<Node>, is_and: bool) -> Node {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn verdict(src: &str, doc: &serde_json::Value) -> bool {
+        let q = compile(&crate::eql::parser::parse(src).unwrap()).unwrap();
+        q.matches(&crate::eql::JsonDocument::new(doc))
+    }
+
+    #[test]
+    fn null_equality_of_constants_is_a_null_check() {
+        let doc = serde_json::json!({"event": {"category": "process"}});
+        for (q, want) in [
+            ("process where null == null", true),
+            ("process where null != null", false),
+            ("process where 5 == null", false),
+            ("process where 5 != null", true),
+            ("process where null == \"a\"", false),
+            ("process where \"a\" != null", true),
+            // Other comparisons with null stay null: no match.
+            ("process where null < 5", false),
+            ("process where null >= null", false),
+        ] {
+            assert_eq!(verdict(q, &doc), want, "{q}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_errors_and_unknown_optional_fields_null() {
+        let known = |p: &str| p == "a" || p == "event.category";
+        let doc = serde_json::json!({"event": {"category": "process"}, "a": 1});
+        let resolved = |src: &str| {
+            let mut q = crate::eql::parser::parse(src).unwrap();
+            resolve_fields(&mut q, &known).map(|()| q)
+        };
+        for (src, want) in [
+            ("process where ?x == null", true),
+            ("process where ?x == ?y", true),
+            ("process where ?x != null", false),
+            ("process where ?x", false),
+            ("process where ?x == 1", false),
+            ("process where ?a == 1 and length(?x) == null", true),
+        ] {
+            let q = compile(&resolved(src).unwrap()).unwrap();
+            assert_eq!(
+                q.matches(&crate::eql::JsonDocument::new(&doc)),
+                want,
+                "{src}"
+            );
+        }
+        let err = resolved("process where x == 1 or a == 1").unwrap_err();
+        assert!(err.message.contains("unknown field `x`"), "{err}");
+        // A known field without a value in this document is not null
+        // constant: the comparison of two missing fields is null.
+        let both_known = |p: &str| p != "zzz";
+        let mut q = crate::eql::parser::parse("process where ?x == ?y").unwrap();
+        resolve_fields(&mut q, &both_known).unwrap();
+        assert!(!compile(&q)
+            .unwrap()
+            .matches(&crate::eql::JsonDocument::new(&doc)));
+    }
 
     fn count_pairs(n: &Node) -> usize {
         match n {
