@@ -173,13 +173,20 @@ struct ReplayArgs {
     /// values, like a mapping's alias field (repeatable).
     #[arg(long = "field-alias", value_name = "ALIAS=TARGET")]
     field_alias: Vec<String>,
+    /// Query mode: an Elasticsearch index mapping (JSON: `{"properties": …}`
+    /// or `{"mappings": {…}}`) of the events (repeatable): its aliases, its
+    /// `null_value`s, and its fields — with the fields events have, the
+    /// fields the query may name (another is an error, `?field` reads null).
+    #[arg(long, value_name = "FILE")]
+    mapping: Vec<PathBuf>,
     /// Query mode: most results returned (Elasticsearch's `size`,
     /// which defaults to 10 there) [default: all].
     #[arg(long, value_name = "N")]
     size: Option<usize>,
     /// Query mode: print each result as JSON (`events`: an event, or a
     /// sequence's events as an array) or as the value of `--id-field`
-    /// (`ids`: a sequence's ids on one line, space-separated).
+    /// (`ids`: a sequence's ids on one line, space-separated, `missing` for
+    /// a missing-event step).
     #[arg(long, value_enum, default_value = "events")]
     output: QueryOutput,
     /// Query mode: the field `--output ids` prints.
@@ -375,6 +382,15 @@ fn replay_query(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         size: args.size,
         ..QueryOptions::default()
     };
+    for path in &args.mapping {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the mapping {}", path.display()))?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("parsing the mapping {}", path.display()))?;
+        opts.mapping
+            .add_json(&json, &mut opts.aliases)
+            .map_err(|e| anyhow::anyhow!("the mapping {}: {e}", path.display()))?;
+    }
     for spec in &args.field_alias {
         let Some((alias, target)) = spec.split_once('=') else {
             anyhow::bail!("--field-alias {spec:?}: expected ALIAS=TARGET");

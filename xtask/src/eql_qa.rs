@@ -17,8 +17,9 @@
 //!   indices' `.data` files (JSON arrays) are concatenated, after the
 //!   loader's transform (the endgame data's Windows file time `timestamp`
 //!   becomes `@timestamp` in epoch milliseconds);
-//! * every `"type": "alias"` field of the mappings becomes a
-//!   `--field-alias` (`event.category` → `event_type` for the endgame data);
+//! * each index's `.mapping` (comments dropped, the random keyword type
+//!   placeholder read as `keyword`) is passed as `--mapping`: its aliases
+//!   (`event.category` → `event_type`), fields and `null_value`s;
 //! * `--timestamp-field @timestamp`, the data set's `--tiebreaker`, and
 //!   `--size` 50 (the runner's request size) unless the spec sets `size`;
 //! * the result is read with `--output ids --id-field <the data set's id
@@ -156,6 +157,8 @@ struct FileReport {
     unsupported: Vec<(String, String)>,
     passed_names: Vec<String>,
     missing: bool,
+    /// Why the spec file could not be read.
+    unreadable: Option<String>,
 }
 
 pub fn run(args: &EqlQaArgs) -> Result<()> {
@@ -220,15 +223,22 @@ fn run_all(
             continue;
         }
         let data = work.join(format!("dataset-{n}.json"));
-        let aliases = prepare(&args.suite, ds, &data)?;
+        let mappings = prepare(&args.suite, ds, &data)?;
         for file in present {
-            let specs = load_specs(&args.suite.join(file))?;
             let mut report = FileReport::default();
+            let specs = match load_specs(&args.suite.join(file)) {
+                Ok(specs) => specs,
+                Err(e) => {
+                    report.unreadable = Some(format!("{e:#}"));
+                    reports.insert(file, report);
+                    continue;
+                }
+            };
             for spec in specs {
                 if args.filter.as_ref().is_some_and(|f| !spec.name.contains(f)) {
                     continue;
                 }
-                match run_spec(sensor, ds, &aliases, &data, &spec)? {
+                match run_spec(sensor, ds, &mappings, &data, &spec)? {
                     Outcome::Passed => {
                         report.passed += 1;
                         report.passed_names.push(spec.name);
@@ -244,15 +254,18 @@ fn run_all(
 }
 
 /// Writes the data set's events (one JSON array, transformed as the QA
-/// loader does) to `out` and returns the aliases its mappings declare.
-fn prepare(suite: &Path, ds: &Dataset, out: &Path) -> Result<Vec<(String, String)>> {
+/// loader does) to `out` and its indices' mappings (as plain JSON) beside
+/// it; returns the mapping files.
+fn prepare(suite: &Path, ds: &Dataset, out: &Path) -> Result<Vec<PathBuf>> {
     let mut events = Vec::new();
-    let mut aliases = Vec::new();
+    let mut mappings = Vec::new();
     for index in ds.indices {
         let data_path = suite.join("data").join(format!("{index}.data"));
         let text = std::fs::read_to_string(&data_path)
             .with_context(|| format!("reading {}", data_path.display()))?;
-        let Value::Array(items) = serde_json::from_str(&text)
+        // Elasticsearch's JSON parser accepts comments, and the QA's data
+        // files use them.
+        let Value::Array(items) = serde_json::from_str(&strip_json_comments(&text))
             .with_context(|| format!("parsing {}", data_path.display()))?
         else {
             bail!("{}: not a JSON array", data_path.display());
@@ -266,14 +279,69 @@ fn prepare(suite: &Path, ds: &Dataset, out: &Path) -> Result<Vec<(String, String
         }
         let mapping_path = suite.join("data").join(format!("{index}.mapping"));
         if mapping_path.is_file() {
-            aliases.extend(mapping_aliases(&mapping_path)?);
+            let clean = out.with_extension(format!("{index}.mapping.json"));
+            std::fs::write(&clean, serde_json::to_vec(&read_mapping(&mapping_path)?)?)
+                .with_context(|| format!("writing {}", clean.display()))?;
+            mappings.push(clean);
         }
     }
-    aliases.sort();
-    aliases.dedup();
     std::fs::write(out, serde_json::to_vec(&Value::Array(events))?)
         .with_context(|| format!("writing {}", out.display()))?;
-    Ok(aliases)
+    Ok(mappings)
+}
+
+/// `text` without `//` and `/* */` comments outside strings (what Jackson's
+/// `ALLOW_COMMENTS`, on in Elasticsearch's parser, skips); a comment becomes
+/// a space, so line numbers in errors stay right for `//` comments.
+fn strip_json_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    let mut in_string = false;
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match c {
+                '\\' => {
+                    if let Some(n) = chars.next() {
+                        out.push(n);
+                    }
+                }
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match (c, chars.peek()) {
+            ('"', _) => {
+                in_string = true;
+                out.push(c);
+            }
+            ('/', Some('/')) => {
+                for n in chars.by_ref() {
+                    if n == '\n' {
+                        out.push('\n');
+                        break;
+                    }
+                }
+            }
+            ('/', Some('*')) => {
+                chars.next();
+                let mut prev = ' ';
+                for n in chars.by_ref() {
+                    if prev == '*' && n == '/' {
+                        break;
+                    }
+                    if n == '\n' {
+                        out.push('\n');
+                    }
+                    prev = n;
+                }
+                out.push(' ');
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// `DataLoader.timestampToUnixMillis`.
@@ -293,10 +361,10 @@ fn filetime_to_millis(event: &mut Value) -> Result<()> {
     Ok(())
 }
 
-/// The `alias` fields of a QA mapping file (`#` lines are comments, and
-/// `[runtime_random_keyword_type]` placeholders stand for a keyword type,
-/// as `DataLoader.readMapping` reads it): `(alias path, target path)`.
-fn mapping_aliases(path: &Path) -> Result<Vec<(String, String)>> {
+/// A QA mapping file as JSON: `#` lines are comments, and
+/// `[runtime_random_keyword_type]` placeholders stand for a keyword type
+/// (`DataLoader.readMapping`, which picks `keyword` or `wildcard`).
+fn read_mapping(path: &Path) -> Result<Value> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let json: String = text
@@ -305,39 +373,15 @@ fn mapping_aliases(path: &Path) -> Result<Vec<(String, String)>> {
         .map(|l| l.replace("[runtime_random_keyword_type]", "keyword"))
         .collect::<Vec<_>>()
         .join("\n");
-    let mapping: Value =
-        serde_json::from_str(&json).with_context(|| format!("parsing {}", path.display()))?;
-    let mut out = Vec::new();
-    let root = mapping.get("mappings").unwrap_or(&mapping);
-    collect_aliases(root, "", &mut out);
-    Ok(out)
-}
-
-fn collect_aliases(node: &Value, prefix: &str, out: &mut Vec<(String, String)>) {
-    let Some(props) = node.get("properties").and_then(Value::as_object) else {
-        return;
-    };
-    for (name, field) in props {
-        let path = if prefix.is_empty() {
-            name.clone()
-        } else {
-            format!("{prefix}.{name}")
-        };
-        if field.get("type").and_then(Value::as_str) == Some("alias") {
-            if let Some(target) = field.get("path").and_then(Value::as_str) {
-                out.push((path.clone(), target.to_owned()));
-            }
-        }
-        collect_aliases(field, &path, out);
-    }
+    serde_json::from_str(&json).with_context(|| format!("parsing {}", path.display()))
 }
 
 /// Reads a spec file the way `EqlSpecLoader` does.
 fn load_specs(path: &Path) -> Result<Vec<Spec>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let table: toml::Table =
-        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let table: toml::Table = toml::from_str(&quote_bare_nulls_in_join_keys(&text))
+        .with_context(|| format!("parsing {}", path.display()))?;
     let Some(queries) = table.get("queries").and_then(toml::Value::as_array) else {
         bail!("{}: no [[queries]]", path.display());
     };
@@ -380,6 +424,41 @@ fn load_specs(path: &Path) -> Result<Vec<Spec>> {
     Ok(specs)
 }
 
+/// The QA's TOML reader (JToml) accepts `join_keys = [null]`, which TOML
+/// does not; join keys are not compared here, so a bare `null` in a
+/// `join_keys` array becomes the string `"null"`.
+fn quote_bare_nulls_in_join_keys(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut depth = 0i32;
+    for line in text.lines() {
+        let in_keys = depth > 0 || line.trim_start().starts_with("join_keys");
+        if !in_keys {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let mut in_string = false;
+        let mut rest = line;
+        while let Some(c) = rest.chars().next() {
+            if !in_string && rest.starts_with("null") {
+                out.push_str("\"null\"");
+                rest = &rest[4..];
+                continue;
+            }
+            match c {
+                '"' => in_string = !in_string,
+                '[' if !in_string => depth += 1,
+                ']' if !in_string => depth -= 1,
+                _ => {}
+            }
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+        out.push('\n');
+    }
+    out
+}
+
 fn int_list(items: &[toml::Value]) -> Option<Vec<i64>> {
     items.iter().map(toml::Value::as_integer).collect()
 }
@@ -387,7 +466,7 @@ fn int_list(items: &[toml::Value]) -> Option<Vec<i64>> {
 fn run_spec(
     sensor: &Path,
     ds: &Dataset,
-    aliases: &[(String, String)],
+    mappings: &[PathBuf],
     data: &Path,
     spec: &Spec,
 ) -> Result<Outcome> {
@@ -405,8 +484,8 @@ fn run_spec(
     if let Some(t) = ds.tiebreaker {
         cmd.args(["--tiebreaker", t]);
     }
-    for (alias, target) in aliases {
-        cmd.arg("--field-alias").arg(format!("{alias}={target}"));
+    for m in mappings {
+        cmd.arg("--mapping").arg(m);
     }
     cmd.arg(data);
     let out = cmd
@@ -476,6 +555,10 @@ fn render(reports: &BTreeMap<&'static str, FileReport>, verbose: bool) -> String
             let _ = writeln!(s, "| {file} | not in the suite directory | | | |");
             continue;
         }
+        if let Some(why) = &r.unreadable {
+            let _ = writeln!(s, "| {file} | unreadable: {why} | | | |");
+            continue;
+        }
         let (p, f, u) = (r.passed, r.failed.len(), r.unsupported.len());
         tp += p;
         tf += f;
@@ -511,18 +594,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn aliases_are_read_from_nested_properties_past_comments() {
+    fn mappings_are_read_past_comments_and_placeholders() {
         let dir = std::env::temp_dir().join(format!("eql-qa-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("x.mapping");
         std::fs::write(
             &path,
-            "# comment\n{\"properties\": {\"kind\": {\"type\": \"[runtime_random_keyword_type]\"},\n\"event\": {\"properties\": {\"category\": {\"type\": \"alias\", \"path\": \"kind\"}}}}}\n",
+            "# comment\n{\"properties\": {\"kind\": {\"type\": \"[runtime_random_keyword_type]\"}}}\n",
         )
         .expect("write");
-        let got = mapping_aliases(&path).expect("aliases");
+        let got = read_mapping(&path).expect("mapping");
         let _ = std::fs::remove_dir_all(&dir);
-        assert_eq!(got, vec![("event.category".to_owned(), "kind".to_owned())]);
+        assert_eq!(
+            got,
+            serde_json::json!({"properties": {"kind": {"type": "keyword"}}})
+        );
+    }
+
+    #[test]
+    fn comments_outside_strings_are_dropped() {
+        let text = "[ // one\n {\"a\": \"x // not a comment /* nor this */\"}, /* two */ {\"b\": \"q\\\"//\"}\n]";
+        let v: Value = serde_json::from_str(&strip_json_comments(text)).expect("valid JSON");
+        assert_eq!(
+            v,
+            serde_json::json!([{"a": "x // not a comment /* nor this */"}, {"b": "q\"//"}])
+        );
+    }
+
+    #[test]
+    fn bare_nulls_in_join_keys_become_strings() {
+        let text =
+            "[[queries]]\nquery = 'a == null'\njoin_keys = [null, \"null\",\n  null]\nx = 1\n";
+        let fixed = quote_bare_nulls_in_join_keys(text);
+        assert_eq!(
+            fixed,
+            "[[queries]]\nquery = 'a == null'\njoin_keys = [\"null\", \"null\",\n  \"null\"]\nx = 1\n"
+        );
+        assert!(toml::from_str::<toml::Table>(&fixed).is_ok());
     }
 
     #[test]

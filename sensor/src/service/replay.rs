@@ -30,6 +30,7 @@
 //! (`cargo xtask eql-qa`).
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 use std::io::{self, BufRead, Write};
 
 use serde_json::Value;
@@ -254,6 +255,9 @@ pub struct QueryOptions {
     /// Most results (events, or sequences) returned: Elasticsearch's `size`
     /// (10 by default there); `None` returns all.
     pub size: Option<usize>,
+    /// What the index mapping declares (fields, `null_value`s; its aliases
+    /// go to `aliases`).
+    pub mapping: IndexMapping,
 }
 
 impl Default for QueryOptions {
@@ -263,6 +267,130 @@ impl Default for QueryOptions {
             tiebreaker: None,
             aliases: FieldAliases::new(),
             size: None,
+            mapping: IndexMapping::default(),
+        }
+    }
+}
+
+/// The parts of an Elasticsearch index mapping a replay needs: which fields
+/// exist, and which replace an indexed `null` by a `null_value`.
+#[derive(Debug, Clone, Default)]
+pub struct IndexMapping {
+    fields: HashSet<String>,
+    null_values: Vec<(String, Value)>,
+}
+
+impl IndexMapping {
+    /// Reads a mapping (`{"properties": …}`, or `{"mappings": {"properties":
+    /// …}}` as `GET <index>/_mapping` shows one index) into `self`; its
+    /// `alias` fields go to `aliases`. Several mappings add up.
+    pub fn add_json(&mut self, mapping: &Value, aliases: &mut FieldAliases) -> Result<(), String> {
+        let root = mapping.get("mappings").unwrap_or(mapping);
+        if root.get("properties").and_then(Value::as_object).is_none() {
+            return Err("not an index mapping: no `properties` object".to_owned());
+        }
+        self.add_properties(root, "", aliases)
+    }
+
+    fn add_properties(
+        &mut self,
+        node: &Value,
+        prefix: &str,
+        aliases: &mut FieldAliases,
+    ) -> Result<(), String> {
+        let Some(props) = node.get("properties").and_then(Value::as_object) else {
+            return Ok(());
+        };
+        for (name, field) in props {
+            let path = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}.{name}")
+            };
+            if field.get("properties").is_some() {
+                self.add_properties(field, &path, aliases)?;
+                continue;
+            }
+            match field.get("type").and_then(Value::as_str) {
+                Some("alias") => {
+                    let Some(target) = field.get("path").and_then(Value::as_str) else {
+                        return Err(format!("alias field `{path}` has no `path`"));
+                    };
+                    aliases.insert(&path, target);
+                }
+                _ => {
+                    if let Some(v) = field.get("null_value") {
+                        self.null_values.push((path.clone(), v.clone()));
+                    }
+                    if let Some(subs) = field.get("fields").and_then(Value::as_object) {
+                        for sub in subs.keys() {
+                            self.fields.insert(format!("{path}.{sub}"));
+                        }
+                    }
+                }
+            }
+            self.fields.insert(path);
+        }
+        Ok(())
+    }
+
+    /// Indexes `event` as Elasticsearch would store its values: an explicit
+    /// `null` of a field with a `null_value` becomes that value.
+    fn fill_null_values(&self, event: &mut Value) {
+        for (path, with) in &self.null_values {
+            fill_null(event, path, with);
+        }
+    }
+}
+
+/// Replaces explicit nulls at `rest` (a dotted path, resolved like
+/// [`JsonDocument`] does: nested objects, dotted keys or both) by `with`.
+fn fill_null(v: &mut Value, rest: &str, with: &Value) {
+    match v {
+        Value::Array(items) => items.iter_mut().for_each(|i| fill_null(i, rest, with)),
+        Value::Object(map) => {
+            if let Some(child) = map.get_mut(rest) {
+                match child {
+                    Value::Null => *child = with.clone(),
+                    Value::Array(items) => items
+                        .iter_mut()
+                        .filter(|i| i.is_null())
+                        .for_each(|i| *i = with.clone()),
+                    _ => {}
+                }
+            }
+            for (i, b) in rest.bytes().enumerate() {
+                if b == b'.' {
+                    if let Some(child) = map.get_mut(&rest[..i]) {
+                        fill_null(child, &rest[i + 1..], with);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Adds the dotted path of every non-null leaf value of `v` to `out`: the
+/// fields dynamic mapping would create when indexing it.
+fn collect_paths(v: &Value, prefix: &str, out: &mut HashSet<String>) {
+    match v {
+        Value::Null => {}
+        Value::Array(items) => items.iter().for_each(|i| collect_paths(i, prefix, out)),
+        Value::Object(map) => {
+            for (k, child) in map {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                collect_paths(child, &path, out);
+            }
+        }
+        _ => {
+            if !out.contains(prefix) {
+                out.insert(prefix.to_owned());
+            }
         }
     }
 }
@@ -368,6 +496,37 @@ fn split_pipes(src: &str) -> Result<(&str, Vec<Pipe>), EqlError> {
     Ok((&src[..tokens[first].span.start], pipes))
 }
 
+/// [`resolve_fields`](crate::eql::compile::resolve_fields) over every query
+/// of a statement; a join key the index does not know is an error too
+/// (an optional one stays: a missing key is `null`).
+fn resolve_statement(st: &mut Statement, known: &dyn Fn(&str) -> bool) -> Result<(), EqlError> {
+    use crate::eql::compile::resolve_fields;
+    match st {
+        Statement::Event(q) => resolve_fields(q, known),
+        Statement::Sequence(s) => {
+            let keys =
+                s.by.iter()
+                    .chain(s.steps.iter().flat_map(|st| st.by.iter()))
+                    .chain(s.until.iter().flat_map(|u| u.by.iter()));
+            for k in keys {
+                if !k.optional && !known(&k.path) {
+                    return Err(EqlError::syntax(
+                        format!(
+                            "unknown field `{}`: no event has it and the mapping does not declare it",
+                            k.path
+                        ),
+                        k.span,
+                    ));
+                }
+            }
+            for step in s.steps.iter_mut().chain(s.until.iter_mut()) {
+                resolve_fields(&mut step.query, known)?;
+            }
+            Ok(())
+        }
+    }
+}
+
 /// A value of the tiebreaker field, for ordering.
 #[derive(Debug, Clone, PartialEq)]
 enum TieValue {
@@ -425,19 +584,13 @@ pub fn run_query<R: BufRead>(
 ) -> Result<(Vec<QueryMatch>, QueryStats), QueryError> {
     let eql_err = |e: EqlError| QueryError::Eql(e, query.to_owned());
     let (statement, pipes) = split_pipes(query).map_err(eql_err)?;
-    let parsed = crate::eql::parser::parse_statement(statement).map_err(eql_err)?;
+    let mut parsed = crate::eql::parser::parse_statement(statement).map_err(eql_err)?;
     // Which steps of a sequence are positive (in order, runs expanded), to
     // put the missing-event placeholders back in place.
     let layout: Vec<bool> = match &parsed {
         Statement::Sequence(s) => s.steps.iter().map(|st| !st.missing).collect(),
         Statement::Event(_) => Vec::new(),
     };
-    let compiled = match &parsed {
-        Statement::Event(q) => crate::eql::compile::compile(q).map(Compiled::Event),
-        Statement::Sequence(s) => crate::eql::sequence::compile(s).map(Compiled::Sequence),
-    }
-    .map_err(eql_err)?;
-
     let mut stats = QueryStats::default();
     // Reading the timestamp through an alias `@timestamp` → the timestamp
     // field lets [`Ordinal::of`] (the sequences' own reader) decide what a
@@ -454,6 +607,7 @@ pub fn run_query<R: BufRead>(
     }
     let tiebreaker = opts.tiebreaker.as_deref().map(FieldRef::new);
     let mut rows: Vec<(Ordinal, TieValue, Arc<Value>)> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     let mut events = EventReader::new(&mut input)?;
     while let Some((no, parsed)) = events.next_event()? {
         let event = match parsed {
@@ -465,6 +619,9 @@ pub fn run_query<R: BufRead>(
             }
         };
         stats.events += 1;
+        let mut event = event;
+        opts.mapping.fill_null_values(&mut event);
+        collect_paths(&event, "", &mut seen);
         let Some(ord) = Ordinal::of(&AliasedDocument::new(&event, &ts_aliases), no) else {
             stats.no_timestamp += 1;
             continue;
@@ -481,6 +638,27 @@ pub fn run_query<R: BufRead>(
             .then_with(|| a.1.cmp(&b.1))
             .then_with(|| a.0.tie.cmp(&b.0.tie))
     });
+
+    // The index is the whole input: resolve the query's fields against it
+    // (and the mapping), as Elasticsearch's analyzer resolves them against
+    // the index before the search runs.
+    let known = |path: &str| {
+        let target = opts.aliases.target(path).map_or(path, FieldRef::path);
+        opts.mapping.fields.contains(target) || seen.contains(target)
+    };
+    let compile = |st: &Statement| match st {
+        Statement::Event(q) => crate::eql::compile::compile(q).map(Compiled::Event),
+        Statement::Sequence(s) => crate::eql::sequence::compile(s).map(Compiled::Sequence),
+    };
+    // What the engine cannot evaluate at all is said first, whatever the
+    // fields.
+    if let Err(e) = compile(&parsed) {
+        if e.kind == crate::eql::EqlErrorKind::Unsupported {
+            return Err(eql_err(e));
+        }
+    }
+    resolve_statement(&mut parsed, &known).map_err(eql_err)?;
+    let compiled = compile(&parsed).map_err(eql_err)?;
 
     let mut results: Vec<QueryMatch> = Vec::new();
     match &compiled {
@@ -633,7 +811,8 @@ not json
 
     #[test]
     fn the_timestamp_field_is_configurable() {
-        let input = "{\"kind\":\"process\",\"t\":2,\"seq\":1}\n{\"kind\":\"process\",\"t\":1,\"seq\":2}\n";
+        let input =
+            "{\"kind\":\"process\",\"t\":2,\"seq\":1}\n{\"kind\":\"process\",\"t\":1,\"seq\":2}\n";
         let o = QueryOptions {
             timestamp_field: "t".to_owned(),
             ..opts()
@@ -663,7 +842,10 @@ not json
     #[test]
     fn other_pipes_are_unsupported_and_bad_pipes_are_syntax_errors() {
         for (q, kind) in [
-            ("process where true | unique name", EqlErrorKind::Unsupported),
+            (
+                "process where true | unique name",
+                EqlErrorKind::Unsupported,
+            ),
             ("process where true | head", EqlErrorKind::Syntax),
             ("process where true | head -1", EqlErrorKind::Syntax),
             ("process where true | head 1 x", EqlErrorKind::Syntax),
@@ -677,12 +859,58 @@ not json
     }
 
     #[test]
+    fn the_index_decides_which_fields_exist() {
+        // `x` is declared by the mapping only, `name` by the events.
+        let mut o = QueryOptions::default();
+        o.mapping
+            .add_json(
+                &serde_json::json!({"mappings": {"properties": {
+                    "kind": {"type": "keyword"},
+                    "x": {"type": "keyword", "null_value": "NULL"},
+                    "event": {"properties": {"category": {"type": "alias", "path": "kind"}}}
+                }}}),
+                &mut o.aliases,
+            )
+            .expect("mapping");
+        o.tiebreaker = Some("seq".to_owned());
+        let input = r#"{"kind":"process","@timestamp":1,"seq":1,"x":null}
+{"kind":"process","@timestamp":2,"seq":2,"name":"a"}
+{"kind":"process","@timestamp":3,"seq":3,"x":[null,"v"]}
+"#;
+        // An explicit null is indexed as the null_value; a missing field is not.
+        let (got, _, _) = run(input, "process where x == \"NULL\"", &o);
+        assert_eq!(got, vec![vec![1], vec![3]]);
+        let (got, _, _) = run(input, "process where x == null", &o);
+        assert_eq!(got, vec![vec![2]]);
+        // An unknown optional field is null; a known one without a value is missing.
+        let (got, _, _) = run(input, "process where ?nope == null and ?name == null", &o);
+        assert_eq!(got, vec![vec![1], vec![3]]);
+        // An unknown field is an error, as in Elasticsearch.
+        let mut diag = Vec::new();
+        match run_query(input.as_bytes(), "process where nope == 1", &o, &mut diag) {
+            Err(QueryError::Eql(e, _)) => {
+                assert_eq!(e.kind, EqlErrorKind::Syntax);
+                assert!(e.message.contains("unknown field `nope`"), "{}", e.message);
+            }
+            other => panic!("{other:?}"),
+        }
+        // What the engine does not evaluate is said before unknown fields.
+        match run_query(input.as_bytes(), "process where nope(x)", &o, &mut diag) {
+            Err(QueryError::Eql(e, _)) => assert_eq!(e.kind, EqlErrorKind::Unsupported),
+            other => panic!("{other:?}"),
+        }
+        let bad = IndexMapping::default()
+            .add_json(&serde_json::json!({"a": 1}), &mut FieldAliases::new());
+        assert!(bad.is_err());
+    }
+
+    #[test]
     fn replay_of_rules_reads_a_json_array_too() {
         let rules = RuleSet::embedded_default().expect("seed rule");
         let mut out = AlertWriter::new(Box::new(Vec::new()));
         let mut diag = Vec::new();
-        let stats = replay(&b"  \n[{\"a\": 1}, 2]"[..], &rules, &mut out, &mut diag)
-            .expect("replay");
+        let stats =
+            replay(&b"  \n[{\"a\": 1}, 2]"[..], &rules, &mut out, &mut diag).expect("replay");
         assert_eq!(stats.events, 1);
         assert_eq!(stats.malformed, 1);
     }
