@@ -128,6 +128,10 @@ const DATASETS: &[Dataset] = &[
     },
 ];
 
+/// How long one spec may run: the fixtures are a few hundred events, so
+/// anything near this is a hang, reported as a failure of that spec.
+const SPEC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The runner's request size (`BaseEqlSpecTestCase.requestSize`).
 const DEFAULT_SIZE: i64 = 50;
 
@@ -488,9 +492,14 @@ fn run_spec(
         cmd.arg("--mapping").arg(m);
     }
     cmd.arg(data);
-    let out = cmd
-        .output()
-        .with_context(|| format!("running {}", sensor.display()))?;
+    let Some(out) = output_within(&mut cmd, SPEC_TIMEOUT)
+        .with_context(|| format!("running {}", sensor.display()))?
+    else {
+        return Ok(Outcome::Failed(format!(
+            "no answer within {} s (killed)",
+            SPEC_TIMEOUT.as_secs()
+        )));
+    };
     let stderr = String::from_utf8_lossy(&out.stderr);
     let message = || {
         stderr
@@ -541,6 +550,52 @@ fn run_spec(
         .collect::<Vec<_>>()
         .join(" or ");
     Ok(Outcome::Failed(format!("expected {expected}, got {got:?}")))
+}
+
+/// Runs `cmd` to completion and returns its output, or kills it and returns
+/// `None` after `limit`. Output is drained by threads so a chatty child
+/// cannot block on a full pipe.
+fn output_within(
+    cmd: &mut Command,
+    limit: std::time::Duration,
+) -> Result<Option<std::process::Output>> {
+    use std::io::Read as _;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    Ok(status.map(|status| std::process::Output {
+        status,
+        stdout,
+        stderr,
+    }))
 }
 
 fn render(reports: &BTreeMap<&'static str, FileReport>, verbose: bool) -> String {
@@ -631,6 +686,24 @@ mod tests {
             "[[queries]]\nquery = 'a == null'\njoin_keys = [\"null\", \"null\",\n  \"null\"]\nx = 1\n"
         );
         assert!(toml::from_str::<toml::Table>(&fixed).is_ok());
+    }
+
+    #[test]
+    fn a_hung_child_is_killed_and_a_quick_one_answers() {
+        let quick = output_within(
+            Command::new("sh").args(["-c", "echo out; echo err >&2"]),
+            std::time::Duration::from_secs(30),
+        )
+        .expect("spawn")
+        .expect("answered");
+        assert_eq!(quick.stdout, b"out\n");
+        assert_eq!(quick.stderr, b"err\n");
+        let hung = output_within(
+            Command::new("sleep").arg("30"),
+            std::time::Duration::from_millis(200),
+        )
+        .expect("spawn");
+        assert!(hung.is_none());
     }
 
     #[test]
