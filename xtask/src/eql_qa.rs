@@ -67,6 +67,10 @@ enum Transform {
     /// `DataLoader.timestampToUnixMillis`: `@timestamp` = the Windows file
     /// time `timestamp` in epoch milliseconds.
     FiletimeToMillis,
+    /// `DataLoader.timestampToUnixNanos`: the same number read as epoch
+    /// nanoseconds: `@timestamp` = its first 12 digits (milliseconds) and
+    /// the rest as a fraction of a millisecond, `timestamp` = it / 10^6.
+    FiletimeAsNanos,
 }
 
 /// One index (or set of indices) of the QA and the specs that query it.
@@ -74,6 +78,9 @@ enum Transform {
 struct Dataset {
     /// The indices (`data/<index>.mapping`, `data/<index>.data`).
     indices: &'static [&'static str],
+    /// The `.data` file when it is another index's (`endgame-140-nanos`
+    /// loads `endgame-140.data`).
+    data_from: Option<&'static str>,
     transform: Transform,
     /// The request's `tiebreaker_field`.
     tiebreaker: Option<&'static str>,
@@ -89,6 +96,7 @@ struct Dataset {
 const DATASETS: &[Dataset] = &[
     Dataset {
         indices: &["endgame-140"],
+        data_from: None,
         transform: Transform::FiletimeToMillis,
         tiebreaker: Some("serial_event_id"),
         id_field: "serial_event_id",
@@ -99,7 +107,16 @@ const DATASETS: &[Dataset] = &[
         ],
     },
     Dataset {
+        indices: &["endgame-140-nanos"],
+        data_from: Some("endgame-140"),
+        transform: Transform::FiletimeAsNanos,
+        tiebreaker: Some("serial_event_id"),
+        id_field: "serial_event_id",
+        specs: &["test_queries_date_nanos.toml"],
+    },
+    Dataset {
         indices: &["extra"],
+        data_from: None,
         transform: Transform::None,
         tiebreaker: Some("sequence"),
         id_field: "sequence",
@@ -107,6 +124,7 @@ const DATASETS: &[Dataset] = &[
     },
     Dataset {
         indices: &["missing-events"],
+        data_from: None,
         transform: Transform::None,
         tiebreaker: Some("sequence"),
         id_field: "sequence",
@@ -114,6 +132,7 @@ const DATASETS: &[Dataset] = &[
     },
     Dataset {
         indices: &["sample1", "sample2", "sample3"],
+        data_from: None,
         transform: Transform::None,
         tiebreaker: None,
         id_field: "id",
@@ -121,6 +140,7 @@ const DATASETS: &[Dataset] = &[
     },
     Dataset {
         indices: &["sample-multi"],
+        data_from: None,
         transform: Transform::None,
         tiebreaker: None,
         id_field: "id",
@@ -264,7 +284,9 @@ fn prepare(suite: &Path, ds: &Dataset, out: &Path) -> Result<Vec<PathBuf>> {
     let mut events = Vec::new();
     let mut mappings = Vec::new();
     for index in ds.indices {
-        let data_path = suite.join("data").join(format!("{index}.data"));
+        let data_path = suite
+            .join("data")
+            .join(format!("{}.data", ds.data_from.unwrap_or(index)));
         let text = std::fs::read_to_string(&data_path)
             .with_context(|| format!("reading {}", data_path.display()))?;
         // Elasticsearch's JSON parser accepts comments, and the QA's data
@@ -275,10 +297,12 @@ fn prepare(suite: &Path, ds: &Dataset, out: &Path) -> Result<Vec<PathBuf>> {
             bail!("{}: not a JSON array", data_path.display());
         };
         for mut item in items {
-            if ds.transform == Transform::FiletimeToMillis {
-                filetime_to_millis(&mut item)
-                    .with_context(|| format!("{}: an event", data_path.display()))?;
+            match ds.transform {
+                Transform::None => Ok(()),
+                Transform::FiletimeToMillis => filetime_to_millis(&mut item),
+                Transform::FiletimeAsNanos => filetime_as_nanos(&mut item),
             }
+            .with_context(|| format!("{}: an event", data_path.display()))?;
             events.push(item);
         }
         let mapping_path = suite.join("data").join(format!("{index}.mapping"));
@@ -362,6 +386,29 @@ fn filetime_to_millis(event: &mut Value) -> Result<()> {
         "@timestamp".to_owned(),
         Value::from(ts / FILETIME_ONE_MILLISECOND - FILETIME_EPOCH_DIFF),
     );
+    Ok(())
+}
+
+/// `DataLoader.timestampToUnixNanos`.
+fn filetime_as_nanos(event: &mut Value) -> Result<()> {
+    let Some(obj) = event.as_object_mut() else {
+        bail!("not a JSON object");
+    };
+    let Some(ts) = obj.get("timestamp").and_then(Value::as_i64) else {
+        bail!("no integer `timestamp`");
+    };
+    let digits = ts.to_string();
+    if digits.len() <= 12 {
+        bail!("`timestamp` {ts} has 12 digits or fewer");
+    }
+    let (millis, fraction) = digits.split_at(12);
+    let stamp = if fraction.bytes().all(|b| b == b'0') {
+        millis.to_owned()
+    } else {
+        format!("{millis}.{fraction}")
+    };
+    obj.insert("@timestamp".to_owned(), Value::from(stamp));
+    obj.insert("timestamp".to_owned(), Value::from(ts / 1_000_000));
     Ok(())
 }
 
@@ -704,6 +751,17 @@ mod tests {
         )
         .expect("spawn");
         assert!(hung.is_none());
+    }
+
+    #[test]
+    fn filetime_read_as_nanos_splits_at_the_millisecond() {
+        let mut e = serde_json::json!({"timestamp": 131_486_017_294_365_140_i64});
+        filetime_as_nanos(&mut e).expect("transform");
+        assert_eq!(e["@timestamp"], serde_json::json!("131486017294.365140"));
+        assert_eq!(e["timestamp"], serde_json::json!(131_486_017_294_i64));
+        let mut e = serde_json::json!({"timestamp": 131_485_996_510_000_000_i64});
+        filetime_as_nanos(&mut e).expect("transform");
+        assert_eq!(e["@timestamp"], serde_json::json!("131485996510"));
     }
 
     #[test]

@@ -34,14 +34,22 @@ pub fn is_date_field(path: &str) -> bool {
 /// Milliseconds since the epoch of a date value: an ISO-8601 date in
 /// `strict_date_optional_time` form (`2017-08-30`, `2017-08-30T20:47:33Z`,
 /// `2017-08-30T20:47:33.123+02:00`; no zone means UTC) or epoch
-/// milliseconds written as digits. Sub-millisecond digits are truncated,
-/// as a `date` (millisecond) field stores them.
+/// milliseconds written as digits, optionally with a fraction of a
+/// millisecond (`1516116808349.123456`, as `epoch_millis` reads it).
+/// Sub-millisecond digits are truncated, as a `date` (millisecond) field
+/// stores them.
 pub fn parse_millis(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if !b.is_empty() && b.iter().all(u8::is_ascii_digit) && b.len() != 4 {
         // epoch_millis (a bare 4-digit number is a year in
         // strict_date_optional_time, which is tried first).
         return s.parse().ok();
+    }
+    if let Some((int, frac)) = s.split_once('.') {
+        let all_digits = |x: &str| !x.is_empty() && x.bytes().all(|c| c.is_ascii_digit());
+        if all_digits(int) && all_digits(frac) && frac.len() <= 6 {
+            return int.parse().ok();
+        }
     }
     if let Some(rest) = s.strip_prefix('-') {
         if !rest.is_empty() && rest.bytes().all(|c| c.is_ascii_digit()) {
@@ -174,6 +182,15 @@ mod tests {
             Some(1_516_116_808_349)
         );
         assert_eq!(parse_millis("1516116808349"), Some(1_516_116_808_349));
+        // epoch_millis with a fraction of a millisecond (up to nanoseconds).
+        assert_eq!(
+            parse_millis("1516116808349.999999"),
+            Some(1_516_116_808_349)
+        );
+        assert_eq!(parse_millis("1516116808349.5"), Some(1_516_116_808_349));
+        assert_eq!(parse_millis("1516116808349."), None);
+        assert_eq!(parse_millis(".5"), None);
+        assert_eq!(parse_millis("1516116808349.1234567"), None);
         assert_eq!(parse_millis("2000-02-29"), Some(951_782_400_000));
         for bad in [
             "",
