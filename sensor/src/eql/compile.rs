@@ -185,20 +185,26 @@ pub fn compile(q: &Query) -> Result<CompiledQuery, EqlError> {
 }
 
 /// Resolves a query's fields against an index's known fields, as
-/// Elasticsearch's analyzer does before anything runs: a field the index
-/// does not know is an error ("unknown field"), unless it is optional
-/// (`?field`), which then stands for `null` (so `?nope == null` is true and
-/// `?nope == ?other` compares two nulls). Known fields are left alone: a
-/// known field missing from a document still has no value there.
+/// Elasticsearch's analyzer does before anything runs: an optional field
+/// (`?field`) the index does not know stands for `null` (so `?nope ==
+/// null` is true and `?nope == ?other` compares two nulls); a plain field
+/// it does not know is an error ("unknown field") when `strict`, and is
+/// left alone otherwise (as if the mapping declared it). Known fields are
+/// left alone: a known field missing from a document has no value there.
 ///
 /// Only a replay over a whole data set knows the index (its mapping and
 /// every field some event has a value for, as dynamic mapping would add);
 /// the live sensor never calls this.
-pub fn resolve_fields(q: &mut Query, known: &dyn Fn(&str) -> bool) -> Result<(), EqlError> {
-    resolve_expr(&mut q.condition, known)
+pub fn resolve_fields(
+    q: &mut Query,
+    known: &dyn Fn(&str) -> bool,
+    strict: bool,
+) -> Result<(), EqlError> {
+    let known = |path: &str, optional: bool| known(path) || (!optional && !strict);
+    resolve_expr(&mut q.condition, &known)
 }
 
-fn resolve_expr(e: &mut Expr, known: &dyn Fn(&str) -> bool) -> Result<(), EqlError> {
+fn resolve_expr(e: &mut Expr, known: &dyn Fn(&str, bool) -> bool) -> Result<(), EqlError> {
     match e {
         Expr::And(xs) | Expr::Or(xs) => xs.iter_mut().try_for_each(|x| resolve_expr(x, known)),
         Expr::Not(x) => resolve_expr(x, known),
@@ -219,9 +225,9 @@ fn resolve_expr(e: &mut Expr, known: &dyn Fn(&str) -> bool) -> Result<(), EqlErr
     }
 }
 
-fn resolve_operand(o: &mut Operand, known: &dyn Fn(&str) -> bool) -> Result<(), EqlError> {
+fn resolve_operand(o: &mut Operand, known: &dyn Fn(&str, bool) -> bool) -> Result<(), EqlError> {
     match o {
-        Operand::Field(f) if known(&f.path) => Ok(()),
+        Operand::Field(f) if known(&f.path, f.optional) => Ok(()),
         Operand::Field(f) if f.optional => {
             *o = Operand::Lit(Lit {
                 value: Literal::Null,
@@ -976,7 +982,7 @@ mod tests {
         let doc = serde_json::json!({"event": {"category": "process"}, "a": 1});
         let resolved = |src: &str| {
             let mut q = crate::eql::parser::parse(src).unwrap();
-            resolve_fields(&mut q, &known).map(|()| q)
+            resolve_fields(&mut q, &known, true).map(|()| q)
         };
         for (src, want) in [
             ("process where ?x == null", true),
@@ -995,11 +1001,17 @@ mod tests {
         }
         let err = resolved("process where x == 1 or a == 1").unwrap_err();
         assert!(err.message.contains("unknown field `x`"), "{err}");
+        // Not strict: a plain unknown field is a field without values.
+        let mut q = crate::eql::parser::parse("process where x == null and ?y == null").unwrap();
+        resolve_fields(&mut q, &known, false).unwrap();
+        assert!(compile(&q)
+            .unwrap()
+            .matches(&crate::eql::JsonDocument::new(&doc)));
         // A known field without a value in this document is not null
         // constant: the comparison of two missing fields is null.
         let both_known = |p: &str| p != "zzz";
         let mut q = crate::eql::parser::parse("process where ?x == ?y").unwrap();
-        resolve_fields(&mut q, &both_known).unwrap();
+        resolve_fields(&mut q, &both_known, true).unwrap();
         assert!(!compile(&q)
             .unwrap()
             .matches(&crate::eql::JsonDocument::new(&doc)));

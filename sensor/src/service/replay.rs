@@ -334,6 +334,11 @@ impl IndexMapping {
         Ok(())
     }
 
+    /// Whether a mapping was read.
+    pub fn is_declared(&self) -> bool {
+        !self.fields.is_empty()
+    }
+
     /// Indexes `event` as Elasticsearch would store its values: an explicit
     /// `null` of a field with a `null_value` becomes that value.
     fn fill_null_values(&self, event: &mut Value) {
@@ -499,17 +504,21 @@ fn split_pipes(src: &str) -> Result<(&str, Vec<Pipe>), EqlError> {
 /// [`resolve_fields`](crate::eql::compile::resolve_fields) over every query
 /// of a statement; a join key the index does not know is an error too
 /// (an optional one stays: a missing key is `null`).
-fn resolve_statement(st: &mut Statement, known: &dyn Fn(&str) -> bool) -> Result<(), EqlError> {
+fn resolve_statement(
+    st: &mut Statement,
+    known: &dyn Fn(&str) -> bool,
+    strict: bool,
+) -> Result<(), EqlError> {
     use crate::eql::compile::resolve_fields;
     match st {
-        Statement::Event(q) => resolve_fields(q, known),
+        Statement::Event(q) => resolve_fields(q, known, strict),
         Statement::Sequence(s) => {
             let keys =
                 s.by.iter()
                     .chain(s.steps.iter().flat_map(|st| st.by.iter()))
                     .chain(s.until.iter().flat_map(|u| u.by.iter()));
             for k in keys {
-                if !k.optional && !known(&k.path) {
+                if strict && !k.optional && !known(&k.path) {
                     return Err(EqlError::syntax(
                         format!(
                             "unknown field `{}`: no event has it and the mapping does not declare it",
@@ -520,7 +529,7 @@ fn resolve_statement(st: &mut Statement, known: &dyn Fn(&str) -> bool) -> Result
                 }
             }
             for step in s.steps.iter_mut().chain(s.until.iter_mut()) {
-                resolve_fields(&mut step.query, known)?;
+                resolve_fields(&mut step.query, known, strict)?;
             }
             Ok(())
         }
@@ -657,7 +666,11 @@ pub fn run_query<R: BufRead>(
             return Err(eql_err(e));
         }
     }
-    resolve_statement(&mut parsed, &known).map_err(eql_err)?;
+    // Unknown plain fields are errors only when a mapping says what the
+    // index declares: without one, a field no event has may still be
+    // mapped (an ECS index template maps every ECS field).
+    let strict = opts.mapping.is_declared();
+    resolve_statement(&mut parsed, &known, strict).map_err(eql_err)?;
     let compiled = compile(&parsed).map_err(eql_err)?;
 
     let mut results: Vec<QueryMatch> = Vec::new();
@@ -894,6 +907,14 @@ not json
             }
             other => panic!("{other:?}"),
         }
+        // Without a mapping, a field no event has is only a field without
+        // values (the index may map it); `?nope` is still null.
+        let (got, _, _) = run(
+            input,
+            "process where nope == null and ?nope == null",
+            &opts(),
+        );
+        assert_eq!(got.len(), 3);
         // What the engine does not evaluate is said before unknown fields.
         match run_query(input.as_bytes(), "process where nope(x)", &o, &mut diag) {
             Err(QueryError::Eql(e, _)) => assert_eq!(e.kind, EqlErrorKind::Unsupported),
