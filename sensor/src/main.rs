@@ -183,6 +183,10 @@ struct ReplayArgs {
     /// which defaults to 10 there) [default: all].
     #[arg(long, value_name = "N")]
     size: Option<usize>,
+    /// Query mode: most samples per join key a `sample` query returns
+    /// (Elasticsearch's `max_samples_per_key`) [default: 1].
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    max_samples_per_key: u64,
     /// Query mode: print each result as JSON (`events`: an event, or a
     /// sequence's events as an array) or as the value of `--id-field`
     /// (`ids`: a sequence's ids on one line, space-separated, `missing` for
@@ -380,6 +384,7 @@ fn replay_query(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         timestamp_field: args.timestamp_field.clone(),
         tiebreaker: args.tiebreaker.clone(),
         size: args.size,
+        max_samples_per_key: usize::try_from(args.max_samples_per_key).unwrap_or(usize::MAX),
         ..QueryOptions::default()
     };
     for path in &args.mapping {

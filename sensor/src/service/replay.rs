@@ -255,6 +255,9 @@ pub struct QueryOptions {
     /// Most results (events, or sequences) returned: Elasticsearch's `size`
     /// (10 by default there); `None` returns all.
     pub size: Option<usize>,
+    /// Most samples per join key of a `sample` query (Elasticsearch's
+    /// `max_samples_per_key`, 1 by default there).
+    pub max_samples_per_key: usize,
     /// What the index mapping declares (fields, `null_value`s; its aliases
     /// go to `aliases`).
     pub mapping: IndexMapping,
@@ -267,6 +270,7 @@ impl Default for QueryOptions {
             tiebreaker: None,
             aliases: FieldAliases::new(),
             size: None,
+            max_samples_per_key: 1,
             mapping: IndexMapping::default(),
         }
     }
