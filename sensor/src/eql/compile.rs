@@ -86,6 +86,9 @@ pub(crate) enum Test {
     Date(CmpOp, i64),
     /// A `date` field in a list of dates.
     DateIn(Box<[i64]>),
+    /// A `version` field against a version (`<`, `<=`, `>`, `>=`): the
+    /// value's [`version::key`](super::version::key) against this one.
+    VersionRange(CmpOp, Box<[u8]>),
     /// `startsWith(f, "..")` (prefix query), and `endsWith`/`stringContains`
     /// whose string has no `*`, `?` or `\\`: a plain affix test.
     Affix(Affix, Box<[u8]>, bool),
@@ -204,6 +207,61 @@ pub fn resolve_fields(
     resolve_expr(&mut q.condition, &known)
 }
 
+/// The marker [`mark_version_fields`] wraps a `version` field in; `$` is
+/// no identifier character, so no query can write it.
+const VERSION_RANGE: &str = "$version";
+
+/// Marks the range comparisons (`<`, `<=`, `>`, `>=`) of `version`-typed
+/// fields with a string, which Elasticsearch answers in the `version`
+/// field's order ([`version`](super::version)) rather than by bytes.
+/// Only a replay knows field types (from the index mapping); `==`, `!=`,
+/// `in` and patterns on a `version` field are exact as on a keyword.
+pub fn mark_version_fields(q: &mut Query, is_version: &dyn Fn(&str) -> bool) {
+    mark_versions(&mut q.condition, is_version);
+}
+
+fn mark_versions(e: &mut Expr, is_version: &dyn Fn(&str) -> bool) {
+    match e {
+        Expr::And(xs) | Expr::Or(xs) => xs.iter_mut().for_each(|x| mark_versions(x, is_version)),
+        Expr::Not(x) => mark_versions(x, is_version),
+        Expr::Compare { left, op, right }
+            if matches!(op, CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge) =>
+        {
+            let is_str = |o: &Operand| {
+                matches!(
+                    o,
+                    Operand::Lit(Lit {
+                        value: Literal::Str(_),
+                        ..
+                    })
+                )
+            };
+            let versioned = |o: &Operand| matches!(o, Operand::Field(f) if is_version(&f.path));
+            if versioned(right) && is_str(left) {
+                std::mem::swap(left, right);
+                *op = swap(*op);
+            }
+            if versioned(left) && is_str(right) {
+                let span = left.span();
+                let field = std::mem::replace(
+                    left,
+                    Operand::Lit(Lit {
+                        value: Literal::Null,
+                        span,
+                    }),
+                );
+                *left = Operand::Call {
+                    name: VERSION_RANGE.to_owned(),
+                    case_insensitive: false,
+                    args: vec![field],
+                    span,
+                };
+            }
+        }
+        _ => {}
+    }
+}
+
 fn resolve_expr(e: &mut Expr, known: &dyn Fn(&str, bool) -> bool) -> Result<(), EqlError> {
     match e {
         Expr::And(xs) | Expr::Or(xs) => xs.iter_mut().try_for_each(|x| resolve_expr(x, known)),
@@ -274,6 +332,18 @@ fn compile_expr(e: &Expr) -> Result<Node, EqlError> {
                 Node::Script(sc)
             }
             n => Node::Not(Box::new(n)),
+        },
+        Expr::Compare {
+            left: Operand::Call { name, args, .. },
+            op,
+            right,
+        } if name == VERSION_RANGE => match (args.as_slice(), fold(right)?) {
+            ([Operand::Field(f)], Some(Literal::Str(v))) => Node::Any(
+                FieldRef::new(&f.path),
+                Test::VersionRange(*op, super::version::key(&v).into()),
+            ),
+            // A range against null is null: never true.
+            _ => Node::Const(false),
         },
         Expr::Compare { left, op, right } => {
             let (lf, rf) = (fold(left)?, fold(right)?);
@@ -821,6 +891,7 @@ fn cost(n: &Node) -> u32 {
                 | Test::Date(..)
                 | Test::DateIn(_)
                 | Test::Affix(Affix::Prefix | Affix::Suffix, ..) => 3,
+                Test::VersionRange(..) => 4,
                 Test::Cidr(_) => 6,
                 Test::Affix(..) | Test::Pattern(_) => 10,
                 // Exact values and anchored patterns only: a few prefix /
@@ -956,6 +1027,51 @@ mod tests {
     fn verdict(src: &str, doc: &serde_json::Value) -> bool {
         let q = compile(&crate::eql::parser::parse(src).unwrap()).unwrap();
         q.matches(&crate::eql::JsonDocument::new(doc))
+    }
+
+    #[test]
+    fn ranges_on_a_version_field_follow_version_precedence() {
+        let marked = |src: &str| {
+            let mut q = crate::eql::parser::parse(src).unwrap();
+            mark_version_fields(&mut q, &|p| p == "app.version");
+            compile(&q).unwrap()
+        };
+        let doc = |v: Option<&str>| match v {
+            Some(v) => {
+                serde_json::json!({"event": {"category": "process"}, "app": {"version": v}, "name": v})
+            }
+            None => serde_json::json!({"event": {"category": "process"}}),
+        };
+        let gt = marked("process where app.version > \"1.5.0\"");
+        let lt = marked("process where \"1.5.0\" > app.version");
+        let not_gt = marked("process where not (app.version > \"1.5.0\")");
+        let eq = marked("process where app.version == \"1.5.0\"");
+        for (v, greater, less) in [
+            ("1.11.3", true, false),
+            ("1.5.0", false, false),
+            ("1.2.4-SNAPSHOT", false, true),
+            ("1.5.0-rc.1", false, true),
+            ("2.0", true, false),
+            // Not a version: after every version.
+            ("bad", true, false),
+        ] {
+            let d = doc(Some(v));
+            let m = |q: &CompiledQuery| q.matches(&crate::eql::JsonDocument::new(&d));
+            assert_eq!(m(&gt), greater, "{v} > 1.5.0");
+            assert_eq!(m(&lt), less, "1.5.0 > {v}");
+            assert_eq!(m(&not_gt), !greater, "not ({v} > 1.5.0)");
+            assert_eq!(m(&eq), v == "1.5.0", "{v} == 1.5.0");
+        }
+        // A range does not match a missing field; its negation does.
+        let d = doc(None);
+        assert!(!gt.matches(&crate::eql::JsonDocument::new(&d)));
+        assert!(not_gt.matches(&crate::eql::JsonDocument::new(&d)));
+        // An unmarked (keyword) field compares bytes: "1.11.3" < "1.5.0".
+        assert!(!verdict(
+            "process where name > \"1.5.0\"",
+            &doc(Some("1.11.3"))
+        ));
+        assert!(verdict("process where name > \"1.5.0\"", &doc(Some("bad"))));
     }
 
     #[test]

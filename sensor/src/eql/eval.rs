@@ -107,6 +107,10 @@ impl Test {
             },
             Test::Date(op, ms) => date_value(v).is_some_and(|x| ord_ok(*op, x.cmp(ms))),
             Test::DateIn(set) => date_value(v).is_some_and(|x| set.contains(&x)),
+            Test::VersionRange(op, lit) => match v {
+                Value::Str(s) => ord_ok(*op, super::version::key(s).as_slice().cmp(lit)),
+                _ => false,
+            },
             Test::Affix(kind, lit, ci) => match v {
                 Value::Str(s) => affix(*kind, s.as_bytes(), lit, *ci),
                 _ => false,

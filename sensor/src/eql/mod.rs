@@ -23,6 +23,7 @@ pub mod parser;
 mod script;
 pub mod sequence;
 pub mod strset;
+pub mod version;
 pub mod wildcard;
 
 pub use compile::CompiledQuery;

@@ -282,6 +282,9 @@ impl Default for QueryOptions {
 pub struct IndexMapping {
     fields: HashSet<String>,
     null_values: Vec<(String, Value)>,
+    /// Fields of type `version`, whose ranges compare by version
+    /// precedence.
+    versions: HashSet<String>,
 }
 
 impl IndexMapping {
@@ -322,7 +325,10 @@ impl IndexMapping {
                     };
                     aliases.insert(&path, target);
                 }
-                _ => {
+                ty => {
+                    if ty == Some("version") {
+                        self.versions.insert(path.clone());
+                    }
                     if let Some(v) = field.get("null_value") {
                         self.null_values.push((path.clone(), v.clone()));
                     }
@@ -336,6 +342,11 @@ impl IndexMapping {
             self.fields.insert(path);
         }
         Ok(())
+    }
+
+    /// Whether the mapping declares `path` a `version` field.
+    pub fn is_version(&self, path: &str) -> bool {
+        self.versions.contains(path)
     }
 
     /// Whether a mapping was read.
@@ -512,10 +523,16 @@ fn resolve_statement(
     st: &mut Statement,
     known: &dyn Fn(&str) -> bool,
     strict: bool,
+    is_version: &dyn Fn(&str) -> bool,
 ) -> Result<(), EqlError> {
-    use crate::eql::compile::resolve_fields;
+    use crate::eql::compile::{mark_version_fields, resolve_fields};
+    let resolve = |q: &mut crate::eql::ast::Query| {
+        resolve_fields(q, known, strict)?;
+        mark_version_fields(q, is_version);
+        Ok::<(), EqlError>(())
+    };
     match st {
-        Statement::Event(q) => resolve_fields(q, known, strict),
+        Statement::Event(q) => resolve(q),
         Statement::Sequence(s) => {
             let keys =
                 s.by.iter()
@@ -533,7 +550,7 @@ fn resolve_statement(
                 }
             }
             for step in s.steps.iter_mut().chain(s.until.iter_mut()) {
-                resolve_fields(&mut step.query, known, strict)?;
+                resolve(&mut step.query)?;
             }
             Ok(())
         }
@@ -674,7 +691,11 @@ pub fn run_query<R: BufRead>(
     // index declares: without one, a field no event has may still be
     // mapped (an ECS index template maps every ECS field).
     let strict = opts.mapping.is_declared();
-    resolve_statement(&mut parsed, &known, strict).map_err(eql_err)?;
+    let is_version = |path: &str| {
+        let target = opts.aliases.target(path).map_or(path, FieldRef::path);
+        opts.mapping.is_version(target)
+    };
+    resolve_statement(&mut parsed, &known, strict, &is_version).map_err(eql_err)?;
     let compiled = compile(&parsed).map_err(eql_err)?;
 
     let mut results: Vec<QueryMatch> = Vec::new();
@@ -873,6 +894,41 @@ not json
                 other => panic!("{q}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_version_field_of_the_mapping_orders_its_ranges_by_version() {
+        let mut o = QueryOptions::default();
+        o.mapping
+            .add_json(
+                &serde_json::json!({"properties": {
+                    "kind": {"type": "keyword"},
+                    "v": {"type": "version"},
+                    "ver": {"type": "alias", "path": "v"},
+                    "event": {"properties": {"category": {"type": "alias", "path": "kind"}}}
+                }}),
+                &mut o.aliases,
+            )
+            .expect("mapping");
+        o.tiebreaker = Some("seq".to_owned());
+        let input = r#"{"kind":"pkg","@timestamp":1,"seq":1,"v":"1.5.0","s":"1.5.0"}
+{"kind":"pkg","@timestamp":2,"seq":2,"v":"1.11.3","s":"1.11.3"}
+{"kind":"pkg","@timestamp":3,"seq":3,"v":"1.2.4-SNAPSHOT","s":"1.2.4-SNAPSHOT"}
+"#;
+        let (got, _, _) = run(input, "pkg where v > \"1.5.0\"", &o);
+        assert_eq!(got, vec![vec![2]]);
+        let (got, _, _) = run(input, "pkg where ver < \"1.5.0\"", &o);
+        assert_eq!(got, vec![vec![3]]);
+        // In a sequence step too.
+        let (got, _, _) = run(
+            input,
+            "sequence [pkg where v == \"1.5.0\"] [pkg where v < \"1.5.0\"]",
+            &o,
+        );
+        assert_eq!(got, vec![vec![1, 3]]);
+        // A field the mapping does not type `version` is a keyword: bytes.
+        let (got, _, _) = run(input, "pkg where s > \"1.5.0\"", &o);
+        assert_eq!(got, Vec::<Vec<i64>>::new());
     }
 
     #[test]
