@@ -86,6 +86,9 @@ pub(crate) enum Test {
     Date(CmpOp, i64),
     /// A `date` field in a list of dates.
     DateIn(Box<[i64]>),
+    /// A `date_nanos` field against a date (epoch milliseconds and the
+    /// nanoseconds within the millisecond).
+    DateNanos(CmpOp, i64, u32),
     /// A `version` field against a version (`<`, `<=`, `>`, `>=`): the
     /// value's [`version::key`](super::version::key) against this one.
     VersionRange(CmpOp, Box<[u8]>),
@@ -207,58 +210,133 @@ pub fn resolve_fields(
     resolve_expr(&mut q.condition, &known)
 }
 
-/// The marker [`mark_version_fields`] wraps a `version` field in; `$` is
-/// no identifier character, so no query can write it.
-const VERSION_RANGE: &str = "$version";
-
-/// Marks the range comparisons (`<`, `<=`, `>`, `>=`) of `version`-typed
-/// fields with a string, which Elasticsearch answers in the `version`
-/// field's order ([`version`](super::version)) rather than by bytes.
-/// Only a replay knows field types (from the index mapping); `==`, `!=`,
-/// `in` and patterns on a `version` field are exact as on a keyword.
-pub fn mark_version_fields(q: &mut Query, is_version: &dyn Fn(&str) -> bool) {
-    mark_versions(&mut q.condition, is_version);
+/// What an index mapping says a field is, where it changes how
+/// Elasticsearch compares it with a constant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// `date`: compared as epoch milliseconds (the ECS date fields are
+    /// dates without a mapping, see [`is_date_field`]).
+    Date,
+    /// `date_nanos`: compared to the nanosecond.
+    DateNanos,
+    /// `version`: ranges compare by version precedence
+    /// ([`version`](super::version)); `==` is exact as on a keyword.
+    Version,
 }
 
-fn mark_versions(e: &mut Expr, is_version: &dyn Fn(&str) -> bool) {
+/// The prefix of the markers [`mark_typed_fields`] wraps a typed field in;
+/// `$` is no identifier character, so no query can write one.
+const TYPED: &str = "$";
+
+impl FieldType {
+    fn marker(self) -> &'static str {
+        match self {
+            FieldType::Date => "$date",
+            FieldType::DateNanos => "$date_nanos",
+            FieldType::Version => "$version",
+        }
+    }
+}
+
+/// Marks the comparisons of typed fields with a constant so [`compile`]
+/// answers them as Elasticsearch does for the field's mapping type (see
+/// [`FieldType`]). Only a replay knows field types (from the index
+/// mapping); the live sensor's fields are ECS, whose dates
+/// [`is_date_field`] knows.
+pub fn mark_typed_fields(q: &mut Query, type_of: &dyn Fn(&str) -> Option<FieldType>) {
+    mark_types(&mut q.condition, type_of);
+}
+
+fn mark_types(e: &mut Expr, type_of: &dyn Fn(&str) -> Option<FieldType>) {
     match e {
-        Expr::And(xs) | Expr::Or(xs) => xs.iter_mut().for_each(|x| mark_versions(x, is_version)),
-        Expr::Not(x) => mark_versions(x, is_version),
-        Expr::Compare { left, op, right }
-            if matches!(op, CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge) =>
-        {
-            let is_str = |o: &Operand| {
+        Expr::And(xs) | Expr::Or(xs) => xs.iter_mut().for_each(|x| mark_types(x, type_of)),
+        Expr::Not(x) => mark_types(x, type_of),
+        Expr::Compare { left, op, right } => {
+            let constant = |o: &Operand| {
                 matches!(
                     o,
                     Operand::Lit(Lit {
-                        value: Literal::Str(_),
+                        value: Literal::Str(_) | Literal::Int(_) | Literal::Float(_),
                         ..
                     })
                 )
             };
-            let versioned = |o: &Operand| matches!(o, Operand::Field(f) if is_version(&f.path));
-            if versioned(right) && is_str(left) {
+            let typed = |o: &Operand| match o {
+                Operand::Field(f) => type_of(&f.path),
+                _ => None,
+            };
+            if typed(right).is_some() && constant(left) {
                 std::mem::swap(left, right);
                 *op = swap(*op);
             }
-            if versioned(left) && is_str(right) {
-                let span = left.span();
-                let field = std::mem::replace(
-                    left,
-                    Operand::Lit(Lit {
-                        value: Literal::Null,
-                        span,
-                    }),
-                );
-                *left = Operand::Call {
-                    name: VERSION_RANGE.to_owned(),
-                    case_insensitive: false,
-                    args: vec![field],
-                    span,
-                };
+            let Some(ty) = typed(left) else {
+                return;
+            };
+            let range = matches!(op, CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge);
+            if !constant(right) || (ty == FieldType::Version && !range) {
+                return;
             }
+            let span = left.span();
+            let field = std::mem::replace(
+                left,
+                Operand::Lit(Lit {
+                    value: Literal::Null,
+                    span,
+                }),
+            );
+            *left = Operand::Call {
+                name: ty.marker().to_owned(),
+                case_insensitive: false,
+                args: vec![field],
+                span,
+            };
         }
         _ => {}
+    }
+}
+
+/// `field <op> constant` for a field [`mark_typed_fields`] marked.
+fn typed_cmp(
+    marker: &str,
+    path: &str,
+    op: CmpOp,
+    v: &Literal,
+    span: Span,
+) -> Result<Node, EqlError> {
+    let f = FieldRef::new(path);
+    let test = |op| -> Result<Test, EqlError> {
+        Ok(if marker == FieldType::Version.marker() {
+            match v {
+                Literal::Str(s) => Test::VersionRange(op, super::version::key(s).into()),
+                _ => {
+                    return Err(EqlError::syntax(
+                        "a version field compares with a string",
+                        span,
+                    ))
+                }
+            }
+        } else if marker == FieldType::DateNanos.marker() {
+            let (ms, ns) = date_nanos(v, span)?;
+            Test::DateNanos(op, ms, ns)
+        } else {
+            Test::Date(op, date_millis(v, span)?)
+        })
+    };
+    Ok(match op {
+        CmpOp::Ne => Node::Not(Box::new(Node::Any(f, test(CmpOp::Eq)?))),
+        op => Node::Any(f, test(op)?),
+    })
+}
+
+fn date_nanos(v: &Literal, span: Span) -> Result<(i64, u32), EqlError> {
+    match v {
+        Literal::Str(s) => super::dates::parse_nanos(s).ok_or_else(|| {
+            EqlError::syntax(
+                format!("`{s}` is not a date (strict_date_optional_time or epoch milliseconds)"),
+                span,
+            )
+        }),
+        _ => Ok((date_millis(v, span)?, 0)),
     }
 }
 
@@ -337,12 +415,9 @@ fn compile_expr(e: &Expr) -> Result<Node, EqlError> {
             left: Operand::Call { name, args, .. },
             op,
             right,
-        } if name == VERSION_RANGE => match (args.as_slice(), fold(right)?) {
-            ([Operand::Field(f)], Some(Literal::Str(v))) => Node::Any(
-                FieldRef::new(&f.path),
-                Test::VersionRange(*op, super::version::key(&v).into()),
-            ),
-            // A range against null is null: never true.
+        } if name.starts_with(TYPED) => match (args.as_slice(), fold(right)?) {
+            ([Operand::Field(f)], Some(v)) => typed_cmp(name, &f.path, *op, &v, right.span())?,
+            // A comparison with null is null: never true.
             _ => Node::Const(false),
         },
         Expr::Compare { left, op, right } => {
@@ -892,6 +967,7 @@ fn cost(n: &Node) -> u32 {
                 | Test::DateIn(_)
                 | Test::Affix(Affix::Prefix | Affix::Suffix, ..) => 3,
                 Test::VersionRange(..) => 4,
+                Test::DateNanos(..) => 3,
                 Test::Cidr(_) => 6,
                 Test::Affix(..) | Test::Pattern(_) => 10,
                 // Exact values and anchored patterns only: a few prefix /
@@ -1033,7 +1109,9 @@ mod tests {
     fn ranges_on_a_version_field_follow_version_precedence() {
         let marked = |src: &str| {
             let mut q = crate::eql::parser::parse(src).unwrap();
-            mark_version_fields(&mut q, &|p| p == "app.version");
+            mark_typed_fields(&mut q, &|p| {
+                (p == "app.version").then_some(FieldType::Version)
+            });
             compile(&q).unwrap()
         };
         let doc = |v: Option<&str>| match v {
@@ -1072,6 +1150,34 @@ mod tests {
             &doc(Some("1.11.3"))
         ));
         assert!(verdict("process where name > \"1.5.0\"", &doc(Some("bad"))));
+    }
+
+    #[test]
+    fn date_nanos_fields_compare_to_the_nanosecond_and_date_fields_to_the_millisecond() {
+        let marked = |src: &str, ty: FieldType| {
+            let mut q = crate::eql::parser::parse(src).unwrap();
+            mark_typed_fields(&mut q, &|p| (p == "t").then_some(ty));
+            compile(&q).unwrap()
+        };
+        // Two events in the same millisecond, 100 ns apart.
+        let a =
+            serde_json::json!({"event": {"category": "x"}, "t": "2020-01-01T00:00:00.123000100Z"});
+        let b = serde_json::json!({"event": {"category": "x"}, "t": "1577836800123.000200"});
+        let m =
+            |q: &CompiledQuery, d: &serde_json::Value| q.matches(&crate::eql::JsonDocument::new(d));
+        let eq = "x where t == \"2020-01-01T00:00:00.123000100Z\"";
+        let gt = "x where \"2020-01-01T00:00:00.123000150Z\" < t";
+        let ne = "x where t != \"1577836800123.0001\"";
+        let nanos = |q| marked(q, FieldType::DateNanos);
+        assert!(m(&nanos(eq), &a) && !m(&nanos(eq), &b));
+        assert!(!m(&nanos(gt), &a) && m(&nanos(gt), &b));
+        assert!(!m(&nanos(ne), &a) && m(&nanos(ne), &b));
+        // A `date` field keeps milliseconds: both are the same instant.
+        let millis = |q| marked(q, FieldType::Date);
+        assert!(m(&millis(eq), &a) && m(&millis(eq), &b));
+        assert!(!m(&millis(gt), &a) && !m(&millis(gt), &b));
+        // Unmarked, `t` is a keyword: `==` compares strings.
+        assert!(!verdict(eq, &b));
     }
 
     #[test]

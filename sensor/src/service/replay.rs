@@ -30,7 +30,7 @@
 //! (`cargo xtask eql-qa`).
 
 use std::cmp::Ordering;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, BufRead, Write};
 
 use serde_json::Value;
@@ -38,6 +38,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 use crate::eql::ast::Statement;
+use crate::eql::compile::FieldType;
 use crate::eql::document::{AliasedDocument, FieldAliases};
 use crate::eql::lexer::{self, Tok};
 use crate::eql::sequence::{Ordinal, SequenceEngine, DEFAULT_MAX_PENDING};
@@ -282,9 +283,9 @@ impl Default for QueryOptions {
 pub struct IndexMapping {
     fields: HashSet<String>,
     null_values: Vec<(String, Value)>,
-    /// Fields of type `version`, whose ranges compare by version
-    /// precedence.
-    versions: HashSet<String>,
+    /// Fields whose mapping type changes how they compare with a constant
+    /// (`date`, `date_nanos`, `version`).
+    types: HashMap<String, FieldType>,
 }
 
 impl IndexMapping {
@@ -326,8 +327,14 @@ impl IndexMapping {
                     aliases.insert(&path, target);
                 }
                 ty => {
-                    if ty == Some("version") {
-                        self.versions.insert(path.clone());
+                    let typed = match ty {
+                        Some("date") => Some(FieldType::Date),
+                        Some("date_nanos") => Some(FieldType::DateNanos),
+                        Some("version") => Some(FieldType::Version),
+                        _ => None,
+                    };
+                    if let Some(t) = typed {
+                        self.types.insert(path.clone(), t);
                     }
                     if let Some(v) = field.get("null_value") {
                         self.null_values.push((path.clone(), v.clone()));
@@ -344,9 +351,9 @@ impl IndexMapping {
         Ok(())
     }
 
-    /// Whether the mapping declares `path` a `version` field.
-    pub fn is_version(&self, path: &str) -> bool {
-        self.versions.contains(path)
+    /// The mapping type of `path`, where it changes comparisons.
+    pub fn field_type(&self, path: &str) -> Option<FieldType> {
+        self.types.get(path).copied()
     }
 
     /// Whether a mapping was read.
@@ -523,12 +530,12 @@ fn resolve_statement(
     st: &mut Statement,
     known: &dyn Fn(&str) -> bool,
     strict: bool,
-    is_version: &dyn Fn(&str) -> bool,
+    type_of: &dyn Fn(&str) -> Option<FieldType>,
 ) -> Result<(), EqlError> {
-    use crate::eql::compile::{mark_version_fields, resolve_fields};
+    use crate::eql::compile::{mark_typed_fields, resolve_fields};
     let resolve = |q: &mut crate::eql::ast::Query| {
         resolve_fields(q, known, strict)?;
-        mark_version_fields(q, is_version);
+        mark_typed_fields(q, type_of);
         Ok::<(), EqlError>(())
     };
     match st {
@@ -691,11 +698,11 @@ pub fn run_query<R: BufRead>(
     // index declares: without one, a field no event has may still be
     // mapped (an ECS index template maps every ECS field).
     let strict = opts.mapping.is_declared();
-    let is_version = |path: &str| {
+    let type_of = |path: &str| {
         let target = opts.aliases.target(path).map_or(path, FieldRef::path);
-        opts.mapping.is_version(target)
+        opts.mapping.field_type(target)
     };
-    resolve_statement(&mut parsed, &known, strict, &is_version).map_err(eql_err)?;
+    resolve_statement(&mut parsed, &known, strict, &type_of).map_err(eql_err)?;
     let compiled = compile(&parsed).map_err(eql_err)?;
 
     let mut results: Vec<QueryMatch> = Vec::new();
@@ -926,6 +933,28 @@ not json
             &o,
         );
         assert_eq!(got, vec![vec![1, 3]]);
+        // A `date_nanos` field compares to the nanosecond, a `date` field
+        // (not an ECS one) as a date.
+        let mut o = QueryOptions::default();
+        o.mapping
+            .add_json(
+                &serde_json::json!({"properties": {
+                    "kind": {"type": "keyword"},
+                    "n": {"type": "date_nanos"},
+                    "d": {"type": "date"},
+                    "event": {"properties": {"category": {"type": "alias", "path": "kind"}}}
+                }}),
+                &mut o.aliases,
+            )
+            .expect("mapping");
+        o.tiebreaker = Some("seq".to_owned());
+        let dated = r#"{"kind":"x","@timestamp":1,"seq":1,"n":"1000.000001","d":"1970-01-01T00:00:01Z"}
+{"kind":"x","@timestamp":2,"seq":2,"n":"1000.000002","d":"1000.5"}
+"#;
+        let (got, _, _) = run(dated, "x where n > \"1970-01-01T00:00:01.000000001Z\"", &o);
+        assert_eq!(got, vec![vec![2]]);
+        let (got, _, _) = run(dated, "x where d == 1000", &o);
+        assert_eq!(got, vec![vec![1], vec![2]]);
         // A field the mapping does not type `version` is a keyword: bytes.
         let (got, _, _) = run(input, "pkg where s > \"1.5.0\"", &o);
         assert_eq!(got, Vec::<Vec<i64>>::new());
