@@ -53,6 +53,7 @@ fn container(ev: &mut EcsEvent) {
     ev.container = Some(ContainerFields {
         id: "3f4e1c2b9a8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f".into(),
         runtime: Some("containerd"),
+        ..ContainerFields::default()
     });
 }
 

@@ -160,9 +160,61 @@ struct ReplayArgs {
     /// Where to write alerts (JSON lines); `-` is standard output.
     #[arg(long, value_name = "FILE|-", default_value = "-")]
     alerts: String,
-    /// ECS events, one JSON object per line; `-` is standard input.
-    #[arg(value_name = "EVENTS.jsonl|-")]
+    /// Instead of rules, answer one EQL query (event query or sequence,
+    /// optionally `| head N` / `| tail N`) like an Elasticsearch EQL search:
+    /// the matching events, or sequences, in order, on standard output.
+    #[arg(long, value_name = "EQL", conflicts_with_all = ["rules", "query_file"])]
+    query: Option<String>,
+    /// Like `--query`, with the query read from a file.
+    #[arg(long, value_name = "FILE", conflicts_with = "rules")]
+    query_file: Option<PathBuf>,
+    /// Query mode: the date field events are ordered by (epoch ms or a date string).
+    #[arg(long, value_name = "FIELD", default_value = "@timestamp")]
+    timestamp_field: String,
+    /// Query mode: the field that orders events with equal timestamps
+    /// (then input order).
+    #[arg(long, value_name = "FIELD")]
+    tiebreaker: Option<String>,
+    /// Query mode: `ALIAS=TARGET` makes the field ALIAS read TARGET's
+    /// values, like a mapping's alias field (repeatable).
+    #[arg(long = "field-alias", value_name = "ALIAS=TARGET")]
+    field_alias: Vec<String>,
+    /// Query mode: an Elasticsearch index mapping (JSON: `{"properties": …}`
+    /// or `{"mappings": {…}}`) of the events (repeatable): its aliases, its
+    /// `null_value`s, and its fields — with the fields events have, the
+    /// fields the query may name (another is an error, `?field` reads null).
+    #[arg(long, value_name = "FILE")]
+    mapping: Vec<PathBuf>,
+    /// Query mode: most results returned (Elasticsearch's `size`,
+    /// which defaults to 10 there) [default: all].
+    #[arg(long, value_name = "N")]
+    size: Option<usize>,
+    /// Query mode: most samples per join key a `sample` query returns
+    /// (Elasticsearch's `max_samples_per_key`) [default: 1].
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    max_samples_per_key: u64,
+    /// Query mode: print each result as JSON (`events`: an event, or a
+    /// sequence's events as an array) or as the value of `--id-field`
+    /// (`ids`: a sequence's ids on one line, space-separated, `missing` for
+    /// a missing-event step).
+    #[arg(long, value_enum, default_value = "events")]
+    output: QueryOutput,
+    /// Query mode: the field `--output ids` prints.
+    #[arg(long, value_name = "FIELD", required_if_eq("output", "ids"))]
+    id_field: Option<String>,
+    /// ECS events, one JSON object per line or one JSON array of objects;
+    /// `-` is standard input.
+    #[arg(value_name = "EVENTS|-")]
     events: String,
+}
+
+/// How `replay --query` prints its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum QueryOutput {
+    /// One JSON document per result.
+    Events,
+    /// One line of ids per result.
+    Ids,
 }
 
 fn main() -> ExitCode {
@@ -297,6 +349,9 @@ fn live(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    if args.query.is_some() || args.query_file.is_some() {
+        return replay_query(args);
+    }
     let rules = load_rules(&args.rules)?;
     let target = OutputTarget::parse(&args.alerts);
     let out = target
@@ -319,4 +374,115 @@ fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `sensor replay --query`: one query's results on standard output.
+fn replay_query(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    use sensor::eql::EqlErrorKind;
+    use sensor::service::replay::{run_query, QueryError, QueryOptions};
+    let query = match (&args.query, &args.query_file) {
+        (Some(q), _) => q.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading the query file {}", path.display()))?,
+        (None, None) => anyhow::bail!("replay: no query given"),
+    };
+    let mut opts = QueryOptions {
+        timestamp_field: args.timestamp_field.clone(),
+        tiebreaker: args.tiebreaker.clone(),
+        size: args.size,
+        max_samples_per_key: usize::try_from(args.max_samples_per_key).unwrap_or(usize::MAX),
+        ..QueryOptions::default()
+    };
+    for path in &args.mapping {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the mapping {}", path.display()))?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("parsing the mapping {}", path.display()))?;
+        opts.mapping
+            .add_json(&json, &mut opts.aliases)
+            .map_err(|e| anyhow::anyhow!("the mapping {}: {e}", path.display()))?;
+    }
+    for spec in &args.field_alias {
+        let Some((alias, target)) = spec.split_once('=') else {
+            anyhow::bail!("--field-alias {spec:?}: expected ALIAS=TARGET");
+        };
+        let (alias, target) = (alias.trim(), target.trim());
+        if alias.is_empty() || target.is_empty() {
+            anyhow::bail!("--field-alias {spec:?}: expected ALIAS=TARGET");
+        }
+        opts.aliases.insert(alias, target);
+    }
+    let stderr = io::stderr();
+    let mut diag = stderr.lock();
+    let outcome = if args.events == "-" {
+        run_query(io::stdin().lock(), &query, &opts, &mut diag)
+    } else {
+        let f = File::open(&args.events)
+            .with_context(|| format!("opening events file {}", args.events))?;
+        run_query(BufReader::new(f), &query, &opts, &mut diag)
+    };
+    let (results, stats) = match outcome {
+        Ok(r) => r,
+        Err(e) => {
+            // Exit status 3: valid EQL this engine does not evaluate; 2: not
+            // valid EQL; 1: anything else (as for every command).
+            let code = match &e {
+                QueryError::Eql(eql, _) if eql.kind == EqlErrorKind::Unsupported => 3,
+                QueryError::Eql(..) => 2,
+                QueryError::Io(_) => 1,
+            };
+            let text = e.to_string();
+            eprintln!("error: {}", text.strip_prefix("error: ").unwrap_or(&text));
+            return Ok(ExitCode::from(code));
+        }
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let id_field = args.id_field.as_deref().map(sensor::eql::FieldRef::new);
+    let missing = serde_json::json!({"missing": true});
+    for events in &results {
+        match (args.output, &id_field) {
+            (QueryOutput::Ids, Some(field)) => {
+                let ids: Vec<String> = events
+                    .iter()
+                    .map(|e| match e {
+                        Some(e) => id_of(e.as_ref(), field),
+                        None => "missing".to_owned(),
+                    })
+                    .collect();
+                writeln!(out, "{}", ids.join(" "))?;
+            }
+            _ => {
+                let all: Vec<&serde_json::Value> = events
+                    .iter()
+                    .map(|e| e.as_deref().unwrap_or(&missing))
+                    .collect();
+                if let [one] = all.as_slice() {
+                    serde_json::to_writer(&mut out, one)?;
+                } else {
+                    serde_json::to_writer(&mut out, &all)?;
+                }
+                writeln!(out)?;
+            }
+        }
+    }
+    out.flush().context("writing results")?;
+    eprintln!("replay: {stats}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The first value of `field` in `event` as text (`null` when it has none).
+fn id_of(event: &serde_json::Value, field: &sensor::eql::FieldRef) -> String {
+    use sensor::eql::{Document, Value};
+    let mut id = "null".to_owned();
+    event.visit(field, &mut |v| {
+        id = match v {
+            Value::Str(s) => s.to_owned(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(x) => x.to_string(),
+            Value::Bool(b) => b.to_string(),
+        };
+        true
+    });
+    id
 }

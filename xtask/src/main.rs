@@ -10,6 +10,7 @@
 mod bench;
 mod deploy_check;
 mod engine;
+mod eql_qa;
 mod image;
 mod setup;
 mod storm;
@@ -59,6 +60,9 @@ enum Cmd {
     /// Boot other kernels under qemu with each cgroup layout and run the
     /// end-to-end core inside (docs/vm-test.md).
     VmTest(vm::VmTestArgs),
+    /// Run Elasticsearch's EQL QA specs (its `qa/common/src/main/resources`
+    /// directory, not shipped here) through `sensor replay --query`.
+    EqlQa(eql_qa::EqlQaArgs),
     /// Inside a vm-test VM only: the guest side of `vm-test`.
     #[command(hide = true)]
     VmGuest,
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
         Cmd::Bench(args) => bench::run(&args),
         Cmd::VmTest(args) => vm::run(&args, true),
         Cmd::VmGuest => vm::guest::run(),
+        Cmd::EqlQa(args) => eql_qa::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

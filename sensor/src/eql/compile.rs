@@ -86,6 +86,12 @@ pub(crate) enum Test {
     Date(CmpOp, i64),
     /// A `date` field in a list of dates.
     DateIn(Box<[i64]>),
+    /// A `date_nanos` field against a date (epoch milliseconds and the
+    /// nanoseconds within the millisecond).
+    DateNanos(CmpOp, i64, u32),
+    /// A `version` field against a version (`<`, `<=`, `>`, `>=`): the
+    /// value's [`version::key`](super::version::key) against this one.
+    VersionRange(CmpOp, Box<[u8]>),
     /// `startsWith(f, "..")` (prefix query), and `endsWith`/`stringContains`
     /// whose string has no `*`, `?` or `\\`: a plain affix test.
     Affix(Affix, Box<[u8]>, bool),
@@ -184,6 +190,205 @@ pub fn compile(q: &Query) -> Result<CompiledQuery, EqlError> {
     })
 }
 
+/// Resolves a query's fields against an index's known fields, as
+/// Elasticsearch's analyzer does before anything runs: an optional field
+/// (`?field`) the index does not know stands for `null` (so `?nope ==
+/// null` is true and `?nope == ?other` compares two nulls); a plain field
+/// it does not know is an error ("unknown field") when `strict`, and is
+/// left alone otherwise (as if the mapping declared it). Known fields are
+/// left alone: a known field missing from a document has no value there.
+///
+/// Only a replay over a whole data set knows the index (its mapping and
+/// every field some event has a value for, as dynamic mapping would add);
+/// the live sensor never calls this.
+pub fn resolve_fields(
+    q: &mut Query,
+    known: &dyn Fn(&str) -> bool,
+    strict: bool,
+) -> Result<(), EqlError> {
+    let known = |path: &str, optional: bool| known(path) || (!optional && !strict);
+    resolve_expr(&mut q.condition, &known)
+}
+
+/// What an index mapping says a field is, where it changes how
+/// Elasticsearch compares it with a constant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// `date`: compared as epoch milliseconds (the ECS date fields are
+    /// dates without a mapping, see [`is_date_field`]).
+    Date,
+    /// `date_nanos`: compared to the nanosecond.
+    DateNanos,
+    /// `version`: ranges compare by version precedence
+    /// ([`version`](super::version)); `==` is exact as on a keyword.
+    Version,
+}
+
+/// The prefix of the markers [`mark_typed_fields`] wraps a typed field in;
+/// `$` is no identifier character, so no query can write one.
+const TYPED: &str = "$";
+
+impl FieldType {
+    fn marker(self) -> &'static str {
+        match self {
+            FieldType::Date => "$date",
+            FieldType::DateNanos => "$date_nanos",
+            FieldType::Version => "$version",
+        }
+    }
+}
+
+/// Marks the comparisons of typed fields with a constant so [`compile`]
+/// answers them as Elasticsearch does for the field's mapping type (see
+/// [`FieldType`]). Only a replay knows field types (from the index
+/// mapping); the live sensor's fields are ECS, whose dates
+/// [`is_date_field`] knows.
+pub fn mark_typed_fields(q: &mut Query, type_of: &dyn Fn(&str) -> Option<FieldType>) {
+    mark_types(&mut q.condition, type_of);
+}
+
+fn mark_types(e: &mut Expr, type_of: &dyn Fn(&str) -> Option<FieldType>) {
+    match e {
+        Expr::And(xs) | Expr::Or(xs) => xs.iter_mut().for_each(|x| mark_types(x, type_of)),
+        Expr::Not(x) => mark_types(x, type_of),
+        Expr::Compare { left, op, right } => {
+            let constant = |o: &Operand| {
+                matches!(
+                    o,
+                    Operand::Lit(Lit {
+                        value: Literal::Str(_) | Literal::Int(_) | Literal::Float(_),
+                        ..
+                    })
+                )
+            };
+            let typed = |o: &Operand| match o {
+                Operand::Field(f) => type_of(&f.path),
+                _ => None,
+            };
+            if typed(right).is_some() && constant(left) {
+                std::mem::swap(left, right);
+                *op = swap(*op);
+            }
+            let Some(ty) = typed(left) else {
+                return;
+            };
+            let range = matches!(op, CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge);
+            if !constant(right) || (ty == FieldType::Version && !range) {
+                return;
+            }
+            let span = left.span();
+            let field = std::mem::replace(
+                left,
+                Operand::Lit(Lit {
+                    value: Literal::Null,
+                    span,
+                }),
+            );
+            *left = Operand::Call {
+                name: ty.marker().to_owned(),
+                case_insensitive: false,
+                args: vec![field],
+                span,
+            };
+        }
+        _ => {}
+    }
+}
+
+/// `field <op> constant` for a field [`mark_typed_fields`] marked.
+fn typed_cmp(
+    marker: &str,
+    path: &str,
+    op: CmpOp,
+    v: &Literal,
+    span: Span,
+) -> Result<Node, EqlError> {
+    let f = FieldRef::new(path);
+    let test = |op| -> Result<Test, EqlError> {
+        Ok(if marker == FieldType::Version.marker() {
+            match v {
+                Literal::Str(s) => Test::VersionRange(op, super::version::key(s).into()),
+                _ => {
+                    return Err(EqlError::syntax(
+                        "a version field compares with a string",
+                        span,
+                    ))
+                }
+            }
+        } else if marker == FieldType::DateNanos.marker() {
+            let (ms, ns) = date_nanos(v, span)?;
+            Test::DateNanos(op, ms, ns)
+        } else {
+            Test::Date(op, date_millis(v, span)?)
+        })
+    };
+    Ok(match op {
+        CmpOp::Ne => Node::Not(Box::new(Node::Any(f, test(CmpOp::Eq)?))),
+        op => Node::Any(f, test(op)?),
+    })
+}
+
+fn date_nanos(v: &Literal, span: Span) -> Result<(i64, u32), EqlError> {
+    match v {
+        Literal::Str(s) => super::dates::parse_nanos(s).ok_or_else(|| {
+            EqlError::syntax(
+                format!("`{s}` is not a date (strict_date_optional_time or epoch milliseconds)"),
+                span,
+            )
+        }),
+        _ => Ok((date_millis(v, span)?, 0)),
+    }
+}
+
+fn resolve_expr(e: &mut Expr, known: &dyn Fn(&str, bool) -> bool) -> Result<(), EqlError> {
+    match e {
+        Expr::And(xs) | Expr::Or(xs) => xs.iter_mut().try_for_each(|x| resolve_expr(x, known)),
+        Expr::Not(x) => resolve_expr(x, known),
+        Expr::Const(_) => Ok(()),
+        Expr::Compare { left, right, .. } => {
+            resolve_operand(left, known)?;
+            resolve_operand(right, known)
+        }
+        Expr::In { left, values, .. } => {
+            resolve_operand(left, known)?;
+            values
+                .iter_mut()
+                .try_for_each(|v| resolve_operand(v, known))
+        }
+        Expr::Like { left, .. } | Expr::Regex { left, .. } | Expr::Test(left) => {
+            resolve_operand(left, known)
+        }
+    }
+}
+
+fn resolve_operand(o: &mut Operand, known: &dyn Fn(&str, bool) -> bool) -> Result<(), EqlError> {
+    match o {
+        Operand::Field(f) if known(&f.path, f.optional) => Ok(()),
+        Operand::Field(f) if f.optional => {
+            *o = Operand::Lit(Lit {
+                value: Literal::Null,
+                span: f.span,
+            });
+            Ok(())
+        }
+        Operand::Field(f) => Err(EqlError::syntax(
+            format!(
+                "unknown field `{}`: no event has it and the mapping does not declare it (`?{}` would read it as null)",
+                f.path, f.path
+            ),
+            f.span,
+        )),
+        Operand::Lit(_) => Ok(()),
+        Operand::Call { args, .. } => args.iter_mut().try_for_each(|a| resolve_operand(a, known)),
+        Operand::Arith { left, right, .. } => {
+            resolve_operand(left, known)?;
+            resolve_operand(right, known)
+        }
+        Operand::Neg(x, _) => resolve_operand(x, known),
+        Operand::Cond(x, _) => resolve_expr(x, known),
+    }
+}
+
 fn lit_str(l: &Lit) -> &str {
     match &l.value {
         Literal::Str(s) => s,
@@ -206,6 +411,15 @@ fn compile_expr(e: &Expr) -> Result<Node, EqlError> {
             }
             n => Node::Not(Box::new(n)),
         },
+        Expr::Compare {
+            left: Operand::Call { name, args, .. },
+            op,
+            right,
+        } if name.starts_with(TYPED) => match (args.as_slice(), fold(right)?) {
+            ([Operand::Field(f)], Some(v)) => typed_cmp(name, &f.path, *op, &v, right.span())?,
+            // A comparison with null is null: never true.
+            _ => Node::Const(false),
+        },
         Expr::Compare { left, op, right } => {
             let (lf, rf) = (fold(left)?, fold(right)?);
             match (left, right, lf, rf) {
@@ -214,6 +428,17 @@ fn compile_expr(e: &Expr) -> Result<Node, EqlError> {
                 // `5 < f` is `f > 5`.
                 (_, Operand::Field(f), Some(v), _) => {
                     field_cmp(&f.path, swap(*op), &v, left.span())?
+                }
+                // `x == null` is `IsNull(x)` and `x != null` `IsNotNull(x)`
+                // for constants too: `null == null` is true, `5 != null`
+                // true (QA `optionalMissingFieldNullEquality`: an unknown
+                // `?field` is a null constant and `== null` holds).
+                (_, _, Some(l), Some(r))
+                    if matches!(op, CmpOp::Eq | CmpOp::Ne)
+                        && (l == Literal::Null || r == Literal::Null) =>
+                {
+                    let other_is_null = l == Literal::Null && r == Literal::Null;
+                    Node::Const((*op == CmpOp::Eq) == other_is_null)
                 }
                 (_, _, Some(l), Some(r)) => Node::Const(const_cmp(*op, &l, &r)),
                 _ => script(e)?,
@@ -741,6 +966,8 @@ fn cost(n: &Node) -> u32 {
                 | Test::Date(..)
                 | Test::DateIn(_)
                 | Test::Affix(Affix::Prefix | Affix::Suffix, ..) => 3,
+                Test::VersionRange(..) => 4,
+                Test::DateNanos(..) => 3,
                 Test::Cidr(_) => 6,
                 Test::Affix(..) | Test::Pattern(_) => 10,
                 // Exact values and anchored patterns only: a few prefix /
@@ -872,6 +1099,145 @@ fn combine(children: Vec<Node>, is_and: bool) -> Node {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn verdict(src: &str, doc: &serde_json::Value) -> bool {
+        let q = compile(&crate::eql::parser::parse(src).unwrap()).unwrap();
+        q.matches(&crate::eql::JsonDocument::new(doc))
+    }
+
+    #[test]
+    fn ranges_on_a_version_field_follow_version_precedence() {
+        let marked = |src: &str| {
+            let mut q = crate::eql::parser::parse(src).unwrap();
+            mark_typed_fields(&mut q, &|p| {
+                (p == "app.version").then_some(FieldType::Version)
+            });
+            compile(&q).unwrap()
+        };
+        let doc = |v: Option<&str>| match v {
+            Some(v) => {
+                serde_json::json!({"event": {"category": "process"}, "app": {"version": v}, "name": v})
+            }
+            None => serde_json::json!({"event": {"category": "process"}}),
+        };
+        let gt = marked("process where app.version > \"1.5.0\"");
+        let lt = marked("process where \"1.5.0\" > app.version");
+        let not_gt = marked("process where not (app.version > \"1.5.0\")");
+        let eq = marked("process where app.version == \"1.5.0\"");
+        for (v, greater, less) in [
+            ("1.11.3", true, false),
+            ("1.5.0", false, false),
+            ("1.2.4-SNAPSHOT", false, true),
+            ("1.5.0-rc.1", false, true),
+            ("2.0", true, false),
+            // Not a version: after every version.
+            ("bad", true, false),
+        ] {
+            let d = doc(Some(v));
+            let m = |q: &CompiledQuery| q.matches(&crate::eql::JsonDocument::new(&d));
+            assert_eq!(m(&gt), greater, "{v} > 1.5.0");
+            assert_eq!(m(&lt), less, "1.5.0 > {v}");
+            assert_eq!(m(&not_gt), !greater, "not ({v} > 1.5.0)");
+            assert_eq!(m(&eq), v == "1.5.0", "{v} == 1.5.0");
+        }
+        // A range does not match a missing field; its negation does.
+        let d = doc(None);
+        assert!(!gt.matches(&crate::eql::JsonDocument::new(&d)));
+        assert!(not_gt.matches(&crate::eql::JsonDocument::new(&d)));
+        // An unmarked (keyword) field compares bytes: "1.11.3" < "1.5.0".
+        assert!(!verdict(
+            "process where name > \"1.5.0\"",
+            &doc(Some("1.11.3"))
+        ));
+        assert!(verdict("process where name > \"1.5.0\"", &doc(Some("bad"))));
+    }
+
+    #[test]
+    fn date_nanos_fields_compare_to_the_nanosecond_and_date_fields_to_the_millisecond() {
+        let marked = |src: &str, ty: FieldType| {
+            let mut q = crate::eql::parser::parse(src).unwrap();
+            mark_typed_fields(&mut q, &|p| (p == "t").then_some(ty));
+            compile(&q).unwrap()
+        };
+        // Two events in the same millisecond, 100 ns apart.
+        let a =
+            serde_json::json!({"event": {"category": "x"}, "t": "2020-01-01T00:00:00.123000100Z"});
+        let b = serde_json::json!({"event": {"category": "x"}, "t": "1577836800123.000200"});
+        let m =
+            |q: &CompiledQuery, d: &serde_json::Value| q.matches(&crate::eql::JsonDocument::new(d));
+        let eq = "x where t == \"2020-01-01T00:00:00.123000100Z\"";
+        let gt = "x where \"2020-01-01T00:00:00.123000150Z\" < t";
+        let ne = "x where t != \"1577836800123.0001\"";
+        let nanos = |q| marked(q, FieldType::DateNanos);
+        assert!(m(&nanos(eq), &a) && !m(&nanos(eq), &b));
+        assert!(!m(&nanos(gt), &a) && m(&nanos(gt), &b));
+        assert!(!m(&nanos(ne), &a) && m(&nanos(ne), &b));
+        // A `date` field keeps milliseconds: both are the same instant.
+        let millis = |q| marked(q, FieldType::Date);
+        assert!(m(&millis(eq), &a) && m(&millis(eq), &b));
+        assert!(!m(&millis(gt), &a) && !m(&millis(gt), &b));
+        // Unmarked, `t` is a keyword: `==` compares strings.
+        assert!(!verdict(eq, &b));
+    }
+
+    #[test]
+    fn null_equality_of_constants_is_a_null_check() {
+        let doc = serde_json::json!({"event": {"category": "process"}});
+        for (q, want) in [
+            ("process where null == null", true),
+            ("process where null != null", false),
+            ("process where 5 == null", false),
+            ("process where 5 != null", true),
+            ("process where null == \"a\"", false),
+            ("process where \"a\" != null", true),
+            // Other comparisons with null stay null: no match.
+            ("process where null < 5", false),
+            ("process where null >= null", false),
+        ] {
+            assert_eq!(verdict(q, &doc), want, "{q}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_errors_and_unknown_optional_fields_null() {
+        let known = |p: &str| p == "a" || p == "event.category";
+        let doc = serde_json::json!({"event": {"category": "process"}, "a": 1});
+        let resolved = |src: &str| {
+            let mut q = crate::eql::parser::parse(src).unwrap();
+            resolve_fields(&mut q, &known, true).map(|()| q)
+        };
+        for (src, want) in [
+            ("process where ?x == null", true),
+            ("process where ?x == ?y", true),
+            ("process where ?x != null", false),
+            ("process where ?x", false),
+            ("process where ?x == 1", false),
+            ("process where ?a == 1 and length(?x) == null", true),
+        ] {
+            let q = compile(&resolved(src).unwrap()).unwrap();
+            assert_eq!(
+                q.matches(&crate::eql::JsonDocument::new(&doc)),
+                want,
+                "{src}"
+            );
+        }
+        let err = resolved("process where x == 1 or a == 1").unwrap_err();
+        assert!(err.message.contains("unknown field `x`"), "{err}");
+        // Not strict: a plain unknown field is a field without values.
+        let mut q = crate::eql::parser::parse("process where x == null and ?y == null").unwrap();
+        resolve_fields(&mut q, &known, false).unwrap();
+        assert!(compile(&q)
+            .unwrap()
+            .matches(&crate::eql::JsonDocument::new(&doc)));
+        // A known field without a value in this document is not null
+        // constant: the comparison of two missing fields is null.
+        let both_known = |p: &str| p != "zzz";
+        let mut q = crate::eql::parser::parse("process where ?x == ?y").unwrap();
+        resolve_fields(&mut q, &both_known, true).unwrap();
+        assert!(!compile(&q)
+            .unwrap()
+            .matches(&crate::eql::JsonDocument::new(&doc)));
+    }
 
     fn count_pairs(n: &Node) -> usize {
         match n {

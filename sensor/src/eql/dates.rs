@@ -34,21 +34,44 @@ pub fn is_date_field(path: &str) -> bool {
 /// Milliseconds since the epoch of a date value: an ISO-8601 date in
 /// `strict_date_optional_time` form (`2017-08-30`, `2017-08-30T20:47:33Z`,
 /// `2017-08-30T20:47:33.123+02:00`; no zone means UTC) or epoch
-/// milliseconds written as digits. Sub-millisecond digits are truncated,
-/// as a `date` (millisecond) field stores them.
+/// milliseconds written as digits, optionally with a fraction of a
+/// millisecond (`1516116808349.123456`, as `epoch_millis` reads it).
+/// Sub-millisecond digits are truncated, as a `date` (millisecond) field
+/// stores them.
 pub fn parse_millis(s: &str) -> Option<i64> {
+    parse_nanos(s).map(|(ms, _)| ms)
+}
+
+/// A date value as [`parse_millis`] reads it, with the nanoseconds within
+/// the millisecond (0 to 999,999) it also gives, as a `date_nanos` field
+/// stores them (`2017-08-30T20:47:33.123456789Z`, `1516116808349.123456`).
+pub fn parse_nanos(s: &str) -> Option<(i64, u32)> {
     let b = s.as_bytes();
     if !b.is_empty() && b.iter().all(u8::is_ascii_digit) && b.len() != 4 {
         // epoch_millis (a bare 4-digit number is a year in
         // strict_date_optional_time, which is tried first).
-        return s.parse().ok();
+        return s.parse().ok().map(|ms| (ms, 0));
+    }
+    if let Some((int, frac)) = s.split_once('.') {
+        let all_digits = |x: &str| !x.is_empty() && x.bytes().all(|c| c.is_ascii_digit());
+        if all_digits(int) && all_digits(frac) && frac.len() <= 6 {
+            return Some((int.parse().ok()?, fraction_nanos(frac.as_bytes(), 6)));
+        }
     }
     if let Some(rest) = s.strip_prefix('-') {
         if !rest.is_empty() && rest.bytes().all(|c| c.is_ascii_digit()) {
-            return s.parse().ok();
+            return s.parse().ok().map(|ms| (ms, 0));
         }
     }
     parse_iso(b)
+}
+
+/// `digits` (at most `width`) as the leading digits of a `width`-digit
+/// fraction: `fraction_nanos(b"5", 6)` is 500,000.
+fn fraction_nanos(digits: &[u8], width: usize) -> u32 {
+    (0..width).fold(0u32, |a, i| {
+        a * 10 + digits.get(i).map_or(0, |c| u32::from(c - b'0'))
+    })
 }
 
 fn digits(b: &[u8], at: usize, n: usize) -> Option<i64> {
@@ -59,11 +82,12 @@ fn digits(b: &[u8], at: usize, n: usize) -> Option<i64> {
     Some(d.iter().fold(0i64, |a, c| a * 10 + i64::from(c - b'0')))
 }
 
-fn parse_iso(b: &[u8]) -> Option<i64> {
+fn parse_iso(b: &[u8]) -> Option<(i64, u32)> {
     let year = digits(b, 0, 4)?;
     let mut p = 4;
     let (mut month, mut day) = (1, 1);
     let (mut h, mut mi, mut sec, mut millis) = (0, 0, 0, 0);
+    let mut sub_ns = 0u32;
     let mut offset_min = 0i64;
     if b.get(p) == Some(&b'-') {
         month = digits(b, p + 1, 2)?;
@@ -94,6 +118,7 @@ fn parse_iso(b: &[u8]) -> Option<i64> {
                                 millis =
                                     millis * 10 + frac.get(i).map_or(0, |c| i64::from(c - b'0'));
                             }
+                            sub_ns = fraction_nanos(frac.get(3..).unwrap_or(&[]), 6);
                         }
                     }
                 }
@@ -130,7 +155,10 @@ fn parse_iso(b: &[u8]) -> Option<i64> {
         return None;
     }
     let days = days_from_civil(year, month, day);
-    Some(((days * 24 + h) * 60 + mi - offset_min) * 60_000 + sec * 1000 + millis)
+    Some((
+        ((days * 24 + h) * 60 + mi - offset_min) * 60_000 + sec * 1000 + millis,
+        sub_ns,
+    ))
 }
 
 fn days_in_month(y: i64, m: i64) -> i64 {
@@ -174,6 +202,15 @@ mod tests {
             Some(1_516_116_808_349)
         );
         assert_eq!(parse_millis("1516116808349"), Some(1_516_116_808_349));
+        // epoch_millis with a fraction of a millisecond (up to nanoseconds).
+        assert_eq!(
+            parse_millis("1516116808349.999999"),
+            Some(1_516_116_808_349)
+        );
+        assert_eq!(parse_millis("1516116808349.5"), Some(1_516_116_808_349));
+        assert_eq!(parse_millis("1516116808349."), None);
+        assert_eq!(parse_millis(".5"), None);
+        assert_eq!(parse_millis("1516116808349.1234567"), None);
         assert_eq!(parse_millis("2000-02-29"), Some(951_782_400_000));
         for bad in [
             "",
@@ -186,6 +223,29 @@ mod tests {
         ] {
             assert_eq!(parse_millis(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn nanoseconds_within_the_millisecond_are_kept_by_parse_nanos() {
+        assert_eq!(
+            parse_nanos("1974-03-03T02:22:54.294365140Z"),
+            Some((131_509_374_294, 365_140))
+        );
+        assert_eq!(
+            parse_nanos("1974-03-03T02:22:54.2943Z"),
+            Some((131_509_374_294, 300_000))
+        );
+        assert_eq!(
+            parse_nanos("131509374294.365140"),
+            Some((131_509_374_294, 365_140))
+        );
+        assert_eq!(
+            parse_nanos("131509374294.5"),
+            Some((131_509_374_294, 500_000))
+        );
+        assert_eq!(parse_nanos("131509374294"), Some((131_509_374_294, 0)));
+        assert_eq!(parse_nanos("1974-03-03"), Some((131_500_800_000, 0)));
+        assert_eq!(parse_nanos("1974-03-03T02:22:54.1234567890Z"), None);
     }
 
     #[test]

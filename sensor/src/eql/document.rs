@@ -177,6 +177,62 @@ impl Document for Json {
     }
 }
 
+/// Field aliases, as an Elasticsearch mapping declares them
+/// (`"type": "alias", "path": "<target>"`): a query that reads the alias
+/// reads the target's values. Elasticsearch forbids values under an alias
+/// path, so the document's own values there (if any) are not read.
+#[derive(Debug, Clone, Default)]
+pub struct FieldAliases {
+    map: std::collections::HashMap<Box<str>, FieldRef>,
+}
+
+impl FieldAliases {
+    /// No aliases.
+    pub fn new() -> FieldAliases {
+        FieldAliases::default()
+    }
+
+    /// Declares `alias` as another name of `target`. Aliases do not chain
+    /// (Elasticsearch rejects an alias of an alias); the last declaration of
+    /// an alias wins.
+    pub fn insert(&mut self, alias: &str, target: &str) {
+        self.map.insert(alias.into(), FieldRef::new(target));
+    }
+
+    /// The target of `path`, when it is an alias.
+    pub fn target(&self, path: &str) -> Option<&FieldRef> {
+        self.map.get(path)
+    }
+
+    /// Whether no alias is declared.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// A document read through [`FieldAliases`].
+#[derive(Debug, Clone, Copy)]
+pub struct AliasedDocument<'a, D: ?Sized> {
+    inner: &'a D,
+    aliases: &'a FieldAliases,
+}
+
+impl<'a, D: Document + ?Sized> AliasedDocument<'a, D> {
+    /// Reads `inner`, resolving `aliases` first.
+    pub fn new(inner: &'a D, aliases: &'a FieldAliases) -> AliasedDocument<'a, D> {
+        AliasedDocument { inner, aliases }
+    }
+}
+
+impl<D: Document + ?Sized> Document for AliasedDocument<'_, D> {
+    fn visit(&self, field: &FieldRef, f: &mut dyn FnMut(Value<'_>) -> bool) -> bool {
+        match self.aliases.target(field.path()) {
+            Some(target) => self.inner.visit(target, f),
+            None => self.inner.visit(field, f),
+        }
+    }
+}
+
 /// Walks `rest` (a non-empty dotted path) from `v`.
 fn walk(v: &Json, rest: &str, f: &mut dyn FnMut(Value<'_>) -> bool) -> bool {
     match v {
@@ -278,6 +334,23 @@ mod tests {
         });
         assert!(stopped);
         assert_eq!(seen, 2);
+    }
+
+    #[test]
+    fn aliases_read_their_target_and_only_it() {
+        let doc = json!({"event_type": "process", "event": {"category": "ignored"}, "x": 1});
+        let mut aliases = FieldAliases::new();
+        aliases.insert("event.category", "event_type");
+        let aliased = AliasedDocument::new(&doc, &aliases);
+        let mut got = Vec::new();
+        aliased.visit(&FieldRef::new("event.category"), &mut |v| {
+            got.push(format!("{v:?}"));
+            false
+        });
+        assert_eq!(got, vec!["Str(\"process\")"]);
+        // Other fields are read as they are.
+        assert!(aliased.visit(&FieldRef::new("x"), &mut |v| v == Value::Int(1)));
+        assert!(!aliased.visit(&FieldRef::new("missing"), &mut |_| true));
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod sample;
 mod script;
 pub mod sequence;
 pub mod strset;
+pub mod version;
 pub mod wildcard;
 
 pub use compile::CompiledQuery;
