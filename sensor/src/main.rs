@@ -103,7 +103,7 @@ struct RunArgs {
     #[arg(long, value_name = "MODE", env = "SENSOR_OUTPUT_MODE")]
     output_mode: Option<String>,
     /// Where the node's root is for container runtime state (docker,
-    /// containerd, CRI-O files); `/proc/1/root` in a hostPID pod; "" disables
+    /// containerd, CRI-O files); `/host` in the DaemonSet (its hostPath mounts); "" disables
     /// container metadata [default: /].
     #[arg(long, value_name = "PATH", env = "SENSOR_RUNTIME_ROOT")]
     runtime_root: Option<String>,

@@ -359,31 +359,63 @@ fn daemonset_has_least_privilege_and_what_the_sensor_needs() {
         assert_eq!(c["resources"][kind]["memory"], want.1);
     }
 
-    // Every host path is mounted, read-only, at the same path in the
-    // container (the sensor's paths are the host's).
+    // Every host path is mounted read-only: the kernel's and the node's
+    // identity at the same path in the container (the sensor's paths are
+    // the host's), the runtimes' per-container files under the runtime
+    // root the sensor is pointed at (SENSOR_RUNTIME_ROOT).
     let volumes = pod["volumes"].as_array().unwrap();
     let mounts = c["volumeMounts"].as_array().unwrap();
+    let runtime_root = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "SENSOR_RUNTIME_ROOT")
+        .and_then(|e| e["value"].as_str())
+        .expect("SENSOR_RUNTIME_ROOT in the sensor's env");
+    assert_eq!(runtime_root, "/host");
     let mut host_paths = BTreeSet::new();
+    let mut runtime_paths = BTreeSet::new();
     for v in volumes.iter().filter(|v| v.get("hostPath").is_some()) {
         let mount = mounts
             .iter()
             .find(|m| m["name"] == v["name"])
             .unwrap_or_else(|| panic!("volume {} is not mounted", v["name"]));
         assert_eq!(mount["readOnly"], true, "{mount}");
-        assert_eq!(mount["mountPath"], v["hostPath"]["path"], "{mount}");
-        host_paths.insert(v["hostPath"]["path"].as_str().unwrap().to_owned());
+        let host = v["hostPath"]["path"].as_str().unwrap().to_owned();
+        if v["hostPath"]["type"] == "DirectoryOrCreate" {
+            assert_eq!(
+                mount["mountPath"],
+                format!("{runtime_root}{host}"),
+                "{mount}"
+            );
+            runtime_paths.insert(host);
+        } else {
+            assert_eq!(mount["mountPath"], host.as_str(), "{mount}");
+            host_paths.insert(host);
+        }
     }
-    let want: BTreeSet<String> = [
-        "/sys/kernel/tracing",
-        "/sys/kernel/btf",
-        "/sys/fs/cgroup",
-        "/sys/kernel/security",
-        "/etc/machine-id",
-    ]
-    .into_iter()
-    .map(str::to_owned)
-    .collect();
-    assert_eq!(host_paths, want);
+    let set =
+        |paths: &[&str]| -> BTreeSet<String> { paths.iter().map(|p| p.to_string()).collect() };
+    assert_eq!(
+        host_paths,
+        set(&[
+            "/sys/kernel/tracing",
+            "/sys/kernel/btf",
+            "/sys/fs/cgroup",
+            "/sys/kernel/security",
+            "/etc/machine-id",
+        ])
+    );
+    // The directories `context::runtime_meta` reads, and nothing wider
+    // (no socket, no node root).
+    assert_eq!(
+        runtime_paths,
+        set(&[
+            "/run/containerd/io.containerd.runtime.v2.task",
+            "/run/containers/storage/overlay-containers",
+            "/var/lib/docker/containers",
+        ])
+    );
     for (volume, path) in [
         ("sensor-rules", "/etc/sensor/rules"),
         ("sensor-config", "/etc/sensor/config"),

@@ -442,6 +442,11 @@ impl Pod {
                 .find(|v| v["name"] == vm["name"])
                 .unwrap_or_else(|| panic!("no volume {}", vm["name"]));
             let source = if let Some(path) = volume["hostPath"]["path"].as_str() {
+                // As the kubelet does for this type: an empty directory
+                // where the node has none.
+                if volume["hostPath"]["type"] == "DirectoryOrCreate" {
+                    std::fs::create_dir_all(path).expect("hostPath DirectoryOrCreate");
+                }
                 PathBuf::from(path)
             } else if let Some(name) = volume["configMap"]["name"].as_str() {
                 let cm = manifest

@@ -56,7 +56,7 @@ pub struct ConfigFile {
     pub output_mode: Option<String>,
     /// Where the node's root is, for the container runtimes' state files
     /// (`run/containerd`, `var/lib/docker`, ...): `/` on a host,
-    /// `/proc/1/root` in a `hostPID` pod; `""` disables container metadata.
+    /// `/host` in the DaemonSet (hostPath mounts of the runtimes' directories); `""` disables container metadata.
     pub runtime_root: Option<String>,
 }
 
