@@ -20,6 +20,7 @@ pub mod engine;
 pub mod fake_server;
 pub mod pty;
 pub mod webserver;
+pub mod yaml;
 
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use tests::yaml::yaml_docs;
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
@@ -82,35 +83,6 @@ fn output_text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-/// Every YAML document of a file as JSON, parsed by PyYAML (the validator's
-/// own YAML library, from its venv) so the Rust side needs no YAML crate.
-fn yaml_docs(path: &Path) -> Vec<Value> {
-    let venv_python = root().join("target/tools/deploy-check/bin/python");
-    let python = if venv_python.is_file() {
-        venv_python
-    } else {
-        PathBuf::from("python3")
-    };
-    let script = "import json, sys, yaml\n\
-                  with open(sys.argv[1], encoding='utf-8') as f:\n    \
-                  print(json.dumps([d for d in yaml.safe_load_all(f) if d is not None]))";
-    let out = Command::new(&python)
-        .args(["-c", script])
-        .arg(path)
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", python.display()));
-    assert!(
-        out.status.success(),
-        "{} does not parse as YAML:\n{}",
-        path.display(),
-        output_text(&out)
-    );
-    match serde_json::from_slice(&out.stdout) {
-        Ok(Value::Array(docs)) => docs,
-        other => panic!("unexpected parse of {}: {other:?}", path.display()),
-    }
 }
 
 /// The base's resources, as its kustomization lists them.

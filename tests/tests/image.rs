@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use tests::engine::{self, CtrContainer, DockerContainer, DockerSpec};
+use tests::yaml::yaml_docs;
 use tests::{args_of, get, marker, skip_or_fail, start_or_skip, wait_line};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -99,33 +100,6 @@ fn repo_root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default()
-}
-
-fn yaml_docs(path: &Path) -> Vec<Value> {
-    let venv_python = repo_root().join("target/tools/deploy-check/bin/python");
-    let python = if venv_python.is_file() {
-        venv_python
-    } else {
-        PathBuf::from("python3")
-    };
-    let script = "import json, sys, yaml\n\
-                  with open(sys.argv[1], encoding='utf-8') as f:\n    \
-                  print(json.dumps([d for d in yaml.safe_load_all(f) if d is not None]))";
-    let out = Command::new(&python)
-        .args(["-c", script])
-        .arg(path)
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", python.display()));
-    assert!(
-        out.status.success(),
-        "{}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    match serde_json::from_slice(&out.stdout) {
-        Ok(Value::Array(docs)) => docs,
-        other => panic!("unexpected parse of {}: {other:?}", path.display()),
-    }
 }
 
 impl Manifest {
