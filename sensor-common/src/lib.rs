@@ -1,7 +1,8 @@
 //! Records shared by the kernel programs (`sensor-ebpf`) and the userspace
 //! agent (`sensor`). Everything here is `#[repr(C)]` plain data with explicit
-//! padding so both sides agree on the layout byte for byte; nothing else
-//! lives here.
+//! padding so both sides agree on the layout byte for byte. Besides the
+//! records, only the file prefilter's key forms and matching steps
+//! ([`prefilter`]), which both sides must compute identically.
 //!
 //! The userspace-only `aya::Pod` impls sit behind the `user` feature so the
 //! kernel build stays `no_std` with no aya dependency.
@@ -35,6 +36,8 @@ pub const CWD_NAME_MAX: usize = 256;
 pub const COMM_LEN: usize = 16;
 
 /// Kind tag of every record on the ring buffer (first field of [`RecordHeader`]).
+pub mod prefilter;
+
 pub mod record_kind {
     pub const EXEC: u32 = 1;
     pub const FORK: u32 = 2;
@@ -621,6 +624,11 @@ const fn layout_hash() -> u64 {
             CWD_MAX as u64,
             EXE_MAX as u64,
             CGROUP_PATH_MAX as u64,
+            prefilter::KEY_DATA as u64,
+            prefilter::OPS as u64,
+            prefilter::COUNTS_LEN as u64,
+            prefilter::MAX_ENTRIES as u64,
+            prefilter::FILTER_ON as u64,
         ],
     );
     h

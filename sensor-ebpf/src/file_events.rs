@@ -174,7 +174,12 @@ fn walk_new(rec: &mut FileRecord, mnt: *const u8, dentry: *const u8) {
     }
 }
 
+/// Sends the record, unless the rules' prefilter (`file_filter`) says no
+/// rule could match it.
 fn send(rec: &mut FileRecord) {
+    if !crate::file_filter::passes(rec) {
+        return;
+    }
     let names = rec.info.flags & FILE_NAMES != 0;
     let size = if names && rec.info.op == file_op::RENAME {
         FileRecord::FIXED_LEN

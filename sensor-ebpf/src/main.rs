@@ -22,6 +22,7 @@
 
 mod cgroup_v1;
 mod file_events;
+mod file_filter;
 mod kernel_read;
 
 use aya_ebpf::{

@@ -102,6 +102,10 @@ struct RunArgs {
     /// Permission bits of created output files: 0600 or 0640 [default: 0600].
     #[arg(long, value_name = "MODE", env = "SENSOR_OUTPUT_MODE")]
     output_mode: Option<String>,
+    /// `on`: only file events a loaded rule could match leave the kernel
+    /// (and reach --events); `off`: every one [default: on].
+    #[arg(long, value_name = "on|off", env = "SENSOR_FILE_PREFILTER")]
+    file_prefilter: Option<String>,
     /// Load this eBPF object instead of the embedded one.
     #[arg(long, value_name = "PATH", env = "SENSOR_EBPF_OBJECT_PATH")]
     ebpf_object: Option<PathBuf>,
@@ -130,6 +134,7 @@ impl RunArgs {
             rotate_keep: self.rotate_keep,
             batch_ms: self.batch_ms,
             output_mode: self.output_mode.clone(),
+            file_prefilter: self.file_prefilter.clone(),
         };
         Ok(config::resolve(&file, self.config.as_deref(), &over)?)
     }

@@ -13,6 +13,7 @@
 mod check;
 mod load;
 mod model;
+pub mod prefilter;
 pub mod sequences;
 pub mod sources;
 

@@ -54,6 +54,9 @@ pub struct ConfigFile {
     /// Permission bits of created output files, octal: `"0600"` (default)
     /// or `"0640"` (group-readable, for a log shipper in the file's group).
     pub output_mode: Option<String>,
+    /// `"on"` (default): only file events some loaded rule could match
+    /// cross to userspace (and reach `events`); `"off"`: every one.
+    pub file_prefilter: Option<String>,
 }
 
 impl ConfigFile {
@@ -89,6 +92,8 @@ pub struct Settings {
     pub batch_ms: u64,
     /// Permission bits of file outputs (0o600 or 0o640).
     pub output_mode: u32,
+    /// The in-kernel file prefilter derived from the rules is loaded.
+    pub file_prefilter: bool,
 }
 
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9100";
@@ -246,7 +251,23 @@ pub fn resolve(
             )
         })?,
     };
+    let file_prefilter = match over
+        .file_prefilter
+        .as_deref()
+        .or(file.file_prefilter.as_deref())
+    {
+        None | Some("on") => true,
+        Some("off") => false,
+        Some(other) => {
+            return Err(invalid(
+                "file_prefilter",
+                origin(&over.file_prefilter, &file.file_prefilter, file_path),
+                format!("{other:?} is not \"on\" or \"off\""),
+            ))
+        }
+    };
     Ok(Settings {
+        file_prefilter,
         batch_ms,
         output_mode,
         rules,
@@ -305,6 +326,29 @@ mod tests {
             let e = resolve(&ConfigFile::default(), None, &over).expect_err(bad);
             assert!(e.to_string().contains("`output_mode`"), "{e}");
         }
+    }
+
+    #[test]
+    fn file_prefilter_is_on_or_off() {
+        let s = resolve(&ConfigFile::default(), None, &ConfigFile::default()).expect("valid");
+        assert!(s.file_prefilter);
+        let f = file("file_prefilter = \"off\"\n").expect("parse");
+        assert!(
+            !resolve(&f, None, &ConfigFile::default())
+                .expect("valid")
+                .file_prefilter
+        );
+        let over = ConfigFile {
+            file_prefilter: Some("on".into()),
+            ..ConfigFile::default()
+        };
+        assert!(resolve(&f, None, &over).expect("valid").file_prefilter);
+        let over = ConfigFile {
+            file_prefilter: Some("maybe".into()),
+            ..ConfigFile::default()
+        };
+        let e = resolve(&f, None, &over).expect_err("invalid");
+        assert!(e.to_string().contains("`file_prefilter`"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,168 @@
+//! The in-kernel file-event prefilter: the maps' key forms and the matching
+//! steps, written once and run by both the kernel programs (before a file
+//! record is reserved) and the agent's model of them
+//! (`sensor::rules::prefilter`), so the two cannot disagree.
+//!
+//! The contract (docs/kernel.md, "File prefilter"):
+//!
+//! - `FILE_FILTER_OPS[op]` is [`FILTER_ON`] when the loaded rules reduce
+//!   that operation's file conditions to atoms; anything else (a zeroed
+//!   map: the default) passes every record of that operation.
+//! - A record whose path was not walked whole, or that carries names as the
+//!   process passed them ([`crate::FILE_NAMES`]), always passes.
+//! - Otherwise it passes when its path (for a rename: its new or its old
+//!   path) matches an entry of `FILE_FILTER_PATHS` (an LPM trie over
+//!   [`fill_path_key`]'s key) or `FILE_FILTER_NAMES` holds the hash of its
+//!   basename or extension ([`name_hashes`]).
+
+use crate::{file_op, CWD_NAME_MAX, FILE_OLD_NAME_AT, FILE_PATH_MAX};
+
+/// Bytes of an LPM key's data: the operation, then the path key.
+pub const KEY_DATA: usize = 256;
+/// Entries of `FILE_FILTER_OPS`: indexed by [`file_op`] (0 unused).
+pub const OPS: u32 = file_op::RENAME + 1;
+/// `FILE_FILTER_OPS` value: check this operation's records.
+pub const FILTER_ON: u32 = 1;
+/// Capacity of `FILE_FILTER_PATHS` and of `FILE_FILTER_NAMES`.
+pub const MAX_ENTRIES: u32 = 8192;
+
+/// `FILE_FILTER_COUNTS[op * VERDICTS + verdict]` (per CPU).
+pub mod verdict {
+    /// Checked and matched an atom.
+    pub const PASSED: u32 = 0;
+    /// Checked and matched none: not sent.
+    pub const FILTERED: u32 = 1;
+    /// Not checked: the rules force every record of this operation.
+    pub const PASS_ALL: u32 = 2;
+    /// Not checked: path incomplete or names as passed (always sent).
+    pub const UNCHECKED: u32 = 3;
+    pub const COUNT: u32 = 4;
+    pub const NAMES: [&str; COUNT as usize] = ["passed", "filtered", "pass_all", "unchecked"];
+}
+
+/// Entries of `FILE_FILTER_COUNTS`.
+pub const COUNTS_LEN: u32 = OPS * verdict::COUNT;
+
+/// Length of `FileRecord::data`.
+pub const DATA_LEN: usize = FILE_OLD_NAME_AT + FILE_PATH_MAX + CWD_NAME_MAX;
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+/// Hash domain of a basename atom.
+pub const TAG_NAME: u8 = b'n';
+/// Hash domain of an extension atom.
+pub const TAG_EXT: u8 = b'e';
+
+/// One FNV-1a step.
+#[inline(always)]
+pub const fn fnv_step(h: u64, b: u8) -> u64 {
+    (h ^ b as u64).wrapping_mul(FNV_PRIME)
+}
+
+/// The hash a name or extension starts from: per operation and domain, so
+/// one map serves every operation without one's atoms passing another's.
+#[inline(always)]
+pub const fn hash_seed(op: u32, tag: u8) -> u64 {
+    fnv_step(fnv_step(FNV_OFFSET, op as u8), tag)
+}
+
+/// The hash of `bytes` in `op`'s `tag` domain (what the agent stores).
+pub const fn hash_of(op: u32, tag: u8, bytes: &[u8]) -> u64 {
+    let mut h = hash_seed(op, tag);
+    let mut i = 0;
+    while i < bytes.len() {
+        h = fnv_step(h, bytes[i]);
+        i += 1;
+    }
+    h
+}
+
+/// The LPM key of the path at `data[AT..AT + len]` (components innermost
+/// first, each NUL-terminated, as the kernel walk writes them): the
+/// operation, then the walk's bytes in reverse — so the path's components
+/// come outermost first, each preceded by a NUL and with its own bytes
+/// reversed — cut at [`KEY_DATA`] and padded with NULs. A component is
+/// never empty, so two NULs in a row mean the path ended: an exact path's
+/// entry ends with them, a directory prefix's entry with one.
+#[inline(always)]
+pub fn fill_path_key<const AT: usize>(
+    data: &[u8; DATA_LEN],
+    len: usize,
+    op: u32,
+    key: &mut [u8; KEY_DATA],
+) {
+    key[0] = op as u8;
+    let len = len & (FILE_PATH_MAX - 1);
+    let mut j = 0;
+    while j < KEY_DATA - 1 {
+        key[j + 1] = if j < len {
+            data[(AT + ((len.wrapping_sub(1 + j)) & (FILE_PATH_MAX - 1))) % DATA_LEN]
+        } else {
+            0
+        };
+        j += 1;
+    }
+}
+
+/// Where [`name_hashes`] keeps its scan: in memory (a map value in the
+/// kernel), written through volatile stores, so the verifier sees one
+/// state per loop turn instead of one per position of the last dot.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NameScan {
+    /// Position of the last dot (0: none, or only a leading one).
+    pub dot: u64,
+    /// Length of the basename.
+    pub n: u64,
+}
+
+/// The hashes of the basename (the first component of the walk) and of
+/// its extension (after the last dot; none for a leading dot alone or a
+/// trailing dot, as `file.extension`), in `op`'s domains. `None` for an
+/// empty path.
+#[inline(always)]
+pub fn name_hashes<const AT: usize>(
+    data: &[u8; DATA_LEN],
+    len: usize,
+    op: u32,
+    scan: &mut NameScan,
+) -> (Option<u64>, Option<u64>) {
+    if len == 0 {
+        return (None, None);
+    }
+    let mut name = hash_seed(op, TAG_NAME);
+    let mut ext = hash_seed(op, TAG_EXT);
+    // SAFETY (all volatile accesses): `scan` is a valid, exclusive
+    // reference.
+    unsafe {
+        core::ptr::write_volatile(&mut scan.dot, 0);
+        core::ptr::write_volatile(&mut scan.n, 0);
+    }
+    let mut i = 0usize;
+    while i < CWD_NAME_MAX {
+        let b = data[(AT + i) % DATA_LEN];
+        if b == 0 {
+            break;
+        }
+        name = fnv_step(name, b);
+        if b == b'.' {
+            unsafe { core::ptr::write_volatile(&mut scan.dot, i as u64) };
+            ext = hash_seed(op, TAG_EXT);
+        } else {
+            ext = fnv_step(ext, b);
+        }
+        i += 1;
+        unsafe { core::ptr::write_volatile(&mut scan.n, i as u64) };
+    }
+    let (dot, n) = unsafe {
+        (
+            core::ptr::read_volatile(&scan.dot),
+            core::ptr::read_volatile(&scan.n),
+        )
+    };
+    if n == 0 {
+        return (None, None);
+    }
+    let has_ext = dot > 0 && dot + 1 < n;
+    (Some(name), has_ext.then_some(ext))
+}
