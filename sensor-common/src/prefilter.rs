@@ -77,29 +77,40 @@ pub const fn hash_of(op: u32, tag: u8, bytes: &[u8]) -> u64 {
     h
 }
 
-/// The LPM key of the path at `data[AT..AT + len]` (components innermost
-/// first, each NUL-terminated, as the kernel walk writes them): the
-/// operation, then the walk's bytes in reverse — so the path's components
-/// come outermost first, each preceded by a NUL and with its own bytes
-/// reversed — cut at [`KEY_DATA`] and padded with NULs. A component is
-/// never empty, so two NULs in a row mean the path ended: an exact path's
-/// entry ends with them, a directory prefix's entry with one.
+/// Bytes of the walk the LPM key is built from: its last ones.
+pub const TAIL: usize = KEY_DATA;
+/// The window [`tail_window`] copies into: [`TAIL`] bytes, then room for a
+/// copy the verifier cannot prove shorter.
+pub const TAIL_ROOM: usize = 2 * TAIL;
+
+/// Which bytes of a walk of `len` bytes go where in the tail window: (offset
+/// in the walk, offset in the window, count). The window is zeroed first,
+/// then receives the walk's last [`TAIL`] bytes so that they end at
+/// [`TAIL`] (a shorter walk is preceded by zeros). One copy, no loop over
+/// the path's length: the verifier sees no branch per byte.
 #[inline(always)]
-pub fn fill_path_key<const AT: usize>(
-    data: &[u8; DATA_LEN],
-    len: usize,
-    op: u32,
-    key: &mut [u8; KEY_DATA],
-) {
-    key[0] = op as u8;
+pub const fn tail_window(len: usize) -> (usize, usize, usize) {
     let len = len & (FILE_PATH_MAX - 1);
+    if len >= TAIL {
+        (len - TAIL, 0, TAIL)
+    } else {
+        (0, TAIL - len, len)
+    }
+}
+
+/// The LPM key of a path from its tail window (the walk's bytes:
+/// components innermost first, each NUL-terminated): the operation, then
+/// the walk's bytes in reverse — so the path's components come outermost
+/// first, each preceded by a NUL and with its own bytes reversed — cut at
+/// [`KEY_DATA`] and padded with NULs. A component is never empty, so two
+/// NULs in a row mean the path ended: an exact path's entry ends with
+/// them, a directory prefix's entry with one.
+#[inline(always)]
+pub fn fill_path_key(tail: &[u8; TAIL_ROOM], op: u32, key: &mut [u8; KEY_DATA]) {
+    key[0] = op as u8;
     let mut j = 0;
     while j < KEY_DATA - 1 {
-        key[j + 1] = if j < len {
-            data[(AT + ((len.wrapping_sub(1 + j)) & (FILE_PATH_MAX - 1))) % DATA_LEN]
-        } else {
-            0
-        };
+        key[j + 1] = tail[TAIL - 1 - j];
         j += 1;
     }
 }

@@ -7,16 +7,18 @@
 //! with the agent's model. Every verdict is counted per operation.
 
 use aya_ebpf::{
+    helpers::generated::bpf_probe_read_kernel,
     macros::map,
     maps::{lpm_trie::Key, Array, HashMap, LpmTrie, PerCpuArray},
 };
 use sensor_common::{
     file_op,
     prefilter::{
-        fill_path_key, name_hashes, verdict, NameScan, COUNTS_LEN, FILTER_ON, KEY_DATA,
-        MAX_ENTRIES, OPS,
+        fill_path_key, name_hashes, tail_window, verdict, NameScan, COUNTS_LEN, FILTER_ON,
+        KEY_DATA, MAX_ENTRIES, OPS, TAIL, TAIL_ROOM,
     },
     FileRecord, FILE_NAMES, FILE_OLD_PATH_AT, FILE_OLD_PATH_INCOMPLETE, FILE_PATH_INCOMPLETE,
+    FILE_PATH_MAX,
 };
 
 /// Per operation: [`FILTER_ON`] to check its records; 0 (the default) to
@@ -36,9 +38,15 @@ static FILE_FILTER_NAMES: HashMap<u64, u8> = HashMap::with_max_entries(MAX_ENTRI
 #[map]
 static FILE_FILTER_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTS_LEN, 0);
 
-/// This CPU's LPM key (260 bytes: over what the stack can spare).
+/// This CPU's LPM key and tail window (over what the stack can spare).
+#[repr(C)]
+pub struct KeyScratch {
+    key: Key<[u8; KEY_DATA]>,
+    tail: [u8; TAIL_ROOM],
+}
+
 #[map]
-static FILE_FILTER_KEY: PerCpuArray<Key<[u8; KEY_DATA]>> = PerCpuArray::with_max_entries(1, 0);
+static FILE_FILTER_KEY: PerCpuArray<KeyScratch> = PerCpuArray::with_max_entries(1, 0);
 
 /// This CPU's basename scan state (see `NameScan`).
 #[map]
@@ -92,12 +100,32 @@ fn matches<const AT: usize>(rec: &FileRecord, len: usize, op: u32) -> bool {
     {
         return true;
     }
-    let Some(key) = FILE_FILTER_KEY.get_ptr_mut(0) else {
+    let Some(s) = FILE_FILTER_KEY.get_ptr_mut(0) else {
         return true; // no key slot: pass rather than lose
     };
     // SAFETY: this CPU's slot, valid for the program's duration.
-    let key = unsafe { &mut *key };
-    key.prefix_len = (KEY_DATA * 8) as u32;
-    fill_path_key::<AT>(&rec.data, len, op, &mut key.data);
-    FILE_FILTER_PATHS.get(&*key).is_some()
+    let s = unsafe { &mut *s };
+    s.tail = [0; TAIL_ROOM];
+    let (from, to, n) = tail_window(len);
+    if n > 0 {
+        // SAFETY: `to & (TAIL - 1)` + `n` (at most TAIL) stays inside the
+        // window; the source is inside `rec.data` (AT + FILE_PATH_MAX +
+        // TAIL fits).
+        let r = unsafe {
+            bpf_probe_read_kernel(
+                s.tail.as_mut_ptr().add(to & (TAIL - 1)).cast(),
+                (n & (TAIL * 2 - 1)) as u32,
+                rec.data
+                    .as_ptr()
+                    .add(AT + (from & (FILE_PATH_MAX - 1)))
+                    .cast(),
+            )
+        };
+        if r != 0 {
+            return true; // could not build the key: pass rather than lose
+        }
+    }
+    s.key.prefix_len = (KEY_DATA * 8) as u32;
+    fill_path_key(&s.tail, op, &mut s.key.data);
+    FILE_FILTER_PATHS.get(&s.key).is_some()
 }

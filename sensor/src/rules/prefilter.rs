@@ -22,7 +22,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use sensor_common::prefilter::{
-    fill_path_key, hash_of, name_hashes, NameScan, DATA_LEN, KEY_DATA, TAG_EXT, TAG_NAME,
+    fill_path_key, hash_of, name_hashes, tail_window, NameScan, DATA_LEN, KEY_DATA, TAG_EXT,
+    TAG_NAME, TAIL_ROOM,
 };
 use sensor_common::{file_op, FILE_OLD_PATH_AT, FILE_PATH_MAX};
 
@@ -605,8 +606,11 @@ impl Tables {
         {
             return true;
         }
+        let mut tail = [0u8; TAIL_ROOM];
+        let (from, to, n) = tail_window(len);
+        tail[to..to + n].copy_from_slice(&data[AT + from..AT + from + n]);
         let mut key = [0u8; KEY_DATA];
-        fill_path_key::<AT>(data, len, op, &mut key);
+        fill_path_key(&tail, op, &mut key);
         // LPM: some entry is a prefix of the full-length key.
         self.paths.iter().any(|e| key.starts_with(e))
     }
