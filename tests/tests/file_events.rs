@@ -353,3 +353,134 @@ process where event.type == "end" and event.action == "end" and process.exit_cod
     assert_eq!(get(&alerts, "event.type")[0], "end");
     let _ = sensor.stop();
 }
+
+/// A rule that names one file: the only creation it needs to see.
+fn write_candidate_rule(dir: &Path, name: &str) -> PathBuf {
+    let rule = dir.join("candidate.toml");
+    std::fs::write(
+        &rule,
+        format!(
+            r#"[metadata]
+creation_date = "2026/11/26"
+maturity = "production"
+updated_date = "2026/11/26"
+
+[rule]
+author = ["test"]
+description = "One file by name."
+from = "now-6m"
+index = ["logs-cloud_defend.file*"]
+language = "eql"
+license = "Elastic License v2"
+name = "Prefilter Candidate"
+risk_score = 21
+rule_id = "00000000-0000-4000-8000-0000000000fe"
+severity = "low"
+type = "eql"
+query = '''
+file where event.type == "creation" and file.name == "{name}"
+'''
+"#
+        ),
+    )
+    .expect("rule file");
+    rule
+}
+
+/// Creates `other` then `candidate` (one thread: their records reach the
+/// ring in this order), waits for the candidate's event, and returns the
+/// file names of this test's events.
+fn create_pair(sensor: &mut Sensor, dir: &Path, other: &str, candidate: &str) -> Vec<String> {
+    std::fs::write(dir.join(other), b"x").expect("write");
+    std::fs::write(dir.join(candidate), b"x").expect("write");
+    sensor
+        .wait_event(WAIT, |v| get(v, "file.name").as_str() == Some(candidate))
+        .expect("the candidate's creation event");
+    read_lines(&sensor.events_path())
+        .iter()
+        .filter_map(|v| get(v, "file.name").as_str().map(str::to_owned))
+        .filter(|n| n == other || n == candidate)
+        .collect()
+}
+
+fn prefilter_count(summary: &Value, op: &str, verdict: &str) -> u64 {
+    summary["file_prefilter"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["op"] == op && c["verdict"] == verdict)
+        .and_then(|c| c["count"].as_u64())
+        .unwrap_or(0)
+}
+
+/// The kernel drops a creation no loaded rule could match (it never
+/// reaches `--events`) and sends the one a rule names; the summary counts
+/// both verdicts.
+#[test]
+fn prefilter_drops_non_candidates_in_the_kernel() {
+    if !is_root() {
+        skip_or_fail("needs root (eBPF)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let candidate = marker("prefilter-candidate");
+    let other = marker("prefilter-other");
+    let rule = write_candidate_rule(dir.path(), &candidate);
+    let Some(mut sensor) = start_or_skip(&["--rules", rule.to_str().expect("utf-8")]) else {
+        return;
+    };
+    assert!(
+        sensor
+            .stderr
+            .iter()
+            .any(|l| l == "sensor: file prefilter: open: none needed; creation: 1 atoms; deletion: none needed; rename: none needed"),
+        "{:?}",
+        sensor.stderr
+    );
+    let names = create_pair(&mut sensor, dir.path(), &other, &candidate);
+    assert_eq!(names, [candidate.clone()], "only the candidate crosses");
+    let summary = sensor.stop().expect("summary");
+    assert!(
+        prefilter_count(&summary, "creation", "passed") >= 1,
+        "{summary}"
+    );
+    assert!(
+        prefilter_count(&summary, "creation", "filtered") >= 1,
+        "{summary}"
+    );
+    assert_eq!(summary["lost_file"], 0);
+}
+
+/// `--file-prefilter off`: every file event crosses, and is counted as
+/// passed without a check.
+#[test]
+fn prefilter_off_passes_every_file_event() {
+    if !is_root() {
+        skip_or_fail("needs root (eBPF)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let candidate = marker("prefilter-candidate");
+    let other = marker("prefilter-other");
+    let rule = write_candidate_rule(dir.path(), &candidate);
+    let Some(mut sensor) = start_or_skip(&[
+        "--rules",
+        rule.to_str().expect("utf-8"),
+        "--file-prefilter",
+        "off",
+    ]) else {
+        return;
+    };
+    let names = create_pair(&mut sensor, dir.path(), &other, &candidate);
+    assert_eq!(names, [other.clone(), candidate.clone()]);
+    let summary = sensor.stop().expect("summary");
+    assert!(
+        prefilter_count(&summary, "creation", "pass_all") >= 2,
+        "{summary}"
+    );
+    assert_eq!(
+        prefilter_count(&summary, "creation", "filtered"),
+        0,
+        "{summary}"
+    );
+}
