@@ -264,7 +264,7 @@ fn file_markdown(
     );
     let _ = writeln!(
         md,
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let none = Vec::new();
     let bare = samples.get(&FileConfig::Bare).unwrap_or(&none);
