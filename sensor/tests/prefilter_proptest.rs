@@ -163,6 +163,7 @@ const COMPONENTS: &[&str] = &[
     "systemd",
     "system",
     "dev",
+    "5",
     "shm",
     "entrypoint.sh",
     "profile",
@@ -268,7 +269,7 @@ fn quoted(v: &str) -> String {
 fn leaf() -> impl Strategy<Value = String> {
     (
         prop::sample::select(FIELDS),
-        0..7usize,
+        0..8usize,
         proptest::collection::vec(prop::sample::select(VALUES), 1..4),
     )
         .prop_map(|(f, op, vs)| {
@@ -276,6 +277,7 @@ fn leaf() -> impl Strategy<Value = String> {
             let one = quoted(vs[0]);
             match op {
                 0 => format!("{f} == {one}"),
+                7 => format!("{f} == 5"),
                 1 => format!("{f} : {one}"),
                 2 => format!("{f} in ({list})"),
                 3 => format!("{f} in~ ({list})"),

@@ -183,7 +183,9 @@ pub fn derive(e: &Expr, k: &Kind) -> Derived {
         } if is_file_field(&f.path) => match &l.value {
             Literal::Str(s) => leaf(&f.path, &[s.as_str()], false),
             Literal::Null => give_up(format!("`{} == null`", f.path)),
-            _ => Derived::Never, // a number or boolean never equals a path
+            // A number or boolean literal also matches its text
+            // (`compile::ValueSet`): not worth a kernel atom.
+            _ => give_up(format!("`{} ==` a non-string literal", f.path)),
         },
         Expr::In {
             left: Operand::Field(f),
@@ -681,6 +683,8 @@ mod tests {
                 "no condition on file.path",
             ),
             (r#"file where file.path like "*x""#, "no literal directory"),
+            // `5` also matches the name "5" (numbers match their text).
+            (r#"file where file.name == 5"#, "non-string literal"),
         ] {
             let r = d(q);
             match &r[0] {
