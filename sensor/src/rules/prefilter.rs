@@ -19,7 +19,7 @@
 //! property test (`tests/prefilter_proptest.rs`) checks that every event a
 //! rule matches passes the model.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use sensor_common::prefilter::{
     fill_path_key, hash_of, name_hashes, tail_window, NameScan, DATA_LEN, KEY_DATA, TAG_EXT,
@@ -616,17 +616,6 @@ impl Tables {
         // LPM: some entry is a prefix of the full-length key.
         self.paths.iter().any(|e| key.starts_with(e))
     }
-}
-
-/// Per-operation pass-all rules, for `sensor rules check`'s summary.
-pub fn pass_all_rules(p: &FilePrefilter) -> BTreeMap<&'static str, Vec<String>> {
-    let mut out = BTreeMap::new();
-    for ((_, name), o) in OPS.iter().zip(&p.ops) {
-        if let Some(Err(rules)) = o {
-            out.insert(*name, rules.iter().map(|(r, _)| r.clone()).collect());
-        }
-    }
-    out
 }
 
 #[cfg(test)]

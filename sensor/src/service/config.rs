@@ -92,8 +92,14 @@ pub struct Settings {
     pub batch_ms: u64,
     /// Permission bits of file outputs (0o600 or 0o640).
     pub output_mode: u32,
-    /// The in-kernel file prefilter derived from the rules is loaded.
+    /// The in-kernel file prefilter derived from the rules is loaded
+    /// (shown as the config file spells it: `"on"` / `"off"`).
+    #[serde(serialize_with = "on_off")]
     pub file_prefilter: bool,
+}
+
+fn on_off<S: serde::Serializer>(on: &bool, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if *on { "on" } else { "off" })
 }
 
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9100";
