@@ -177,3 +177,86 @@ pub fn name_hashes<const AT: usize>(
     let has_ext = dot > 0 && dot + 1 < n;
     (Some(name), has_ext.then_some(ext))
 }
+
+// --- process-name atoms -------------------------------------------------------
+//
+// A rule's file condition may reduce to "(file atoms) or process.name in
+// (…)" (Elastic's chmod rule). The name is decided once per exec, in the
+// kernel, from the same bytes userspace names the process after (the
+// basename of the execve filename), and kept per process
+// (`FILE_FILTER_PROC_VERDICT`, tgid → the operations whose events its name
+// passes); a process with no entry passes everything.
+
+/// `FILE_FILTER_OPS[PROC_READY]` (slot 0 is no operation): 0 until the
+/// tables are loaded (exec verdicts are not stored: such a process passes
+/// until its next exec); [`FILTER_ON`] once `FILE_FILTER_PROCS` is filled
+/// and some rule names processes (a process without a verdict passes);
+/// [`PROC_NONE`] when no rule does (names play no part).
+pub const PROC_READY: u32 = 0;
+/// `FILE_FILTER_OPS[PROC_READY]`: no process-name atoms.
+pub const PROC_NONE: u32 = 2;
+/// Hash domain of a process-name atom (operation-free: the map's value is
+/// the operations' mask).
+pub const TAG_PROC: u8 = b'p';
+/// Capacity of the per-process verdict map (LRU: an evicted process passes).
+pub const PROC_VERDICTS_MAX: u32 = 65536;
+/// Execve filenames this long or longer are not looked at: the process
+/// passes.
+pub const PROC_WINDOW: usize = 256;
+/// The filename window: [`PROC_WINDOW`] bytes, then room for a copy the
+/// verifier cannot prove shorter.
+pub const PROC_WINDOW_ROOM: usize = 2 * PROC_WINDOW;
+
+/// The mask bit of `op` in a process verdict.
+#[inline(always)]
+pub const fn op_bit(op: u32) -> u32 {
+    1 << (op & 31)
+}
+
+/// The hash of a process name (what the agent stores).
+pub const fn proc_hash_of(name: &[u8]) -> u64 {
+    hash_of(0, TAG_PROC, name)
+}
+
+/// Whether an execve filename of `len` bytes (`filename` its first bytes)
+/// names the process by its basename exactly as the agent does
+/// (`process_table::on_exec`: non-empty, not cut, not `/dev/fd/…` or
+/// `/proc/…`); this errs on the side of "no" (`/dev/f…`), which passes.
+#[inline(always)]
+pub fn filename_names_process(filename: &[u8; 8], len: usize, truncated: bool) -> bool {
+    let f = filename;
+    let dev_f = f[0] == b'/' && f[1] == b'd' && f[2] == b'e' && f[3] == b'v' && f[4] == b'/';
+    let dev_f = dev_f && f[5] == b'f';
+    let proc = f[0] == b'/' && f[1] == b'p' && f[2] == b'r' && f[3] == b'o' && f[4] == b'c';
+    let proc = proc && f[5] == b'/';
+    len > 0 && len < PROC_WINDOW && !truncated && !dev_f && !proc
+}
+
+/// Which bytes of a filename of `len` (< [`PROC_WINDOW`]) bytes go where
+/// in the window: (count, offset in the window). The window is zeroed,
+/// then receives the filename so that it ends at [`PROC_WINDOW`].
+#[inline(always)]
+pub const fn proc_window(len: usize) -> (usize, usize) {
+    let n = len & (PROC_WINDOW - 1);
+    (n, PROC_WINDOW - n)
+}
+
+/// The hash of the basename of the filename in `window` (after its last
+/// `/`; the zeros before the filename also restart it): the name's hash
+/// restarts at every `/` or NUL, so no position is tracked.
+#[inline(always)]
+pub fn proc_name_hash(window: &[u8; PROC_WINDOW_ROOM]) -> u64 {
+    let seed = hash_seed(0, TAG_PROC);
+    let mut h = seed;
+    let mut i = 0;
+    while i < PROC_WINDOW {
+        let b = window[i];
+        h = if b == b'/' || b == 0 {
+            seed
+        } else {
+            fnv_step(h, b)
+        };
+        i += 1;
+    }
+    h
+}

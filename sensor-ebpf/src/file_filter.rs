@@ -9,16 +9,17 @@
 use aya_ebpf::{
     helpers::generated::bpf_probe_read_kernel,
     macros::map,
-    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, PerCpuArray},
+    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray},
 };
 use sensor_common::{
     file_op,
     prefilter::{
-        fill_path_key, name_hashes, tail_window, verdict, NameScan, COUNTS_LEN, FILTER_ON,
-        KEY_DATA, MAX_ENTRIES, OPS, TAIL, TAIL_ROOM,
+        filename_names_process, fill_path_key, name_hashes, op_bit, proc_name_hash, proc_window,
+        tail_window, verdict, NameScan, COUNTS_LEN, FILTER_ON, KEY_DATA, MAX_ENTRIES, OPS,
+        PROC_READY, PROC_VERDICTS_MAX, PROC_WINDOW, PROC_WINDOW_ROOM, TAIL, TAIL_ROOM,
     },
-    FileRecord, FILE_NAMES, FILE_OLD_PATH_AT, FILE_OLD_PATH_INCOMPLETE, FILE_PATH_INCOMPLETE,
-    FILE_PATH_MAX,
+    ExecRecord, FileRecord, EXEC_FILENAME_TRUNCATED, FILE_NAMES, FILE_OLD_PATH_AT,
+    FILE_OLD_PATH_INCOMPLETE, FILE_PATH_INCOMPLETE, FILE_PATH_MAX,
 };
 
 /// Per operation: [`FILTER_ON`] to check its records; 0 (the default) to
@@ -52,6 +53,23 @@ static FILE_FILTER_KEY: PerCpuArray<KeyScratch> = PerCpuArray::with_max_entries(
 #[map]
 static FILE_FILTER_SCAN: PerCpuArray<NameScan> = PerCpuArray::with_max_entries(1, 0);
 
+/// Process names that pass file events (`proc_hash_of`): the mask of the
+/// operations (`op_bit`) whose rules name them.
+#[map]
+static FILE_FILTER_PROCS: HashMap<u64, u32> = HashMap::with_max_entries(MAX_ENTRIES, 0);
+
+/// Per process (tgid), decided at its exec and inherited at fork: the
+/// operations whose events its name passes. No entry: everything passes
+/// (processes older than the filter, evicted ones, unsure names).
+#[map]
+static FILE_FILTER_PROC_VERDICT: LruHashMap<u32, u32> =
+    LruHashMap::with_max_entries(PROC_VERDICTS_MAX, 0);
+
+/// This CPU's execve filename window (`proc_window`).
+#[map]
+static FILE_FILTER_PROC_WINDOW: PerCpuArray<[u8; PROC_WINDOW_ROOM]> =
+    PerCpuArray::with_max_entries(1, 0);
+
 fn count(op: u32, v: u32) {
     if let Some(c) = FILE_FILTER_COUNTS.get_ptr_mut(op * verdict::COUNT + v) {
         // SAFETY: per-CPU slot, only this CPU's programs touch it, and
@@ -70,6 +88,8 @@ pub fn passes(rec: &FileRecord) -> bool {
     let on = FILE_FILTER_OPS.get(op).copied().unwrap_or(0) == FILTER_ON;
     let v = if !on {
         verdict::PASS_ALL
+    } else if names_used() && name_passes(rec.info.tgid, op) {
+        verdict::PASSED
     } else if rec.info.flags & (FILE_NAMES | FILE_PATH_INCOMPLETE) != 0
         || (op == file_op::RENAME && rec.info.flags & FILE_OLD_PATH_INCOMPLETE != 0)
     {
@@ -128,4 +148,102 @@ fn matches<const AT: usize>(rec: &FileRecord, len: usize, op: u32) -> bool {
     s.key.prefix_len = (KEY_DATA * 8) as u32;
     fill_path_key(&s.tail, op, &mut s.key.data);
     FILE_FILTER_PATHS.get(&s.key).is_some()
+}
+
+/// Whether some rule names processes (and the tables are loaded).
+#[inline(always)]
+fn names_used() -> bool {
+    FILE_FILTER_OPS.get(PROC_READY).copied().unwrap_or(0) == FILTER_ON
+}
+
+/// Whether the acting process's name passes `op`'s events (or it has no
+/// verdict: it passes).
+#[inline(always)]
+fn name_passes(tgid: u32, op: u32) -> bool {
+    // SAFETY: a lookup by value; the value is copied.
+    match unsafe { FILE_FILTER_PROC_VERDICT.get(&tgid) } {
+        Some(mask) => *mask & op_bit(op) != 0,
+        None => true,
+    }
+}
+
+/// At the end of an exec (`sent`: its record reached the ring, so the
+/// agent names the process from the same filename): decides the process's
+/// name verdict from the basename of the execve filename, exactly as the
+/// agent names it. When unsure (filename cut, long, an fd or /proc path,
+/// record lost, names not loaded yet) the entry is removed: the process
+/// passes everything.
+#[inline(never)]
+pub fn on_exec(rec: &ExecRecord, sent: bool) {
+    let tgid = rec.info.task.tgid;
+    let ready = names_used();
+    let len = rec.info.filename_len as usize;
+    let truncated = rec.info.flags & EXEC_FILENAME_TRUNCATED != 0;
+    let d = &rec.data;
+    let head = [d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]];
+    if !ready || !sent || !filename_names_process(&head, len, truncated) {
+        let _ = FILE_FILTER_PROC_VERDICT.remove(&tgid);
+        return;
+    }
+    let Some(w) = FILE_FILTER_PROC_WINDOW.get_ptr_mut(0) else {
+        let _ = FILE_FILTER_PROC_VERDICT.remove(&tgid);
+        return;
+    };
+    // SAFETY: this CPU's slot, valid for the program's duration.
+    let w = unsafe { &mut *w };
+    *w = [0; PROC_WINDOW_ROOM];
+    // Re-read, so the mask below is not folded into the check above (the
+    // verifier must see the copy's size bounded where it is used).
+    // SAFETY: a plain read of a field of a valid reference.
+    let len = unsafe { core::ptr::read_volatile(&rec.info.filename_len) } as usize;
+    let (n, to) = proc_window(len);
+    // SAFETY: `to` < PROC_WINDOW (len ≥ 1) and `n` < PROC_WINDOW: inside
+    // the window (PROC_WINDOW_ROOM);
+    // the source is the filename at the start of `rec.data`.
+    let r = unsafe {
+        bpf_probe_read_kernel(
+            w.as_mut_ptr().add(to & (PROC_WINDOW - 1)).cast(),
+            (n & (PROC_WINDOW - 1)) as u32,
+            d.as_ptr().cast(),
+        )
+    };
+    if r != 0 {
+        let _ = FILE_FILTER_PROC_VERDICT.remove(&tgid);
+        return;
+    }
+    let h = proc_name_hash(w);
+    // SAFETY: a lookup by value; the value is copied.
+    let mask = unsafe { FILE_FILTER_PROCS.get(&h) }.copied().unwrap_or(0);
+    if FILE_FILTER_PROC_VERDICT.insert(&tgid, &mask, 0).is_err() {
+        let _ = FILE_FILTER_PROC_VERDICT.remove(&tgid);
+    }
+}
+
+/// At fork: the child is named like its parent (the agent copies the
+/// parent's name), so it inherits the parent's verdict; none when the
+/// parent has none or the fork record was lost (the agent then names the
+/// child from /proc).
+#[inline(never)]
+pub fn on_fork(parent_tgid: u32, child_tgid: u32, sent: bool) {
+    // SAFETY: a lookup by value; the value is copied.
+    let parent = unsafe { FILE_FILTER_PROC_VERDICT.get(&parent_tgid) }.copied();
+    match parent {
+        Some(mask) if sent => {
+            if FILE_FILTER_PROC_VERDICT
+                .insert(&child_tgid, &mask, 0)
+                .is_err()
+            {
+                let _ = FILE_FILTER_PROC_VERDICT.remove(&child_tgid);
+            }
+        }
+        _ => {
+            let _ = FILE_FILTER_PROC_VERDICT.remove(&child_tgid);
+        }
+    }
+}
+
+/// At a process's exit: its verdict goes.
+#[inline(always)]
+pub fn on_exit(tgid: u32) {
+    let _ = FILE_FILTER_PROC_VERDICT.remove(&tgid);
 }

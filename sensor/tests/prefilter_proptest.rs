@@ -85,15 +85,34 @@ fn case(src: &str) -> Case {
     }
 }
 
-/// Checks one path (and a rename's old path) over every operation:
-/// whenever a rule matches, its own tables and the union's (`all`) pass.
+/// `process.name` as the agent derives it from an execve filename
+/// (`process_table::on_exec`): the basename's text, or — for an fd or
+/// `/proc` exec — the executable's, which the kernel does not know (here a
+/// name a rule asks for, the worst case).
+fn process_name(filename: &[u8]) -> String {
+    if filename.starts_with(b"/dev/fd/") || filename.starts_with(b"/proc/") {
+        return "chmod".to_owned();
+    }
+    let base = match filename.iter().rposition(|b| *b == b'/') {
+        Some(i) => &filename[i + 1..],
+        None => filename,
+    };
+    to_text(base).into_owned()
+}
+
+/// Checks one path (and a rename's old path) over every operation, for a
+/// process started from `filename`: whenever a rule matches, its own
+/// tables and the union's (`all`) pass, with the process verdict each
+/// table's exec step gives.
 fn check(
     rules: &[Case],
     all: &Tables,
     comps: &[String],
     old: &[String],
-    process: &str,
+    filename: &[u8],
 ) -> Result<(), TestCaseError> {
+    let process = process_name(filename);
+    let process = process.as_str();
     let path = format!("/{}", comps.join("/"));
     let old_path = format!("/{}", old.join("/"));
     let walk = walk_form(path.as_bytes());
@@ -104,13 +123,13 @@ fn check(
         for r in rules {
             if r.queries.iter().any(|q| q.matches(&doc)) {
                 prop_assert!(
-                    r.tables.passes(op, Some(&walk), old, false),
+                    r.tables.passes_process(op, r.tables.proc_verdict(filename, false), Some(&walk), old, false),
                     "rule {:?} matches op {op} path {path:?} (old {old_path:?}) but its prefilter drops it; tables {:?}",
                     r.src,
                     r.tables
                 );
                 prop_assert!(
-                    all.passes(op, Some(&walk), old, false),
+                    all.passes_process(op, all.proc_verdict(filename, false), Some(&walk), old, false),
                     "rule {:?} matches op {op} path {path:?} (old {old_path:?}) but the union's prefilter drops it",
                     r.src
                 );
@@ -241,6 +260,12 @@ const VALUES: &[&str] = &[
     "tar.gz",
     "/home/*/.ssh/*",
     "*/cron.d/*",
+    "chmod",
+    "CHMOD",
+    "bash",
+    "a\\b",
+    "é",
+    "5",
     "/etc/ld.so.conf.d/*",
     "/etc/ld.so.preload",
     "..",
@@ -321,6 +346,37 @@ fn rule() -> impl Strategy<Value = String> {
     })
 }
 
+/// Execve filenames: names rules ask for (and near misses: case, suffix,
+/// a directory named like one), relative and fd execs, non-UTF-8 bytes.
+fn filename() -> impl Strategy<Value = Vec<u8>> {
+    let dir = prop::sample::select(
+        &[
+            "/usr/bin/",
+            "/bin/",
+            "",
+            "./",
+            "../x/",
+            "/chmod/",
+            "/dev/fd/",
+            "/proc/self/",
+            "/a\\b/",
+        ][..],
+    );
+    let name = prop::sample::select(
+        &[
+            "chmod", "CHMOD", "chmod2", "sh", "bash", "busybox", "curl", "wget", "5", "a\\b", "é",
+            "", "exe", "3",
+        ][..],
+    );
+    (dir, name, prop::bool::weighted(0.1)).prop_map(|(d, n, bad)| {
+        let mut f = format!("{d}{n}").into_bytes();
+        if bad {
+            f.push(0xff);
+        }
+        f
+    })
+}
+
 fn d4c_rules() -> Vec<String> {
     let dir =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/rules/elastic/cloud_defend");
@@ -342,12 +398,12 @@ proptest! {
         rules in proptest::collection::vec(rule(), 1..3),
         comps in path(),
         old in path(),
-        process in prop::sample::select(&["chmod", "sh", "curl"][..]),
+        process in filename(),
     ) {
         let cases: Vec<Case> = rules.iter().map(|r| case(r)).collect();
         prop_assume!(cases.iter().all(|c| !c.queries.is_empty()));
         let all = FilePrefilter::from_queries(rules.iter().map(|r| ("r", r.as_str()))).tables();
-        check(&cases, &all, &comps, &old, process)?;
+        check(&cases, &all, &comps, &old, &process)?;
     }
 }
 
@@ -360,9 +416,9 @@ proptest! {
     fn d4c_rules_never_lose_a_match(
         comps in path(),
         old in path(),
-        process in prop::sample::select(&["chmod", "sh", "curl", "wget", "bash"][..]),
+        process in filename(),
     ) {
-        D4C.with(|(cases, all)| check(cases, all, &comps, &old, process))?;
+        D4C.with(|(cases, all)| check(cases, all, &comps, &old, &process))?;
     }
 }
 
@@ -393,4 +449,26 @@ fn d4c_file_rules_filter_unrelated_paths() {
     assert!(pass(file_op::OPEN_WRITE, "/home/u/.ssh/authorized_keys"));
     assert!(pass(file_op::DELETE, "/root/.bash_history"));
     assert!(pass(file_op::OPEN_WRITE, "/sys/fs/cgroup/x/release_agent"));
+}
+
+/// With the whole D4C set (the chmod rule's file branch reduces to process
+/// names), a writer named otherwise is filtered, `chmod` passes.
+#[test]
+fn d4c_set_filters_by_process_name() {
+    let rules = d4c_rules();
+    let tables = FilePrefilter::from_queries(rules.iter().map(|q| ("r", q.as_str()))).tables();
+    let walk = walk_form(b"/usr/share/doc/x.txt");
+    let pass = |filename: &[u8]| {
+        tables.passes_process(
+            file_op::CREATE,
+            tables.proc_verdict(filename, false),
+            Some(&walk),
+            None,
+            false,
+        )
+    };
+    assert!(!pass(b"/usr/bin/python3"));
+    assert!(!pass(b"/usr/bin/tar"));
+    assert!(pass(b"/usr/bin/chmod"));
+    assert!(pass(b"/bin/sh"));
 }

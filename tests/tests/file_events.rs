@@ -488,3 +488,88 @@ fn prefilter_off_passes_every_file_event() {
         "{summary}"
     );
 }
+
+/// With the whole D4C set, the chmod rule's file branch reduces to process
+/// names, decided in the kernel at exec: a file written by a process named
+/// `chmod` (a script: the name is the execve filename's basename, as the
+/// rule sees it) with `+x` crosses and alerts as a file event, while the
+/// same write by a process named otherwise is filtered in the kernel
+/// (never in `--events`, counted). Both are opens for writing of files
+/// under /tmp (creations there are candidates of other rules).
+#[test]
+fn process_name_atoms_pass_chmod_and_filter_other_writers() {
+    let Some(mut sensor) = start() else { return };
+    assert!(
+        sensor
+            .stderr
+            .iter()
+            .any(|l| l.starts_with("sensor: file prefilter: open: ") && !l.contains("pass-all")),
+        "no pass-all expected: {:?}",
+        sensor.stderr
+    );
+    let bin = tempfile::tempdir().expect("tempdir");
+    // Appends (opens for writing): no D4C file atom names a file under
+    // /tmp opened for writing, so only the process name can pass it.
+    let script = "#!/bin/sh\necho x >> \"$2\"\n";
+    for name in ["chmod", "writer"] {
+        let p = bin.path().join(name);
+        std::fs::write(&p, script).expect("script");
+        let status = Command::new("/bin/chmod")
+            .arg("755")
+            .arg(&p)
+            .status()
+            .expect("chmod");
+        assert!(status.success());
+    }
+    let other = marker("written-by-writer");
+    let mine = marker("written-by-chmod");
+    let (id, alerts) = scenario(
+        &mut sensor,
+        &format!(": > $T/{other}; : > $T/{mine}"),
+        &format!(
+            "{w} +x $T/{other}; {c} +x $T/{mine}",
+            w = bin.path().join("writer").display(),
+            c = bin.path().join("chmod").display(),
+        ),
+    );
+    let file_alerts: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| get(a, "event.category")[0] == "file")
+        .filter(|a| get(a, "event.action").as_str() == Some("open"))
+        .collect();
+    assert!(
+        file_alerts.iter().any(|a| {
+            get(a, "file.name").as_str() == Some(mine.as_str())
+                && get(a, "process.name").as_str() == Some("chmod")
+                && get(a, "kibana.alert.rule.name")
+                    .as_str()
+                    .is_some_and(|n| n.contains("File Execution Permission Modification"))
+        }),
+        "container {id}: {alerts:#?}"
+    );
+    let events = read_lines(&sensor.events_path());
+    // The opens for writing (the setup's creations, by the scenario's
+    // `sh`, cross: `sh` is a name the rule lists).
+    let names: Vec<String> = events
+        .iter()
+        .filter(|v| get(v, "event.action").as_str() == Some("open"))
+        .filter_map(|v| {
+            Some(format!(
+                "{} by {}",
+                get(v, "file.name").as_str()?,
+                get(v, "process.name").as_str().unwrap_or("?")
+            ))
+        })
+        .filter(|n| n.starts_with(&other) || n.starts_with(&mine))
+        .collect();
+    assert!(names.contains(&format!("{mine} by chmod")), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with(&other)),
+        "the writer's open crossed: {names:?}"
+    );
+    let summary = sensor.stop().expect("summary");
+    assert!(
+        prefilter_count(&summary, "open", "filtered") >= 1,
+        "{summary}"
+    );
+}

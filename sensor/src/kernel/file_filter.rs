@@ -6,7 +6,7 @@
 
 use aya::maps::{lpm_trie::Key, Array, HashMap, LpmTrie, MapData, MapError, PerCpuArray};
 use aya::Ebpf;
-use sensor_common::prefilter::{verdict, FILTER_ON, KEY_DATA, MAX_ENTRIES};
+use sensor_common::prefilter::{verdict, FILTER_ON, KEY_DATA, MAX_ENTRIES, PROC_NONE, PROC_READY};
 
 use crate::rules::prefilter::{Tables, OPS};
 
@@ -84,11 +84,38 @@ pub fn install(ebpf: &mut Ebpf, tables: &Tables) -> Result<FileFilter, FileFilte
                 .map_err(map_err("FILE_FILTER_NAMES"))?;
         }
     }
+    if tables.procs.len() > MAX_ENTRIES as usize {
+        return Err(FileFilterError::TooMany {
+            what: "process name",
+            need: tables.procs.len(),
+        });
+    }
+    {
+        let map = ebpf
+            .map_mut("FILE_FILTER_PROCS")
+            .ok_or(FileFilterError::Missing("FILE_FILTER_PROCS"))?;
+        let mut procs: HashMap<_, u64, u32> =
+            HashMap::try_from(map).map_err(map_err("FILE_FILTER_PROCS"))?;
+        for (h, mask) in &tables.procs {
+            procs
+                .insert(h, mask, 0)
+                .map_err(map_err("FILE_FILTER_PROCS"))?;
+        }
+    }
     {
         let map = ebpf
             .map_mut("FILE_FILTER_OPS")
             .ok_or(FileFilterError::Missing("FILE_FILTER_OPS"))?;
         let mut ops: Array<_, u32> = Array::try_from(map).map_err(map_err("FILE_FILTER_OPS"))?;
+        // Names first: every exec from now on gets a verdict, before any
+        // operation relies on one.
+        let names = if tables.procs.is_empty() {
+            PROC_NONE
+        } else {
+            FILTER_ON
+        };
+        ops.set(PROC_READY, names, 0)
+            .map_err(map_err("FILE_FILTER_OPS"))?;
         for op in &tables.on {
             ops.set(*op, FILTER_ON, 0)
                 .map_err(map_err("FILE_FILTER_OPS"))?;

@@ -19,11 +19,12 @@
 //! property test (`tests/prefilter_proptest.rs`) checks that every event a
 //! rule matches passes the model.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use sensor_common::prefilter::{
-    fill_path_key, hash_of, name_hashes, tail_window, NameScan, DATA_LEN, KEY_DATA, TAG_EXT,
-    TAG_NAME, TAIL_ROOM,
+    filename_names_process, fill_path_key, hash_of, name_hashes, op_bit, proc_hash_of,
+    proc_name_hash, proc_window, tail_window, NameScan, DATA_LEN, KEY_DATA, PROC_WINDOW_ROOM,
+    TAG_EXT, TAG_NAME, TAIL_ROOM,
 };
 use sensor_common::{file_op, FILE_OLD_PATH_AT, FILE_PATH_MAX};
 
@@ -49,6 +50,9 @@ pub enum Atom {
     Name(Vec<u8>),
     /// The extension (`file.extension`) is exactly this.
     Ext(Vec<u8>),
+    /// The acting process's `process.name` is exactly this (decided in the
+    /// kernel at exec, per process).
+    Proc(Vec<u8>),
 }
 
 impl std::fmt::Display for Atom {
@@ -58,6 +62,7 @@ impl std::fmt::Display for Atom {
             Atom::Prefix(b) => ("prefix", b),
             Atom::Name(b) => ("name", b),
             Atom::Ext(b) => ("ext", b),
+            Atom::Proc(b) => ("process.name", b),
         };
         write!(f, "{what} {:?}", String::from_utf8_lossy(b))
     }
@@ -232,6 +237,37 @@ pub fn derive(e: &Expr, k: &Kind) -> Derived {
             "case-insensitive comparison on {} (`:`, `like~` or `in~`)",
             f.path
         )),
+        Expr::Compare {
+            left: Operand::Field(f),
+            op: CmpOp::Eq,
+            right: Operand::Lit(l),
+        }
+        | Expr::Compare {
+            left: Operand::Lit(l),
+            op: CmpOp::Eq,
+            right: Operand::Field(f),
+        } if f.path == "process.name" => match &l.value {
+            Literal::Str(s) => proc_leaf(&[s.as_str()]),
+            _ => no_file_condition(),
+        },
+        Expr::In {
+            left: Operand::Field(f),
+            values,
+            case_insensitive: false,
+        } if f.path == "process.name" => {
+            let mut strs = Vec::with_capacity(values.len());
+            for v in values {
+                match v {
+                    Operand::Lit(l) => match &l.value {
+                        Literal::Str(s) => strs.push(s.as_str()),
+                        Literal::Null => {}
+                        _ => return no_file_condition(),
+                    },
+                    _ => return no_file_condition(),
+                }
+            }
+            proc_leaf(&strs)
+        }
         e if mentions_file(e) => give_up(format!(
             "a condition on a file field that is not ==, in or like on a literal: {}",
             short(e)
@@ -273,6 +309,23 @@ fn mentions_file(e: &Expr) -> bool {
         Expr::Like { left, .. } | Expr::Regex { left, .. } => op(left),
         Expr::Test(o) => op(o),
     }
+}
+
+/// Atoms for `process.name` equal to one of `values` (case-sensitive).
+/// A value with a backslash may equal an escaped (non-UTF-8) name whose
+/// bytes differ: no atoms (the condition does not narrow). Any other value
+/// equals the name's text only if it equals its bytes (escaping always
+/// writes a backslash).
+fn proc_leaf(values: &[&str]) -> Derived {
+    if values.iter().any(|v| v.contains('\\')) {
+        return no_file_condition();
+    }
+    Derived::Atoms(
+        values
+            .iter()
+            .map(|v| Atom::Proc(v.as_bytes().to_vec()))
+            .collect(),
+    )
 }
 
 /// Atoms for `field` equal to (or, `like`, matching) one of `values`.
@@ -523,6 +576,9 @@ impl FilePrefilter {
                     Atom::Ext(e) => {
                         t.names.insert(hash_of(*op, TAG_EXT, e));
                     }
+                    Atom::Proc(n) => {
+                        *t.procs.entry(proc_hash_of(n)).or_insert(0) |= op_bit(*op);
+                    }
                 }
             }
         }
@@ -554,6 +610,9 @@ pub struct Tables {
     pub on: BTreeSet<u32>,
     pub paths: BTreeSet<Vec<u8>>,
     pub names: HashSet<u64>,
+    /// Process-name hashes → the operations (`op_bit`) whose events they
+    /// pass.
+    pub procs: HashMap<u64, u32>,
 }
 
 /// A path in the kernel walk's form: components innermost first, each
@@ -572,10 +631,24 @@ pub fn walk_form(path: &[u8]) -> Vec<u8> {
 }
 
 impl Tables {
-    /// The model of the kernel check (`sensor-ebpf/src/file_filter.rs`):
-    /// whether a record of `op` with these walked paths (`None`: not
-    /// walked whole) is sent. `names` is a record carrying names as the
-    /// process passed them (syscall tracepoints for unlink and rename).
+    /// The model of the kernel's exec step (`file_filter::on_exec`): the
+    /// verdict a process gets from its execve `filename` (bytes, as the
+    /// kernel read them; `truncated`: cut): the operations its name
+    /// passes, or `None` (no entry: it passes everything).
+    pub fn proc_verdict(&self, filename: &[u8], truncated: bool) -> Option<u32> {
+        let mut head = [0u8; 8];
+        let n = filename.len().min(8);
+        head[..n].copy_from_slice(&filename[..n]);
+        if !filename_names_process(&head, filename.len(), truncated) {
+            return None;
+        }
+        let mut w = [0u8; PROC_WINDOW_ROOM];
+        let (n, to) = proc_window(filename.len());
+        w[to..to + n].copy_from_slice(&filename[..n]);
+        Some(self.procs.get(&proc_name_hash(&w)).copied().unwrap_or(0))
+    }
+
+    /// [`Tables::passes_process`] for a process whose name no rule names.
     pub fn passes(
         &self,
         op: u32,
@@ -583,7 +656,27 @@ impl Tables {
         old_walk: Option<&[u8]>,
         names: bool,
     ) -> bool {
+        self.passes_process(op, Some(0), walk, old_walk, names)
+    }
+
+    /// The model of the kernel check (`sensor-ebpf/src/file_filter.rs`):
+    /// whether a record of `op` by a process with verdict `proc` (see
+    /// [`Tables::proc_verdict`]) with these walked paths (`None`: not
+    /// walked whole) is sent. `names` is a record carrying names as the
+    /// process passed them (syscall tracepoints for unlink and rename).
+    pub fn passes_process(
+        &self,
+        op: u32,
+        proc: Option<u32>,
+        walk: Option<&[u8]>,
+        old_walk: Option<&[u8]>,
+        names: bool,
+    ) -> bool {
         if !self.on.contains(&op) {
+            return true;
+        }
+        // No rule names processes: names play no part (`PROC_NONE`).
+        if !self.procs.is_empty() && proc.is_none_or(|mask| mask & op_bit(op) != 0) {
             return true;
         }
         let Some(walk) = walk else { return true };
@@ -668,7 +761,11 @@ mod tests {
                 "not ==, in or like",
             ),
             (
-                r#"file where process.name == "chmod""#,
+                r#"file where process.name : "chmod""#,
+                "no condition on file.path",
+            ),
+            (
+                r#"file where process.name == "a\\b""#,
                 "no condition on file.path",
             ),
             (r#"file where file.path like "*x""#, "no literal directory"),
@@ -751,6 +848,44 @@ mod tests {
             Some(&walk_form(b"/tmp/y")),
             false
         ));
+    }
+
+    #[test]
+    fn process_names_pass_their_processes_events() {
+        let q = r#"any where event.type in ("change", "creation") and
+            (process.name == "chmod" or (process.name in ("sh", "bash") and process.args == "chmod"))
+            and process.args == "+x""#;
+        let r = d(q);
+        let want = atoms(&[
+            Atom::Proc(b"chmod".to_vec()),
+            Atom::Proc(b"sh".to_vec()),
+            Atom::Proc(b"bash".to_vec()),
+        ]);
+        assert_eq!(r[0], want);
+        assert_eq!(r[1], want);
+        assert_eq!(r[2], Derived::Never);
+        let t = FilePrefilter::from_queries([("r", q)]).tables();
+        let open = file_op::OPEN_WRITE;
+        let walk = walk_form(b"/tmp/x");
+        let pass = |filename: &[u8], truncated| {
+            let v = t.proc_verdict(filename, truncated);
+            t.passes_process(open, v, Some(&walk), None, false)
+        };
+        assert!(pass(b"/usr/bin/chmod", false));
+        assert!(pass(b"chmod", false));
+        assert!(pass(b"../bin/sh", false));
+        assert!(!pass(b"/usr/bin/cat", false));
+        assert!(!pass(b"/usr/bin/chmod2", false));
+        assert!(!pass(b"/usr/bin/CHMOD", false));
+        assert!(!pass(b"/chmod/cat", false));
+        // Unsure names pass: cut, fd or /proc exec, longer than the window.
+        assert!(pass(b"/usr/bin/cat", true));
+        assert!(pass(b"/dev/fd/3", false));
+        assert!(pass(b"/proc/self/exe", false));
+        assert!(pass(format!("/{}/cat", "a".repeat(300)).as_bytes(), false));
+        // The name counts only for the operations whose rules name it.
+        let v = t.proc_verdict(b"/bin/chmod", false);
+        assert!(!t.passes_process(file_op::DELETE, v, Some(&walk), None, false));
     }
 
     #[test]
