@@ -53,6 +53,10 @@ enum Cmd {
     /// Inside a vm-test VM only: the guest side of `vm-test`.
     #[command(hide = true)]
     VmGuest,
+    /// Inside `bench --file-storm-only` only: the storm's driver process
+    /// (started after the sensor, like any workload).
+    #[command(hide = true)]
+    FileStormDriver { dir: PathBuf, files: u64 },
 }
 
 fn main() -> ExitCode {
@@ -65,6 +69,7 @@ fn main() -> ExitCode {
         Cmd::Bench(args) => bench::run(&args),
         Cmd::VmTest(args) => vm::run(&args, true),
         Cmd::VmGuest => vm::guest::run(),
+        Cmd::FileStormDriver { dir, files } => bench::file_storm_driver(&dir, files),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

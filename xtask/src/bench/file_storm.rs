@@ -61,9 +61,55 @@ struct FileSample {
     verdicts: Option<(u64, u64)>,
 }
 
-/// One storm: `files` × (create+write, reopen+append, rename, unlink).
-fn storm(dir: &Path, files: u64) -> Result<(f64, u64)> {
+/// The file storm's workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FileWorkload {
+    /// `--files` × (create+write, reopen+append, rename, unlink).
+    Small,
+    /// `tar -xf` of a tar of /usr/share/doc (or /usr/lib/python3).
+    Tar,
+}
+
+/// What one storm runs: the driver (a process of its own, started after
+/// the sensor, as any workload is: a process older than the sensor has no
+/// process-name verdict and passes every file event) or `tar`.
+enum Workload {
+    Small { files: u64 },
+    Tar { archive: PathBuf, files: u64 },
+}
+
+/// One storm in `dir` (emptied first): (wall seconds, file operations).
+fn storm(dir: &Path, w: &Workload) -> Result<(f64, u64)> {
+    let _ = fs::remove_dir_all(dir);
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut cmd = match w {
+        Workload::Small { files } => {
+            let mut c = Command::new(std::env::current_exe().context("xtask's own path")?);
+            c.arg("file-storm-driver").arg(dir).arg(files.to_string());
+            c
+        }
+        Workload::Tar { archive, .. } => {
+            let mut c = Command::new("tar");
+            c.arg("-xf").arg(archive).arg("-C").arg(dir);
+            c
+        }
+    };
     let started = Instant::now();
+    let status = cmd.status().context("starting the storm")?;
+    let wall = started.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("the storm failed: {status}");
+    }
+    let ops = match w {
+        Workload::Small { files } => files * 4,
+        Workload::Tar { files, .. } => *files,
+    };
+    Ok((wall, ops))
+}
+
+/// The driver process (`cargo xtask file-storm-driver DIR FILES`): `files`
+/// × (create+write, reopen+append, rename, unlink) in `dir`.
+pub fn file_storm_driver(dir: &Path, files: u64) -> Result<()> {
     for i in 0..files {
         if i % 1024 == 0 {
             check_stop()?;
@@ -80,7 +126,39 @@ fn storm(dir: &Path, files: u64) -> Result<(f64, u64)> {
         fs::rename(&a, &b).with_context(|| format!("renaming {}", a.display()))?;
         fs::remove_file(&b).with_context(|| format!("removing {}", b.display()))?;
     }
-    Ok((started.elapsed().as_secs_f64(), files * 4))
+    Ok(())
+}
+
+/// A tar of a real tree (every regular file one creation when unpacked):
+/// (archive, regular files in it).
+fn make_archive(work: &Path) -> Result<(PathBuf, u64)> {
+    let src = ["/usr/share/doc", "/usr/lib/python3"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.is_dir())
+        .context("neither /usr/share/doc nor /usr/lib/python3 exists to tar")?;
+    let archive = work.join("file-storm.tar");
+    let status = Command::new("tar")
+        .arg("-cf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(src.parent().unwrap_or(Path::new("/")))
+        .arg(src.file_name().unwrap_or_default())
+        .status()
+        .context("running tar")?;
+    if !status.success() {
+        bail!("tar -cf {} failed: {status}", archive.display());
+    }
+    let out = Command::new("tar")
+        .arg("-tvf")
+        .arg(&archive)
+        .output()
+        .context("listing the tar")?;
+    let files = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('-'))
+        .count() as u64;
+    Ok((archive, files))
 }
 
 /// The summary's `file_prefilter` verdicts: (crossed, filtered).
@@ -105,10 +183,10 @@ fn measure(
     rules: &Path,
     reducible: &Path,
     dir: &Path,
-    files: u64,
+    workload: &Workload,
 ) -> Result<FileSample> {
     if cfg == FileConfig::Bare {
-        let (wall_s, ops) = storm(dir, files)?;
+        let (wall_s, ops) = storm(dir, workload)?;
         return Ok(FileSample {
             wall_s,
             ops,
@@ -133,7 +211,7 @@ fn measure(
     nap(Duration::from_millis(500))?;
     let pids = vec![sensor.child.pid()];
     let cpu0 = cpu_ticks(&pids);
-    let (wall_s, ops) = storm(dir, files)?;
+    let (wall_s, ops) = storm(dir, workload)?;
     let cpu1 = wait_idle(&pids)?;
     let summary = sensor.stop()?;
     let line = sensor
@@ -175,9 +253,14 @@ pub(super) fn file_storm(args: &BenchArgs, sensor_bin: &Path, work: &TempDir) ->
         }
     }
     let dir = crate::workspace_root().join("target/xtask-file-storm");
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let files = args.files.max(1);
+    let workload = match args.file_storm_workload {
+        FileWorkload::Small => Workload::Small { files },
+        FileWorkload::Tar => {
+            let (archive, files) = make_archive(&work.path)?;
+            Workload::Tar { archive, files }
+        }
+    };
     let rounds = args.rounds.max(1);
     let configs = [
         FileConfig::Bare,
@@ -185,18 +268,26 @@ pub(super) fn file_storm(args: &BenchArgs, sensor_bin: &Path, work: &TempDir) ->
         FileConfig::PrefilterOff,
         FileConfig::Reducible,
     ];
+    let what = match &workload {
+        Workload::Small { files } => {
+            format!("{files} files × (create+write, append, rename, unlink)")
+        }
+        Workload::Tar { archive, files } => {
+            format!("tar -xf {} ({files} files)", archive.display())
+        }
+    };
     say(&format!(
-        "file storm: {files} files × (create+write, append, rename, unlink) in {}, {rounds} rounds of {}",
+        "file storm: {what} in {}, {rounds} rounds of {}",
         dir.display(),
         configs.len()
     ));
-    storm(&dir, (files / 10).max(100))?; // warm-up: dentries, page cache
+    storm(&dir, &workload)?; // warm-up: dentries, page cache
     let mut samples: BTreeMap<FileConfig, Vec<FileSample>> = BTreeMap::new();
     for round in 0..rounds {
         let mut order = configs.to_vec();
         order.rotate_left(round % configs.len());
         for cfg in order {
-            let s = measure(cfg, sensor_bin, &d4c, &reducible, &dir, files)
+            let s = measure(cfg, sensor_bin, &d4c, &reducible, &dir, &workload)
                 .with_context(|| format!("file storm: {}", cfg.label()))?;
             say(&format!(
                 "file round {}/{rounds} {:<55} {} ops in {:.2} s{}{}{}",
@@ -216,7 +307,7 @@ pub(super) fn file_storm(args: &BenchArgs, sensor_bin: &Path, work: &TempDir) ->
         }
     }
     let _ = fs::remove_dir_all(&dir);
-    let md = file_markdown(args, files, rounds, &configs, &samples);
+    let md = file_markdown(args, &workload, rounds, &configs, &samples);
     println!("{md}");
     if args.write {
         let path = crate::workspace_root().join("BENCHMARKS.md");
@@ -235,7 +326,7 @@ pub(super) fn file_storm(args: &BenchArgs, sensor_bin: &Path, work: &TempDir) ->
 
 fn file_markdown(
     args: &BenchArgs,
-    files: u64,
+    workload: &Workload,
     rounds: usize,
     configs: &[FileConfig],
     samples: &BTreeMap<FileConfig, Vec<FileSample>>,
@@ -248,15 +339,24 @@ fn file_markdown(
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         loadavg()
     );
+    let (flags, what) = match workload {
+        Workload::Small { files } => (
+            format!("--files {files}"),
+            format!("{files} files × (create + write, reopen + append, rename, unlink) = {} file operations per run, by one driver process (`cargo xtask file-storm-driver`, started after the sensor)", files * 4),
+        ),
+        Workload::Tar { files, .. } => (
+            "--file-storm-workload tar".to_owned(),
+            format!("`tar -xf` of a tar of /usr/share/doc: {files} regular files (one creation each) per run"),
+        ),
+    };
     let _ = writeln!(
         md,
-        "```sh\ncargo xtask bench --file-storm-only --files {files} --rounds {rounds}{}\n```\n",
+        "```sh\ncargo xtask bench --file-storm-only {flags} --rounds {rounds}{}\n```\n",
         if args.write { " --write" } else { "" }
     );
     let _ = writeln!(
         md,
-        "{files} files × (create + write, reopen + append, rename, unlink) = {} file operations per run, by one driver thread, in `target/xtask-file-storm` (a directory no rule names). Sensor CPU = utime+stime from storm start until idle, per 1,000 of the storm's file operations. Crossed / filtered: the sensor's `file_prefilter` verdicts (every process's file records during the run, not only the storm's). Medians over {rounds} interleaved rounds; wall overhead = median of the per-round ratio to that round's bare storm.\n",
-        files * 4
+        "{what}, in `target/xtask-file-storm` (a directory no rule names). Sensor CPU = utime+stime from storm start until idle, per 1,000 of the storm's file operations. Crossed / filtered: the sensor's `file_prefilter` verdicts (every process's file records during the run, not only the storm's). Medians over {rounds} interleaved rounds; wall overhead = median of the per-round ratio to that round's bare storm.\n"
     );
     let _ = writeln!(
         md,

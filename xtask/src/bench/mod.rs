@@ -46,6 +46,7 @@ mod report;
 mod watchers;
 
 use alert_storm::*;
+pub use file_storm::file_storm_driver;
 use file_storm::*;
 use procstat::*;
 use report::*;
@@ -113,6 +114,10 @@ pub struct BenchArgs {
     /// Files per file storm (4 file operations each).
     #[arg(long, default_value_t = 20_000)]
     pub files: u64,
+    /// The file storm's workload: `small` (create, append, rename, unlink
+    /// `--files` files) or `tar` (unpack a tar of /usr/share/doc).
+    #[arg(long, value_enum, default_value_t = FileWorkload::Small)]
+    pub file_storm_workload: FileWorkload,
     /// Also run the alert storm with this sensor binary (e.g. one built
     /// before a change), interleaved with the current one: before/after
     /// ratios from the same run.
