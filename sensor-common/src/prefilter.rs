@@ -125,6 +125,27 @@ pub struct NameScan {
     pub dot: u64,
     /// Length of the basename.
     pub n: u64,
+    /// A `/` was seen in it (only a name the process passed can hold one).
+    pub slash: u64,
+}
+
+/// Whether the first component [`name_hashes`] scanned (`scan`, `first`
+/// and `second` its first two bytes) is a plain file name when it is a
+/// name the process passed: no `/`, not `.` or `..`, NUL-terminated
+/// within the scan. Only then is the directory + name its path, as the
+/// agent joins it (`kernel::decode::join_name`).
+#[inline(always)]
+pub fn plain_name(scan: &NameScan, first: u8, second: u8) -> bool {
+    // SAFETY (volatile reads): `scan` is a valid reference.
+    let (n, slash) = unsafe {
+        (
+            core::ptr::read_volatile(&scan.n),
+            core::ptr::read_volatile(&scan.slash),
+        )
+    };
+    let dot = n == 1 && first == b'.';
+    let dotdot = n == 2 && first == b'.' && second == b'.';
+    n > 0 && n < CWD_NAME_MAX as u64 && slash == 0 && !dot && !dotdot
 }
 
 /// The hashes of the basename (the first component of the walk) and of
@@ -148,6 +169,7 @@ pub fn name_hashes<const AT: usize>(
     unsafe {
         core::ptr::write_volatile(&mut scan.dot, 0);
         core::ptr::write_volatile(&mut scan.n, 0);
+        core::ptr::write_volatile(&mut scan.slash, 0);
     }
     let mut i = 0usize;
     while i < CWD_NAME_MAX {
@@ -159,6 +181,9 @@ pub fn name_hashes<const AT: usize>(
         if b == b'.' {
             unsafe { core::ptr::write_volatile(&mut scan.dot, i as u64) };
             ext = hash_seed(op, TAG_EXT);
+        } else if b == b'/' {
+            unsafe { core::ptr::write_volatile(&mut scan.slash, 1) };
+            ext = fnv_step(ext, b);
         } else {
             ext = fnv_step(ext, b);
         }

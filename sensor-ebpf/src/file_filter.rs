@@ -14,12 +14,13 @@ use aya_ebpf::{
 use sensor_common::{
     file_op,
     prefilter::{
-        filename_names_process, fill_path_key, name_hashes, op_bit, proc_name_hash, proc_window,
-        tail_window, verdict, NameScan, COUNTS_LEN, FILTER_ON, KEY_DATA, MAX_ENTRIES, OPS,
-        PROC_READY, PROC_VERDICTS_MAX, PROC_WINDOW, PROC_WINDOW_ROOM, TAIL, TAIL_ROOM,
+        filename_names_process, fill_path_key, name_hashes, op_bit, plain_name, proc_name_hash,
+        proc_window, tail_window, verdict, NameScan, COUNTS_LEN, FILTER_ON, KEY_DATA, MAX_ENTRIES,
+        OPS, PROC_READY, PROC_VERDICTS_MAX, PROC_WINDOW, PROC_WINDOW_ROOM, TAIL, TAIL_ROOM,
     },
-    ExecRecord, FileRecord, EXEC_FILENAME_TRUNCATED, FILE_NAMES, FILE_OLD_PATH_AT,
-    FILE_OLD_PATH_INCOMPLETE, FILE_PATH_INCOMPLETE, FILE_PATH_MAX,
+    ExecRecord, FileRecord, EXEC_FILENAME_TRUNCATED, FILE_NAMES, FILE_NAME_AT,
+    FILE_NAME_INCOMPLETE, FILE_OLD_NAME_AT, FILE_OLD_PATH_AT, FILE_OLD_PATH_INCOMPLETE,
+    FILE_PATH_INCOMPLETE, FILE_PATH_MAX,
 };
 
 /// Per operation: [`FILTER_ON`] to check its records; 0 (the default) to
@@ -90,13 +91,20 @@ pub fn passes(rec: &FileRecord) -> bool {
         verdict::PASS_ALL
     } else if names_used() && name_passes(rec.info.tgid, op) {
         verdict::PASSED
-    } else if rec.info.flags & (FILE_NAMES | FILE_PATH_INCOMPLETE) != 0
+    } else if rec.info.flags & FILE_PATH_INCOMPLETE != 0
         || (op == file_op::RENAME && rec.info.flags & FILE_OLD_PATH_INCOMPLETE != 0)
     {
         verdict::UNCHECKED
-    } else if matches::<0>(rec, rec.info.path_len as usize, op)
+    } else if rec.info.flags & FILE_NAMES != 0 {
+        match names_match(rec, op) {
+            Some(true) => verdict::PASSED,
+            Some(false) => verdict::FILTERED,
+            None => verdict::UNCHECKED,
+        }
+    } else if matches::<0, false>(rec, rec.info.path_len as usize, op) != Some(false)
         || (op == file_op::RENAME
-            && matches::<FILE_OLD_PATH_AT>(rec, rec.info.old_path_len as usize, op))
+            && matches::<FILE_OLD_PATH_AT, false>(rec, rec.info.old_path_len as usize, op)
+                != Some(false))
     {
         verdict::PASSED
     } else {
@@ -106,22 +114,121 @@ pub fn passes(rec: &FileRecord) -> bool {
     v != verdict::FILTERED
 }
 
-/// The path at `data[AT..AT + len]` matches an atom of `op`.
+/// `x` through memory, so the mask after it is not folded into an
+/// earlier comparison: the verifier must see a copy's size bounded where
+/// it is used.
 #[inline(always)]
-fn matches<const AT: usize>(rec: &FileRecord, len: usize, op: u32) -> bool {
+fn bounded(x: usize) -> usize {
+    let x = x;
+    // SAFETY: a read of a local.
+    unsafe { core::ptr::read_volatile(&x) }
+}
+
+/// Room for a plain name and its NUL in a joined path.
+const NAME_ROOM: usize = 256;
+
+/// This CPU's joined paths (a syscall's plain names after their walked
+/// directory, in the walk's form): the same layout as a walked record.
+#[map]
+static FILE_FILTER_JOIN: PerCpuArray<FileRecord> = PerCpuArray::with_max_entries(1, 0);
+
+/// A syscall-tracepoint record (names as passed, `FILE_NAMES`): when every
+/// name is plain (`plain_name`: no `/`, not `.`/`..`), the walked
+/// directory + name is the path the agent will join, so it is checked like
+/// a walked one; `None` (sent unchecked) otherwise.
+#[inline(never)]
+fn names_match(rec: &FileRecord, op: u32) -> Option<bool> {
+    if rec.info.flags & FILE_NAME_INCOMPLETE != 0 {
+        return None;
+    }
+    let j = FILE_FILTER_JOIN.get_ptr_mut(0)?;
+    // SAFETY: this CPU's slot, valid for the program's duration.
+    let j = unsafe { &mut *j };
+    let dir = rec.info.path_len as usize;
+    let new = join::<0, FILE_NAME_AT>(j, rec, rec.info.name_len as usize, dir)?;
+    let new = matches::<0, true>(j, new, op)?;
+    if op != file_op::RENAME {
+        return Some(new);
+    }
+    let old =
+        join::<FILE_OLD_PATH_AT, FILE_OLD_NAME_AT>(j, rec, rec.info.old_name_len as usize, dir)?;
+    let old = matches::<FILE_OLD_PATH_AT, true>(j, old, op)?;
+    Some(new || old)
+}
+
+/// Writes the name at `rec.data[FROM..]` (`name_len` bytes with its NUL)
+/// then the walked directory (`dir` bytes at 0) at `j.data[AT..]`: the
+/// walk's form of directory + name. Returns its length; `None` when empty
+/// or not shorter than a walk.
+#[inline(always)]
+fn join<const AT: usize, const FROM: usize>(
+    j: &mut FileRecord,
+    rec: &FileRecord,
+    name_len: usize,
+    dir: usize,
+) -> Option<usize> {
+    // A plain name is one component (≤ 255 bytes) and its NUL; a longer
+    // one is not checked.
+    if name_len < 2 || name_len > NAME_ROOM - 1 || name_len + dir >= FILE_PATH_MAX {
+        return None;
+    }
+    let nl = bounded(name_len) & (NAME_ROOM - 1);
+    let dir = bounded(dir) & (FILE_PATH_MAX - 1);
+    // SAFETY: `nl` < NAME_ROOM and `dir` < FILE_PATH_MAX: the name is read
+    // inside its room at FROM and written at AT; the directory is read
+    // from 0 and written at AT + nl, which ends before AT + NAME_ROOM +
+    // FILE_PATH_MAX (inside `data` for AT ≤ FILE_OLD_PATH_AT).
+    let r = unsafe {
+        bpf_probe_read_kernel(
+            j.data.as_mut_ptr().add(AT).cast(),
+            nl as u32,
+            rec.data.as_ptr().add(FROM).cast(),
+        )
+    };
+    if r != 0 {
+        return None;
+    }
+    if dir > 0 {
+        let r = unsafe {
+            bpf_probe_read_kernel(
+                j.data.as_mut_ptr().add(AT + nl).cast(),
+                dir as u32,
+                rec.data.as_ptr().cast(),
+            )
+        };
+        if r != 0 {
+            return None;
+        }
+    }
+    Some(nl + dir)
+}
+
+/// The path at `data[AT..AT + len]` matches an atom of `op`. `PLAIN`: its
+/// first component is a name the process passed, which must be plain
+/// (`None` when it is not).
+#[inline(always)]
+fn matches<const AT: usize, const PLAIN: bool>(
+    rec: &FileRecord,
+    len: usize,
+    op: u32,
+) -> Option<bool> {
     let Some(scan) = FILE_FILTER_SCAN.get_ptr_mut(0) else {
-        return true; // no scratch slot: pass rather than lose
+        return Some(true); // no scratch slot: pass rather than lose
     };
     // SAFETY: this CPU's slot, valid for the program's duration.
-    let (name, ext) = name_hashes::<AT>(&rec.data, len, op, unsafe { &mut *scan });
+    let scan = unsafe { &mut *scan };
+    let (name, ext) = name_hashes::<AT>(&rec.data, len, op, scan);
+    if PLAIN && !plain_name(scan, rec.data[AT], rec.data[AT + 1]) {
+        return None;
+    }
     // SAFETY: map lookups by value; the values are never read.
     if name.is_some_and(|h| unsafe { FILE_FILTER_NAMES.get(&h) }.is_some())
         || ext.is_some_and(|h| unsafe { FILE_FILTER_NAMES.get(&h) }.is_some())
     {
-        return true;
+        return Some(true);
     }
     let Some(s) = FILE_FILTER_KEY.get_ptr_mut(0) else {
-        return true; // no key slot: pass rather than lose
+        return Some(true); // no key slot: pass rather than lose
     };
     // SAFETY: this CPU's slot, valid for the program's duration.
     let s = unsafe { &mut *s };
@@ -134,7 +241,7 @@ fn matches<const AT: usize>(rec: &FileRecord, len: usize, op: u32) -> bool {
         let r = unsafe {
             bpf_probe_read_kernel(
                 s.tail.as_mut_ptr().add(to & (TAIL - 1)).cast(),
-                (n & (TAIL * 2 - 1)) as u32,
+                (bounded(n) & (TAIL * 2 - 1)) as u32,
                 rec.data
                     .as_ptr()
                     .add(AT + (from & (FILE_PATH_MAX - 1)))
@@ -142,12 +249,12 @@ fn matches<const AT: usize>(rec: &FileRecord, len: usize, op: u32) -> bool {
             )
         };
         if r != 0 {
-            return true; // could not build the key: pass rather than lose
+            return Some(true); // could not build the key: pass rather than lose
         }
     }
     s.key.prefix_len = (KEY_DATA * 8) as u32;
     fill_path_key(&s.tail, op, &mut s.key.data);
-    FILE_FILTER_PATHS.get(&s.key).is_some()
+    Some(FILE_FILTER_PATHS.get(&s.key).is_some())
 }
 
 /// Whether some rule names processes (and the tables are loaded).

@@ -16,7 +16,7 @@ use proptest::prelude::*;
 use sensor::ecs::byte_text::to_text;
 use sensor::ecs::document::{FileExt, FileFields, FileOriginal};
 use sensor::eql::{compile::compile, parser::parse_statement, CompiledQuery};
-use sensor::kernel::decode::cwd_from_components;
+use sensor::kernel::decode::{cwd_from_components, join_name};
 use sensor::rules::prefilter::{statement_queries, walk_form, FilePrefilter, Tables, OPS};
 use sensor_common::file_op;
 use serde_json::{json, Value};
@@ -133,6 +133,83 @@ fn check(
                     "rule {:?} matches op {op} path {path:?} (old {old_path:?}) but the union's prefilter drops it",
                     r.src
                 );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Names as a process passes them to unlink/rename (syscall tracepoints):
+/// plain names, and the ones the kernel must not check (slashes, `.`,
+/// `..`, trailing slash, absolute).
+const PASSED_NAMES: &[&str] = &[
+    "authorized_keys",
+    ".bash_history",
+    "crontab",
+    "x.service",
+    "data.db",
+    ".",
+    "..",
+    "a/b",
+    "../etc/crontab",
+    "cron.d/",
+    "/etc/crontab",
+    "/tmp/x",
+    ".ssh/authorized_keys",
+    "日本",
+    "a\\b",
+];
+
+/// Checks a syscall-tracepoint record (`FILE_NAMES`): names relative to
+/// the walked directory `dir`, joined by the agent (`join_name`): whenever
+/// a rule matches the joined path(s), the names model passes it.
+fn check_names(
+    rules: &[Case],
+    all: &Tables,
+    dir: &[String],
+    name: &str,
+    old_name: &str,
+    filename: &[u8],
+) -> Result<(), TestCaseError> {
+    // A walked directory never has `.` or `..` components (they are the
+    // names' business).
+    let dir: Vec<&str> = dir
+        .iter()
+        .map(String::as_str)
+        .filter(|c| *c != "." && *c != "..")
+        .collect();
+    let dir_path = format!("/{}", dir.join("/"));
+    let dir_walk = walk_form(dir_path.as_bytes());
+    let process = process_name(filename);
+    let joined = |n: &str| join_name(Some(dir_path.as_bytes()), n.as_bytes());
+    let (Some(path), Some(old_path)) = (joined(name), joined(old_name)) else {
+        return Ok(());
+    };
+    let walk = walk_form(&path);
+    let old_walk = walk_form(&old_path);
+    for (op, _) in OPS {
+        let old = (op == file_op::RENAME).then_some(old_walk.as_slice());
+        let doc = document(op, &walk, old, &process);
+        for t in rules
+            .iter()
+            .map(|r| (&r.tables, r))
+            .chain(std::iter::empty())
+        {
+            let (tables, r) = t;
+            if r.queries.iter().any(|q| q.matches(&doc)) {
+                for tables in [tables, all] {
+                    prop_assert!(
+                        tables.passes_names(
+                            op,
+                            tables.proc_verdict(filename, false),
+                            Some(&dir_walk),
+                            Some(name.as_bytes()),
+                            Some(old_name.as_bytes()),
+                        ),
+                        "rule {:?} matches op {op} {name:?} (old {old_name:?}) in {dir_path:?} but the names check drops it",
+                        r.src
+                    );
+                }
             }
         }
     }
@@ -422,6 +499,27 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// Syscall-tracepoint unlink and rename records (names as passed),
+    /// against random rules and the D4C set.
+    #[test]
+    fn passed_names_never_lose_a_match(
+        rules in proptest::collection::vec(rule(), 1..3),
+        dir in path(),
+        name in prop::sample::select(PASSED_NAMES),
+        old_name in prop::sample::select(PASSED_NAMES),
+        process in filename(),
+    ) {
+        let cases: Vec<Case> = rules.iter().map(|r| case(r)).collect();
+        prop_assume!(cases.iter().all(|c| !c.queries.is_empty()));
+        let all = FilePrefilter::from_queries(rules.iter().map(|r| ("r", r.as_str()))).tables();
+        check_names(&cases, &all, &dir, name, old_name, &process)?;
+        D4C.with(|(cases, all)| check_names(cases, all, &dir, name, old_name, &process))?;
+    }
+}
+
 thread_local! {
     static D4C: (Vec<Case>, Tables) = {
         let rules = d4c_rules();
@@ -449,10 +547,24 @@ fn d4c_file_rules_filter_unrelated_paths() {
     assert!(pass(file_op::OPEN_WRITE, "/home/u/.ssh/authorized_keys"));
     assert!(pass(file_op::DELETE, "/root/.bash_history"));
     assert!(pass(file_op::OPEN_WRITE, "/sys/fs/cgroup/x/release_agent"));
+    // Syscall-tracepoint deletions by plain name are checked too.
+    let del = |dir: &str, name: &str| {
+        tables.passes_names(
+            file_op::DELETE,
+            Some(0),
+            Some(&walk_form(dir.as_bytes())),
+            Some(name.as_bytes()),
+            None,
+        )
+    };
+    assert!(!del("/var/lib", "x"));
+    assert!(del("/root", ".bash_history"));
+    assert!(del("/var/lib", "../x"), "not plain: unchecked");
 }
 
 /// With the whole D4C set (the chmod rule's file branch reduces to process
-/// names), a writer named otherwise is filtered, `chmod` passes.
+/// names), a writer named otherwise is filtered, `chmod` passes (opens:
+/// every creation passes, `/entrypoint*` reduces to the prefix `/`).
 #[test]
 fn d4c_set_filters_by_process_name() {
     let rules = d4c_rules();
@@ -460,7 +572,7 @@ fn d4c_set_filters_by_process_name() {
     let walk = walk_form(b"/usr/share/doc/x.txt");
     let pass = |filename: &[u8]| {
         tables.passes_process(
-            file_op::CREATE,
+            file_op::OPEN_WRITE,
             tables.proc_verdict(filename, false),
             Some(&walk),
             None,

@@ -356,6 +356,11 @@ process where event.type == "end" and event.action == "end" and process.exit_cod
 
 /// A rule that names one file: the only creation it needs to see.
 fn write_candidate_rule(dir: &Path, name: &str) -> PathBuf {
+    write_rule_for(dir, "creation", name)
+}
+
+/// A rule that names one file: the only event of `event_type` it needs.
+fn write_rule_for(dir: &Path, event_type: &str, name: &str) -> PathBuf {
     let rule = dir.join("candidate.toml");
     std::fs::write(
         &rule,
@@ -378,7 +383,7 @@ rule_id = "00000000-0000-4000-8000-0000000000fe"
 severity = "low"
 type = "eql"
 query = '''
-file where event.type == "creation" and file.name == "{name}"
+file where event.type == "{event_type}" and file.name == "{name}"
 '''
 "#
         ),
@@ -570,6 +575,54 @@ fn process_name_atoms_pass_chmod_and_filter_other_writers() {
     let summary = sensor.stop().expect("summary");
     assert!(
         prefilter_count(&summary, "open", "filtered") >= 1,
+        "{summary}"
+    );
+}
+
+/// Deletions by plain name (`rm name` in the directory: on the syscall
+/// tracepoints the record carries the name as passed): the kernel joins
+/// it to the walked directory and checks it, so the one no rule names is
+/// filtered and the candidate crosses. (Under BPF LSM or fentry the path
+/// is walked whole and checked as always.)
+#[test]
+fn prefilter_checks_deletions_by_plain_name() {
+    if !is_root() {
+        skip_or_fail("needs root (eBPF)");
+        return;
+    }
+    let rules = tempfile::tempdir().expect("tempdir");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let candidate = marker("prefilter-deleted");
+    let other = marker("prefilter-kept-out");
+    let rule = write_rule_for(rules.path(), "deletion", &candidate);
+    let Some(mut sensor) = start_or_skip(&["--rules", rule.to_str().expect("utf-8")]) else {
+        return;
+    };
+    std::fs::write(dir.path().join(&other), b"x").expect("write");
+    std::fs::write(dir.path().join(&candidate), b"x").expect("write");
+    let status = Command::new("rm")
+        .arg(&other)
+        .arg(&candidate)
+        .current_dir(dir.path())
+        .status()
+        .expect("rm");
+    assert!(status.success());
+    sensor
+        .wait_event(WAIT, |v| {
+            get(v, "file.name").as_str() == Some(candidate.as_str())
+                && get(v, "event.action").as_str() == Some("deletion")
+        })
+        .expect("the candidate's deletion event");
+    let deleted: Vec<String> = read_lines(&sensor.events_path())
+        .iter()
+        .filter(|v| get(v, "event.action").as_str() == Some("deletion"))
+        .filter_map(|v| get(v, "file.name").as_str().map(str::to_owned))
+        .filter(|n| *n == other || *n == candidate)
+        .collect();
+    assert_eq!(deleted, [candidate.clone()], "only the candidate crosses");
+    let summary = sensor.stop().expect("summary");
+    assert!(
+        prefilter_count(&summary, "deletion", "filtered") >= 1,
         "{summary}"
     );
 }

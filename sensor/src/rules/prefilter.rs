@@ -22,7 +22,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use sensor_common::prefilter::{
-    filename_names_process, fill_path_key, hash_of, name_hashes, op_bit, proc_hash_of,
+    filename_names_process, fill_path_key, hash_of, name_hashes, op_bit, plain_name, proc_hash_of,
     proc_name_hash, proc_window, tail_window, NameScan, DATA_LEN, KEY_DATA, PROC_WINDOW_ROOM,
     TAG_EXT, TAG_NAME, TAIL_ROOM,
 };
@@ -689,17 +689,81 @@ impl Tables {
             && old_walk.is_some_and(|old| self.matches::<FILE_OLD_PATH_AT>(&mut data, old, op)))
     }
 
+    /// The model of the kernel check of a syscall-tracepoint record (names
+    /// as the process passed them, `FILE_NAMES`; `dir` the walked
+    /// directory, `None`: not whole; `name`/`old_name` the names' bytes
+    /// without their NUL, `None`: not read whole): checked like a walk
+    /// when every name is plain, sent unchecked otherwise.
+    pub fn passes_names(
+        &self,
+        op: u32,
+        proc: Option<u32>,
+        dir: Option<&[u8]>,
+        name: Option<&[u8]>,
+        old_name: Option<&[u8]>,
+    ) -> bool {
+        if !self.on.contains(&op) {
+            return true;
+        }
+        if !self.procs.is_empty() && proc.is_none_or(|mask| mask & op_bit(op) != 0) {
+            return true;
+        }
+        let (Some(dir), Some(name)) = (dir, name) else {
+            return true;
+        };
+        let mut data = vec![0u8; DATA_LEN];
+        let mut joined = |at: usize, name: &[u8]| -> Option<bool> {
+            let nl = name.len() + 1;
+            if nl < 2 || nl > 255 || nl + dir.len() >= FILE_PATH_MAX {
+                return None;
+            }
+            let mut walk = name.to_vec();
+            walk.push(0);
+            walk.extend_from_slice(dir);
+            if at == 0 {
+                self.check::<0, true>(&mut data, &walk, op)
+            } else {
+                self.check::<FILE_OLD_PATH_AT, true>(&mut data, &walk, op)
+            }
+        };
+        let Some(new) = joined(0, name) else {
+            return true;
+        };
+        if op != file_op::RENAME {
+            return new;
+        }
+        let Some(old) = old_name.and_then(|o| joined(FILE_OLD_PATH_AT, o)) else {
+            return true;
+        };
+        new || old
+    }
+
     fn matches<const AT: usize>(&self, data: &mut [u8], walk: &[u8], op: u32) -> bool {
+        self.check::<AT, false>(data, walk, op) != Some(false)
+    }
+
+    /// The kernel's `matches`: `PLAIN` requires the first component to be
+    /// a plain name (`None` when it is not).
+    fn check<const AT: usize, const PLAIN: bool>(
+        &self,
+        data: &mut [u8],
+        walk: &[u8],
+        op: u32,
+    ) -> Option<bool> {
         let len = walk.len().min(FILE_PATH_MAX - 1);
         data[AT..AT + len].copy_from_slice(&walk[..len]);
         let Ok(data): Result<&[u8; DATA_LEN], _> = (&*data).try_into() else {
-            return true;
+            return Some(true);
         };
-        let (name, ext) = name_hashes::<AT>(data, len, op, &mut NameScan::default());
+        let mut scan = NameScan::default();
+        let (name, ext) = name_hashes::<AT>(data, len, op, &mut scan);
+        if PLAIN && !plain_name(&scan, data[AT], data[AT + 1]) {
+            return None;
+        }
         if name.is_some_and(|h| self.names.contains(&h))
             || ext.is_some_and(|h| self.names.contains(&h))
         {
-            return true;
+            return Some(true);
         }
         let mut tail = [0u8; TAIL_ROOM];
         let (from, to, n) = tail_window(len);
@@ -707,7 +771,7 @@ impl Tables {
         let mut key = [0u8; KEY_DATA];
         fill_path_key(&tail, op, &mut key);
         // LPM: some entry is a prefix of the full-length key.
-        self.paths.iter().any(|e| key.starts_with(e))
+        Some(self.paths.iter().any(|e| key.starts_with(e)))
     }
 }
 
