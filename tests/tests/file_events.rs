@@ -619,7 +619,11 @@ fn prefilter_checks_deletions_by_plain_name() {
         .filter_map(|v| get(v, "file.name").as_str().map(str::to_owned))
         .filter(|n| *n == other || *n == candidate)
         .collect();
-    assert_eq!(deleted, [candidate.clone()], "only the candidate crosses");
+    assert_eq!(
+        deleted.as_slice(),
+        std::slice::from_ref(&candidate),
+        "only the candidate crosses"
+    );
     let summary = sensor.stop().expect("summary");
     assert!(
         prefilter_count(&summary, "deletion", "filtered") >= 1,

@@ -714,7 +714,7 @@ impl Tables {
         let mut data = vec![0u8; DATA_LEN];
         let mut joined = |at: usize, name: &[u8]| -> Option<bool> {
             let nl = name.len() + 1;
-            if nl < 2 || nl > 255 || nl + dir.len() >= FILE_PATH_MAX {
+            if !(2..=255).contains(&nl) || nl + dir.len() >= FILE_PATH_MAX {
                 return None;
             }
             let mut walk = name.to_vec();
