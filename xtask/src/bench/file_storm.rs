@@ -64,8 +64,12 @@ struct FileSample {
 /// The file storm's workload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum FileWorkload {
-    /// `--files` × (create+write, reopen+append, rename, unlink).
+    /// `--files` × (create+write, reopen+append, rename, unlink), by
+    /// absolute path.
     Small,
+    /// The same from inside the directory, by plain name (as `rm -r`,
+    /// `mv a b` or a program working in its cwd pass them).
+    SmallRelative,
     /// `tar -xf` of a tar of /usr/share/doc (or /usr/lib/python3).
     Tar,
 }
@@ -74,7 +78,7 @@ pub enum FileWorkload {
 /// the sensor, as any workload is: a process older than the sensor has no
 /// process-name verdict and passes every file event) or `tar`.
 enum Workload {
-    Small { files: u64 },
+    Small { files: u64, relative: bool },
     Tar { archive: PathBuf, files: u64 },
 }
 
@@ -83,9 +87,16 @@ fn storm(dir: &Path, w: &Workload) -> Result<(f64, u64)> {
     let _ = fs::remove_dir_all(dir);
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut cmd = match w {
-        Workload::Small { files } => {
+        Workload::Small { files, relative } => {
             let mut c = Command::new(std::env::current_exe().context("xtask's own path")?);
-            c.arg("file-storm-driver").arg(dir).arg(files.to_string());
+            if *relative {
+                c.arg("file-storm-driver")
+                    .arg(".")
+                    .arg(files.to_string())
+                    .current_dir(dir);
+            } else {
+                c.arg("file-storm-driver").arg(dir).arg(files.to_string());
+            }
             c
         }
         Workload::Tar { archive, .. } => {
@@ -101,21 +112,31 @@ fn storm(dir: &Path, w: &Workload) -> Result<(f64, u64)> {
         bail!("the storm failed: {status}");
     }
     let ops = match w {
-        Workload::Small { files } => files * 4,
+        Workload::Small { files, .. } => files * 4,
         Workload::Tar { files, .. } => *files,
     };
     Ok((wall, ops))
 }
 
 /// The driver process (`cargo xtask file-storm-driver DIR FILES`): `files`
-/// × (create+write, reopen+append, rename, unlink) in `dir`.
+/// × (create+write, reopen+append, rename, unlink) in `dir` (`.`: by
+/// plain names, in the working directory).
 pub fn file_storm_driver(dir: &Path, files: u64) -> Result<()> {
     for i in 0..files {
         if i % 1024 == 0 {
             check_stop()?;
         }
-        let a = dir.join(format!("data-{i}.db"));
-        let b = dir.join(format!("data-{i}.db.old"));
+        let (a, b) = if dir == Path::new(".") {
+            (
+                PathBuf::from(format!("data-{i}.db")),
+                PathBuf::from(format!("data-{i}.db.old")),
+            )
+        } else {
+            (
+                dir.join(format!("data-{i}.db")),
+                dir.join(format!("data-{i}.db.old")),
+            )
+        };
         fs::write(&a, b"0123456789abcdef").with_context(|| format!("creating {}", a.display()))?;
         let mut f = OpenOptions::new()
             .append(true)
@@ -255,7 +276,14 @@ pub(super) fn file_storm(args: &BenchArgs, sensor_bin: &Path, work: &TempDir) ->
     let dir = crate::workspace_root().join("target/xtask-file-storm");
     let files = args.files.max(1);
     let workload = match args.file_storm_workload {
-        FileWorkload::Small => Workload::Small { files },
+        FileWorkload::Small => Workload::Small {
+            files,
+            relative: false,
+        },
+        FileWorkload::SmallRelative => Workload::Small {
+            files,
+            relative: true,
+        },
         FileWorkload::Tar => {
             let (archive, files) = make_archive(&work.path)?;
             Workload::Tar { archive, files }
@@ -269,9 +297,10 @@ pub(super) fn file_storm(args: &BenchArgs, sensor_bin: &Path, work: &TempDir) ->
         FileConfig::Reducible,
     ];
     let what = match &workload {
-        Workload::Small { files } => {
-            format!("{files} files × (create+write, append, rename, unlink)")
-        }
+        Workload::Small { files, relative } => format!(
+            "{files} files × (create+write, append, rename, unlink){}",
+            if *relative { " by plain name" } else { "" }
+        ),
         Workload::Tar { archive, files } => {
             format!("tar -xf {} ({files} files)", archive.display())
         }
@@ -340,9 +369,16 @@ fn file_markdown(
         loadavg()
     );
     let (flags, what) = match workload {
-        Workload::Small { files } => (
-            format!("--files {files}"),
-            format!("{files} files × (create + write, reopen + append, rename, unlink) = {} file operations per run, by one driver process (`cargo xtask file-storm-driver`, started after the sensor)", files * 4),
+        Workload::Small { files, relative } => (
+            format!(
+                "--files {files}{}",
+                if *relative { " --file-storm-workload small-relative" } else { "" }
+            ),
+            format!(
+                "{files} files × (create + write, reopen + append, rename, unlink) = {} file operations per run, by one driver process (`cargo xtask file-storm-driver`, started after the sensor), {}",
+                files * 4,
+                if *relative { "by plain name from inside the directory" } else { "by absolute path" }
+            ),
         ),
         Workload::Tar { files, .. } => (
             "--file-storm-workload tar".to_owned(),

@@ -115,7 +115,9 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 20_000)]
     pub files: u64,
     /// The file storm's workload: `small` (create, append, rename, unlink
-    /// `--files` files) or `tar` (unpack a tar of /usr/share/doc).
+    /// `--files` files by absolute path), `small-relative` (the same by
+    /// plain name, from inside the directory) or `tar` (unpack a tar of
+    /// /usr/share/doc).
     #[arg(long, value_enum, default_value_t = FileWorkload::Small)]
     pub file_storm_workload: FileWorkload,
     /// Also run the alert storm with this sensor binary (e.g. one built
