@@ -1,7 +1,8 @@
 //! Records shared by the kernel programs (`sensor-ebpf`) and the userspace
 //! agent (`sensor`). Everything here is `#[repr(C)]` plain data with explicit
-//! padding so both sides agree on the layout byte for byte; nothing else
-//! lives here.
+//! padding so both sides agree on the layout byte for byte. Besides the
+//! records, only the file prefilter's key forms and matching steps
+//! ([`prefilter`]), which both sides must compute identically.
 //!
 //! The userspace-only `aya::Pod` impls sit behind the `user` feature so the
 //! kernel build stays `no_std` with no aya dependency.
@@ -35,6 +36,8 @@ pub const CWD_NAME_MAX: usize = 256;
 pub const COMM_LEN: usize = 16;
 
 /// Kind tag of every record on the ring buffer (first field of [`RecordHeader`]).
+pub mod prefilter;
+
 pub mod record_kind {
     pub const EXEC: u32 = 1;
     pub const FORK: u32 = 2;
@@ -360,6 +363,15 @@ pub const FILE_NAME_AT: usize = FILE_OLD_PATH_AT;
 /// Where a syscall rename's old name starts ([`FILE_NAMES`]).
 pub const FILE_OLD_NAME_AT: usize = FILE_NAME_AT + FILE_PATH_MAX;
 
+/// A file record as sent (`FileWire`): packed. The path (`path_len`
+/// bytes) at the start of the data; right after it (at `path_len`) a
+/// rename's old path (`old_path_len`) or, with [`FILE_NAMES`], the name
+/// (`name_len`), and after the name (at `path_len + name_len`) a rename's
+/// old name (`old_name_len`). Only the bytes used cross the ring.
+pub const FILE_WIRE_PACKED: u32 = 1;
+/// Bytes of `FileWire::data`: three strings of under [`FILE_PATH_MAX`].
+pub const FILE_WIRE_DATA: usize = 3 * FILE_PATH_MAX;
+
 /// The fixed part of a [`FileRecord`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -390,6 +402,15 @@ pub struct FileInfo {
     pub comm: [u8; COMM_LEN],
 }
 
+/// A file record packed for the ring ([`FILE_WIRE_PACKED`]): the fixed
+/// part and the used bytes of each string, one after the other.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct FileWire {
+    pub info: FileInfo,
+    pub data: [u8; FILE_WIRE_DATA],
+}
+
 /// One file operation from the LSM hooks (or fentry on the same
 /// `security_*` functions). Variable length: the fixed part, then the path
 /// and, for a rename, the old path at [`FILE_OLD_PATH_AT`].
@@ -408,6 +429,10 @@ pub struct FileRecord {
 }
 
 impl FileRecord {
+    pub const FIXED_LEN: usize = core::mem::size_of::<FileInfo>();
+}
+
+impl FileWire {
     pub const FIXED_LEN: usize = core::mem::size_of::<FileInfo>();
 }
 
@@ -626,6 +651,8 @@ const fn layout_hash() -> u64 {
             FILE_OLD_PATH_AT as u64,
             FILE_OLD_NAME_AT as u64,
             FILE_NAMES as u64,
+            FILE_WIRE_PACKED as u64,
+            FILE_WIRE_DATA as u64,
             lost_index::COUNT as u64,
             DROPS_LEN as u64,
             ARGS_MAX as u64,
@@ -635,6 +662,11 @@ const fn layout_hash() -> u64 {
             CWD_MAX as u64,
             EXE_MAX as u64,
             CGROUP_PATH_MAX as u64,
+            prefilter::KEY_DATA as u64,
+            prefilter::OPS as u64,
+            prefilter::COUNTS_LEN as u64,
+            prefilter::MAX_ENTRIES as u64,
+            prefilter::FILTER_ON as u64,
         ],
     );
     h

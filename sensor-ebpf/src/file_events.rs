@@ -14,14 +14,15 @@
 
 use aya_ebpf::{
     helpers::{
-        bpf_get_current_pid_tgid, bpf_get_current_uid_gid, generated::bpf_probe_read_user_str,
+        bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
+        generated::{bpf_probe_read_kernel, bpf_probe_read_user_str},
     },
     macros::{fentry, lsm, map, tracepoint},
     maps::{HashMap, PerCpuArray},
     programs::{FEntryContext, LsmContext, TracePointContext},
 };
 use sensor_common::{
-    file_op, lost_index, program_index, record_kind, FileRecord, COMM_LEN, FILE_NAMES,
+    file_op, lost_index, program_index, record_kind, FileRecord, FileWire, COMM_LEN, FILE_NAMES,
     FILE_NAME_AT, FILE_NAME_INCOMPLETE, FILE_OLD_NAME_AT, FILE_OLD_PATH_AT,
     FILE_OLD_PATH_INCOMPLETE, FILE_PATH_INCOMPLETE, FILE_PATH_MAX,
 };
@@ -174,22 +175,90 @@ fn walk_new(rec: &mut FileRecord, mnt: *const u8, dentry: *const u8) {
     }
 }
 
-fn send(rec: &mut FileRecord) {
+/// This CPU's packed record (`FileWire`), built from the scratch record
+/// for the ring.
+#[map]
+static FILE_WIRE: PerCpuArray<FileWire> = PerCpuArray::with_max_entries(1, 0);
+
+/// Sends the record, unless the rules' prefilter (`file_filter`) says no
+/// rule could match it: packed (`FILE_WIRE_PACKED`), so only the bytes
+/// used cross the ring (a syscall rename's old name would otherwise sit
+/// 8 KiB in).
+fn send(rec: &mut FileRecord) -> Result<(), Dropped> {
+    if !crate::file_filter::passes(rec) {
+        return Ok(());
+    }
+    let wire = FILE_WIRE.get_ptr_mut(0).ok_or(Dropped::Scratch)?;
+    // SAFETY: per-CPU map value, valid for the program's duration; only
+    // this CPU uses it.
+    let wire = unsafe { &mut *wire };
+    wire.info = rec.info;
     let names = rec.info.flags & FILE_NAMES != 0;
-    let size = if names && rec.info.op == file_op::RENAME {
-        FileRecord::FIXED_LEN
-            + FILE_OLD_NAME_AT
-            + (rec.info.old_name_len as usize & (FILE_PATH_MAX - 1))
-    } else if names {
-        FileRecord::FIXED_LEN + FILE_NAME_AT + (rec.info.name_len as usize & (FILE_PATH_MAX - 1))
-    } else if rec.info.op == file_op::RENAME {
-        FileRecord::FIXED_LEN
-            + FILE_OLD_PATH_AT
-            + (rec.info.old_path_len as usize & (FILE_PATH_MAX - 1))
+    let rename = rec.info.op == file_op::RENAME;
+    let first = rec.info.path_len as usize & (FILE_PATH_MAX - 1);
+    let second = if names {
+        rec.info.name_len as usize
+    } else if rename {
+        rec.info.old_path_len as usize
     } else {
-        FileRecord::FIXED_LEN + (rec.info.path_len as usize & (FILE_PATH_MAX - 1))
+        0
+    } & (FILE_PATH_MAX - 1);
+    let third = if names && rename {
+        rec.info.old_name_len as usize
+    } else {
+        0
+    } & (FILE_PATH_MAX - 1);
+    // The lengths as sent (a string cut by the masks above is never sent:
+    // the walk and the name reads keep them under FILE_PATH_MAX).
+    wire.info.path_len = first as u32;
+    if names {
+        wire.info.name_len = second as u32;
+        wire.info.old_name_len = third as u32;
+    } else {
+        wire.info.old_path_len = second as u32;
+    }
+    copy(wire, 0, rec, 0, first)?;
+    copy(wire, first, rec, FILE_OLD_PATH_AT, second)?;
+    copy(wire, first + second, rec, FILE_OLD_NAME_AT, third)?;
+    output_prefix(
+        wire,
+        FileWire::FIXED_LEN + first + second + third,
+        lost_index::FILE,
+    );
+    Ok(())
+}
+
+/// Copies `n` (< FILE_PATH_MAX) bytes of the scratch record's data at
+/// `from` to the packed record's data at `to` (< 2 × FILE_PATH_MAX).
+#[inline(always)]
+fn copy(
+    wire: &mut FileWire,
+    to: usize,
+    rec: &FileRecord,
+    from: usize,
+    n: usize,
+) -> Result<(), Dropped> {
+    let n = n & (FILE_PATH_MAX - 1);
+    if n == 0 {
+        return Ok(());
+    }
+    // SAFETY: `to` < 2 × FILE_PATH_MAX and `n` < FILE_PATH_MAX: inside
+    // `wire.data` (3 × FILE_PATH_MAX); `from` is a constant whose string
+    // room (FILE_PATH_MAX) is inside `rec.data`.
+    let r = unsafe {
+        bpf_probe_read_kernel(
+            wire.data
+                .as_mut_ptr()
+                .add(to & (2 * FILE_PATH_MAX - 1))
+                .cast(),
+            n as u32,
+            rec.data.as_ptr().add(from).cast(),
+        )
     };
-    output_prefix(rec, size, lost_index::FILE);
+    if r != 0 {
+        return Err(Dropped::Read);
+    }
+    Ok(())
 }
 
 /// `file_open`: a regular file opened for writing, or created by this open.
@@ -213,8 +282,7 @@ fn file_open(file: *const u8) -> Result<(), Dropped> {
     let mnt = read_ptr(file, offset(|o| &o.file_path_mnt))?;
     let dentry = read_ptr(file, offset(|o| &o.file_path_dentry))?;
     walk_new(rec, mnt, dentry);
-    send(rec);
-    Ok(())
+    send(rec)
 }
 
 /// `path_unlink(const struct path *dir, struct dentry *dentry)`.
@@ -223,8 +291,7 @@ fn unlink(dir: *const u8, dentry: *const u8) -> Result<(), Dropped> {
     let rec = scratch()?;
     fill_actor(rec, file_op::DELETE);
     walk_new(rec, mnt, dentry);
-    send(rec);
-    Ok(())
+    send(rec)
 }
 
 /// One half of `path_rename(old_dir, old_dentry, new_dir, new_dentry,
@@ -269,7 +336,7 @@ fn rename_part<const OLD: bool>(
     if rec.rename_parts == 3 {
         rec.rename_key = 0;
         rec.rename_parts = 0;
-        send(rec);
+        return send(rec);
     }
     Ok(())
 }
@@ -475,6 +542,5 @@ fn names_exit(ctx: &TracePointContext) -> Result<(), Dropped> {
         Ok((mnt, dentry)) => walk_new(rec, mnt, dentry),
         Err(_) => rec.info.flags |= FILE_PATH_INCOMPLETE,
     }
-    send(rec);
-    Ok(())
+    send(rec)
 }

@@ -22,6 +22,7 @@
 
 mod cgroup_v1;
 mod file_events;
+mod file_filter;
 mod kernel_read;
 
 use aya_ebpf::{
@@ -299,7 +300,8 @@ fn output_exec(rec: &mut ExecRecord) {
         + (info.args_len as usize & (2 * ARGS_MAX - 1))
         + (info.cwd_len as usize & (CWD_MAX - 1))
         + (info.exe_len as usize & (CWD_MAX - 1));
-    output_prefix(rec, size, lost_index::EXEC);
+    let sent = output_prefix(rec, size, lost_index::EXEC);
+    file_filter::on_exec(rec, sent);
 }
 
 #[tracepoint]
@@ -886,9 +888,11 @@ fn try_fork(ctx: &RawTracePointContext) -> Result<(), Dropped> {
     rec.cgroup_id = cgroup_v1::task_cgroup_id(child)
         .unwrap_or_else(|_| cgroup_v1::current_cgroup_id(current_task()));
     rec.cgroup_v1_id = cgroup_v1::secondary_v1_id(child);
-    if EVENTS.output::<ForkRecord>(&rec, wakeup_flags()).is_err() {
+    let sent = EVENTS.output::<ForkRecord>(&rec, wakeup_flags()).is_ok();
+    if !sent {
         count_lost(lost_index::FORK);
     }
+    file_filter::on_fork(rec.parent_tgid, tgid, sent);
     Ok(())
 }
 
@@ -908,6 +912,7 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), Dropped> {
     } else if tgid != tid {
         return Ok(());
     }
+    file_filter::on_exit(tgid);
     let task = current_task();
     let leader = match read_ptr(task, offset(|o| &o.task_group_leader)) {
         Ok(leader) if !leader.is_null() => leader,

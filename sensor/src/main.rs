@@ -107,6 +107,10 @@ struct RunArgs {
     /// container metadata [default: /].
     #[arg(long, value_name = "PATH", env = "SENSOR_RUNTIME_ROOT")]
     runtime_root: Option<String>,
+    /// `on`: only file events a loaded rule could match leave the kernel
+    /// (and reach --events); `off`: every one [default: on].
+    #[arg(long, value_name = "on|off", env = "SENSOR_FILE_PREFILTER")]
+    file_prefilter: Option<String>,
     /// Load this eBPF object instead of the embedded one.
     #[arg(long, value_name = "PATH", env = "SENSOR_EBPF_OBJECT_PATH")]
     ebpf_object: Option<PathBuf>,
@@ -136,6 +140,7 @@ impl RunArgs {
             batch_ms: self.batch_ms,
             output_mode: self.output_mode.clone(),
             runtime_root: self.runtime_root.clone(),
+            file_prefilter: self.file_prefilter.clone(),
         };
         Ok(config::resolve(&file, self.config.as_deref(), &over)?)
     }

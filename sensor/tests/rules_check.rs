@@ -35,9 +35,16 @@ fn check_reports_48_supported_and_1_unsupported_of_49() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines.last().copied(),
-        Some("49 files: 48 supported (5 sequences), 1 unsupported, 0 malformed")
+        Some("49 files: 48 supported (43 single-event rules that can fire here, 5 sequences), 1 unsupported, 0 malformed")
     );
-    let rule_lines = &lines[..lines.len() - 1];
+    // The set's prefilter: every operation reduces (the chmod rule, with
+    // no file condition, reduces to its process names).
+    let set = lines[lines.len() - 2];
+    assert_eq!(
+        set,
+        "file prefilter: open: 60 atoms; creation: 67 atoms; deletion: 14 atoms; rename: 50 atoms"
+    );
+    let rule_lines = &lines[..lines.len() - 2];
     assert_eq!(rule_lines.len(), 49);
     let supported = rule_lines
         .iter()
@@ -48,7 +55,14 @@ fn check_reports_48_supported_and_1_unsupported_of_49() {
     assert!(rule_lines
         .iter()
         .any(|l| l.contains("Dynamic Linker Modification")
-            && l.ends_with("\tsupported\tsources: file:open+file:creation+file:rename")));
+            && l.contains("\tsupported\tsources: file:open+file:creation+file:rename\tprefilter: open: path \"/etc/ld.so.conf\", path \"/etc/ld.so.preload\", prefix \"/etc/ld.so.conf.d/\"; creation: ")));
+    // Each file rule names its atoms, or why it passes everything.
+    assert!(rule_lines.iter().any(|l| l.contains("Shell Command-Line History Deletion")
+        && l.ends_with("\tprefilter: deletion: name \".bash_history\", name \".sh_history\", name \".zsh_history\"")));
+    assert!(rule_lines
+        .iter()
+        .any(|l| l.contains("File Execution Permission Modification")
+            && l.contains("\tprefilter: open: process.name \"bash\", process.name \"busybox\", process.name \"chmod\", ")));
     let sequences = rule_lines
         .iter()
         .filter(|l| l.contains("\tsupported (sequence)\tsources: "))
@@ -98,7 +112,7 @@ fn without_file_events_file_rules_are_never_supported() {
     assert_eq!(sequences_need_files, 3, "{text}");
     assert_eq!(
         lines.last().copied(),
-        Some("49 files: 34 supported (2 sequences), 15 unsupported, 0 malformed")
+        Some("49 files: 34 supported (32 single-event rules that can fire here, 2 sequences), 15 unsupported, 0 malformed")
     );
 }
 
@@ -180,7 +194,7 @@ fn bad_eql_is_located_in_the_file_with_a_caret() {
     assert!(!check_paths(&[p], &mut out).unwrap());
     let text = String::from_utf8(out).unwrap();
     assert!(text.starts_with(&want), "{text}");
-    assert!(text.ends_with("1 files: 0 supported (0 sequences), 0 unsupported, 1 malformed\n"));
+    assert!(text.ends_with("1 files: 0 supported (0 single-event rules that can fire here, 0 sequences), 0 unsupported, 1 malformed\n"));
 }
 
 #[test]
@@ -323,7 +337,7 @@ fn one_bad_file_never_stops_the_others() {
     assert!(!check_paths(&[dir.path().to_path_buf()], &mut out).unwrap());
     let text = String::from_utf8(out).unwrap();
     assert!(
-        text.ends_with("4 files: 2 supported (0 sequences), 1 unsupported, 1 malformed\n"),
+        text.ends_with("4 files: 2 supported (2 single-event rules that can fire here, 0 sequences), 1 unsupported, 1 malformed\n"),
         "{text}"
     );
 }
@@ -345,15 +359,15 @@ fn elastic_catalogue_has_no_eql_rule_refused_for_a_language_feature() {
     for (dir, want) in [
         (
             "linux",
-            "363 files: 228 supported (23 sequences), 135 unsupported, 0 malformed",
+            "363 files: 228 supported (205 single-event rules that can fire here, 23 sequences), 135 unsupported, 0 malformed",
         ),
         (
             "cross-platform",
-            "128 files: 51 supported (8 sequences), 77 unsupported, 0 malformed",
+            "128 files: 51 supported (43 single-event rules that can fire here, 8 sequences), 77 unsupported, 0 malformed",
         ),
         (
             "cloud_defend",
-            "49 files: 48 supported (5 sequences), 1 unsupported, 0 malformed",
+            "49 files: 48 supported (43 single-event rules that can fire here, 5 sequences), 1 unsupported, 0 malformed",
         ),
     ] {
         let mut out = Vec::new();

@@ -353,3 +353,280 @@ process where event.type == "end" and event.action == "end" and process.exit_cod
     assert_eq!(get(&alerts, "event.type")[0], "end");
     let _ = sensor.stop();
 }
+
+/// A rule that names one file: the only creation it needs to see.
+fn write_candidate_rule(dir: &Path, name: &str) -> PathBuf {
+    write_rule_for(dir, "creation", name)
+}
+
+/// A rule that names one file: the only event of `event_type` it needs.
+fn write_rule_for(dir: &Path, event_type: &str, name: &str) -> PathBuf {
+    let rule = dir.join("candidate.toml");
+    std::fs::write(
+        &rule,
+        format!(
+            r#"[metadata]
+creation_date = "2026/11/26"
+maturity = "production"
+updated_date = "2026/11/26"
+
+[rule]
+author = ["test"]
+description = "One file by name."
+from = "now-6m"
+index = ["logs-cloud_defend.file*"]
+language = "eql"
+license = "Elastic License v2"
+name = "Prefilter Candidate"
+risk_score = 21
+rule_id = "00000000-0000-4000-8000-0000000000fe"
+severity = "low"
+type = "eql"
+query = '''
+file where event.type == "{event_type}" and file.name == "{name}"
+'''
+"#
+        ),
+    )
+    .expect("rule file");
+    rule
+}
+
+/// Creates `other` then `candidate` (one thread: their records reach the
+/// ring in this order), waits for the candidate's event, and returns the
+/// file names of this test's events.
+fn create_pair(sensor: &mut Sensor, dir: &Path, other: &str, candidate: &str) -> Vec<String> {
+    std::fs::write(dir.join(other), b"x").expect("write");
+    std::fs::write(dir.join(candidate), b"x").expect("write");
+    sensor
+        .wait_event(WAIT, |v| get(v, "file.name").as_str() == Some(candidate))
+        .expect("the candidate's creation event");
+    read_lines(&sensor.events_path())
+        .iter()
+        .filter_map(|v| get(v, "file.name").as_str().map(str::to_owned))
+        .filter(|n| n == other || n == candidate)
+        .collect()
+}
+
+fn prefilter_count(summary: &Value, op: &str, verdict: &str) -> u64 {
+    summary["file_prefilter"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["op"] == op && c["verdict"] == verdict)
+        .and_then(|c| c["count"].as_u64())
+        .unwrap_or(0)
+}
+
+/// The kernel drops a creation no loaded rule could match (it never
+/// reaches `--events`) and sends the one a rule names; the summary counts
+/// both verdicts.
+#[test]
+fn prefilter_drops_non_candidates_in_the_kernel() {
+    if !is_root() {
+        skip_or_fail("needs root (eBPF)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let candidate = marker("prefilter-candidate");
+    let other = marker("prefilter-other");
+    let rule = write_candidate_rule(dir.path(), &candidate);
+    let Some(mut sensor) = start_or_skip(&["--rules", rule.to_str().expect("utf-8")]) else {
+        return;
+    };
+    assert!(
+        sensor
+            .stderr
+            .iter()
+            .any(|l| l == "sensor: file prefilter: open: none needed; creation: 1 atoms; deletion: none needed; rename: none needed"),
+        "{:?}",
+        sensor.stderr
+    );
+    let names = create_pair(&mut sensor, dir.path(), &other, &candidate);
+    assert_eq!(
+        names.as_slice(),
+        std::slice::from_ref(&candidate),
+        "only the candidate crosses"
+    );
+    let summary = sensor.stop().expect("summary");
+    assert!(
+        prefilter_count(&summary, "creation", "passed") >= 1,
+        "{summary}"
+    );
+    assert!(
+        prefilter_count(&summary, "creation", "filtered") >= 1,
+        "{summary}"
+    );
+    assert_eq!(summary["lost_file"], 0);
+}
+
+/// `--file-prefilter off`: every file event crosses, and is counted as
+/// passed without a check.
+#[test]
+fn prefilter_off_passes_every_file_event() {
+    if !is_root() {
+        skip_or_fail("needs root (eBPF)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let candidate = marker("prefilter-candidate");
+    let other = marker("prefilter-other");
+    let rule = write_candidate_rule(dir.path(), &candidate);
+    let Some(mut sensor) = start_or_skip(&[
+        "--rules",
+        rule.to_str().expect("utf-8"),
+        "--file-prefilter",
+        "off",
+    ]) else {
+        return;
+    };
+    let names = create_pair(&mut sensor, dir.path(), &other, &candidate);
+    assert_eq!(names, [other.clone(), candidate.clone()]);
+    let summary = sensor.stop().expect("summary");
+    assert!(
+        prefilter_count(&summary, "creation", "pass_all") >= 2,
+        "{summary}"
+    );
+    assert_eq!(
+        prefilter_count(&summary, "creation", "filtered"),
+        0,
+        "{summary}"
+    );
+}
+
+/// With the whole D4C set, the chmod rule's file branch reduces to process
+/// names, decided in the kernel at exec: a file written by a process named
+/// `chmod` (a script: the name is the execve filename's basename, as the
+/// rule sees it) with `+x` crosses and alerts as a file event, while the
+/// same write by a process named otherwise is filtered in the kernel
+/// (never in `--events`, counted). Both are opens for writing of files
+/// under /tmp (creations there are candidates of other rules).
+#[test]
+fn process_name_atoms_pass_chmod_and_filter_other_writers() {
+    let Some(mut sensor) = start() else { return };
+    assert!(
+        sensor
+            .stderr
+            .iter()
+            .any(|l| l.starts_with("sensor: file prefilter: open: ") && !l.contains("pass-all")),
+        "no pass-all expected: {:?}",
+        sensor.stderr
+    );
+    let bin = tempfile::tempdir().expect("tempdir");
+    // Appends (opens for writing): no D4C file atom names a file under
+    // /tmp opened for writing, so only the process name can pass it.
+    let script = "#!/bin/sh\necho x >> \"$2\"\n";
+    for name in ["chmod", "writer"] {
+        let p = bin.path().join(name);
+        std::fs::write(&p, script).expect("script");
+        let status = Command::new("/bin/chmod")
+            .arg("755")
+            .arg(&p)
+            .status()
+            .expect("chmod");
+        assert!(status.success());
+    }
+    let other = marker("written-by-writer");
+    let mine = marker("written-by-chmod");
+    let (id, alerts) = scenario(
+        &mut sensor,
+        &format!(": > $T/{other}; : > $T/{mine}"),
+        &format!(
+            "{w} +x $T/{other}; {c} +x $T/{mine}",
+            w = bin.path().join("writer").display(),
+            c = bin.path().join("chmod").display(),
+        ),
+    );
+    let file_alerts: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| get(a, "event.category")[0] == "file")
+        .filter(|a| get(a, "event.action").as_str() == Some("open"))
+        .collect();
+    assert!(
+        file_alerts.iter().any(|a| {
+            get(a, "file.name").as_str() == Some(mine.as_str())
+                && get(a, "process.name").as_str() == Some("chmod")
+                && get(a, "kibana.alert.rule.name")
+                    .as_str()
+                    .is_some_and(|n| n.contains("File Execution Permission Modification"))
+        }),
+        "container {id}: {alerts:#?}"
+    );
+    let events = read_lines(&sensor.events_path());
+    // The opens for writing (the setup's creations, by the scenario's
+    // `sh`, cross: `sh` is a name the rule lists).
+    let names: Vec<String> = events
+        .iter()
+        .filter(|v| get(v, "event.action").as_str() == Some("open"))
+        .filter_map(|v| {
+            Some(format!(
+                "{} by {}",
+                get(v, "file.name").as_str()?,
+                get(v, "process.name").as_str().unwrap_or("?")
+            ))
+        })
+        .filter(|n| n.starts_with(&other) || n.starts_with(&mine))
+        .collect();
+    assert!(names.contains(&format!("{mine} by chmod")), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with(&other)),
+        "the writer's open crossed: {names:?}"
+    );
+    let summary = sensor.stop().expect("summary");
+    assert!(
+        prefilter_count(&summary, "open", "filtered") >= 1,
+        "{summary}"
+    );
+}
+
+/// Deletions by plain name (`rm name` in the directory: on the syscall
+/// tracepoints the record carries the name as passed): the kernel joins
+/// it to the walked directory and checks it, so the one no rule names is
+/// filtered and the candidate crosses. (Under BPF LSM or fentry the path
+/// is walked whole and checked as always.)
+#[test]
+fn prefilter_checks_deletions_by_plain_name() {
+    if !is_root() {
+        skip_or_fail("needs root (eBPF)");
+        return;
+    }
+    let rules = tempfile::tempdir().expect("tempdir");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let candidate = marker("prefilter-deleted");
+    let other = marker("prefilter-kept-out");
+    let rule = write_rule_for(rules.path(), "deletion", &candidate);
+    let Some(mut sensor) = start_or_skip(&["--rules", rule.to_str().expect("utf-8")]) else {
+        return;
+    };
+    std::fs::write(dir.path().join(&other), b"x").expect("write");
+    std::fs::write(dir.path().join(&candidate), b"x").expect("write");
+    let status = Command::new("rm")
+        .arg(&other)
+        .arg(&candidate)
+        .current_dir(dir.path())
+        .status()
+        .expect("rm");
+    assert!(status.success());
+    sensor
+        .wait_event(WAIT, |v| {
+            get(v, "file.name").as_str() == Some(candidate.as_str())
+                && get(v, "event.action").as_str() == Some("deletion")
+        })
+        .expect("the candidate's deletion event");
+    let deleted: Vec<String> = read_lines(&sensor.events_path())
+        .iter()
+        .filter(|v| get(v, "event.action").as_str() == Some("deletion"))
+        .filter_map(|v| get(v, "file.name").as_str().map(str::to_owned))
+        .filter(|n| *n == other || *n == candidate)
+        .collect();
+    assert_eq!(
+        deleted.as_slice(),
+        std::slice::from_ref(&candidate),
+        "only the candidate crosses"
+    );
+    let summary = sensor.stop().expect("summary");
+    assert!(
+        prefilter_count(&summary, "deletion", "filtered") >= 1,
+        "{summary}"
+    );
+}

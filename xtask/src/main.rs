@@ -66,6 +66,10 @@ enum Cmd {
     /// Inside a vm-test VM only: the guest side of `vm-test`.
     #[command(hide = true)]
     VmGuest,
+    /// Inside `bench --file-storm-only` only: the storm's driver process
+    /// (started after the sensor, like any workload).
+    #[command(hide = true)]
+    FileStormDriver { dir: PathBuf, files: u64 },
 }
 
 fn main() -> ExitCode {
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         Cmd::VmTest(args) => vm::run(&args, true),
         Cmd::VmGuest => vm::guest::run(),
         Cmd::EqlQa(args) => eql_qa::run(&args),
+        Cmd::FileStormDriver { dir, files } => bench::file_storm_driver(&dir, files),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,8 +9,8 @@ use sensor_common::{
     ExitRecord, FileInfo, FileRecord, ForkRecord, RecordHeader, TaskInfo, ARGS_TOTAL_MAX,
     CGROUP_PATH_MAX, EXEC_ARGC_UNKNOWN, EXEC_ARGS_CHUNK_LOST, EXEC_ARGS_READ_FAILED,
     EXEC_ARGS_TRUNCATED, EXEC_CWD_INCOMPLETE, EXEC_EXE_INCOMPLETE, EXEC_EXE_PRESENT,
-    EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN, FILE_NAMES, FILE_NAME_AT, FILE_NAME_INCOMPLETE,
-    FILE_OLD_NAME_AT, FILE_OLD_PATH_AT, FILE_OLD_PATH_INCOMPLETE, FILE_PATH_INCOMPLETE,
+    EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN, FILE_NAMES, FILE_NAME_INCOMPLETE,
+    FILE_OLD_PATH_INCOMPLETE, FILE_PATH_INCOMPLETE,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -286,7 +286,9 @@ fn decode_file(bytes: &[u8]) -> Result<FileEvent, DecodeError> {
             Ok((len > 0 && rec.flags & FILE_NAME_INCOMPLETE == 0).then(|| raw.to_vec()))
         };
         let dir = dir_whole.then(|| cwd_from_components(path_blob));
-        let name = name_at(FILE_NAME_AT, rec.name_len)?;
+        // Packed (`FILE_WIRE_PACKED`): the name after the directory, the
+        // old name after the name.
+        let name = name_at(path_len, rec.name_len)?;
         let path = name.and_then(|n| join_name(dir.as_deref(), &n));
         let old_path = if op == FileOp::Rename {
             let old_dir = if rec.flags & FILE_OLD_PATH_INCOMPLETE == 0 {
@@ -294,7 +296,8 @@ fn decode_file(bytes: &[u8]) -> Result<FileEvent, DecodeError> {
             } else {
                 None
             };
-            name_at(FILE_OLD_NAME_AT, rec.old_name_len)?.and_then(|n| join_name(old_dir, &n))
+            name_at(path_len + rec.name_len as usize, rec.old_name_len)?
+                .and_then(|n| join_name(old_dir, &n))
         } else {
             None
         };
@@ -302,8 +305,9 @@ fn decode_file(bytes: &[u8]) -> Result<FileEvent, DecodeError> {
         (path, old_path, incomplete)
     } else {
         let old_path = if op == FileOp::Rename {
-            let end = FILE_OLD_PATH_AT + rec.old_path_len as usize;
-            let blob = tail.get(FILE_OLD_PATH_AT..end).ok_or_else(|| short(end))?;
+            // Packed: the old path right after the new one.
+            let end = path_len + rec.old_path_len as usize;
+            let blob = tail.get(path_len..end).ok_or_else(|| short(end))?;
             (rec.flags & FILE_OLD_PATH_INCOMPLETE == 0).then(|| cwd_from_components(blob))
         } else {
             None

@@ -6,6 +6,7 @@
 
 pub mod btf;
 pub mod decode;
+pub mod file_filter;
 pub mod file_hooks;
 pub mod offsets;
 pub mod programs;

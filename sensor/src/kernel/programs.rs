@@ -228,6 +228,16 @@ impl KernelPrograms {
         }
     }
 
+    /// Loads the rules' file prefilter into the kernel maps
+    /// (`kernel::file_filter`); its verdict counters for the caller.
+    pub fn install_file_prefilter(
+        &mut self,
+        tables: &crate::rules::prefilter::Tables,
+    ) -> Result<crate::kernel::file_filter::FileFilter, crate::kernel::file_filter::FileFilterError>
+    {
+        crate::kernel::file_filter::install(&mut self._ebpf, tables)
+    }
+
     /// The ring buffer the programs write to, for its one reader.
     pub fn take_events(&mut self) -> Result<RingBuf<MapData>, LoadError> {
         self.events.take().ok_or_else(|| LoadError::Map {

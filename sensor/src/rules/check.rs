@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::fields;
 use super::load::{expand_paths, load_file, LoadOutcome};
+use super::prefilter::{self, FilePrefilter};
 use super::sources::{self, Availability};
 
 /// [`check_paths_with`] against what this machine provides
@@ -17,7 +18,12 @@ pub fn check_paths(paths: &[PathBuf], out: &mut dyn Write) -> anyhow::Result<boo
 /// `<rule_id>\t<name>\tsupported\tsources: <kinds>` or
 /// `...\tunsupported: <reason>`; a rule whose events this sensor cannot
 /// produce here is unsupported, with its sources. A malformed file prints
-/// its rendered error instead. Ends with a summary line. Returns
+/// its rendered error instead. A rule that can match file events also
+/// gets its prefilter column: per operation, the atoms the kernel checks
+/// or why it passes every record (`prefilter: open: path "/etc/x"; …`).
+/// When any rule uses file events, a `file prefilter:` line says what the
+/// whole set loads (and which rules force pass-all). Ends with a summary
+/// line that counts the single-event rules that can fire here. Returns
 /// `Ok(false)` if any file is malformed (or a path cannot be read); `Err`
 /// only if writing to `out` fails.
 pub fn check_paths_with(
@@ -34,6 +40,14 @@ pub fn check_paths_with(
     };
     let (mut supported, mut unsupported, mut malformed) = (0usize, 0usize, 0usize);
     let mut sequences = 0usize;
+    // (name, query) of every supported rule, for the set's prefilter.
+    let mut loaded: Vec<(String, String)> = Vec::new();
+    let column = |query: &str| match prefilter::derive_rule(query) {
+        Ok(d) => prefilter::describe(&d)
+            .map(|p| format!("\t{p}"))
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    };
     for file in &files {
         let outcome = load_file(file);
         // Fields the rule reads that no event here carries, after the
@@ -60,9 +74,12 @@ pub fn check_paths_with(
                     let sources = n.map(|n| format!("\t{}", n.describe())).unwrap_or_default();
                     writeln!(
                         out,
-                        "{}\t{}\tsupported{sources}{note}",
-                        rule.meta.rule_id, rule.meta.name
+                        "{}\t{}\tsupported{sources}{}{note}",
+                        rule.meta.rule_id,
+                        rule.meta.name,
+                        column(&rule.meta.query)
                     )?;
+                    loaded.push((rule.meta.name.clone(), rule.meta.query.clone()));
                 }
             },
             Ok(LoadOutcome::Sequence(rule)) => {
@@ -83,11 +100,13 @@ pub fn check_paths_with(
                         steps.iter().flat_map(|n| n.kinds.iter().copied()).collect();
                     writeln!(
                         out,
-                        "{}\t{}\tsupported (sequence)\tsources: {}{note}",
+                        "{}\t{}\tsupported (sequence)\tsources: {}{}{note}",
                         rule.meta.rule_id,
                         rule.meta.name,
-                        kinds.join("+")
+                        kinds.join("+"),
+                        column(&rule.meta.query)
                     )?;
+                    loaded.push((rule.meta.name.clone(), rule.meta.query.clone()));
                 }
             }
             Ok(LoadOutcome::Unsupported(s)) => {
@@ -100,10 +119,20 @@ pub fn check_paths_with(
             }
         }
     }
+    let set = FilePrefilter::from_queries(loaded.iter().map(|(n, q)| (n.as_str(), q.as_str())));
+    if set
+        .ops
+        .iter()
+        .flatten()
+        .any(|o| o.as_ref().map_or(true, |a| !a.is_empty()))
+    {
+        writeln!(out, "{}", set.summary())?;
+    }
     writeln!(
         out,
-        "{} files: {supported} supported ({sequences} sequences), {unsupported} unsupported, {malformed} malformed",
-        files.len()
+        "{} files: {supported} supported ({} single-event rules that can fire here, {sequences} sequences), {unsupported} unsupported, {malformed} malformed",
+        files.len(),
+        supported - sequences
     )?;
     Ok(malformed == 0)
 }

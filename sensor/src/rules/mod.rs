@@ -14,6 +14,7 @@ mod check;
 pub mod fields;
 mod load;
 mod model;
+pub mod prefilter;
 pub mod sequences;
 pub mod sources;
 

@@ -271,7 +271,7 @@ fn eq(a: &str, b: &str, ci: bool) -> bool {
 
 /// Three-valued: `Some(b)` when the kind alone decides, `None` when other
 /// fields do.
-fn eval(e: &Expr, k: &Kind) -> Option<bool> {
+pub(crate) fn eval(e: &Expr, k: &Kind) -> Option<bool> {
     match e {
         Expr::Const(b) => Some(*b),
         Expr::Not(inner) => eval(inner, k).map(|b| !b),

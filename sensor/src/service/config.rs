@@ -58,6 +58,9 @@ pub struct ConfigFile {
     /// (`run/containerd`, `var/lib/docker`, ...): `/` on a host,
     /// `/host` in the DaemonSet (hostPath mounts of the runtimes' directories); `""` disables container metadata.
     pub runtime_root: Option<String>,
+    /// `"on"` (default): only file events some loaded rule could match
+    /// cross to userspace (and reach `events`); `"off"`: every one.
+    pub file_prefilter: Option<String>,
 }
 
 impl ConfigFile {
@@ -96,6 +99,14 @@ pub struct Settings {
     /// Root under which runtime state files are read; `None`: no container
     /// metadata.
     pub runtime_root: Option<PathBuf>,
+    /// The in-kernel file prefilter derived from the rules is loaded
+    /// (shown as the config file spells it: `"on"` / `"off"`).
+    #[serde(serialize_with = "on_off")]
+    pub file_prefilter: bool,
+}
+
+fn on_off<S: serde::Serializer>(on: &bool, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if *on { "on" } else { "off" })
 }
 
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9100";
@@ -272,8 +283,24 @@ pub fn resolve(
             Some(path)
         }
     };
+    let file_prefilter = match over
+        .file_prefilter
+        .as_deref()
+        .or(file.file_prefilter.as_deref())
+    {
+        None | Some("on") => true,
+        Some("off") => false,
+        Some(other) => {
+            return Err(invalid(
+                "file_prefilter",
+                origin(&over.file_prefilter, &file.file_prefilter, file_path),
+                format!("{other:?} is not \"on\" or \"off\""),
+            ))
+        }
+    };
     Ok(Settings {
         runtime_root,
+        file_prefilter,
         batch_ms,
         output_mode,
         rules,
@@ -332,6 +359,29 @@ mod tests {
             let e = resolve(&ConfigFile::default(), None, &over).expect_err(bad);
             assert!(e.to_string().contains("`output_mode`"), "{e}");
         }
+    }
+
+    #[test]
+    fn file_prefilter_is_on_or_off() {
+        let s = resolve(&ConfigFile::default(), None, &ConfigFile::default()).expect("valid");
+        assert!(s.file_prefilter);
+        let f = file("file_prefilter = \"off\"\n").expect("parse");
+        assert!(
+            !resolve(&f, None, &ConfigFile::default())
+                .expect("valid")
+                .file_prefilter
+        );
+        let over = ConfigFile {
+            file_prefilter: Some("on".into()),
+            ..ConfigFile::default()
+        };
+        assert!(resolve(&f, None, &over).expect("valid").file_prefilter);
+        let over = ConfigFile {
+            file_prefilter: Some("maybe".into()),
+            ..ConfigFile::default()
+        };
+        let e = resolve(&f, None, &over).expect_err("invalid");
+        assert!(e.to_string().contains("`file_prefilter`"), "{e}");
     }
 
     #[test]

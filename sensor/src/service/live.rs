@@ -74,6 +74,9 @@ pub struct RunStats {
     /// Records the kernel programs dropped before the ring buffer, by
     /// program and reason (empty when none).
     pub kernel_drops: Vec<KernelDrop>,
+    /// File records by operation and prefilter verdict (see
+    /// `sensor_file_prefilter_total`).
+    pub file_prefilter: Vec<crate::kernel::file_filter::PrefilterCount>,
     /// Sequence rules: completed, dropped (by reason, `evicted` when the
     /// per-rule cap was reached), pending and peak partial sequences.
     pub sequences: crate::eql::SequenceStats,
@@ -104,6 +107,9 @@ struct LiveSensor {
     sigint: Signal,
     batch_ms: u64,
     last_lost: LostCounts,
+    /// The file prefilter's verdict counters (`None`: not loaded, every
+    /// file record passes).
+    file_filter: Option<crate::kernel::file_filter::FileFilter>,
 }
 
 impl LiveSensor {
@@ -168,6 +174,21 @@ impl LiveSensor {
             "sensor: {}",
             crate::rules::sources::summary(&rules, &programs.file_mechanism.availability())
         );
+        let prefilter = if settings.file_prefilter {
+            crate::rules::prefilter::FilePrefilter::from_rules(&rules)
+        } else {
+            crate::rules::prefilter::FilePrefilter::off()
+        };
+        eprintln!("sensor: {}", prefilter.summary());
+        let file_filter = match programs.install_file_prefilter(&prefilter.tables()) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!(
+                    "sensor: warning: file prefilter not loaded, every file event passes: {e}"
+                );
+                None
+            }
+        };
         eprintln!(
             "sensor: kernel {}: attached {}{}",
             kernel_release(),
@@ -300,6 +321,7 @@ impl LiveSensor {
             sigint,
             batch_ms: settings.batch_ms,
             last_lost: LostCounts::default(),
+            file_filter,
         })
     }
 
@@ -329,6 +351,15 @@ impl LiveSensor {
     /// Lost and dropped kernel records and the gauges, once a second.
     fn report_counters(&mut self) {
         report_lost(&self.programs, &mut self.last_lost, &self.metrics);
+        if let Some(f) = &self.file_filter {
+            match f.counts() {
+                Ok(c) => {
+                    self.metrics.set_file_prefilter(&c);
+                    self.pipeline.stats.file_prefilter = c;
+                }
+                Err(e) => eprintln!("sensor: warning: cannot read file prefilter counters: {e}"),
+            }
+        }
         report_drops(&self.programs, &mut self.pipeline.stats.kernel_drops);
         self.pipeline.sequence_time(false);
         self.pipeline.publish_gauges();

@@ -131,6 +131,7 @@ pub struct Metrics {
     pub decode_errors: Counter,
     lost: Family<Labels, Counter>,
     kernel_drops: Family<Labels, Counter>,
+    file_prefilter: Family<Labels, Counter>,
     args_truncated: Counter,
     args_orphaned: Counter,
     became_interactive: Counter,
@@ -181,6 +182,14 @@ impl Metrics {
             "kernel_drops",
             "Records a kernel program gave up on before the ring buffer, by program and reason",
             kernel_drops.clone(),
+        );
+        let file_prefilter = Family::default();
+        registry.register(
+            "file_prefilter",
+            "File records by operation and prefilter verdict: passed (matched a rule's atom), \
+             filtered (matched none: not sent), pass_all (the rules force every record of the \
+             operation), unchecked (path incomplete or names as passed: always sent)",
+            file_prefilter.clone(),
         );
         let args_truncated = Counter::default();
         registry.register(
@@ -310,6 +319,7 @@ impl Metrics {
             decode_errors,
             lost,
             kernel_drops,
+            file_prefilter,
             args_truncated,
             args_orphaned,
             became_interactive,
@@ -384,6 +394,14 @@ impl Metrics {
             ("file", lost.file),
         ] {
             set(&self.lost.get_or_create(&labels(&[("kind", kind)])), n);
+        }
+    }
+
+    /// The file prefilter's verdicts, as the kernel counts them.
+    pub fn set_file_prefilter(&self, counts: &[crate::kernel::file_filter::PrefilterCount]) {
+        for c in counts {
+            let l = labels(&[("op", c.op), ("verdict", c.verdict)]);
+            set(&self.file_prefilter.get_or_create(&l), c.count);
         }
     }
 

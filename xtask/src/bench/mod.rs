@@ -40,11 +40,14 @@ use crate::storm::{self, Spawner, StormResult, StormSpec};
 
 /// Targets from issue #6 (reported against, not asserted).
 mod alert_storm;
+mod file_storm;
 mod procstat;
 mod report;
 mod watchers;
 
 use alert_storm::*;
+pub use file_storm::file_storm_driver;
+use file_storm::*;
 use procstat::*;
 use report::*;
 use watchers::*;
@@ -105,6 +108,18 @@ pub struct BenchArgs {
     /// Run only the alert storm.
     #[arg(long)]
     pub alert_storm_only: bool,
+    /// Run only the file storm (the D4C rules, prefilter on/off).
+    #[arg(long)]
+    pub file_storm_only: bool,
+    /// Files per file storm (4 file operations each).
+    #[arg(long, default_value_t = 20_000)]
+    pub files: u64,
+    /// The file storm's workload: `small` (create, append, rename, unlink
+    /// `--files` files by absolute path), `small-relative` (the same by
+    /// plain name, from inside the directory) or `tar` (unpack a tar of
+    /// /usr/share/doc).
+    #[arg(long, value_enum, default_value_t = FileWorkload::Small)]
+    pub file_storm_workload: FileWorkload,
     /// Also run the alert storm with this sensor binary (e.g. one built
     /// before a change), interleaved with the current one: before/after
     /// ratios from the same run.
@@ -196,6 +211,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
     if args.alert_storm_only {
         return alert_storm(args, &spec, &sensor_bin, &work);
+    }
+    if args.file_storm_only {
+        return file_storm(args, &sensor_bin, &work);
     }
     let mut configs = vec![Config::Bare, Config::Sensor, Config::SensorEvents];
     let mut unavailable: BTreeMap<Config, String> = BTreeMap::new();

@@ -1,0 +1,356 @@
+//! The file-event prefilter: after a file record's path is walked and
+//! before it is sent, drops the records no loaded rule could match. The
+//! agent derives the maps from the rules (`sensor::rules::prefilter`) and
+//! fills them after loading; until then (and for an operation whose rules
+//! cannot be reduced) `FILE_FILTER_OPS` is zero and everything passes. The
+//! key forms and matching steps are `sensor_common::prefilter`'s, shared
+//! with the agent's model. Every verdict is counted per operation.
+
+use aya_ebpf::{
+    helpers::generated::bpf_probe_read_kernel,
+    macros::map,
+    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray},
+};
+use sensor_common::{
+    file_op,
+    prefilter::{
+        filename_names_process, fill_path_key, name_hashes, op_bit, plain_name, proc_name_hash,
+        proc_window, tail_window, verdict, NameScan, COUNTS_LEN, FILTER_ON, KEY_DATA, MAX_ENTRIES,
+        OPS, PROC_READY, PROC_VERDICTS_MAX, PROC_WINDOW, PROC_WINDOW_ROOM, TAIL, TAIL_ROOM,
+    },
+    ExecRecord, FileRecord, EXEC_FILENAME_TRUNCATED, FILE_NAMES, FILE_NAME_AT,
+    FILE_NAME_INCOMPLETE, FILE_OLD_NAME_AT, FILE_OLD_PATH_AT, FILE_OLD_PATH_INCOMPLETE,
+    FILE_PATH_INCOMPLETE, FILE_PATH_MAX,
+};
+
+/// Per operation: [`FILTER_ON`] to check its records; 0 (the default) to
+/// pass them all.
+#[map]
+static FILE_FILTER_OPS: Array<u32> = Array::with_max_entries(OPS, 0);
+
+/// Exact paths and directory prefixes, by operation (`fill_path_key`).
+#[map]
+static FILE_FILTER_PATHS: LpmTrie<[u8; KEY_DATA], u8> = LpmTrie::with_max_entries(MAX_ENTRIES, 0);
+
+/// Hashes of basenames and extensions, by operation (`hash_of`).
+#[map]
+static FILE_FILTER_NAMES: HashMap<u64, u8> = HashMap::with_max_entries(MAX_ENTRIES, 0);
+
+/// Verdicts per operation (`op * verdict::COUNT + verdict`).
+#[map]
+static FILE_FILTER_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTS_LEN, 0);
+
+/// This CPU's LPM key and tail window (over what the stack can spare).
+#[repr(C)]
+pub struct KeyScratch {
+    key: Key<[u8; KEY_DATA]>,
+    tail: [u8; TAIL_ROOM],
+}
+
+#[map]
+static FILE_FILTER_KEY: PerCpuArray<KeyScratch> = PerCpuArray::with_max_entries(1, 0);
+
+/// This CPU's basename scan state (see `NameScan`).
+#[map]
+static FILE_FILTER_SCAN: PerCpuArray<NameScan> = PerCpuArray::with_max_entries(1, 0);
+
+/// Process names that pass file events (`proc_hash_of`): the mask of the
+/// operations (`op_bit`) whose rules name them.
+#[map]
+static FILE_FILTER_PROCS: HashMap<u64, u32> = HashMap::with_max_entries(MAX_ENTRIES, 0);
+
+/// Per process (tgid), decided at its exec and inherited at fork: the
+/// operations whose events its name passes. No entry: everything passes
+/// (processes older than the filter, evicted ones, unsure names).
+#[map]
+static FILE_FILTER_PROC_VERDICT: LruHashMap<u32, u32> =
+    LruHashMap::with_max_entries(PROC_VERDICTS_MAX, 0);
+
+/// This CPU's execve filename window (`proc_window`).
+#[map]
+static FILE_FILTER_PROC_WINDOW: PerCpuArray<[u8; PROC_WINDOW_ROOM]> =
+    PerCpuArray::with_max_entries(1, 0);
+
+fn count(op: u32, v: u32) {
+    if let Some(c) = FILE_FILTER_COUNTS.get_ptr_mut(op * verdict::COUNT + v) {
+        // SAFETY: per-CPU slot, only this CPU's programs touch it, and
+        // they do not interleave.
+        unsafe { *c += 1 };
+    }
+}
+
+/// Whether the record is sent: counts the verdict.
+#[inline(always)]
+pub fn passes(rec: &FileRecord) -> bool {
+    let op = rec.info.op;
+    if op > file_op::RENAME {
+        return true;
+    }
+    let on = FILE_FILTER_OPS.get(op).copied().unwrap_or(0) == FILTER_ON;
+    let v = if !on {
+        verdict::PASS_ALL
+    } else if names_used() && name_passes(rec.info.tgid, op) {
+        verdict::PASSED
+    } else if rec.info.flags & FILE_PATH_INCOMPLETE != 0
+        || (op == file_op::RENAME && rec.info.flags & FILE_OLD_PATH_INCOMPLETE != 0)
+    {
+        verdict::UNCHECKED
+    } else if rec.info.flags & FILE_NAMES != 0 {
+        match names_match(rec, op) {
+            Some(true) => verdict::PASSED,
+            Some(false) => verdict::FILTERED,
+            None => verdict::UNCHECKED,
+        }
+    } else if matches::<0, false>(rec, rec.info.path_len as usize, op) != Some(false)
+        || (op == file_op::RENAME
+            && matches::<FILE_OLD_PATH_AT, false>(rec, rec.info.old_path_len as usize, op)
+                != Some(false))
+    {
+        verdict::PASSED
+    } else {
+        verdict::FILTERED
+    };
+    count(op, v);
+    v != verdict::FILTERED
+}
+
+/// `x` through memory, so the mask after it is not folded into an
+/// earlier comparison: the verifier must see a copy's size bounded where
+/// it is used.
+#[inline(always)]
+fn bounded(x: usize) -> usize {
+    let x = x;
+    // SAFETY: a read of a local.
+    unsafe { core::ptr::read_volatile(&x) }
+}
+
+/// Room for a plain name and its NUL in a joined path.
+const NAME_ROOM: usize = 256;
+
+/// This CPU's joined paths (a syscall's plain names after their walked
+/// directory, in the walk's form): the same layout as a walked record.
+#[map]
+static FILE_FILTER_JOIN: PerCpuArray<FileRecord> = PerCpuArray::with_max_entries(1, 0);
+
+/// A syscall-tracepoint record (names as passed, `FILE_NAMES`): when every
+/// name is plain (`plain_name`: no `/`, not `.`/`..`), the walked
+/// directory + name is the path the agent will join, so it is checked like
+/// a walked one; `None` (sent unchecked) otherwise.
+#[inline(never)]
+fn names_match(rec: &FileRecord, op: u32) -> Option<bool> {
+    if rec.info.flags & FILE_NAME_INCOMPLETE != 0 {
+        return None;
+    }
+    let j = FILE_FILTER_JOIN.get_ptr_mut(0)?;
+    // SAFETY: this CPU's slot, valid for the program's duration.
+    let j = unsafe { &mut *j };
+    let dir = rec.info.path_len as usize;
+    let new = join::<0, FILE_NAME_AT>(j, rec, rec.info.name_len as usize, dir)?;
+    let new = matches::<0, true>(j, new, op)?;
+    if op != file_op::RENAME {
+        return Some(new);
+    }
+    let old =
+        join::<FILE_OLD_PATH_AT, FILE_OLD_NAME_AT>(j, rec, rec.info.old_name_len as usize, dir)?;
+    let old = matches::<FILE_OLD_PATH_AT, true>(j, old, op)?;
+    Some(new || old)
+}
+
+/// Writes the name at `rec.data[FROM..]` (`name_len` bytes with its NUL)
+/// then the walked directory (`dir` bytes at 0) at `j.data[AT..]`: the
+/// walk's form of directory + name. Returns its length; `None` when empty
+/// or not shorter than a walk.
+#[inline(always)]
+fn join<const AT: usize, const FROM: usize>(
+    j: &mut FileRecord,
+    rec: &FileRecord,
+    name_len: usize,
+    dir: usize,
+) -> Option<usize> {
+    // A plain name is one component (≤ 255 bytes) and its NUL; a longer
+    // one is not checked.
+    if name_len < 2 || name_len > NAME_ROOM - 1 || name_len + dir >= FILE_PATH_MAX {
+        return None;
+    }
+    let nl = bounded(name_len) & (NAME_ROOM - 1);
+    let dir = bounded(dir) & (FILE_PATH_MAX - 1);
+    // SAFETY: `nl` < NAME_ROOM and `dir` < FILE_PATH_MAX: the name is read
+    // inside its room at FROM and written at AT; the directory is read
+    // from 0 and written at AT + nl, which ends before AT + NAME_ROOM +
+    // FILE_PATH_MAX (inside `data` for AT ≤ FILE_OLD_PATH_AT).
+    let r = unsafe {
+        bpf_probe_read_kernel(
+            j.data.as_mut_ptr().add(AT).cast(),
+            nl as u32,
+            rec.data.as_ptr().add(FROM).cast(),
+        )
+    };
+    if r != 0 {
+        return None;
+    }
+    if dir > 0 {
+        let r = unsafe {
+            bpf_probe_read_kernel(
+                j.data.as_mut_ptr().add(AT + nl).cast(),
+                dir as u32,
+                rec.data.as_ptr().cast(),
+            )
+        };
+        if r != 0 {
+            return None;
+        }
+    }
+    Some(nl + dir)
+}
+
+/// The path at `data[AT..AT + len]` matches an atom of `op`. `PLAIN`: its
+/// first component is a name the process passed, which must be plain
+/// (`None` when it is not).
+#[inline(always)]
+fn matches<const AT: usize, const PLAIN: bool>(
+    rec: &FileRecord,
+    len: usize,
+    op: u32,
+) -> Option<bool> {
+    let Some(scan) = FILE_FILTER_SCAN.get_ptr_mut(0) else {
+        return Some(true); // no scratch slot: pass rather than lose
+    };
+    // SAFETY: this CPU's slot, valid for the program's duration.
+    let scan = unsafe { &mut *scan };
+    let (name, ext) = name_hashes::<AT>(&rec.data, len, op, scan);
+    if PLAIN && !plain_name(scan, rec.data[AT], rec.data[AT + 1]) {
+        return None;
+    }
+    // SAFETY: map lookups by value; the values are never read.
+    if name.is_some_and(|h| unsafe { FILE_FILTER_NAMES.get(&h) }.is_some())
+        || ext.is_some_and(|h| unsafe { FILE_FILTER_NAMES.get(&h) }.is_some())
+    {
+        return Some(true);
+    }
+    let Some(s) = FILE_FILTER_KEY.get_ptr_mut(0) else {
+        return Some(true); // no key slot: pass rather than lose
+    };
+    // SAFETY: this CPU's slot, valid for the program's duration.
+    let s = unsafe { &mut *s };
+    s.tail = [0; TAIL_ROOM];
+    let (from, to, n) = tail_window(len);
+    if n > 0 {
+        // SAFETY: `to & (TAIL - 1)` + `n` (at most TAIL) stays inside the
+        // window; the source is inside `rec.data` (AT + FILE_PATH_MAX +
+        // TAIL fits).
+        let r = unsafe {
+            bpf_probe_read_kernel(
+                s.tail.as_mut_ptr().add(to & (TAIL - 1)).cast(),
+                (bounded(n) & (TAIL * 2 - 1)) as u32,
+                rec.data
+                    .as_ptr()
+                    .add(AT + (from & (FILE_PATH_MAX - 1)))
+                    .cast(),
+            )
+        };
+        if r != 0 {
+            return Some(true); // could not build the key: pass rather than lose
+        }
+    }
+    s.key.prefix_len = (KEY_DATA * 8) as u32;
+    fill_path_key(&s.tail, op, &mut s.key.data);
+    Some(FILE_FILTER_PATHS.get(&s.key).is_some())
+}
+
+/// Whether some rule names processes (and the tables are loaded).
+#[inline(always)]
+fn names_used() -> bool {
+    FILE_FILTER_OPS.get(PROC_READY).copied().unwrap_or(0) == FILTER_ON
+}
+
+/// Whether the acting process's name passes `op`'s events (or it has no
+/// verdict: it passes).
+#[inline(always)]
+fn name_passes(tgid: u32, op: u32) -> bool {
+    // SAFETY: a lookup by value; the value is copied.
+    match unsafe { FILE_FILTER_PROC_VERDICT.get(&tgid) } {
+        Some(mask) => *mask & op_bit(op) != 0,
+        None => true,
+    }
+}
+
+/// At the end of an exec (`sent`: its record reached the ring, so the
+/// agent names the process from the same filename): decides the process's
+/// name verdict from the basename of the execve filename, exactly as the
+/// agent names it. When unsure (filename cut, long, an fd or /proc path,
+/// record lost, names not loaded yet) the entry is removed: the process
+/// passes everything.
+#[inline(never)]
+pub fn on_exec(rec: &ExecRecord, sent: bool) {
+    let tgid = rec.info.task.tgid;
+    let ready = names_used();
+    let len = rec.info.filename_len as usize;
+    let truncated = rec.info.flags & EXEC_FILENAME_TRUNCATED != 0;
+    let d = &rec.data;
+    let head = [d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]];
+    if !ready || !sent || !filename_names_process(&head, len, truncated) {
+        let _ = FILE_FILTER_PROC_VERDICT.remove(&tgid);
+        return;
+    }
+    let Some(w) = FILE_FILTER_PROC_WINDOW.get_ptr_mut(0) else {
+        let _ = FILE_FILTER_PROC_VERDICT.remove(&tgid);
+        return;
+    };
+    // SAFETY: this CPU's slot, valid for the program's duration.
+    let w = unsafe { &mut *w };
+    *w = [0; PROC_WINDOW_ROOM];
+    // Re-read, so the mask below is not folded into the check above (the
+    // verifier must see the copy's size bounded where it is used).
+    // SAFETY: a plain read of a field of a valid reference.
+    let len = unsafe { core::ptr::read_volatile(&rec.info.filename_len) } as usize;
+    let (n, to) = proc_window(len);
+    // SAFETY: `to` < PROC_WINDOW (len ≥ 1) and `n` < PROC_WINDOW: inside
+    // the window (PROC_WINDOW_ROOM);
+    // the source is the filename at the start of `rec.data`.
+    let r = unsafe {
+        bpf_probe_read_kernel(
+            w.as_mut_ptr().add(to & (PROC_WINDOW - 1)).cast(),
+            (n & (PROC_WINDOW - 1)) as u32,
+            d.as_ptr().cast(),
+        )
+    };
+    if r != 0 {
+        let _ = FILE_FILTER_PROC_VERDICT.remove(&tgid);
+        return;
+    }
+    let h = proc_name_hash(w);
+    // SAFETY: a lookup by value; the value is copied.
+    let mask = unsafe { FILE_FILTER_PROCS.get(&h) }.copied().unwrap_or(0);
+    if FILE_FILTER_PROC_VERDICT.insert(&tgid, &mask, 0).is_err() {
+        let _ = FILE_FILTER_PROC_VERDICT.remove(&tgid);
+    }
+}
+
+/// At fork: the child is named like its parent (the agent copies the
+/// parent's name), so it inherits the parent's verdict; none when the
+/// parent has none or the fork record was lost (the agent then names the
+/// child from /proc).
+#[inline(never)]
+pub fn on_fork(parent_tgid: u32, child_tgid: u32, sent: bool) {
+    // SAFETY: a lookup by value; the value is copied.
+    let parent = unsafe { FILE_FILTER_PROC_VERDICT.get(&parent_tgid) }.copied();
+    match parent {
+        Some(mask) if sent => {
+            if FILE_FILTER_PROC_VERDICT
+                .insert(&child_tgid, &mask, 0)
+                .is_err()
+            {
+                let _ = FILE_FILTER_PROC_VERDICT.remove(&child_tgid);
+            }
+        }
+        _ => {
+            let _ = FILE_FILTER_PROC_VERDICT.remove(&child_tgid);
+        }
+    }
+}
+
+/// At a process's exit: its verdict goes.
+#[inline(always)]
+pub fn on_exit(tgid: u32) {
+    let _ = FILE_FILTER_PROC_VERDICT.remove(&tgid);
+}

@@ -1,0 +1,161 @@
+//! Loads the file prefilter the rules derive (`rules::prefilter`) into the
+//! kernel's maps (`sensor-ebpf/src/file_filter.rs`) and reads back its
+//! per-operation verdict counts. The tables go in before an operation is
+//! switched on, so no record is ever checked against half-filled maps; an
+//! operation left off passes everything.
+
+use aya::maps::{lpm_trie::Key, Array, HashMap, LpmTrie, MapData, MapError, PerCpuArray};
+use aya::Ebpf;
+use sensor_common::prefilter::{verdict, FILTER_ON, KEY_DATA, MAX_ENTRIES, PROC_NONE, PROC_READY};
+
+use crate::rules::prefilter::{Tables, OPS};
+
+/// Why the prefilter could not be loaded (the sensor then passes every
+/// file event, and says so).
+#[derive(Debug, thiserror::Error)]
+pub enum FileFilterError {
+    #[error("map {0} is missing from the eBPF object")]
+    Missing(&'static str),
+    #[error("map {map}: {source}")]
+    Map {
+        map: &'static str,
+        #[source]
+        source: MapError,
+    },
+    #[error("the rules need {need} {what} entries; the kernel map holds {MAX_ENTRIES}")]
+    TooMany { what: &'static str, need: usize },
+}
+
+fn map_err(map: &'static str) -> impl Fn(MapError) -> FileFilterError {
+    move |source| FileFilterError::Map { map, source }
+}
+
+/// One per-operation verdict count.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PrefilterCount {
+    pub op: &'static str,
+    pub verdict: &'static str,
+    pub count: u64,
+}
+
+/// The verdict counters, kept after the tables are loaded.
+pub struct FileFilter {
+    counts: PerCpuArray<MapData, u64>,
+}
+
+/// Fills the maps from `tables` and switches the checked operations on.
+pub fn install(ebpf: &mut Ebpf, tables: &Tables) -> Result<FileFilter, FileFilterError> {
+    if tables.paths.len() > MAX_ENTRIES as usize {
+        return Err(FileFilterError::TooMany {
+            what: "path",
+            need: tables.paths.len(),
+        });
+    }
+    if tables.names.len() > MAX_ENTRIES as usize {
+        return Err(FileFilterError::TooMany {
+            what: "name",
+            need: tables.names.len(),
+        });
+    }
+    {
+        let map = ebpf
+            .map_mut("FILE_FILTER_PATHS")
+            .ok_or(FileFilterError::Missing("FILE_FILTER_PATHS"))?;
+        let mut paths: LpmTrie<_, [u8; KEY_DATA], u8> =
+            LpmTrie::try_from(map).map_err(map_err("FILE_FILTER_PATHS"))?;
+        for entry in &tables.paths {
+            let mut data = [0u8; KEY_DATA];
+            let n = entry.len().min(KEY_DATA);
+            data[..n].copy_from_slice(&entry[..n]);
+            paths
+                .insert(&Key::new((n * 8) as u32, data), 1, 0)
+                .map_err(map_err("FILE_FILTER_PATHS"))?;
+        }
+    }
+    {
+        let map = ebpf
+            .map_mut("FILE_FILTER_NAMES")
+            .ok_or(FileFilterError::Missing("FILE_FILTER_NAMES"))?;
+        let mut names: HashMap<_, u64, u8> =
+            HashMap::try_from(map).map_err(map_err("FILE_FILTER_NAMES"))?;
+        for h in &tables.names {
+            names
+                .insert(h, 1, 0)
+                .map_err(map_err("FILE_FILTER_NAMES"))?;
+        }
+    }
+    if tables.procs.len() > MAX_ENTRIES as usize {
+        return Err(FileFilterError::TooMany {
+            what: "process name",
+            need: tables.procs.len(),
+        });
+    }
+    {
+        let map = ebpf
+            .map_mut("FILE_FILTER_PROCS")
+            .ok_or(FileFilterError::Missing("FILE_FILTER_PROCS"))?;
+        let mut procs: HashMap<_, u64, u32> =
+            HashMap::try_from(map).map_err(map_err("FILE_FILTER_PROCS"))?;
+        for (h, mask) in &tables.procs {
+            procs
+                .insert(h, mask, 0)
+                .map_err(map_err("FILE_FILTER_PROCS"))?;
+        }
+    }
+    {
+        let map = ebpf
+            .map_mut("FILE_FILTER_OPS")
+            .ok_or(FileFilterError::Missing("FILE_FILTER_OPS"))?;
+        let mut ops: Array<_, u32> = Array::try_from(map).map_err(map_err("FILE_FILTER_OPS"))?;
+        // Names first: every exec from now on gets a verdict, before any
+        // operation relies on one.
+        let names = if tables.procs.is_empty() {
+            PROC_NONE
+        } else {
+            FILTER_ON
+        };
+        ops.set(PROC_READY, names, 0)
+            .map_err(map_err("FILE_FILTER_OPS"))?;
+        for op in &tables.on {
+            ops.set(*op, FILTER_ON, 0)
+                .map_err(map_err("FILE_FILTER_OPS"))?;
+        }
+    }
+    let counts = ebpf
+        .take_map("FILE_FILTER_COUNTS")
+        .ok_or(FileFilterError::Missing("FILE_FILTER_COUNTS"))?;
+    Ok(FileFilter {
+        counts: PerCpuArray::try_from(counts).map_err(map_err("FILE_FILTER_COUNTS"))?,
+    })
+}
+
+impl FileFilter {
+    /// The per-CPU verdict counts summed, per operation and verdict (every
+    /// pair, zeros included: the metrics show the whole matrix).
+    pub fn counts(&self) -> Result<Vec<PrefilterCount>, MapError> {
+        let mut out = Vec::with_capacity(OPS.len() * verdict::COUNT as usize);
+        for (op, name) in OPS {
+            for v in 0..verdict::COUNT {
+                let count = self.counts.get(&(op * verdict::COUNT + v), 0)?.iter().sum();
+                out.push(PrefilterCount {
+                    op: name,
+                    verdict: verdict::NAMES[v as usize],
+                    count,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// passed / (passed + filtered) over every operation, from `counts`
+/// (verdicts other than `filtered` all crossed).
+pub fn pass_ratio(counts: &[PrefilterCount]) -> Option<f64> {
+    let total: u64 = counts.iter().map(|c| c.count).sum();
+    let filtered: u64 = counts
+        .iter()
+        .filter(|c| c.verdict == "filtered")
+        .map(|c| c.count)
+        .sum();
+    (total > 0).then(|| (total - filtered) as f64 / total as f64)
+}

@@ -1,0 +1,586 @@
+//! Exactness of the file prefilter: for every (rule, path, operation)
+//! where the full evaluator matches the event, the prefilter model — the
+//! kernel's check run on the same key and hash steps
+//! (`sensor_common::prefilter`) over the tables the agent loads — passes
+//! it. Rules are random EQL file conditions and the real Defend for
+//! Containers rules (every step of the sequences); paths are built from
+//! components that hit the atoms' edges (case, dots, unicode, `..`, long
+//! components). The event's document is built the way the live path
+//! builds it: the walked components joined (`cwd_from_components`), then
+//! `FileFields::from_path`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use proptest::prelude::*;
+use sensor::ecs::byte_text::to_text;
+use sensor::ecs::document::{FileExt, FileFields, FileOriginal};
+use sensor::eql::{compile::compile, parser::parse_statement, CompiledQuery};
+use sensor::kernel::decode::{cwd_from_components, join_name};
+use sensor::rules::prefilter::{statement_queries, walk_form, FilePrefilter, Tables, OPS};
+use sensor_common::file_op;
+use serde_json::{json, Value};
+
+/// (event.type, event.action) of each operation, as the sensor emits them.
+fn kind(op: u32) -> (&'static str, &'static str) {
+    match op {
+        file_op::OPEN_WRITE => ("change", "open"),
+        file_op::CREATE => ("creation", "creation"),
+        file_op::DELETE => ("deletion", "deletion"),
+        _ => ("change", "rename"),
+    }
+}
+
+fn file_fields(path: &[u8]) -> FileFields {
+    FileFields::from_path(&to_text(path))
+}
+
+/// The event document of `op` on the walked `walk` (and `old` for a
+/// rename), with a process and container that rules may ask about.
+fn document(op: u32, walk: &[u8], old: Option<&[u8]>, process: &str) -> Value {
+    let mut file = file_fields(&cwd_from_components(walk));
+    if let Some(old) = old {
+        let o = file_fields(&cwd_from_components(old));
+        if let (Some(path), Some(name)) = (o.path, o.name) {
+            file.ext = Some(FileExt {
+                original: FileOriginal { path, name },
+            });
+        }
+    }
+    let (t, a) = kind(op);
+    json!({
+        "event": {"kind": "event", "category": ["file"], "type": [t], "action": a},
+        "host": {"os": {"type": "linux"}},
+        "container": {"id": "c0ffee"},
+        "user": {"id": "0"},
+        "process": {"name": process, "args": [process, "755"], "executable": format!("/usr/bin/{process}")},
+        "file": serde_json::to_value(&file).unwrap(),
+    })
+}
+
+/// Compiled queries of a statement (every step of a sequence).
+fn queries(src: &str) -> Vec<CompiledQuery> {
+    match parse_statement(src) {
+        Ok(stmt) => statement_queries(&stmt)
+            .into_iter()
+            .filter_map(|q| compile(q).ok())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// One rule under test: its text, compiled queries (every step) and the
+/// prefilter tables derived from it alone.
+struct Case {
+    src: String,
+    queries: Vec<CompiledQuery>,
+    tables: Tables,
+}
+
+fn case(src: &str) -> Case {
+    Case {
+        src: src.to_owned(),
+        queries: queries(src),
+        tables: FilePrefilter::from_queries([("r", src)]).tables(),
+    }
+}
+
+/// `process.name` as the agent derives it from an execve filename
+/// (`process_table::on_exec`): the basename's text, or — for an fd or
+/// `/proc` exec — the executable's, which the kernel does not know (here a
+/// name a rule asks for, the worst case).
+fn process_name(filename: &[u8]) -> String {
+    if filename.starts_with(b"/dev/fd/") || filename.starts_with(b"/proc/") {
+        return "chmod".to_owned();
+    }
+    let base = match filename.iter().rposition(|b| *b == b'/') {
+        Some(i) => &filename[i + 1..],
+        None => filename,
+    };
+    to_text(base).into_owned()
+}
+
+/// Checks one path (and a rename's old path) over every operation, for a
+/// process started from `filename`: whenever a rule matches, its own
+/// tables and the union's (`all`) pass, with the process verdict each
+/// table's exec step gives.
+fn check(
+    rules: &[Case],
+    all: &Tables,
+    comps: &[String],
+    old: &[String],
+    filename: &[u8],
+) -> Result<(), TestCaseError> {
+    let process = process_name(filename);
+    let process = process.as_str();
+    let path = format!("/{}", comps.join("/"));
+    let old_path = format!("/{}", old.join("/"));
+    let walk = walk_form(path.as_bytes());
+    let old_walk = walk_form(old_path.as_bytes());
+    for (op, _) in OPS {
+        let old = (op == file_op::RENAME).then_some(old_walk.as_slice());
+        let doc = document(op, &walk, old, process);
+        for r in rules {
+            if r.queries.iter().any(|q| q.matches(&doc)) {
+                prop_assert!(
+                    r.tables.passes_process(op, r.tables.proc_verdict(filename, false), Some(&walk), old, false),
+                    "rule {:?} matches op {op} path {path:?} (old {old_path:?}) but its prefilter drops it; tables {:?}",
+                    r.src,
+                    r.tables
+                );
+                prop_assert!(
+                    all.passes_process(op, all.proc_verdict(filename, false), Some(&walk), old, false),
+                    "rule {:?} matches op {op} path {path:?} (old {old_path:?}) but the union's prefilter drops it",
+                    r.src
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Names as a process passes them to unlink/rename (syscall tracepoints):
+/// plain names, and the ones the kernel must not check (slashes, `.`,
+/// `..`, trailing slash, absolute).
+const PASSED_NAMES: &[&str] = &[
+    "authorized_keys",
+    ".bash_history",
+    "crontab",
+    "x.service",
+    "data.db",
+    ".",
+    "..",
+    "a/b",
+    "../etc/crontab",
+    "cron.d/",
+    "/etc/crontab",
+    "/tmp/x",
+    ".ssh/authorized_keys",
+    "日本",
+    "a\\b",
+];
+
+/// Checks a syscall-tracepoint record (`FILE_NAMES`): names relative to
+/// the walked directory `dir`, joined by the agent (`join_name`): whenever
+/// a rule matches the joined path(s), the names model passes it.
+fn check_names(
+    rules: &[Case],
+    all: &Tables,
+    dir: &[String],
+    name: &str,
+    old_name: &str,
+    filename: &[u8],
+) -> Result<(), TestCaseError> {
+    // A walked directory never has `.` or `..` components (they are the
+    // names' business).
+    let dir: Vec<&str> = dir
+        .iter()
+        .map(String::as_str)
+        .filter(|c| *c != "." && *c != "..")
+        .collect();
+    let dir_path = format!("/{}", dir.join("/"));
+    let dir_walk = walk_form(dir_path.as_bytes());
+    let process = process_name(filename);
+    let joined = |n: &str| join_name(Some(dir_path.as_bytes()), n.as_bytes());
+    let (Some(path), Some(old_path)) = (joined(name), joined(old_name)) else {
+        return Ok(());
+    };
+    let walk = walk_form(&path);
+    let old_walk = walk_form(&old_path);
+    for (op, _) in OPS {
+        let old = (op == file_op::RENAME).then_some(old_walk.as_slice());
+        let doc = document(op, &walk, old, &process);
+        for t in rules
+            .iter()
+            .map(|r| (&r.tables, r))
+            .chain(std::iter::empty())
+        {
+            let (tables, r) = t;
+            if r.queries.iter().any(|q| q.matches(&doc)) {
+                for tables in [tables, all] {
+                    prop_assert!(
+                        tables.passes_names(
+                            op,
+                            tables.proc_verdict(filename, false),
+                            Some(&dir_walk),
+                            Some(name.as_bytes()),
+                            Some(old_name.as_bytes()),
+                        ),
+                        "rule {:?} matches op {op} {name:?} (old {old_name:?}) in {dir_path:?} but the names check drops it",
+                        r.src
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+const COMPONENTS: &[&str] = &[
+    "etc",
+    "ETC",
+    "Etc",
+    "cron.d",
+    "CRON.D",
+    "cron.daily",
+    ".ssh",
+    "authorized_keys",
+    "authorized_keys2",
+    "..",
+    ".",
+    "é",
+    "日本",
+    "ld.so.preload",
+    "ld.so.conf.d",
+    "ld.so.conf",
+    "sudoers",
+    "sudoers.d",
+    "a.service",
+    "b.SERVICE",
+    "x.tar.gz",
+    ".bashrc",
+    ".bash_history",
+    "tmp",
+    "home",
+    "root",
+    "var",
+    "run",
+    "secrets",
+    "kubernetes.io",
+    "serviceaccount",
+    "token",
+    "release_agent",
+    "notify_on_release",
+    "x.",
+    ".x.",
+    "a*b",
+    "a?b",
+    "a\\b",
+    "systemd",
+    "system",
+    "dev",
+    "5",
+    "shm",
+    "entrypoint.sh",
+    "profile",
+    "bin",
+    "usr",
+    "local",
+];
+
+fn component() -> impl Strategy<Value = String> {
+    prop_oneof![
+        8 => prop::sample::select(COMPONENTS).prop_map(str::to_owned),
+        1 => (1usize..250).prop_map(|n| "a".repeat(n)),
+        1 => "[a-zA-Z.é]{1,6}",
+    ]
+}
+
+/// Paths: random components, or one of the rule values (`VALUES`) with
+/// its wildcards filled in and maybe more components after it, so that
+/// rules and paths actually meet.
+fn path() -> impl Strategy<Value = Vec<String>> {
+    let from_value = (
+        prop::sample::select(VALUES),
+        component(),
+        proptest::collection::vec(component(), 0..3),
+    )
+        .prop_map(|(v, fill, more)| {
+            let filled = v.replace('*', &fill).replace('?', "x");
+            let mut comps: Vec<String> = filled
+                .split('/')
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect();
+            comps.extend(more);
+            if comps.is_empty() {
+                comps.push("x".to_owned());
+            }
+            comps
+        });
+    prop_oneof![
+        4 => proptest::collection::vec(component(), 1..6),
+        1 => proptest::collection::vec(component(), 6..40),
+        5 => from_value,
+    ]
+}
+
+const VALUES: &[&str] = &[
+    "/etc/cron.d/*",
+    "/etc/*",
+    "/etc/crontab",
+    "/etc/sudoers*",
+    "*/.ssh/authorized_keys",
+    "/root/.ssh/authorized_keys",
+    "/ETC/*",
+    "/etc",
+    "/etc/",
+    "*.sh",
+    "sh",
+    "service",
+    "SERVICE",
+    "cron.d",
+    "authorized_keys",
+    ".bashrc",
+    "/e?c/*",
+    "?tc",
+    "/tmp/*",
+    "*",
+    "",
+    "/",
+    "a.service",
+    "日本",
+    "/日本/*",
+    "/é",
+    "x",
+    "gz",
+    "tar.gz",
+    "/home/*/.ssh/*",
+    "*/cron.d/*",
+    "chmod",
+    "CHMOD",
+    "bash",
+    "a\\b",
+    "é",
+    "5",
+    "/etc/ld.so.conf.d/*",
+    "/etc/ld.so.preload",
+    "..",
+    "/var/*/x",
+    "*x",
+    "a\\b",
+    "/a\\b/*",
+    "ld.so.preload",
+    "/etc/cron.d",
+];
+
+const FIELDS: &[&str] = &[
+    "file.path",
+    "file.name",
+    "file.extension",
+    "file.directory",
+    "file.Ext.original.path",
+    "file.Ext.original.name",
+    "process.name",
+];
+
+fn quoted(v: &str) -> String {
+    format!("\"{}\"", v.replace('\\', "\\\\"))
+}
+
+fn leaf() -> impl Strategy<Value = String> {
+    (
+        prop::sample::select(FIELDS),
+        0..8usize,
+        proptest::collection::vec(prop::sample::select(VALUES), 1..4),
+    )
+        .prop_map(|(f, op, vs)| {
+            let list = vs.iter().map(|v| quoted(v)).collect::<Vec<_>>().join(", ");
+            let one = quoted(vs[0]);
+            match op {
+                0 => format!("{f} == {one}"),
+                7 => format!("{f} == 5"),
+                1 => format!("{f} : {one}"),
+                2 => format!("{f} in ({list})"),
+                3 => format!("{f} in~ ({list})"),
+                4 => format!("{f} like ({list})"),
+                5 => format!("{f} like~ ({list})"),
+                _ => format!("{f} != {one}"),
+            }
+        })
+}
+
+fn condition() -> impl Strategy<Value = String> {
+    let event = prop::sample::select(
+        &[
+            "event.type == \"deletion\"",
+            "event.type != \"deletion\"",
+            "event.action == \"rename\"",
+            "event.action in (\"open\", \"creation\")",
+            "event.type == \"change\"",
+        ][..],
+    )
+    .prop_map(str::to_owned);
+    let atom = prop_oneof![4 => leaf(), 1 => event];
+    atom.prop_recursive(3, 12, 3, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 2..4)
+                .prop_map(|v| format!("({})", v.join(" and "))),
+            proptest::collection::vec(inner.clone(), 2..4)
+                .prop_map(|v| format!("({})", v.join(" or "))),
+            inner.prop_map(|c| format!("not ({c})")),
+        ]
+    })
+}
+
+fn rule() -> impl Strategy<Value = String> {
+    (prop::bool::ANY, condition()).prop_map(|(any, c)| {
+        if any {
+            format!("any where event.category == \"file\" and {c}")
+        } else {
+            format!("file where {c}")
+        }
+    })
+}
+
+/// Execve filenames: names rules ask for (and near misses: case, suffix,
+/// a directory named like one), relative and fd execs, non-UTF-8 bytes.
+fn filename() -> impl Strategy<Value = Vec<u8>> {
+    let dir = prop::sample::select(
+        &[
+            "/usr/bin/",
+            "/bin/",
+            "",
+            "./",
+            "../x/",
+            "/chmod/",
+            "/dev/fd/",
+            "/proc/self/",
+            "/a\\b/",
+        ][..],
+    );
+    let name = prop::sample::select(
+        &[
+            "chmod", "CHMOD", "chmod2", "sh", "bash", "busybox", "curl", "wget", "5", "a\\b", "é",
+            "", "exe", "3",
+        ][..],
+    );
+    (dir, name, prop::bool::weighted(0.1)).prop_map(|(d, n, bad)| {
+        let mut f = format!("{d}{n}").into_bytes();
+        if bad {
+            f.push(0xff);
+        }
+        f
+    })
+}
+
+fn d4c_rules() -> Vec<String> {
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/rules/elastic/cloud_defend");
+    let report = sensor::rules::RuleSet::load_paths(&[dir]).expect("the D4C rules load");
+    let set = report.ruleset;
+    set.rules()
+        .iter()
+        .map(|r| r.meta.query.clone())
+        .chain(set.sequences().iter().map(|r| r.meta.query.clone()))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
+
+    /// Random rules, alone and two at a time (union of their atoms).
+    #[test]
+    fn random_rules_never_lose_a_match(
+        rules in proptest::collection::vec(rule(), 1..3),
+        comps in path(),
+        old in path(),
+        process in filename(),
+    ) {
+        let cases: Vec<Case> = rules.iter().map(|r| case(r)).collect();
+        prop_assume!(cases.iter().all(|c| !c.queries.is_empty()));
+        let all = FilePrefilter::from_queries(rules.iter().map(|r| ("r", r.as_str()))).tables();
+        check(&cases, &all, &comps, &old, &process)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// The Defend for Containers rules, each alone (one rule's pass-all
+    /// must not hide another's atoms) and all together.
+    #[test]
+    fn d4c_rules_never_lose_a_match(
+        comps in path(),
+        old in path(),
+        process in filename(),
+    ) {
+        D4C.with(|(cases, all)| check(cases, all, &comps, &old, &process))?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// Syscall-tracepoint unlink and rename records (names as passed),
+    /// against random rules and the D4C set.
+    #[test]
+    fn passed_names_never_lose_a_match(
+        rules in proptest::collection::vec(rule(), 1..3),
+        dir in path(),
+        name in prop::sample::select(PASSED_NAMES),
+        old_name in prop::sample::select(PASSED_NAMES),
+        process in filename(),
+    ) {
+        let cases: Vec<Case> = rules.iter().map(|r| case(r)).collect();
+        prop_assume!(cases.iter().all(|c| !c.queries.is_empty()));
+        let all = FilePrefilter::from_queries(rules.iter().map(|r| ("r", r.as_str()))).tables();
+        check_names(&cases, &all, &dir, name, old_name, &process)?;
+        D4C.with(|(cases, all)| check_names(cases, all, &dir, name, old_name, &process))?;
+    }
+}
+
+thread_local! {
+    static D4C: (Vec<Case>, Tables) = {
+        let rules = d4c_rules();
+        let all = FilePrefilter::from_queries(rules.iter().map(|r| ("r", r.as_str()))).tables();
+        (rules.iter().map(|r| case(r)).collect(), all)
+    };
+}
+
+/// Filtering is real: with the D4C file rules alone, most paths outside
+/// their atoms are dropped, and the atoms' own paths pass.
+#[test]
+fn d4c_file_rules_filter_unrelated_paths() {
+    let rules = d4c_rules();
+    let tables = FilePrefilter::from_queries(
+        rules
+            .iter()
+            .filter(|q| !q.contains("process.name == \"chmod\""))
+            .map(|q| ("r", q.as_str())),
+    )
+    .tables();
+    let pass = |op, p: &str| tables.passes(op, Some(&walk_form(p.as_bytes())), None, false);
+    assert!(!pass(file_op::OPEN_WRITE, "/usr/share/doc/x.txt"));
+    assert!(!pass(file_op::DELETE, "/var/lib/x"));
+    assert!(pass(file_op::OPEN_WRITE, "/etc/cron.d/job"));
+    assert!(pass(file_op::OPEN_WRITE, "/home/u/.ssh/authorized_keys"));
+    assert!(pass(file_op::DELETE, "/root/.bash_history"));
+    assert!(pass(file_op::OPEN_WRITE, "/sys/fs/cgroup/x/release_agent"));
+    // Syscall-tracepoint deletions by plain name are checked too.
+    let del = |dir: &str, name: &str| {
+        tables.passes_names(
+            file_op::DELETE,
+            Some(0),
+            Some(&walk_form(dir.as_bytes())),
+            Some(name.as_bytes()),
+            None,
+        )
+    };
+    assert!(!del("/var/lib", "x"));
+    assert!(del("/root", ".bash_history"));
+    assert!(del("/var/lib", "../x"), "not plain: unchecked");
+}
+
+/// With the whole D4C set (the chmod rule's file branch reduces to process
+/// names), a writer named otherwise is filtered, `chmod` passes (opens:
+/// every creation passes, `/entrypoint*` reduces to the prefix `/`).
+#[test]
+fn d4c_set_filters_by_process_name() {
+    let rules = d4c_rules();
+    let tables = FilePrefilter::from_queries(rules.iter().map(|q| ("r", q.as_str()))).tables();
+    let walk = walk_form(b"/usr/share/doc/x.txt");
+    let pass = |filename: &[u8]| {
+        tables.passes_process(
+            file_op::OPEN_WRITE,
+            tables.proc_verdict(filename, false),
+            Some(&walk),
+            None,
+            false,
+        )
+    };
+    assert!(!pass(b"/usr/bin/python3"));
+    assert!(!pass(b"/usr/bin/tar"));
+    assert!(pass(b"/usr/bin/chmod"));
+    assert!(pass(b"/bin/sh"));
+}
