@@ -415,6 +415,13 @@ impl EcsEvent {
         }
     }
 
+    /// Whether the serialised form has been built (it is kept with the
+    /// event from then on): what the benchmarks count to show which events
+    /// carry it.
+    pub fn json_built(&self) -> bool {
+        self.json.get().is_some()
+    }
+
     /// The document as JSON (built once).
     pub fn to_json(&self) -> &serde_json::Value {
         self.json

@@ -13,14 +13,19 @@
 //!   multi-valued field gives one key per value (terms source). Key values
 //!   compare by type and value, as in sequences.
 //! * **Events.** For each key, each filter's query (with the key's term
-//!   filters) fetches at most as many events as there are filters
-//!   (`size = terminate_after = number of filters`, no sort), and a
+//!   filters) fetches at most `filters + max_samples_per_key − 1` events
+//!   (`size = terminate_after`, no sort), and a
 //!   backtracking search (`matchSample`) picks one event per filter, in
 //!   filter order, all distinct: the first combination found, trying each
 //!   filter's candidates in order. An event may match several filters but
 //!   fills only one. No combination, no sample.
-//! * **One sample per key**, reported in key order (the composite
-//!   aggregation's), its events in filter order. No ordering between the
+//! * **`max_samples_per_key` samples per key** (1 by default): the
+//!   backtracking goes on past the first choice, in the same order, up to
+//!   that many (`matchSamples`; samples of a key may share events),
+//!   reported in key order (the composite aggregation's), each with its
+//!   events in filter order. A key on a `date` field is the stored instant
+//!   (epoch milliseconds), whatever format the value was written in
+//!   ([`CompiledSample::type_date_keys`]). No ordering between the
 //!   filters' events and no time bound: only the search's time range (a
 //!   detection rule's look-back, `from`) limits what can be sampled.
 //!
@@ -30,7 +35,8 @@
 //! and key, and matched with the same backtracking.
 //!
 //! * [`SampleMode::Batch`] (`sensor replay`): samples are decided at the
-//!   end of the input, one per key, reported in key order: Elasticsearch's
+//!   end of the input, up to `max_samples_per_key` per key
+//!   ([`SampleEngine::with_max_samples_per_key`]), reported in key order: Elasticsearch's
 //!   result over the same events.
 //! * [`SampleMode::Stream`] (live): a key's sample is reported as soon as
 //!   every filter has a candidate and a distinct choice exists, with the
@@ -49,7 +55,8 @@
 //! At most `cap` keys are held (keys with candidates and keys closed after
 //! their sample); one more evicts the oldest, counted in
 //! [`SequenceStats::evicted`]. Each key holds at most `filters²`
-//! candidates (an ordinal and a shared payload each).
+//! candidates (an ordinal and a shared payload each; `filters × (filters +
+//! max_samples_per_key − 1)` in batch).
 
 use std::collections::{HashMap, VecDeque};
 

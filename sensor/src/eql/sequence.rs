@@ -246,6 +246,18 @@ impl CompiledSequence {
         self.maxspan_ms
     }
 
+    /// How many steps (positive, missing, `until`) match the document,
+    /// every one evaluated (what the engine may evaluate for one event;
+    /// benchmarks use it to see what that evaluation builds).
+    pub fn matching_steps<D: Document + ?Sized>(&self, doc: &D) -> usize {
+        self.positive
+            .iter()
+            .chain(self.missing.iter().map(|(s, _)| s))
+            .chain(self.until.iter())
+            .filter(|s| s.query.matches(doc))
+            .count()
+    }
+
     /// Whether any step, missing step or `until` matches the document: the
     /// only events the engine needs to see (besides time advancing).
     pub fn interested<D: Document + ?Sized>(&self, doc: &D) -> bool {
