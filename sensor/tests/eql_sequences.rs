@@ -284,11 +284,29 @@ fn missing_event_steps() {
     let evs = [m(1, 0), a(2, 10_000), m(3, 20_000)];
     assert_eq!(run(&both("19s"), &evs), vec![vec![2]]);
     assert!(run(&both("21s"), &evs).is_empty());
-    // Only a trailing event, within maxspan of the step: it alone voids
-    // (steps with nothing in their window are left out); a leading one
-    // past maxspan of the last step is outside its window.
-    assert!(run(&both("21s"), &[a(2, 10_000), m(3, 20_000)]).is_empty());
-    assert_eq!(run(&both("9s"), &[m(1, 0), a(2, 10_000)]), vec![vec![2]]);
+    // With a leading and a trailing step, one of them found is not enough,
+    // however close it is (Elasticsearch's doCheckMissingEvents).
+    assert_eq!(
+        run(&both("21s"), &[a(2, 10_000), m(3, 10_001)]),
+        vec![vec![2]]
+    );
+    assert_eq!(
+        run(&both("21s"), &[m(1, 9_999), a(2, 10_000)]),
+        vec![vec![2]]
+    );
+    // Both found: it is the last leading to the first trailing that counts,
+    // not the positive events (here 20 s apart, maxspan 21 s, though each
+    // is 10 s from the step).
+    let evs = [
+        m(1, 0),
+        m(2, 5_000),
+        a(3, 10_000),
+        m(4, 30_000),
+        m(5, 26_000),
+    ];
+    assert!(run(&both("21s"), &evs).is_empty());
+    let evs = [m(1, 0), a(3, 10_000), m(4, 30_000)];
+    assert_eq!(run(&both("21s"), &evs), vec![vec![3]]);
     // Several missing steps: those with nothing in their window are left
     // out (Elasticsearch's multipleMissing7): one found is enough here.
     let n = |id, ms| ev(id, ms, "process", json!({"step": "n", "k": "x"}));
@@ -299,13 +317,21 @@ fn missing_event_steps() {
         run(two, &[a(1, 1), b(3, 3), c(4, 4), n(5, 5)]),
         vec![vec![1, 3, 4]]
     );
-    // Two missing steps between the same two steps: both, in order.
+    // Two missing steps between the same two steps: each is looked up on
+    // its own, in no order, and any one found voids.
     let seq2 = r#"sequence by k with maxspan=1s [process where step == "a"] ![process where step == "m"] ![process where step == "n"] [process where step == "b"]"#;
     assert!(run(seq2, &[a(1, 1), m(2, 2), n(3, 3), b(4, 4)]).is_empty());
-    assert_eq!(
-        run(seq2, &[a(1, 1), n(2, 2), m(3, 3), b(4, 4)]),
-        vec![vec![1, 4]]
-    );
+    assert!(run(seq2, &[a(1, 1), n(2, 2), m(3, 3), b(4, 4)]).is_empty());
+    assert!(run(seq2, &[a(1, 1), n(2, 2), b(4, 4)]).is_empty());
+    // So one event spoils both steps of `![..] with runs=2`.
+    let runs2 = r#"sequence by k [process where step == "a"] ![process where step == "m"] with runs=2 [process where step == "b"]"#;
+    assert!(run(runs2, &[a(1, 1), m(2, 2), b(3, 3)]).is_empty());
+    // Between two steps, by millisecond timestamp, strictly: an event in
+    // the same millisecond as a step does not void, whatever its order.
+    assert_eq!(run(mid, &[a(1, 1), m(2, 1), b(3, 2)]), vec![vec![1, 3]]);
+    assert_eq!(run(mid, &[a(1, 1), m(2, 2), b(3, 2)]), vec![vec![1, 3]]);
+    // Leading: by millisecond, strictly before the first step.
+    assert_eq!(run(lead, &[a(1, 5), m(2, 5), b(3, 6)]), vec![vec![1, 3]]);
     // A voided sequence still consumed its steps (Elasticsearch builds the
     // positive sequence first): [a1, b1] replaces the older [a0, b0].
     let mid3 = r#"sequence by k [process where step == "a"] ![process where step == "m"] [process where step == "b"] [process where step == "c"]"#;

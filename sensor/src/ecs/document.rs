@@ -415,6 +415,13 @@ impl EcsEvent {
         }
     }
 
+    /// Whether the serialised form has been built (it is kept with the
+    /// event from then on): what the benchmarks count to show which events
+    /// carry it.
+    pub fn json_built(&self) -> bool {
+        self.json.get().is_some()
+    }
+
     /// The document as JSON (built once).
     pub fn to_json(&self) -> &serde_json::Value {
         self.json
@@ -445,6 +452,9 @@ impl Document for EcsEvent {
         let parent = p.parent.as_ref();
         let Some(known) = field.known() else {
             if let Some(found) = self.visit_session_and_runtime(field.path(), f) {
+                return found;
+            }
+            if let Some(found) = self.visit_file(field.path(), f) {
                 return found;
             }
             return self.to_json().visit(field, f);
@@ -553,6 +563,42 @@ impl EcsEvent {
         })
     }
 }
+
+impl EcsEvent {
+    /// `file.*` of a file event, answered natively: the JSON fallback would
+    /// build (and keep, for as long as a sequence holds the event) the whole
+    /// serialised event for each file event a rule looks at. `None`: not
+    /// one of these paths.
+    fn visit_file(&self, path: &str, f: &mut dyn FnMut(Value<'_>) -> bool) -> Option<bool> {
+        let file = self.file.as_ref();
+        let original = file.and_then(|x| x.ext.as_ref()).map(|e| &e.original);
+        Some(match path {
+            "file.path" => visit_opt(file.and_then(|x| x.path.as_deref()), f),
+            "file.name" => visit_opt(file.and_then(|x| x.name.as_deref()), f),
+            "file.directory" => visit_opt(file.and_then(|x| x.directory.as_deref()), f),
+            "file.extension" => visit_opt(file.and_then(|x| x.extension.as_deref()), f),
+            "file.Ext.original.path" => visit_opt(original.map(|o| o.path.as_str()), f),
+            "file.Ext.original.name" => visit_opt(original.map(|o| o.name.as_str()), f),
+            // Serialised only when true.
+            "file.path_incomplete" => {
+                file.is_some_and(|x| x.path_incomplete && f(Value::Bool(true)))
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// The paths [`EcsEvent::visit_file`] answers.
+#[cfg(test)]
+const FILE_PATHS: [&str; 7] = [
+    "file.path",
+    "file.name",
+    "file.directory",
+    "file.extension",
+    "file.Ext.original.path",
+    "file.Ext.original.name",
+    "file.path_incomplete",
+];
 
 /// The paths [`EcsEvent::visit_session_and_runtime`] answers.
 #[cfg(test)]
@@ -809,6 +855,79 @@ mod tests {
         for path in SESSION_AND_RUNTIME_PATHS {
             assert!(full.visit(&FieldRef::new(path), &mut |_| true), "{path}");
         }
+    }
+
+    #[test]
+    fn native_and_json_views_agree_on_file_fields() {
+        let file_event = |action, file: Option<FileFields>| {
+            let base = event();
+            let mut ev = EcsEvent::new(
+                action,
+                SystemTime::UNIX_EPOCH,
+                "f".into(),
+                base.process.clone(),
+                base.host.clone(),
+                0,
+                0,
+            );
+            ev.file = file;
+            ev
+        };
+        let mut renamed = FileFields::from_path("/tmp/new.sh");
+        renamed.ext = Some(FileExt {
+            original: FileOriginal {
+                path: "/tmp/old.txt".into(),
+                name: "old.txt".into(),
+            },
+        });
+        let incomplete = FileFields {
+            name: Some("x".into()),
+            path_incomplete: true,
+            ..FileFields::default()
+        };
+        let cases = [
+            file_event(Action::FileRename, Some(renamed)),
+            file_event(
+                Action::FileCreation,
+                Some(FileFields::from_path("/etc/cron.d/job")),
+            ),
+            file_event(
+                Action::FileDeletion,
+                Some(FileFields::from_path("/.bashrc")),
+            ),
+            file_event(Action::FileOpen, Some(incomplete)),
+            event(),
+        ];
+        let mut answered = std::collections::HashSet::new();
+        for ev in &cases {
+            let json = serde_json::to_value(ev).expect("json");
+            for path in FILE_PATHS {
+                let r = FieldRef::new(path);
+                let mut native = Vec::new();
+                assert!(ev
+                    .visit_file(path, &mut |v| {
+                        native.push(format!("{v:?}"));
+                        false
+                    })
+                    .is_some());
+                let mut generic = Vec::new();
+                json.visit(&r, &mut |v| {
+                    generic.push(format!("{v:?}"));
+                    false
+                });
+                assert_eq!(native, generic, "field {path}");
+                if !native.is_empty() {
+                    answered.insert(path);
+                }
+            }
+            // Through the document's lookup, without building the JSON.
+            for path in FILE_PATHS {
+                ev.visit(&FieldRef::new(path), &mut |_| false);
+            }
+            assert!(ev.json.get().is_none());
+        }
+        // Every path has a value in some case.
+        assert_eq!(answered.len(), FILE_PATHS.len());
     }
 
     #[test]

@@ -161,6 +161,151 @@ fn parse_iso(b: &[u8]) -> Option<(i64, u32)> {
     ))
 }
 
+/// A `date` mapping's `format`: alternatives separated by `||`, each a
+/// built-in name (`epoch_millis`, `epoch_second`, the ISO names read as
+/// [`parse_millis`] reads a date) or a Java `DateTimeFormatter` pattern of
+/// numeric fields (`yyyy`/`uuuu`, `MM`, `dd`, `HH`, `mm`, `ss`, `SSS`) and
+/// literals, always UTC. Elasticsearch stores a `date` as epoch
+/// milliseconds whatever its format, so values written in different formats
+/// are one instant (what a `sample` key on the field compares).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DateFormat {
+    alternatives: Vec<String>,
+}
+
+impl Default for DateFormat {
+    /// `strict_date_optional_time||epoch_millis`, a `date` field's default.
+    fn default() -> DateFormat {
+        DateFormat::new("strict_date_optional_time||epoch_millis")
+    }
+}
+
+impl DateFormat {
+    /// A format as a mapping's `format` writes it.
+    pub fn new(spec: &str) -> DateFormat {
+        DateFormat {
+            alternatives: spec
+                .split("||")
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        }
+    }
+
+    /// Adds another format's alternatives (a field mapped with different
+    /// formats in different indices).
+    pub fn merge(&mut self, other: &DateFormat) {
+        for a in &other.alternatives {
+            if !self.alternatives.contains(a) {
+                self.alternatives.push(a.clone());
+            }
+        }
+    }
+
+    /// Epoch milliseconds of `s` by the first alternative that reads it.
+    pub fn parse_millis(&self, s: &str) -> Option<i64> {
+        self.alternatives.iter().find_map(|a| parse_one(a, s))
+    }
+}
+
+fn parse_one(format: &str, s: &str) -> Option<i64> {
+    match format {
+        "epoch_millis" => {
+            let int = s.split_once('.').map_or(s, |(i, _)| i);
+            int.parse().ok()
+        }
+        "epoch_second" => s.parse::<i64>().ok()?.checked_mul(1000),
+        "strict_date_optional_time"
+        | "date_optional_time"
+        | "strict_date_optional_time_nanos"
+        | "strict_date_time"
+        | "date_time"
+        | "strict_date"
+        | "date" => parse_iso(s.as_bytes()).map(|(ms, _)| ms),
+        pattern => parse_pattern(pattern, s),
+    }
+}
+
+/// `s` read with a `DateTimeFormatter` pattern of numeric fields; `None`
+/// for text fields (`MMM`, `EEE`), zones and anything else.
+fn parse_pattern(pattern: &str, s: &str) -> Option<i64> {
+    let p: Vec<char> = pattern.chars().collect();
+    let b = s.as_bytes();
+    let (mut year, mut month, mut day) = (None, 1, 1);
+    let (mut h, mut mi, mut sec, mut millis) = (0, 0, 0, 0);
+    let (mut i, mut at) = (0, 0);
+    while i < p.len() {
+        let c = p[i];
+        if c == '\'' {
+            let end = p[i + 1..].iter().position(|&x| x == '\'')? + i + 1;
+            for &lit in &p[i + 1..end] {
+                let mut buf = [0u8; 4];
+                let lit = lit.encode_utf8(&mut buf).as_bytes();
+                if !b[at..].starts_with(lit) {
+                    return None;
+                }
+                at += lit.len();
+            }
+            i = end + 1;
+            continue;
+        }
+        if !c.is_ascii_alphabetic() {
+            let mut buf = [0u8; 4];
+            let lit = c.encode_utf8(&mut buf).as_bytes();
+            if !b[at..].starts_with(lit) {
+                return None;
+            }
+            at += lit.len();
+            i += 1;
+            continue;
+        }
+        let run = p[i..].iter().take_while(|&&x| x == c).count();
+        i += run;
+        // One letter: 1 or more digits (a year up to 9); more: that many.
+        let (min, max) = match (c, run) {
+            ('y' | 'u', 1) => (1, 9),
+            ('y' | 'u', 2) => (2, 2),
+            (_, 1) => (1, 2),
+            (_, n) => (n, n),
+        };
+        let n = b[at..]
+            .iter()
+            .take(max)
+            .take_while(|x| x.is_ascii_digit())
+            .count();
+        if n < min {
+            return None;
+        }
+        let v: i64 = s.get(at..at + n)?.parse().ok()?;
+        at += n;
+        match c {
+            'y' | 'u' if run == 2 => year = Some(2000 + v),
+            'y' | 'u' => year = Some(v),
+            'M' if run <= 2 => month = v,
+            'd' => day = v,
+            'H' => h = v,
+            'm' => mi = v,
+            's' => sec = v,
+            'S' => millis = i64::from(fraction_nanos(&b[at - n..at], 9) / 1_000_000),
+            _ => return None,
+        }
+    }
+    let year = year?;
+    if at != b.len()
+        || !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || h > 23
+        || mi > 59
+        || sec > 59
+    {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(((days * 24 + h) * 60 + mi) * 60_000 + sec * 1000 + millis)
+}
+
 fn days_in_month(y: i64, m: i64) -> i64 {
     match m {
         2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
@@ -184,6 +329,47 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mapping_formats_read_one_instant() {
+        let day = 1_671_235_200_000; // 2022-12-17T00:00:00Z
+        assert_eq!(
+            DateFormat::new("dd-MM-yyyy").parse_millis("17-12-2022"),
+            Some(day)
+        );
+        assert_eq!(
+            DateFormat::new("yyyy-MM-dd").parse_millis("2022-12-17"),
+            Some(day)
+        );
+        assert_eq!(
+            DateFormat::new("yyyy-MM-dd").parse_millis("17-12-2022"),
+            None
+        );
+        let d = DateFormat::default();
+        assert_eq!(d.parse_millis("1671235200000"), Some(day));
+        assert_eq!(d.parse_millis("2022-12-17"), Some(day));
+        assert_eq!(d.parse_millis("17-12-2022"), None);
+        let mut both = DateFormat::new("dd-MM-yyyy");
+        both.merge(&DateFormat::new("yyyy-MM-dd||epoch_millis"));
+        for s in ["17-12-2022", "2022-12-17", "1671235200000"] {
+            assert_eq!(both.parse_millis(s), Some(day), "{s}");
+        }
+        let t = DateFormat::new("yyyy/MM/dd HH:mm:ss.SSS");
+        assert_eq!(t.parse_millis("1970/01/02 00:00:01.5"), None);
+        assert_eq!(t.parse_millis("1970/01/02 00:00:01.500"), Some(86_401_500));
+        assert_eq!(
+            DateFormat::new("'day' d.M.yyyy").parse_millis("day 2.1.1970"),
+            Some(86_400_000)
+        );
+        assert_eq!(
+            DateFormat::new("dd-MM-yyyy").parse_millis("31-02-2022"),
+            None
+        );
+        assert_eq!(
+            DateFormat::new("dd MMM yyyy").parse_millis("17 Dec 2022"),
+            None
+        );
+    }
 
     #[test]
     fn iso_forms_and_epoch_millis() {

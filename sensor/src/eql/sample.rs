@@ -13,14 +13,19 @@
 //!   multi-valued field gives one key per value (terms source). Key values
 //!   compare by type and value, as in sequences.
 //! * **Events.** For each key, each filter's query (with the key's term
-//!   filters) fetches at most as many events as there are filters
-//!   (`size = terminate_after = number of filters`, no sort), and a
+//!   filters) fetches at most `filters + max_samples_per_key − 1` events
+//!   (`size = terminate_after`, no sort), and a
 //!   backtracking search (`matchSample`) picks one event per filter, in
 //!   filter order, all distinct: the first combination found, trying each
 //!   filter's candidates in order. An event may match several filters but
 //!   fills only one. No combination, no sample.
-//! * **One sample per key**, reported in key order (the composite
-//!   aggregation's), its events in filter order. No ordering between the
+//! * **`max_samples_per_key` samples per key** (1 by default): the
+//!   backtracking goes on past the first choice, in the same order, up to
+//!   that many (`matchSamples`; samples of a key may share events),
+//!   reported in key order (the composite aggregation's), each with its
+//!   events in filter order. A key on a `date` field is the stored instant
+//!   (epoch milliseconds), whatever format the value was written in
+//!   ([`CompiledSample::type_date_keys`]). No ordering between the
 //!   filters' events and no time bound: only the search's time range (a
 //!   detection rule's look-back, `from`) limits what can be sampled.
 //!
@@ -30,7 +35,8 @@
 //! and key, and matched with the same backtracking.
 //!
 //! * [`SampleMode::Batch`] (`sensor replay`): samples are decided at the
-//!   end of the input, one per key, reported in key order: Elasticsearch's
+//!   end of the input, up to `max_samples_per_key` per key
+//!   ([`SampleEngine::with_max_samples_per_key`]), reported in key order: Elasticsearch's
 //!   result over the same events.
 //! * [`SampleMode::Stream`] (live): a key's sample is reported as soon as
 //!   every filter has a candidate and a distinct choice exists, with the
@@ -49,11 +55,13 @@
 //! At most `cap` keys are held (keys with candidates and keys closed after
 //! their sample); one more evicts the oldest, counted in
 //! [`SequenceStats::evicted`]. Each key holds at most `filters²`
-//! candidates (an ordinal and a shared payload each).
+//! candidates (an ordinal and a shared payload each; `filters × (filters +
+//! max_samples_per_key − 1)` in batch).
 
 use std::collections::{HashMap, VecDeque};
 
 use super::ast::SampleQuery;
+use super::dates::DateFormat;
 use super::document::Document;
 use super::error::EqlError;
 use super::sequence::{compile_step, keys_of, Key, Ordinal, SequenceMatch, SequenceStats, Step};
@@ -74,6 +82,18 @@ impl CompiledSample {
     /// engine needs to see.
     pub fn interested<D: Document + ?Sized>(&self, doc: &D) -> bool {
         self.filters.iter().any(|f| f.query.matches(doc))
+    }
+
+    /// Reads the join keys on `date` fields (those `format_of` gives a
+    /// format for, from an index mapping) as epoch milliseconds, as
+    /// Elasticsearch's composite aggregation gives them: values written in
+    /// different formats are one key.
+    pub fn type_date_keys(&mut self, format_of: &dyn Fn(&str) -> Option<DateFormat>) {
+        for f in &mut self.filters {
+            for k in &mut f.keys {
+                k.type_as_date(format_of);
+            }
+        }
     }
 }
 
@@ -126,6 +146,8 @@ pub struct SampleEngine<P> {
     /// Keys in insertion order (generation, key); stale entries skipped.
     age: VecDeque<(u64, Key)>,
     cap: usize,
+    /// Most samples per key (batch; Elasticsearch's `max_samples_per_key`).
+    per_key: usize,
     gen: u64,
     stats: SequenceStats,
 }
@@ -138,9 +160,23 @@ impl<P: Clone> SampleEngine<P> {
             keys: HashMap::new(),
             age: VecDeque::new(),
             cap: cap.max(1),
+            per_key: 1,
             gen: 0,
             stats: SequenceStats::default(),
         }
+    }
+
+    /// Up to `n` samples per key in batch mode (Elasticsearch's
+    /// `max_samples_per_key`, 1 by default): each filter then keeps
+    /// `filters + n − 1` candidates per key (what Elasticsearch fetches,
+    /// `SampleQueryRequest.singleKeyPair`), and the distinct combinations
+    /// are enumerated in order up to `n` (`SampleIterator.matchSamples`;
+    /// two samples of a key may share events). The stream gives one.
+    pub fn with_max_samples_per_key(mut self, n: usize) -> SampleEngine<P> {
+        if self.mode == SampleMode::Batch {
+            self.per_key = n.max(1);
+        }
+        self
     }
 
     /// Counters (`pending`: keys holding candidates of an incomplete
@@ -251,7 +287,7 @@ impl<P: Clone> SampleEngine<P> {
                 let Some(st) = self.keys.get_mut(&key) else {
                     continue;
                 };
-                if st.closed || st.candidates[i].len() >= n {
+                if st.closed || st.candidates[i].len() >= n.saturating_add(self.per_key - 1) {
                     continue;
                 }
                 let p = cached.get_or_insert_with(&mut *payload).clone();
@@ -288,9 +324,12 @@ impl<P: Clone> SampleEngine<P> {
         self.age.clear();
         keys.sort_by(|a, b| a.0.cmp(&b.0));
         for (key, st) in keys {
-            if let Some(events) = choose(&st.candidates) {
+            for events in choose_all(&st.candidates, self.per_key) {
                 self.stats.completed += 1;
-                out.push(SequenceMatch { key, events });
+                out.push(SequenceMatch {
+                    key: key.clone(),
+                    events,
+                });
             }
         }
     }
@@ -315,6 +354,53 @@ fn choose<P: Clone>(candidates: &[Vec<(Ordinal, P)>]) -> Option<Vec<P>> {
         )
     } else {
         None
+    }
+}
+
+/// Up to `max` combinations of one candidate per filter, all distinct
+/// within a combination, in the order [`choose`]'s search meets them
+/// (Elasticsearch's `SampleIterator.matchSamples`).
+fn choose_all<P: Clone>(candidates: &[Vec<(Ordinal, P)>], max: usize) -> Vec<Vec<P>> {
+    let mut found = Vec::new();
+    if max == 0 || candidates.iter().any(Vec::is_empty) {
+        return found;
+    }
+    let mut picked: Vec<usize> = Vec::with_capacity(candidates.len());
+    enumerate(candidates, &mut picked, max, &mut found);
+    found
+}
+
+fn enumerate<P: Clone>(
+    candidates: &[Vec<(Ordinal, P)>],
+    picked: &mut Vec<usize>,
+    max: usize,
+    found: &mut Vec<Vec<P>>,
+) {
+    let f = picked.len();
+    if f == candidates.len() {
+        found.push(
+            picked
+                .iter()
+                .enumerate()
+                .map(|(g, &c)| candidates[g][c].1.clone())
+                .collect(),
+        );
+        return;
+    }
+    for (c, (ord, _)) in candidates[f].iter().enumerate() {
+        if found.len() == max {
+            return;
+        }
+        let taken = picked
+            .iter()
+            .enumerate()
+            .any(|(g, &d)| candidates[g][d].0 == *ord);
+        if taken {
+            continue;
+        }
+        picked.push(c);
+        enumerate(candidates, picked, max, found);
+        picked.pop();
     }
 }
 
@@ -445,6 +531,58 @@ mod tests {
             ev(3, 3, json!({"h": 1, "a": 1})),
         ];
         assert_eq!(run(q, BATCH, 100, &events).0, vec![vec![3, 1, 2]]);
+    }
+
+    #[test]
+    fn max_samples_per_key_enumerates_distinct_combinations_in_order() {
+        let q = "sample by h [any where a == 1] [any where b == 1]";
+        let events = [
+            ev(1, 1, json!({"h": 1, "a": 1, "b": 1})),
+            ev(2, 2, json!({"h": 1, "a": 1})),
+            ev(3, 3, json!({"h": 1, "b": 1})),
+            ev(4, 4, json!({"h": 1, "a": 1})),
+            ev(5, 5, json!({"h": 2, "a": 1})),
+            ev(6, 6, json!({"h": 2, "b": 1})),
+        ];
+        let run_n = |n: usize| {
+            let s = compiled(q);
+            let mut e: SampleEngine<u64> =
+                SampleEngine::new(BATCH, 100).with_max_samples_per_key(n);
+            let mut out = Vec::new();
+            for (i, v) in events.iter().enumerate() {
+                let ord = Ordinal::of(v, i as u64).expect("timestamp");
+                let id = v["id"].as_u64().expect("id");
+                e.process(&s, v, ord, &mut || id, &mut out);
+            }
+            e.finish(&mut out);
+            out.into_iter().map(|m| m.events).collect::<Vec<_>>()
+        };
+        // Key 1: a-candidates 1, 2 (then 4), b-candidates 1, 3: with 2+n-1
+        // candidates each, [1,3], [2,1], [2,3] (never [1,1]); samples of a
+        // key share events; key 2 has one.
+        assert_eq!(run_n(1), vec![vec![1, 3], vec![5, 6]]);
+        assert_eq!(run_n(2), vec![vec![1, 3], vec![2, 1], vec![5, 6]]);
+        assert_eq!(
+            run_n(3),
+            vec![vec![1, 3], vec![2, 1], vec![2, 3], vec![5, 6]]
+        );
+        assert_eq!(
+            run_n(10),
+            vec![
+                vec![1, 3],
+                vec![2, 1],
+                vec![2, 3],
+                vec![4, 1],
+                vec![4, 3],
+                vec![5, 6]
+            ]
+        );
+        // The stream gives one per window whatever is asked.
+        let s = compiled(q);
+        let e: SampleEngine<u64> = SampleEngine::new(SampleMode::Stream { window_ms: 10 }, 100)
+            .with_max_samples_per_key(5);
+        assert_eq!(e.per_key, 1);
+        assert!(s.filters() == 2);
     }
 
     #[test]

@@ -48,16 +48,15 @@
 //! * **runs=N** repeats a step N times.
 //! * **Missing events `![q]`** (also `-[q]`). The positive steps form
 //!   sequences as above; a completed one is then checked against the
-//!   events of the missing steps with its key (see `voided`): each missing
-//!   step looks in its window (between its two steps; `[last − maxspan,
-//!   first)` before the first; `(last, first + maxspan]` after the last);
-//!   steps with nothing in their window are left out, and the sequence is
-//!   voided when the others can all be filled at once, in order, the whole
-//!   within maxspan. So one event strictly between two steps voids; a
-//!   leading and a trailing event void together only within maxspan of
-//!   each other. A sequence with a trailing missing step is decided once
-//!   time passes `first + maxspan` (or at the end of a replay). Leading and
-//!   trailing missing steps require `maxspan`. The most recent
+//!   events of the missing steps with its key the way Elasticsearch does it
+//!   (see `voided`): each missing step on its own, by millisecond
+//!   timestamps. An event strictly between two positive steps voids; a
+//!   leading (trailing) step finds the latest (earliest) event before the
+//!   first (after the last) step, and voids only within maxspan of the
+//!   positive events, or, with both, of each other when both are found. A
+//!   sequence with a trailing missing step is decided once time passes
+//!   `first + maxspan` (or at the end of a replay). Leading and trailing
+//!   missing steps require `maxspan`. The most recent
 //!   [`MAX_MISSING_HISTORY`] events per key and missing step are kept.
 //!
 //! # Bounded state
@@ -75,6 +74,7 @@ use std::collections::{HashMap, VecDeque};
 
 use super::ast::{Field, SequenceQuery, SequenceStep};
 use super::compile::{compile as compile_query, CompiledQuery};
+use super::dates::DateFormat;
 use super::document::{Document, FieldRef, Value};
 use super::error::EqlError;
 
@@ -191,6 +191,18 @@ pub type Key = Box<[KeyValue]>;
 pub(crate) struct KeyField {
     field: FieldRef,
     optional: bool,
+    /// A `date` field (an index mapping says so): its values are read as
+    /// epoch milliseconds through the mapping's format, as Elasticsearch
+    /// stores them, so `17-12-2022` and `1671235200000` are one key.
+    date: Option<std::sync::Arc<DateFormat>>,
+}
+
+impl KeyField {
+    /// Reads this key as a `date` of `format` when `format_of` gives one
+    /// for its field.
+    pub(crate) fn type_as_date(&mut self, format_of: &dyn Fn(&str) -> Option<DateFormat>) {
+        self.date = format_of(self.field.path()).map(std::sync::Arc::new);
+    }
 }
 
 /// One step (or `sample` filter): its query and its join key fields (the
@@ -234,6 +246,18 @@ impl CompiledSequence {
         self.maxspan_ms
     }
 
+    /// How many steps (positive, missing, `until`) match the document,
+    /// every one evaluated (what the engine may evaluate for one event;
+    /// benchmarks use it to see what that evaluation builds).
+    pub fn matching_steps<D: Document + ?Sized>(&self, doc: &D) -> usize {
+        self.positive
+            .iter()
+            .chain(self.missing.iter().map(|(s, _)| s))
+            .chain(self.until.iter())
+            .filter(|s| s.query.matches(doc))
+            .count()
+    }
+
     /// Whether any step, missing step or `until` matches the document: the
     /// only events the engine needs to see (besides time advancing).
     pub fn interested<D: Document + ?Sized>(&self, doc: &D) -> bool {
@@ -250,6 +274,7 @@ fn key_fields(seq_by: &[Field], step_by: &[Field]) -> Vec<KeyField> {
         .map(|f| KeyField {
             field: FieldRef::new(&f.path),
             optional: f.optional,
+            date: None,
         })
         .collect()
 }
@@ -326,7 +351,13 @@ pub(crate) fn keys_of<D: Document + ?Sized>(doc: &D, fields: &[KeyField]) -> Vec
     for kf in fields {
         let mut values: Vec<KeyValue> = Vec::new();
         doc.visit(&kf.field, &mut |v| {
-            let kv = KeyValue::from_value(v);
+            let kv = match (&kf.date, v) {
+                (Some(f), Value::Str(s)) => f
+                    .parse_millis(s)
+                    .map_or_else(|| KeyValue::Str(s.into()), KeyValue::Int),
+                (Some(_), Value::Float(x)) => KeyValue::Int(x.trunc() as i64),
+                (_, v) => KeyValue::from_value(v),
+            };
             if !values.contains(&kv) {
                 values.push(kv);
             }
@@ -717,74 +748,69 @@ impl<P: Clone> SequenceEngine<P> {
     }
 
     /// Whether the events seen for the missing-event steps (same key) void
-    /// the positive sequence `ords`. Each missing step has a window:
-    /// between its two steps, `[last − maxspan, first)` before the first,
-    /// `(last, first + maxspan]` after the last. Steps with no event in their
-    /// window are left out; the sequence is voided when at least one step
-    /// has events and those steps can all be filled at once: in step order,
-    /// strictly, the whole within maxspan. This is what Elasticsearch's QA
-    /// establishes: `leadingAndTrailingExcluded1/2` (a leading and a
-    /// trailing event 20 min apart void under `maxspan=21m`, not `19m`),
-    /// `multipleMissing7` (a leading step nothing matches does not save a
-    /// sequence another missing step voids), `multipleMissing4`. Greedy
-    /// choices are optimal: between two steps the earliest event that fits,
-    /// before the first step the latest, after the last step the earliest.
+    /// the positive sequence `ords`, as Elasticsearch decides it
+    /// (`TumblingWindow.prepareQueryForMissingEvents` and
+    /// `doCheckMissingEvents`): every missing step is looked up on its own,
+    /// by timestamp in milliseconds (the tiebreaker plays no part), with no
+    /// ordering among missing steps:
+    ///
+    /// * between two positive steps: any event strictly between their
+    ///   timestamps voids the sequence (so one event spoils every missing
+    ///   step there, `runs=2` included);
+    /// * before the first step: the latest event strictly before its
+    ///   timestamp, the latest over all leading steps ("last leading");
+    /// * after the last step: the earliest event strictly after its
+    ///   timestamp, the earliest over all trailing steps ("first trailing").
+    ///
+    /// With leading and trailing steps the sequence is voided only when
+    /// both are found and the first trailing is within maxspan of the last
+    /// leading; with leading steps only, when the last leading is within
+    /// maxspan of the last positive event; with trailing only, when the
+    /// first trailing is within maxspan of the first positive event.
     fn voided(&self, seq: &CompiledSequence, key: &Key, ords: &[Ordinal]) -> bool {
         let Some(hist) = self.missing.get(key) else {
             return false;
         };
-        let k = ords.len() - 1;
-        let span = seq.maxspan_ms.map_or(i64::MAX, |s| s as i64);
-        let stages = |pred: &dyn Fn(MissingAt) -> bool| -> Vec<usize> {
-            (0..seq.missing.len())
-                .filter(|m| pred(seq.missing[*m].1))
-                .collect()
+        let (first, last) = (ords[0].ms, ords[ords.len() - 1].ms);
+        let (mut has_leading, mut has_trailing) = (false, false);
+        let mut last_leading: Option<i64> = None;
+        let mut first_trailing: Option<i64> = None;
+        for (m, (_, at)) in seq.missing.iter().enumerate() {
+            match *at {
+                MissingAt::After(i) => {
+                    let (lo, hi) = (ords[i].ms, ords[i + 1].ms);
+                    if hist[m].iter().any(|o| o.ms > lo && o.ms < hi) {
+                        return true;
+                    }
+                }
+                MissingAt::Leading(_) => {
+                    has_leading = true;
+                    if let Some(o) = hist[m].iter().rev().find(|o| o.ms < first) {
+                        last_leading = Some(last_leading.map_or(o.ms, |l| l.max(o.ms)));
+                    }
+                }
+                MissingAt::Trailing => {
+                    has_trailing = true;
+                    if let Some(o) = hist[m].iter().find(|o| o.ms > last) {
+                        first_trailing = Some(first_trailing.map_or(o.ms, |t| t.min(o.ms)));
+                    }
+                }
+            }
+        }
+        // Elasticsearch's `exceedsMaxSpan`: false without a maxspan.
+        let within = |from: i64, to: i64| {
+            seq.maxspan_ms
+                .is_none_or(|span| to.saturating_sub(from) <= span as i64)
         };
-        let mut any = false;
-        for i in 0..k {
-            let (lo, hi) = (ords[i], ords[i + 1]);
-            let mut cur = lo;
-            for m in stages(&|at| at == MissingAt::After(i)) {
-                if !hist[m].iter().any(|o| *o > lo && *o < hi) {
-                    continue;
-                }
-                match hist[m].iter().find(|o| **o > cur && **o < hi) {
-                    Some(o) => cur = *o,
-                    None => return false,
-                }
-                any = true;
-            }
+        match (has_leading, has_trailing) {
+            (true, true) => match (last_leading, first_trailing) {
+                (Some(l), Some(t)) => within(l, t),
+                _ => false,
+            },
+            (true, false) => last_leading.is_some_and(|l| within(l, last)),
+            (false, true) => first_trailing.is_some_and(|t| within(first, t)),
+            (false, false) => false,
         }
-        let lead_from = ords[k].ms.saturating_sub(span);
-        let mut first = ords[0];
-        for m in stages(&|at| matches!(at, MissingAt::Leading(_)))
-            .into_iter()
-            .rev()
-        {
-            let in_window = |o: &&Ordinal| o.ms >= lead_from && **o < ords[0];
-            if !hist[m].iter().any(|o| in_window(&o)) {
-                continue;
-            }
-            match hist[m].iter().rev().find(|o| in_window(o) && **o < first) {
-                Some(o) => first = *o,
-                None => return false,
-            }
-            any = true;
-        }
-        let trail_to = ords[0].ms.saturating_add(span);
-        let mut last = ords[k];
-        for m in stages(&|at| at == MissingAt::Trailing) {
-            let in_window = |o: &&Ordinal| **o > ords[k] && o.ms <= trail_to;
-            if !hist[m].iter().any(|o| in_window(&o)) {
-                continue;
-            }
-            match hist[m].iter().find(|o| in_window(o) && **o > last) {
-                Some(o) => last = *o,
-                None => return false,
-            }
-            any = true;
-        }
-        any && !Self::expired(seq, first, last)
     }
 
     /// Notes an event of missing-event step `m`: at most

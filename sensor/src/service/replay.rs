@@ -39,6 +39,7 @@ use std::rc::Rc;
 
 use crate::eql::ast::Statement;
 use crate::eql::compile::FieldType;
+use crate::eql::dates::DateFormat;
 use crate::eql::document::{AliasedDocument, FieldAliases};
 use crate::eql::lexer::{self, Tok};
 use crate::eql::sample::{SampleEngine, SampleMode};
@@ -286,6 +287,10 @@ pub struct IndexMapping {
     /// Fields whose mapping type changes how they compare with a constant
     /// (`date`, `date_nanos`, `version`).
     types: HashMap<String, FieldType>,
+    /// The `format` of each `date` / `date_nanos` field (the default when
+    /// the mapping gives none; the alternatives of every mapping read, as
+    /// the input is one index however many mappings describe it).
+    date_formats: HashMap<String, DateFormat>,
 }
 
 impl IndexMapping {
@@ -336,6 +341,16 @@ impl IndexMapping {
                     if let Some(t) = typed {
                         self.types.insert(path.clone(), t);
                     }
+                    if matches!(typed, Some(FieldType::Date | FieldType::DateNanos)) {
+                        let format = field
+                            .get("format")
+                            .and_then(Value::as_str)
+                            .map_or_else(DateFormat::default, DateFormat::new);
+                        self.date_formats
+                            .entry(path.clone())
+                            .and_modify(|f| f.merge(&format))
+                            .or_insert(format);
+                    }
                     if let Some(v) = field.get("null_value") {
                         self.null_values.push((path.clone(), v.clone()));
                     }
@@ -354,6 +369,11 @@ impl IndexMapping {
     /// The mapping type of `path`, where it changes comparisons.
     pub fn field_type(&self, path: &str) -> Option<FieldType> {
         self.types.get(path).copied()
+    }
+
+    /// The format of a `date` / `date_nanos` field.
+    pub fn date_format(&self, path: &str) -> Option<DateFormat> {
+        self.date_formats.get(path).cloned()
     }
 
     /// Whether a mapping was read.
@@ -647,15 +667,6 @@ pub fn run_query<R: BufRead>(
         Statement::Sample(s) => vec![true; s.filters.len()],
     };
     let is_sample = matches!(parsed, Statement::Sample(_));
-    if is_sample && opts.max_samples_per_key != 1 {
-        return Err(eql_err(EqlError::unsupported(
-            format!(
-                "max_samples_per_key {}: the sample engine gives one sample per key",
-                opts.max_samples_per_key
-            ),
-            crate::eql::error::Span::new(0, statement.len()),
-        )));
-    }
     let mut stats = QueryStats::default();
     // Reading the timestamp through an alias `@timestamp` → the timestamp
     // field lets [`Ordinal::of`] (the sequences' own reader) decide what a
@@ -743,7 +754,13 @@ pub fn run_query<R: BufRead>(
         opts.mapping.field_type(target)
     };
     resolve_statement(&mut parsed, &known, strict, &type_of).map_err(eql_err)?;
-    let compiled = compile(&parsed).map_err(eql_err)?;
+    let mut compiled = compile(&parsed).map_err(eql_err)?;
+    if let Compiled::Sample(smp) = &mut compiled {
+        smp.type_date_keys(&|path: &str| {
+            let target = opts.aliases.target(path).map_or(path, FieldRef::path);
+            opts.mapping.date_format(target)
+        });
+    }
 
     let mut results: Vec<QueryMatch> = Vec::new();
     match &compiled {
@@ -779,7 +796,8 @@ pub fn run_query<R: BufRead>(
         }
         Compiled::Sample(smp) => {
             let mut engine: SampleEngine<Rc<Value>> =
-                SampleEngine::new(SampleMode::Batch, DEFAULT_MAX_PENDING);
+                SampleEngine::new(SampleMode::Batch, DEFAULT_MAX_PENDING)
+                    .with_max_samples_per_key(opts.max_samples_per_key);
             let mut out = Vec::new();
             for (i, (ord, _, event)) in rows.iter().enumerate() {
                 let ord = Ordinal {
@@ -1035,13 +1053,41 @@ not json
         // Key order (a before b); each sample's events in filter order; c
         // has no `y` and gives none.
         assert_eq!(got, vec![vec![4, 2], vec![1, 3]]);
-        // More than one sample per key is refused, not silently ignored.
+        // max_samples_per_key: every distinct combination, in order, up
+        // to N per key (here a second `x` of host a gives a second sample
+        // sharing its `y`).
+        let more = format!(
+            "{input}{}\n",
+            r#"{"kind":"process","seq":6,"host":"a","name":"x"}"#
+        );
+        let (got, _, _) = run(&more, q, &o);
+        assert_eq!(got, vec![vec![4, 2], vec![1, 3]]);
         o.max_samples_per_key = 2;
-        let mut diag = Vec::new();
-        match run_query(input.as_bytes(), q, &o, &mut diag) {
-            Err(QueryError::Eql(e, _)) => assert_eq!(e.kind, EqlErrorKind::Unsupported),
-            other => panic!("{other:?}"),
+        let (got, _, _) = run(&more, q, &o);
+        assert_eq!(got, vec![vec![4, 2], vec![6, 2], vec![1, 3]]);
+    }
+
+    #[test]
+    fn sample_keys_on_a_date_field_are_instants_whatever_the_format() {
+        let mut o = opts();
+        o.tiebreaker = Some("seq".to_owned());
+        for m in [
+            serde_json::json!({"properties": {"day": {"type": "date", "format": "dd-MM-yyyy"}}}),
+            serde_json::json!({"properties": {"day": {"type": "date", "format": "yyyy-MM-dd"}}}),
+        ] {
+            o.mapping.add_json(&m, &mut o.aliases).expect("mapping");
         }
+        let input = r#"{"kind":"a","seq":1,"day":"17-12-2022"}
+{"kind":"b","seq":2,"day":"2022-12-16"}
+{"kind":"b","seq":3,"day":"2022-12-17"}
+{"kind":"b","seq":4,"day":1671235200000}
+"#;
+        let q = "sample by day [a where true] [b where true]";
+        let (got, _, _) = run(input, q, &o);
+        assert_eq!(got, vec![vec![1, 3]]);
+        o.max_samples_per_key = 5;
+        let (got, _, _) = run(input, q, &o);
+        assert_eq!(got, vec![vec![1, 3], vec![1, 4]]);
     }
 
     #[test]
