@@ -115,6 +115,56 @@ pub fn fill_path_key(tail: &[u8; TAIL_ROOM], op: u32, key: &mut [u8; KEY_DATA]) 
     }
 }
 
+/// Bytes of the path's first component a first-component-prefix entry
+/// can name (`/entrypoint*`: `entrypoint`); a longer literal is reduced
+/// to `/` by the agent.
+pub const FIRST_MAX: usize = 63;
+/// The first byte of a first-component-prefix key: the operation with
+/// this bit, so one trie serves both key forms without one passing the
+/// other's entries (a path key starts with the bare operation).
+pub const FIRST_TAG: u8 = 0x80;
+
+/// Where the path's first (outermost) component starts in a tail window:
+/// after the last NUL before the walk's final one (the zeros before a
+/// short walk count too; none: a 255-byte component at 0). Kept in
+/// memory (`NameScan::first`, a map value in the kernel) through volatile
+/// stores, so the verifier sees one state per loop turn, not one per
+/// position: no branch over the path's bytes multiplies its states.
+#[inline(always)]
+pub fn first_component_at(tail: &[u8; TAIL_ROOM], scan: &mut NameScan) -> usize {
+    // SAFETY (volatile accesses): `scan` is a valid, exclusive reference.
+    unsafe { core::ptr::write_volatile(&mut scan.first, 0) };
+    let mut i = 0;
+    while i < TAIL - 1 {
+        if tail[i] == 0 {
+            unsafe { core::ptr::write_volatile(&mut scan.first, (i + 1) as u64) };
+        }
+        i += 1;
+    }
+    (unsafe { core::ptr::read_volatile(&scan.first) } as usize) & (TAIL - 1)
+}
+
+/// The first-component-prefix key of a path from its tail window (see
+/// [`fill_path_key`]) and where its first component starts
+/// ([`first_component_at`]): `op | FIRST_TAG`, then the component's
+/// first [`FIRST_MAX`] bytes in order (then its NUL and zeros). An entry
+/// `op | FIRST_TAG, P` (prefix length `1 + |P|` bytes) matches exactly
+/// the paths whose first component starts with `P` (`|P|` ≤ FIRST_MAX).
+#[inline(always)]
+pub fn fill_first_key(tail: &[u8; TAIL_ROOM], start: usize, op: u32, key: &mut [u8; KEY_DATA]) {
+    key[0] = op as u8 | FIRST_TAG;
+    let start = start & (TAIL - 1);
+    let mut k = 0;
+    while k < FIRST_MAX {
+        key[k + 1] = tail[(start + k) & (TAIL_ROOM - 1)];
+        k += 1;
+    }
+    while k < KEY_DATA - 1 {
+        key[k + 1] = 0;
+        k += 1;
+    }
+}
+
 /// Where [`name_hashes`] keeps its scan: in memory (a map value in the
 /// kernel), written through volatile stores, so the verifier sees one
 /// state per loop turn instead of one per position of the last dot.
@@ -127,6 +177,8 @@ pub struct NameScan {
     pub n: u64,
     /// A `/` was seen in it (only a name the process passed can hold one).
     pub slash: u64,
+    /// Where the first component starts ([`first_component_at`]).
+    pub first: u64,
 }
 
 /// Whether the first component [`name_hashes`] scanned (`scan`, `first`

@@ -14,9 +14,10 @@ use aya_ebpf::{
 use sensor_common::{
     file_op,
     prefilter::{
-        filename_names_process, fill_path_key, name_hashes, op_bit, plain_name, proc_name_hash,
-        proc_window, tail_window, verdict, NameScan, COUNTS_LEN, FILTER_ON, KEY_DATA, MAX_ENTRIES,
-        OPS, PROC_READY, PROC_VERDICTS_MAX, PROC_WINDOW, PROC_WINDOW_ROOM, TAIL, TAIL_ROOM,
+        filename_names_process, fill_first_key, fill_path_key, first_component_at, name_hashes,
+        op_bit, plain_name, proc_name_hash, proc_window, tail_window, verdict, NameScan,
+        COUNTS_LEN, FILTER_ON, KEY_DATA, MAX_ENTRIES, OPS, PROC_READY, PROC_VERDICTS_MAX,
+        PROC_WINDOW, PROC_WINDOW_ROOM, TAIL, TAIL_ROOM,
     },
     ExecRecord, FileRecord, EXEC_FILENAME_TRUNCATED, FILE_NAMES, FILE_NAME_AT,
     FILE_NAME_INCOMPLETE, FILE_OLD_NAME_AT, FILE_OLD_PATH_AT, FILE_OLD_PATH_INCOMPLETE,
@@ -254,6 +255,13 @@ fn matches<const AT: usize, const PLAIN: bool>(
     }
     s.key.prefix_len = (KEY_DATA * 8) as u32;
     fill_path_key(&s.tail, op, &mut s.key.data);
+    if FILE_FILTER_PATHS.get(&s.key).is_some() {
+        return Some(true);
+    }
+    // The first component's leading bytes (`/entrypoint*`), in the same
+    // trie under their own key form.
+    let start = first_component_at(&s.tail, scan);
+    fill_first_key(&s.tail, start, op, &mut s.key.data);
     Some(FILE_FILTER_PATHS.get(&s.key).is_some())
 }
 

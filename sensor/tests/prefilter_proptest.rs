@@ -262,6 +262,10 @@ const COMPONENTS: &[&str] = &[
     "5",
     "shm",
     "entrypoint.sh",
+    "entrypoint",
+    "entrypoin",
+    "Entrypoint",
+    "e",
     "profile",
     "bin",
     "usr",
@@ -352,6 +356,12 @@ const VALUES: &[&str] = &[
     "/a\\b/*",
     "ld.so.preload",
     "/etc/cron.d",
+    "/entrypoint*",
+    "/e*",
+    "/etc*",
+    "/en?ry*",
+    "/entrypoint.s*",
+    "/日*",
 ];
 
 const FIELDS: &[&str] = &[

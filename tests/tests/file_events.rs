@@ -361,6 +361,14 @@ fn write_candidate_rule(dir: &Path, name: &str) -> PathBuf {
 
 /// A rule that names one file: the only event of `event_type` it needs.
 fn write_rule_for(dir: &Path, event_type: &str, name: &str) -> PathBuf {
+    write_query_rule(
+        dir,
+        &format!(r#"file where event.type == "{event_type}" and file.name == "{name}""#),
+    )
+}
+
+/// A rule with this query.
+fn write_query_rule(dir: &Path, query: &str) -> PathBuf {
     let rule = dir.join("candidate.toml");
     std::fs::write(
         &rule,
@@ -383,7 +391,7 @@ rule_id = "00000000-0000-4000-8000-0000000000fe"
 severity = "low"
 type = "eql"
 query = '''
-file where event.type == "{event_type}" and file.name == "{name}"
+{query}
 '''
 "#
         ),
@@ -453,6 +461,53 @@ fn prefilter_drops_non_candidates_in_the_kernel() {
         prefilter_count(&summary, "creation", "passed") >= 1,
         "{summary}"
     );
+    assert!(
+        prefilter_count(&summary, "creation", "filtered") >= 1,
+        "{summary}"
+    );
+    assert_eq!(summary["lost_file"], 0);
+}
+
+/// A prefix ending mid-component (`/<marker>*`) is checked in the kernel
+/// on the path's first component: a file under `/<marker>…/` crosses, one
+/// elsewhere with the same name is filtered.
+#[test]
+fn prefilter_checks_first_component_prefixes() {
+    if !is_root() {
+        skip_or_fail("needs root (eBPF)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prefix = marker("pf-first");
+    let root_dir = tempfile::Builder::new()
+        .prefix(&prefix)
+        .tempdir_in("/")
+        .expect("a directory under /");
+    let rule = write_query_rule(
+        dir.path(),
+        &format!(r#"file where event.type == "creation" and file.path like "/{prefix}*""#),
+    );
+    let Some(mut sensor) = start_or_skip(&["--rules", rule.to_str().expect("utf-8")]) else {
+        return;
+    };
+    let name = marker("pf-first-file");
+    let other = dir.path().join(&name);
+    let candidate = root_dir.path().join(&name);
+    std::fs::write(&other, b"x").expect("write");
+    std::fs::write(&candidate, b"x").expect("write");
+    let candidate = candidate.to_str().expect("utf-8").to_owned();
+    sensor
+        .wait_event(WAIT, |v| {
+            get(v, "file.path").as_str() == Some(candidate.as_str())
+        })
+        .expect("the candidate's creation event");
+    let paths: Vec<String> = read_lines(&sensor.events_path())
+        .iter()
+        .filter(|v| get(v, "file.name").as_str() == Some(name.as_str()))
+        .filter_map(|v| get(v, "file.path").as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(paths, [candidate], "only the file under /{prefix}… crosses");
+    let summary = sensor.stop().expect("summary");
     assert!(
         prefilter_count(&summary, "creation", "filtered") >= 1,
         "{summary}"

@@ -22,9 +22,10 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use sensor_common::prefilter::{
-    filename_names_process, fill_path_key, hash_of, name_hashes, op_bit, plain_name, proc_hash_of,
-    proc_name_hash, proc_window, tail_window, NameScan, DATA_LEN, KEY_DATA, PROC_WINDOW_ROOM,
-    TAG_EXT, TAG_NAME, TAIL_ROOM,
+    filename_names_process, fill_first_key, fill_path_key, first_component_at, hash_of,
+    name_hashes, op_bit, plain_name, proc_hash_of, proc_name_hash, proc_window, tail_window,
+    NameScan, DATA_LEN, FIRST_MAX, FIRST_TAG, KEY_DATA, PROC_WINDOW_ROOM, TAG_EXT, TAG_NAME,
+    TAIL_ROOM,
 };
 use sensor_common::{file_op, FILE_OLD_PATH_AT, FILE_PATH_MAX};
 
@@ -46,6 +47,9 @@ pub enum Atom {
     Exact(Vec<u8>),
     /// The path starts with this (ends with `/`: a directory).
     Prefix(Vec<u8>),
+    /// The path's first component starts with this (`/entrypoint*`:
+    /// `entrypoint`; non-empty, no `/`, at most `FIRST_MAX` bytes).
+    FirstPrefix(Vec<u8>),
     /// The basename is exactly this.
     Name(Vec<u8>),
     /// The extension (`file.extension`) is exactly this.
@@ -60,6 +64,7 @@ impl std::fmt::Display for Atom {
         let (what, b) = match self {
             Atom::Exact(b) => ("path", b),
             Atom::Prefix(b) => ("prefix", b),
+            Atom::FirstPrefix(b) => ("first-component prefix", b),
             Atom::Name(b) => ("name", b),
             Atom::Ext(b) => ("ext", b),
             Atom::Proc(b) => ("process.name", b),
@@ -108,7 +113,7 @@ fn breadth(atoms: &BTreeSet<Atom>) -> usize {
         .iter()
         .map(|a| match a {
             Atom::Prefix(p) if p.as_slice() == b"/" => 1_000_000,
-            Atom::Prefix(_) => 10,
+            Atom::Prefix(_) | Atom::FirstPrefix(_) => 10,
             _ => 1,
         })
         .sum()
@@ -341,8 +346,8 @@ fn leaf(field: &str, values: &[&str], like: bool) -> Derived {
         let wild = if like { v.find(['*', '?']) } else { None };
         let atom = match (field, wild) {
             ("file.path" | "file.Ext.original.path", None) => Atom::Exact(v.as_bytes().to_vec()),
-            ("file.path" | "file.Ext.original.path", Some(w)) => match dir_prefix(&v[..w]) {
-                Some(p) => Atom::Prefix(p),
+            ("file.path" | "file.Ext.original.path", Some(w)) => match prefix_atom(&v[..w]) {
+                Some(a) => a,
                 // A leading wildcard: the basename, when the literal tail
                 // holds a `/`.
                 None => {
@@ -369,8 +374,8 @@ fn leaf(field: &str, values: &[&str], like: bool) -> Derived {
                     Atom::Prefix(format!("{v}/").into_bytes())
                 }
             }
-            ("file.directory", Some(w)) => match dir_prefix(&v[..w]) {
-                Some(p) => Atom::Prefix(p),
+            ("file.directory", Some(w)) => match prefix_atom(&v[..w]) {
+                Some(a) => a,
                 None => return give_up(format!("{field} pattern {v:?} has no literal directory")),
             },
             (_, Some(_)) => return give_up(format!("a wildcard in a {field} pattern ({v:?})")),
@@ -383,6 +388,17 @@ fn leaf(field: &str, values: &[&str], like: bool) -> Derived {
     } else {
         Derived::Atoms(atoms)
     }
+}
+
+/// The atom of a literal start of a path (or of a directory, whose path
+/// then starts with it too): a first-component prefix when it is `/` and
+/// part of one component (`/entrypoint`), else its directory prefix.
+fn prefix_atom(lit: &str) -> Option<Atom> {
+    let first = lit.strip_prefix('/').unwrap_or("");
+    if !first.is_empty() && !first.contains('/') && first.len() <= FIRST_MAX {
+        return Some(Atom::FirstPrefix(first.as_bytes().to_vec()));
+    }
+    dir_prefix(lit).map(Atom::Prefix)
 }
 
 /// The directory prefix (up to and including the last `/`) of a literal
@@ -571,6 +587,11 @@ impl FilePrefilter {
                         let mut k = path_entry(*op, trimmed);
                         k.push(0);
                         k.truncate(KEY_DATA);
+                        t.paths.insert(k);
+                    }
+                    Atom::FirstPrefix(p) => {
+                        let mut k = vec![*op as u8 | FIRST_TAG];
+                        k.extend_from_slice(p);
                         t.paths.insert(k);
                     }
                     Atom::Name(n) => {
@@ -774,6 +795,11 @@ impl Tables {
         let mut key = [0u8; KEY_DATA];
         fill_path_key(&tail, op, &mut key);
         // LPM: some entry is a prefix of the full-length key.
+        if self.paths.iter().any(|e| key.starts_with(e)) {
+            return Some(true);
+        }
+        let start = first_component_at(&tail, &mut scan);
+        fill_first_key(&tail, start, op, &mut key);
         Some(self.paths.iter().any(|e| key.starts_with(e)))
     }
 }
@@ -996,5 +1022,49 @@ mod tests {
             None,
             false
         ));
+    }
+
+    #[test]
+    fn prefixes_ending_mid_component_check_the_first_component() {
+        let r = r#"file where event.action == "creation" and file.path like ("/entrypoint*", "/usr/lo*")"#;
+        assert_eq!(
+            d(r)[1],
+            atoms(&[
+                Atom::FirstPrefix(b"entrypoint".to_vec()),
+                Atom::Prefix(b"/usr/".to_vec()),
+            ])
+        );
+        let del = r#"file where event.action == "deletion" and file.path like "/other*""#;
+        let t = FilePrefilter::from_queries([("r", r), ("d", del)]).tables();
+        let pass = |p: &str| t.passes(file_op::CREATE, Some(&walk_form(p.as_bytes())), None, false);
+        assert!(pass("/entrypoint"));
+        assert!(pass("/entrypoint.sh"));
+        assert!(pass("/entrypointx/a/b"));
+        assert!(pass(&format!("/entrypoint{}/x", "a".repeat(245))));
+        assert!(pass("/usr/local/x"));
+        assert!(!pass("/entrypoin"));
+        assert!(!pass("/tmp/entrypoint.sh"));
+        assert!(!pass("/x/entrypoint/y"));
+        assert!(!pass(&format!("/{}/entrypoint", "a".repeat(255))));
+        assert!(!pass("/Entrypoint"));
+        // Another operation's entries do not pass this one's records.
+        assert!(!t.passes(
+            file_op::DELETE,
+            Some(&walk_form(b"/entrypoint")),
+            None,
+            false
+        ));
+        assert!(t.passes(
+            file_op::DELETE,
+            Some(&walk_form(b"/otherwise")),
+            None,
+            false
+        ));
+        // A literal longer than a key holds: its directory.
+        let long = format!(
+            r#"file where file.path like "/{}*""#,
+            "e".repeat(FIRST_MAX + 1)
+        );
+        assert_eq!(d(&long)[1], atoms(&[Atom::Prefix(b"/".to_vec())]));
     }
 }
