@@ -11,10 +11,10 @@
 //! syntax error, so that rule loading can skip such rules with a reason.
 
 use super::ast::{
-    ArithOp, Category, CmpOp, Expr, Field, Lit, Literal, Operand, Query, SampleQuery,
+    ArithOp, Category, CmpOp, Expr, Field, JoinKey, Lit, Literal, Operand, Query, SampleQuery,
     SequenceQuery, SequenceStep, Statement,
 };
-use super::error::EqlError;
+use super::error::{EqlError, Span};
 use super::lexer::{first_token, tokenize, Tok, Token};
 
 /// Maximum nesting depth of parentheses / `not`, so that hostile input cannot
@@ -164,6 +164,20 @@ impl Parser {
         matches!(&self.peek().tok, Tok::Ident(s) if s == kw)
     }
 
+    /// The end of a sequence or sample: the end of the query, or a pipe
+    /// (unsupported); anything else is `expected` that was not found.
+    fn expect_end(&self, expected: &str) -> Result<Span, EqlError> {
+        let end = self.peek().span;
+        match &self.peek().tok {
+            Tok::Eof => Ok(end),
+            Tok::Pipe => Err(EqlError::unsupported(
+                "pipes (`| head`, `| tail`, ...) are not supported",
+                end,
+            )),
+            _ => Err(self.unexpected(expected)),
+        }
+    }
+
     fn unexpected(&self, expected: &str) -> EqlError {
         let t = self.peek();
         EqlError::syntax(
@@ -264,30 +278,8 @@ impl Parser {
                 start,
             ));
         }
-        let n = by.len() + steps[0].by.len();
-        for s in steps.iter().chain(until.iter()) {
-            if by.len() + s.by.len() != n {
-                return Err(EqlError::syntax(
-                    format!(
-                        "inconsistent number of join keys: {} here, {} in the first step",
-                        by.len() + s.by.len(),
-                        n
-                    ),
-                    s.span,
-                ));
-            }
-        }
-        let end = self.peek().span;
-        match &self.peek().tok {
-            Tok::Eof => {}
-            Tok::Pipe => {
-                return Err(EqlError::unsupported(
-                    "pipes (`| head`, `| tail`, ...) are not supported",
-                    end,
-                ))
-            }
-            _ => return Err(self.unexpected("`[`, `![`, `until` or end of query")),
-        }
+        same_key_count(&by, steps.iter().chain(until.iter()), "step")?;
+        let end = self.expect_end("`[`, `![`, `until` or end of query")?;
         Ok(SequenceQuery {
             by,
             maxspan_ms,
@@ -347,29 +339,8 @@ impl Parser {
                 start,
             ));
         }
-        for f in &filters {
-            if by.len() + f.by.len() != n {
-                return Err(EqlError::syntax(
-                    format!(
-                        "inconsistent number of join keys: {} here, {} in the first filter",
-                        by.len() + f.by.len(),
-                        n
-                    ),
-                    f.span,
-                ));
-            }
-        }
-        let end = self.peek().span;
-        match &self.peek().tok {
-            Tok::Eof => {}
-            Tok::Pipe => {
-                return Err(EqlError::unsupported(
-                    "pipes (`| head`, `| tail`, ...) are not supported",
-                    end,
-                ))
-            }
-            _ => return Err(self.unexpected("`[` or end of query")),
-        }
+        same_key_count(&by, filters.iter(), "filter")?;
+        let end = self.expect_end("`[` or end of query")?;
         Ok(SampleQuery {
             by,
             filters,
@@ -905,11 +876,36 @@ impl Parser {
     }
 }
 
+/// Every step (or filter) joins on as many keys as the first: the shared
+/// `by` keys plus its own. `what` names the part in the error.
+fn same_key_count<'a>(
+    by: &[JoinKey],
+    mut parts: impl Iterator<Item = &'a SequenceStep>,
+    what: &str,
+) -> Result<(), EqlError> {
+    let Some(first) = parts.next() else {
+        return Ok(());
+    };
+    let n = by.len() + first.by.len();
+    for part in parts {
+        if by.len() + part.by.len() != n {
+            return Err(EqlError::syntax(
+                format!(
+                    "inconsistent number of join keys: {} here, {n} in the first {what}",
+                    by.len() + part.by.len()
+                ),
+                part.span,
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::eql::error::{EqlErrorKind, Span};
+    use crate::eql::error::EqlErrorKind;
 
     fn cond(q: &str) -> Expr {
         strip(parse(q).unwrap().condition)
@@ -1279,6 +1275,38 @@ mod tests {
             e.render("<query>", q),
             "error: expected a condition or value (a field, a literal, a function call, `not`, or `(`), found `)`\n --> <query>:1:26\n  |\n1 | process where a in (\"x\", )\n  |                          ^"
         );
+    }
+
+    #[test]
+    fn join_key_counts_and_trailing_pipes_are_checked_for_sequences_and_samples() {
+        for (q, what) in [
+            (
+                "sequence by a [any where true] by b [any where true]",
+                "inconsistent number of join keys: 1 here, 2 in the first step",
+            ),
+            (
+                "sequence [any where true] by b [any where true] by b until [any where true]",
+                "inconsistent number of join keys: 0 here, 1 in the first step",
+            ),
+            (
+                "sample by a [any where true] by b [any where true]",
+                "inconsistent number of join keys: 1 here, 2 in the first filter",
+            ),
+        ] {
+            let e = parse_statement(q).unwrap_err();
+            assert_eq!(
+                (e.kind, e.message.as_str()),
+                (EqlErrorKind::Syntax, what),
+                "{q}"
+            );
+        }
+        for q in [
+            "sequence [any where true] [any where true] | head 1",
+            "sample by a [any where true] [any where true] | tail 1",
+        ] {
+            let e = parse_statement(q).unwrap_err();
+            assert_eq!(e.kind, EqlErrorKind::Unsupported, "{q}");
+        }
     }
 
     #[test]
