@@ -144,19 +144,11 @@ fn parse_iso(b: &[u8]) -> Option<(i64, u32)> {
             }
         }
     }
-    if p != b.len()
-        || !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || h > 23
-        || mi > 59
-        || sec > 59
-    {
+    if p != b.len() {
         return None;
     }
-    let days = days_from_civil(year, month, day);
     Some((
-        ((days * 24 + h) * 60 + mi - offset_min) * 60_000 + sec * 1000 + millis,
+        civil_millis(year, month, day, h, mi, sec)? - offset_min * 60_000 + millis,
         sub_ns,
     ))
 }
@@ -292,18 +284,26 @@ fn parse_pattern(pattern: &str, s: &str) -> Option<i64> {
         }
     }
     let year = year?;
-    if at != b.len()
-        || !(1..=12).contains(&month)
+    if at != b.len() {
+        return None;
+    }
+    Some(civil_millis(year, month, day, h, mi, sec)? + millis)
+}
+
+/// Milliseconds since the epoch of a UTC calendar time to the second, or
+/// `None` when a part is out of range (no leap seconds, as Java's).
+fn civil_millis(year: i64, month: i64, day: i64, h: i64, mi: i64, sec: i64) -> Option<i64> {
+    if !(1..=12).contains(&month)
         || day < 1
         || day > days_in_month(year, month)
-        || h > 23
-        || mi > 59
-        || sec > 59
+        || !(0..=23).contains(&h)
+        || !(0..=59).contains(&mi)
+        || !(0..=59).contains(&sec)
     {
         return None;
     }
     let days = days_from_civil(year, month, day);
-    Some(((days * 24 + h) * 60 + mi) * 60_000 + sec * 1000 + millis)
+    Some(((days * 24 + h) * 60 + mi) * 60_000 + sec * 1000)
 }
 
 fn days_in_month(y: i64, m: i64) -> i64 {

@@ -201,20 +201,10 @@ pub fn derive(e: &Expr, k: &Kind) -> Derived {
             left: Operand::Field(f),
             values,
             case_insensitive: false,
-        } if is_file_field(&f.path) => {
-            let mut strs = Vec::with_capacity(values.len());
-            for v in values {
-                match v {
-                    Operand::Lit(l) => match &l.value {
-                        Literal::Str(s) => strs.push(s.as_str()),
-                        Literal::Null => {}
-                        _ => return give_up(format!("`{} in` with a non-string value", f.path)),
-                    },
-                    _ => return give_up(format!("`{} in` with a computed value", f.path)),
-                }
-            }
-            leaf(&f.path, &strs, false)
-        }
+        } if is_file_field(&f.path) => match in_strings(values) {
+            Ok(strs) => leaf(&f.path, &strs, false),
+            Err(what) => give_up(format!("`{} in` with {what}", f.path)),
+        },
         Expr::Like {
             left: Operand::Field(f),
             patterns,
@@ -259,26 +249,33 @@ pub fn derive(e: &Expr, k: &Kind) -> Derived {
             left: Operand::Field(f),
             values,
             case_insensitive: false,
-        } if f.path == "process.name" => {
-            let mut strs = Vec::with_capacity(values.len());
-            for v in values {
-                match v {
-                    Operand::Lit(l) => match &l.value {
-                        Literal::Str(s) => strs.push(s.as_str()),
-                        Literal::Null => {}
-                        _ => return no_file_condition(),
-                    },
-                    _ => return no_file_condition(),
-                }
-            }
-            proc_leaf(&strs)
-        }
+        } if f.path == "process.name" => match in_strings(values) {
+            Ok(strs) => proc_leaf(&strs),
+            Err(_) => no_file_condition(),
+        },
         e if mentions_file(e) => give_up(format!(
             "a condition on a file field that is not ==, in or like on a literal: {}",
             short(e)
         )),
         _ => no_file_condition(),
     }
+}
+
+/// The string values of an `in` list (`null` matches nothing and is
+/// skipped), or what makes the list irreducible.
+fn in_strings(values: &[Operand]) -> Result<Vec<&str>, &'static str> {
+    let mut strs = Vec::with_capacity(values.len());
+    for v in values {
+        match v {
+            Operand::Lit(l) => match &l.value {
+                Literal::Str(s) => strs.push(s.as_str()),
+                Literal::Null => {}
+                _ => return Err("a non-string value"),
+            },
+            _ => return Err("a computed value"),
+        }
+    }
+    Ok(strs)
 }
 
 fn short(e: &Expr) -> String {
