@@ -102,15 +102,7 @@ pub fn replay<R: BufRead>(
     let has_sequences = !rules.sequences().is_empty();
     let mut kept: Vec<(Ordinal, Rc<Value>)> = Vec::new();
     let mut events = EventReader::new(&mut input)?;
-    while let Some((line_no, parsed)) = events.next_event()? {
-        let event = match parsed {
-            Ok(v) => v,
-            Err(why) => {
-                stats.malformed += 1;
-                let _ = writeln!(diagnostics, "{why}");
-                continue;
-            }
-        };
+    while let Some((line_no, event)) = events.next_object(&mut stats.malformed, diagnostics)? {
         stats.events += 1;
         let doc = JsonDocument::new(&event);
         for rule in rules.matching(&doc) {
@@ -200,6 +192,26 @@ impl<'a, R: BufRead> EventReader<'a, R> {
             line: Vec::new(),
             no: if is_array { 0 } else { skipped_lines },
         })
+    }
+
+    /// The next JSON object and its line or element number, skipping what
+    /// is not one: each is counted in `malformed` and said on one line of
+    /// `diagnostics`; `None` at the end.
+    fn next_object(
+        &mut self,
+        malformed: &mut u64,
+        diagnostics: &mut dyn Write,
+    ) -> io::Result<Option<(u64, Value)>> {
+        while let Some((no, parsed)) = self.next_event()? {
+            match parsed {
+                Ok(v) => return Ok(Some((no, v))),
+                Err(why) => {
+                    *malformed += 1;
+                    let _ = writeln!(diagnostics, "{why}");
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// The next event (its line or element number, and the object or why
@@ -685,17 +697,8 @@ pub fn run_query<R: BufRead>(
     let mut rows: Vec<(Ordinal, TieValue, Rc<Value>)> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
     let mut events = EventReader::new(&mut input)?;
-    while let Some((no, parsed)) = events.next_event()? {
-        let event = match parsed {
-            Ok(v) => v,
-            Err(why) => {
-                stats.malformed += 1;
-                let _ = writeln!(diagnostics, "{why}");
-                continue;
-            }
-        };
+    while let Some((no, mut event)) = events.next_object(&mut stats.malformed, diagnostics)? {
         stats.events += 1;
-        let mut event = event;
         opts.mapping.fill_null_values(&mut event);
         collect_paths(&event, "", &mut seen);
         let ord = match Ordinal::of(&AliasedDocument::new(&event, &ts_aliases), no) {
