@@ -823,6 +823,31 @@ mod tests {
         }
     }
 
+    /// `EcsEvent::visit_file`, `EcsEvent::visit_session_and_runtime`.
+    type TypedLookup = fn(&EcsEvent, &str, &mut dyn FnMut(Value<'_>) -> bool) -> Option<bool>;
+
+    /// The values a typed lookup gives for `path` (it must know the path)
+    /// and those the event's JSON gives, each as debug text.
+    fn both_views(
+        ev: &EcsEvent,
+        json: &serde_json::Value,
+        path: &str,
+        typed: TypedLookup,
+    ) -> (Vec<String>, Vec<String>) {
+        let mut native = Vec::new();
+        let known = typed(ev, path, &mut |v| {
+            native.push(format!("{v:?}"));
+            false
+        });
+        assert!(known.is_some(), "the typed lookup knows {path}");
+        let mut generic = Vec::new();
+        json.visit(&FieldRef::new(path), &mut |v| {
+            generic.push(format!("{v:?}"));
+            false
+        });
+        (native, generic)
+    }
+
     #[test]
     fn native_and_json_views_agree_on_session_and_runtime_fields() {
         let full = every_field_example();
@@ -834,19 +859,8 @@ mod tests {
         for ev in [full, partial, event()] {
             let json = serde_json::to_value(&ev).expect("json");
             for path in SESSION_AND_RUNTIME_PATHS {
-                let r = FieldRef::new(path);
-                let mut native = Vec::new();
-                assert!(ev
-                    .visit_session_and_runtime(path, &mut |v| {
-                        native.push(format!("{v:?}"));
-                        false
-                    })
-                    .is_some());
-                let mut generic = Vec::new();
-                json.visit(&r, &mut |v| {
-                    generic.push(format!("{v:?}"));
-                    false
-                });
+                let (native, generic) =
+                    both_views(&ev, &json, path, EcsEvent::visit_session_and_runtime);
                 assert_eq!(native, generic, "field {path}");
             }
         }
@@ -902,19 +916,7 @@ mod tests {
         for ev in &cases {
             let json = serde_json::to_value(ev).expect("json");
             for path in FILE_PATHS {
-                let r = FieldRef::new(path);
-                let mut native = Vec::new();
-                assert!(ev
-                    .visit_file(path, &mut |v| {
-                        native.push(format!("{v:?}"));
-                        false
-                    })
-                    .is_some());
-                let mut generic = Vec::new();
-                json.visit(&r, &mut |v| {
-                    generic.push(format!("{v:?}"));
-                    false
-                });
+                let (native, generic) = both_views(ev, &json, path, EcsEvent::visit_file);
                 assert_eq!(native, generic, "field {path}");
                 if !native.is_empty() {
                     answered.insert(path);
