@@ -222,6 +222,37 @@ pub fn read_lines(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// Replays through `sensor replay --rules RULE` the lines of `events` that
+/// contain `marker` (written to `dir/events.jsonl`), and returns the alert
+/// lines it prints, for comparison with the live ones.
+pub fn replay_marked(events: &Path, marker: &str, rule: &Path, dir: &Path) -> Vec<String> {
+    let lines: String = std::fs::read_to_string(events)
+        .expect("events")
+        .lines()
+        .filter(|l| l.contains(marker))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let input = dir.join("events.jsonl");
+    std::fs::write(&input, lines).expect("events");
+    let out = Command::new(sensor_bin())
+        .arg("replay")
+        .arg("--rules")
+        .arg(rule)
+        .arg(&input)
+        .output()
+        .expect("sensor replay");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Polls a JSON-lines file until a line satisfies `pred`.
 pub fn wait_line(path: &Path, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Result<Value> {
     let deadline = Instant::now() + timeout;

@@ -245,29 +245,7 @@ fn live_alerts_are_byte_identical_to_replaying_their_events() {
         .lines()
         .map(str::to_owned)
         .collect();
-    let events: String = std::fs::read_to_string(sensor.events_path())
-        .expect("events")
-        .lines()
-        .filter(|l| l.contains(&m))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let input = dir.path().join("events.jsonl");
-    std::fs::write(&input, events).expect("events");
-    let out = std::process::Command::new(tests::sensor_bin())
-        .args(["replay", "--rules", rule.to_str().expect("utf8")])
-        .arg(&input)
-        .output()
-        .expect("sensor replay");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let replayed: Vec<String> = String::from_utf8(out.stdout)
-        .expect("utf8")
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let replayed = tests::replay_marked(&sensor.events_path(), &m, &rule, dir.path());
     assert_eq!(live.len(), 5, "one alert per exec");
     assert_eq!(live, replayed);
 }

@@ -439,29 +439,7 @@ fn a_sample_fires_live_once_per_key_and_replays_to_the_same_alert() {
         .filter(|l| l.contains(&rule_id))
         .map(str::to_owned)
         .collect();
-    let input = dir.path().join("events.jsonl");
-    let events: String = std::fs::read_to_string(sensor.events_path())
-        .expect("events")
-        .lines()
-        .filter(|l| l.contains(&m))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(&input, events).expect("events");
-    let out = Command::new(tests::sensor_bin())
-        .args(["replay", "--rules", rule.to_str().expect("utf-8")])
-        .arg(&input)
-        .output()
-        .expect("sensor replay");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let replayed: Vec<String> = String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let replayed = tests::replay_marked(&sensor.events_path(), &m, &rule, dir.path());
     assert_eq!(live.len(), 3, "a shell and two building blocks");
     assert_eq!(live, replayed);
 }
