@@ -171,16 +171,11 @@ pub(super) fn alert_storm(
     let md = alert_markdown(args, &spec, &binaries, &samples);
     println!("{md}");
     if args.write {
-        let path = crate::workspace_root().join("BENCHMARKS.md");
-        update_benchmarks(&path, |old| {
-            splice_between(
-                old,
-                &md,
-                [ALERT_BEGIN_MARKER, ALERT_END_MARKER],
-                ALERT_SECTION_HEADING,
-            )
-        })?;
-        say(&format!("updated {}", path.display()));
+        write_mode_section(
+            &md,
+            [ALERT_BEGIN_MARKER, ALERT_END_MARKER],
+            ALERT_SECTION_HEADING,
+        )?;
     }
     Ok(())
 }

@@ -340,16 +340,11 @@ pub(super) fn file_storm(args: &BenchArgs, sensor_bin: &Path, work: &TempDir) ->
     let md = file_markdown(args, &workload, rounds, &configs, &samples);
     println!("{md}");
     if args.write {
-        let path = crate::workspace_root().join("BENCHMARKS.md");
-        update_benchmarks(&path, |old| {
-            splice_between(
-                old,
-                &md,
-                [FILE_BEGIN_MARKER, FILE_END_MARKER],
-                FILE_SECTION_HEADING,
-            )
-        })?;
-        say(&format!("updated {}", path.display()));
+        write_mode_section(
+            &md,
+            [FILE_BEGIN_MARKER, FILE_END_MARKER],
+            FILE_SECTION_HEADING,
+        )?;
     }
     Ok(())
 }

@@ -331,6 +331,15 @@ pub(super) fn write_section(path: &Path, body: &str) -> Result<()> {
     update_benchmarks(path, |old| splice_section(old, body))
 }
 
+/// Replaces one bench mode's section of the workspace's BENCHMARKS.md
+/// (between its `markers`, or appended under `heading`) and says so.
+pub(super) fn write_mode_section(body: &str, markers: [&str; 2], heading: &str) -> Result<()> {
+    let path = crate::workspace_root().join("BENCHMARKS.md");
+    update_benchmarks(&path, |old| splice_between(old, body, markers, heading))?;
+    say(&format!("updated {}", path.display()));
+    Ok(())
+}
+
 pub(super) fn update_benchmarks(path: &Path, edit: impl FnOnce(&str) -> String) -> Result<()> {
     let old = match fs::read_to_string(path) {
         Ok(s) => s,
