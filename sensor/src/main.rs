@@ -382,13 +382,26 @@ fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `sensor replay --query`: one query's results on standard output.
+/// A query file or mapping: text of at most the rule files' cap (4 MiB).
+fn read_small_text(path: &std::path::Path, what: &str) -> anyhow::Result<String> {
+    use sensor::rules::{read_text_capped, MAX_RULE_FILE_BYTES};
+    read_text_capped(path, MAX_RULE_FILE_BYTES)
+        .with_context(|| format!("reading the {what} {}", path.display()))?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the {what} {} is larger than {} MiB",
+                path.display(),
+                MAX_RULE_FILE_BYTES / (1024 * 1024)
+            )
+        })
+}
+
 fn replay_query(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     use sensor::eql::EqlErrorKind;
     use sensor::service::replay::{run_query, QueryError, QueryOptions};
     let query = match (&args.query, &args.query_file) {
         (Some(q), _) => q.clone(),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .with_context(|| format!("reading the query file {}", path.display()))?,
+        (None, Some(path)) => read_small_text(path, "query file")?,
         (None, None) => anyhow::bail!("replay: no query given"),
     };
     let mut opts = QueryOptions {
@@ -399,8 +412,7 @@ fn replay_query(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         ..QueryOptions::default()
     };
     for path in &args.mapping {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the mapping {}", path.display()))?;
+        let text = read_small_text(path, "mapping")?;
         let json: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("parsing the mapping {}", path.display()))?;
         opts.mapping

@@ -155,3 +155,32 @@ fn cli_replay_and_rules_check() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn oversized_query_files_and_mappings_are_refused_before_reading_them_whole() {
+    let exe = env!("CARGO_BIN_EXE_sensor");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = dir.path().join("big");
+    let file = std::fs::File::create(&big).expect("create");
+    file.set_len(sensor::rules::MAX_RULE_FILE_BYTES + 1)
+        .expect("sparse file over the cap");
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(&events, "{}\n").expect("events");
+    for (flag, what) in [("--query-file", "query file"), ("--mapping", "mapping")] {
+        let mut cmd = std::process::Command::new(exe);
+        cmd.arg("replay");
+        if flag == "--mapping" {
+            cmd.args(["--query", "any where true"]);
+        }
+        let out = cmd.arg(flag).arg(&big).arg(&events).output().expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flag}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "the {what} {} is larger than 4 MiB",
+                big.display()
+            )),
+            "{flag}: {stderr}"
+        );
+    }
+}

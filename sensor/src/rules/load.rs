@@ -131,23 +131,26 @@ pub const MAX_RULE_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Loads one file.
 pub fn load_file(path: &Path) -> Result<LoadOutcome, RuleError> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| RuleError::io(path, &e))?;
-    let mut src = String::new();
-    // One byte over the cap tells an oversized file without reading it all.
-    file.take(MAX_RULE_FILE_BYTES + 1)
-        .read_to_string(&mut src)
-        .map_err(|e| RuleError::io(path, &e))?;
-    if src.len() as u64 > MAX_RULE_FILE_BYTES {
-        return Err(RuleError::invalid(
+    match read_text_capped(path, MAX_RULE_FILE_BYTES).map_err(|e| RuleError::io(path, &e))? {
+        Some(src) => load_str(&src, path),
+        None => Err(RuleError::invalid(
             path,
             format!(
                 "the file is larger than {} MiB, the most a rule file may be",
                 MAX_RULE_FILE_BYTES / (1024 * 1024)
             ),
-        ));
+        )),
     }
-    load_str(&src, path)
+}
+
+/// A whole UTF-8 text file of at most `cap` bytes; `None` when it is
+/// larger, told by reading one byte over the cap, never the whole file.
+pub fn read_text_capped(path: &Path, cap: u64) -> std::io::Result<Option<String>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut src = String::new();
+    file.take(cap + 1).read_to_string(&mut src)?;
+    Ok((src.len() as u64 <= cap).then_some(src))
 }
 
 /// Byte offset in the file where the query's content starts, if the string

@@ -21,7 +21,7 @@ pub mod sources;
 use std::path::{Path, PathBuf};
 
 pub use check::{check_paths, check_paths_with};
-pub use load::{LoadOutcome, RuleError, RuleErrorKind, MAX_RULE_FILE_BYTES};
+pub use load::{read_text_capped, LoadOutcome, RuleError, RuleErrorKind, MAX_RULE_FILE_BYTES};
 pub use model::{Metadata, RuleMeta, Technique, Threat, ThreatRef};
 
 use crate::eql::{CompiledQuery, Document};
