@@ -255,6 +255,114 @@ pub fn name_hashes<const AT: usize>(
     (Some(name), has_ext.then_some(ext))
 }
 
+// --- the first-component gate ------------------------------------------------
+//
+// Walking a path costs a read per component and a copy of each name; most
+// file operations on a node (a build, a package unpacking, a database)
+// happen under directories no rule names. Before the walk, the kernel
+// looks only at two names: the basename (for name and extension atoms)
+// and the path's first component (the outermost one, under the acting
+// process's root), found by following the parents without copying names.
+// Every path atom (exact path, directory prefix, first-component prefix)
+// fixes the first component, so a record whose basename matches no name
+// or extension atom and whose first component is in no path atom's
+// `FILE_FILTER_FIRST` entry cannot match any atom: it is dropped (counted
+// `filtered`) before the walk. The gate is a necessary condition of the
+// full check, never a replacement: a record it keeps is walked and
+// checked as before.
+
+/// Bytes of a `FILE_FILTER_FIRST` key: the operation, then the first
+/// component's bytes (at most [`GATE_COMPONENT_READ`]) and a NUL.
+pub const GATE_KEY: usize = 64;
+/// Bytes of a first component the kernel reads into a gate key (a longer
+/// one is cut: it can then only match a prefix entry, or keep).
+pub const GATE_COMPONENT_READ: usize = GATE_KEY - 2;
+/// The longest first component (or first-component prefix) an entry may
+/// name; a rule with a longer one turns the operation's gate off.
+pub const GATE_COMPONENT_MAX: usize = GATE_COMPONENT_READ - 1;
+/// `FILE_FILTER_GATE[op]`: the gate's entries for `op` are complete.
+pub const GATE_ON: u32 = 1;
+/// Bytes of a name the process passed that the gate reads (with its NUL);
+/// a longer name is not gated.
+pub const SHAPE_MAX: usize = 256;
+
+/// What [`name_shape`] found in a name the process passed. Kept in memory
+/// (a map value in the kernel) through volatile accesses, for the same
+/// reason as [`NameScan`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NameShape {
+    /// Bytes before the NUL.
+    pub n: u64,
+    /// Where the basename starts (one past the last `/`).
+    pub leaf: u64,
+    /// Where the name's own first component ends (its first `/` after
+    /// the start, or `n`).
+    pub first_end: u64,
+    /// Where the component being scanned starts.
+    pub start: u64,
+    /// A component is empty, `.` or `..`: the agent's lexical join
+    /// (`kernel::decode::join_name`) would not keep the name's components
+    /// as they are, so neither its basename nor its first component is
+    /// known here.
+    pub odd: u64,
+    /// The NUL was found within [`SHAPE_MAX`] bytes.
+    pub whole: u64,
+}
+
+/// Scans the name at `data[AT..]` (NUL-terminated): its length, basename
+/// and first component, and whether every component is an ordinary one.
+/// Returns whether the gate may judge it (whole and not odd).
+#[inline(always)]
+pub fn name_shape<const AT: usize>(data: &[u8; DATA_LEN], s: &mut NameShape) -> bool {
+    let abs = data[AT % DATA_LEN] == b'/';
+    // SAFETY (all volatile accesses): `s` is a valid, exclusive reference.
+    unsafe {
+        core::ptr::write_volatile(&mut s.n, 0);
+        core::ptr::write_volatile(&mut s.leaf, abs as u64);
+        core::ptr::write_volatile(&mut s.first_end, 0);
+        core::ptr::write_volatile(&mut s.start, abs as u64);
+        core::ptr::write_volatile(&mut s.odd, 0);
+        core::ptr::write_volatile(&mut s.whole, 0);
+    }
+    let mut i = abs as usize;
+    while i < SHAPE_MAX {
+        let b = data[(AT + i) % DATA_LEN];
+        if b == 0 || b == b'/' {
+            let start = unsafe { core::ptr::read_volatile(&s.start) } as usize & (SHAPE_MAX - 1);
+            let c0 = data[(AT + start) % DATA_LEN];
+            let c1 = data[(AT + start + 1) % DATA_LEN];
+            let len = i.wrapping_sub(start);
+            if len == 0 || (len == 1 && c0 == b'.') || (len == 2 && c0 == b'.' && c1 == b'.') {
+                unsafe { core::ptr::write_volatile(&mut s.odd, 1) };
+            }
+            if b == 0 {
+                unsafe {
+                    core::ptr::write_volatile(&mut s.n, i as u64);
+                    core::ptr::write_volatile(&mut s.whole, 1);
+                }
+                break;
+            }
+            if unsafe { core::ptr::read_volatile(&s.first_end) } == 0 {
+                unsafe { core::ptr::write_volatile(&mut s.first_end, i as u64) };
+            }
+            unsafe {
+                core::ptr::write_volatile(&mut s.leaf, (i + 1) as u64);
+                core::ptr::write_volatile(&mut s.start, (i + 1) as u64);
+            }
+        }
+        i += 1;
+    }
+    // SAFETY: as above.
+    unsafe {
+        if core::ptr::read_volatile(&s.first_end) == 0 {
+            let n = core::ptr::read_volatile(&s.n);
+            core::ptr::write_volatile(&mut s.first_end, n);
+        }
+        core::ptr::read_volatile(&s.whole) == 1 && core::ptr::read_volatile(&s.odd) == 0
+    }
+}
+
 // --- process-name atoms -------------------------------------------------------
 //
 // A rule's file condition may reduce to "(file atoms) or process.name in

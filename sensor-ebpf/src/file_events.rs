@@ -277,10 +277,13 @@ fn file_open(file: *const u8) -> Result<(), Dropped> {
     } else {
         file_op::OPEN_WRITE
     };
-    let rec = scratch()?;
-    fill_actor(rec, op);
     let mnt = read_ptr(file, offset(|o| &o.file_path_mnt))?;
     let dentry = read_ptr(file, offset(|o| &o.file_path_dentry))?;
+    if crate::file_filter::gate_drops_walk(op, mnt, dentry) {
+        return Ok(());
+    }
+    let rec = scratch()?;
+    fill_actor(rec, op);
     walk_new(rec, mnt, dentry);
     send(rec)
 }
@@ -288,6 +291,9 @@ fn file_open(file: *const u8) -> Result<(), Dropped> {
 /// `path_unlink(const struct path *dir, struct dentry *dentry)`.
 fn unlink(dir: *const u8, dentry: *const u8) -> Result<(), Dropped> {
     let mnt = read_ptr(dir, offset(|o| &o.path_mnt))?;
+    if crate::file_filter::gate_drops_walk(file_op::DELETE, mnt, dentry) {
+        return Ok(());
+    }
     let rec = scratch()?;
     fill_actor(rec, file_op::DELETE);
     walk_new(rec, mnt, dentry);
@@ -512,17 +518,14 @@ fn names_exit(ctx: &TracePointContext) -> Result<(), Dropped> {
         return Ok(()); // the call failed: nothing was deleted or renamed
     }
     let rec = scratch()?;
-    fill_actor(rec, call.op);
-    rec.info.flags = FILE_NAMES;
-    rec.info.name_len = read_name::<FILE_NAME_AT>(rec, call.name);
-    if call.op == file_op::RENAME {
-        rec.info.old_name_len = read_name::<FILE_OLD_NAME_AT>(rec, call.old_name);
-        if call.old_dfd != call.dfd {
-            // Only the new name's directory is walked; an old name
-            // relative to another directory is not known whole.
-            rec.info.flags |= FILE_OLD_PATH_INCOMPLETE;
-        }
-    }
+    rec.info.flags = 0;
+    let name_len = read_name::<FILE_NAME_AT>(rec, call.name);
+    let old_name_len = if call.op == file_op::RENAME {
+        read_name::<FILE_OLD_NAME_AT>(rec, call.old_name)
+    } else {
+        0
+    };
+    let name_flags = rec.info.flags & FILE_NAME_INCOMPLETE;
     let task = current_task();
     let dir = if call.dfd == AT_FDCWD {
         read_ptr(task, offset(|o| &o.task_fs)).and_then(|fs| {
@@ -538,6 +541,28 @@ fn names_exit(ctx: &TracePointContext) -> Result<(), Dropped> {
             _ => Err(ReadError),
         }
     };
+    if let Ok((mnt, dentry)) = dir {
+        let old_len = if call.old_dfd == call.dfd {
+            old_name_len
+        } else {
+            0 // the old name's directory is not walked: not judged
+        };
+        let lens = name_len as u64 | (old_len as u64) << 32;
+        if crate::file_filter::gate_drops_names(call.op, rec, lens, mnt, dentry) {
+            return Ok(());
+        }
+    }
+    fill_actor(rec, call.op);
+    rec.info.flags = FILE_NAMES | name_flags;
+    rec.info.name_len = name_len;
+    if call.op == file_op::RENAME {
+        rec.info.old_name_len = old_name_len;
+        if call.old_dfd != call.dfd {
+            // Only the new name's directory is walked; an old name
+            // relative to another directory is not known whole.
+            rec.info.flags |= FILE_OLD_PATH_INCOMPLETE;
+        }
+    }
     match dir {
         Ok((mnt, dentry)) => walk_new(rec, mnt, dentry),
         Err(_) => rec.info.flags |= FILE_PATH_INCOMPLETE,

@@ -6,8 +6,12 @@
 //! key forms and matching steps are `sensor_common::prefilter`'s, shared
 //! with the agent's model. Every verdict is counted per operation.
 
+use crate::kernel_read::{offset, read_ptr};
 use aya_ebpf::{
-    helpers::generated::bpf_probe_read_kernel,
+    helpers::{
+        bpf_get_current_pid_tgid,
+        generated::{bpf_probe_read_kernel, bpf_probe_read_kernel_str},
+    },
     macros::map,
     maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray},
 };
@@ -15,11 +19,12 @@ use sensor_common::{
     file_op,
     prefilter::{
         filename_names_process, fill_first_key, fill_path_key, first_component_at, name_hashes,
-        op_bit, plain_name, proc_name_hash, proc_window, tail_window, verdict, NameScan,
-        COUNTS_LEN, FILTER_ON, KEY_DATA, MAX_ENTRIES, OPS, PROC_READY, PROC_VERDICTS_MAX,
-        PROC_WINDOW, PROC_WINDOW_ROOM, TAIL, TAIL_ROOM,
+        name_shape, op_bit, plain_name, proc_name_hash, proc_window, tail_window, verdict,
+        NameScan, NameShape, COUNTS_LEN, FILTER_ON, GATE_COMPONENT_READ, GATE_KEY, GATE_ON,
+        KEY_DATA, MAX_ENTRIES, OPS, PROC_READY, PROC_VERDICTS_MAX, PROC_WINDOW, PROC_WINDOW_ROOM,
+        SHAPE_MAX, TAIL, TAIL_ROOM,
     },
-    ExecRecord, FileRecord, EXEC_FILENAME_TRUNCATED, FILE_NAMES, FILE_NAME_AT,
+    ExecRecord, FileRecord, CWD_NAME_MAX, EXEC_FILENAME_TRUNCATED, FILE_NAMES, FILE_NAME_AT,
     FILE_NAME_INCOMPLETE, FILE_OLD_NAME_AT, FILE_OLD_PATH_AT, FILE_OLD_PATH_INCOMPLETE,
     FILE_PATH_INCOMPLETE, FILE_PATH_MAX,
 };
@@ -361,4 +366,232 @@ pub fn on_fork(parent_tgid: u32, child_tgid: u32, sent: bool) {
 #[inline(always)]
 pub fn on_exit(tgid: u32) {
     let _ = FILE_FILTER_PROC_VERDICT.remove(&tgid);
+}
+
+// --- the first-component gate (sensor_common::prefilter, "gate") ------------
+
+/// First components of the path atoms, per operation: `op`, the
+/// component, a NUL (an exact component) or `op`, a first-component
+/// prefix (no NUL); see `GATE_KEY`.
+#[map]
+static FILE_FILTER_FIRST: LpmTrie<[u8; GATE_KEY], u8> = LpmTrie::with_max_entries(MAX_ENTRIES, 0);
+
+/// Per operation: [`GATE_ON`] once `FILE_FILTER_FIRST` holds every path
+/// atom's first component; 0 (the default): no gate, every record is
+/// walked and checked.
+#[map]
+static FILE_FILTER_GATE: Array<u32> = Array::with_max_entries(OPS, 0);
+
+/// This CPU's gate key.
+#[map]
+static FILE_FILTER_GATE_KEY: PerCpuArray<Key<[u8; GATE_KEY]>> = PerCpuArray::with_max_entries(1, 0);
+
+/// This CPU's name-shape scan (`name_shape`).
+#[map]
+static FILE_FILTER_SHAPE: PerCpuArray<NameShape> = PerCpuArray::with_max_entries(1, 0);
+
+#[inline(always)]
+fn gate_on(op: u32) -> bool {
+    op <= file_op::RENAME
+        && FILE_FILTER_OPS.get(op).copied().unwrap_or(0) == FILTER_ON
+        && FILE_FILTER_GATE.get(op).copied().unwrap_or(0) == GATE_ON
+}
+
+/// Whether the gate applies to a record of `op` by the current process:
+/// on for `op`, and the process's name does not pass it anyway.
+#[inline(always)]
+fn gate_applies(op: u32) -> bool {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    gate_on(op) && !(names_used() && name_passes(tgid, op))
+}
+
+/// The gate's verdict once the basename is at `j.data[0..]` (NUL-
+/// terminated) and the first component in `k`: whether some atom could
+/// still match (not counted).
+#[inline(always)]
+fn gate_keeps(op: u32, j: &FileRecord, k: &mut Key<[u8; GATE_KEY]>) -> bool {
+    let Some(scan) = FILE_FILTER_SCAN.get_ptr_mut(0) else {
+        return true;
+    };
+    // SAFETY: this CPU's slot, valid for the program's duration.
+    let scan = unsafe { &mut *scan };
+    let (name, ext) = name_hashes::<0>(&j.data, 1, op, scan);
+    // SAFETY: map lookups by value; the values are never read.
+    if name.is_some_and(|h| unsafe { FILE_FILTER_NAMES.get(&h) }.is_some())
+        || ext.is_some_and(|h| unsafe { FILE_FILTER_NAMES.get(&h) }.is_some())
+    {
+        return true;
+    }
+    k.prefix_len = (GATE_KEY * 8) as u32;
+    FILE_FILTER_FIRST.get(k).is_some()
+}
+
+/// Before the walk of a file at (`mnt`, `dentry`) for a record of `op`:
+/// whether the gate drops it (counted `filtered`). Anything it cannot
+/// read keeps the record (it is then walked and checked as before).
+#[inline(never)]
+pub fn gate_drops_walk(op: u32, mnt: *const u8, dentry: *const u8) -> bool {
+    if !gate_applies(op) {
+        return false;
+    }
+    let (Some(j), Some(k)) = (
+        FILE_FILTER_JOIN.get_ptr_mut(0),
+        FILE_FILTER_GATE_KEY.get_ptr_mut(0),
+    ) else {
+        return false;
+    };
+    // SAFETY: this CPU's slots, valid for the program's duration.
+    let (j, k) = unsafe { (&mut *j, &mut *k) };
+    let Ok(first) = crate::first_component::<true>(crate::current_task(), mnt, dentry) else {
+        return false;
+    };
+    if first.is_null() {
+        return false;
+    }
+    if !read_name_str(j.data.as_mut_ptr(), CWD_NAME_MAX, dentry) {
+        return false;
+    }
+    k.data[0] = op as u8;
+    // SAFETY: GATE_KEY - 1 bytes from 1: inside the key's data.
+    if !read_name_str(unsafe { k.data.as_mut_ptr().add(1) }, GATE_KEY - 1, first) {
+        return false;
+    }
+    if gate_keeps(op, j, k) {
+        return false;
+    }
+    count(op, verdict::FILTERED);
+    true
+}
+
+/// Copies `dentry`'s name (NUL-terminated, at most `room` bytes with the
+/// NUL: a longer one is cut) to `dst`; false when unreadable or empty.
+#[inline(always)]
+fn read_name_str(dst: *mut u8, room: usize, dentry: *const u8) -> bool {
+    let Ok(name) = read_ptr(dentry, offset(|o| &o.dentry_name)) else {
+        return false;
+    };
+    // SAFETY: the caller's `dst` has `room` bytes.
+    let n = unsafe { bpf_probe_read_kernel_str(dst.cast(), room as u32, name.cast()) };
+    n > 1
+}
+
+/// A syscall-tracepoint record's names (`FILE_NAMES`, at `FILE_NAME_AT`
+/// and, for a rename, `FILE_OLD_NAME_AT` in `rec.data`, relative to the
+/// directory (`mnt`, `dentry`), the same for both; `lens`: the names'
+/// lengths as read, the new one's in the low half, 0 when not read
+/// whole): whether the gate
+/// drops the record (counted `filtered`) before anything else is read.
+/// Each name is judged as the agent will join it
+/// (`kernel::decode::join_name`): its basename, and its first component
+/// (an absolute name's own; a relative name's directory's, or its own
+/// when the directory is the root). A name with an empty, `.` or `..`
+/// component, or longer than `SHAPE_MAX`, keeps the record.
+#[inline(never)]
+pub fn gate_drops_names(
+    op: u32,
+    rec: &FileRecord,
+    lens: u64,
+    mnt: *const u8,
+    dentry: *const u8,
+) -> bool {
+    let (name_len, old_name_len) = (lens as u32, (lens >> 32) as u32);
+    if !gate_applies(op) || name_len == 0 || (op == file_op::RENAME && old_name_len == 0) {
+        return false;
+    }
+    let Ok(dir_first) = crate::first_component::<false>(crate::current_task(), mnt, dentry) else {
+        return false;
+    };
+    if name_keeps::<FILE_NAME_AT>(op, rec, dir_first) {
+        return false;
+    }
+    if op == file_op::RENAME && name_keeps::<FILE_OLD_NAME_AT>(op, rec, dir_first) {
+        return false;
+    }
+    count(op, verdict::FILTERED);
+    true
+}
+
+/// Whether the name at `rec.data[AT..]` keeps its record (see
+/// [`gate_drops_names`]; `dir_first`: the directory's first component,
+/// null when the directory is the root).
+#[inline(always)]
+fn name_keeps<const AT: usize>(op: u32, rec: &FileRecord, dir_first: *const u8) -> bool {
+    let (Some(j), Some(k), Some(s)) = (
+        FILE_FILTER_JOIN.get_ptr_mut(0),
+        FILE_FILTER_GATE_KEY.get_ptr_mut(0),
+        FILE_FILTER_SHAPE.get_ptr_mut(0),
+    ) else {
+        return true;
+    };
+    // SAFETY: this CPU's slots, valid for the program's duration.
+    let (j, k, s) = unsafe { (&mut *j, &mut *k, &mut *s) };
+    if !name_shape::<AT>(&rec.data, s) {
+        return true;
+    }
+    // SAFETY (volatile reads): `s` is a valid reference.
+    let (n, leaf, first_end) = unsafe {
+        (
+            core::ptr::read_volatile(&s.n) as usize,
+            core::ptr::read_volatile(&s.leaf) as usize,
+            core::ptr::read_volatile(&s.first_end) as usize,
+        )
+    };
+    // The basename and its NUL (n < SHAPE_MAX, leaf < n: 2..=SHAPE_MAX).
+    let cnt = bounded((n + 1).wrapping_sub(leaf));
+    if !(2..=SHAPE_MAX).contains(&cnt) {
+        return true;
+    }
+    // SAFETY: `leaf` < SHAPE_MAX and `cnt` ≤ SHAPE_MAX: read inside
+    // `rec.data` (AT + 2 × SHAPE_MAX fits), written inside `j.data`.
+    let r = unsafe {
+        bpf_probe_read_kernel(
+            j.data.as_mut_ptr().cast(),
+            (cnt & (2 * SHAPE_MAX - 1)) as u32,
+            rec.data.as_ptr().add(AT + (leaf & (SHAPE_MAX - 1))).cast(),
+        )
+    };
+    if r != 0 {
+        return true;
+    }
+    k.data[0] = op as u8;
+    let abs = rec.data[AT] == b'/';
+    if !abs && !dir_first.is_null() {
+        // SAFETY: GATE_KEY - 1 bytes from 1: inside the key's data.
+        if !read_name_str(
+            unsafe { k.data.as_mut_ptr().add(1) },
+            GATE_KEY - 1,
+            dir_first,
+        ) {
+            return true;
+        }
+    } else {
+        let start = abs as usize;
+        let len = bounded(first_end.wrapping_sub(start));
+        if len == 0 || len >= SHAPE_MAX {
+            return true;
+        }
+        let c = if len > GATE_COMPONENT_READ {
+            GATE_COMPONENT_READ
+        } else {
+            len
+        };
+        let c = bounded(c) & (GATE_KEY - 1);
+        if c == 0 {
+            return true;
+        }
+        // SAFETY: `c` < GATE_KEY - 1 bytes to 1: inside the key's data;
+        // read from inside the name.
+        let r = unsafe {
+            bpf_probe_read_kernel(
+                k.data.as_mut_ptr().add(1).cast(),
+                c as u32,
+                rec.data.as_ptr().add(AT + start).cast(),
+            )
+        };
+        if r != 0 {
+            return true;
+        }
+        k.data[(c + 1) & (GATE_KEY - 1)] = 0;
+    }
+    gate_keeps(op, j, k)
 }

@@ -712,6 +712,62 @@ pub(crate) fn walk_path<const MAX_AT: usize, const PSEUDO: bool, R: PathDest>(
     Err(ReadError) // deeper than CWD_DEPTH
 }
 
+/// The dentry of the first (outermost) component of the path of
+/// (`vfsmnt`, `dentry`) as `task` sees it: the component [`walk_path`]
+/// would write last, found by the same steps without reading any name
+/// (the file prefilter's gate, `file_filter::gate_drops_walk`). Null when
+/// the path is the root itself. An error wherever `walk_path` could not
+/// finish the same steps (unreadable, deeper than [`CWD_DEPTH`]).
+/// `LEAF`: the start is a file whose own name the caller reads; a file
+/// that is a mount's root (a bind-mounted file: `/etc/hosts` in a
+/// container) is named by its mount point instead, so that start is an
+/// error.
+#[inline(never)]
+pub(crate) fn first_component<const LEAF: bool>(
+    task: *const u8,
+    vfsmnt: *const u8,
+    dentry: *const u8,
+) -> Result<*const u8, ReadError> {
+    let fs = read_ptr(task, offset(|o| &o.task_fs))?;
+    if fs.is_null() {
+        return Err(ReadError);
+    }
+    let root_mnt = read_ptr(fs, offset(|o| &o.fs_root_mnt))?;
+    let root_dentry = read_ptr(fs, offset(|o| &o.fs_root_dentry))?;
+    let mount_mnt = offset(|o| &o.mount_mnt);
+    let mut vfsmnt = vfsmnt;
+    let mut dentry = dentry;
+    let mut mnt = vfsmnt.wrapping_sub(mount_mnt);
+    let mut mnt_root = read_ptr(vfsmnt, offset(|o| &o.vfsmount_root))?;
+    let mut last: *const u8 = core::ptr::null();
+    if LEAF && dentry == mnt_root {
+        return Err(ReadError);
+    }
+    for _ in 0..CWD_DEPTH {
+        if dentry == root_dentry && vfsmnt == root_mnt {
+            return Ok(last);
+        }
+        if dentry == mnt_root {
+            let parent = read_ptr(mnt, offset(|o| &o.mount_parent))?;
+            if parent == mnt {
+                return Ok(last);
+            }
+            dentry = read_ptr(mnt, offset(|o| &o.mount_mountpoint))?;
+            mnt = parent;
+            vfsmnt = mnt.wrapping_add(mount_mnt);
+            mnt_root = read_ptr(vfsmnt, offset(|o| &o.vfsmount_root))?;
+            continue;
+        }
+        let parent = read_ptr(dentry, offset(|o| &o.dentry_parent))?;
+        if parent == dentry {
+            return Ok(last);
+        }
+        last = dentry;
+        dentry = parent;
+    }
+    Err(ReadError) // deeper than CWD_DEPTH
+}
+
 /// Fills `info` from the thread-group leader of `task` (a parent may be a
 /// worker thread: the process's identity is its leader's).
 fn fill_leader(info: &mut TaskInfo, task: *const u8) {

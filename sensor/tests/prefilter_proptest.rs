@@ -158,7 +158,41 @@ const PASSED_NAMES: &[&str] = &[
     ".ssh/authorized_keys",
     "日本",
     "a\\b",
+    "/etc//crontab",
+    "//etc/crontab",
+    "/./etc/crontab",
+    "/tmp/../etc/crontab",
+    "etc/crontab",
+    "/entrypoint.sh",
+    "entrypoint.sh",
+    "/",
+    "/root/.bash_history",
+    "x/.bashrc",
+    "/var/spool/cron/crontabs/root",
 ];
+
+/// A name as a process may pass it: one of [`PASSED_NAMES`], or random
+/// components (rule values' edges, `.`, `..`, empty ones) joined by `/`,
+/// absolute or not.
+fn passed_name() -> impl Strategy<Value = String> {
+    let built = (
+        any::<bool>(),
+        proptest::collection::vec(
+            prop_oneof![
+                6 => component(),
+                1 => Just(String::new()),
+                1 => Just(".".to_owned()),
+                1 => Just("..".to_owned()),
+            ],
+            1..5,
+        ),
+    )
+        .prop_map(|(abs, comps)| format!("{}{}", if abs { "/" } else { "" }, comps.join("/")));
+    prop_oneof![
+        1 => prop::sample::select(PASSED_NAMES).prop_map(str::to_owned),
+        1 => built,
+    ]
+}
 
 /// Checks a syscall-tracepoint record (`FILE_NAMES`): names relative to
 /// the walked directory `dir`, joined by the agent (`join_name`): whenever
@@ -510,23 +544,23 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
 
     /// Syscall-tracepoint unlink and rename records (names as passed),
     /// against random rules and the D4C set.
     #[test]
     fn passed_names_never_lose_a_match(
         rules in proptest::collection::vec(rule(), 1..3),
-        dir in path(),
-        name in prop::sample::select(PASSED_NAMES),
-        old_name in prop::sample::select(PASSED_NAMES),
+        dir in prop_oneof![4 => path(), 1 => Just(Vec::new())],
+        name in passed_name(),
+        old_name in passed_name(),
         process in filename(),
     ) {
         let cases: Vec<Case> = rules.iter().map(|r| case(r)).collect();
         prop_assume!(cases.iter().all(|c| !c.queries.is_empty()));
         let all = FilePrefilter::from_queries(rules.iter().map(|r| ("r", r.as_str()))).tables();
-        check_names(&cases, &all, &dir, name, old_name, &process)?;
-        D4C.with(|(cases, all)| check_names(cases, all, &dir, name, old_name, &process))?;
+        check_names(&cases, &all, &dir, &name, &old_name, &process)?;
+        D4C.with(|(cases, all)| check_names(cases, all, &dir, &name, &old_name, &process))?;
     }
 }
 
@@ -570,6 +604,18 @@ fn d4c_file_rules_filter_unrelated_paths() {
     assert!(!del("/var/lib", "x"));
     assert!(del("/root", ".bash_history"));
     assert!(del("/var/lib", "../x"), "not plain: unchecked");
+    // Absolute names and names with slashes are judged by the
+    // first-component gate: by their basename and first component, as the
+    // agent joins them; `.`, `..` and empty components are not judged.
+    assert!(!del("/var/lib", "/work/build/x.o"));
+    assert!(!del("/", "work/build/x.o"));
+    assert!(!del("/work", "build/x.o"));
+    assert!(del("/work", "/root/.bash_history"));
+    assert!(del("/work", "build/.bash_history"));
+    assert!(del("/work", "/work/../tmp/x"));
+    assert!(del("/work", "/work//x"));
+    assert!(del("/", "tmp/x"));
+    assert!(del("/tmp", "x"));
 }
 
 /// With the whole D4C set (the chmod rule's file branch reduces to process

@@ -32,12 +32,19 @@ fn rules_dir() -> PathBuf {
 }
 
 fn start() -> Option<Sensor> {
+    start_with(&[])
+}
+
+/// [`start`] with more sensor arguments.
+fn start_with(more: &[&str]) -> Option<Sensor> {
     if !is_root() {
         skip_or_fail("needs root (cgroups, eBPF)");
         return None;
     }
     let rules = rules_dir();
-    let sensor = start_or_skip(&["--rules", rules.to_str().expect("utf-8 path")])?;
+    let mut args = vec!["--rules", rules.to_str().expect("utf-8 path")];
+    args.extend_from_slice(more);
+    let sensor = start_or_skip(&args)?;
     if sensor
         .stderr
         .iter()
@@ -271,9 +278,13 @@ fn chmod_of_a_downloaded_file_alerts_once() {
     let _ = sensor.stop();
 }
 
+/// With the prefilter off, so that every event of the scenario reaches
+/// the rules (and `--events`): the rules themselves find nothing.
 #[test]
 fn benign_file_activity_gives_no_alert() {
-    let Some(mut sensor) = start() else { return };
+    let Some(mut sensor) = start_with(&["--file-prefilter", "off"]) else {
+        return;
+    };
     let (id, alerts) = scenario(
         &mut sensor,
         "mkdir $T/app",
@@ -684,4 +695,129 @@ fn prefilter_checks_deletions_by_plain_name() {
         prefilter_count(&summary, "deletion", "filtered") >= 1,
         "{summary}"
     );
+}
+
+/// The first-component gate (the kernel's check before any path is
+/// walked) judges a name the process passed as the agent will join it:
+/// an absolute name outside every atom is dropped, while names whose `..`
+/// lead into an atom's directory (relative or absolute), and a plain
+/// absolute name inside it, all cross.
+#[test]
+fn gate_drops_names_outside_the_atoms_and_keeps_dotdot_names_into_them() {
+    if !is_root() {
+        skip_or_fail("needs root (eBPF)");
+        return;
+    }
+    let rules = tempfile::tempdir().expect("tempdir");
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let top = tempfile::Builder::new()
+        .prefix(&marker("gate-top"))
+        .tempdir_in("/")
+        .expect("a directory under /");
+    let top_name = top
+        .path()
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("utf-8 name")
+        .to_owned();
+    let rule = write_query_rule(
+        rules.path(),
+        &format!(r#"file where event.type == "deletion" and file.path like "/{top_name}/*""#),
+    );
+    let Some(mut sensor) = start_or_skip(&["--rules", rule.to_str().expect("utf-8")]) else {
+        return;
+    };
+    let outside = cwd.path().join(marker("gate-outside"));
+    let files: Vec<PathBuf> = (1..=3)
+        .map(|i| top.path().join(marker(&format!("gate-in-{i}"))))
+        .collect();
+    for f in files.iter().chain([&outside]) {
+        std::fs::write(f, b"x").expect("write");
+    }
+    let ups = "../".repeat(cwd.path().components().count() - 1);
+    let name = |f: &Path| {
+        f.file_name()
+            .and_then(|n| n.to_str())
+            .expect("utf-8")
+            .to_owned()
+    };
+    let names = [
+        outside.to_str().expect("utf-8").to_owned(),
+        format!("{ups}{top_name}/{}", name(&files[0])),
+        format!("/tmp/../{top_name}/{}", name(&files[1])),
+        files[2].to_str().expect("utf-8").to_owned(),
+    ];
+    for n in &names {
+        let status = Command::new("unlink")
+            .arg(n)
+            .current_dir(cwd.path())
+            .status()
+            .expect("unlink");
+        assert!(status.success(), "unlink {n}");
+    }
+    let last = files[2].to_str().expect("utf-8").to_owned();
+    sensor
+        .wait_event(WAIT, |v| {
+            get(v, "file.path").as_str() == Some(last.as_str())
+        })
+        .expect("the last deletion's event");
+    let deleted: Vec<String> = read_lines(&sensor.events_path())
+        .iter()
+        .filter(|v| get(v, "event.action").as_str() == Some("deletion"))
+        .filter_map(|v| get(v, "file.path").as_str().map(str::to_owned))
+        .filter(|p| p.contains("gate-"))
+        .collect();
+    let want: Vec<String> = files
+        .iter()
+        .map(|f| f.to_str().expect("utf-8").to_owned())
+        .collect();
+    assert_eq!(deleted, want, "names: {names:?}");
+    let summary = sensor.stop().expect("summary");
+    assert!(
+        prefilter_count(&summary, "deletion", "filtered") >= 1,
+        "{summary}"
+    );
+    assert_eq!(summary["lost_file"], 0);
+}
+
+/// A file bind-mounted over another is named by its mount point, as the
+/// walk names it, not by its own dentry's name: the gate does not judge
+/// it by the wrong basename (a name atom on the mount point's name still
+/// sees the write).
+#[test]
+fn gate_keeps_a_bind_mounted_file_named_by_its_mount_point() {
+    if !is_root() {
+        skip_or_fail("needs root (eBPF)");
+        return;
+    }
+    let rules = tempfile::tempdir().expect("tempdir");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let candidate = marker("gate-mounted");
+    let source = dir.path().join(marker("gate-source"));
+    let target = dir.path().join(&candidate);
+    std::fs::write(&source, b"x").expect("write");
+    std::fs::write(&target, b"x").expect("write");
+    let rule = write_rule_for(rules.path(), "change", &candidate);
+    let Some(mut sensor) = start_or_skip(&["--rules", rule.to_str().expect("utf-8")]) else {
+        return;
+    };
+    let script = format!(
+        "mount --bind {src} {dst} && echo more >> {dst}",
+        src = source.display(),
+        dst = target.display()
+    );
+    let status = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .status()
+        .expect("unshare");
+    assert!(status.success(), "{script}");
+    let want = target.to_str().expect("utf-8").to_owned();
+    sensor
+        .wait_event(WAIT, |v| {
+            get(v, "file.path").as_str() == Some(want.as_str())
+                && get(v, "event.action").as_str() == Some("open")
+        })
+        .expect("the write through the bind mount, named by its mount point");
+    let summary = sensor.stop().expect("summary");
+    assert_eq!(summary["lost_file"], 0);
 }

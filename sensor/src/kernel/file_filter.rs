@@ -6,7 +6,9 @@
 
 use aya::maps::{lpm_trie::Key, Array, HashMap, LpmTrie, MapData, MapError, PerCpuArray};
 use aya::Ebpf;
-use sensor_common::prefilter::{verdict, FILTER_ON, KEY_DATA, MAX_ENTRIES, PROC_NONE, PROC_READY};
+use sensor_common::prefilter::{
+    verdict, FILTER_ON, GATE_KEY, GATE_ON, KEY_DATA, MAX_ENTRIES, PROC_NONE, PROC_READY,
+};
 
 use crate::rules::prefilter::{Tables, OPS};
 
@@ -100,6 +102,38 @@ pub fn install(ebpf: &mut Ebpf, tables: &Tables) -> Result<FileFilter, FileFilte
             procs
                 .insert(h, mask, 0)
                 .map_err(map_err("FILE_FILTER_PROCS"))?;
+        }
+    }
+    if tables.first.len() > MAX_ENTRIES as usize {
+        return Err(FileFilterError::TooMany {
+            what: "first-component",
+            need: tables.first.len(),
+        });
+    }
+    {
+        let map = ebpf
+            .map_mut("FILE_FILTER_FIRST")
+            .ok_or(FileFilterError::Missing("FILE_FILTER_FIRST"))?;
+        let mut first: LpmTrie<_, [u8; GATE_KEY], u8> =
+            LpmTrie::try_from(map).map_err(map_err("FILE_FILTER_FIRST"))?;
+        for entry in &tables.first {
+            let mut data = [0u8; GATE_KEY];
+            let n = entry.len().min(GATE_KEY);
+            data[..n].copy_from_slice(&entry[..n]);
+            first
+                .insert(&Key::new((n * 8) as u32, data), 1, 0)
+                .map_err(map_err("FILE_FILTER_FIRST"))?;
+        }
+    }
+    {
+        // After its entries, before the operations are switched on.
+        let map = ebpf
+            .map_mut("FILE_FILTER_GATE")
+            .ok_or(FileFilterError::Missing("FILE_FILTER_GATE"))?;
+        let mut gate: Array<_, u32> = Array::try_from(map).map_err(map_err("FILE_FILTER_GATE"))?;
+        for op in &tables.gated {
+            gate.set(*op, GATE_ON, 0)
+                .map_err(map_err("FILE_FILTER_GATE"))?;
         }
     }
     {

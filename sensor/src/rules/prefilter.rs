@@ -23,11 +23,11 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use sensor_common::prefilter::{
     filename_names_process, fill_first_key, fill_path_key, first_component_at, hash_of,
-    name_hashes, op_bit, plain_name, proc_hash_of, proc_name_hash, proc_window, tail_window,
-    NameScan, DATA_LEN, FIRST_MAX, FIRST_TAG, KEY_DATA, PROC_WINDOW_ROOM, TAG_EXT, TAG_NAME,
-    TAIL_ROOM,
+    name_hashes, name_shape, op_bit, plain_name, proc_hash_of, proc_name_hash, proc_window,
+    tail_window, NameScan, NameShape, DATA_LEN, FIRST_MAX, FIRST_TAG, GATE_COMPONENT_MAX,
+    GATE_COMPONENT_READ, KEY_DATA, PROC_WINDOW_ROOM, SHAPE_MAX, TAG_EXT, TAG_NAME, TAIL_ROOM,
 };
-use sensor_common::{file_op, FILE_OLD_PATH_AT, FILE_PATH_MAX};
+use sensor_common::{file_op, FILE_NAME_AT, FILE_OLD_PATH_AT, FILE_PATH_MAX};
 
 use super::sources::{self, Kind, KINDS};
 use crate::eql::ast::{Category, CmpOp, Expr, Literal, Operand, Query, Statement};
@@ -571,6 +571,10 @@ impl FilePrefilter {
         for ((op, _), o) in OPS.iter().zip(&self.ops) {
             let Some(Ok(atoms)) = o else { continue };
             t.on.insert(*op);
+            if let Some(entries) = gate_entries(*op, atoms) {
+                t.gated.insert(*op);
+                t.first.extend(entries);
+            }
             for a in atoms {
                 match a {
                     Atom::Exact(p) => {
@@ -607,6 +611,35 @@ impl FilePrefilter {
     }
 }
 
+/// The first-component gate's entries for `op` (`FILE_FILTER_FIRST`: the
+/// operation, then an exact first component and its NUL, or a
+/// first-component prefix), one per path atom; `None` when some path atom
+/// does not fix its first component within `GATE_COMPONENT_MAX` bytes
+/// (the prefix `/`: every path), which leaves `op` ungated.
+fn gate_entries(op: u32, atoms: &BTreeSet<Atom>) -> Option<BTreeSet<Vec<u8>>> {
+    let mut out = BTreeSet::new();
+    for a in atoms {
+        let (first, exact) = match a {
+            Atom::Exact(p) | Atom::Prefix(p) => {
+                let body = p.strip_prefix(b"/").unwrap_or(p);
+                (body.split(|b| *b == b'/').next().unwrap_or_default(), true)
+            }
+            Atom::FirstPrefix(p) => (p.as_slice(), false),
+            Atom::Name(_) | Atom::Ext(_) | Atom::Proc(_) => continue,
+        };
+        if first.is_empty() || first.len() > GATE_COMPONENT_MAX || first.contains(&0) {
+            return None;
+        }
+        let mut k = vec![op as u8];
+        k.extend_from_slice(first);
+        if exact {
+            k.push(0);
+        }
+        out.insert(k);
+    }
+    Some(out)
+}
+
 /// The key bytes of a path in the kernel's form (`fill_path_key`): the
 /// operation, then per component outermost first a NUL and the
 /// component's bytes reversed.
@@ -634,6 +667,11 @@ pub struct Tables {
     /// Process-name hashes → the operations (`op_bit`) whose events they
     /// pass.
     pub procs: HashMap<u64, u32>,
+    /// The operations the first-component gate judges (`FILE_FILTER_GATE`).
+    pub gated: BTreeSet<u32>,
+    /// The gate's LPM entries (`FILE_FILTER_FIRST`; the prefix length is
+    /// their length).
+    pub first: BTreeSet<Vec<u8>>,
 }
 
 /// A path in the kernel walk's form: components innermost first, each
@@ -704,6 +742,20 @@ impl Tables {
         if names || (op == file_op::RENAME && old_walk.is_none()) {
             return true;
         }
+        // The gate, before the walk (the kernel's `gate_drops_walk`: opens,
+        // creations and BPF LSM / fentry deletions; a rename is walked in
+        // two halves and not gated). A walk of the root has no first
+        // component: not gated.
+        if op != file_op::RENAME && self.gated.contains(&op) && !walk.is_empty() {
+            let leaf = walk.split(|b| *b == 0).next().unwrap_or_default();
+            let first = walk[..walk.len() - 1]
+                .rsplit(|b| *b == 0)
+                .next()
+                .unwrap_or_default();
+            if !self.gate_keeps(op, leaf, first) {
+                return false;
+            }
+        }
         let mut data = vec![0u8; DATA_LEN];
         let new = self.matches::<0>(&mut data, walk, op);
         new || (op == file_op::RENAME
@@ -732,6 +784,21 @@ impl Tables {
         let (Some(dir), Some(name)) = (dir, name) else {
             return true;
         };
+        // The gate (the kernel's `gate_drops_names`), before the names'
+        // directory is walked: every name must be dropped.
+        if self.gated.contains(&op) && (op != file_op::RENAME || old_name.is_some()) {
+            let dir_first = (!dir.is_empty()).then(|| {
+                dir[..dir.len() - 1]
+                    .rsplit(|b| *b == 0)
+                    .next()
+                    .unwrap_or_default()
+            });
+            let keeps = |n: &[u8]| self.name_keeps(op, n, dir_first);
+            let dropped = !keeps(name) && old_name.is_none_or(|o| !keeps(o));
+            if dropped {
+                return false;
+            }
+        }
         let mut data = vec![0u8; DATA_LEN];
         let mut joined = |at: usize, name: &[u8]| -> Option<bool> {
             let nl = name.len() + 1;
@@ -757,6 +824,48 @@ impl Tables {
             return true;
         };
         new || old
+    }
+
+    /// The kernel's `gate_keeps`: a basename (`leaf`) and a first
+    /// component (`first`, cut at `GATE_COMPONENT_READ` bytes as the
+    /// kernel reads it) that some atom of `op` could still match.
+    fn gate_keeps(&self, op: u32, leaf: &[u8], first: &[u8]) -> bool {
+        let mut data = [0u8; DATA_LEN];
+        let n = leaf.len().min(SHAPE_MAX - 1);
+        data[..n].copy_from_slice(&leaf[..n]);
+        let mut scan = NameScan::default();
+        let (name, ext) = name_hashes::<0>(&data, 1, op, &mut scan);
+        if name.is_some_and(|h| self.names.contains(&h))
+            || ext.is_some_and(|h| self.names.contains(&h))
+        {
+            return true;
+        }
+        let mut key = vec![op as u8];
+        key.extend_from_slice(&first[..first.len().min(GATE_COMPONENT_READ)]);
+        key.push(0);
+        self.first.iter().any(|e| key.starts_with(e))
+    }
+
+    /// The kernel's `name_keeps`: a name the process passed, relative to
+    /// a directory whose first component is `dir_first` (`None`: the
+    /// root).
+    fn name_keeps(&self, op: u32, name: &[u8], dir_first: Option<&[u8]>) -> bool {
+        if name.len() >= SHAPE_MAX || name.contains(&0) {
+            return true;
+        }
+        let mut data = Box::new([0u8; DATA_LEN]);
+        data[FILE_NAME_AT..FILE_NAME_AT + name.len()].copy_from_slice(name);
+        let mut s = NameShape::default();
+        if !name_shape::<FILE_NAME_AT>(&data, &mut s) {
+            return true;
+        }
+        let (n, leaf, first_end) = (s.n as usize, s.leaf as usize, s.first_end as usize);
+        let abs = name.first() == Some(&b'/');
+        let first = match dir_first {
+            Some(d) if !abs => d,
+            _ => &name[abs as usize..first_end],
+        };
+        self.gate_keeps(op, &name[leaf..n], first)
     }
 
     fn matches<const AT: usize>(&self, data: &mut [u8], walk: &[u8], op: u32) -> bool {
@@ -838,6 +947,48 @@ mod tests {
             ])
         );
         assert_eq!(r[0], atoms(&[Atom::Ext(b"sh".to_vec())]));
+    }
+
+    #[test]
+    fn gate_entries_name_each_path_atoms_first_component() {
+        let t = FilePrefilter::from_queries([(
+            "r",
+            r#"file where event.type == "creation" and
+                (file.path like ("/etc/ld.so.preload", "/var/lib/kubelet/pki/*", "/entrypoint*")
+                 or file.name == "authorized_keys")"#,
+        )])
+        .tables();
+        let op = file_op::CREATE as u8;
+        let want: BTreeSet<Vec<u8>> = [
+            [&[op][..], b"etc\0"].concat(),
+            [&[op][..], b"var\0"].concat(),
+            [&[op][..], b"entrypoint"].concat(),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(t.first, want);
+        // The other operations need no event at all: gated, no entries.
+        assert_eq!(t.gated, t.on);
+        assert_eq!(t.on.len(), 4);
+        // The prefix `/` fixes no first component, nor does one longer
+        // than a gate key holds: that operation is not gated.
+        for q in [
+            r#"file where event.type == "creation" and file.path like ("/*", "/etc/x")"#,
+            &format!(
+                r#"file where event.type == "creation" and file.path == "/{}/x""#,
+                "a".repeat(GATE_COMPONENT_MAX + 1)
+            ),
+        ] {
+            let t = FilePrefilter::from_queries([("r", q)]).tables();
+            assert!(t.on.contains(&file_op::CREATE), "{q}");
+            assert!(!t.gated.contains(&file_op::CREATE), "{q}: {:?}", t.first);
+        }
+        let q = format!(
+            r#"file where event.type == "creation" and file.path == "/{}/x""#,
+            "a".repeat(GATE_COMPONENT_MAX)
+        );
+        let t = FilePrefilter::from_queries([("r", q.as_str())]).tables();
+        assert!(t.gated.contains(&file_op::CREATE));
     }
 
     #[test]
