@@ -52,6 +52,9 @@ impl FileConfig {
 #[derive(Clone, Debug, Default)]
 struct FileSample {
     wall_s: f64,
+    /// User+system CPU of the storm's process (getrusage of the reaped
+    /// child): what the eBPF programs cost in its context lands here.
+    storm_cpu_s: f64,
     ops: u64,
     /// Sensor CPU (utime+stime) from storm start to idle.
     cpu_s: Option<f64>,
@@ -73,6 +76,9 @@ pub enum FileWorkload {
     SmallRelative,
     /// `tar -xf` of a tar of /usr/share/doc (or /usr/lib/python3).
     Tar,
+    /// `git checkout` of a commit holding the same tree, from an empty
+    /// one.
+    Git,
 }
 
 /// What one storm runs: the driver (a process of its own, started after
@@ -81,12 +87,99 @@ pub enum FileWorkload {
 enum Workload {
     Small { files: u64, relative: bool },
     Tar { archive: PathBuf, files: u64 },
+    Git { repo: PathBuf, files: u64 },
 }
 
-/// One storm in `dir` (emptied first): (wall seconds, file operations).
-fn storm(dir: &Path, w: &Workload) -> Result<(f64, u64)> {
-    let _ = fs::remove_dir_all(dir);
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+/// The storm directory, a tmpfs of its own for the whole bench (so disk
+/// writeback, which varies several-fold between runs on a shared machine,
+/// is not what is measured); unmounted when dropped.
+struct StormMount {
+    dir: PathBuf,
+}
+
+impl StormMount {
+    fn new(dir: &Path) -> Result<StormMount> {
+        let _ = Command::new("umount")
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status();
+        let _ = fs::remove_dir_all(dir);
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=2g", "xtask-file-storm"])
+            .arg(dir)
+            .status()
+            .context("running mount")?;
+        if !status.success() {
+            bail!("mounting a tmpfs on {} failed: {status}", dir.display());
+        }
+        Ok(StormMount {
+            dir: dir.to_owned(),
+        })
+    }
+}
+
+impl Drop for StormMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.dir).status();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Empties `dir` (or, for git, checks out the empty commit) before a run,
+/// and before any sensor starts: the removals are not part of the storm
+/// (a process older than the sensor has no process-name verdict, and its
+/// file events would all cross).
+fn prepare(dir: &Path, w: &Workload) -> Result<()> {
+    if let Workload::Git { repo, .. } = w {
+        return git(repo, &["checkout", "-q", "-f", "empty"])
+            .and_then(|()| git(repo, &["clean", "-fdxq"]));
+    }
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let p = entry?.path();
+        if p.is_dir() {
+            fs::remove_dir_all(&p)
+        } else {
+            fs::remove_file(&p)
+        }
+        .with_context(|| format!("removing {}", p.display()))?;
+    }
+    Ok(())
+}
+
+fn git(repo: &Path, args: &[&str]) -> Result<()> {
+    let status = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .status()
+        .context("running git")?;
+    if !status.success() {
+        bail!(
+            "git {} in {} failed: {status}",
+            args.join(" "),
+            repo.display()
+        );
+    }
+    Ok(())
+}
+
+/// CPU seconds of this process's reaped children (the storm's process).
+fn children_cpu_s() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) } != 0 {
+        return 0.0;
+    }
+    ru.ru_utime.tv_sec as f64
+        + ru.ru_utime.tv_usec as f64 / 1e6
+        + ru.ru_stime.tv_sec as f64
+        + ru.ru_stime.tv_usec as f64 / 1e6
+}
+
+/// One storm in `dir` (prepared): (wall seconds, storm CPU seconds, file
+/// operations).
+fn storm(dir: &Path, w: &Workload) -> Result<(f64, f64, u64)> {
     let mut cmd = match w {
         Workload::Small { files, relative } => {
             let mut c = Command::new(std::env::current_exe().context("xtask's own path")?);
@@ -105,18 +198,25 @@ fn storm(dir: &Path, w: &Workload) -> Result<(f64, u64)> {
             c.arg("-xf").arg(archive).arg("-C").arg(dir);
             c
         }
+        Workload::Git { repo, .. } => {
+            let mut c = Command::new("git");
+            c.arg("-C").arg(repo).args(["checkout", "-q", "full"]);
+            c
+        }
     };
+    let cpu0 = children_cpu_s();
     let started = Instant::now();
     let status = cmd.status().context("starting the storm")?;
     let wall = started.elapsed().as_secs_f64();
+    let cpu = children_cpu_s() - cpu0;
     if !status.success() {
         bail!("the storm failed: {status}");
     }
     let ops = match w {
         Workload::Small { files, .. } => files * 4,
-        Workload::Tar { files, .. } => *files,
+        Workload::Tar { files, .. } | Workload::Git { files, .. } => *files,
     };
-    Ok((wall, ops))
+    Ok((wall, cpu, ops))
 }
 
 /// The driver process (`cargo xtask file-storm-driver DIR FILES`): `files`
@@ -151,14 +251,55 @@ pub fn file_storm_driver(dir: &Path, files: u64) -> Result<()> {
     Ok(())
 }
 
-/// A tar of a real tree (every regular file one creation when unpacked):
-/// (archive, regular files in it).
-fn make_archive(work: &Path) -> Result<(PathBuf, u64)> {
-    let src = ["/usr/share/doc", "/usr/lib/python3"]
+/// The real tree the tar and git workloads hold.
+fn source_tree() -> Result<&'static Path> {
+    ["/usr/share/doc", "/usr/lib/python3"]
         .into_iter()
         .map(Path::new)
         .find(|p| p.is_dir())
-        .context("neither /usr/share/doc nor /usr/lib/python3 exists to tar")?;
+        .context("neither /usr/share/doc nor /usr/lib/python3 exists to copy")
+}
+
+/// A git repository in `dir` with two branches: `full` (a commit of the
+/// source tree's regular files) and `empty` (checked out): (repository,
+/// files `full` holds).
+fn make_repo(dir: &Path) -> Result<(PathBuf, u64)> {
+    let repo = dir.join("repo");
+    fs::create_dir_all(&repo)?;
+    let run = |args: &[&str]| git(&repo, args);
+    run(&["init", "-q", "-b", "full"])?;
+    run(&["config", "user.email", "bench@localhost"])?;
+    run(&["config", "user.name", "bench"])?;
+    run(&["config", "core.fsync", "none"])?;
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(source_tree()?)
+        .arg(repo.join("tree"))
+        .status()
+        .context("running cp")?;
+    if !status.success() {
+        bail!("copying the source tree failed: {status}");
+    }
+    run(&["add", "-A"])?;
+    run(&["commit", "-q", "-m", "full"])?;
+    run(&["checkout", "-q", "--orphan", "empty"])?;
+    run(&["rm", "-rq", "--cached", "."])?;
+    run(&["clean", "-fdxq"])?;
+    run(&["commit", "-q", "--allow-empty", "-m", "empty"])?;
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(&repo)
+        .args(["ls-tree", "-r", "--name-only", "full"])
+        .output()
+        .context("listing the commit")?;
+    let files = out.stdout.iter().filter(|b| **b == b'\n').count() as u64;
+    Ok((repo, files))
+}
+
+/// A tar of a real tree (every regular file one creation when unpacked):
+/// (archive, regular files in it).
+fn make_archive(work: &Path) -> Result<(PathBuf, u64)> {
+    let src = source_tree()?;
     let archive = work.join("file-storm.tar");
     let status = Command::new("tar")
         .arg("-cf")
@@ -207,10 +348,12 @@ fn measure(
     dir: &Path,
     workload: &Workload,
 ) -> Result<FileSample> {
+    prepare(dir, workload)?;
     if cfg == FileConfig::Bare {
-        let (wall_s, ops) = storm(dir, workload)?;
+        let (wall_s, storm_cpu_s, ops) = storm(dir, workload)?;
         return Ok(FileSample {
             wall_s,
+            storm_cpu_s,
             ops,
             ..FileSample::default()
         });
@@ -233,7 +376,7 @@ fn measure(
     nap(Duration::from_millis(500))?;
     let pids = vec![sensor.child.pid()];
     let cpu0 = cpu_ticks(&pids);
-    let (wall_s, ops) = storm(dir, workload)?;
+    let (wall_s, storm_cpu_s, ops) = storm(dir, workload)?;
     let cpu1 = wait_idle(&pids)?;
     let summary = sensor.stop()?;
     let line = sensor
@@ -244,6 +387,7 @@ fn measure(
         .unwrap_or("{}");
     Ok(FileSample {
         wall_s,
+        storm_cpu_s,
         ops,
         cpu_s: Some(cpu1.saturating_sub(cpu0) as f64 / clk_tck()),
         lost: Some(summary.get("lost_file").copied().unwrap_or(0)),
@@ -275,6 +419,7 @@ pub(super) fn file_storm(args: &BenchArgs, sensor_bin: &Path, work: &TempDir) ->
         }
     }
     let dir = crate::workspace_root().join("target/xtask-file-storm");
+    let _mount = StormMount::new(&dir)?;
     let files = args.files.max(1);
     let workload = match args.file_storm_workload {
         FileWorkload::Small => Workload::Small {
@@ -288,6 +433,10 @@ pub(super) fn file_storm(args: &BenchArgs, sensor_bin: &Path, work: &TempDir) ->
         FileWorkload::Tar => {
             let (archive, files) = make_archive(&work.path)?;
             Workload::Tar { archive, files }
+        }
+        FileWorkload::Git => {
+            let (repo, files) = make_repo(&dir)?;
+            Workload::Git { repo, files }
         }
     };
     let rounds = args.rounds.max(1);
@@ -305,12 +454,16 @@ pub(super) fn file_storm(args: &BenchArgs, sensor_bin: &Path, work: &TempDir) ->
         Workload::Tar { archive, files } => {
             format!("tar -xf {} ({files} files)", archive.display())
         }
+        Workload::Git { repo, files } => {
+            format!("git checkout in {} ({files} files)", repo.display())
+        }
     };
     say(&format!(
         "file storm: {what} in {}, {rounds} rounds of {}",
         dir.display(),
         configs.len()
     ));
+    prepare(&dir, &workload)?;
     storm(&dir, &workload)?; // warm-up: dentries, page cache
     let mut samples: BTreeMap<FileConfig, Vec<FileSample>> = BTreeMap::new();
     for round in 0..rounds {
@@ -336,7 +489,6 @@ pub(super) fn file_storm(args: &BenchArgs, sensor_bin: &Path, work: &TempDir) ->
             samples.entry(cfg).or_default().push(s);
         }
     }
-    let _ = fs::remove_dir_all(&dir);
     let md = file_markdown(args, &workload, rounds, &configs, &samples);
     println!("{md}");
     if args.write {
@@ -380,6 +532,10 @@ fn file_markdown(
             "--file-storm-workload tar".to_owned(),
             format!("`tar -xf` of a tar of /usr/share/doc: {files} regular files (one creation each) per run"),
         ),
+        Workload::Git { files, .. } => (
+            "--file-storm-workload git".to_owned(),
+            format!("`git checkout` of a commit holding /usr/share/doc, from an empty commit: {files} files (one creation each) per run, plus git's own index and lock files"),
+        ),
     };
     let _ = writeln!(
         md,
@@ -388,15 +544,15 @@ fn file_markdown(
     );
     let _ = writeln!(
         md,
-        "{what}, in `target/xtask-file-storm` (a directory no rule names). Sensor CPU = utime+stime from storm start until idle, per 1,000 of the storm's file operations. Crossed / filtered: the sensor's `file_prefilter` verdicts (every process's file records during the run, not only the storm's). Medians over {rounds} interleaved rounds; wall overhead = median of the per-round ratio to that round's bare storm.\n"
+        "{what}, in `target/xtask-file-storm` (a directory no rule names; a tmpfs mounted for the bench, so disk writeback is not measured; emptied before each run, before the sensor starts). Storm CPU = user+system time of the storm's process (getrusage): the eBPF programs run in its context. Sensor CPU = utime+stime from storm start until idle, per 1,000 of the storm's file operations. Crossed / filtered: the sensor's `file_prefilter` verdicts (every process's file records during the run, not only the storm's). Medians over {rounds} interleaved rounds; wall overhead = median of the per-round ratio to that round's bare storm.\n"
     );
     let _ = writeln!(
         md,
-        "| configuration | wall (s) | wall vs bare | sensor CPU (s) | CPU per 1,000 file ops (ms) | file records handled | crossed | filtered | pass ratio | lost |"
+        "| configuration | wall (s) | wall vs bare | storm CPU (s) | storm CPU vs bare | sensor CPU (s) | CPU per 1,000 file ops (ms) | file records handled | crossed | filtered | pass ratio | lost |"
     );
     let _ = writeln!(
         md,
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let none = Vec::new();
     let bare = samples.get(&FileConfig::Bare).unwrap_or(&none);
@@ -412,19 +568,32 @@ fn file_markdown(
                 .map(|(s, b)| 100.0 * (s.wall_s / b.wall_s.max(1e-9) - 1.0))
                 .collect::<Vec<_>>(),
         );
+        let cpu_overhead = median(
+            &runs
+                .iter()
+                .zip(bare)
+                .map(|(s, b)| 100.0 * (s.storm_cpu_s / b.storm_cpu_s.max(1e-9) - 1.0))
+                .collect::<Vec<_>>(),
+        );
         let ratio = med(&|s| {
             s.verdicts
                 .and_then(|(c, f)| (c + f > 0).then(|| c as f64 / (c + f) as f64))
         });
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cfg.label(),
             fmt(med(&|s| Some(s.wall_s)), 3),
             if *cfg == FileConfig::Bare {
                 "–".to_owned()
             } else {
                 overhead.map_or("–".into(), |o| format!("{o:+.1}%"))
+            },
+            fmt(med(&|s| Some(s.storm_cpu_s)), 3),
+            if *cfg == FileConfig::Bare {
+                "–".to_owned()
+            } else {
+                cpu_overhead.map_or("–".into(), |o| format!("{o:+.1}%"))
             },
             fmt(med(&|s| s.cpu_s), 2),
             fmt(med(&|s| s.cpu_s.map(|c| 1e6 * c / s.ops.max(1) as f64)), 2),

@@ -116,8 +116,8 @@ pub struct BenchArgs {
     pub files: u64,
     /// The file storm's workload: `small` (create, append, rename, unlink
     /// `--files` files by absolute path), `small-relative` (the same by
-    /// plain name, from inside the directory) or `tar` (unpack a tar of
-    /// /usr/share/doc).
+    /// plain name, from inside the directory), `tar` (unpack a tar of
+    /// /usr/share/doc) or `git` (check out a commit of the same tree).
     #[arg(long, value_enum, default_value_t = FileWorkload::Small)]
     pub file_storm_workload: FileWorkload,
     /// Also run the alert storm with this sensor binary (e.g. one built
