@@ -1,10 +1,13 @@
 //! The file storm: what file events cost with the whole Defend for
 //! Containers ruleset loaded, with and without the in-kernel prefilter.
 //!
-//! The driver (this process) creates and writes, reopens for append,
-//! renames and unlinks `--files` files in a directory under the
-//! workspace's `target/` (4 file events each): a path no D4C rule names,
-//! like an application's data directory. (Under `/tmp` every creation and
+//! The workload runs in a directory under the workspace's `target/` (a
+//! tmpfs mounted for the bench: disk writeback is not measured), a path
+//! no D4C rule names, like an application's data directory: the driver
+//! (this program, `file-storm-driver`) creates and writes, reopens for
+//! append, renames and unlinks `--files` files (4 file events each), by
+//! absolute path or plain name; or `tar -xf` of a real tree; or `git
+//! checkout` of a commit holding it. (Under `/tmp` every creation and
 //! deletion would be a candidate of the cradle sequence rules.) Each round
 //! runs bare, the sensor with the prefilter, the sensor with
 //! `--file-prefilter off`, and the sensor with the D4C rules minus the one
@@ -56,6 +59,9 @@ struct FileSample {
     /// child): what the eBPF programs cost in its context lands here.
     storm_cpu_s: f64,
     ops: u64,
+    /// The sensor's eBPF programs' run time during the storm (every
+    /// program, every process), per storm file operation, in ns.
+    bpf_ns_per_op: Option<f64>,
     /// Sensor CPU (utime+stime) from storm start to idle.
     cpu_s: Option<f64>,
     lost: Option<u64>,
@@ -162,6 +168,62 @@ fn git(repo: &Path, args: &[&str]) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The kernel's eBPF run-time statistics (`kernel.bpf_stats_enabled`),
+/// on for the bench and set back when dropped.
+struct BpfStats {
+    before: Option<String>,
+}
+
+const BPF_STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
+
+impl BpfStats {
+    fn enable() -> BpfStats {
+        let before = fs::read_to_string(BPF_STATS).ok();
+        if fs::write(BPF_STATS, "1").is_err() {
+            say("file storm: kernel.bpf_stats_enabled cannot be set: no eBPF run times");
+        }
+        BpfStats { before }
+    }
+}
+
+impl Drop for BpfStats {
+    fn drop(&mut self) {
+        if let Some(b) = &self.before {
+            let _ = fs::write(BPF_STATS, b.trim());
+        }
+    }
+}
+
+/// Run time and runs of the eBPF programs `pid` holds (its fdinfo):
+/// (nanoseconds, runs), summed.
+fn prog_run_time(pid: i32) -> (u64, u64) {
+    let (mut ns, mut runs) = (0u64, 0u64);
+    let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return (0, 0);
+    };
+    for entry in dir.flatten() {
+        let Ok(text) = fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        if !text.contains("prog_type:") {
+            continue;
+        }
+        for line in text.lines() {
+            let field = |name: &str| {
+                line.strip_prefix(name)
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            };
+            if let Some(v) = field("run_time_ns:") {
+                ns += v;
+            }
+            if let Some(v) = field("run_cnt:") {
+                runs += v;
+            }
+        }
+    }
+    (ns, runs)
 }
 
 /// CPU seconds of this process's reaped children (the storm's process).
@@ -376,7 +438,9 @@ fn measure(
     nap(Duration::from_millis(500))?;
     let pids = vec![sensor.child.pid()];
     let cpu0 = cpu_ticks(&pids);
+    let bpf0 = prog_run_time(sensor.child.pid());
     let (wall_s, storm_cpu_s, ops) = storm(dir, workload)?;
+    let bpf1 = prog_run_time(sensor.child.pid());
     let cpu1 = wait_idle(&pids)?;
     let summary = sensor.stop()?;
     let line = sensor
@@ -389,6 +453,8 @@ fn measure(
         wall_s,
         storm_cpu_s,
         ops,
+        bpf_ns_per_op: (bpf1.1 > bpf0.1)
+            .then(|| bpf1.0.saturating_sub(bpf0.0) as f64 / ops.max(1) as f64),
         cpu_s: Some(cpu1.saturating_sub(cpu0) as f64 / clk_tck()),
         lost: Some(summary.get("lost_file").copied().unwrap_or(0)),
         handled: summary.get("file").copied(),
@@ -420,6 +486,7 @@ pub(super) fn file_storm(args: &BenchArgs, sensor_bin: &Path, work: &TempDir) ->
     }
     let dir = crate::workspace_root().join("target/xtask-file-storm");
     let _mount = StormMount::new(&dir)?;
+    let _stats = args.bpf_stats.then(BpfStats::enable);
     let files = args.files.max(1);
     let workload = match args.file_storm_workload {
         FileWorkload::Small => Workload::Small {
@@ -539,20 +606,21 @@ fn file_markdown(
     };
     let _ = writeln!(
         md,
-        "```sh\ncargo xtask bench --file-storm-only {flags} --rounds {rounds}{}\n```\n",
+        "```sh\ncargo xtask bench --file-storm-only {flags} --rounds {rounds}{}{}\n```\n",
+        if args.bpf_stats { " --bpf-stats" } else { "" },
         if args.write { " --write" } else { "" }
     );
     let _ = writeln!(
         md,
-        "{what}, in `target/xtask-file-storm` (a directory no rule names; a tmpfs mounted for the bench, so disk writeback is not measured; emptied before each run, before the sensor starts). Storm CPU = user+system time of the storm's process (getrusage): the eBPF programs run in its context. Sensor CPU = utime+stime from storm start until idle, per 1,000 of the storm's file operations. Crossed / filtered: the sensor's `file_prefilter` verdicts (every process's file records during the run, not only the storm's). Medians over {rounds} interleaved rounds; wall overhead = median of the per-round ratio to that round's bare storm.\n"
+        "{what}, in `target/xtask-file-storm` (a directory no rule names; a tmpfs mounted for the bench, so disk writeback is not measured; emptied before each run, before the sensor starts). Storm CPU = user+system time of the storm's process (getrusage): the eBPF programs run in its context. eBPF time per file op (with `--bpf-stats` only, which inflates the other overheads: timing each program run costs time) = the run time of the sensor's programs during the storm (`kernel.bpf_stats_enabled`; every program and process, exec and exit included) over the storm's file operations: the kernel-side cost, the least sensitive figure to other load. Sensor CPU = utime+stime from storm start until idle, per 1,000 of the storm's file operations. Crossed / filtered: the sensor's `file_prefilter` verdicts (every process's file records during the run, not only the storm's). Medians over {rounds} interleaved rounds; wall overhead = median of the per-round ratio to that round's bare storm.\n"
     );
     let _ = writeln!(
         md,
-        "| configuration | wall (s) | wall vs bare | storm CPU (s) | storm CPU vs bare | sensor CPU (s) | CPU per 1,000 file ops (ms) | file records handled | crossed | filtered | pass ratio | lost |"
+        "| configuration | wall (s) | wall vs bare | storm CPU (s) | storm CPU vs bare | eBPF time per file op (ns) | sensor CPU (s) | CPU per 1,000 file ops (ms) | file records handled | crossed | filtered | pass ratio | lost |"
     );
     let _ = writeln!(
         md,
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let none = Vec::new();
     let bare = samples.get(&FileConfig::Bare).unwrap_or(&none);
@@ -581,7 +649,7 @@ fn file_markdown(
         });
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cfg.label(),
             fmt(med(&|s| Some(s.wall_s)), 3),
             if *cfg == FileConfig::Bare {
@@ -595,6 +663,7 @@ fn file_markdown(
             } else {
                 cpu_overhead.map_or("–".into(), |o| format!("{o:+.1}%"))
             },
+            fmt(med(&|s| s.bpf_ns_per_op), 0),
             fmt(med(&|s| s.cpu_s), 2),
             fmt(med(&|s| s.cpu_s.map(|c| 1e6 * c / s.ops.max(1) as f64)), 2),
             fmt(med(&|s| s.handled.map(|h| h as f64)), 0),

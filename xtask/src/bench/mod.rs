@@ -120,6 +120,12 @@ pub struct BenchArgs {
     /// /usr/share/doc) or `git` (check out a commit of the same tree).
     #[arg(long, value_enum, default_value_t = FileWorkload::Small)]
     pub file_storm_workload: FileWorkload,
+    /// File storm: turn on the kernel's eBPF run-time statistics
+    /// (`kernel.bpf_stats_enabled`) and report the programs' time per file
+    /// operation. Timing every program run costs time of its own: the
+    /// wall and storm-CPU overheads of such a run are inflated.
+    #[arg(long)]
+    pub bpf_stats: bool,
     /// Also run the alert storm with this sensor binary (e.g. one built
     /// before a change), interleaved with the current one: before/after
     /// ratios from the same run.
