@@ -153,6 +153,7 @@ impl Cell {
             "sensor_stop",
             "file_mechanism",
             "file_events",
+            "file_prefilter",
         ];
         if self.lsm.is_some() {
             v.push("lsm_without_bpf");
@@ -859,6 +860,7 @@ mod tests {
         ("sensor_stop", "pass"),
         ("file_mechanism", "pass"),
         ("file_events", "pass"),
+        ("file_prefilter", "pass"),
     ];
 
     #[test]

@@ -29,6 +29,15 @@ pub const PREFIX: &str = "VMTEST";
 /// The seed rule's id (rules/persistence_suspicious_webserver_child_process_execution.toml).
 const WEBSERVER_RULE_ID: &str = "497a7091-0ebd-44d7-88c4-367ab4d4d852";
 const EVENTS: &str = "/tmp/events.json";
+/// The rules the guest's sensor loads: the seed rule and one naming the
+/// `file_events` check's files (so the in-kernel prefilter, on as by
+/// default, lets exactly those through).
+const RULES_DIR: &str = "/tmp/vm-rules";
+/// The id of the rule naming the guest's files (its alerts are not the
+/// seed rule's business).
+const FILE_RULE_ID: &str = "00000000-0000-4000-8000-00000000f11e";
+const SEED_RULE: &str =
+    include_str!("../../../rules/persistence_suspicious_webserver_child_process_execution.toml");
 const ALERTS: &str = "/tmp/alerts.json";
 const SENSOR_LOG: &str = "/tmp/sensor.log";
 
@@ -217,20 +226,58 @@ fn dump_sensor_log() {
     }
 }
 
+/// A rule that names the `file_events` check's files by name, for every
+/// file operation.
+fn file_rule() -> String {
+    format!(
+        r#"[metadata]
+creation_date = "2026/11/26"
+maturity = "production"
+updated_date = "2026/11/26"
+
+[rule]
+author = ["vm-test"]
+description = "The vm-test guest's own files."
+from = "now-6m"
+index = ["logs-cloud_defend.file*"]
+language = "eql"
+license = "Elastic License v2"
+name = "VM test files"
+risk_score = 21
+rule_id = "{FILE_RULE_ID}"
+severity = "low"
+type = "eql"
+query = '''
+file where file.name in ("{}", "{}", "{}")
+'''
+"#,
+        file_name(VM_FILE),
+        file_name(VM_FILE_RENAMED),
+        file_name(VM_MOUNTED),
+    )
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
 fn start_sensor() -> Result<Child> {
+    fs::create_dir_all(RULES_DIR).context("creating the rules directory")?;
+    fs::write(Path::new(RULES_DIR).join("seed.toml"), SEED_RULE)
+        .context("writing the seed rule")?;
+    fs::write(Path::new(RULES_DIR).join("files.toml"), file_rule())
+        .context("writing the file rule")?;
     let log = fs::File::create(SENSOR_LOG).context("creating the sensor log")?;
     let child = Command::new("/bin/sensor")
         .args([
             "run",
+            "--rules",
+            RULES_DIR,
             "--events",
             EVENTS,
             "--alerts",
             ALERTS,
             "--lifecycle-events",
-            // Every file event: the checks look for the guest's own files,
-            // which no loaded rule names.
-            "--file-prefilter",
-            "off",
             "--metrics-addr",
             "",
         ])
@@ -551,12 +598,16 @@ fn evaluate(
         ours.iter()
             .any(|a| pid_of(a, "process.pid") == pid_of(c, "process.pid"))
     });
+    let not_files = alerts
+        .iter()
+        .filter(|a| get(a, "kibana.alert.rule.rule_id").as_str() != Some(FILE_RULE_ID))
+        .count();
     out.push((
         "webserver_alert",
-        alerts.len() == 1 && ours.len() == 1 && on_child,
+        not_files == 1 && ours.len() == 1 && on_child,
         format!(
-            "{} alert(s), {} from the web-server rule, on the nginx child: {on_child} (child exec {})",
-            alerts.len(),
+            "{} alert(s) beside the file rule's, {} from the web-server rule, on the nginx child: {on_child} (child exec {})",
+            not_files,
             ours.len(),
             if child.is_some() { "seen" } else { "missing" }
         ),
@@ -567,6 +618,35 @@ fn evaluate(
 /// The file the `file_events` check creates, rewrites, renames and deletes.
 const VM_FILE: &str = "/tmp/vmtest-file.txt";
 const VM_FILE_RENAMED: &str = "/tmp/vmtest-file.conf";
+/// A file no rule names, put through the same operations: the prefilter
+/// drops every one of them in the kernel (`file_prefilter` check).
+const VM_OTHER: &str = "/tmp/vmtest-other.txt";
+const VM_OTHER_RENAMED: &str = "/tmp/vmtest-other.conf";
+/// A file bind-mounted over one the rule names (`VM_MOUNTED`, from
+/// `VM_MOUNT_SOURCE`, whose own name no rule names): written through the
+/// mount, it is named by its mount point, and crosses.
+const VM_MOUNTED: &str = "/tmp/vmtest-mounted.txt";
+const VM_MOUNT_SOURCE: &str = "/tmp/vmtest-mount-source";
+
+/// Bind-mounts `source` over `target` (both existing files).
+fn bind_mount(source: &str, target: &str) -> io::Result<()> {
+    let (src, dst) = (CString::new(source)?, CString::new(target)?);
+    // SAFETY: valid NUL-terminated paths; no filesystem type or data for a
+    // bind mount.
+    let r = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            dst.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
 
 fn scenario() -> Result<()> {
     let cmdline = fs::read_to_string("/proc/cmdline").context("reading /proc/cmdline")?;
@@ -663,10 +743,19 @@ fn scenario() -> Result<()> {
     let s = drive(&cg)?;
     // A file created, opened for writing, renamed and deleted.
     let file_ops = (|| -> std::io::Result<()> {
-        fs::write(VM_FILE, "x")?;
-        fs::write(VM_FILE, "y")?;
-        fs::rename(VM_FILE, VM_FILE_RENAMED)?;
-        fs::remove_file(VM_FILE_RENAMED)
+        for (file, renamed) in [(VM_OTHER, VM_OTHER_RENAMED), (VM_FILE, VM_FILE_RENAMED)] {
+            fs::write(file, "x")?;
+            fs::write(file, "y")?;
+            fs::rename(file, renamed)?;
+            fs::remove_file(renamed)?;
+        }
+        fs::write(VM_MOUNT_SOURCE, "x")?;
+        fs::write(VM_MOUNTED, "x")?;
+        bind_mount(VM_MOUNT_SOURCE, VM_MOUNTED)?;
+        io::Write::write_all(
+            &mut fs::OpenOptions::new().append(true).open(VM_MOUNTED)?,
+            b"more",
+        )
     })();
     // Records are batched (10 ms); under TCG give them time, then stop the
     // sensor so its outputs are flushed and the alert count is final.
@@ -727,6 +816,7 @@ fn scenario() -> Result<()> {
         file_ops.is_ok() && want.iter().all(|w| file_actions.contains(w)),
         format!("{file_ops:?}; saw {file_actions:?}"),
     ));
+    results.push(prefilter_check(&events));
     let failed = results.iter().any(|(_, ok, _)| !ok);
     for (check, ok, detail) in results {
         report(check, ok, &detail);
@@ -739,6 +829,42 @@ fn scenario() -> Result<()> {
         dump_sensor_log();
     }
     Ok(())
+}
+
+/// The in-kernel prefilter under this kernel's mechanism: the files no
+/// rule names never cross (and the summary counts them filtered), the
+/// bind-mounted file crosses under its mount point's name.
+fn prefilter_check(events: &[Value]) -> (&'static str, bool, String) {
+    let crossed_other: Vec<String> = events
+        .iter()
+        .filter_map(|e| get(e, "file.path").as_str().map(str::to_owned))
+        .filter(|p| *p == VM_OTHER || *p == VM_OTHER_RENAMED || *p == VM_MOUNT_SOURCE)
+        .collect();
+    let mounted = events
+        .iter()
+        .any(|e| get(e, "file.path").as_str() == Some(VM_MOUNTED) && action(e) == "open");
+    let log = fs::read_to_string(SENSOR_LOG).unwrap_or_default();
+    let filtered: u64 = log
+        .lines()
+        .find_map(|l| l.strip_prefix("sensor: summary "))
+        .and_then(|j| serde_json::from_str::<Value>(j).ok())
+        .and_then(|v| {
+            v["file_prefilter"].as_array().map(|counts| {
+                counts
+                    .iter()
+                    .filter(|c| c["verdict"] == "filtered")
+                    .filter_map(|c| c["count"].as_u64())
+                    .sum()
+            })
+        })
+        .unwrap_or(0);
+    (
+        "file_prefilter",
+        crossed_other.is_empty() && mounted && filtered >= 4,
+        format!(
+            "filtered {filtered} (want >= 4: the other file's creation, open, rename, deletion); crossed that should not: {crossed_other:?}; bind-mounted write seen: {mounted}"
+        ),
+    )
 }
 
 #[cfg(test)]
