@@ -4,6 +4,8 @@
 //! Kept apart from the live loop so the same mapping can be tested with
 //! hand-made events, and so the loop stays about I/O.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -73,7 +75,17 @@ pub struct Enricher {
     run_nonce: u64,
     seq: AtomicU64,
     clk_tck: u64,
+    /// `process.start` texts by start (boot ns): the same process's start
+    /// is written into every event of it, its children's (`parent`) and
+    /// its session's (the leaders), and formatting it costs more than the
+    /// rest of those fields together. The clock's offset is fixed, so a
+    /// start always formats to the same text; the cache is cleared when
+    /// full.
+    start_texts: RefCell<HashMap<u64, String>>,
 }
+
+/// Most `process.start` texts [`Enricher`] keeps.
+const START_TEXTS_MAX: usize = 8192;
 
 impl Enricher {
     pub fn new(host: HostIdentity, containers: Option<CgroupResolver>) -> Enricher {
@@ -90,6 +102,7 @@ impl Enricher {
             run_nonce,
             seq: AtomicU64::new(0),
             clk_tck: crate::context::process_table::system_clk_tck(),
+            start_texts: RefCell::new(HashMap::new()),
         }
     }
 
@@ -159,7 +172,22 @@ impl Enricher {
                     .saturating_mul(1_000_000_000 / self.clk_tck.max(1))
             })
         })?;
-        Some(ecs::rfc3339(self.clock.wall(ns)))
+        Some(self.start_text(ns))
+    }
+
+    /// The RFC 3339 text of a start (boot ns), formatted once
+    /// (`start_texts`).
+    fn start_text(&self, ns: u64) -> String {
+        let mut texts = self.start_texts.borrow_mut();
+        if let Some(t) = texts.get(&ns) {
+            return t.clone();
+        }
+        if texts.len() >= START_TEXTS_MAX {
+            texts.clear();
+        }
+        let t = ecs::rfc3339(self.clock.wall(ns));
+        texts.insert(ns, t.clone());
+        t
     }
 
     fn with_container(&mut self, ev: &mut EcsEvent, cgroup_id: u64, v1_id: u64, pid: u32) {
@@ -579,6 +607,26 @@ mod tests {
             runtime: ContainerRuntime::Containerd,
             pod_uid: pod_uid.map(str::to_owned),
         }
+    }
+
+    #[test]
+    fn start_texts_are_the_formatted_start_before_and_after_the_cache_fills() {
+        let e = Enricher::new(
+            HostIdentity {
+                name: "h".into(),
+                id: None,
+            },
+            None,
+        );
+        let direct = |ns: u64| ecs::rfc3339(e.clock.wall(ns));
+        for round in 0..2 {
+            for i in 0..(START_TEXTS_MAX as u64 + 10) {
+                let ns = 1_000_000_007 * i + round;
+                assert_eq!(e.start_text(ns), direct(ns));
+                assert_eq!(e.start_text(ns), direct(ns), "cached");
+            }
+        }
+        assert!(e.start_texts.borrow().len() <= START_TEXTS_MAX);
     }
 
     #[test]
