@@ -53,7 +53,7 @@ fn live_event() -> EcsEvent {
             pid: 4004,
             name: Some("php-fpm8.2".into()),
             executable: Some("/usr/sbin/php-fpm8.2".into()),
-            args: Some(vec!["php-fpm: pool www".into()]),
+            args: Some(vec!["php-fpm: pool www".to_owned()].into()),
             args_count: Some(1),
             command_line: Some("php-fpm: pool www".into()),
             interactive: Some(false),

@@ -9,6 +9,7 @@
 //! an unusual field still sees exactly what the output shows.
 
 use std::cell::OnceCell;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -52,16 +53,17 @@ impl Tty {
 }
 
 /// `process.parent.*`: every field optional, a parent the sensor does not
-/// know leaves them absent rather than guessed.
+/// know leaves them absent rather than guessed. Its texts are the process
+/// table's own (shared, not copied).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ParentFields {
     pub pid: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub executable: Option<String>,
+    pub executable: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub args: Option<Vec<String>>,
+    pub args: Option<Arc<[String]>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub args_count: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -69,34 +71,35 @@ pub struct ParentFields {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interactive: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub entity_id: Option<String>,
+    pub entity_id: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub working_directory: Option<String>,
+    pub working_directory: Option<Arc<str>>,
 }
 
 /// `process.entry_leader.*`, `process.session_leader.*`,
 /// `process.group_leader.*`: Elastic's Linux session model. The leader as
 /// the process table knows it; only `pid` and `same_as_process` when the
-/// leader is gone or was never seen.
+/// leader is gone or was never seen. Its texts are the table's own
+/// (shared, not copied: three leaders ride on every event).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LeaderFields {
     pub pid: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub executable: Option<String>,
+    pub executable: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub args: Option<Vec<String>>,
+    pub args: Option<Arc<[String]>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub args_count: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub entity_id: Option<String>,
+    pub entity_id: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub working_directory: Option<String>,
+    pub working_directory: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interactive: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -662,15 +665,16 @@ impl BootClock {
 pub fn every_field_example() -> EcsEvent {
     let text = || Some("x".to_owned());
     let id = || IdField { id: "0".into() };
+    let shared = || Some(Arc::<str>::from("x"));
     let leader = |entry: bool| LeaderFields {
         pid: 1,
-        name: text(),
-        executable: text(),
-        args: Some(vec!["x".into()]),
+        name: shared(),
+        executable: shared(),
+        args: Some(vec!["x".to_owned()].into()),
         args_count: Some(1),
-        entity_id: text(),
+        entity_id: shared(),
         start: text(),
-        working_directory: text(),
+        working_directory: shared(),
         interactive: Some(true),
         user: Some(id()),
         group: Some(id()),
@@ -693,15 +697,15 @@ pub fn every_field_example() -> EcsEvent {
         exit_code: Some(0),
         parent: Some(ParentFields {
             pid: 1,
-            name: text(),
-            executable: text(),
-            args: Some(vec!["x".into()]),
+            name: shared(),
+            executable: shared(),
+            args: Some(vec!["x".to_owned()].into()),
             args_count: Some(1),
             command_line: text(),
             interactive: Some(true),
-            entity_id: text(),
+            entity_id: shared(),
             start: text(),
-            working_directory: text(),
+            working_directory: shared(),
         }),
         entry_leader: Some(leader(true)),
         session_leader: Some(leader(false)),

@@ -246,14 +246,13 @@ impl Enricher {
             ..LeaderFields::default()
         };
         if let Some(l) = leader {
-            let args: Vec<String> = l.args.to_vec();
-            out.name = (!l.name.is_empty()).then(|| l.name.to_string());
-            out.executable = l.executable.as_deref().map(str::to_owned);
+            out.name = (!l.name.is_empty()).then(|| l.name.clone());
+            out.executable = l.executable.clone();
             out.args_count = Some(l.args_count);
-            out.args = Some(args);
-            out.entity_id = Some(l.entity_id.to_string());
+            out.args = Some(l.args.clone());
+            out.entity_id = Some(l.entity_id.clone());
             out.start = self.start_time(l);
-            out.working_directory = l.working_directory.as_deref().map(str::to_owned);
+            out.working_directory = l.working_directory.clone();
             out.interactive = l.interactive;
             out.user = Some(IdField {
                 id: l.uid.to_string(),
@@ -318,15 +317,14 @@ impl Enricher {
         // is what the process calls itself (`prctl`), so it never stands in
         // for a name a rule decides on.
         if let Some(info) = info {
-            let args: Vec<String> = info.args.to_vec();
-            p.name = Some(info.name.to_string());
-            p.executable = info.executable.as_deref().map(str::to_owned);
-            p.command_line = Some(ecs::command_line(&args));
+            p.name = Some(info.name.clone());
+            p.executable = info.executable.clone();
+            p.command_line = Some(ecs::command_line(&info.args));
             p.args_count = Some(info.args_count);
-            p.args = Some(args);
-            p.entity_id = Some(info.entity_id.to_string());
+            p.args = Some(info.args.clone());
+            p.entity_id = Some(info.entity_id.clone());
             p.start = self.start_time(info);
-            p.working_directory = info.working_directory.as_deref().map(str::to_owned);
+            p.working_directory = info.working_directory.clone();
             if info.interactive.is_some() {
                 p.interactive = info.interactive;
             }
