@@ -206,13 +206,7 @@ pub(super) fn alert_markdown(
     samples: &BTreeMap<(&str, AlertConfig), Vec<AlertSample>>,
 ) -> String {
     let mut md = String::new();
-    let _ = writeln!(
-        md,
-        "Run {} on {} CPUs; load average {}.\n",
-        utc_now(),
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        loadavg()
-    );
+    let _ = writeln!(md, "{}", run_header());
     let mut cmd = format!(
         "cargo xtask bench --alert-storm-only --alert-execs {} --rounds {}",
         spec.execs, args.rounds

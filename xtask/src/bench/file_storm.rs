@@ -226,19 +226,6 @@ fn prog_run_time(pid: i32) -> (u64, u64) {
     (ns, runs)
 }
 
-/// CPU seconds of this process's reaped children (the storm's process).
-fn children_cpu_s() -> f64 {
-    // SAFETY: getrusage writes into the zeroed struct.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) } != 0 {
-        return 0.0;
-    }
-    ru.ru_utime.tv_sec as f64
-        + ru.ru_utime.tv_usec as f64 / 1e6
-        + ru.ru_stime.tv_sec as f64
-        + ru.ru_stime.tv_usec as f64 / 1e6
-}
-
 /// One storm in `dir` (prepared): (wall seconds, storm CPU seconds, file
 /// operations).
 fn storm(dir: &Path, w: &Workload) -> Result<(f64, f64, u64)> {
@@ -568,6 +555,22 @@ pub(super) fn file_storm(args: &BenchArgs, sensor_bin: &Path, work: &TempDir) ->
     Ok(())
 }
 
+/// The median over rounds of a figure's overhead (%) against the same
+/// round's bare storm.
+fn vs_bare(
+    runs: &[FileSample],
+    bare: &[FileSample],
+    f: impl Fn(&FileSample) -> f64,
+) -> Option<f64> {
+    median(
+        &runs
+            .iter()
+            .zip(bare)
+            .map(|(s, b)| 100.0 * (f(s) / f(b).max(1e-9) - 1.0))
+            .collect::<Vec<_>>(),
+    )
+}
+
 fn file_markdown(
     args: &BenchArgs,
     workload: &Workload,
@@ -576,13 +579,7 @@ fn file_markdown(
     samples: &BTreeMap<FileConfig, Vec<FileSample>>,
 ) -> String {
     let mut md = String::new();
-    let _ = writeln!(
-        md,
-        "Run {} on {} CPUs; load average {}.\n",
-        utc_now(),
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        loadavg()
-    );
+    let _ = writeln!(md, "{}", run_header());
     let (flags, what) = match workload {
         Workload::Small { files, relative } => (
             format!(
@@ -629,20 +626,8 @@ fn file_markdown(
         let med = |f: &dyn Fn(&FileSample) -> Option<f64>| {
             median(&runs.iter().filter_map(f).collect::<Vec<_>>())
         };
-        let overhead = median(
-            &runs
-                .iter()
-                .zip(bare)
-                .map(|(s, b)| 100.0 * (s.wall_s / b.wall_s.max(1e-9) - 1.0))
-                .collect::<Vec<_>>(),
-        );
-        let cpu_overhead = median(
-            &runs
-                .iter()
-                .zip(bare)
-                .map(|(s, b)| 100.0 * (s.storm_cpu_s / b.storm_cpu_s.max(1e-9) - 1.0))
-                .collect::<Vec<_>>(),
-        );
+        let overhead = vs_bare(runs, bare, |s| s.wall_s);
+        let cpu_overhead = vs_bare(runs, bare, |s| s.storm_cpu_s);
         let ratio = med(&|s| {
             s.verdicts
                 .and_then(|(c, f)| (c + f > 0).then(|| c as f64 / (c + f) as f64))
@@ -677,17 +662,7 @@ fn file_markdown(
         );
     }
     let _ = writeln!(md);
-    let wall = |cfg| {
-        median(
-            &samples
-                .get(&cfg)
-                .unwrap_or(&none)
-                .iter()
-                .zip(bare)
-                .map(|(s, b)| 100.0 * (s.wall_s / b.wall_s.max(1e-9) - 1.0))
-                .collect::<Vec<_>>(),
-        )
-    };
+    let wall = |cfg| vs_bare(samples.get(&cfg).unwrap_or(&none), bare, |s| s.wall_s);
     if let Some(o) = wall(FileConfig::Prefilter) {
         let _ = writeln!(
             md,

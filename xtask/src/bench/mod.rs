@@ -624,18 +624,36 @@ fn compare_spawners(spec: &StormSpec, rounds: usize) -> Result<()> {
 /// CPU seconds of this process (the storm driver threads) and its reaped
 /// children (the /bin/true runs).
 fn self_cpu_s() -> f64 {
-    let mut total = 0.0;
-    for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
-        // SAFETY: getrusage writes into the zeroed struct.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        if unsafe { libc::getrusage(who, &mut ru) } == 0 {
-            total += ru.ru_utime.tv_sec as f64
-                + ru.ru_utime.tv_usec as f64 / 1e6
-                + ru.ru_stime.tv_sec as f64
-                + ru.ru_stime.tv_usec as f64 / 1e6;
-        }
+    rusage_cpu_s(libc::RUSAGE_SELF) + children_cpu_s()
+}
+
+/// CPU seconds of this process's reaped children.
+fn children_cpu_s() -> f64 {
+    rusage_cpu_s(libc::RUSAGE_CHILDREN)
+}
+
+/// User+system CPU seconds of `getrusage(who)` (0 when it fails).
+fn rusage_cpu_s(who: libc::c_int) -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(who, &mut ru) } != 0 {
+        return 0.0;
     }
-    total
+    ru.ru_utime.tv_sec as f64
+        + ru.ru_utime.tv_usec as f64 / 1e6
+        + ru.ru_stime.tv_sec as f64
+        + ru.ru_stime.tv_usec as f64 / 1e6
+}
+
+/// The first line of every bench section: when, on how many CPUs, under
+/// what load.
+fn run_header() -> String {
+    format!(
+        "Run {} on {} CPUs; load average {}.\n",
+        utc_now(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        loadavg()
+    )
 }
 
 // ----------------------------------------------------------------- report
