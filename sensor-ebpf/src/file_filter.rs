@@ -227,10 +227,7 @@ fn matches<const AT: usize, const PLAIN: bool>(
     if PLAIN && !plain_name(scan, rec.data[AT], rec.data[AT + 1]) {
         return None;
     }
-    // SAFETY: map lookups by value; the values are never read.
-    if name.is_some_and(|h| unsafe { FILE_FILTER_NAMES.get(&h) }.is_some())
-        || ext.is_some_and(|h| unsafe { FILE_FILTER_NAMES.get(&h) }.is_some())
-    {
+    if names_hit(name, ext) {
         return Some(true);
     }
     let Some(s) = FILE_FILTER_KEY.get_ptr_mut(0) else {
@@ -268,6 +265,15 @@ fn matches<const AT: usize, const PLAIN: bool>(
     let start = first_component_at(&s.tail, scan);
     fill_first_key(&s.tail, start, op, &mut s.key.data);
     Some(FILE_FILTER_PATHS.get(&s.key).is_some())
+}
+
+/// Whether a basename's or an extension's hash (`name_hashes`) is a name
+/// atom (`FILE_FILTER_NAMES`).
+#[inline(always)]
+fn names_hit(name: Option<u64>, ext: Option<u64>) -> bool {
+    // SAFETY: map lookups by value; the values are never read.
+    name.is_some_and(|h| unsafe { FILE_FILTER_NAMES.get(&h) }.is_some())
+        || ext.is_some_and(|h| unsafe { FILE_FILTER_NAMES.get(&h) }.is_some())
 }
 
 /// Whether some rule names processes (and the tables are loaded).
@@ -416,10 +422,7 @@ fn gate_keeps(op: u32, j: &FileRecord, k: &mut Key<[u8; GATE_KEY]>) -> bool {
     // SAFETY: this CPU's slot, valid for the program's duration.
     let scan = unsafe { &mut *scan };
     let (name, ext) = name_hashes::<0>(&j.data, 1, op, scan);
-    // SAFETY: map lookups by value; the values are never read.
-    if name.is_some_and(|h| unsafe { FILE_FILTER_NAMES.get(&h) }.is_some())
-        || ext.is_some_and(|h| unsafe { FILE_FILTER_NAMES.get(&h) }.is_some())
-    {
+    if names_hit(name, ext) {
         return true;
     }
     k.prefix_len = (GATE_KEY * 8) as u32;

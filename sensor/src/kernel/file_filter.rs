@@ -47,33 +47,13 @@ pub struct FileFilter {
 
 /// Fills the maps from `tables` and switches the checked operations on.
 pub fn install(ebpf: &mut Ebpf, tables: &Tables) -> Result<FileFilter, FileFilterError> {
-    if tables.paths.len() > MAX_ENTRIES as usize {
-        return Err(FileFilterError::TooMany {
-            what: "path",
-            need: tables.paths.len(),
-        });
-    }
     if tables.names.len() > MAX_ENTRIES as usize {
         return Err(FileFilterError::TooMany {
             what: "name",
             need: tables.names.len(),
         });
     }
-    {
-        let map = ebpf
-            .map_mut("FILE_FILTER_PATHS")
-            .ok_or(FileFilterError::Missing("FILE_FILTER_PATHS"))?;
-        let mut paths: LpmTrie<_, [u8; KEY_DATA], u8> =
-            LpmTrie::try_from(map).map_err(map_err("FILE_FILTER_PATHS"))?;
-        for entry in &tables.paths {
-            let mut data = [0u8; KEY_DATA];
-            let n = entry.len().min(KEY_DATA);
-            data[..n].copy_from_slice(&entry[..n]);
-            paths
-                .insert(&Key::new((n * 8) as u32, data), 1, 0)
-                .map_err(map_err("FILE_FILTER_PATHS"))?;
-        }
-    }
+    fill_lpm::<KEY_DATA>(ebpf, "FILE_FILTER_PATHS", "path", &tables.paths)?;
     {
         let map = ebpf
             .map_mut("FILE_FILTER_NAMES")
@@ -104,27 +84,7 @@ pub fn install(ebpf: &mut Ebpf, tables: &Tables) -> Result<FileFilter, FileFilte
                 .map_err(map_err("FILE_FILTER_PROCS"))?;
         }
     }
-    if tables.first.len() > MAX_ENTRIES as usize {
-        return Err(FileFilterError::TooMany {
-            what: "first-component",
-            need: tables.first.len(),
-        });
-    }
-    {
-        let map = ebpf
-            .map_mut("FILE_FILTER_FIRST")
-            .ok_or(FileFilterError::Missing("FILE_FILTER_FIRST"))?;
-        let mut first: LpmTrie<_, [u8; GATE_KEY], u8> =
-            LpmTrie::try_from(map).map_err(map_err("FILE_FILTER_FIRST"))?;
-        for entry in &tables.first {
-            let mut data = [0u8; GATE_KEY];
-            let n = entry.len().min(GATE_KEY);
-            data[..n].copy_from_slice(&entry[..n]);
-            first
-                .insert(&Key::new((n * 8) as u32, data), 1, 0)
-                .map_err(map_err("FILE_FILTER_FIRST"))?;
-        }
-    }
+    fill_lpm::<GATE_KEY>(ebpf, "FILE_FILTER_FIRST", "first-component", &tables.first)?;
     {
         // After its entries, before the operations are switched on.
         let map = ebpf
@@ -161,6 +121,33 @@ pub fn install(ebpf: &mut Ebpf, tables: &Tables) -> Result<FileFilter, FileFilte
     Ok(FileFilter {
         counts: PerCpuArray::try_from(counts).map_err(map_err("FILE_FILTER_COUNTS"))?,
     })
+}
+
+/// Fills the LPM trie `map` (keys of `N` data bytes) with `entries`, each
+/// its own prefix (its length, cut at `N` bytes), refusing more than the
+/// map holds.
+fn fill_lpm<const N: usize>(
+    ebpf: &mut Ebpf,
+    map: &'static str,
+    what: &'static str,
+    entries: &std::collections::BTreeSet<Vec<u8>>,
+) -> Result<(), FileFilterError> {
+    if entries.len() > MAX_ENTRIES as usize {
+        return Err(FileFilterError::TooMany {
+            what,
+            need: entries.len(),
+        });
+    }
+    let m = ebpf.map_mut(map).ok_or(FileFilterError::Missing(map))?;
+    let mut trie: LpmTrie<_, [u8; N], u8> = LpmTrie::try_from(m).map_err(map_err(map))?;
+    for entry in entries {
+        let mut data = [0u8; N];
+        let n = entry.len().min(N);
+        data[..n].copy_from_slice(&entry[..n]);
+        trie.insert(&Key::new((n * 8) as u32, data), 1, 0)
+            .map_err(map_err(map))?;
+    }
+    Ok(())
 }
 
 impl FileFilter {

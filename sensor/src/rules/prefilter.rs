@@ -674,6 +674,13 @@ pub struct Tables {
     pub first: BTreeSet<Vec<u8>>,
 }
 
+/// The outermost component of a walk (its last one); `None` for the
+/// root's empty walk.
+fn outermost(walk: &[u8]) -> Option<&[u8]> {
+    let body = walk.strip_suffix(&[0])?;
+    body.rsplit(|b| *b == 0).next()
+}
+
 /// A path in the kernel walk's form: components innermost first, each
 /// NUL-terminated (what `kernel::decode::cwd_from_components` reverses).
 pub fn walk_form(path: &[u8]) -> Vec<u8> {
@@ -746,13 +753,9 @@ impl Tables {
         // creations and BPF LSM / fentry deletions; a rename is walked in
         // two halves and not gated). A walk of the root has no first
         // component: not gated.
-        if op != file_op::RENAME && self.gated.contains(&op) && !walk.is_empty() {
+        if let Some(first) = outermost(walk).filter(|_| op != file_op::RENAME) {
             let leaf = walk.split(|b| *b == 0).next().unwrap_or_default();
-            let first = walk[..walk.len() - 1]
-                .rsplit(|b| *b == 0)
-                .next()
-                .unwrap_or_default();
-            if !self.gate_keeps(op, leaf, first) {
+            if self.gated.contains(&op) && !self.gate_keeps(op, leaf, first) {
                 return false;
             }
         }
@@ -787,12 +790,7 @@ impl Tables {
         // The gate (the kernel's `gate_drops_names`), before the names'
         // directory is walked: every name must be dropped.
         if self.gated.contains(&op) && (op != file_op::RENAME || old_name.is_some()) {
-            let dir_first = (!dir.is_empty()).then(|| {
-                dir[..dir.len() - 1]
-                    .rsplit(|b| *b == 0)
-                    .next()
-                    .unwrap_or_default()
-            });
+            let dir_first = outermost(dir);
             let keeps = |n: &[u8]| self.name_keeps(op, n, dir_first);
             let dropped = !keeps(name) && old_name.is_none_or(|o| !keeps(o));
             if dropped {
