@@ -365,17 +365,21 @@ process where event.type == "end" and event.action == "end" and process.exit_cod
     let _ = sensor.stop();
 }
 
-/// A rule that names one file: the only creation it needs to see.
-fn write_candidate_rule(dir: &Path, name: &str) -> PathBuf {
-    write_rule_for(dir, "creation", name)
+/// A query that names one file: the only event of `event_type` it needs.
+fn name_query(event_type: &str, name: &str) -> String {
+    format!(r#"file where event.type == "{event_type}" and file.name == "{name}""#)
 }
 
-/// A rule that names one file: the only event of `event_type` it needs.
-fn write_rule_for(dir: &Path, event_type: &str, name: &str) -> PathBuf {
-    write_query_rule(
-        dir,
-        &format!(r#"file where event.type == "{event_type}" and file.name == "{name}""#),
-    )
+/// The sensor (with `more` arguments) loading one rule of this query; the
+/// directory returned holds the rule file (keep it with the sensor).
+/// `None`: skipped.
+fn start_with_query(query: &str, more: &[&str]) -> Option<(tempfile::TempDir, Sensor)> {
+    let rules = tempfile::tempdir().expect("tempdir");
+    let rule = write_query_rule(rules.path(), query);
+    let mut args = vec!["--rules", rule.to_str().expect("utf-8")];
+    args.extend_from_slice(more);
+    let sensor = start_or_skip(&args)?;
+    Some((rules, sensor))
 }
 
 /// A rule with this query.
@@ -449,8 +453,8 @@ fn prefilter_drops_non_candidates_in_the_kernel() {
     let dir = tempfile::tempdir().expect("tempdir");
     let candidate = marker("prefilter-candidate");
     let other = marker("prefilter-other");
-    let rule = write_candidate_rule(dir.path(), &candidate);
-    let Some(mut sensor) = start_or_skip(&["--rules", rule.to_str().expect("utf-8")]) else {
+    let Some((_rules, mut sensor)) = start_with_query(&name_query("creation", &candidate), &[])
+    else {
         return;
     };
     assert!(
@@ -494,11 +498,8 @@ fn prefilter_checks_first_component_prefixes() {
         .prefix(&prefix)
         .tempdir_in("/")
         .expect("a directory under /");
-    let rule = write_query_rule(
-        dir.path(),
-        &format!(r#"file where event.type == "creation" and file.path like "/{prefix}*""#),
-    );
-    let Some(mut sensor) = start_or_skip(&["--rules", rule.to_str().expect("utf-8")]) else {
+    let query = format!(r#"file where event.type == "creation" and file.path like "/{prefix}*""#);
+    let Some((_rules, mut sensor)) = start_with_query(&query, &[]) else {
         return;
     };
     let name = marker("pf-first-file");
@@ -537,13 +538,10 @@ fn prefilter_off_passes_every_file_event() {
     let dir = tempfile::tempdir().expect("tempdir");
     let candidate = marker("prefilter-candidate");
     let other = marker("prefilter-other");
-    let rule = write_candidate_rule(dir.path(), &candidate);
-    let Some(mut sensor) = start_or_skip(&[
-        "--rules",
-        rule.to_str().expect("utf-8"),
-        "--file-prefilter",
-        "off",
-    ]) else {
+    let Some((_rules, mut sensor)) = start_with_query(
+        &name_query("creation", &candidate),
+        &["--file-prefilter", "off"],
+    ) else {
         return;
     };
     let names = create_pair(&mut sensor, dir.path(), &other, &candidate);
@@ -656,12 +654,11 @@ fn prefilter_checks_deletions_by_plain_name() {
         skip_or_fail("needs root (eBPF)");
         return;
     }
-    let rules = tempfile::tempdir().expect("tempdir");
     let dir = tempfile::tempdir().expect("tempdir");
     let candidate = marker("prefilter-deleted");
     let other = marker("prefilter-kept-out");
-    let rule = write_rule_for(rules.path(), "deletion", &candidate);
-    let Some(mut sensor) = start_or_skip(&["--rules", rule.to_str().expect("utf-8")]) else {
+    let Some((_rules, mut sensor)) = start_with_query(&name_query("deletion", &candidate), &[])
+    else {
         return;
     };
     std::fs::write(dir.path().join(&other), b"x").expect("write");
@@ -708,7 +705,6 @@ fn gate_drops_names_outside_the_atoms_and_keeps_dotdot_names_into_them() {
         skip_or_fail("needs root (eBPF)");
         return;
     }
-    let rules = tempfile::tempdir().expect("tempdir");
     let cwd = tempfile::tempdir().expect("tempdir");
     let top = tempfile::Builder::new()
         .prefix(&marker("gate-top"))
@@ -720,11 +716,9 @@ fn gate_drops_names_outside_the_atoms_and_keeps_dotdot_names_into_them() {
         .and_then(|n| n.to_str())
         .expect("utf-8 name")
         .to_owned();
-    let rule = write_query_rule(
-        rules.path(),
-        &format!(r#"file where event.type == "deletion" and file.path like "/{top_name}/*""#),
-    );
-    let Some(mut sensor) = start_or_skip(&["--rules", rule.to_str().expect("utf-8")]) else {
+    let query =
+        format!(r#"file where event.type == "deletion" and file.path like "/{top_name}/*""#);
+    let Some((_rules, mut sensor)) = start_with_query(&query, &[]) else {
         return;
     };
     let outside = cwd.path().join(marker("gate-outside"));
@@ -790,15 +784,14 @@ fn gate_keeps_a_bind_mounted_file_named_by_its_mount_point() {
         skip_or_fail("needs root (eBPF)");
         return;
     }
-    let rules = tempfile::tempdir().expect("tempdir");
     let dir = tempfile::tempdir().expect("tempdir");
     let candidate = marker("gate-mounted");
     let source = dir.path().join(marker("gate-source"));
     let target = dir.path().join(&candidate);
     std::fs::write(&source, b"x").expect("write");
     std::fs::write(&target, b"x").expect("write");
-    let rule = write_rule_for(rules.path(), "change", &candidate);
-    let Some(mut sensor) = start_or_skip(&["--rules", rule.to_str().expect("utf-8")]) else {
+    let Some((_rules, mut sensor)) = start_with_query(&name_query("change", &candidate), &[])
+    else {
         return;
     };
     let script = format!(
