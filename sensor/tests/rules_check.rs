@@ -442,3 +442,39 @@ fn oversized_lists_and_files_are_refused_per_file() {
     );
     assert!(msg(&huge).contains("larger than 4 MiB"), "{}", msg(&huge));
 }
+
+/// The built-in pack is Elastic's files unchanged: byte for byte what the
+/// catalogue directory holds (`cloud_defend/`, or a detection-rules
+/// checkout's `integrations/cloud_defend/`), and no file more or less.
+#[test]
+fn builtin_pack_is_the_catalogues_files_unchanged() {
+    let Some(root) = support::elastic_catalogue() else {
+        return;
+    };
+    let Some(upstream) = ["cloud_defend", "integrations/cloud_defend"]
+        .iter()
+        .map(|d| root.join(d))
+        .find(|d| d.is_dir())
+    else {
+        panic!("{} has no cloud_defend/ directory", root.display());
+    };
+    let mut names: Vec<String> = std::fs::read_dir(&upstream)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    names.sort();
+    let pack = sensor::rules::builtin::pack_named(Path::new("builtin:d4c"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        pack.iter().map(|f| f.name).collect::<Vec<_>>(),
+        names,
+        "the pack's files vs {}",
+        upstream.display()
+    );
+    for f in &pack {
+        let want = std::fs::read_to_string(upstream.join(f.name)).unwrap();
+        assert!(f.text == want, "{} differs from upstream", f.name);
+    }
+}
