@@ -12,6 +12,7 @@ mod deploy_check;
 mod engine;
 mod eql_qa;
 mod image;
+mod lint;
 mod setup;
 mod storm;
 mod test_deps;
@@ -41,7 +42,11 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Build, install test dependencies, and run every unit and end-to-end test.
+    /// Enforce the lints: rustfmt, and clippy with warnings denied over the
+    /// host crates and the kernel programs.
+    Lint,
+    /// Lint, build, install test dependencies, and run every unit and
+    /// end-to-end test.
     Test {
         /// Extra arguments passed to `cargo test` (e.g. a test name filter).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -77,6 +82,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Cmd::Setup => setup::ensure(true).map(|_| ()),
         Cmd::Build => build().map(|_| ()),
+        Cmd::Lint => lint::run(),
         Cmd::Run { args } => run(&args),
         Cmd::Test { args } => test(&args),
         Cmd::Engine => engine::ensure().map(|e| println!("{}", e.test_image)),
