@@ -628,3 +628,50 @@ fn live_reorder_window_gives_replays_alerts() {
         live_text
     );
 }
+
+/// Issue #21: one tenant's decoy first steps (10,100 of them, past the
+/// rule's cap of 10,000) evict only that tenant's partial sequences: the
+/// cradle another container started before the flood still completes.
+/// Tenants are containers (`container.id`); the host is one tenant.
+#[test]
+fn a_tenant_flooding_first_steps_evicts_only_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    write_rule(
+        dir.path(),
+        r#"sequence by process.entity_id
+  [process where process.name == "curl"]
+  [process where process.name == "sh"]"#,
+    );
+    let line = |id: String, ms: u64, name: &str, entity: &str, container: &str| {
+        json!({"@timestamp": ms, "event": {"id": id, "category": ["process"], "kind": "event"},
+               "process": {"name": name, "entity_id": entity}, "container": {"id": container}})
+        .to_string()
+    };
+    let mut input = vec![line("victim-1".into(), 1, "curl", "V", "victim")];
+    for i in 0..10_100u64 {
+        input.push(line(
+            format!("decoy-{i}"),
+            2 + i,
+            "curl",
+            &format!("D{i}"),
+            "attacker",
+        ));
+    }
+    input.push(line("victim-2".into(), 20_000, "sh", "V", "victim"));
+    let (alerts, stats) = replay(dir.path(), &input.join("\n"));
+    assert_eq!(stats.sequences, 1, "{stats:?}");
+    let shell = alerts
+        .iter()
+        .find(|a| a["kibana"]["alert"]["building_block_type"].is_null())
+        .unwrap();
+    assert_eq!(shell["process"]["entity_id"], "V", "{shell:#}");
+
+    // The same flood from the victim's own container evicts the victim's
+    // oldest partial sequence: its own.
+    let own: Vec<String> = input
+        .iter()
+        .map(|l| l.replace("\"attacker\"", "\"victim\""))
+        .collect();
+    let (alerts, stats) = replay(dir.path(), &own.join("\n"));
+    assert_eq!(stats.sequences, 0, "{alerts:#?}");
+}

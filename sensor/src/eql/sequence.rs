@@ -64,7 +64,14 @@
 //! Per rule at most `cap` partial sequences (default
 //! [`DEFAULT_MAX_PENDING`]) are held, counting sequences awaiting a
 //! trailing missing-event check, and missing-event history for at most
-//! `cap` keys. Adding one more evicts the oldest. Every expiry, eviction and rejection is counted
+//! `cap` keys. The partial sequences are counted per **partition** (a
+//! tenant: the live sensor and replay use the event's container, see
+//! `rules::sequences`). Adding one more to a full rule evicts the oldest of
+//! the partition holding the most (the adding partition itself when it is
+//! among them): a tenant flooding a rule's first step evicts only its own
+//! partial sequences, never those of a tenant holding fewer. With one
+//! partition this is the oldest overall. Every expiry, eviction and
+//! rejection is counted
 //! in [`SequenceStats`]. A pending sequence costs
 //! `size_of::<Partial>` + one payload pointer per matched step + its key
 //! (see [`SequenceEngine::approx_bytes`]); payloads are shared
@@ -80,6 +87,10 @@ use super::error::EqlError;
 
 /// Default cap on pending partial sequences per rule.
 pub const DEFAULT_MAX_PENDING: usize = 10_000;
+
+/// The partition of events that belong to no tenant in particular (the
+/// host's own processes; replayed events without one).
+pub const NO_PARTITION: u64 = 0;
 
 /// Most keys one event may produce from multi-valued key fields.
 pub const MAX_KEY_COMBINATIONS: usize = 64;
@@ -438,6 +449,8 @@ impl SequenceStats {
 
 #[derive(Debug)]
 struct Partial<P> {
+    /// The tenant whose event started it.
+    partition: u64,
     start: Ordinal,
     /// The ordinal of each matched positive step.
     ords: Vec<Ordinal>,
@@ -470,6 +483,7 @@ enum Slot {
 
 #[derive(Debug)]
 struct AwaitingTrailing<P> {
+    partition: u64,
     m: SequenceMatch<P>,
     ords: Vec<Ordinal>,
     gen: u64,
@@ -482,6 +496,11 @@ pub struct SequenceEngine<P> {
     /// Entries in insertion order: (generation, key, slot); stale entries
     /// (consumed, replaced) are skipped when popped.
     age: VecDeque<(u64, Key, Slot)>,
+    /// The same entries per partition, for evicting within one.
+    partition_age: HashMap<u64, VecDeque<(u64, Key, Slot)>>,
+    /// Partial sequences (and sequences awaiting their trailing check)
+    /// held per partition; a partition holding none is absent.
+    held_by: HashMap<u64, usize>,
     trailing: VecDeque<AwaitingTrailing<P>>,
     /// Recent events of each missing-event step, by key.
     missing: HashMap<Key, Vec<VecDeque<Ordinal>>>,
@@ -497,6 +516,8 @@ impl<P: Clone> SequenceEngine<P> {
         SequenceEngine {
             keys: HashMap::new(),
             age: VecDeque::new(),
+            partition_age: HashMap::new(),
+            held_by: HashMap::new(),
             trailing: VecDeque::new(),
             missing: HashMap::new(),
             held: 0,
@@ -522,7 +543,14 @@ impl<P: Clone> SequenceEngine<P> {
     /// Estimated heap bytes of the state (partial sequences, keys, queue),
     /// not counting the shared payloads themselves.
     pub fn approx_bytes(&self) -> usize {
-        let mut n = self.age.capacity() * std::mem::size_of::<(u64, Key, Slot)>();
+        let mut n = (self.age.capacity()
+            + self
+                .partition_age
+                .values()
+                .map(VecDeque::capacity)
+                .sum::<usize>())
+            * std::mem::size_of::<(u64, Key, Slot)>()
+            + self.held_by.capacity() * std::mem::size_of::<(u64, usize)>();
         for (k, st) in &self.keys {
             n += std::mem::size_of::<(Key, KeyState<P>)>()
                 + k.len() * std::mem::size_of::<KeyValue>()
@@ -571,7 +599,7 @@ impl<P: Clone> SequenceEngine<P> {
             while i < self.trailing.len() {
                 if Self::expired(seq, self.trailing[i].ords[0], now) {
                     if let Some(t) = self.trailing.remove(i) {
-                        self.held -= 1;
+                        self.release(t.partition);
                         self.report(seq, t.m, &t.ords, out);
                     }
                 } else {
@@ -617,59 +645,121 @@ impl<P: Clone> SequenceEngine<P> {
         }
     }
 
+    /// One held entry of `partition` is gone.
+    fn release(&mut self, partition: u64) {
+        self.held -= 1;
+        if let Some(n) = self.held_by.get_mut(&partition) {
+            *n -= 1;
+            if *n == 0 {
+                self.held_by.remove(&partition);
+                self.partition_age.remove(&partition);
+            }
+        }
+    }
+
+    /// One more held entry of `partition`, filed in both age queues.
+    fn hold(&mut self, partition: u64, gen: u64, key: &Key, slot: Slot) {
+        self.held += 1;
+        *self.held_by.entry(partition).or_insert(0) += 1;
+        self.age.push_back((gen, key.clone(), slot));
+        self.partition_age
+            .entry(partition)
+            .or_default()
+            .push_back((gen, key.clone(), slot));
+        self.stats.peak_pending = self.stats.peak_pending.max(self.held as u64);
+    }
+
     /// Removes a slot (it is live); drops an emptied key.
     fn remove(&mut self, key: &Key, slot: Slot) {
+        let mut released = None;
         if let Some(st) = self.keys.get_mut(key) {
-            let removed = match slot {
-                Slot::Partial(i) => st.slots[i].take().is_some(),
-                Slot::Trailing => false,
-            };
-            if removed {
-                self.held -= 1;
+            if let Slot::Partial(i) = slot {
+                released = st.slots[i].take().map(|p| p.partition);
             }
             if st.is_empty() {
                 self.keys.remove(key);
             }
         }
+        if let Some(partition) = released {
+            self.release(partition);
+        }
     }
 
-    /// Makes room for one more entry: evicts the oldest live one.
-    fn make_room(&mut self) {
+    /// Makes room for one more entry of `partition`: while the rule holds
+    /// `cap`, evicts the oldest live entry of the partition holding the
+    /// most (`partition` itself when it is among them).
+    fn make_room(&mut self, partition: u64) {
         while self.held >= self.cap {
-            let Some((gen, key, slot)) = self.age.pop_front() else {
+            let most = self.held_by.values().copied().max().unwrap_or(0);
+            let victim = if self.held_by.get(&partition) == Some(&most) {
+                Some(partition)
+            } else {
+                self.held_by
+                    .iter()
+                    .filter(|(_, n)| **n == most)
+                    .map(|(p, _)| *p)
+                    .min()
+            };
+            let Some(victim) = victim else {
                 return;
             };
-            let live = match slot {
+            if !self.evict_oldest_of(victim) {
+                return;
+            }
+        }
+    }
+
+    /// Evicts the oldest live entry of `partition`; false when it has none.
+    fn evict_oldest_of(&mut self, partition: u64) -> bool {
+        loop {
+            let Some((gen, key, slot)) = self
+                .partition_age
+                .get_mut(&partition)
+                .and_then(VecDeque::pop_front)
+            else {
+                return false;
+            };
+            match slot {
                 Slot::Trailing => {
                     if let Some(pos) = self.trailing.iter().position(|t| t.gen == gen) {
                         self.trailing.remove(pos);
-                        self.held -= 1;
                         self.stats.evicted += 1;
+                        self.release(partition);
+                        return true;
                     }
-                    continue;
                 }
-                Slot::Partial(i) => self
-                    .keys
-                    .get(&key)
-                    .is_some_and(|st| st.slots[i].as_ref().is_some_and(|p| p.gen == gen)),
-            };
-            if live {
-                self.stats.evicted += 1;
-                self.remove(&key, slot);
+                Slot::Partial(i) => {
+                    let live = self
+                        .keys
+                        .get(&key)
+                        .is_some_and(|st| st.slots[i].as_ref().is_some_and(|p| p.gen == gen));
+                    if live {
+                        self.stats.evicted += 1;
+                        self.remove(&key, slot);
+                        return true;
+                    }
+                }
             }
         }
     }
 
     fn compact_age(&mut self) {
+        let keys = &self.keys;
+        let trailing = &self.trailing;
+        let live = |(gen, key, slot): &(u64, Key, Slot)| match slot {
+            Slot::Partial(i) => keys
+                .get(key)
+                .is_some_and(|st| st.slots[*i].as_ref().is_some_and(|p| p.gen == *gen)),
+            Slot::Trailing => trailing.iter().any(|t| t.gen == *gen),
+        };
         if self.age.len() > 2 * self.cap + 64 {
-            let keys = &self.keys;
-            let trailing = &self.trailing;
-            self.age.retain(|(gen, key, slot)| match slot {
-                Slot::Partial(i) => keys
-                    .get(key)
-                    .is_some_and(|st| st.slots[*i].as_ref().is_some_and(|p| p.gen == *gen)),
-                Slot::Trailing => trailing.iter().any(|t| t.gen == *gen),
-            });
+            self.age.retain(live);
+        }
+        for (partition, queue) in &mut self.partition_age {
+            let held = self.held_by.get(partition).copied().unwrap_or(0);
+            if queue.len() > 2 * held + 64 {
+                queue.retain(live);
+            }
         }
     }
 
@@ -687,19 +777,21 @@ impl<P: Clone> SequenceEngine<P> {
 
     fn store(&mut self, seq: &CompiledSequence, key: &Key, i: usize, mut p: Partial<P>) {
         // Replacing the partial sequence at the same step frees its room.
-        let replaced = self.keys.get(key).is_some_and(|st| st.slots[i].is_some());
-        if !replaced {
-            self.make_room();
+        let replaced = self
+            .keys
+            .get_mut(key)
+            .and_then(|st| st.slots[i].take())
+            .map(|old| old.partition);
+        match replaced {
+            Some(old) => self.release(old),
+            None => self.make_room(p.partition),
         }
         let gen = self.next_gen();
         p.gen = gen;
+        let partition = p.partition;
         let st = Self::state(&mut self.keys, seq, key);
         st.slots[i] = Some(p);
-        if !replaced {
-            self.held += 1;
-        }
-        self.age.push_back((gen, key.clone(), Slot::Partial(i)));
-        self.stats.peak_pending = self.stats.peak_pending.max(self.held as u64);
+        self.hold(partition, gen, key, Slot::Partial(i));
         self.compact_age();
     }
 
@@ -715,16 +807,15 @@ impl<P: Clone> SequenceEngine<P> {
             events: p.events,
         };
         if seq.trailing {
-            self.make_room();
+            self.make_room(p.partition);
             let gen = self.next_gen();
             self.trailing.push_back(AwaitingTrailing {
+                partition: p.partition,
                 m,
                 ords: p.ords,
                 gen,
             });
-            self.held += 1;
-            self.age.push_back((gen, key.clone(), Slot::Trailing));
-            self.stats.peak_pending = self.stats.peak_pending.max(self.held as u64);
+            self.hold(p.partition, gen, key, Slot::Trailing);
         } else {
             self.report(seq, m, &p.ords, out);
         }
@@ -858,6 +949,20 @@ impl<P: Clone> SequenceEngine<P> {
         payload: &mut dyn FnMut() -> P,
         out: &mut Vec<SequenceMatch<P>>,
     ) {
+        self.process_in(seq, doc, ord, NO_PARTITION, payload, out);
+    }
+
+    /// [`SequenceEngine::process`] for an event of tenant `partition`: a
+    /// sequence it starts is held in that partition's share.
+    pub fn process_in<D: Document + ?Sized>(
+        &mut self,
+        seq: &CompiledSequence,
+        doc: &D,
+        ord: Ordinal,
+        partition: u64,
+        payload: &mut dyn FnMut() -> P,
+        out: &mut Vec<SequenceMatch<P>>,
+    ) {
         self.advance(seq, ord, out);
         let mut cached: Option<P> = None;
         let mut take =
@@ -871,6 +976,7 @@ impl<P: Clone> SequenceEngine<P> {
             for key in keys_of(doc, &step.keys) {
                 if i == 0 {
                     let p = Partial {
+                        partition,
                         start: ord,
                         ords: vec![ord],
                         events: vec![take(&mut cached)],
@@ -889,10 +995,10 @@ impl<P: Clone> SequenceEngine<P> {
                 let Some(mut p) = st.slots[i - 1].take() else {
                     continue;
                 };
-                self.held -= 1;
                 if st.is_empty() {
                     self.keys.remove(&key);
                 }
+                self.release(p.partition);
                 if Self::expired(seq, p.start, ord) {
                     self.stats.rejected_maxspan += 1;
                     continue;
@@ -918,11 +1024,18 @@ impl<P: Clone> SequenceEngine<P> {
             if until.query.matches(doc) {
                 for key in keys_of(doc, &until.keys) {
                     if let Some(st) = self.keys.get_mut(&key) {
-                        let n = st.slots.iter_mut().filter_map(Option::take).count();
-                        self.held -= n;
-                        self.stats.dropped_until += n as u64;
+                        let ended: Vec<u64> = st
+                            .slots
+                            .iter_mut()
+                            .filter_map(Option::take)
+                            .map(|p| p.partition)
+                            .collect();
                         if st.is_empty() {
                             self.keys.remove(&key);
+                        }
+                        self.stats.dropped_until += ended.len() as u64;
+                        for partition in ended {
+                            self.release(partition);
                         }
                     }
                 }
@@ -935,7 +1048,7 @@ impl<P: Clone> SequenceEngine<P> {
     /// missing-event window (no event can void them any more).
     pub fn finish(&mut self, seq: &CompiledSequence, out: &mut Vec<SequenceMatch<P>>) {
         while let Some(t) = self.trailing.pop_front() {
-            self.held -= 1;
+            self.release(t.partition);
             self.report(seq, t.m, &t.ords, out);
         }
     }

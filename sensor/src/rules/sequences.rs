@@ -18,9 +18,10 @@ use serde_json::Value;
 
 use super::{RuleSet, SequenceRule};
 use crate::eql::sample::{lookback_ms, SampleMode, DEFAULT_LOOKBACK_MS};
-use crate::eql::sequence::{Ordinal, SequenceMatch, DEFAULT_MAX_PENDING};
+use crate::eql::sequence::{Ordinal, SequenceMatch, DEFAULT_MAX_PENDING, NO_PARTITION};
 use crate::eql::{
-    CompiledSample, CompiledSequence, Document, SampleEngine, SequenceEngine, SequenceStats,
+    CompiledSample, CompiledSequence, Document, FieldRef, SampleEngine, SequenceEngine,
+    SequenceStats, Value as FieldValue,
 };
 
 /// What a sequence rule evaluates: an ordered `sequence` or an unordered
@@ -78,6 +79,8 @@ enum Engine<E> {
 pub struct SequenceRunner<E> {
     engines: Vec<Engine<E>>,
     out: Vec<SequenceMatch<Payload<E>>>,
+    /// `container.id`, which names an event's tenant ([`tenant_of`]).
+    tenant_field: FieldRef,
 }
 
 /// Where the runner is used: it decides when samples are reported.
@@ -95,6 +98,7 @@ impl<E: SequenceEvent> SequenceRunner<E> {
     /// partial sequences (or sample keys).
     pub fn new(rules: &RuleSet, cap: usize, mode: RunMode) -> SequenceRunner<E> {
         SequenceRunner {
+            tenant_field: FieldRef::new("container.id"),
             engines: rules
                 .sequences()
                 .iter()
@@ -135,10 +139,11 @@ impl<E: SequenceEvent> SequenceRunner<E> {
         emit: &mut dyn FnMut(&SequenceRule, &[&Value]),
     ) {
         let doc: &E = ev;
+        let partition = tenant_of(doc, &self.tenant_field);
         for (rule, engine) in rules.sequences().iter().zip(&mut self.engines) {
             match (&rule.query, engine) {
                 (Correlation::Sequence(q), Engine::Sequence(e)) => {
-                    e.process(q, doc, ord, &mut || ev.clone(), &mut self.out)
+                    e.process_in(q, doc, ord, partition, &mut || ev.clone(), &mut self.out)
                 }
                 (Correlation::Sample(q), Engine::Sample(e)) => {
                     e.process(q, doc, ord, &mut || ev.clone(), &mut self.out)
@@ -212,6 +217,26 @@ impl<E: SequenceEvent> SequenceRunner<E> {
             })
             .sum()
     }
+}
+
+/// The tenant an event belongs to, for the sequence engines' eviction
+/// (`eql::sequence`, "Bounded state"): its `container.id` (`field`),
+/// hashed, or [`NO_PARTITION`] for the host's own processes. The container
+/// id comes from the cgroup path's outermost container segment
+/// (`context::container_id`), which a process cannot choose.
+pub fn tenant_of<D: Document + ?Sized>(doc: &D, field: &FieldRef) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut tenant = NO_PARTITION;
+    doc.visit(field, &mut |v| {
+        if let FieldValue::Str(id) = v {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            id.hash(&mut h);
+            // 0 stays the host's.
+            tenant = h.finish().max(1);
+        }
+        true
+    });
+    tenant
 }
 
 /// Whether any sequence rule needs to see this event.
