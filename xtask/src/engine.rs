@@ -136,12 +136,16 @@ fn spawn_detached(mut cmd: Command, log: &Path) -> Result<()> {
         .open(log)
         .with_context(|| format!("opening {}", log.display()))?;
     let err = out.try_clone()?;
-    // SAFETY: setsid() is async-signal-safe and touches no memory.
+    // SAFETY: setsid() and close_range() are async-signal-safe and touch
+    // no memory. The daemon outlives this command, so it must not keep the
+    // descriptors this command inherited (a `flock` around `cargo xtask
+    // test` would stay held by dockerd for ever); 0-2 are set by spawn.
     unsafe {
         cmd.pre_exec(|| {
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
             Ok(())
         });
     }
