@@ -10,6 +10,7 @@
 
 pub mod cpio;
 pub mod guest;
+mod kernel_image;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -22,6 +23,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::setup::{say, Apt};
 use crate::workspace_root;
+use kernel_image::{Archive, KernelSource};
 
 /// A cgroup layout the guest mounts before starting the sensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -59,14 +61,7 @@ impl Layout {
         }
     }
 
-    /// What CI runs on each kernel.
-    const CI: [Layout; 4] = [
-        Layout::V2,
-        Layout::Hybrid,
-        Layout::V1,
-        Layout::HybridV1Runtime,
-    ];
-    /// The full matrix.
+    /// Every layout.
     const ALL: [Layout; 4] = [
         Layout::V2,
         Layout::Hybrid,
@@ -75,41 +70,114 @@ impl Layout {
     ];
 }
 
-/// An LSM list without `bpf`, as Ubuntu's default kernels boot.
-const LSM_WITHOUT_BPF: &str = "landlock,lockdown,yama,integrity,apparmor";
-
-/// Where a kernel image comes from.
-#[derive(Clone, Copy, Debug)]
-enum KernelSource {
-    /// A Debian meta package whose dependency is the current image package.
-    Debian(&'static str),
-    /// `/boot/vmlinuz-$(uname -r)` of this machine.
-    Host,
+/// How a cell's kernel chooses its LSMs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LsmBoot {
+    /// The kernel's built-in list (CONFIG_LSM).
+    KernelDefault,
+    /// `lsm=` without `bpf`, as Ubuntu's default kernels boot: the sensor's
+    /// file events come from fentry.
+    WithoutBpf,
+    /// `lsm=` with `bpf` added, as a node that enables BPF LSM on a kernel
+    /// whose default list lacks it (Debian 11's 5.10): BPF LSM.
+    WithBpf,
 }
 
-/// The kernels of the full matrix, by label.
-const KERNELS: &[(&str, KernelSource)] = &[
-    // Debian 12's stock kernel, cloud flavour (boots fastest).
-    (
-        "debian-6.1",
-        KernelSource::Debian("linux-image-cloud-amd64"),
-    ),
+impl LsmBoot {
+    /// The `lsm=` kernel parameter, if any.
+    fn param(self) -> Option<&'static str> {
+        match self {
+            LsmBoot::KernelDefault => None,
+            LsmBoot::WithoutBpf => Some("landlock,lockdown,yama,integrity,apparmor"),
+            LsmBoot::WithBpf => Some("lockdown,yama,integrity,apparmor,bpf"),
+        }
+    }
+
+    /// The check the guest reports for this boot: `bpf` is (not) active.
+    fn check(self) -> Option<&'static str> {
+        match self {
+            LsmBoot::KernelDefault => None,
+            LsmBoot::WithoutBpf => Some("lsm_without_bpf"),
+            LsmBoot::WithBpf => Some("lsm_with_bpf"),
+        }
+    }
+
+    fn cell_suffix(self) -> &'static str {
+        match self {
+            LsmBoot::KernelDefault => "",
+            LsmBoot::WithoutBpf => "+no-bpf-lsm",
+            LsmBoot::WithBpf => "+bpf-lsm",
+        }
+    }
+}
+
+/// A kernel of the matrix.
+struct Kernel {
+    label: &'static str,
+    source: KernelSource,
+    /// A `v2` boot with the LSM list changed, so the file mechanism the
+    /// default boot does not use runs on this kernel too.
+    other_lsm: Option<LsmBoot>,
+}
+
+/// The kernels of the full matrix.
+const KERNELS: &[Kernel] = &[
+    // Debian 12's stock kernel, cloud flavour (boots fastest); `bpf` is in
+    // its default LSM list.
+    Kernel {
+        label: "debian-6.1",
+        source: KernelSource::Debian {
+            archive: Archive::Host,
+            meta: "linux-image-cloud-amd64",
+        },
+        other_lsm: Some(LsmBoot::WithoutBpf),
+    },
     // Debian 12's newer kernel line (bookworm security/backports, 6.12 LTS).
-    (
-        "debian-6.12",
-        KernelSource::Debian("linux-image-6.12-cloud-amd64"),
-    ),
-    ("host", KernelSource::Host),
+    Kernel {
+        label: "debian-6.12",
+        source: KernelSource::Debian {
+            archive: Archive::Host,
+            meta: "linux-image-6.12-cloud-amd64",
+        },
+        other_lsm: None,
+    },
+    // Debian 11's stock cloud kernel (the 5.10 line of Amazon Linux 2 and
+    // many managed node images): BTF and BPF LSM built in, `bpf` not in
+    // its default LSM list.
+    Kernel {
+        label: "debian-5.10",
+        source: KernelSource::Debian {
+            archive: Archive::Suite("bullseye"),
+            meta: "linux-image-cloud-amd64",
+        },
+        other_lsm: Some(LsmBoot::WithBpf),
+    },
+    Kernel {
+        label: "host",
+        source: KernelSource::Host,
+        other_lsm: None,
+    },
+];
+
+/// What CI runs (`--ci`): Debian 12's 6.1 on every layout (and its boot
+/// without BPF LSM), and one 5.10 cell: `hybrid-v1-runtime`, the layout
+/// that uses the most (cgroup2's id and the v1 controller's, read through
+/// BTF offsets, and the agent's fallback from one to the other), booted as
+/// 5.10 nodes boot (no BPF LSM: file events via fentry).
+const CI_CELLS: &[(&str, &[Layout])] = &[
+    ("debian-6.1", &Layout::ALL),
+    ("debian-5.10", &[Layout::HybridV1Runtime]),
 ];
 
 #[derive(clap::Args, Debug, Default)]
 pub struct VmTestArgs {
     /// Only the CI subset: debian-6.1 on every layout, plus debian-6.1
-    /// booted with an LSM list without bpf.
+    /// booted with an LSM list without bpf, plus debian-5.10 on
+    /// hybrid-v1-runtime.
     #[arg(long)]
     pub ci: bool,
-    /// Kernels to boot (repeatable): debian-6.1, debian-6.12, host
-    /// [default: all].
+    /// Kernels to boot (repeatable): debian-6.1, debian-6.12, debian-5.10,
+    /// host [default: all].
     #[arg(long = "kernel", value_name = "LABEL")]
     pub kernels: Vec<String>,
     /// Cgroup layouts (repeatable) [default: all].
@@ -123,20 +191,17 @@ pub struct VmTestArgs {
     pub sensor: Option<PathBuf>,
 }
 
-/// One VM boot: a kernel, a layout, extra kernel parameters.
+/// One VM boot: a kernel, a layout, its LSM list.
 #[derive(Clone, Debug)]
 struct Cell {
     kernel: &'static str,
     layout: Layout,
-    lsm: Option<&'static str>,
+    lsm: LsmBoot,
 }
 
 impl Cell {
     fn name(&self) -> String {
-        match self.lsm {
-            Some(_) => format!("{}+no-bpf-lsm", self.layout.as_str()),
-            None => self.layout.as_str().to_owned(),
-        }
+        format!("{}{}", self.layout.as_str(), self.lsm.cell_suffix())
     }
 
     /// Checks every run of this cell must report.
@@ -155,9 +220,7 @@ impl Cell {
             "file_events",
             "file_prefilter",
         ];
-        if self.lsm.is_some() {
-            v.push("lsm_without_bpf");
-        }
+        v.extend(self.lsm.check());
         v
     }
 
@@ -177,7 +240,7 @@ impl Cell {
             "console=ttyS0 panic=-1 quiet vmtest_layout={}",
             self.layout.as_str()
         );
-        if let Some(lsm) = self.lsm {
+        if let Some(lsm) = self.lsm.param() {
             s.push_str(" lsm=");
             s.push_str(lsm);
         }
@@ -204,97 +267,6 @@ fn ensure_host_tools() -> Result<()> {
         bail!("qemu-system-x86_64 does not run");
     }
     Ok(())
-}
-
-/// The image package a Debian meta package points to now.
-fn resolve_meta(meta: &str) -> Option<String> {
-    let out = Command::new("apt-cache")
-        .args(["depends", meta])
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
-        let dep = l.trim().strip_prefix("Depends: ")?;
-        dep.starts_with("linux-image-").then(|| dep.to_owned())
-    })
-}
-
-fn find_vmlinuz(dir: &Path) -> Option<PathBuf> {
-    std::fs::read_dir(dir.join("boot"))
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("vmlinuz-"))
-        })
-}
-
-/// Downloads (once) and unpacks Debian's current image package for `meta`.
-fn debian_kernel(meta: &str, updated: &mut bool) -> Result<PathBuf> {
-    let dir = vm_dir();
-    let marker = dir.join("kernels").join(format!("{meta}.package"));
-    let mut pkg = resolve_meta(meta);
-    if pkg.is_none() && !*updated {
-        say("apt-get update (kernel package lists)");
-        crate::run_cmd(Command::new("apt-get").args(["update", "-q"]))?;
-        *updated = true;
-        pkg = resolve_meta(meta);
-    }
-    let pkg = match pkg {
-        Some(p) => p,
-        // Offline: the last package fetched for this meta, if any.
-        None => std::fs::read_to_string(&marker)
-            .map(|s| s.trim().to_owned())
-            .with_context(|| format!("no package found for {meta} (apt-cache depends)"))?,
-    };
-    let unpacked = dir.join("kernels").join(&pkg);
-    if let Some(v) = find_vmlinuz(&unpacked) {
-        return Ok(v);
-    }
-    let debs = dir.join("debs");
-    std::fs::create_dir_all(&debs)?;
-    say(&format!("apt-get download {pkg}"));
-    crate::run_cmd(
-        Command::new("apt-get")
-            .args(["download", "-q", "-o", "APT::Sandbox::User=root", &pkg])
-            .current_dir(&debs),
-    )?;
-    let deb = std::fs::read_dir(&debs)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&format!("{pkg}_")) && n.ends_with(".deb"))
-        })
-        .with_context(|| format!("{pkg}: no .deb after apt-get download"))?;
-    let tmp = dir.join("kernels").join(format!("{pkg}.tmp"));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp)?;
-    crate::run_cmd(Command::new("dpkg").arg("-x").arg(&deb).arg(&tmp))?;
-    // Keep only the image: modules are not needed (cgroups, BPF, tracefs
-    // and the serial console are built in).
-    let _ = std::fs::remove_dir_all(tmp.join("lib"));
-    let _ = std::fs::remove_dir_all(tmp.join("usr"));
-    let _ = std::fs::remove_dir_all(&unpacked);
-    std::fs::rename(&tmp, &unpacked)?;
-    let _ = std::fs::remove_file(&deb);
-    std::fs::write(&marker, &pkg)?;
-    find_vmlinuz(&unpacked).with_context(|| format!("{pkg}: no boot/vmlinuz-* in the package"))
-}
-
-fn host_kernel() -> Result<PathBuf, String> {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default();
-    let path = PathBuf::from(format!("/boot/vmlinuz-{release}"));
-    if path.exists() {
-        Ok(path)
-    } else {
-        Err(format!(
-            "{} does not exist: this host's kernel image ({release}) is not shipped on the machine",
-            path.display()
-        ))
-    }
 }
 
 /// Absolute paths of the shared libraries `ldd` lists for `bin`.
@@ -616,51 +588,59 @@ fn judge_with_gaps(cell: &Cell, b: &Boot, gaps: &[(&str, &str)]) -> CellResult {
     CellResult { verdict, summary }
 }
 
+fn kernel(label: &str) -> Option<&'static Kernel> {
+    KERNELS.iter().find(|k| k.label == label)
+}
+
+/// The cells of `kernel` on `layouts`: each layout with the kernel's own
+/// LSM list, then its other-LSM boot on `v2`.
+fn kernel_cells(kernel: &'static Kernel, layouts: &[Layout], cells: &mut Vec<Cell>) {
+    for &layout in layouts {
+        cells.push(Cell {
+            kernel: kernel.label,
+            layout,
+            lsm: LsmBoot::KernelDefault,
+        });
+    }
+    if let Some(lsm) = kernel.other_lsm.filter(|_| layouts.contains(&Layout::V2)) {
+        cells.push(Cell {
+            kernel: kernel.label,
+            layout: Layout::V2,
+            lsm,
+        });
+    }
+}
+
 fn selected_cells(args: &VmTestArgs) -> Result<Vec<Cell>> {
     for k in &args.kernels {
-        if !KERNELS.iter().any(|(l, _)| l == k) {
+        if kernel(k).is_none() {
             bail!(
                 "unknown kernel {k}; known: {}",
                 KERNELS
                     .iter()
-                    .map(|(l, _)| *l)
+                    .map(|k| k.label)
                     .collect::<Vec<_>>()
                     .join(", ")
             );
         }
     }
+    let wanted = |l: &Layout| args.layouts.is_empty() || args.layouts.contains(l);
     let mut cells = Vec::new();
-    let kernels: Vec<&'static str> = if args.ci {
-        vec!["debian-6.1"]
-    } else {
-        KERNELS
-            .iter()
-            .map(|(l, _)| *l)
-            .filter(|l| args.kernels.is_empty() || args.kernels.iter().any(|k| k == l))
-            .collect()
-    };
-    let layouts: Vec<Layout> = if !args.layouts.is_empty() {
-        args.layouts.clone()
-    } else if args.ci {
-        Layout::CI.to_vec()
-    } else {
-        Layout::ALL.to_vec()
-    };
-    for k in kernels {
-        for &layout in &layouts {
-            cells.push(Cell {
-                kernel: k,
-                layout,
-                lsm: None,
-            });
+    if args.ci {
+        for (label, layouts) in CI_CELLS {
+            let layouts: Vec<Layout> = layouts.iter().copied().filter(wanted).collect();
+            if let Some(k) = kernel(label) {
+                kernel_cells(k, &layouts, &mut cells);
+            }
         }
-        if k == "debian-6.1" && layouts.contains(&Layout::V2) {
-            cells.push(Cell {
-                kernel: k,
-                layout: Layout::V2,
-                lsm: Some(LSM_WITHOUT_BPF),
-            });
-        }
+        return Ok(cells);
+    }
+    let layouts: Vec<Layout> = Layout::ALL.into_iter().filter(wanted).collect();
+    for k in KERNELS
+        .iter()
+        .filter(|k| args.kernels.is_empty() || args.kernels.iter().any(|l| *l == k.label))
+    {
+        kernel_cells(k, &layouts, &mut cells);
     }
     Ok(cells)
 }
@@ -681,22 +661,19 @@ pub fn run(args: &VmTestArgs, strict: bool) -> Result<()> {
     std::fs::create_dir_all(dir.join("logs"))?;
     let initrd = dir.join("initramfs.cpio");
     let initrd_ok = tools.and_then(|()| build_initramfs(&sensor, &initrd));
-    let mut updated = false;
+    let mut updated = Vec::new();
     let mut images: BTreeMap<&str, Result<PathBuf, String>> = BTreeMap::new();
     for cell in &cells {
         if images.contains_key(cell.kernel) {
             continue;
         }
-        let source = KERNELS
-            .iter()
-            .find(|(l, _)| *l == cell.kernel)
-            .map(|(_, s)| *s)
-            .unwrap_or(KernelSource::Host);
+        let source = kernel(cell.kernel).map_or(KernelSource::Host, |k| k.source);
         let image = match source {
-            KernelSource::Debian(meta) => {
-                debian_kernel(meta, &mut updated).map_err(|e| format!("{e:#}"))
+            KernelSource::Debian { archive, meta } => {
+                kernel_image::debian_kernel(cell.kernel, archive, meta, &dir, &mut updated)
+                    .map_err(|e| format!("{e:#}"))
             }
-            KernelSource::Host => host_kernel(),
+            KernelSource::Host => kernel_image::host_kernel(),
         };
         images.insert(cell.kernel, image);
     }
@@ -721,8 +698,8 @@ pub fn run(args: &VmTestArgs, strict: bool) -> Result<()> {
                 0.0,
             ),
             (Ok(()), Err(why)) => {
-                let verdict = match KERNELS.iter().find(|(l, _)| *l == cell.kernel) {
-                    Some((_, KernelSource::Host)) => Verdict::Unavailable,
+                let verdict = match kernel(cell.kernel).map(|k| k.source) {
+                    Some(KernelSource::Host) => Verdict::Unavailable,
                     _ => Verdict::NoBoot,
                 };
                 (
@@ -868,7 +845,7 @@ mod tests {
         let v2 = Cell {
             kernel: "debian-6.1",
             layout: Layout::V2,
-            lsm: None,
+            lsm: LsmBoot::KernelDefault,
         };
         assert_eq!(judge(&v2, &boot_with(ALL_PASS)).verdict, Verdict::Pass);
         let missing = &ALL_PASS[..ALL_PASS.len() - 1];
@@ -889,43 +866,66 @@ mod tests {
         assert_eq!(r.verdict, Verdict::Pass);
         assert!(r.summary.contains("now closed"));
 
-        let lsm = Cell {
-            kernel: "debian-6.1",
-            layout: Layout::V2,
-            lsm: Some(LSM_WITHOUT_BPF),
-        };
-        assert_eq!(judge(&lsm, &boot_with(ALL_PASS)).verdict, Verdict::Fail);
+        // A boot with `lsm=` must also say whether `bpf` is active.
+        for (lsm, check) in [
+            (LsmBoot::WithoutBpf, "lsm_without_bpf"),
+            (LsmBoot::WithBpf, "lsm_with_bpf"),
+        ] {
+            let cell = Cell {
+                kernel: "debian-6.1",
+                layout: Layout::V2,
+                lsm,
+            };
+            assert_eq!(judge(&cell, &boot_with(ALL_PASS)).verdict, Verdict::Fail);
+            let mut checks = ALL_PASS.to_vec();
+            checks.push((check, "pass"));
+            assert_eq!(judge(&cell, &boot_with(&checks)).verdict, Verdict::Pass);
+        }
         let mut b = boot_with(ALL_PASS);
         b.ended = false;
         assert_eq!(judge(&v2, &b).verdict, Verdict::Fail);
     }
 
+    fn names(cells: &[Cell]) -> Vec<String> {
+        cells
+            .iter()
+            .map(|c| format!("{}/{}", c.kernel, c.name()))
+            .collect()
+    }
+
     #[test]
-    fn the_ci_subset_is_6_1_on_every_layout_plus_no_bpf_lsm() {
+    fn the_ci_subset_is_6_1_on_every_layout_plus_no_bpf_lsm_and_one_5_10_cell() {
         let cells = selected_cells(&VmTestArgs {
             ci: true,
             ..VmTestArgs::default()
         })
         .unwrap_or_default();
-        let names: Vec<String> = cells
-            .iter()
-            .map(|c| format!("{}/{}", c.kernel, c.name()))
-            .collect();
         assert_eq!(
-            names,
+            names(&cells),
             [
                 "debian-6.1/v2",
                 "debian-6.1/hybrid",
                 "debian-6.1/v1",
                 "debian-6.1/hybrid-v1-runtime",
-                "debian-6.1/v2+no-bpf-lsm"
+                "debian-6.1/v2+no-bpf-lsm",
+                "debian-5.10/hybrid-v1-runtime",
             ]
         );
+        let cmdlines: Vec<String> = cells.iter().map(Cell::cmdline).collect();
+        assert!(cmdlines[4].ends_with(" lsm=landlock,lockdown,yama,integrity,apparmor"));
+        assert!(!cmdlines[5].contains("lsm="), "5.10 boots its own list");
+        let ci_v2 = selected_cells(&VmTestArgs {
+            ci: true,
+            layouts: vec![Layout::V2],
+            ..VmTestArgs::default()
+        })
+        .unwrap_or_default();
+        assert_eq!(names(&ci_v2), ["debian-6.1/v2", "debian-6.1/v2+no-bpf-lsm"]);
         let full = selected_cells(&VmTestArgs::default()).unwrap_or_default();
         assert_eq!(
             full.len(),
-            3 * 4 + 1,
-            "3 kernels x 4 layouts + the lsm cell"
+            4 * 4 + 2,
+            "4 kernels x 4 layouts + the two other-LSM cells"
         );
         // No cell is expected to fail any more.
         assert!(full.iter().all(|c| c.known_gaps().is_empty()));
@@ -934,5 +934,35 @@ mod tests {
             ..VmTestArgs::default()
         })
         .is_err());
+    }
+
+    #[test]
+    fn debian_5_10_runs_every_layout_and_a_bpf_lsm_boot() {
+        let cells = selected_cells(&VmTestArgs {
+            kernels: vec!["debian-5.10".into()],
+            ..VmTestArgs::default()
+        })
+        .unwrap_or_default();
+        assert_eq!(
+            names(&cells),
+            [
+                "debian-5.10/v2",
+                "debian-5.10/hybrid",
+                "debian-5.10/v1",
+                "debian-5.10/hybrid-v1-runtime",
+                "debian-5.10/v2+bpf-lsm",
+            ]
+        );
+        assert!(cells[4]
+            .cmdline()
+            .ends_with(" lsm=lockdown,yama,integrity,apparmor,bpf"));
+        assert_eq!(cells[4].expected_checks().last(), Some(&"lsm_with_bpf"));
+        assert!(matches!(
+            kernel("debian-5.10").map(|k| k.source),
+            Some(KernelSource::Debian {
+                archive: Archive::Suite("bullseye"),
+                meta: "linux-image-cloud-amd64"
+            })
+        ));
     }
 }
