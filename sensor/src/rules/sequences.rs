@@ -43,6 +43,15 @@ impl Correlation {
             Correlation::Sample(q) => q.interested(doc),
         }
     }
+
+    /// The queries whose match makes an event interesting to the rule
+    /// (what [`Correlation::interested`] evaluates).
+    pub fn step_queries(&self) -> Box<dyn Iterator<Item = &crate::eql::CompiledQuery> + '_> {
+        match self {
+            Correlation::Sequence(q) => Box::new(q.step_queries()),
+            Correlation::Sample(q) => Box::new(q.step_queries()),
+        }
+    }
 }
 
 /// An event as the sequence engines keep it: evaluated as a [`Document`],
@@ -214,9 +223,10 @@ impl<E: SequenceEvent> SequenceRunner<E> {
     }
 }
 
-/// Whether any sequence rule needs to see this event.
+/// Whether any sequence rule needs to see this event (one indexed check
+/// for all of them, [`RuleSet::interested`]).
 pub fn interested<D: Document + ?Sized>(rules: &RuleSet, doc: &D) -> bool {
-    rules.sequences().iter().any(|r| r.query.interested(doc))
+    rules.interested(doc)
 }
 
 /// Events held until no earlier event can still arrive: an event is
