@@ -128,6 +128,18 @@ type Clause = Vec<Atom>;
 impl QueryIndex {
     /// Derives each query's necessary condition and files it.
     pub fn build<'a>(queries: impl IntoIterator<Item = &'a CompiledQuery>) -> QueryIndex {
+        QueryIndex::build_with(queries, &|_| true)
+    }
+
+    /// [`QueryIndex::build`] using only atoms on the fields `cheap` accepts:
+    /// the index reads every keyed field of an event's categories for each
+    /// event, so a field the document answers only at a cost (the native
+    /// event builds its JSON for a field it does not model) must not be a
+    /// key.
+    pub fn build_with<'a>(
+        queries: impl IntoIterator<Item = &'a CompiledQuery>,
+        cheap: &dyn Fn(&FieldRef) -> bool,
+    ) -> QueryIndex {
         let mut ix = QueryIndex::default();
         for (i, q) in queries.into_iter().enumerate() {
             let id = u32::try_from(i).unwrap_or(u32::MAX);
@@ -139,7 +151,7 @@ impl QueryIndex {
                 Some(c) => ix.by_category.entry(c.clone()).or_default(),
                 None => &mut ix.any_category,
             };
-            match need(&q.root) {
+            match need(&q.root, cheap) {
                 None => {
                     bucket.always.push(id);
                     ix.stats.always += 1;
@@ -258,23 +270,24 @@ impl FieldKeys {
 
 /// The necessary clause of a node (see the module documentation); `None`
 /// when the index cannot use one.
-fn need(n: &Node) -> Option<Clause> {
+fn need(n: &Node, cheap: &dyn Fn(&FieldRef) -> bool) -> Option<Clause> {
     match n {
         Node::Const(false) => Some(Vec::new()),
         Node::Const(true) => None,
         Node::And(children) => children
             .iter()
-            .filter_map(need)
+            .filter_map(|c| need(c, cheap))
             .min_by(|a, b| cost(a).total_cmp(&cost(b))),
         Node::Or(children) => {
             let mut union: Clause = Vec::new();
             for c in children.iter() {
-                for atom in need(c)? {
+                for atom in need(c, cheap)? {
                     merge(&mut union, atom);
                 }
             }
             Some(union)
         }
+        Node::Any(f, _) if !cheap(f) => None,
         Node::Any(f, Test::Exact(set)) => exact_atom(f, set),
         Node::Any(f, Test::Wildcard(w)) => w.as_exact().and_then(|s| str_atom(f, s)),
         Node::Not(_)

@@ -12,7 +12,7 @@
 use std::cell::RefCell;
 
 use super::{Rule, SequenceRule};
-use crate::eql::{Document, IndexStats, QueryIndex};
+use crate::eql::{Document, FieldRef, IndexStats, QueryIndex};
 
 thread_local! {
     /// Candidate ids, reused from event to event.
@@ -39,8 +39,11 @@ impl RuleIndex {
             }
         }
         RuleIndex {
-            rules: QueryIndex::build(rules.iter().map(|r| &r.query)),
-            steps: QueryIndex::build(sequences.iter().flat_map(|s| s.query.step_queries())),
+            rules: QueryIndex::build_with(rules.iter().map(|r| &r.query), &answered_natively),
+            steps: QueryIndex::build_with(
+                sequences.iter().flat_map(|s| s.query.step_queries()),
+                &answered_natively,
+            ),
             step_owner,
         }
     }
@@ -99,13 +102,7 @@ impl RuleIndex {
             ids.iter().any(|&i| {
                 self.step_owner
                     .get(i as usize)
-                    .and_then(|&(r, k)| {
-                        sequences
-                            .get(r as usize)?
-                            .query
-                            .step_queries()
-                            .nth(k as usize)
-                    })
+                    .and_then(|&(r, k)| sequences.get(r as usize)?.query.step_query(k as usize))
                     .is_some_and(|q| q.matches(doc))
             })
         })
@@ -118,6 +115,15 @@ impl RuleIndex {
     ) -> bool {
         sequences.iter().any(|r| r.query.interested(doc))
     }
+}
+
+/// Whether the live sensor's event answers `field` without building its
+/// JSON form (asked of an event with every field set: a field it does not
+/// model is looked up in the JSON, which visiting builds).
+fn answered_natively(field: &FieldRef) -> bool {
+    let probe = crate::ecs::every_field_example();
+    probe.visit(field, &mut |_| false);
+    !probe.json_built()
 }
 
 fn to_u32(i: usize) -> u32 {

@@ -20,7 +20,8 @@ use super::{RuleSet, SequenceRule};
 use crate::eql::sample::{lookback_ms, SampleMode, DEFAULT_LOOKBACK_MS};
 use crate::eql::sequence::{Ordinal, SequenceMatch, DEFAULT_MAX_PENDING};
 use crate::eql::{
-    CompiledSample, CompiledSequence, Document, SampleEngine, SequenceEngine, SequenceStats,
+    CompiledQuery, CompiledSample, CompiledSequence, Document, SampleEngine, SequenceEngine,
+    SequenceStats,
 };
 
 /// What a sequence rule evaluates: an ordered `sequence` or an unordered
@@ -46,10 +47,18 @@ impl Correlation {
 
     /// The queries whose match makes an event interesting to the rule
     /// (what [`Correlation::interested`] evaluates).
-    pub fn step_queries(&self) -> Box<dyn Iterator<Item = &crate::eql::CompiledQuery> + '_> {
+    pub fn step_queries(&self) -> Box<dyn Iterator<Item = &CompiledQuery> + '_> {
         match self {
             Correlation::Sequence(q) => Box::new(q.step_queries()),
             Correlation::Sample(q) => Box::new(q.step_queries()),
+        }
+    }
+
+    /// The `k`th of [`Correlation::step_queries`], without allocating.
+    pub fn step_query(&self, k: usize) -> Option<&CompiledQuery> {
+        match self {
+            Correlation::Sequence(q) => q.step_queries().nth(k),
+            Correlation::Sample(q) => q.step_queries().nth(k),
         }
     }
 }
