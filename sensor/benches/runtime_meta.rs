@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use sensor::context::cgroup_path::CgroupResolver;
-use sensor::context::container_id::ContainerRuntime;
+use sensor::context::container_id::{ContainerInfo, ContainerRuntime};
 use sensor::context::process_table::leaders::INIT_PID_NS;
 use sensor::context::process_table::{ProcessTable, TableConfig};
 use sensor::context::runtime_meta::{MetaResolver, RuntimePaths};
@@ -118,7 +118,12 @@ fn containers(cgroot: &Path) -> CgroupResolver {
 fn metadata(root: &Path) -> MetaResolver {
     let mut m = MetaResolver::spawn(RuntimePaths::new(root), 64).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while m.lookup(ID, ContainerRuntime::Docker).is_none() {
+    let c = ContainerInfo {
+        id: ID.to_owned(),
+        runtime: ContainerRuntime::Docker,
+        pod_uid: None,
+    };
+    while m.lookup(&c).is_none() {
         assert!(Instant::now() < deadline, "metadata never read");
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -157,8 +162,7 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
 
-    let rules_dir =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/rules/elastic/cloud_defend");
+    let rules_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/defend-for-containers");
     let session = RuleSet::load_paths(
         &[
             "execution_interactive_exec_to_container.toml",

@@ -136,6 +136,10 @@ pub struct DockerSpec {
     /// Extra `--label` values (`key=value`), e.g. the `io.kubernetes.*`
     /// labels a kubelet sets through cri-dockerd.
     pub labels: Vec<String>,
+    /// `--cgroup-parent`, e.g. `/kubepods/besteffort/pod<uid>` for a
+    /// container as cri-dockerd places a pod's (cgroupfs driver); the
+    /// parent's directories are removed with the container.
+    pub cgroup_parent: Option<String>,
 }
 
 impl DockerSpec {
@@ -149,6 +153,7 @@ impl DockerSpec {
             workdir: None,
             image: None,
             labels: Vec::new(),
+            cgroup_parent: None,
         }
     }
 }
@@ -158,6 +163,7 @@ pub struct DockerContainer {
     /// The full 64-hex id.
     pub id: String,
     pub name: String,
+    cgroup_parent: Option<String>,
 }
 
 impl DockerContainer {
@@ -190,9 +196,16 @@ impl DockerContainer {
         if let Some(w) = &spec.workdir {
             cmd.arg("-w").arg(w);
         }
+        if let Some(p) = &spec.cgroup_parent {
+            cmd.arg("--cgroup-parent").arg(p);
+        }
         cmd.arg(&image).args(&spec.args);
         let id = stdout_line(&checked(&mut cmd)?);
-        let c = DockerContainer { id, name };
+        let c = DockerContainer {
+            id,
+            name,
+            cgroup_parent: spec.cgroup_parent.clone(),
+        };
         if c.id.len() != 64 || !c.id.bytes().all(|b| b.is_ascii_hexdigit()) {
             bail!("docker run printed {:?}, not a container id", c.id);
         }
@@ -250,6 +263,24 @@ impl Drop for DockerContainer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        // The cgroup parent's directories, innermost first, in every
+        // hierarchy (cgroup v2 alone, or hybrid v1 + unified); a directory
+        // still in use stays (rmdir refuses it).
+        if let Some(parent) = &self.cgroup_parent {
+            let mut hierarchies = vec![std::path::PathBuf::from("/sys/fs/cgroup")];
+            if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+                hierarchies.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
+            }
+            let mut rel = std::path::PathBuf::from(parent.trim_start_matches('/'));
+            loop {
+                for h in &hierarchies {
+                    let _ = std::fs::remove_dir(h.join(&rel));
+                }
+                if !rel.pop() || rel.as_os_str().is_empty() {
+                    break;
+                }
+            }
+        }
     }
 }
 

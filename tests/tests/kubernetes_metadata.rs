@@ -42,7 +42,7 @@ const MOUNT_PRIVILEGED: &str = "41f7da9e-4e9f-4a81-9b58-40d725d83bc0";
 fn rule_file(name: &str) -> String {
     Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/rules/elastic/cloud_defend"
+        "/../rules/defend-for-containers"
     ))
     .join(name)
     .display()
@@ -161,6 +161,9 @@ fn docker_kubelet_labels_name_the_pod_on_events_and_alerts() {
         format!("io.kubernetes.pod.uid={uid}"),
         "io.kubernetes.container.name=web".into(),
     ];
+    // Where cri-dockerd puts a pod's container (cgroupfs driver): the
+    // labels are believed because the cgroup names the same pod.
+    spec.cgroup_parent = Some(format!("/kubepods/besteffort/pod{uid}"));
     let c = DockerContainer::run(&spec).expect("docker run");
     let image = engine::test_image().expect("test image");
     let (image_name, image_tag) = image.split_once(':').expect("image has a tag");
@@ -218,6 +221,63 @@ fn docker_kubelet_labels_name_the_pod_on_events_and_alerts() {
         1.0,
     );
     assert!(found >= 1.0, "{found}");
+    sensor.stop().expect("sensor stops cleanly");
+}
+
+/// Issue #21: a docker container's labels include its image's own
+/// `LABEL`s (and `docker run --label`'s), so whoever builds or runs it
+/// chooses them. Labels claiming a pod, containerd's CRI keys or an image
+/// name change nothing outside that pod's cgroup, and a pod's container
+/// whose labels claim another pod gets only its own pod's uid.
+#[test]
+fn docker_labels_claiming_a_pod_choose_nothing() {
+    if !docker_or_skip() {
+        return;
+    }
+    let Some(mut sensor) = sensor() else { return };
+    let claimed_uid = "0badc0de-8a42-4f6b-9c3d-2e1f0a9b8c7d";
+    let labels = vec![
+        "io.kubernetes.pod.name=payments-0".to_owned(),
+        "io.kubernetes.pod.namespace=bank".into(),
+        format!("io.kubernetes.pod.uid={claimed_uid}"),
+        "io.kubernetes.container.name=payments".into(),
+        "io.kubernetes.cri.container-name=payments".into(),
+        "io.kubernetes.cri.sandbox-name=payments-0".into(),
+        "io.kubernetes.cri.sandbox-namespace=bank".into(),
+        format!("io.kubernetes.cri.sandbox-uid={claimed_uid}"),
+        "io.kubernetes.cri.image-name=bank/payments:9".into(),
+        "io.kubernetes.cri-o.ImageName=bank/payments:9".into(),
+    ];
+    let image = engine::test_image().expect("test image");
+    let (image_name, _) = image.split_once(':').expect("image has a tag");
+    let own_uid = "6e1f2a3b-8a42-4f6b-9c3d-2e1f0a9b8c7d";
+    for cgroup_parent in [None, Some(format!("/kubepods/besteffort/pod{own_uid}"))] {
+        let mut spec = DockerSpec::new("k8s-lying-labels", &["/bin/sleep", "60"]);
+        spec.labels = labels.clone();
+        spec.cgroup_parent = cgroup_parent.clone();
+        let c = DockerContainer::run(&spec).expect("docker run");
+        let event = exec_until(
+            &mut sensor,
+            &c.id,
+            |m| {
+                c.exec(&["/bin/sh", "-c", &format!("true {m}")])
+                    .expect("docker exec")
+            },
+            |e| get(e, "container.name").is_string(),
+        );
+        assert_eq!(get(&event, "container.name"), c.name.as_str(), "{event}");
+        assert_eq!(get(&event, "container.runtime"), "docker", "{event}");
+        assert_eq!(get(&event, "container.image.name"), image_name, "{event}");
+        let pod = get(&event, "orchestrator");
+        match &cgroup_parent {
+            None => assert!(pod.is_null(), "{event}"),
+            Some(_) => assert_eq!(
+                pod,
+                &serde_json::json!({"type": "kubernetes", "resource": {"type": "pod", "id": own_uid}}),
+                "{event}"
+            ),
+        }
+    }
     sensor.stop().expect("sensor stops cleanly");
 }
 

@@ -133,7 +133,7 @@ impl Enricher {
             self.runtime_meta.as_mut(),
             crate::context::container_id::from_cgroup_path(path),
         ) {
-            meta.lookup(&c.id, c.runtime);
+            meta.lookup(&c);
         }
     }
 
@@ -205,10 +205,7 @@ impl Enricher {
             return;
         };
         // Cached metadata now, or a lookup started for later events.
-        let meta = self
-            .runtime_meta
-            .as_mut()
-            .and_then(|m| m.lookup(&c.id, c.runtime));
+        let meta = self.runtime_meta.as_mut().and_then(|m| m.lookup(&c));
         ev.container = Some(container_fields(&c, meta.as_deref()));
         ev.orchestrator = orchestrator_fields(&c, meta.as_deref());
     }
@@ -555,6 +552,7 @@ fn container_fields(c: &ContainerInfo, meta: Option<&RuntimeMeta>) -> ContainerF
         ..ContainerFields::default()
     };
     if let Some(m) = meta {
+        out.runtime = out.runtime.or(m.runtime.and_then(|r| r.ecs_value()));
         out.name = m.name.clone();
         out.image = m.image_name.as_ref().map(|name| ContainerImage {
             name: name.clone(),
@@ -637,6 +635,8 @@ mod tests {
             pod_namespace: Some("shop".into()),
             pod_uid: Some("uid-from-annotations".into()),
             privileged: Some(true),
+            kubelet_labels: None,
+            runtime: None,
         };
         let c = container_fields(&info(Some("uid-from-cgroup")), Some(&meta));
         let o = orchestrator_fields(&info(Some("uid-from-cgroup")), Some(&meta));
@@ -673,7 +673,8 @@ mod tests {
             serde_json::to_value(&o).unwrap(),
             serde_json::json!({"type": "kubernetes", "resource": {"type": "pod", "id": "u1"}})
         );
-        // A docker container with the kubelet's labels but no pod cgroup.
+        // Runtime annotations (containerd, CRI-O) name a pod the cgroup
+        // path does not show.
         let meta = RuntimeMeta {
             pod_name: Some("p".into()),
             pod_uid: Some("u2".into()),

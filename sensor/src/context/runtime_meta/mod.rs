@@ -31,7 +31,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::context::container_id::ContainerRuntime;
+use crate::context::container_id::{ContainerInfo, ContainerRuntime};
 
 pub use parse::{split_image, RuntimeMeta};
 pub use source::{RuntimePaths, SourceError, MAX_FILE_BYTES};
@@ -90,6 +90,9 @@ struct Entry {
 struct Request {
     id: String,
     runtime: ContainerRuntime,
+    /// The pod the container's cgroup puts it in: what docker's kubelet
+    /// labels must agree with ([`RuntimeMeta::believed_in`]).
+    pod_uid: Option<String>,
 }
 
 struct Response {
@@ -121,7 +124,9 @@ impl MetaResolver {
             .spawn(move || {
                 // Ends when the resolver (the only sender) is dropped.
                 while let Ok(req) = rx.recv() {
-                    let result = paths.lookup(&req.id, req.runtime);
+                    let result = paths
+                        .lookup(&req.id, req.runtime)
+                        .map(|m| m.believed_in(req.pod_uid.as_deref()));
                     if tx.send(Response { id: req.id, result }).is_err() {
                         break;
                     }
@@ -146,9 +151,10 @@ impl MetaResolver {
         }
     }
 
-    /// The metadata of container `id` if known now; otherwise `None`, and a
+    /// The metadata of container `c` if known now; otherwise `None`, and a
     /// lookup is started on the worker (never waited for).
-    pub fn lookup(&mut self, id: &str, runtime: ContainerRuntime) -> Option<Arc<RuntimeMeta>> {
+    pub fn lookup(&mut self, c: &ContainerInfo) -> Option<Arc<RuntimeMeta>> {
+        let (id, runtime) = (c.id.as_str(), c.runtime);
         self.take_responses();
         let now = Instant::now();
         if now.duration_since(self.last_sweep) >= SWEEP_EVERY {
@@ -182,6 +188,7 @@ impl MetaResolver {
         match self.requests.try_send(Request {
             id: id.to_owned(),
             runtime,
+            pod_uid: c.pod_uid.clone(),
         }) {
             Ok(()) => {
                 self.stats.requested += 1;
@@ -302,6 +309,14 @@ mod tests {
         format!("{n:02x}").repeat(32)
     }
 
+    fn info(id: &str, runtime: ContainerRuntime) -> ContainerInfo {
+        ContainerInfo {
+            id: id.to_owned(),
+            runtime,
+            pod_uid: None,
+        }
+    }
+
     fn docker(root: &Path, id: &str, name: &str) {
         let dir = root.join("var/lib/docker/containers").join(id);
         std::fs::create_dir_all(&dir).unwrap();
@@ -318,11 +333,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         docker(dir.path(), &id(1), "one");
         let mut r = MetaResolver::spawn(RuntimePaths::new(dir.path()), 8).unwrap();
-        assert_eq!(r.lookup(&id(1), ContainerRuntime::Docker), None);
+        assert_eq!(r.lookup(&info(&id(1), ContainerRuntime::Docker)), None);
         // Asked again while pending: no second request.
-        assert_eq!(r.lookup(&id(1), ContainerRuntime::Docker), None);
+        assert_eq!(r.lookup(&info(&id(1), ContainerRuntime::Docker)), None);
         r.settle();
-        let m = r.lookup(&id(1), ContainerRuntime::Docker).unwrap();
+        let m = r.lookup(&info(&id(1), ContainerRuntime::Docker)).unwrap();
         assert_eq!(m.name.as_deref(), Some("one"));
         assert_eq!(m.privileged, Some(false));
         let s = r.stats();
@@ -333,9 +348,9 @@ mod tests {
     fn unknown_container_is_counted_and_retried_later() {
         let dir = tempfile::tempdir().unwrap();
         let mut r = MetaResolver::spawn(RuntimePaths::new(dir.path()), 8).unwrap();
-        assert_eq!(r.lookup(&id(2), ContainerRuntime::Unknown), None);
+        assert_eq!(r.lookup(&info(&id(2), ContainerRuntime::Unknown)), None);
         r.settle();
-        assert_eq!(r.lookup(&id(2), ContainerRuntime::Unknown), None);
+        assert_eq!(r.lookup(&info(&id(2), ContainerRuntime::Unknown)), None);
         assert_eq!(r.stats().not_found, 1);
         assert_eq!(r.stats().requested, 1, "not asked again at once");
     }
@@ -347,16 +362,16 @@ mod tests {
             docker(dir.path(), &id(n), &format!("c{n}"));
         }
         let mut r = MetaResolver::spawn(RuntimePaths::new(dir.path()), 2).unwrap();
-        r.lookup(&id(1), ContainerRuntime::Docker);
-        r.lookup(&id(2), ContainerRuntime::Docker);
+        r.lookup(&info(&id(1), ContainerRuntime::Docker));
+        r.lookup(&info(&id(2), ContainerRuntime::Docker));
         r.settle();
-        r.lookup(&id(1), ContainerRuntime::Docker); // 2 is now the oldest
-        r.lookup(&id(3), ContainerRuntime::Docker);
+        r.lookup(&info(&id(1), ContainerRuntime::Docker)); // 2 is now the oldest
+        r.lookup(&info(&id(3), ContainerRuntime::Docker));
         r.settle();
         let s = r.stats();
         assert_eq!((s.entries, s.evicted), (2, 1));
-        assert!(r.lookup(&id(1), ContainerRuntime::Docker).is_some());
-        assert!(r.lookup(&id(3), ContainerRuntime::Docker).is_some());
+        assert!(r.lookup(&info(&id(1), ContainerRuntime::Docker)).is_some());
+        assert!(r.lookup(&info(&id(3), ContainerRuntime::Docker)).is_some());
     }
 
     #[test]
@@ -365,10 +380,10 @@ mod tests {
         docker(dir.path(), &id(4), "four");
         docker(dir.path(), &id(5), "five");
         let mut r = MetaResolver::spawn(RuntimePaths::new(dir.path()), 8).unwrap();
-        r.lookup(&id(4), ContainerRuntime::Docker);
+        r.lookup(&info(&id(4), ContainerRuntime::Docker));
         r.settle();
         r.age(IDLE_TTL + SWEEP_EVERY);
-        r.lookup(&id(5), ContainerRuntime::Docker);
+        r.lookup(&info(&id(5), ContainerRuntime::Docker));
         let s = r.stats();
         assert_eq!(s.expired, 1);
         assert_eq!(s.entries, 1);
@@ -384,8 +399,8 @@ mod tests {
         std::fs::create_dir_all(&d7).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", d7.join("config.v2.json")).unwrap();
         let mut r = MetaResolver::spawn(RuntimePaths::new(dir.path()), 8).unwrap();
-        r.lookup(&id(6), ContainerRuntime::Docker);
-        r.lookup(&id(7), ContainerRuntime::Docker);
+        r.lookup(&info(&id(6), ContainerRuntime::Docker));
+        r.lookup(&info(&id(7), ContainerRuntime::Docker));
         r.settle();
         let s = r.stats();
         assert_eq!((s.parse_errors, s.not_regular, s.found), (1, 1, 0));

@@ -13,6 +13,8 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
+use crate::context::container_id::ContainerRuntime;
+
 /// Longest value kept from any annotation or label: Kubernetes names are at
 /// most 253 bytes, image references a few hundred. Longer is refused.
 pub const MAX_VALUE_LEN: usize = 1024;
@@ -34,6 +36,51 @@ pub struct RuntimeMeta {
     pub pod_uid: Option<String>,
     /// `container.security_context.privileged` (Defend for Containers).
     pub privileged: Option<bool>,
+    /// Docker only: the kubelet's labels as cri-dockerd sets them, kept
+    /// apart until [`RuntimeMeta::believed_in`] checks them against the
+    /// container's cgroup (a docker container's labels include its image's
+    /// own `LABEL`s, which the image's author chooses).
+    pub kubelet_labels: Option<KubeletLabels>,
+    /// The runtime whose files these are (set by the lookup that found
+    /// them): names `container.runtime` where the cgroup path cannot (a
+    /// bare id under `kubepods` is containerd's or cri-dockerd's).
+    pub runtime: Option<ContainerRuntime>,
+}
+
+/// The pod and container names cri-dockerd puts in a docker container's
+/// labels (`io.kubernetes.pod.*`, `io.kubernetes.container.name`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KubeletLabels {
+    /// `io.kubernetes.container.name`.
+    pub container_name: Option<String>,
+    /// `io.kubernetes.pod.name`.
+    pub pod_name: Option<String>,
+    /// `io.kubernetes.pod.namespace`.
+    pub pod_namespace: Option<String>,
+    /// `io.kubernetes.pod.uid`: what the cgroup must agree with.
+    pub pod_uid: String,
+}
+
+impl RuntimeMeta {
+    /// The metadata to report for a container whose cgroup puts it in the
+    /// pod `cgroup_pod_uid` (`None`: not under a `kubepods` cgroup). Docker
+    /// labels name the pod and the container only when they name that same
+    /// pod: a plain `docker run` of an image whose `LABEL`s claim a pod, or
+    /// a pod's container whose image claims another pod, gets docker's own
+    /// name and no pod from them.
+    pub fn believed_in(mut self, cgroup_pod_uid: Option<&str>) -> RuntimeMeta {
+        if let Some(k) = self.kubelet_labels.take() {
+            if cgroup_pod_uid == Some(k.pod_uid.as_str()) {
+                if k.container_name.is_some() {
+                    self.name = k.container_name;
+                }
+                self.pod_name = k.pod_name;
+                self.pod_namespace = k.pod_namespace;
+                self.pod_uid = Some(k.pod_uid);
+            }
+        }
+        self
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -200,9 +247,10 @@ struct DockerHostConfig {
 }
 
 /// Docker's `config.v2.json` (and `hostconfig.json` when read): the name
-/// (docker's, without its leading `/`, or the kubelet's container name
-/// label under cri-dockerd), the image as the user named it, the pod from
-/// the kubelet's labels, and `HostConfig.Privileged`.
+/// (docker's, without its leading `/`), the image as the user named it
+/// (`Config.Image`), `HostConfig.Privileged`, and cri-dockerd's kubelet
+/// labels, set apart until the cgroup confirms them
+/// ([`RuntimeMeta::believed_in`]).
 pub fn docker_config(
     config_v2: &[u8],
     hostconfig: Option<&[u8]>,
@@ -232,8 +280,18 @@ pub fn docker_config(
             meta.image_tag = tag;
         }
         if let Some(labels) = &c.labels {
-            // cri-dockerd: the kubelet's labels name the pod and container.
-            from_kubernetes_map(&mut meta, labels)?;
+            // cri-dockerd: the kubelet's labels name the pod and container;
+            // only its keys (never containerd's `io.kubernetes.cri.*` nor an
+            // image name: the image is docker's own `Config.Image`), and
+            // believed only against the cgroup (`believed_in`).
+            if let Some(pod_uid) = bounded(labels, K8S_POD_UID)? {
+                meta.kubelet_labels = Some(KubeletLabels {
+                    container_name: bounded(labels, K8S_CONTAINER_NAME)?,
+                    pod_name: bounded(labels, K8S_POD_NAME)?,
+                    pod_namespace: bounded(labels, K8S_POD_NAMESPACE)?,
+                    pod_uid,
+                });
+            }
         }
     }
     if let Some(h) = hostconfig {
@@ -280,6 +338,8 @@ mod tests {
                 pod_namespace: Some("shop".into()),
                 pod_uid: Some("6f0d4b2e-3c1a-4d8e-9a57-1b2c3d4e5f60".into()),
                 privileged: Some(false),
+                kubelet_labels: None,
+                runtime: None,
             }
         );
     }
@@ -304,6 +364,8 @@ mod tests {
                 pod_namespace: Some("prod".into()),
                 pod_uid: Some("0a1b2c3d-0000-4000-8000-000000000001".into()),
                 privileged: Some(false),
+                kubelet_labels: None,
+                runtime: None,
             }
         );
     }
@@ -315,18 +377,70 @@ mod tests {
             Some(include_bytes!("fixtures/docker-hostconfig.json")),
         )
         .unwrap();
+        let uid = "11111111-2222-4333-8444-555555555555";
         assert_eq!(
-            m,
+            m.clone().believed_in(Some(uid)),
             RuntimeMeta {
                 name: Some("app".into()),
                 image_name: Some("localhost:5000/team/app".into()),
                 image_tag: Some("3.1".into()),
                 pod_name: Some("app-5f6b".into()),
                 pod_namespace: Some("default".into()),
-                pod_uid: Some("11111111-2222-4333-8444-555555555555".into()),
+                pod_uid: Some(uid.into()),
                 privileged: Some(true),
+                kubelet_labels: None,
+                runtime: None,
             }
         );
+        // Not under that pod's cgroup: docker's own name, no pod.
+        for cgroup_pod in [None, Some("99999999-2222-4333-8444-555555555555")] {
+            assert_eq!(
+                m.clone().believed_in(cgroup_pod),
+                RuntimeMeta {
+                    name: Some(
+                        "k8s_app_app-5f6b_default_11111111-2222-4333-8444-555555555555_0".into()
+                    ),
+                    image_name: Some("localhost:5000/team/app".into()),
+                    image_tag: Some("3.1".into()),
+                    privileged: Some(true),
+                    ..RuntimeMeta::default()
+                },
+                "{cgroup_pod:?}"
+            );
+        }
+    }
+
+    /// Issue #21: an image's `LABEL`s are merged into its docker
+    /// container's labels. They never set the image, containerd's CRI keys
+    /// are never read from them, and the pod keys count only where the
+    /// cgroup puts the container in that pod.
+    #[test]
+    fn docker_image_labels_choose_nothing() {
+        let config = br#"{"Name":"/web","Config":{"Image":"nginx:1.27","Labels":{
+            "io.kubernetes.cri.container-name":"payments",
+            "io.kubernetes.cri.sandbox-name":"payments-0",
+            "io.kubernetes.cri.sandbox-namespace":"bank",
+            "io.kubernetes.cri.sandbox-uid":"22222222-2222-4333-8444-555555555555",
+            "io.kubernetes.cri.image-name":"bank/payments:9",
+            "io.kubernetes.cri-o.ImageName":"bank/payments:9",
+            "io.kubernetes.pod.name":"payments-0",
+            "io.kubernetes.pod.namespace":"bank",
+            "io.kubernetes.pod.uid":"22222222-2222-4333-8444-555555555555",
+            "io.kubernetes.container.name":"payments"}}}"#;
+        let m = docker_config(config, None).unwrap().believed_in(None);
+        assert_eq!(
+            m,
+            RuntimeMeta {
+                name: Some("web".into()),
+                image_name: Some("nginx".into()),
+                image_tag: Some("1.27".into()),
+                ..RuntimeMeta::default()
+            }
+        );
+        let in_other_pod = docker_config(config, None)
+            .unwrap()
+            .believed_in(Some("33333333-2222-4333-8444-555555555555"));
+        assert_eq!(in_other_pod, m);
     }
 
     #[test]

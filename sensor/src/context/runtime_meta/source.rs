@@ -156,11 +156,14 @@ impl RuntimePaths {
     /// runtime).
     pub fn lookup(&self, id: &str, runtime: ContainerRuntime) -> Result<RuntimeMeta, SourceError> {
         type Probe = fn(&RuntimePaths, &str) -> Result<Option<RuntimeMeta>, SourceError>;
+        // Docker's own directory first wherever docker is possible: docker
+        // also leaves a bundle in containerd's `moby` namespace, which has
+        // none of docker's names.
         let order: &[Probe] = match runtime {
             ContainerRuntime::Docker => &[Self::docker, Self::containerd],
             ContainerRuntime::Containerd => &[Self::containerd, Self::docker],
             ContainerRuntime::CriO | ContainerRuntime::Podman => &[Self::storage],
-            ContainerRuntime::Unknown => &[Self::containerd, Self::docker, Self::storage],
+            ContainerRuntime::Unknown => &[Self::docker, Self::containerd, Self::storage],
         };
         for probe in order {
             if let Some(meta) = probe(self, id)? {
@@ -179,7 +182,12 @@ impl RuntimePaths {
         let host_path = dir.join("hostconfig.json");
         let host = read_capped(&host_path)?;
         parse::docker_config(&config, host.as_deref())
-            .map(Some)
+            .map(|m| {
+                Some(RuntimeMeta {
+                    runtime: Some(ContainerRuntime::Docker),
+                    ..m
+                })
+            })
             .map_err(|source| SourceError::Parse {
                 path: config_path,
                 source,
@@ -200,10 +208,21 @@ impl RuntimePaths {
             }
         }
         for ns in namespaces {
-            let path = tasks.join(ns).join(id).join("config.json");
+            let path = tasks.join(&ns).join(id).join("config.json");
             if let Some(bytes) = read_capped(&path)? {
+                // `moby` is docker's namespace in containerd.
+                let runtime = if ns == "moby" {
+                    ContainerRuntime::Docker
+                } else {
+                    ContainerRuntime::Containerd
+                };
                 return parse::oci_config(&bytes)
-                    .map(Some)
+                    .map(|m| {
+                        Some(RuntimeMeta {
+                            runtime: Some(runtime),
+                            ..m
+                        })
+                    })
                     .map_err(|source| SourceError::Parse { path, source });
             }
         }
@@ -258,6 +277,7 @@ mod tests {
             include_bytes!("fixtures/docker-config.v2.json"),
         );
         let m = paths.lookup(ID, ContainerRuntime::Docker).unwrap();
+        let m = m.believed_in(Some("11111111-2222-4333-8444-555555555555"));
         assert_eq!(m.name.as_deref(), Some("app"));
         assert_eq!(m.privileged, None, "no hostconfig.json: unknown");
         let crio = "b".repeat(64);
