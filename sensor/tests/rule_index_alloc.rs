@@ -9,6 +9,8 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -133,18 +135,16 @@ fn evaluating_an_event_no_rule_matches_allocates_nothing() {
     );
     assert_eq!(allocations(&rules, &evs), 0);
 
-    let Some(elastic) = std::env::var_os("SENSOR_ELASTIC_RULES").map(PathBuf::from) else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "SENSOR_ELASTIC_RULES is not set (CI=true)"
-        );
-        println!("SENSOR_ELASTIC_RULES is not set: the whole-catalogue part is skipped");
+    let Some(elastic) = support::elastic_catalogue() else {
         return;
     };
-    let all =
-        RuleSet::load_paths(&["cloud_defend", "linux", "cross-platform"].map(|d| elastic.join(d)))
-            .unwrap()
-            .ruleset;
+    let all = RuleSet::load_paths(&[
+        PathBuf::from("builtin:d4c"),
+        elastic.join("linux"),
+        elastic.join("cross-platform"),
+    ])
+    .unwrap()
+    .ruleset;
     let n = allocations(&all, &events("true"));
     println!(
         "whole catalogue ({} rules): {n} allocations for 400 events",

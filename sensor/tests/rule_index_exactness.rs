@@ -8,6 +8,8 @@
 //! reach and match rules.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -215,25 +217,15 @@ fn exact_atoms_are_indexed_and_exclude_other_events() {
     );
 }
 
-/// The catalogues a test can load: D4C and, when `SENSOR_ELASTIC_RULES`
+/// The catalogues: the built-in D4C pack and, when `SENSOR_ELASTIC_RULES`
 /// names Elastic's rules, their Linux and cross-platform directories.
 fn catalogue_paths() -> Option<Vec<PathBuf>> {
-    let Some(dir) = std::env::var_os("SENSOR_ELASTIC_RULES") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "SENSOR_ELASTIC_RULES is not set (CI=true)"
-        );
-        println!("SENSOR_ELASTIC_RULES is not set: the real-catalogue exactness test is skipped");
-        return None;
-    };
-    let dir = PathBuf::from(dir);
-    Some(
-        ["cloud_defend", "linux", "cross-platform"]
-            .iter()
-            .map(|d| dir.join(d))
-            .filter(|p| p.is_dir())
-            .collect(),
-    )
+    let dir = support::elastic_catalogue()?;
+    Some(vec![
+        PathBuf::from("builtin:d4c"),
+        dir.join("linux"),
+        dir.join("cross-platform"),
+    ])
 }
 
 /// A small deterministic generator (xorshift64*), so the event stream is the
