@@ -11,11 +11,15 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use proptest::prelude::*;
 use sensor::eql::{compile_str, field_literals, CompiledQuery, JsonDocument, QueryIndex};
+use sensor::output::alert::AlertWriter;
 use sensor::rules::{RuleIndex, RuleSet};
+use sensor::service::replay::{replay_with, Evaluation, ReplayStats};
 use serde_json::{json, Value};
 
 const FIELDS: &[&str] = &[
@@ -308,6 +312,26 @@ fn catalogue_event(pools: &[LiteralPool], rng: &mut Rng) -> Value {
     Value::Object(m)
 }
 
+/// Each loaded query's category and literals (sequence steps included).
+fn literal_pools(rs: &RuleSet) -> Vec<LiteralPool> {
+    let mut pools: Vec<LiteralPool> = rs
+        .rules()
+        .iter()
+        .map(|r| {
+            (
+                r.query.category().map(str::to_owned),
+                field_literals(&r.query),
+            )
+        })
+        .collect();
+    for s in rs.sequences() {
+        for q in s.query.step_queries() {
+            pools.push((q.category().map(str::to_owned), field_literals(q)));
+        }
+    }
+    pools
+}
+
 #[test]
 fn indexed_verdicts_equal_exhaustive_on_the_real_catalogues() {
     let Some(paths) = catalogue_paths() else {
@@ -382,4 +406,102 @@ fn indexed_verdicts_equal_exhaustive_on_the_real_catalogues() {
         interesting > EVENTS / 20,
         "{interesting} events of interest to a sequence"
     );
+}
+
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Shared {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn replay_bytes(input: &[u8], rules: &RuleSet, evaluation: Evaluation) -> (ReplayStats, Vec<u8>) {
+    let buf = Shared::default();
+    let mut w = AlertWriter::new(Box::new(buf.clone()));
+    let stats = replay_with(input, rules, &mut w, &mut std::io::sink(), evaluation).unwrap();
+    drop(w);
+    let out = buf.0.lock().unwrap().clone();
+    (stats, out)
+}
+
+/// A stream as the sensor records it: the seed rule's corpus, then events
+/// drawn from the loaded rules' literals, one second apart, sharing a few
+/// values of the fields sequences join on, so sequences complete too.
+fn stream(rs: &RuleSet, n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let corpus = include_str!("golden/seed_rule_corpus.jsonl");
+    for line in corpus.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        serde_json::to_writer(&mut out, &v["event"]).unwrap();
+        out.push(b'\n');
+    }
+    let pools = literal_pools(rs);
+    let mut rng = Rng(0xa1e7_5eed);
+    const JOIN_FIELDS: &[&str] = &[
+        "process.entity_id",
+        "process.parent.entity_id",
+        "process.pid",
+        "host.id",
+        "user.id",
+        "user.name",
+        "container.id",
+        "process.group_leader.entity_id",
+        "process.session_leader.entity_id",
+    ];
+    for i in 0..n {
+        let mut ev = catalogue_event(&pools, &mut rng);
+        let m = ev.as_object_mut().unwrap();
+        for f in JOIN_FIELDS {
+            if !m.contains_key(*f) {
+                m.insert((*f).to_owned(), json!(format!("k{}", rng.below(3))));
+            }
+        }
+        let (mins, secs) = (i / 60 % 60, i % 60);
+        m.insert(
+            "@timestamp".into(),
+            json!(format!(
+                "2026-03-05T{:02}:{mins:02}:{secs:02}.000Z",
+                10 + i / 3600
+            )),
+        );
+        serde_json::to_writer(&mut out, &ev).unwrap();
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Replaying a stream through the indexed and the exhaustive evaluation
+/// writes byte-identical alerts (single-event and sequence alike).
+#[test]
+fn replay_alerts_are_byte_identical_indexed_and_exhaustive() {
+    let mut paths = vec![PathBuf::from("builtin:seed"), PathBuf::from("builtin:d4c")];
+    if let Some(dir) = support::elastic_catalogue() {
+        paths.extend([dir.join("linux"), dir.join("cross-platform")]);
+    }
+    let rs = RuleSet::load_paths(&paths).unwrap().ruleset;
+    let input = stream(&rs, 20_000);
+    let (indexed_stats, indexed) = replay_bytes(&input, &rs, Evaluation::Indexed);
+    let (exhaustive_stats, exhaustive) = replay_bytes(&input, &rs, Evaluation::Exhaustive);
+    println!(
+        "{} rules: {} events, {} alerts ({} sequences), {} bytes",
+        rs.len(),
+        indexed_stats.events,
+        indexed_stats.alerts,
+        indexed_stats.sequences,
+        indexed.len()
+    );
+    assert_eq!(indexed_stats.to_string(), exhaustive_stats.to_string());
+    assert!(indexed == exhaustive, "the alerts differ");
+    assert!(
+        indexed_stats.alerts > 100,
+        "{} alerts",
+        indexed_stats.alerts
+    );
+    assert!(indexed_stats.sequences > 0, "no sequence completed");
 }
