@@ -195,22 +195,28 @@ fn exact_atoms_are_indexed_and_exclude_other_events() {
         r#"file where file.extension in~ ("SO") and not file.name like "*.tmp""#,
         r#"process where process.name like "*sh""#,
         r#"any where false"#,
+        r#"any where container.id like "?*" and not process.name == "pause""#,
+        r#"process where not process.name == "x""#,
     ]
     .iter()
     .map(|q| compile_str(q).unwrap())
     .collect();
     let ix = QueryIndex::build(&queries);
     let s = ix.stats();
-    assert_eq!((s.keyed, s.always, s.never), (3, 1, 1));
+    assert_eq!((s.keyed, s.always, s.never), (5, 1, 1));
     let candidates = |e: Value| {
         let mut ids = Vec::new();
         ix.candidates(&JsonDocument::new(&e), &mut ids);
         ids
     };
     let exec = |name: &str| json!({"event": {"category": "process", "type": "start"}, "process": {"name": name}});
-    assert_eq!(candidates(exec("cat")), vec![3]);
-    assert_eq!(candidates(exec("bash")), vec![0, 1, 3]);
-    assert_eq!(candidates(exec("Bash")), vec![1, 3]);
+    assert_eq!(candidates(exec("cat")), vec![3, 6]);
+    assert_eq!(candidates(exec("bash")), vec![0, 1, 3, 6]);
+    assert_eq!(candidates(exec("Bash")), vec![1, 3, 6]);
+    assert_eq!(
+        candidates(json!({"event": {"category": "process"}, "container": {"id": "c1"}})),
+        vec![5, 6]
+    );
     assert_eq!(
         candidates(json!({"event": {"category": ["file"]}, "file": {"extension": "so"}})),
         vec![2]

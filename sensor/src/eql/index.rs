@@ -28,8 +28,12 @@
 //!   and looked-up values the same way.
 //! - `and`: any child's clause is necessary; the most selective is kept.
 //! - `or`: necessary only if every child has one; the union is kept.
-//! - `not`, `exists`, ranges, wildcards, regexes and scripts give none (a
-//!   `not` or a missing field can make them true with no particular value).
+//! - any other test of a field (a range, a wildcard, a regex, an affix,
+//!   `exists`, a like pair) passes only some value of the field: it gives
+//!   the weaker atom "the field has a value" (what keeps container rules
+//!   off a host's events: `container.id like "?*"`).
+//! - `not` and scripts give none (a `not` or a missing field can make them
+//!   true with no particular value).
 //! - `false` gives the empty clause (never matches, filed nowhere); `true`
 //!   gives none.
 //!
@@ -111,15 +115,19 @@ struct FieldKeys {
     folded: HashMap<Box<[u8]>, Vec<u32>>,
     /// The longest folded key.
     folded_max: usize,
+    /// Queries filed under "the field has a value".
+    present: Vec<u32>,
 }
 
-/// One atom: some value of `field` is one of `keys`.
+/// One atom: some value of `field` is one of `keys`, or, when `present`,
+/// the field has a value at all.
 #[derive(Debug, Clone)]
 struct Atom {
     field: FieldRef,
     ci: bool,
-    /// Folded when `ci`.
+    /// Folded when `ci`; empty when `present`.
     keys: Vec<Box<[u8]>>,
+    present: bool,
 }
 
 /// A necessary condition: one of the atoms holds (empty: never).
@@ -213,11 +221,18 @@ impl Bucket {
                         exact: HashMap::new(),
                         folded: HashMap::new(),
                         folded_max: 0,
+                        present: Vec::new(),
                     });
                     let last = self.fields.len() - 1;
                     &mut self.fields[last]
                 }
             };
+            if atom.present {
+                if fk.present.last() != Some(&id) {
+                    fk.present.push(id);
+                }
+                continue;
+            }
             let map = if atom.ci {
                 &mut fk.folded
             } else {
@@ -238,12 +253,19 @@ impl Bucket {
     fn collect<D: Document + ?Sized>(&self, doc: &D, out: &mut Vec<u32>) {
         out.extend_from_slice(&self.always);
         for fk in &self.fields {
+            let keyed = !fk.exact.is_empty() || !fk.folded.is_empty();
+            let mut has_value = false;
             doc.visit(&fk.field, &mut |v| {
+                has_value = true;
                 if let Value::Str(s) = v {
                     fk.lookup(s.as_bytes(), out);
                 }
-                false
+                // Presence alone is decided by the first value.
+                !keyed
             });
+            if has_value {
+                out.extend_from_slice(&fk.present);
+            }
         }
     }
 }
@@ -287,14 +309,16 @@ fn need(n: &Node, cheap: &dyn Fn(&FieldRef) -> bool) -> Option<Clause> {
             }
             Some(union)
         }
-        Node::Any(f, _) if !cheap(f) => None,
-        Node::Any(f, Test::Exact(set)) => exact_atom(f, set),
-        Node::Any(f, Test::Wildcard(w)) => w.as_exact().and_then(|s| str_atom(f, s)),
-        Node::Not(_)
-        | Node::Exists(_)
-        | Node::Any(..)
-        | Node::Script(_)
-        | Node::LikePair { .. } => None,
+        Node::Any(f, _) | Node::Exists(f) | Node::LikePair { field: f, .. } if !cheap(f) => None,
+        Node::Any(f, Test::Exact(set)) => exact_atom(f, set).or_else(|| present_atom(f)),
+        Node::Any(f, Test::Wildcard(w)) => w
+            .as_exact()
+            .and_then(|s| str_atom(f, s))
+            .or_else(|| present_atom(f)),
+        // Every other test passes only some value of the field; `exists`
+        // needs one; a like pair is `(∃v A) or (∃v B and rest)`.
+        Node::Any(f, _) | Node::Exists(f) | Node::LikePair { field: f, .. } => present_atom(f),
+        Node::Not(_) | Node::Script(_) => None,
     }
 }
 
@@ -324,10 +348,30 @@ fn str_atom(f: &FieldRef, set: &StrSet) -> Option<Clause> {
         field: f.clone(),
         ci,
         keys,
+        present: false,
     }])
 }
 
+fn present_atom(f: &FieldRef) -> Option<Clause> {
+    Some(vec![Atom {
+        field: f.clone(),
+        ci: false,
+        keys: Vec::new(),
+        present: true,
+    }])
+}
+
+/// Adds `atom` to the disjunction `clause`: "has a value" subsumes any
+/// value test on the same field.
 fn merge(clause: &mut Clause, atom: Atom) {
+    if atom.present {
+        clause.retain(|a| a.field != atom.field);
+        clause.push(atom);
+        return;
+    }
+    if clause.iter().any(|a| a.present && a.field == atom.field) {
+        return;
+    }
     match clause
         .iter_mut()
         .find(|a| a.field == atom.field && a.ci == atom.ci)
@@ -347,6 +391,17 @@ fn cost(clause: &Clause) -> f64 {
     clause
         .iter()
         .map(|a| {
+            if a.present {
+                // Container and orchestrator fields are absent from a
+                // host's events; most other fields are on most events of
+                // their category.
+                let path = a.field.path();
+                return if path.starts_with("container.") || path.starts_with("orchestrator.") {
+                    0.05
+                } else {
+                    0.9
+                };
+            }
             let per_key = if COMMON_FIELDS.contains(&a.field.path()) {
                 0.3
             } else {
