@@ -227,6 +227,34 @@ fn exact_atoms_are_indexed_and_exclude_other_events() {
     );
 }
 
+/// Prefix lists (`like "abc*"`, `:`, `startsWith`) are keys too.
+#[test]
+fn prefix_atoms_are_indexed() {
+    let queries: Vec<CompiledQuery> = [
+        r#"process where process.name : ("kworker*", "kthread*") and process.executable != null"#,
+        r#"process where startsWith(process.executable, "/tmp/")"#,
+        r#"process where process.name like ("python*", "node") or process.name == "ruby""#,
+    ]
+    .iter()
+    .map(|q| compile_str(q).unwrap())
+    .collect();
+    let ix = QueryIndex::build(&queries);
+    assert_eq!(ix.stats().keyed, 3);
+    let candidates = |name: &str, exe: &str| {
+        let e =
+            json!({"event": {"category": "process"}, "process": {"name": name, "executable": exe}});
+        let mut ids = Vec::new();
+        ix.candidates(&JsonDocument::new(&e), &mut ids);
+        ids
+    };
+    assert_eq!(candidates("true", "/usr/bin/true"), Vec::<u32>::new());
+    assert_eq!(candidates("KWorker/0:1", "/usr/bin/x"), vec![0]);
+    assert_eq!(candidates("kw", "/tmp/x"), vec![1]);
+    assert_eq!(candidates("python3.11", "/tmp"), vec![2]);
+    assert_eq!(candidates("Python3", "/TMP/x"), Vec::<u32>::new());
+    assert_eq!(candidates("ruby", "/usr/bin/ruby"), vec![2]);
+}
+
 /// The catalogues: the built-in D4C pack and, when `SENSOR_ELASTIC_RULES`
 /// names Elastic's rules, their Linux and cross-platform directories.
 fn catalogue_paths() -> Option<Vec<PathBuf>> {

@@ -28,6 +28,10 @@
 //!   and looked-up values the same way.
 //! - `and`: any child's clause is necessary; the most selective is kept.
 //! - `or`: necessary only if every child has one; the union is kept.
+//! - a `like` list whose every pattern is a literal or a literal followed
+//!   by `*`s, and `startsWith`, are true only when some string value starts
+//!   with one of the literals: a prefix atom, looked up by every prefix
+//!   length its field's keys have (an empty literal gives none).
 //! - any other test of a field (a range, a wildcard, a regex, an affix,
 //!   `exists`, a like pair) passes only some value of the field: it gives
 //!   the weaker atom "the field has a value" (what keeps container rules
@@ -48,6 +52,7 @@ use std::collections::HashMap;
 use super::compile::{Affix, CompiledQuery, Node, Test, ValueSet};
 use super::document::{Document, FieldRef, Value};
 use super::strset::StrSet;
+use super::wildcard::WildcardSet;
 
 /// Case-insensitive keys longer than this are not indexed (the lookup folds
 /// a value into a stack buffer of this size).
@@ -117,6 +122,12 @@ struct FieldKeys {
     folded_max: usize,
     /// Queries filed under "the field has a value".
     present: Vec<u32>,
+    /// Prefix keys: case-sensitive, and ASCII-lowercased.
+    prefix_exact: HashMap<Box<[u8]>, Vec<u32>>,
+    prefix_folded: HashMap<Box<[u8]>, Vec<u32>>,
+    /// The distinct lengths of each map's prefixes, ascending.
+    prefix_exact_lens: Vec<usize>,
+    prefix_folded_lens: Vec<usize>,
 }
 
 /// One atom: some value of `field` is one of `keys`, or, when `present`,
@@ -128,6 +139,8 @@ struct Atom {
     /// Folded when `ci`; empty when `present`.
     keys: Vec<Box<[u8]>>,
     present: bool,
+    /// The keys are prefixes: some value starts with one of them.
+    prefix: bool,
 }
 
 /// A necessary condition: one of the atoms holds (empty: never).
@@ -222,6 +235,10 @@ impl Bucket {
                         folded: HashMap::new(),
                         folded_max: 0,
                         present: Vec::new(),
+                        prefix_exact: HashMap::new(),
+                        prefix_folded: HashMap::new(),
+                        prefix_exact_lens: Vec::new(),
+                        prefix_folded_lens: Vec::new(),
                     });
                     let last = self.fields.len() - 1;
                     &mut self.fields[last]
@@ -230,6 +247,23 @@ impl Bucket {
             if atom.present {
                 if fk.present.last() != Some(&id) {
                     fk.present.push(id);
+                }
+                continue;
+            }
+            if atom.prefix {
+                let (map, lens) = if atom.ci {
+                    (&mut fk.prefix_folded, &mut fk.prefix_folded_lens)
+                } else {
+                    (&mut fk.prefix_exact, &mut fk.prefix_exact_lens)
+                };
+                for k in atom.keys {
+                    if let Err(at) = lens.binary_search(&k.len()) {
+                        lens.insert(at, k.len());
+                    }
+                    let ids = map.entry(k).or_default();
+                    if ids.last() != Some(&id) {
+                        ids.push(id);
+                    }
                 }
                 continue;
             }
@@ -253,7 +287,10 @@ impl Bucket {
     fn collect<D: Document + ?Sized>(&self, doc: &D, out: &mut Vec<u32>) {
         out.extend_from_slice(&self.always);
         for fk in &self.fields {
-            let keyed = !fk.exact.is_empty() || !fk.folded.is_empty();
+            let keyed = !fk.exact.is_empty()
+                || !fk.folded.is_empty()
+                || !fk.prefix_exact_lens.is_empty()
+                || !fk.prefix_folded_lens.is_empty();
             let mut has_value = false;
             doc.visit(&fk.field, &mut |v| {
                 has_value = true;
@@ -275,6 +312,31 @@ impl FieldKeys {
     fn lookup(&self, s: &[u8], out: &mut Vec<u32>) {
         if let Some(ids) = self.exact.get(s) {
             out.extend_from_slice(ids);
+        }
+        for &l in &self.prefix_exact_lens {
+            let Some(head) = s.get(..l) else {
+                break;
+            };
+            if let Some(ids) = self.prefix_exact.get(head) {
+                out.extend_from_slice(ids);
+            }
+        }
+        if let Some(&longest) = self.prefix_folded_lens.last() {
+            let mut buf = [0u8; MAX_FOLDED_KEY];
+            let n = s.len().min(longest);
+            if let (Some(dst), Some(src)) = (buf.get_mut(..n), s.get(..n)) {
+                for (d, b) in dst.iter_mut().zip(src) {
+                    *d = b.to_ascii_lowercase();
+                }
+            }
+            for &l in &self.prefix_folded_lens {
+                let Some(head) = buf.get(..l).filter(|_| l <= n) else {
+                    break;
+                };
+                if let Some(ids) = self.prefix_folded.get(head) {
+                    out.extend_from_slice(ids);
+                }
+            }
         }
         if !self.folded.is_empty() && s.len() <= self.folded_max {
             let mut buf = [0u8; MAX_FOLDED_KEY];
@@ -314,7 +376,11 @@ fn need(n: &Node, cheap: &dyn Fn(&FieldRef) -> bool) -> Option<Clause> {
         Node::Any(f, Test::Wildcard(w)) => w
             .as_exact()
             .and_then(|s| str_atom(f, s))
+            .or_else(|| prefix_atom(f, w))
             .or_else(|| present_atom(f)),
+        Node::Any(f, Test::Affix(Affix::Prefix, lit, ci)) => {
+            prefix_keys(f, *ci, vec![lit.to_vec()]).or_else(|| present_atom(f))
+        }
         // Every other test passes only some value of the field; `exists`
         // needs one; a like pair is `(∃v A) or (∃v B and rest)`.
         Node::Any(f, _) | Node::Exists(f) | Node::LikePair { field: f, .. } => present_atom(f),
@@ -349,6 +415,7 @@ fn str_atom(f: &FieldRef, set: &StrSet) -> Option<Clause> {
         ci,
         keys,
         present: false,
+        prefix: false,
     }])
 }
 
@@ -358,6 +425,43 @@ fn present_atom(f: &FieldRef) -> Option<Clause> {
         ci: false,
         keys: Vec::new(),
         present: true,
+        prefix: false,
+    }])
+}
+
+/// A `like` list whose every pattern is a literal or a literal followed by
+/// `*`s (`"python*"`, `"/tmp/*"`): some value starts with one of the
+/// literals (a literal is a prefix of itself: a superset, never a miss).
+fn prefix_atom(f: &FieldRef, w: &WildcardSet) -> Option<Clause> {
+    let mut keys = Vec::new();
+    for p in w.pattern_sources() {
+        let lit = p.trim_end_matches('*');
+        if lit.contains(['*', '?']) {
+            return None;
+        }
+        keys.push(lit.as_bytes().to_vec());
+    }
+    prefix_keys(f, w.is_case_insensitive(), keys)
+}
+
+fn prefix_keys(f: &FieldRef, ci: bool, keys: Vec<Vec<u8>>) -> Option<Clause> {
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        // An empty prefix holds for every string: "has a value" says as
+        // much, for a lookup less.
+        if k.is_empty() || k.len() > MAX_FOLDED_KEY {
+            return None;
+        }
+        out.push(if ci { k.to_ascii_lowercase() } else { k }.into_boxed_slice());
+    }
+    out.sort();
+    out.dedup();
+    Some(vec![Atom {
+        field: f.clone(),
+        ci,
+        keys: out,
+        present: false,
+        prefix: true,
     }])
 }
 
@@ -374,7 +478,7 @@ fn merge(clause: &mut Clause, atom: Atom) {
     }
     match clause
         .iter_mut()
-        .find(|a| a.field == atom.field && a.ci == atom.ci)
+        .find(|a| a.field == atom.field && a.ci == atom.ci && a.prefix == atom.prefix)
     {
         Some(a) => {
             a.keys.extend(atom.keys);
@@ -397,7 +501,7 @@ fn cost(clause: &Clause) -> f64 {
                 // their category.
                 let path = a.field.path();
                 return if path.starts_with("container.") || path.starts_with("orchestrator.") {
-                    0.05
+                    0.005
                 } else {
                     0.9
                 };

@@ -717,6 +717,11 @@ impl WildcardSet {
         literal_only.then_some(&self.exact)
     }
 
+    /// Whether matching ignores ASCII case.
+    pub fn is_case_insensitive(&self) -> bool {
+        self.exact.is_case_insensitive()
+    }
+
     /// The patterns, as wildcard patterns (`*literal*` ones rebuilt from
     /// their literal; order not kept).
     pub fn pattern_sources(&self) -> Vec<String> {
