@@ -325,15 +325,17 @@ fn display_paths(paths: &[PathBuf]) -> String {
 
 fn live(args: RunArgs) -> anyhow::Result<ExitCode> {
     let settings = args.settings()?;
+    let load_started = std::time::Instant::now();
     let rules = load_rules(&settings.rules)?;
     eprintln!(
-        "sensor: rules: {} loaded{}",
+        "sensor: rules: {} loaded{} in {} ms",
         rules.len(),
         if settings.rules.is_empty() {
             " (embedded default)"
         } else {
             ""
-        }
+        },
+        load_started.elapsed().as_millis()
     );
     let opts = sensor::service::live::LiveOptions {
         rules,

@@ -460,6 +460,12 @@ impl Document for EcsEvent {
             if let Some(found) = self.visit_file(field.path(), f) {
                 return found;
             }
+            // The JSON form is this event serialised: a path no event ever
+            // serialises has no value in it, and building it to find out
+            // would cost every event a rule reading such a field reaches.
+            if !crate::rules::fields::produced().contains(field.path()) {
+                return false;
+            }
             return self.to_json().visit(field, f);
         };
         match known {

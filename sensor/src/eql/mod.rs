@@ -16,6 +16,7 @@ pub mod diag;
 pub mod document;
 pub mod error;
 pub mod eval;
+pub mod index;
 pub mod lexer;
 mod litscan;
 pub mod lucene_regex;
@@ -30,6 +31,7 @@ pub mod wildcard;
 pub use compile::CompiledQuery;
 pub use document::{Document, EcsField, FieldRef, JsonDocument, Value};
 pub use error::{EqlError, EqlErrorKind, Span};
+pub use index::{field_literals, IndexStats, QueryIndex};
 pub use sample::{CompiledSample, SampleEngine};
 pub use sequence::{CompiledSequence, SequenceEngine, SequenceStats};
 

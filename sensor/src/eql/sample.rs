@@ -61,6 +61,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::ast::SampleQuery;
+use super::compile::CompiledQuery;
 use super::dates::DateFormat;
 use super::document::Document;
 use super::error::EqlError;
@@ -76,6 +77,12 @@ impl CompiledSample {
     /// Number of filters.
     pub fn filters(&self) -> usize {
         self.filters.len()
+    }
+
+    /// The queries of the filters: an event matching none of them is of no
+    /// interest to the sample.
+    pub fn step_queries(&self) -> impl Iterator<Item = &CompiledQuery> {
+        self.filters.iter().map(|s| &s.query)
     }
 
     /// Whether any filter matches the document: the only events the

@@ -252,6 +252,16 @@ impl CompiledSequence {
         self.positive.len()
     }
 
+    /// The queries of every step (positive, missing, then `until`): an
+    /// event matching none of them is of no interest to the sequence.
+    pub fn step_queries(&self) -> impl Iterator<Item = &CompiledQuery> {
+        self.positive
+            .iter()
+            .chain(self.missing.iter().map(|(s, _)| s))
+            .chain(self.until.as_ref())
+            .map(|s| &s.query)
+    }
+
     /// `maxspan` in milliseconds.
     pub fn maxspan_ms(&self) -> Option<u64> {
         self.maxspan_ms

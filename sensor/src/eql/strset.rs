@@ -89,6 +89,17 @@ impl StrSet {
         self.items.is_empty()
     }
 
+    /// The distinct entries (for a case-insensitive set, one spelling of
+    /// each ASCII-folded entry).
+    pub fn items(&self) -> impl Iterator<Item = &str> {
+        self.items.iter().map(|s| &**s)
+    }
+
+    /// Whether membership ignores ASCII case.
+    pub fn is_case_insensitive(&self) -> bool {
+        self.ci
+    }
+
     /// Whether `s` is in the set.
     #[inline]
     pub fn contains(&self, s: &str) -> bool {

@@ -709,6 +709,40 @@ impl WildcardSet {
         !self.any && self.ac.is_none()
     }
 
+    /// The set's values when every pattern is a literal (no `*` or `?`):
+    /// then [`WildcardSet::is_match`] is exactly membership in them.
+    pub fn as_exact(&self) -> Option<&StrSet> {
+        let literal_only =
+            !self.any && self.direct.is_empty() && self.gated.is_empty() && self.ac.is_none();
+        literal_only.then_some(&self.exact)
+    }
+
+    /// Whether matching ignores ASCII case.
+    pub fn is_case_insensitive(&self) -> bool {
+        self.exact.is_case_insensitive()
+    }
+
+    /// The patterns, as wildcard patterns (`*literal*` ones rebuilt from
+    /// their literal; order not kept).
+    pub fn pattern_sources(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.exact.items().map(str::to_owned).collect();
+        if self.any {
+            out.push("*".into());
+        }
+        out.extend(
+            self.direct
+                .iter()
+                .chain(&self.gated)
+                .map(|p| p.source().to_owned()),
+        );
+        out.extend(
+            self.substrings
+                .iter()
+                .map(|l| format!("*{}*", String::from_utf8_lossy(l))),
+        );
+        out
+    }
+
     /// Whether any pattern matches the whole of `s`.
     pub fn is_match(&self, s: &str) -> bool {
         self.prematch(s) || self.unanchored_match(s)

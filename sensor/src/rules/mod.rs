@@ -13,6 +13,7 @@
 pub mod builtin;
 mod check;
 pub mod fields;
+mod index;
 mod load;
 mod model;
 pub mod prefilter;
@@ -22,6 +23,7 @@ pub mod sources;
 use std::path::{Path, PathBuf};
 
 pub use check::{check_paths, check_paths_with};
+pub use index::RuleIndex;
 pub use load::{read_text_capped, LoadOutcome, RuleError, RuleErrorKind, MAX_RULE_FILE_BYTES};
 pub use model::{Metadata, RuleMeta, Technique, Threat, ThreatRef};
 
@@ -108,24 +110,33 @@ pub struct LoadReport {
     pub errors: Vec<RuleError>,
 }
 
-/// An ordered set of compiled rules.
+/// An ordered set of compiled rules, indexed by what their queries can
+/// match ([`RuleIndex`]).
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
     sequences: Vec<SequenceRule>,
+    index: RuleIndex,
 }
 
 impl RuleSet {
+    /// The set of these rules, in this order, with its index.
+    pub fn from_parts(rules: Vec<Rule>, sequences: Vec<SequenceRule>) -> RuleSet {
+        let index = RuleIndex::build(&rules, &sequences);
+        RuleSet {
+            rules,
+            sequences,
+            index,
+        }
+    }
+
     /// The embedded seed rule.
     pub fn embedded_default() -> Result<RuleSet, RuleError> {
         let path = Path::new("<embedded>").join(EMBEDDED_DEFAULT_NAME);
         match load::load_str(builtin::seed_text(), &path)? {
             LoadOutcome::Supported(mut rule) => {
                 rule.source = None;
-                Ok(RuleSet {
-                    rules: vec![*rule],
-                    sequences: Vec::new(),
-                })
+                Ok(RuleSet::from_parts(vec![*rule], Vec::new()))
             }
             LoadOutcome::Sequence(_) => Err(RuleError::invalid(
                 &path,
@@ -186,7 +197,7 @@ impl RuleSet {
             }
         }
         Ok(LoadReport {
-            ruleset: RuleSet { rules, sequences },
+            ruleset: RuleSet::from_parts(rules, sequences),
             skipped,
             errors,
         })
@@ -212,21 +223,39 @@ impl RuleSet {
         &self.sequences
     }
 
-    /// The rules the event matches, in load order. Lazy: evaluates each rule
-    /// as the iterator advances, and allocates nothing.
-    pub fn matching<'a, D: Document + ?Sized>(
+    /// The index of the rules.
+    pub fn index(&self) -> &RuleIndex {
+        &self.index
+    }
+
+    /// The rules the event matches, in load order, evaluating only the rules
+    /// the index names for it. Allocates only when a rule matches.
+    pub fn matching<D: Document + ?Sized>(&self, doc: &D) -> std::vec::IntoIter<&Rule> {
+        let mut matched = Vec::new();
+        self.for_each_match(doc, |r| matched.push(r));
+        matched.into_iter()
+    }
+
+    /// [`RuleSet::matching`] by evaluating every rule, lazily (the reference
+    /// the index is tested against).
+    pub fn matching_exhaustive<'a, D: Document + ?Sized>(
         &'a self,
         doc: &'a D,
     ) -> impl Iterator<Item = &'a Rule> + 'a {
         self.rules.iter().filter(move |r| r.matches(doc))
     }
 
-    /// Callback form of [`RuleSet::matching`].
-    pub fn for_each_match<D: Document + ?Sized>(&self, doc: &D, mut f: impl FnMut(&Rule)) {
-        for r in &self.rules {
-            if r.matches(doc) {
-                f(r);
-            }
-        }
+    /// Callback form of [`RuleSet::matching`]: allocates nothing.
+    pub fn for_each_match<'a, D: Document + ?Sized>(
+        &'a self,
+        doc: &D,
+        mut f: impl FnMut(&'a Rule),
+    ) {
+        self.index.for_each_match(&self.rules, doc, &mut f);
+    }
+
+    /// Whether any sequence or sample rule needs to see the event.
+    pub fn interested<D: Document + ?Sized>(&self, doc: &D) -> bool {
+        self.index.interested(&self.sequences, doc)
     }
 }

@@ -20,8 +20,8 @@ use super::{RuleSet, SequenceRule};
 use crate::eql::sample::{lookback_ms, SampleMode, DEFAULT_LOOKBACK_MS};
 use crate::eql::sequence::{Ordinal, SequenceMatch, DEFAULT_MAX_PENDING, NO_PARTITION};
 use crate::eql::{
-    CompiledSample, CompiledSequence, Document, FieldRef, SampleEngine, SequenceEngine,
-    SequenceStats, Value as FieldValue,
+    CompiledQuery, CompiledSample, CompiledSequence, Document, FieldRef, SampleEngine,
+    SequenceEngine, SequenceStats, Value as FieldValue,
 };
 
 /// What a sequence rule evaluates: an ordered `sequence` or an unordered
@@ -42,6 +42,23 @@ impl Correlation {
         match self {
             Correlation::Sequence(q) => q.interested(doc),
             Correlation::Sample(q) => q.interested(doc),
+        }
+    }
+
+    /// The queries whose match makes an event interesting to the rule
+    /// (what [`Correlation::interested`] evaluates).
+    pub fn step_queries(&self) -> Box<dyn Iterator<Item = &CompiledQuery> + '_> {
+        match self {
+            Correlation::Sequence(q) => Box::new(q.step_queries()),
+            Correlation::Sample(q) => Box::new(q.step_queries()),
+        }
+    }
+
+    /// The `k`th of [`Correlation::step_queries`], without allocating.
+    pub fn step_query(&self, k: usize) -> Option<&CompiledQuery> {
+        match self {
+            Correlation::Sequence(q) => q.step_queries().nth(k),
+            Correlation::Sample(q) => q.step_queries().nth(k),
         }
     }
 }
@@ -239,9 +256,10 @@ pub fn tenant_of<D: Document + ?Sized>(doc: &D, field: &FieldRef) -> u64 {
     tenant
 }
 
-/// Whether any sequence rule needs to see this event.
+/// Whether any sequence rule needs to see this event (one indexed check
+/// for all of them, [`RuleSet::interested`]).
 pub fn interested<D: Document + ?Sized>(rules: &RuleSet, doc: &D) -> bool {
-    rules.sequences().iter().any(|r| r.query.interested(doc))
+    rules.interested(doc)
 }
 
 /// Events held until no earlier event can still arrive: an event is

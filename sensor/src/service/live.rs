@@ -518,8 +518,10 @@ impl Pipeline {
     /// itself only when `write_event` and events are written.
     fn evaluate(&mut self, doc: crate::ecs::EcsEvent, write_event: bool) {
         let started = Instant::now();
-        // Collecting allocates only when a rule matched (rare).
-        let matched: Vec<&Rule> = self.rules.matching(&doc).collect();
+        // Only the rules the index names for the event are evaluated;
+        // collecting allocates only when a rule matched (rare).
+        let mut matched: Vec<&Rule> = Vec::new();
+        self.rules.for_each_match(&doc, |r| matched.push(r));
         self.metrics.observe_eval(started.elapsed());
         for rule in matched {
             // A failed write is counted by the writer (output_errors).

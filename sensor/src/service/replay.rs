@@ -47,7 +47,7 @@ use crate::eql::sequence::{Ordinal, SequenceEngine, DEFAULT_MAX_PENDING};
 use crate::eql::{Compiled, Document, EqlError, FieldRef, JsonDocument, SequenceStats};
 use crate::output::alert::AlertWriter;
 use crate::rules::sequences::{interested, RunMode, SequenceRunner};
-use crate::rules::RuleSet;
+use crate::rules::{RuleIndex, RuleSet};
 
 /// Counters of one replay.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -89,14 +89,35 @@ impl std::fmt::Display for ReplayStats {
     }
 }
 
+/// How each event meets the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evaluation {
+    /// Only the rules the rule index names for the event (the default).
+    Indexed,
+    /// Every rule, and every sequence step for the interest check: the
+    /// reference the index is tested against.
+    Exhaustive,
+}
+
 /// Replays `input` through `rules`, writing alerts to `alerts` and one
 /// diagnostic line per malformed input line to `diagnostics`. Fails only if
 /// reading the input fails.
 pub fn replay<R: BufRead>(
+    input: R,
+    rules: &RuleSet,
+    alerts: &mut AlertWriter,
+    diagnostics: &mut dyn Write,
+) -> io::Result<ReplayStats> {
+    replay_with(input, rules, alerts, diagnostics, Evaluation::Indexed)
+}
+
+/// [`replay`] with the given [`Evaluation`].
+pub fn replay_with<R: BufRead>(
     mut input: R,
     rules: &RuleSet,
     alerts: &mut AlertWriter,
     diagnostics: &mut dyn Write,
+    evaluation: Evaluation,
 ) -> io::Result<ReplayStats> {
     let mut stats = ReplayStats::default();
     let has_sequences = !rules.sequences().is_empty();
@@ -105,13 +126,23 @@ pub fn replay<R: BufRead>(
     while let Some((line_no, event)) = events.next_object(&mut stats.malformed, diagnostics)? {
         stats.events += 1;
         let doc = JsonDocument::new(&event);
-        for rule in rules.matching(&doc) {
+        let mut write = |rule: &crate::rules::Rule| {
             stats.alerts += 1;
             if alerts.write_alert(&event, &rule.meta).is_err() {
                 stats.write_errors += 1;
             }
-        }
-        if has_sequences && interested(rules, &doc) {
+        };
+        let wanted = match evaluation {
+            Evaluation::Indexed => {
+                rules.for_each_match(&doc, &mut write);
+                has_sequences && interested(rules, &doc)
+            }
+            Evaluation::Exhaustive => {
+                RuleIndex::for_each_match_exhaustive(rules.rules(), &doc, &mut write);
+                RuleIndex::interested_exhaustive(rules.sequences(), &doc)
+            }
+        };
+        if wanted {
             match Ordinal::of(&doc, line_no) {
                 Some(ord) => kept.push((ord, Rc::new(event))),
                 None => stats.no_timestamp += 1,

@@ -90,7 +90,7 @@ pub enum FileWorkload {
 /// What one storm runs: the driver (a process of its own, started after
 /// the sensor, as any workload is: a process older than the sensor has no
 /// process-name verdict and passes every file event) or `tar`.
-enum Workload {
+pub(super) enum Workload {
     Small { files: u64, relative: bool },
     Tar { archive: PathBuf, files: u64 },
     Git { repo: PathBuf, files: u64 },
@@ -99,12 +99,12 @@ enum Workload {
 /// The storm directory, a tmpfs of its own for the whole bench (so disk
 /// writeback, which varies several-fold between runs on a shared machine,
 /// is not what is measured); unmounted when dropped.
-struct StormMount {
+pub(super) struct StormMount {
     dir: PathBuf,
 }
 
 impl StormMount {
-    fn new(dir: &Path) -> Result<StormMount> {
+    pub(super) fn new(dir: &Path) -> Result<StormMount> {
         let _ = Command::new("umount")
             .arg(dir)
             .stderr(Stdio::null())
@@ -136,7 +136,7 @@ impl Drop for StormMount {
 /// and before any sensor starts: the removals are not part of the storm
 /// (a process older than the sensor has no process-name verdict, and its
 /// file events would all cross).
-fn prepare(dir: &Path, w: &Workload) -> Result<()> {
+pub(super) fn prepare(dir: &Path, w: &Workload) -> Result<()> {
     if let Workload::Git { repo, .. } = w {
         return git(repo, &["checkout", "-q", "-f", "empty"])
             .and_then(|()| git(repo, &["clean", "-fdxq"]));
@@ -228,7 +228,7 @@ fn prog_run_time(pid: i32) -> (u64, u64) {
 
 /// One storm in `dir` (prepared): (wall seconds, storm CPU seconds, file
 /// operations).
-fn storm(dir: &Path, w: &Workload) -> Result<(f64, f64, u64)> {
+pub(super) fn storm(dir: &Path, w: &Workload) -> Result<(f64, f64, u64)> {
     let mut cmd = match w {
         Workload::Small { files, relative } => {
             let mut c = Command::new(std::env::current_exe().context("xtask's own path")?);
@@ -347,7 +347,7 @@ fn make_repo(dir: &Path) -> Result<(PathBuf, u64)> {
 
 /// A tar of a real tree (every regular file one creation when unpacked):
 /// (archive, regular files in it).
-fn make_archive(work: &Path) -> Result<(PathBuf, u64)> {
+pub(super) fn make_archive(work: &Path) -> Result<(PathBuf, u64)> {
     let src = source_tree()?;
     let archive = work.join("file-storm.tar");
     let status = Command::new("tar")

@@ -40,6 +40,7 @@ use crate::storm::{self, Spawner, StormResult, StormSpec};
 
 /// Targets from issue #6 (reported against, not asserted).
 mod alert_storm;
+mod catalogue;
 mod file_storm;
 mod procstat;
 mod report;
@@ -131,6 +132,13 @@ pub struct BenchArgs {
     /// ratios from the same run.
     #[arg(long, value_name = "PATH")]
     pub baseline_sensor: Option<PathBuf>,
+    /// Run only the whole-catalogue bench: one rule set per `--rules`
+    /// (repeatable): `seed` (the embedded rule) or comma-separated rule
+    /// paths for the sensor's `--rules` (`builtin:d4c`, directories,
+    /// files), optionally named `LABEL=paths`. Each set gets an exec storm
+    /// and a tar file storm per round; see BENCHMARKS.md "Whole catalogue".
+    #[arg(long, value_name = "SET")]
+    pub rules: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -220,6 +228,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if args.file_storm_only {
         return file_storm(args, &sensor_bin, &work);
+    }
+    if !args.rules.is_empty() {
+        return catalogue::catalogue(args, &spec, &sensor_bin, &work);
     }
     let mut configs = vec![Config::Bare, Config::Sensor, Config::SensorEvents];
     let mut unavailable: BTreeMap<Config, String> = BTreeMap::new();
