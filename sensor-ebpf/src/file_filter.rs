@@ -474,7 +474,7 @@ fn gate_keeps(op: u32, j: &FileRecord, k: &mut Key<[u8; GATE_KEY]>) -> bool {
         return true;
     }
     k.prefix_len = (GATE_KEY * 8) as u32;
-    if FILE_FILTER_FIRST.get(k).is_some() {
+    if FILE_FILTER_FIRST.get(&*k).is_some() {
         return true;
     }
     if forms & forms::FOLD_PATHS == 0 {

@@ -115,8 +115,8 @@ fn check(
     let process = process.as_str();
     let path = format!("/{}", comps.join("/"));
     let old_path = format!("/{}", old.join("/"));
-    let walk = walk_form(path.as_bytes());
-    let old_walk = walk_form(old_path.as_bytes());
+    let walk = walk_form(&raw(&path));
+    let old_walk = walk_form(&raw(&old_path));
     for (op, _) in OPS {
         let old = (op == file_op::RENAME).then_some(old_walk.as_slice());
         let doc = document(op, &walk, old, process);
@@ -138,6 +138,17 @@ fn check(
     }
     Ok(())
 }
+
+/// The bytes of a generated path: [`NOT_UTF8`] stands for the byte 0xab,
+/// so paths also come out escaped (`\xab` in their text).
+fn raw(path: &str) -> Vec<u8> {
+    path.bytes()
+        .map(|b| if b == NOT_UTF8 as u8 { 0xab } else { b })
+        .collect()
+}
+
+/// A character of a component that stands for a non-UTF-8 byte ([`raw`]).
+const NOT_UTF8: char = '\u{1}';
 
 /// Names as a process passes them to unlink/rename (syscall tracepoints):
 /// plain names, and the ones the kernel must not check (slashes, `.`,
@@ -213,9 +224,9 @@ fn check_names(
         .filter(|c| *c != "." && *c != "..")
         .collect();
     let dir_path = format!("/{}", dir.join("/"));
-    let dir_walk = walk_form(dir_path.as_bytes());
+    let dir_walk = walk_form(&raw(&dir_path));
     let process = process_name(filename);
-    let joined = |n: &str| join_name(Some(dir_path.as_bytes()), n.as_bytes());
+    let joined = |n: &str| join_name(Some(&raw(&dir_path)), &raw(n));
     let (Some(path), Some(old_path)) = (joined(name), joined(old_name)) else {
         return Ok(());
     };
@@ -237,8 +248,8 @@ fn check_names(
                             op,
                             tables.proc_verdict(filename, false),
                             Some(&dir_walk),
-                            Some(name.as_bytes()),
-                            Some(old_name.as_bytes()),
+                            Some(&raw(name)),
+                            Some(&raw(old_name)),
                         ),
                         "rule {:?} matches op {op} {name:?} (old {old_name:?}) in {dir_path:?} but the names check drops it",
                         r.src
@@ -304,6 +315,26 @@ const COMPONENTS: &[&str] = &[
     "bin",
     "usr",
     "local",
+    // Wildcards inside names, case, escapes (`\u{1}` is the byte 0xab).
+    "libc.so.6",
+    "LIBX.SO.1",
+    "pam_unix.so",
+    "PAM_X.SO",
+    ".x.so",
+    ".so",
+    ".git",
+    "x.GIT",
+    "hooks",
+    "HOOKS",
+    "README.txt",
+    "\u{1}",
+    "x\u{1}.so.1",
+    "ab\u{1}read",
+    "\u{1}read",
+    "xab",
+    "É",
+    "é.SO.1",
+    "Hosts",
 ];
 
 fn component() -> impl Strategy<Value = String> {
@@ -396,6 +427,27 @@ const VALUES: &[&str] = &[
     "/en?ry*",
     "/entrypoint.s*",
     "/日*",
+    "*.so.*",
+    "pam_*.so",
+    "*.git/hooks/*",
+    ".*.so",
+    "*.SO",
+    "*read*",
+    "*READ*",
+    "*\\xab*",
+    "*xab*",
+    "*ab.so*",
+    "*b\\xab*",
+    "?:\\Windows\\hosts",
+    "C:\\x",
+    "/ETC/HOSTS",
+    "/Etc/*",
+    "É",
+    "é.so.*",
+    "*É*",
+    "chmod*",
+    "*hook*",
+    "/*/.GIT/*",
 ];
 
 const FIELDS: &[&str] = &[
@@ -639,4 +691,49 @@ fn d4c_set_filters_by_process_name() {
     assert!(!pass(b"/usr/bin/tar"));
     assert!(pass(b"/usr/bin/chmod"));
     assert!(pass(b"/bin/sh"));
+}
+
+/// The edges the random search may miss: a gram next to an escaped byte
+/// (`x\xab.so.1` is the text of `x`, 0xab, `.so.1`: a gram starting with
+/// `ab` would be on the text, not on the bytes), case folding on either
+/// side, a name ending in `.so` with no extension.
+#[test]
+fn new_atom_forms_at_their_edges() {
+    let pairs: &[(&str, &[&str])] = &[
+        (
+            r#"file where file.name like "*ab.so*""#,
+            &["x", "x\u{1}.so.1"],
+        ),
+        (
+            r#"file where file.name like~ "*AB.SO*""#,
+            &["x", "x\u{1}.so.1"],
+        ),
+        (
+            r#"file where file.path like "*b.so.*""#,
+            &["x", "x\u{1}.so.1"],
+        ),
+        (r#"file where file.name : "*READ*""#, &["x", "ab\u{1}read"]),
+        (r#"file where file.name like~ "*.SO""#, &["x", ".so"]),
+        (r#"file where file.name like "pam_*.so""#, &["pam_.so"]),
+        (
+            r#"file where file.path like~ "*.GIT/hooks/*""#,
+            &["r", "x.git", "HOOKS", "a"],
+        ),
+        (r#"file where file.path : "/ETC/hosts""#, &["etc", "HOSTS"]),
+        (r#"file where file.path : "/é/*""#, &["é", "x"]),
+        (r#"file where process.name : "CHMOD""#, &["x"]),
+    ];
+    for (rule, comps) in pairs {
+        let c = case(rule);
+        assert!(!c.queries.is_empty(), "{rule}");
+        let comps: Vec<String> = comps.iter().map(|s| s.to_string()).collect();
+        let all = c.tables.clone();
+        let matched = OPS.iter().any(|(op, _)| {
+            let walk = walk_form(&raw(&format!("/{}", comps.join("/"))));
+            let doc = document(*op, &walk, None, "chmod");
+            c.queries.iter().any(|q| q.matches(&doc))
+        });
+        assert!(matched, "{rule} must match {comps:?}");
+        check(&[c], &all, &comps, &comps, b"/usr/bin/chmod").expect(rule);
+    }
 }

@@ -1,6 +1,7 @@
 //! Unit tests of the derivation, the tables and the model.
 
 use super::*;
+use sensor_common::prefilter::{FIRST_MAX, GATE_COMPONENT_MAX};
 
 fn d(q: &str) -> [Derived; 4] {
     derive_rule(q).expect("parses")
@@ -82,22 +83,30 @@ fn gate_entries_name_each_path_atoms_first_component() {
 #[test]
 fn unreducible_conditions_say_why() {
     for (q, why) in [
-        (r#"file where file.path : "/etc/x""#, "case-insensitive"),
         (r#"file where not file.path like "/etc/*""#, "`not`"),
-        (r#"file where file.name like "*.sh""#, "wildcard"),
+        (
+            r#"file where file.name like "*.a?""#,
+            "no literal the kernel",
+        ),
         (
             r#"file where startsWith(file.path, "/etc")"#,
-            "not ==, in or like",
+            "not ==, in, like or :",
         ),
         (
-            r#"file where process.name : "chmod""#,
+            r#"file where process.name : "chmod*""#,
             "no condition on file.path",
         ),
+        (r#"file where file.path : "/etc\\x""#, "backslash"),
         (
             r#"file where process.name == "a\\b""#,
             "no condition on file.path",
         ),
-        (r#"file where file.path like "*x""#, "no literal directory"),
+        (r#"file where file.path like "*x""#, "no literal the kernel"),
+        // A gram never starts with what may continue an escape (`\\xab`).
+        (
+            r#"file where file.path like "*abcd*""#,
+            "no literal the kernel",
+        ),
         // `5` also matches the name "5" (numbers match their text).
         (r#"file where file.name == 5"#, "non-string literal"),
     ] {
@@ -108,7 +117,8 @@ fn unreducible_conditions_say_why() {
         }
     }
     // An `and` with one file atom narrows despite unreducible siblings.
-    let r = d(r#"file where not process.name == "x" and file.name == "a" and file.path : "/y""#);
+    let r =
+        d(r#"file where not process.name == "x" and file.name == "a" and file.path like "/y*""#);
     assert_eq!(r[0], atoms(&[Atom::Name(b"a".to_vec())]));
     // A leading wildcard with a literal directory tail: the basename.
     let r = d(r#"file where file.path like "*/.ssh/authorized_keys""#);
@@ -301,4 +311,115 @@ fn prefixes_ending_mid_component_check_the_first_component() {
         "e".repeat(FIRST_MAX + 1)
     );
     assert_eq!(d(&long)[1], atoms(&[Atom::Prefix(b"/".to_vec())]));
+}
+
+#[test]
+fn case_insensitive_atoms_are_folded() {
+    let r = d(
+        r#"file where file.path : ("/ETC/Hosts", "/Var/Lib/*", "C:\\Windows\\hosts") or
+        file.name in~ ("Authorized_Keys") or file.extension : "PHP" or process.name : "ChMod""#,
+    );
+    let f = |a: Atom| a.folded();
+    assert_eq!(
+        r[0],
+        atoms(&[
+            f(Atom::Exact(b"/etc/hosts".to_vec())),
+            f(Atom::Prefix(b"/Var/Lib/".to_vec())),
+            f(Atom::Name(b"authorized_keys".to_vec())),
+            f(Atom::Ext(b"php".to_vec())),
+            f(Atom::Proc(b"chmod".to_vec())),
+        ])
+    );
+    assert_eq!(
+        f(Atom::Prefix(b"/Var/".to_vec())),
+        Atom::Folded(Box::new(Atom::Prefix(b"/var/".to_vec())))
+    );
+    let t = FilePrefilter::from_queries([("r", r#"file where file.path : "/ETC/Hosts" or file.name : "Key.PEM" or file.path like~ "/Opt/*""#)]).tables();
+    let open = file_op::OPEN_WRITE;
+    let pass = |p: &str| t.passes(open, Some(&walk_form(p.as_bytes())), None, false);
+    for p in [
+        "/etc/hosts",
+        "/ETC/HOSTS",
+        "/eTc/hOsTs",
+        "/x/KEY.pem",
+        "/y/key.pem",
+        "/OPT/a",
+        "/opt/b/c",
+    ] {
+        assert!(pass(p), "{p}");
+    }
+    for p in [
+        "/etc/hosts2",
+        "/etc/host",
+        "/x/key.pem2",
+        "/optx/a",
+        "/etc/ho\u{e9}ts",
+    ] {
+        assert!(!pass(p), "{p}");
+    }
+    // Non-ASCII letters are not folded, on either side.
+    let t =
+        FilePrefilter::from_queries([("r", r#"file where file.name : "\u{c9}t\u{c9}""#)]).tables();
+    let pass = |p: &str| t.passes(open, Some(&walk_form(p.as_bytes())), None, false);
+    assert!(pass("/x/\u{c9}t\u{c9}"));
+    assert!(pass("/x/\u{c9}T\u{c9}"));
+    assert!(!pass("/x/\u{e9}t\u{e9}"));
+    // The gate holds the folded first components.
+    assert!(t.gated.contains(&open));
+}
+
+#[test]
+fn wildcards_inside_names_give_ends_or_grams() {
+    let r =
+        d(r#"file where file.name like ("pam_*.so", "*.so.*") or file.path like "*.git/hooks/*""#);
+    assert_eq!(
+        r[0],
+        atoms(&[
+            Atom::Ext(b"so".to_vec()),
+            Atom::Name(b".so".to_vec()),
+            Atom::Gram(*b".so."),
+            Atom::Gram(*b"hook"),
+        ])
+    );
+    let t = FilePrefilter::from_queries([(
+        "r",
+        r#"file where file.name like "*.so.*" or file.path like~ "*.git/HOOKS/*""#,
+    )])
+    .tables();
+    let open = file_op::OPEN_WRITE;
+    let pass = |p: &str| t.passes(open, Some(&walk_form(p.as_bytes())), None, false);
+    for p in [
+        "/usr/lib/libc.so.6",
+        "/x/a.SO.1",
+        "/r/.git/hooks/pre-commit",
+        "/r/x.git/Hooks/y",
+    ] {
+        assert!(pass(p), "{p}");
+    }
+    for p in ["/usr/lib/libc.so", "/x/a.s/o.1", "/r/.git/hoo/ks"] {
+        assert!(!pass(p), "{p}");
+    }
+    // Past the window, a walk passes.
+    assert!(pass(&format!("/{}/x", "a".repeat(300))));
+    // Grams can be in any component: no gate.
+    assert!(!t.gated.contains(&open));
+}
+
+#[test]
+fn absent_fields_and_sequences_that_cannot_fire() {
+    // `data_stream.dataset` is on no event: the step never matches, and a
+    // sequence that needs it never fires (its missing-event step needs no
+    // file event either).
+    let r = d(r#"sequence by host.id with maxspan=5m
+        [any where data_stream.dataset == "endpoint.alerts"]
+        ![any where event.category in ("process", "file")]"#);
+    assert!(r.iter().all(|x| *x == Derived::Never), "{r:?}");
+    let r = d(r#"file where url.original like~ "*x*" or file.name == "a""#);
+    assert_eq!(r[0], atoms(&[Atom::Name(b"a".to_vec())]));
+    // `!=` and `== null` hold on a missing field: no narrowing.
+    let r = d(r#"file where url.original != "x""#);
+    assert!(matches!(r[0], Derived::PassAll { .. }));
+    // A field of a produced object is never judged absent.
+    let r = d(r#"file where process.Ext.foo == "x""#);
+    assert!(matches!(r[0], Derived::PassAll { .. }));
 }
