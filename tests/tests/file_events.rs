@@ -527,6 +527,102 @@ fn prefilter_checks_first_component_prefixes() {
     assert_eq!(summary["lost_file"], 0);
 }
 
+/// Case-insensitive atoms (`:` on `file.name`) are checked in the kernel
+/// on ASCII-folded hashes: a file whose name equals the rule's value up
+/// to case crosses, another one is filtered and counted.
+#[test]
+fn prefilter_folds_case_insensitive_names() {
+    if !is_root() {
+        skip_or_fail("needs root (eBPF)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let candidate = marker("pf-fold-candidate");
+    let other = marker("pf-fold-other");
+    let query = format!(
+        r#"file where event.type == "creation" and file.name : "{}""#,
+        candidate.to_ascii_uppercase()
+    );
+    let Some((_rules, mut sensor)) = start_with_query(&query, &[]) else {
+        return;
+    };
+    assert!(
+        sensor.stderr.iter().any(|l| l
+            == "sensor: file prefilter: open: none needed; creation: 1 atoms; deletion: none needed; rename: none needed"),
+        "{:?}",
+        sensor.stderr
+    );
+    let names = create_pair(&mut sensor, dir.path(), &other, &candidate);
+    assert_eq!(
+        names.as_slice(),
+        std::slice::from_ref(&candidate),
+        "only the candidate crosses"
+    );
+    let summary = sensor.stop().expect("summary");
+    assert!(
+        prefilter_count(&summary, "creation", "passed") >= 1,
+        "{summary}"
+    );
+    assert!(
+        prefilter_count(&summary, "creation", "filtered") >= 1,
+        "{summary}"
+    );
+    assert_eq!(summary["lost_file"], 0);
+}
+
+/// Whether some four-byte window of `path` (ASCII-folded) has the bit of
+/// `gram` in the kernel's gram bitmap: a bloom-filter collision, which
+/// would let the path through (never a loss, but not what a test of
+/// filtering wants).
+fn gram_collides(path: &str, gram: &[u8; 4]) -> bool {
+    use sensor_common::prefilter::gram_bit_of;
+    let want = gram_bit_of(gram);
+    path.as_bytes()
+        .windows(4)
+        .any(|w| w.try_into().is_ok_and(|w: [u8; 4]| gram_bit_of(&w) == want))
+}
+
+/// A wildcard inside a name (`*.<marker>.*`, case-insensitive) is checked
+/// in the kernel as a gram (four bytes of its literal run) over the walk:
+/// a file whose name holds the run, in another case, crosses; one that
+/// does not is filtered and counted.
+#[test]
+fn prefilter_checks_grams_inside_names() {
+    if !is_root() {
+        skip_or_fail("needs root (eBPF)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = marker("pfgram");
+    // The kernel keeps the first four bytes of the longest literal run:
+    // `.pfg` (folded).
+    let gram = *b".pfg";
+    let candidate = format!("lib.{run}.so");
+    let other = (0..100)
+        .map(|i| marker(&format!("other{i}")))
+        .find(|o| !gram_collides(&format!("{}/{o}", dir.path().display()), &gram))
+        .expect("a name without a colliding window");
+    let query = format!(
+        r#"file where event.type == "creation" and file.name like~ "*.{}.*""#,
+        run.to_ascii_uppercase()
+    );
+    let Some((_rules, mut sensor)) = start_with_query(&query, &[]) else {
+        return;
+    };
+    let names = create_pair(&mut sensor, dir.path(), &other, &candidate);
+    assert_eq!(
+        names.as_slice(),
+        std::slice::from_ref(&candidate),
+        "only the candidate crosses"
+    );
+    let summary = sensor.stop().expect("summary");
+    assert!(
+        prefilter_count(&summary, "creation", "filtered") >= 1,
+        "{summary}"
+    );
+    assert_eq!(summary["lost_file"], 0);
+}
+
 /// `--file-prefilter off`: every file event crosses, and is counted as
 /// passed without a check.
 #[test]
