@@ -109,9 +109,6 @@ LABEL org.opencontainers.image.title="sensor" \
       org.opencontainers.image.licenses="Apache-2.0"
 
 COPY --from=sensor /out/sensor /usr/local/bin/sensor
-# The seed rule, so the image works stand-alone; Kubernetes mounts the
-# sensor-rules ConfigMap over this directory.
-COPY rules/persistence_suspicious_webserver_child_process_execution.toml /etc/sensor/rules/
 
 # Metrics, /healthz and /readyz when run with --metrics-addr 0.0.0.0:9100.
 EXPOSE 9100
@@ -123,4 +120,6 @@ EXPOSE 9100
 # itself needs no root uid: under systemd it runs with
 # AmbientCapabilities only (deploy/systemd/sensor.service).
 ENTRYPOINT ["/usr/local/bin/sensor"]
-CMD ["run", "--rules", "/etc/sensor/rules"]
+# Elastic's Defend-for-Containers rules, compiled into the binary; the
+# DaemonSet adds the site's rules from the sensor-rules ConfigMap.
+CMD ["run", "--rules", "builtin:d4c"]

@@ -157,8 +157,7 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
 
-    let rules_dir =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/rules/elastic/cloud_defend");
+    let rules_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/defend-for-containers");
     let session = RuleSet::load_paths(
         &[
             "execution_interactive_exec_to_container.toml",

@@ -240,11 +240,9 @@ fn storm(rules: &RuleSet, name: &str, make: &dyn Fn() -> Vec<EcsEvent>) {
 }
 
 fn main() {
-    let dir = std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/rules/elastic/cloud_defend"
-    ));
-    let rules = RuleSet::load_paths(&[dir.to_path_buf()]).unwrap().ruleset;
+    let rules = RuleSet::load_paths(&["builtin:d4c".into()])
+        .unwrap()
+        .ruleset;
     assert_eq!(rules.sequences().len(), 5);
     let n = 100_000u64;
     // `ls -l` from bash in a container, 10 µs apart: no step matches, but

@@ -198,7 +198,7 @@ proptest! {
 
     #[test]
     fn parser_never_panics_on_mutated_seed(pos in 0usize..13_000, len in 0usize..20, ins in "\\PC{0,5}") {
-        let seed = sensor::rules::EMBEDDED_DEFAULT_TOML;
+        let seed = sensor::rules::builtin::seed_text();
         let q = seed.split("'''").nth(1).unwrap_or("");
         let mut s: String = q.chars().take(pos).collect();
         s.push_str(&ins);

@@ -532,11 +532,9 @@ fn replay_writes_kibana_shaped_sequence_alerts_in_time_order() {
 
 #[test]
 fn d4c_sequence_rules_load_and_fire_on_their_chains() {
-    let dir = std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/rules/elastic/cloud_defend"
-    ));
-    let rules = RuleSet::load_paths(&[dir.to_path_buf()]).unwrap().ruleset;
+    let rules = RuleSet::load_paths(&["builtin:d4c".into()])
+        .unwrap()
+        .ruleset;
     assert_eq!(rules.sequences().len(), 5);
     let proc_ev = |id: &str, ms: i64, name: &str, args: &[&str], action: &str| {
         json!({"@timestamp": ms, "event": {"id": id, "category": ["process"], "type": ["start"], "action": action},

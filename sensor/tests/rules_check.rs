@@ -7,20 +7,12 @@ use std::path::{Path, PathBuf};
 use sensor::rules::sources::Availability;
 use sensor::rules::{check_paths, check_paths_with, RuleErrorKind, RuleSet};
 
-/// Elastic's Defend-for-Containers rules (the seed rule among them), from
-/// the snapshot beside the repository: they are under the Elastic License
-/// and not copied into it (see NOTICE).
+mod support;
+
+/// Elastic's Defend-for-Containers rules (the seed rule among them): the
+/// built-in pack.
 fn rule_dirs() -> Vec<PathBuf> {
-    let shared = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/rules/elastic/cloud_defend"
-    ));
-    assert!(
-        shared.is_dir(),
-        "{} is missing: these tests need Elastic's rules in ../shared beside the workspace",
-        shared.display()
-    );
-    vec![shared.to_path_buf()]
+    vec![PathBuf::from("builtin:d4c")]
 }
 
 #[test]
@@ -153,7 +145,7 @@ fn embedded_default_is_the_seed_rule() {
     assert_eq!(m.rule_id, "497a7091-0ebd-44d7-88c4-367ab4d4d852");
     assert_eq!(m.severity, "high");
     assert_eq!(m.risk_score, 73);
-    assert_eq!(m.threat.len(), 3);
+    assert_eq!(m.threat.len(), 5);
     assert_eq!(m.threat[0].technique[0].subtechnique[0].id, "T1505.003");
     assert_eq!(m.timestamp_override.as_deref(), Some("event.ingested"));
 }
@@ -342,20 +334,15 @@ fn one_bad_file_never_stops_the_others() {
     );
 }
 
-/// Elastic's detection-rules catalogue (`../shared/rules/elastic` beside the
-/// checkout): every EQL rule is evaluated (sequences included) except
-/// `sample`; what remains unsupported is kuery / esql and those.
+/// Elastic's detection-rules catalogues (named by `SENSOR_ELASTIC_RULES`)
+/// and the built-in Defend-for-Containers pack: every EQL rule is evaluated
+/// (sequences included) except `sample`; what remains unsupported is kuery
+/// / esql and those.
 #[test]
 fn elastic_catalogue_has_no_eql_rule_refused_for_a_language_feature() {
-    let root = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/rules/elastic"
-    ));
-    assert!(
-        root.is_dir(),
-        "{} is missing: this test needs Elastic's detection rules (rules/linux, rules/cross-platform, rules/integrations/cloud_defend) in ../shared/rules/elastic beside the workspace",
-        root.display()
-    );
+    let Some(root) = support::elastic_catalogue() else {
+        return;
+    };
     for (dir, want) in [
         (
             "linux",
@@ -366,7 +353,7 @@ fn elastic_catalogue_has_no_eql_rule_refused_for_a_language_feature() {
             "128 files: 51 supported (43 single-event rules that can fire here, 8 sequences), 77 unsupported, 0 malformed",
         ),
         (
-            "cloud_defend",
+            "builtin:d4c",
             "49 files: 48 supported (43 single-event rules that can fire here, 5 sequences), 1 unsupported, 0 malformed",
         ),
     ] {
@@ -374,7 +361,12 @@ fn elastic_catalogue_has_no_eql_rule_refused_for_a_language_feature() {
         let files = Availability {
             file_events: Ok("test".into()),
         };
-        let ok = check_paths_with(&[root.join(dir)], &files, &mut out).unwrap();
+        let path = if dir.starts_with("builtin:") {
+            PathBuf::from(dir)
+        } else {
+            root.join(dir)
+        };
+        let ok = check_paths_with(&[path], &files, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(ok, "{dir}: {text}");
         for line in text.lines().filter(|l| l.contains("\tunsupported: ")) {
@@ -449,4 +441,40 @@ fn oversized_lists_and_files_are_refused_per_file() {
         msg(&over)
     );
     assert!(msg(&huge).contains("larger than 4 MiB"), "{}", msg(&huge));
+}
+
+/// The built-in pack is Elastic's files unchanged: byte for byte what the
+/// catalogue directory holds (`cloud_defend/`, or a detection-rules
+/// checkout's `integrations/cloud_defend/`), and no file more or less.
+#[test]
+fn builtin_pack_is_the_catalogues_files_unchanged() {
+    let Some(root) = support::elastic_catalogue() else {
+        return;
+    };
+    let Some(upstream) = ["cloud_defend", "integrations/cloud_defend"]
+        .iter()
+        .map(|d| root.join(d))
+        .find(|d| d.is_dir())
+    else {
+        panic!("{} has no cloud_defend/ directory", root.display());
+    };
+    let mut names: Vec<String> = std::fs::read_dir(&upstream)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    names.sort();
+    let pack = sensor::rules::builtin::pack_named(Path::new("builtin:d4c"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        pack.iter().map(|f| f.name).collect::<Vec<_>>(),
+        names,
+        "the pack's files vs {}",
+        upstream.display()
+    );
+    for f in &pack {
+        let want = std::fs::read_to_string(upstream.join(f.name)).unwrap();
+        assert!(f.text == want, "{} differs from upstream", f.name);
+    }
 }

@@ -1,5 +1,5 @@
 //! Golden corpus for the seed rule
-//! (`rules/persistence_suspicious_webserver_child_process_execution.toml`).
+//! (`rules/defend-for-containers/persistence_suspicious_webserver_child_process_execution.toml`).
 //!
 //! Every line of `tests/golden/*.jsonl` is a hand-labelled ECS event:
 //! `{"id", "expect", "why", "event"}`. Labels were decided from the rule text

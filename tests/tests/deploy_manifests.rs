@@ -32,7 +32,6 @@ fn skip_or_fail(why: &str) {
     eprintln!("skipping: {why}");
 }
 
-const SEED_RULE: &str = "persistence_suspicious_webserver_child_process_execution.toml";
 /// What the sensor needs and nothing else (sensor/src/service/privileges.rs).
 const CAPABILITIES: [&str; 6] = [
     "BPF",
@@ -204,33 +203,15 @@ fn kustomization_lists_every_manifest() {
 }
 
 #[test]
-fn rules_configmap_embeds_the_repository_rules_verbatim() {
+fn rules_configmap_holds_only_site_rules_beside_the_builtin_pack() {
     let docs = yaml_docs(&base().join("configmap.yaml"));
     let rules = find(&docs, "ConfigMap", "sensor-rules")["data"]
         .as_object()
         .cloned()
         .unwrap_or_default();
-    assert!(
-        rules.contains_key(SEED_RULE),
-        "the seed rule is not in sensor-rules"
-    );
-    for (key, text) in &rules {
-        let file = root().join("rules").join(key);
-        let want = read(&file);
-        let got = text.as_str().unwrap_or_default();
-        if got != want {
-            let line = got
-                .lines()
-                .zip(want.lines())
-                .position(|(a, b)| a != b)
-                .map_or_else(|| "length".to_owned(), |i| format!("line {}", i + 1));
-            panic!(
-                "sensor-rules[{key}] differs from {} (first difference: {line}); re-embed it as \
-                 deploy/kubernetes/base/configmap.yaml says",
-                file.display()
-            );
-        }
-    }
+    // The Defend-for-Containers rules come from the binary (`builtin:d4c`):
+    // a copy here would be refused as a duplicate rule_id.
+    assert!(rules.is_empty(), "sensor-rules holds {:?}", rules.keys());
     // The config file is valid TOML and points at the rules' mount.
     let config = find(&docs, "ConfigMap", "sensor-config")["data"]["sensor.toml"]
         .as_str()
@@ -256,7 +237,10 @@ fn rules_configmap_embeds_the_repository_rules_verbatim() {
         output_text(&out)
     );
     let config: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(config["rules"], serde_json::json!(["/etc/sensor/rules"]));
+    assert_eq!(
+        config["rules"],
+        serde_json::json!(["builtin:d4c", "/etc/sensor/rules"])
+    );
     assert_eq!(config["alerts"], "-");
 }
 
@@ -306,11 +290,12 @@ fn daemonset_has_least_privilege_and_what_the_sensor_needs() {
             .any(|w| w == ["--metrics-addr", "0.0.0.0:9100"]),
         "{args:?}"
     );
-    assert!(
-        args.windows(2)
-            .any(|w| w == ["--rules", "/etc/sensor/rules"]),
-        "{args:?}"
-    );
+    let rules: Vec<&str> = args
+        .windows(2)
+        .filter(|w| w[0] == "--rules")
+        .map(|w| w[1])
+        .collect();
+    assert_eq!(rules, ["builtin:d4c", "/etc/sensor/rules"], "{args:?}");
     let node_name = c["env"]
         .as_array()
         .unwrap()
@@ -423,7 +408,8 @@ fn systemd_unit_verifies_and_matches_the_daemonset() {
     }
     assert_eq!(
         value("ExecStart"),
-        "/usr/local/bin/sensor run --rules /etc/sensor/rules --alerts /var/log/sensor/alerts.jsonl \
+        "/usr/local/bin/sensor run --rules builtin:d4c --rules /etc/sensor/rules \
+         --alerts /var/log/sensor/alerts.jsonl \
          --metrics-addr 127.0.0.1:9100"
     );
     assert_eq!(value("LimitMEMLOCK"), "infinity");
@@ -569,10 +555,8 @@ fn dockerfile_builds_with_the_xtask_recipe() {
     assert!(dockerfile.contains("cargo fetch --locked"));
     assert!(dockerfile.contains("cargo xtask build"));
     assert!(dockerfile.contains("COPY --from=sensor /out/sensor /usr/local/bin/sensor"));
-    assert!(dockerfile.contains(&format!("COPY rules/{SEED_RULE} /etc/sensor/rules/")));
-    assert!(root().join("rules").join(SEED_RULE).is_file());
     assert!(dockerfile.contains("ENTRYPOINT [\"/usr/local/bin/sensor\"]"));
-    assert!(dockerfile.contains("CMD [\"run\", \"--rules\", \"/etc/sensor/rules\"]"));
+    assert!(dockerfile.contains("CMD [\"run\", \"--rules\", \"builtin:d4c\"]"));
 
     // The build context keeps what the build reads.
     let ignore = read(&root().join(".dockerignore"));

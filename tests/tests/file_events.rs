@@ -25,10 +25,10 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Elastic's Defend-for-Containers rules, from the snapshot beside the
-/// repository (Elastic License: not copied into it).
+/// Elastic's Defend-for-Containers rules, as the repository carries them
+/// (`rules/defend-for-containers`, the `builtin:d4c` pack's files).
 fn rules_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/rules/elastic/cloud_defend")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/defend-for-containers")
 }
 
 fn start() -> Option<Sensor> {

@@ -204,7 +204,7 @@ fn outputs_refuse_planted_links_and_foreign_files_and_are_created_0600() {
 fn rule_with_query(query: &str) -> String {
     let seed = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../rules/persistence_suspicious_webserver_child_process_execution.toml"
+        "/../rules/defend-for-containers/persistence_suspicious_webserver_child_process_execution.toml"
     ))
     .expect("seed rule");
     let open = "query = '''\n";

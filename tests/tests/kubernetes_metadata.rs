@@ -42,7 +42,7 @@ const MOUNT_PRIVILEGED: &str = "41f7da9e-4e9f-4a81-9b58-40d725d83bc0";
 fn rule_file(name: &str) -> String {
     Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/rules/elastic/cloud_defend"
+        "/../rules/defend-for-containers"
     ))
     .join(name)
     .display()

@@ -383,7 +383,7 @@ fn fatal_conditions_give_one_clear_line_and_a_non_zero_exit() {
     let rule = dir.path().join("bad.toml");
     let seed = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../rules/persistence_suspicious_webserver_child_process_execution.toml"
+        "/../rules/defend-for-containers/persistence_suspicious_webserver_child_process_execution.toml"
     ))
     .expect("seed rule");
     std::fs::write(

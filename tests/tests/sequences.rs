@@ -29,18 +29,9 @@ const CREATE_THEN_EXEC: &str = "b799720e-40d0-4dd6-9c9c-4f193a6ed643";
 /// Kubelet Pod Discovery (`runs=5`, 5 s).
 const KUBELET_DISCOVERY: &str = "f596175f-b8fd-43ac-b9e9-ea2a96bb55d8";
 
-fn d4c_rules() -> String {
-    Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/rules/elastic/cloud_defend"
-    ))
-    .display()
-    .to_string()
-}
-
+/// The sensor with the built-in Defend-for-Containers pack.
 fn start() -> Option<Sensor> {
-    let rules = d4c_rules();
-    start_or_skip(&["--rules", &rules])
+    start_or_skip(&["--rules", "builtin:d4c"])
 }
 
 /// Runs `script` with bash inside a fresh CRI container cgroup: bash waits

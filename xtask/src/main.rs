@@ -12,6 +12,7 @@ mod deploy_check;
 mod engine;
 mod eql_qa;
 mod image;
+mod lint;
 mod setup;
 mod storm;
 mod test_deps;
@@ -41,7 +42,11 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Build, install test dependencies, and run every unit and end-to-end test.
+    /// Enforce the lints: rustfmt, and clippy with warnings denied over the
+    /// host crates and the kernel programs.
+    Lint,
+    /// Lint, build, install test dependencies, and run every unit and
+    /// end-to-end test.
     Test {
         /// Extra arguments passed to `cargo test` (e.g. a test name filter).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -77,6 +82,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Cmd::Setup => setup::ensure(true).map(|_| ()),
         Cmd::Build => build().map(|_| ()),
+        Cmd::Lint => lint::run(),
         Cmd::Run { args } => run(&args),
         Cmd::Test { args } => test(&args),
         Cmd::Engine => engine::ensure().map(|e| println!("{}", e.test_image)),
@@ -183,6 +189,21 @@ fn run(args: &[String]) -> Result<()> {
     run_cmd(&mut cmd)
 }
 
+/// Names Elastic's Linux and cross-platform rule catalogues for the tests
+/// that read them (`sensor/tests/support`): a directory with `linux/` and
+/// `cross-platform/`.
+const CATALOGUE_VAR: &str = "SENSOR_ELASTIC_RULES";
+
+/// The catalogue the tests read: `$SENSOR_ELASTIC_RULES` when set, else
+/// `../shared/rules/elastic` when it is beside the workspace (as on CI).
+fn elastic_catalogue(root: &Path) -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(CATALOGUE_VAR) {
+        return Some(PathBuf::from(dir));
+    }
+    let beside = root.join("../shared/rules/elastic");
+    beside.join("linux").is_dir().then_some(beside)
+}
+
 fn test(args: &[String]) -> Result<()> {
     let bin = build()?;
     test_deps::ensure()?;
@@ -198,6 +219,7 @@ fn test(args: &[String]) -> Result<()> {
         tag: image::DEFAULT_TAG.to_owned(),
     })?;
     let root = workspace_root();
+    let catalogue = elastic_catalogue(&root);
     let mut cmd = Command::new(cargo());
     cmd.current_dir(&root)
         .args([
@@ -212,7 +234,17 @@ fn test(args: &[String]) -> Result<()> {
         .env("SENSOR_EBPF_OBJECT", ebpf_object_path())
         .env("SENSOR_TEST_IMAGE", &engine.test_image)
         .env("SENSOR_IMAGE", &image.tag);
+    if let Some(dir) = &catalogue {
+        cmd.env(CATALOGUE_VAR, dir);
+    }
     run_cmd(&mut cmd)?;
+    if catalogue.is_none() {
+        eprintln!(
+            "xtask: the Elastic catalogue tests did not run: set {CATALOGUE_VAR} to the rules/ \
+             directory of a detection-rules checkout (git clone \
+             https://github.com/elastic/detection-rules) to run them"
+        );
+    }
     // Other kernels and cgroup layouts under qemu: Debian 12's 6.1 on every
     // layout plus a boot without BPF LSM (the full matrix: `vm-test`).
     // With CI=true a VM that cannot boot fails the run.

@@ -107,6 +107,24 @@ pub fn ensure(verbose: bool) -> Result<Tools> {
     })
 }
 
+/// Debian's `cargo-clippy` for the kernel programs: the clippy of the same
+/// release as the `rustc-web` that builds them (`rust-web-clippy`),
+/// installed when missing.
+pub fn ensure_bpf_clippy() -> Result<PathBuf> {
+    let path = PathBuf::from("/usr/bin/cargo-clippy");
+    if !path.exists() {
+        say("no clippy for Debian's rustc found; installing rust-web-clippy");
+        Apt::default().install(&["rust-web-clippy"])?;
+    }
+    if !path.exists() {
+        bail!(
+            "{} is missing after installing rust-web-clippy",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
 pub fn say(msg: &str) {
     eprintln!("xtask setup: {msg}");
 }

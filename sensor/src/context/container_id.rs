@@ -8,7 +8,7 @@
 //! talking to every runtime's API. This module is that parser: pure string
 //! work, no I/O, never panics.
 //!
-//! # Shapes recognised (one path segment, innermost match wins)
+//! # Shapes recognised (one path segment, outermost match wins)
 //!
 //! | segment | runtime |
 //! | --- | --- |
@@ -28,8 +28,13 @@
 //! Segments *inside* the container cgroup (a container running systemd
 //! creates `init.scope`, podman creates `container`) are skipped, so any
 //! process in the container's subtree gets the container's id. With nested
-//! containers (docker-in-docker) the innermost id wins, because that is the
-//! container the process actually runs in.
+//! containers (docker-in-docker, or a container that nests a
+//! `docker-<id>.scope` of its own choosing inside its cgroup) the
+//! **outermost** id wins: a process that can write its own cgroup can
+//! create any directory below its container's, so only the outermost
+//! segment is the runtime's word. The one nesting taken from below is a
+//! kubelet running inside a container that is not a pod's (kind, CI jobs):
+//! the containers below its `kubepods` segment are the pods' own.
 //!
 //! Any prefix before the recognised segments is accepted, which covers
 //! non-default cgroup roots (the sensor in a container without a cgroup
@@ -122,15 +127,33 @@ pub struct ContainerInfo {
 /// cgroups that hold no container (the pod-level parent of the sandbox).
 pub fn from_cgroup_path(path: &str) -> Option<ContainerInfo> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    // Innermost container segment wins: walk from the leaf upwards.
-    for (index, segment) in segments.iter().enumerate().rev() {
-        let parent = index.checked_sub(1).and_then(|i| segments.get(i)).copied();
-        let Some(found) = container_segment(segment, parent) else {
-            continue;
-        };
+    let is_kubepods = |s: &&str| s.contains("kubepods");
+    // Outermost container segment wins: walk from the root down. A process
+    // that can write its own cgroup can create any directory *below* its
+    // container's, so a segment nested inside a container never names the
+    // container. One nesting is the host's own: a kubelet running inside a
+    // container that is not itself a pod's (kind, CI jobs), whose pods'
+    // containers sit under a `kubepods` segment below it; there the search
+    // restarts below that `kubepods` segment.
+    let mut start = 0;
+    loop {
+        let (index, found) = segments
+            .iter()
+            .enumerate()
+            .skip(start)
+            .find_map(|(i, segment)| {
+                let parent = i.checked_sub(1).and_then(|p| segments.get(p)).copied();
+                container_segment(segment, parent).map(|f| (i, f))
+            })?;
         let ancestors = segments.get(..index).unwrap_or_default();
-        let under_kubepods = ancestors.iter().any(|s| s.contains("kubepods"))
-            || found.slice.is_some_and(|s| s.contains("kubepods"));
+        let under_kubepods =
+            ancestors.iter().any(is_kubepods) || found.slice.is_some_and(|s| s.contains("kubepods"));
+        if !under_kubepods {
+            if let Some(k) = segments.iter().skip(index + 1).position(is_kubepods) {
+                start = index + 1 + k + 1;
+                continue;
+            }
+        }
         let pod_uid = if under_kubepods {
             found
                 .slice
@@ -145,7 +168,6 @@ pub fn from_cgroup_path(path: &str) -> Option<ContainerInfo> {
             pod_uid,
         });
     }
-    None
 }
 
 /// A container id found in one segment.
@@ -286,7 +308,7 @@ mod tests {
             // docker, systemd and cgroupfs drivers
             (format!("/system.slice/docker-{ID}.scope"), some(ID, Docker, None)),
             (format!("/docker/{ID}"), some(ID, Docker, None)),
-            (format!("/docker/{ID}/docker/{ID2}"), some(ID2, Docker, None)), // dind: innermost
+            (format!("/docker/{ID}/docker/{ID2}"), some(ID, Docker, None)), // dind: outermost
             (format!("/moby/{ID}"), some(ID, Docker, None)),
             (format!("/actions_job/{ID}"), some(ID, Docker, None)),
             (format!("/system.slice/docker-{ID}.scope/init.scope"), some(ID, Docker, None)),
@@ -400,6 +422,39 @@ mod tests {
         for path in negatives {
             assert_eq!(from_cgroup_path(&path), None, "path {path}");
         }
+    }
+
+    /// Issue #21: a container that can write its own cgroup nests a
+    /// `docker-<B>.scope` (or a bare id, or a fake kubepods tree) inside
+    /// it; its processes keep the runtime's own id.
+    #[test]
+    fn a_container_nesting_a_chosen_id_keeps_its_own() {
+        use ContainerRuntime::*;
+        let pod = format!(
+            "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{UID_SYSTEMD}.slice/cri-containerd-{ID}.scope"
+        );
+        for nested in [
+            format!("{pod}/docker-{ID2}.scope"),
+            format!("{pod}/docker/{ID2}"),
+            format!("{pod}/kubepods/besteffort/pod{UID}/{ID2}"),
+            format!("{pod}/system.slice/cri-containerd-{ID2}.scope/init.scope"),
+        ] {
+            assert_eq!(
+                from_cgroup_path(&nested),
+                some(ID, Containerd, Some(UID)),
+                "{nested}"
+            );
+        }
+        assert_eq!(
+            from_cgroup_path(&format!("/system.slice/docker-{ID}.scope/docker-{ID2}.scope")),
+            some(ID, Docker, None)
+        );
+        // A kubelet inside a container that is no pod's (kind, CI jobs):
+        // the pods' containers are below its kubepods segment.
+        assert_eq!(
+            from_cgroup_path(&format!("/docker/{ID2}/kubepods/besteffort/pod{UID}/{ID}")),
+            some(ID, Unknown, Some(UID))
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::fields;
-use super::load::{expand_paths, load_file, LoadOutcome};
+use super::load::{expand_paths, LoadOutcome};
 use super::prefilter::{self, FilePrefilter};
 use super::sources::{self, Availability};
 
@@ -49,7 +49,7 @@ pub fn check_paths_with(
         Err(_) => String::new(),
     };
     for file in &files {
-        let outcome = load_file(file);
+        let outcome = file.load();
         // Fields the rule reads that no event here carries, after the
         // verdict (rules::fields).
         let note = match &outcome {

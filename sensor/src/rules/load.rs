@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::builtin::{self, BuiltinFile};
 use super::model::{RawRule, RuleFile, RuleMeta};
 use super::sequences::Correlation;
 use super::{Rule, SequenceRule, SkippedRule};
@@ -100,10 +101,47 @@ pub enum LoadOutcome {
     Unsupported(SkippedRule),
 }
 
-/// Expands directories (non-recursively, `*.toml`, sorted by name).
-pub(crate) fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, RuleError> {
+/// One rule file to load: on disk, or from a built-in pack.
+#[derive(Debug, Clone)]
+pub(crate) enum RuleInput {
+    /// A file on disk.
+    File(PathBuf),
+    /// A file of a pack compiled into the binary.
+    Builtin(BuiltinFile),
+}
+
+impl RuleInput {
+    /// How the file is named in messages and alerts.
+    pub(crate) fn path(&self) -> PathBuf {
+        match self {
+            RuleInput::File(p) => p.clone(),
+            RuleInput::Builtin(f) => f.path(),
+        }
+    }
+
+    /// Reads (capped) and loads the rule.
+    pub(crate) fn load(&self) -> Result<LoadOutcome, RuleError> {
+        match self {
+            RuleInput::File(p) => load_file(p),
+            RuleInput::Builtin(f) => load_str(f.text, &f.path()),
+        }
+    }
+}
+
+/// Expands the paths given for rules: `builtin:<pack>` into the pack's
+/// files, a directory (non-recursively) into its `*.toml` files sorted by
+/// name, a file into itself.
+pub(crate) fn expand_paths(paths: &[PathBuf]) -> Result<Vec<RuleInput>, RuleError> {
     let mut out = Vec::new();
     for p in paths {
+        match builtin::pack_named(p) {
+            Some(Ok(files)) => {
+                out.extend(files.into_iter().map(RuleInput::Builtin));
+                continue;
+            }
+            Some(Err(name)) => return Err(RuleError::invalid(p, builtin::unknown_pack(&name))),
+            None => {}
+        }
         let meta = std::fs::metadata(p).map_err(|e| RuleError::io(p, &e))?;
         if meta.is_dir() {
             let mut files = Vec::new();
@@ -115,9 +153,9 @@ pub(crate) fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, RuleError>
                 }
             }
             files.sort();
-            out.extend(files);
+            out.extend(files.into_iter().map(RuleInput::File));
         } else {
-            out.push(p.clone());
+            out.push(RuleInput::File(p.clone()));
         }
     }
     Ok(out)

@@ -10,6 +10,7 @@
 //! column and shows the offending line with a caret; it is reported for that
 //! file and never stops the other files from loading.
 
+pub mod builtin;
 mod check;
 pub mod fields;
 mod load;
@@ -27,13 +28,7 @@ pub use model::{Metadata, RuleMeta, Technique, Threat, ThreatRef};
 use crate::eql::{CompiledQuery, Document};
 
 /// File name of the embedded default rule (the seed rule).
-pub const EMBEDDED_DEFAULT_NAME: &str =
-    "persistence_suspicious_webserver_child_process_execution.toml";
-
-/// The seed rule, compiled into the binary so that the sensor works with no
-/// rule files on disk.
-pub const EMBEDDED_DEFAULT_TOML: &str =
-    include_str!("../../../rules/persistence_suspicious_webserver_child_process_execution.toml");
+pub const EMBEDDED_DEFAULT_NAME: &str = builtin::SEED_FILE;
 
 /// A loaded, compiled rule.
 #[derive(Debug, Clone)]
@@ -124,7 +119,7 @@ impl RuleSet {
     /// The embedded seed rule.
     pub fn embedded_default() -> Result<RuleSet, RuleError> {
         let path = Path::new("<embedded>").join(EMBEDDED_DEFAULT_NAME);
-        match load::load_str(EMBEDDED_DEFAULT_TOML, &path)? {
+        match load::load_str(builtin::seed_text(), &path)? {
             LoadOutcome::Supported(mut rule) => {
                 rule.source = None;
                 Ok(RuleSet {
@@ -154,8 +149,9 @@ impl RuleSet {
         let mut sequences: Vec<SequenceRule> = Vec::new();
         let mut skipped = Vec::new();
         let mut errors = Vec::new();
-        for file in load::expand_paths(paths)? {
-            let outcome = match load::load_file(&file) {
+        for input in load::expand_paths(paths)? {
+            let file = input.path();
+            let outcome = match input.load() {
                 Ok(o) => o,
                 Err(e) => {
                     errors.push(e);

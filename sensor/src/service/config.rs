@@ -152,11 +152,16 @@ pub fn resolve(
         .or_else(|| file.rules.clone())
         .unwrap_or_default();
     for r in &rules {
-        if !r.exists() {
+        let problem = match crate::rules::builtin::pack_named(r) {
+            Some(Ok(_)) => None,
+            Some(Err(name)) => Some(crate::rules::builtin::unknown_pack(&name)),
+            None => (!r.exists()).then(|| format!("{} does not exist", r.display())),
+        };
+        if let Some(message) = problem {
             return Err(invalid(
                 "rules",
                 origin(&over.rules, &file.rules, file_path),
-                format!("{} does not exist", r.display()),
+                message,
             ));
         }
     }

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Generate the golden corpus for the seed rule
-(rules/persistence_suspicious_webserver_child_process_execution.toml).
+(rules/defend-for-containers/persistence_suspicious_webserver_child_process_execution.toml).
 
 Every case below carries a label (`expect`) and a one-sentence `why` that was
 decided BY HAND from the rule text and /work/shared/docs/eql-semantics.md.
@@ -367,6 +367,8 @@ JAVA = [
      "com.google.gerrit.pgm.Daemon.run", "exact pattern vs suffixed value"),
     ("solr", "*-Dsolr.solr.home=*", "-Dsolr.solr.home=/var/solr/data",
      "-Dsolr.home=/var/solr/data", "'-Dsolr.home=' does not contain '-Dsolr.solr.home='"),
+    ("jenkins", "*jenkins.war*", "/usr/share/java/jenkins.war",
+     "/usr/share/java/jenkins.jar", "'jenkins.jar' does not contain 'jenkins.war'"),
 ]
 for tag, pat, pos, neg, reason in JAVA:
     T("jv-%s" % tag, "Java branch: parent 'java' has arg '%s' matching like~ \"%s\"." % (pos, pat),
@@ -665,10 +667,10 @@ T("dl-newline-ip", "Lucene '.' matches newline, so '.*' spans the '\\n' before t
 # ---------------------------------------------------------------------------
 # sh: process.name in (shells)
 # ---------------------------------------------------------------------------
-for s in ["bash", "dash", "sh", "tcsh", "csh", "zsh", "ksh", "fish", "busybox"]:
+for s in ["bash", "dash", "sh", "tcsh", "csh", "zsh", "ksh", "fish", "mksh", "busybox"]:
     T("sh-%s" % s, "process.name '%s' is in the shell list; '-c' present; payload matches \"*/etc/passwd*\"." % s, ev(name=s, parent="caddy"))
 for s, why in [("python3", "'python3' is not a listed shell"), ("ash", "'ash' is not listed (busybox ash would be named busybox)"),
-               ("Bash", "`in` is case-sensitive"), ("mksh", "'mksh' is not listed"), ("rbash", "'rbash' is not listed"),
+               ("Bash", "`in` is case-sensitive"), ("MKSH", "`in` is case-sensitive"), ("rbash", "'rbash' is not listed"),
                ("bash ", "`in` is exact; trailing space"), ("/bin/bash", "process.name is compared exactly; the full path is not 'bash'")]:
     F("sh-miss-%s" % s.strip().replace("/", "_"), "Shell check fails: %s." % why,
       ev(args=[s.strip(), "-c", BASE], name=s, parent="caddy"))

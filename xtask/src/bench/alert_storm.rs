@@ -15,8 +15,9 @@ pub(super) const QUERY_CLOSE: &str = "\n'''";
 /// The seed rule (its metadata and ATT&CK mapping, so alert documents have
 /// their real size) with `query` replaced.
 pub(super) fn storm_rule(name: &str, rule_id: &str, query: &str) -> Result<String> {
-    let seed_path = crate::workspace_root()
-        .join("rules/persistence_suspicious_webserver_child_process_execution.toml");
+    let seed_path = crate::workspace_root().join(
+        "rules/defend-for-containers/persistence_suspicious_webserver_child_process_execution.toml",
+    );
     let seed = fs::read_to_string(&seed_path)
         .with_context(|| format!("reading {}", seed_path.display()))?;
     let body = seed.find(QUERY_OPEN).context("seed rule: no query")? + QUERY_OPEN.len();

@@ -450,15 +450,10 @@ fn measure(
 }
 
 pub(super) fn file_storm(args: &BenchArgs, sensor_bin: &Path, work: &TempDir) -> Result<()> {
-    let d4c = crate::workspace_root().join("../shared/rules/elastic/cloud_defend");
-    if !d4c.is_dir() {
-        bail!(
-            "{} is missing: the file storm loads Elastic's Defend for Containers rules from there",
-            d4c.display()
-        );
-    }
+    // The built-in pack's files, as the repository carries them.
+    let d4c = crate::workspace_root().join("rules/defend-for-containers");
     // The D4C rules without the pass-all rule, copied to the bench's
-    // temporary directory (not into the repository).
+    // temporary directory.
     let reducible = work.path.join("d4c-reducible");
     fs::create_dir_all(&reducible)?;
     for entry in fs::read_dir(&d4c)? {

@@ -26,7 +26,7 @@ use super::Layout;
 
 /// Prefix of every result line.
 pub const PREFIX: &str = "VMTEST";
-/// The seed rule's id (rules/persistence_suspicious_webserver_child_process_execution.toml).
+/// The seed rule's id (rules/defend-for-containers/persistence_suspicious_webserver_child_process_execution.toml).
 const WEBSERVER_RULE_ID: &str = "497a7091-0ebd-44d7-88c4-367ab4d4d852";
 const EVENTS: &str = "/tmp/events.json";
 /// The rules the guest's sensor loads: the seed rule and one naming the
@@ -37,7 +37,7 @@ const RULES_DIR: &str = "/tmp/vm-rules";
 /// seed rule's business).
 const FILE_RULE_ID: &str = "00000000-0000-4000-8000-00000000f11e";
 const SEED_RULE: &str =
-    include_str!("../../../rules/persistence_suspicious_webserver_child_process_execution.toml");
+    include_str!("../../../rules/defend-for-containers/persistence_suspicious_webserver_child_process_execution.toml");
 const ALERTS: &str = "/tmp/alerts.json";
 const SENSOR_LOG: &str = "/tmp/sensor.log";
 
