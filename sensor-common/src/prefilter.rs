@@ -52,10 +52,6 @@ const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 pub const TAG_NAME: u8 = b'n';
 /// Hash domain of an extension atom.
 pub const TAG_EXT: u8 = b'e';
-/// Hash domain of a case-insensitive basename atom (ASCII-folded bytes).
-pub const TAG_NAME_FOLD: u8 = b'N';
-/// Hash domain of a case-insensitive extension atom (ASCII-folded bytes).
-pub const TAG_EXT_FOLD: u8 = b'E';
 
 /// ASCII case folding, as Elasticsearch's case-insensitive comparisons
 /// fold (`AutomatonQueries.toCaseInsensitiveChar`: ASCII letters only,
@@ -71,11 +67,25 @@ pub const fn fold(b: u8) -> u8 {
     b | (upper << 5)
 }
 
+/// [`fold`] of each byte of a word at once (SWAR): the kernel folds an
+/// LPM key eight bytes per step. A byte is upper-case ASCII when its top
+/// bit is clear and its low seven bits are in `A`..=`Z`; adding 0x3f
+/// (resp. 0x25) to the low seven bits sets the top bit exactly when they
+/// are at least `A` (resp. above `Z`), with no carry into the next byte.
+#[inline(always)]
+pub const fn fold_word(x: u64) -> u64 {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let b7 = x & LOW7;
+    let ge_a = b7 + 0x3f3f_3f3f_3f3f_3f3f;
+    let gt_z = b7 + 0x2525_2525_2525_2525;
+    let upper = ge_a & !gt_z & !x & HIGH;
+    x | (upper >> 2)
+}
+
 /// `FILE_FILTER_FORMS[op]` bits: which optional key forms `op`'s atoms
 /// use, so a record only pays for the lookups its rules need.
 pub mod forms {
-    /// Case-insensitive basename or extension atoms (`TAG_*_FOLD`).
-    pub const FOLD_NAMES: u32 = 1;
     /// Case-insensitive path, prefix or first-component atoms (LPM keys
     /// with [`super::FOLD_TAG`]).
     pub const FOLD_PATHS: u32 = 2;
@@ -213,13 +223,11 @@ pub fn fill_first_key(tail: &[u8; TAIL_ROOM], start: usize, op: u32, key: &mut [
 }
 
 /// The hashes [`name_hashes`] gives: the basename's and the extension's,
-/// as is and ASCII-folded (`None`: no basename, no extension).
+/// of their ASCII-folded bytes (`None`: no basename, no extension).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NameHashes {
     pub name: Option<u64>,
     pub ext: Option<u64>,
-    pub name_fold: Option<u64>,
-    pub ext_fold: Option<u64>,
 }
 
 /// Where [`name_hashes`] keeps its scan: in memory (a map value in the
@@ -259,8 +267,11 @@ pub fn plain_name(scan: &NameScan, first: u8, second: u8) -> bool {
 
 /// The hashes of the basename (the first component of the walk) and of
 /// its extension (after the last dot; none for a leading dot alone or a
-/// trailing dot, as `file.extension`), in `op`'s domains, as is and
-/// ASCII-folded ([`fold`]). All `None` for an empty path.
+/// trailing dot, as `file.extension`), in `op`'s domains, of their
+/// ASCII-folded bytes ([`fold`]): a name atom is stored folded whether
+/// or not its comparison ignores case, so one hash serves both (a
+/// case-sensitive atom then also passes the name's other cases, never
+/// fewer). `None` for an empty path.
 #[inline(always)]
 pub fn name_hashes<const AT: usize>(
     data: &[u8; DATA_LEN],
@@ -273,8 +284,6 @@ pub fn name_hashes<const AT: usize>(
     }
     let mut name = hash_seed(op, TAG_NAME);
     let mut ext = hash_seed(op, TAG_EXT);
-    let mut name_f = hash_seed(op, TAG_NAME_FOLD);
-    let mut ext_f = hash_seed(op, TAG_EXT_FOLD);
     // SAFETY (all volatile accesses): `scan` is a valid, exclusive
     // reference.
     unsafe {
@@ -289,18 +298,15 @@ pub fn name_hashes<const AT: usize>(
             break;
         }
         let f = fold(b);
-        name = fnv_step(name, b);
-        name_f = fnv_step(name_f, f);
+        name = fnv_step(name, f);
         if b == b'.' {
             unsafe { core::ptr::write_volatile(&mut scan.dot, i as u64) };
             ext = hash_seed(op, TAG_EXT);
-            ext_f = hash_seed(op, TAG_EXT_FOLD);
+        } else if b == b'/' {
+            unsafe { core::ptr::write_volatile(&mut scan.slash, 1) };
+            ext = fnv_step(ext, f);
         } else {
-            if b == b'/' {
-                unsafe { core::ptr::write_volatile(&mut scan.slash, 1) };
-            }
-            ext = fnv_step(ext, b);
-            ext_f = fnv_step(ext_f, f);
+            ext = fnv_step(ext, f);
         }
         i += 1;
         unsafe { core::ptr::write_volatile(&mut scan.n, i as u64) };
@@ -318,9 +324,19 @@ pub fn name_hashes<const AT: usize>(
     NameHashes {
         name: Some(name),
         ext: has_ext.then_some(ext),
-        name_fold: Some(name_f),
-        ext_fold: has_ext.then_some(ext_f),
     }
+}
+
+/// The hash of a name or extension atom's value as the kernel computes it
+/// ([`name_hashes`]: its bytes ASCII-folded), in `op`'s `tag` domain.
+pub const fn name_hash_of(op: u32, tag: u8, bytes: &[u8]) -> u64 {
+    let mut h = hash_seed(op, tag);
+    let mut i = 0;
+    while i < bytes.len() {
+        h = fnv_step(h, fold(bytes[i]));
+        i += 1;
+    }
+    h
 }
 
 // --- gram atoms ---------------------------------------------------------------
@@ -596,6 +612,21 @@ mod tests {
     fn fold_is_ascii_lowercasing() {
         for b in 0..=255u8 {
             assert_eq!(fold(b), b.to_ascii_lowercase(), "{b}");
+        }
+    }
+
+    #[test]
+    fn fold_word_folds_every_byte_as_fold_does() {
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                for fill in [0u8, b'A', b'z', 0xff, 0x5b, 0x40] {
+                    let mut bytes = [fill; 8];
+                    bytes[pos] = b;
+                    let want = bytes.map(fold);
+                    let got = fold_word(u64::from_le_bytes(bytes)).to_le_bytes();
+                    assert_eq!(got, want, "{bytes:?}");
+                }
+            }
         }
     }
 }

@@ -18,11 +18,11 @@ use aya_ebpf::{
 use sensor_common::{
     file_op,
     prefilter::{
-        filename_names_process, fill_first_key, fill_path_key, first_component_at, fold_key, forms,
-        gram_hit, name_hashes, name_shape, op_bit, plain_name, proc_name_hash, proc_window,
-        tail_window, verdict, NameHashes, NameScan, NameShape, COUNTS_LEN, FILTER_ON,
-        GATE_COMPONENT_READ, GATE_KEY, GATE_ON, GRAM_BYTES, KEY_DATA, MAX_ENTRIES, OPS, PROC_READY,
-        PROC_VERDICTS_MAX, PROC_WINDOW, PROC_WINDOW_ROOM, SHAPE_MAX, TAIL, TAIL_ROOM,
+        filename_names_process, fill_first_key, fill_path_key, first_component_at, fold_key,
+        fold_word, forms, gram_hit, name_hashes, name_shape, op_bit, plain_name, proc_name_hash,
+        proc_window, tail_window, verdict, NameHashes, NameScan, NameShape, COUNTS_LEN, FILTER_ON,
+        FOLD_TAG, GATE_COMPONENT_READ, GATE_KEY, GATE_ON, GRAM_BYTES, KEY_DATA, MAX_ENTRIES, OPS,
+        PROC_READY, PROC_VERDICTS_MAX, PROC_WINDOW, PROC_WINDOW_ROOM, SHAPE_MAX, TAIL, TAIL_ROOM,
     },
     ExecRecord, FileRecord, CWD_NAME_MAX, EXEC_FILENAME_TRUNCATED, FILE_NAMES, FILE_NAME_AT,
     FILE_NAME_INCOMPLETE, FILE_OLD_NAME_AT, FILE_OLD_PATH_AT, FILE_OLD_PATH_INCOMPLETE,
@@ -62,11 +62,32 @@ fn forms_of(op: u32) -> u32 {
 #[map]
 static FILE_FILTER_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTS_LEN, 0);
 
-/// This CPU's LPM key and tail window (over what the stack can spare).
+/// This CPU's LPM keys (the path key and the first-component key) and
+/// tail window (over what the stack can spare). The pads put each key's
+/// data at a multiple of 8 bytes, so `fold_key_words` folds it a word at
+/// a time.
 #[repr(C)]
 pub struct KeyScratch {
+    _pad: u32,
     key: Key<[u8; KEY_DATA]>,
+    _pad2: u32,
+    first: Key<[u8; KEY_DATA]>,
     tail: [u8; TAIL_ROOM],
+}
+
+/// `fold_key` of a key whose data is 8-byte aligned (`KeyScratch`), eight
+/// bytes per step: the same bytes (`fold_word` folds each byte as `fold`).
+#[inline(always)]
+fn fold_key_words(data: &mut [u8; KEY_DATA]) {
+    let words = data.as_mut_ptr().cast::<u64>();
+    let mut i = 0;
+    while i < KEY_DATA / 8 {
+        // SAFETY: `data` is 8-byte aligned (`KeyScratch`'s layout) and
+        // holds KEY_DATA / 8 words.
+        unsafe { *words.add(i) = fold_word(*words.add(i)) };
+        i += 1;
+    }
+    data[0] |= FOLD_TAG;
 }
 
 #[map]
@@ -244,7 +265,7 @@ fn matches<const AT: usize, const PLAIN: bool>(
         return None;
     }
     let forms = forms_of(op);
-    if names_hit(&hashes, forms) {
+    if names_hit(&hashes) {
         return Some(true);
     }
     let Some(s) = FILE_FILTER_KEY.get_ptr_mut(0) else {
@@ -280,18 +301,18 @@ fn matches<const AT: usize, const PLAIN: bool>(
     // The first component's leading bytes (`/entrypoint*`), in the same
     // trie under their own key form.
     let start = first_component_at(&s.tail, scan);
-    fill_first_key(&s.tail, start, op, &mut s.key.data);
-    if FILE_FILTER_PATHS.get(&s.key).is_some() {
+    s.first.prefix_len = (KEY_DATA * 8) as u32;
+    fill_first_key(&s.tail, start, op, &mut s.first.data);
+    if FILE_FILTER_PATHS.get(&s.first).is_some() {
         return Some(true);
     }
     if forms & forms::FOLD_PATHS != 0 {
         // The same two keys, ASCII-folded: the case-insensitive entries.
-        fold_key(&mut s.key.data);
-        if FILE_FILTER_PATHS.get(&s.key).is_some() {
+        fold_key_words(&mut s.first.data);
+        if FILE_FILTER_PATHS.get(&s.first).is_some() {
             return Some(true);
         }
-        fill_path_key(&s.tail, op, &mut s.key.data);
-        fold_key(&mut s.key.data);
+        fold_key_words(&mut s.key.data);
         if FILE_FILTER_PATHS.get(&s.key).is_some() {
             return Some(true);
         }
@@ -311,15 +332,12 @@ fn matches<const AT: usize, const PLAIN: bool>(
 }
 
 /// Whether a basename's or an extension's hash (`name_hashes`) is a name
-/// atom (`FILE_FILTER_NAMES`); the folded ones only when `forms` has
-/// case-insensitive name atoms.
+/// atom (`FILE_FILTER_NAMES`).
 #[inline(always)]
-fn names_hit(h: &NameHashes, forms: u32) -> bool {
+fn names_hit(h: &NameHashes) -> bool {
     // SAFETY: map lookups by value; the values are never read.
     let hit = |x: Option<u64>| x.is_some_and(|h| unsafe { FILE_FILTER_NAMES.get(&h) }.is_some());
-    hit(h.name)
-        || hit(h.ext)
-        || (forms & forms::FOLD_NAMES != 0 && (hit(h.name_fold) || hit(h.ext_fold)))
+    hit(h.name) || hit(h.ext)
 }
 
 /// Whether some rule names processes (and the tables are loaded).
@@ -470,7 +488,7 @@ fn gate_keeps(op: u32, j: &FileRecord, k: &mut Key<[u8; GATE_KEY]>) -> bool {
     let scan = unsafe { &mut *scan };
     let hashes = name_hashes::<0>(&j.data, 1, op, scan);
     let forms = forms_of(op);
-    if names_hit(&hashes, forms) {
+    if names_hit(&hashes) {
         return true;
     }
     k.prefix_len = (GATE_KEY * 8) as u32;

@@ -152,7 +152,7 @@ impl Tables {
         data[..n].copy_from_slice(&leaf[..n]);
         let mut scan = NameScan::default();
         let hashes = name_hashes::<0>(&data, 1, op, &mut scan);
-        if self.names_hit(&hashes, op) {
+        if self.names_hit(&hashes) {
             return true;
         }
         let mut key = [0u8; GATE_KEY];
@@ -171,11 +171,9 @@ impl Tables {
     }
 
     /// The kernel's `names_hit`.
-    fn names_hit(&self, h: &NameHashes, op: u32) -> bool {
+    fn names_hit(&self, h: &NameHashes) -> bool {
         let hit = |x: Option<u64>| x.is_some_and(|h| self.names.contains(&h));
-        hit(h.name)
-            || hit(h.ext)
-            || (self.forms_of(op) & forms::FOLD_NAMES != 0 && (hit(h.name_fold) || hit(h.ext_fold)))
+        hit(h.name) || hit(h.ext)
     }
 
     /// The kernel's `name_keeps`: a name the process passed, relative to
@@ -222,7 +220,7 @@ impl Tables {
         if PLAIN && !plain_name(&scan, data[AT], data[AT + 1]) {
             return None;
         }
-        if self.names_hit(&hashes, op) {
+        if self.names_hit(&hashes) {
             return Some(true);
         }
         let mut tail = [0u8; TAIL_ROOM];

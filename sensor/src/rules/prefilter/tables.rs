@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use sensor_common::prefilter::{
-    forms, gram_bit_of, hash_of, op_bit, proc_fold_hash_of, proc_hash_of, FIRST_TAG, FOLD_TAG,
-    GATE_COMPONENT_MAX, GRAM_BYTES, KEY_DATA, TAG_EXT, TAG_EXT_FOLD, TAG_NAME, TAG_NAME_FOLD,
+    forms, gram_bit_of, name_hash_of, op_bit, proc_fold_hash_of, proc_hash_of, FIRST_TAG, FOLD_TAG,
+    GATE_COMPONENT_MAX, GRAM_BYTES, KEY_DATA, TAG_EXT, TAG_NAME,
 };
 
 use super::atom::Atom;
@@ -80,15 +80,15 @@ impl Tables {
                 self.paths.insert(k);
                 forms::FOLD_PATHS
             }
+            // Names and extensions are hashed folded either way
+            // (`name_hashes`).
             Atom::Name(n) => {
-                let domain = if folded { TAG_NAME_FOLD } else { TAG_NAME };
-                self.names.insert(hash_of(op, domain, n));
-                forms::FOLD_NAMES
+                self.names.insert(name_hash_of(op, TAG_NAME, n));
+                0
             }
             Atom::Ext(e) => {
-                let domain = if folded { TAG_EXT_FOLD } else { TAG_EXT };
-                self.names.insert(hash_of(op, domain, e));
-                forms::FOLD_NAMES
+                self.names.insert(name_hash_of(op, TAG_EXT, e));
+                0
             }
             Atom::Proc(n) => {
                 let h = if folded {
