@@ -352,8 +352,9 @@ pub const fn name_hash_of(op: u32, tag: u8, bytes: &[u8]) -> u64 {
 // and no `/`, so a gram inside a component of the path is a window of the
 // walk. No branch per byte: the bit is or-ed into the verdict.
 
-/// Bits of a gram bitmap.
-pub const GRAM_BITS: usize = 4096;
+/// Bits of a gram bitmap: a path of 80 bytes has about 80 windows, so
+/// with `g` grams loaded about 80·g/32768 of paths pass on a shared bit.
+pub const GRAM_BITS: usize = 32768;
 /// Bytes of a gram bitmap.
 pub const GRAM_BYTES: usize = GRAM_BITS / 8;
 /// Bytes of a gram.
@@ -362,7 +363,7 @@ pub const GRAM_LEN: usize = 4;
 /// The bit of a gram (its four folded bytes, first byte highest).
 #[inline(always)]
 pub const fn gram_bit(w: u32) -> usize {
-    (w.wrapping_mul(0x9e37_79b1) >> 20) as usize & (GRAM_BITS - 1)
+    (w.wrapping_mul(0x9e37_79b1) >> 17) as usize & (GRAM_BITS - 1)
 }
 
 /// The bit of a gram given as bytes (what the agent sets).

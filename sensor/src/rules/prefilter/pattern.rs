@@ -155,18 +155,23 @@ fn escape_tail(b: u8) -> bool {
 
 /// Four bytes of a literal run of `pattern` inside one component: no
 /// wildcard, `/` or backslash, and a first byte that cannot continue an
-/// escape. From the longest run first.
+/// escape. Of those, the one with the most bytes that are not letters
+/// (digits and punctuation are rarer in paths than words are: `em32`
+/// rather than `syst`), then from the longest run.
 pub(super) fn gram_of(pattern: &str) -> Option<[u8; GRAM_LEN]> {
     let mut runs: Vec<&[u8]> = pattern
         .as_bytes()
         .split(|b| matches!(b, b'*' | b'?' | b'/' | b'\\' | 0))
         .collect();
     runs.sort_by_key(|r| std::cmp::Reverse(r.len()));
-    runs.iter().find_map(|r| {
-        r.windows(GRAM_LEN)
-            .find(|w| !escape_tail(w[0]))
-            .and_then(|w| w.try_into().ok())
-    })
+    let rare = |w: &[u8]| w.iter().filter(|b| !b.is_ascii_alphabetic()).count();
+    let mut best: Option<&[u8]> = None;
+    for w in runs.iter().flat_map(|r| r.windows(GRAM_LEN)) {
+        if !escape_tail(w[0]) && best.is_none_or(|b| rare(w) > rare(b)) {
+            best = Some(w);
+        }
+    }
+    best.and_then(|w| w.try_into().ok())
 }
 
 /// The atom of a literal start of a path (or of a directory, whose path
