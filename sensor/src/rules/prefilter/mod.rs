@@ -4,14 +4,21 @@
 //! For every rule (single-event, every step of a sequence including
 //! missing-event and `until` steps, `any where` rules) and every file
 //! operation, [`derive`] computes from the parsed EQL a disjunction of
-//! atoms — an exact path, a directory prefix, a basename, an extension —
-//! such that any event of that operation the rule could match satisfies at
-//! least one; or says why it cannot (`PassAll`). It is conservative:
-//! `not`, case-insensitive comparisons, wildcards in names, functions,
-//! regexes and ranges on file fields all give up; conditions on
+//! atoms ([`Atom`]: an exact path, a directory or first-component prefix,
+//! a basename, an extension, a process name, each possibly up to ASCII
+//! case, or a gram a component contains) such that any event of that
+//! operation the rule could match satisfies at least one; or says why it
+//! cannot (`PassAll`). It is conservative: `not` alone, functions, regexes
+//! and ranges on file fields give up; conditions on
 //! `event.category`/`event.type`/`event.action` decide which operations a
-//! rule can match at all (three-valued, as [`super::sources`] does); other
-//! fields never narrow, but an `and` with one required file atom does.
+//! rule can match at all (three-valued, as [`super::sources`] does), and
+//! so does a positive test of a field no event carries (a sequence
+//! needing such a step never fires); other fields never narrow, but an
+//! `and` with one required atom does.
+//!
+//! Modules: `atom` (what is required), `derive` (conditions), `pattern`
+//! (one field test's values), `tables` (the kernel's maps), `model` (the
+//! kernel's check over them).
 //!
 //! The union over the rules becomes the kernel's maps ([`Tables`]), and
 //! [`Tables::passes`] is a model of exactly what the kernel checks, built
