@@ -597,14 +597,23 @@ fn prefilter_checks_grams_inside_names() {
         skip_or_fail("needs root (eBPF)");
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
     let run = marker("pfgram");
     let candidate = format!("lib.{run}.so");
     let literal = format!(".{run}.");
-    let other = (0..100)
-        .map(|i| marker(&format!("other{i}")))
-        .find(|o| !gram_collides(&format!("{}/{o}", dir.path().display()), &literal))
-        .expect("a name without a colliding window");
+    // A directory and a name (letters only: the run holds this process's
+    // pid and digits) with no window sharing a bit with the run's.
+    let (dir, other) = (0..100)
+        .map(|i: u32| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let letters: String = i
+                .to_string()
+                .bytes()
+                .map(|d| char::from(b'k' + (d - b'0')))
+                .collect();
+            (dir, format!("unrelated{letters}"))
+        })
+        .find(|(dir, o)| !gram_collides(&format!("{}/{o}", dir.path().display()), &literal))
+        .expect("a path without a colliding window");
     let query = format!(
         r#"file where event.type == "creation" and file.name like~ "*.{}.*""#,
         run.to_ascii_uppercase()

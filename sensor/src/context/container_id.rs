@@ -146,8 +146,8 @@ pub fn from_cgroup_path(path: &str) -> Option<ContainerInfo> {
                 container_segment(segment, parent).map(|f| (i, f))
             })?;
         let ancestors = segments.get(..index).unwrap_or_default();
-        let under_kubepods =
-            ancestors.iter().any(is_kubepods) || found.slice.is_some_and(|s| s.contains("kubepods"));
+        let under_kubepods = ancestors.iter().any(is_kubepods)
+            || found.slice.is_some_and(|s| s.contains("kubepods"));
         if !under_kubepods {
             if let Some(k) = segments.iter().skip(index + 1).position(is_kubepods) {
                 start = index + 1 + k + 1;
@@ -446,7 +446,9 @@ mod tests {
             );
         }
         assert_eq!(
-            from_cgroup_path(&format!("/system.slice/docker-{ID}.scope/docker-{ID2}.scope")),
+            from_cgroup_path(&format!(
+                "/system.slice/docker-{ID}.scope/docker-{ID2}.scope"
+            )),
             some(ID, Docker, None)
         );
         // A kubelet inside a container that is no pod's (kind, CI jobs):
