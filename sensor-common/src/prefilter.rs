@@ -53,6 +53,63 @@ pub const TAG_NAME: u8 = b'n';
 /// Hash domain of an extension atom.
 pub const TAG_EXT: u8 = b'e';
 
+/// ASCII case folding, as Elasticsearch's case-insensitive comparisons
+/// fold (`AutomatonQueries.toCaseInsensitiveChar`: ASCII letters only,
+/// every other code point as is) and the agent's evaluator does
+/// (`eq_ignore_ascii_case`): `A`..=`Z` become `a`..=`z`, every other byte
+/// (UTF-8 continuation and lead bytes included) is kept. No branch: one
+/// subtraction, one shift, one or.
+#[inline(always)]
+pub const fn fold(b: u8) -> u8 {
+    // (b - 'A') as u32 < 26 exactly when b is an upper-case ASCII letter;
+    // then (x - 26) wraps and its top bit is set.
+    let upper = ((b.wrapping_sub(b'A') as u32).wrapping_sub(26) >> 31) as u8;
+    b | (upper << 5)
+}
+
+/// [`fold`] of each byte of a word at once (SWAR): the kernel folds an
+/// LPM key eight bytes per step. A byte is upper-case ASCII when its top
+/// bit is clear and its low seven bits are in `A`..=`Z`; adding 0x3f
+/// (resp. 0x25) to the low seven bits sets the top bit exactly when they
+/// are at least `A` (resp. above `Z`), with no carry into the next byte.
+#[inline(always)]
+pub const fn fold_word(x: u64) -> u64 {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let b7 = x & LOW7;
+    let ge_a = b7 + 0x3f3f_3f3f_3f3f_3f3f;
+    let gt_z = b7 + 0x2525_2525_2525_2525;
+    let upper = ge_a & !gt_z & !x & HIGH;
+    x | (upper >> 2)
+}
+
+/// `FILE_FILTER_FORMS[op]` bits: which optional key forms `op`'s atoms
+/// use, so a record only pays for the lookups its rules need.
+pub mod forms {
+    /// Case-insensitive path, prefix or first-component atoms (LPM keys
+    /// with [`super::FOLD_TAG`]).
+    pub const FOLD_PATHS: u32 = 2;
+    /// Gram atoms (`FILE_FILTER_GRAMS[op]`).
+    pub const GRAMS: u32 = 4;
+}
+
+/// The first byte of a case-insensitive LPM key (path, first-component or
+/// gate key): the operation (with [`FIRST_TAG`] for a first-component
+/// key) with this bit, then the key's bytes ASCII-folded.
+pub const FOLD_TAG: u8 = 0x40;
+
+/// Folds an LPM key's data in place (bytes after the first) and marks it
+/// with [`FOLD_TAG`]: the form of the case-insensitive entries.
+#[inline(always)]
+pub fn fold_key<const N: usize>(key: &mut [u8; N]) {
+    key[0] |= FOLD_TAG;
+    let mut j = 1;
+    while j < N {
+        key[j] = fold(key[j]);
+        j += 1;
+    }
+}
+
 /// One FNV-1a step.
 #[inline(always)]
 pub const fn fnv_step(h: u64, b: u8) -> u64 {
@@ -165,6 +222,14 @@ pub fn fill_first_key(tail: &[u8; TAIL_ROOM], start: usize, op: u32, key: &mut [
     }
 }
 
+/// The hashes [`name_hashes`] gives: the basename's and the extension's,
+/// of their ASCII-folded bytes (`None`: no basename, no extension).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NameHashes {
+    pub name: Option<u64>,
+    pub ext: Option<u64>,
+}
+
 /// Where [`name_hashes`] keeps its scan: in memory (a map value in the
 /// kernel), written through volatile stores, so the verifier sees one
 /// state per loop turn instead of one per position of the last dot.
@@ -202,17 +267,20 @@ pub fn plain_name(scan: &NameScan, first: u8, second: u8) -> bool {
 
 /// The hashes of the basename (the first component of the walk) and of
 /// its extension (after the last dot; none for a leading dot alone or a
-/// trailing dot, as `file.extension`), in `op`'s domains. `None` for an
-/// empty path.
+/// trailing dot, as `file.extension`), in `op`'s domains, of their
+/// ASCII-folded bytes ([`fold`]): a name atom is stored folded whether
+/// or not its comparison ignores case, so one hash serves both (a
+/// case-sensitive atom then also passes the name's other cases, never
+/// fewer). `None` for an empty path.
 #[inline(always)]
 pub fn name_hashes<const AT: usize>(
     data: &[u8; DATA_LEN],
     len: usize,
     op: u32,
     scan: &mut NameScan,
-) -> (Option<u64>, Option<u64>) {
+) -> NameHashes {
     if len == 0 {
-        return (None, None);
+        return NameHashes::default();
     }
     let mut name = hash_seed(op, TAG_NAME);
     let mut ext = hash_seed(op, TAG_EXT);
@@ -229,15 +297,16 @@ pub fn name_hashes<const AT: usize>(
         if b == 0 {
             break;
         }
-        name = fnv_step(name, b);
+        let f = fold(b);
+        name = fnv_step(name, f);
         if b == b'.' {
             unsafe { core::ptr::write_volatile(&mut scan.dot, i as u64) };
             ext = hash_seed(op, TAG_EXT);
         } else if b == b'/' {
             unsafe { core::ptr::write_volatile(&mut scan.slash, 1) };
-            ext = fnv_step(ext, b);
+            ext = fnv_step(ext, f);
         } else {
-            ext = fnv_step(ext, b);
+            ext = fnv_step(ext, f);
         }
         i += 1;
         unsafe { core::ptr::write_volatile(&mut scan.n, i as u64) };
@@ -249,10 +318,80 @@ pub fn name_hashes<const AT: usize>(
         )
     };
     if n == 0 {
-        return (None, None);
+        return NameHashes::default();
     }
     let has_ext = dot > 0 && dot + 1 < n;
-    (Some(name), has_ext.then_some(ext))
+    NameHashes {
+        name: Some(name),
+        ext: has_ext.then_some(ext),
+    }
+}
+
+/// The hash of a name or extension atom's value as the kernel computes it
+/// ([`name_hashes`]: its bytes ASCII-folded), in `op`'s `tag` domain.
+pub const fn name_hash_of(op: u32, tag: u8, bytes: &[u8]) -> u64 {
+    let mut h = hash_seed(op, tag);
+    let mut i = 0;
+    while i < bytes.len() {
+        h = fnv_step(h, fold(bytes[i]));
+        i += 1;
+    }
+    h
+}
+
+// --- gram atoms ---------------------------------------------------------------
+//
+// A wildcard inside a name or a path (`*.so.*`, `*.git/hooks/*`,
+// `pam_*.so` when nothing better is left) keeps a literal run the value
+// must contain. The agent picks four bytes of it inside one component (a
+// gram) and sets the gram's bit in the operation's bitmap
+// (`FILE_FILTER_GRAMS[op]`); the kernel slides a four-byte window over the
+// walk (ASCII-folded: case never matters for a gram, which only lets more
+// through) and passes the record when some window's bit is set. A window
+// of a walk spans at most one component plus NULs, and a gram holds no NUL
+// and no `/`, so a gram inside a component of the path is a window of the
+// walk. No branch per byte: the bit is or-ed into the verdict.
+
+/// Bits of a gram bitmap: a path of 80 bytes has about 80 windows, so
+/// with `g` grams loaded about 80·g/32768 of paths pass on a shared bit.
+pub const GRAM_BITS: usize = 32768;
+/// Bytes of a gram bitmap.
+pub const GRAM_BYTES: usize = GRAM_BITS / 8;
+/// Bytes of a gram.
+pub const GRAM_LEN: usize = 4;
+
+/// The bit of a gram (its four folded bytes, first byte highest).
+#[inline(always)]
+pub const fn gram_bit(w: u32) -> usize {
+    (w.wrapping_mul(0x9e37_79b1) >> 17) as usize & (GRAM_BITS - 1)
+}
+
+/// The bit of a gram given as bytes (what the agent sets).
+pub const fn gram_bit_of(g: &[u8; GRAM_LEN]) -> usize {
+    let w = ((fold(g[0]) as u32) << 24)
+        | ((fold(g[1]) as u32) << 16)
+        | ((fold(g[2]) as u32) << 8)
+        | fold(g[3]) as u32;
+    gram_bit(w)
+}
+
+/// Whether some four-byte window of the tail window (the walk's last
+/// [`TAIL`] bytes; the zeros before a shorter walk never make a gram's
+/// window) has its bit set in `bits`. The caller passes a walk longer
+/// than [`TAIL`] without asking: its first components are not in the
+/// window.
+#[inline(always)]
+pub fn gram_hit(tail: &[u8; TAIL_ROOM], bits: &[u8; GRAM_BYTES]) -> bool {
+    let mut w: u32 = 0;
+    let mut hit: u8 = 0;
+    let mut i = 0;
+    while i < TAIL {
+        w = (w << 8) | fold(tail[i]) as u32;
+        let bit = gram_bit(w);
+        hit |= bits[(bit >> 3) & (GRAM_BYTES - 1)] >> (bit & 7);
+        i += 1;
+    }
+    hit & 1 != 0
 }
 
 // --- the first-component gate ------------------------------------------------
@@ -398,9 +537,24 @@ pub const fn op_bit(op: u32) -> u32 {
     1 << (op & 31)
 }
 
+/// Hash domain of a case-insensitive process-name atom (ASCII-folded).
+pub const TAG_PROC_FOLD: u8 = b'P';
+
 /// The hash of a process name (what the agent stores).
 pub const fn proc_hash_of(name: &[u8]) -> u64 {
     hash_of(0, TAG_PROC, name)
+}
+
+/// The hash of a process name compared case-insensitively (its bytes
+/// ASCII-folded, what the agent stores).
+pub const fn proc_fold_hash_of(name: &[u8]) -> u64 {
+    let mut h = hash_seed(0, TAG_PROC_FOLD);
+    let mut i = 0;
+    while i < name.len() {
+        h = fnv_step(h, fold(name[i]));
+        i += 1;
+    }
+    h
 }
 
 /// Whether an execve filename of `len` bytes (`filename` its first bytes)
@@ -426,22 +580,54 @@ pub const fn proc_window(len: usize) -> (usize, usize) {
     (n, PROC_WINDOW - n)
 }
 
-/// The hash of the basename of the filename in `window` (after its last
-/// `/`; the zeros before the filename also restart it): the name's hash
-/// restarts at every `/` or NUL, so no position is tracked.
+/// The hashes of the basename of the filename in `window` (after its last
+/// `/`; the zeros before the filename also restart it), as is and
+/// ASCII-folded: each restarts at every `/` or NUL, so no position is
+/// tracked.
 #[inline(always)]
-pub fn proc_name_hash(window: &[u8; PROC_WINDOW_ROOM]) -> u64 {
+pub fn proc_name_hash(window: &[u8; PROC_WINDOW_ROOM]) -> (u64, u64) {
     let seed = hash_seed(0, TAG_PROC);
+    let seed_f = hash_seed(0, TAG_PROC_FOLD);
     let mut h = seed;
+    let mut hf = seed_f;
     let mut i = 0;
     while i < PROC_WINDOW {
         let b = window[i];
-        h = if b == b'/' || b == 0 {
-            seed
+        if b == b'/' || b == 0 {
+            h = seed;
+            hf = seed_f;
         } else {
-            fnv_step(h, b)
-        };
+            h = fnv_step(h, b);
+            hf = fnv_step(hf, fold(b));
+        }
         i += 1;
     }
-    h
+    (h, hf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fold_is_ascii_lowercasing() {
+        for b in 0..=255u8 {
+            assert_eq!(fold(b), b.to_ascii_lowercase(), "{b}");
+        }
+    }
+
+    #[test]
+    fn fold_word_folds_every_byte_as_fold_does() {
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                for fill in [0u8, b'A', b'z', 0xff, 0x5b, 0x40] {
+                    let mut bytes = [fill; 8];
+                    bytes[pos] = b;
+                    let want = bytes.map(fold);
+                    let got = fold_word(u64::from_le_bytes(bytes)).to_le_bytes();
+                    assert_eq!(got, want, "{bytes:?}");
+                }
+            }
+        }
+    }
 }

@@ -18,11 +18,11 @@ use aya_ebpf::{
 use sensor_common::{
     file_op,
     prefilter::{
-        filename_names_process, fill_first_key, fill_path_key, first_component_at, name_hashes,
-        name_shape, op_bit, plain_name, proc_name_hash, proc_window, tail_window, verdict,
-        NameScan, NameShape, COUNTS_LEN, FILTER_ON, GATE_COMPONENT_READ, GATE_KEY, GATE_ON,
-        KEY_DATA, MAX_ENTRIES, OPS, PROC_READY, PROC_VERDICTS_MAX, PROC_WINDOW, PROC_WINDOW_ROOM,
-        SHAPE_MAX, TAIL, TAIL_ROOM,
+        filename_names_process, fill_first_key, fill_path_key, first_component_at, fold_key,
+        fold_word, forms, gram_hit, name_hashes, name_shape, op_bit, plain_name, proc_name_hash,
+        proc_window, tail_window, verdict, NameHashes, NameScan, NameShape, COUNTS_LEN, FILTER_ON,
+        FOLD_TAG, GATE_COMPONENT_READ, GATE_KEY, GATE_ON, GRAM_BYTES, KEY_DATA, MAX_ENTRIES, OPS,
+        PROC_READY, PROC_VERDICTS_MAX, PROC_WINDOW, PROC_WINDOW_ROOM, SHAPE_MAX, TAIL, TAIL_ROOM,
     },
     ExecRecord, FileRecord, CWD_NAME_MAX, EXEC_FILENAME_TRUNCATED, FILE_NAMES, FILE_NAME_AT,
     FILE_NAME_INCOMPLETE, FILE_OLD_NAME_AT, FILE_OLD_PATH_AT, FILE_OLD_PATH_INCOMPLETE,
@@ -42,15 +42,52 @@ static FILE_FILTER_PATHS: LpmTrie<[u8; KEY_DATA], u8> = LpmTrie::with_max_entrie
 #[map]
 static FILE_FILTER_NAMES: HashMap<u64, u8> = HashMap::with_max_entries(MAX_ENTRIES, 0);
 
+/// Per operation: which optional key forms its atoms use (`forms`); 0
+/// (the default): none, only the plain lookups are made.
+#[map]
+static FILE_FILTER_FORMS: Array<u32> = Array::with_max_entries(OPS, 0);
+
+/// Per operation: the gram bitmap (`gram_bit_of`), looked at when
+/// `FILE_FILTER_FORMS[op]` has `forms::GRAMS`.
+#[map]
+static FILE_FILTER_GRAMS: Array<[u8; GRAM_BYTES]> = Array::with_max_entries(OPS, 0);
+
+/// `op`'s optional key forms (`forms`).
+#[inline(always)]
+fn forms_of(op: u32) -> u32 {
+    FILE_FILTER_FORMS.get(op).copied().unwrap_or(0)
+}
+
 /// Verdicts per operation (`op * verdict::COUNT + verdict`).
 #[map]
 static FILE_FILTER_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTS_LEN, 0);
 
-/// This CPU's LPM key and tail window (over what the stack can spare).
+/// This CPU's LPM keys (the path key and the first-component key) and
+/// tail window (over what the stack can spare). The pads put each key's
+/// data at a multiple of 8 bytes, so `fold_key_words` folds it a word at
+/// a time.
 #[repr(C)]
 pub struct KeyScratch {
+    _pad: u32,
     key: Key<[u8; KEY_DATA]>,
+    _pad2: u32,
+    first: Key<[u8; KEY_DATA]>,
     tail: [u8; TAIL_ROOM],
+}
+
+/// `fold_key` of a key whose data is 8-byte aligned (`KeyScratch`), eight
+/// bytes per step: the same bytes (`fold_word` folds each byte as `fold`).
+#[inline(always)]
+fn fold_key_words(data: &mut [u8; KEY_DATA]) {
+    let words = data.as_mut_ptr().cast::<u64>();
+    let mut i = 0;
+    while i < KEY_DATA / 8 {
+        // SAFETY: `data` is 8-byte aligned (`KeyScratch`'s layout) and
+        // holds KEY_DATA / 8 words.
+        unsafe { *words.add(i) = fold_word(*words.add(i)) };
+        i += 1;
+    }
+    data[0] |= FOLD_TAG;
 }
 
 #[map]
@@ -223,11 +260,12 @@ fn matches<const AT: usize, const PLAIN: bool>(
     };
     // SAFETY: this CPU's slot, valid for the program's duration.
     let scan = unsafe { &mut *scan };
-    let (name, ext) = name_hashes::<AT>(&rec.data, len, op, scan);
+    let hashes = name_hashes::<AT>(&rec.data, len, op, scan);
     if PLAIN && !plain_name(scan, rec.data[AT], rec.data[AT + 1]) {
         return None;
     }
-    if names_hit(name, ext) {
+    let forms = forms_of(op);
+    if names_hit(&hashes) {
         return Some(true);
     }
     let Some(s) = FILE_FILTER_KEY.get_ptr_mut(0) else {
@@ -263,17 +301,43 @@ fn matches<const AT: usize, const PLAIN: bool>(
     // The first component's leading bytes (`/entrypoint*`), in the same
     // trie under their own key form.
     let start = first_component_at(&s.tail, scan);
-    fill_first_key(&s.tail, start, op, &mut s.key.data);
-    Some(FILE_FILTER_PATHS.get(&s.key).is_some())
+    s.first.prefix_len = (KEY_DATA * 8) as u32;
+    fill_first_key(&s.tail, start, op, &mut s.first.data);
+    if FILE_FILTER_PATHS.get(&s.first).is_some() {
+        return Some(true);
+    }
+    if forms & forms::FOLD_PATHS != 0 {
+        // The same two keys, ASCII-folded: the case-insensitive entries.
+        fold_key_words(&mut s.first.data);
+        if FILE_FILTER_PATHS.get(&s.first).is_some() {
+            return Some(true);
+        }
+        fold_key_words(&mut s.key.data);
+        if FILE_FILTER_PATHS.get(&s.key).is_some() {
+            return Some(true);
+        }
+    }
+    if forms & forms::GRAMS != 0 {
+        // A walk longer than the window: its first components are not in
+        // it, pass rather than lose.
+        if len > TAIL {
+            return Some(true);
+        }
+        return Some(match FILE_FILTER_GRAMS.get(op) {
+            Some(bits) => gram_hit(&s.tail, bits),
+            None => true,
+        });
+    }
+    Some(false)
 }
 
 /// Whether a basename's or an extension's hash (`name_hashes`) is a name
 /// atom (`FILE_FILTER_NAMES`).
 #[inline(always)]
-fn names_hit(name: Option<u64>, ext: Option<u64>) -> bool {
+fn names_hit(h: &NameHashes) -> bool {
     // SAFETY: map lookups by value; the values are never read.
-    name.is_some_and(|h| unsafe { FILE_FILTER_NAMES.get(&h) }.is_some())
-        || ext.is_some_and(|h| unsafe { FILE_FILTER_NAMES.get(&h) }.is_some())
+    let hit = |x: Option<u64>| x.is_some_and(|h| unsafe { FILE_FILTER_NAMES.get(&h) }.is_some());
+    hit(h.name) || hit(h.ext)
 }
 
 /// Whether some rule names processes (and the tables are loaded).
@@ -337,9 +401,10 @@ pub fn on_exec(rec: &ExecRecord, sent: bool) {
         let _ = FILE_FILTER_PROC_VERDICT.remove(&tgid);
         return;
     }
-    let h = proc_name_hash(w);
-    // SAFETY: a lookup by value; the value is copied.
-    let mask = unsafe { FILE_FILTER_PROCS.get(&h) }.copied().unwrap_or(0);
+    let (h, hf) = proc_name_hash(w);
+    // SAFETY: lookups by value; the values are copied.
+    let mask = unsafe { FILE_FILTER_PROCS.get(&h) }.copied().unwrap_or(0)
+        | unsafe { FILE_FILTER_PROCS.get(&hf) }.copied().unwrap_or(0);
     if FILE_FILTER_PROC_VERDICT.insert(&tgid, &mask, 0).is_err() {
         let _ = FILE_FILTER_PROC_VERDICT.remove(&tgid);
     }
@@ -421,11 +486,19 @@ fn gate_keeps(op: u32, j: &FileRecord, k: &mut Key<[u8; GATE_KEY]>) -> bool {
     };
     // SAFETY: this CPU's slot, valid for the program's duration.
     let scan = unsafe { &mut *scan };
-    let (name, ext) = name_hashes::<0>(&j.data, 1, op, scan);
-    if names_hit(name, ext) {
+    let hashes = name_hashes::<0>(&j.data, 1, op, scan);
+    let forms = forms_of(op);
+    if names_hit(&hashes) {
         return true;
     }
     k.prefix_len = (GATE_KEY * 8) as u32;
+    if FILE_FILTER_FIRST.get(&*k).is_some() {
+        return true;
+    }
+    if forms & forms::FOLD_PATHS == 0 {
+        return false;
+    }
+    fold_key(&mut k.data);
     FILE_FILTER_FIRST.get(k).is_some()
 }
 

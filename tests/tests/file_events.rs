@@ -527,6 +527,114 @@ fn prefilter_checks_first_component_prefixes() {
     assert_eq!(summary["lost_file"], 0);
 }
 
+/// Case-insensitive atoms (`:` on `file.name`) are checked in the kernel
+/// on ASCII-folded hashes: a file whose name equals the rule's value up
+/// to case crosses, another one is filtered and counted.
+#[test]
+fn prefilter_folds_case_insensitive_names() {
+    if !is_root() {
+        skip_or_fail("needs root (eBPF)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let candidate = marker("pf-fold-candidate");
+    let other = marker("pf-fold-other");
+    let query = format!(
+        r#"file where event.type == "creation" and file.name : "{}""#,
+        candidate.to_ascii_uppercase()
+    );
+    let Some((_rules, mut sensor)) = start_with_query(&query, &[]) else {
+        return;
+    };
+    assert!(
+        sensor.stderr.iter().any(|l| l
+            == "sensor: file prefilter: open: none needed; creation: 1 atoms; deletion: none needed; rename: none needed"),
+        "{:?}",
+        sensor.stderr
+    );
+    let names = create_pair(&mut sensor, dir.path(), &other, &candidate);
+    assert_eq!(
+        names.as_slice(),
+        std::slice::from_ref(&candidate),
+        "only the candidate crosses"
+    );
+    let summary = sensor.stop().expect("summary");
+    assert!(
+        prefilter_count(&summary, "creation", "passed") >= 1,
+        "{summary}"
+    );
+    assert!(
+        prefilter_count(&summary, "creation", "filtered") >= 1,
+        "{summary}"
+    );
+    assert_eq!(summary["lost_file"], 0);
+}
+
+/// Whether some four-byte window of `path` shares a bit of the kernel's
+/// gram bitmap with some four-byte window of `run` (whichever of them the
+/// agent keeps as the gram): a bloom-filter collision would let the path
+/// through (never a loss, but not what a test of filtering wants).
+fn gram_collides(path: &str, run: &str) -> bool {
+    use sensor_common::prefilter::gram_bit_of;
+    let bits = |s: &str| -> Vec<usize> {
+        s.as_bytes()
+            .windows(4)
+            .filter_map(|w| <[u8; 4]>::try_from(w).ok())
+            .map(|w| gram_bit_of(&w))
+            .collect()
+    };
+    let want = bits(run);
+    bits(path).iter().any(|b| want.contains(b))
+}
+
+/// A wildcard inside a name (`*.<marker>.*`, case-insensitive) is checked
+/// in the kernel as a gram (four bytes of its literal run) over the walk:
+/// a file whose name holds the run, in another case, crosses; one that
+/// does not is filtered and counted.
+#[test]
+fn prefilter_checks_grams_inside_names() {
+    if !is_root() {
+        skip_or_fail("needs root (eBPF)");
+        return;
+    }
+    let run = marker("pfgram");
+    let candidate = format!("lib.{run}.so");
+    let literal = format!(".{run}.");
+    // A directory and a name (letters only: the run holds this process's
+    // pid and digits) with no window sharing a bit with the run's.
+    let (dir, other) = (0..100)
+        .map(|i: u32| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let letters: String = i
+                .to_string()
+                .bytes()
+                .map(|d| char::from(b'k' + (d - b'0')))
+                .collect();
+            (dir, format!("unrelated{letters}"))
+        })
+        .find(|(dir, o)| !gram_collides(&format!("{}/{o}", dir.path().display()), &literal))
+        .expect("a path without a colliding window");
+    let query = format!(
+        r#"file where event.type == "creation" and file.name like~ "*.{}.*""#,
+        run.to_ascii_uppercase()
+    );
+    let Some((_rules, mut sensor)) = start_with_query(&query, &[]) else {
+        return;
+    };
+    let names = create_pair(&mut sensor, dir.path(), &other, &candidate);
+    assert_eq!(
+        names.as_slice(),
+        std::slice::from_ref(&candidate),
+        "only the candidate crosses"
+    );
+    let summary = sensor.stop().expect("summary");
+    assert!(
+        prefilter_count(&summary, "creation", "filtered") >= 1,
+        "{summary}"
+    );
+    assert_eq!(summary["lost_file"], 0);
+}
+
 /// `--file-prefilter off`: every file event crosses, and is counted as
 /// passed without a check.
 #[test]

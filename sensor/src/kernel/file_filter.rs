@@ -7,7 +7,7 @@
 use aya::maps::{lpm_trie::Key, Array, HashMap, LpmTrie, MapData, MapError, PerCpuArray};
 use aya::Ebpf;
 use sensor_common::prefilter::{
-    verdict, FILTER_ON, GATE_KEY, GATE_ON, KEY_DATA, MAX_ENTRIES, PROC_NONE, PROC_READY,
+    verdict, FILTER_ON, GATE_KEY, GATE_ON, GRAM_BYTES, KEY_DATA, MAX_ENTRIES, PROC_NONE, PROC_READY,
 };
 
 use crate::rules::prefilter::{Tables, OPS};
@@ -85,6 +85,29 @@ pub fn install(ebpf: &mut Ebpf, tables: &Tables) -> Result<FileFilter, FileFilte
         }
     }
     fill_lpm::<GATE_KEY>(ebpf, "FILE_FILTER_FIRST", "first-component", &tables.first)?;
+    {
+        let map = ebpf
+            .map_mut("FILE_FILTER_GRAMS")
+            .ok_or(FileFilterError::Missing("FILE_FILTER_GRAMS"))?;
+        let mut grams: Array<_, [u8; GRAM_BYTES]> =
+            Array::try_from(map).map_err(map_err("FILE_FILTER_GRAMS"))?;
+        for (op, bits) in &tables.grams {
+            grams
+                .set(*op, **bits, 0)
+                .map_err(map_err("FILE_FILTER_GRAMS"))?;
+        }
+    }
+    {
+        // After the entries they announce, before the operations are on.
+        let map = ebpf
+            .map_mut("FILE_FILTER_FORMS")
+            .ok_or(FileFilterError::Missing("FILE_FILTER_FORMS"))?;
+        let mut forms: Array<_, u32> =
+            Array::try_from(map).map_err(map_err("FILE_FILTER_FORMS"))?;
+        for (op, f) in &tables.forms {
+            forms.set(*op, f, 0).map_err(map_err("FILE_FILTER_FORMS"))?;
+        }
+    }
     {
         // After its entries, before the operations are switched on.
         let map = ebpf

@@ -39,6 +39,8 @@ enum FileConfig {
     Prefilter,
     PrefilterOff,
     Reducible,
+    /// D4C and the `--file-storm-catalogue` rules, prefilter on.
+    Catalogue,
 }
 
 impl FileConfig {
@@ -48,6 +50,7 @@ impl FileConfig {
             FileConfig::Prefilter => "sensor, D4C rules, prefilter on (default)",
             FileConfig::PrefilterOff => "sensor, D4C rules, --file-prefilter off",
             FileConfig::Reducible => "sensor, D4C rules without the chmod rule, prefilter on",
+            FileConfig::Catalogue => "sensor, D4C + --file-storm-catalogue rules, prefilter on",
         }
     }
 }
@@ -394,6 +397,7 @@ fn measure(
     bin: &Path,
     rules: &Path,
     reducible: &Path,
+    catalogue: &[PathBuf],
     dir: &Path,
     workload: &Workload,
 ) -> Result<FileSample> {
@@ -420,6 +424,11 @@ fn measure(
     ];
     if cfg == FileConfig::PrefilterOff {
         args.extend(["--file-prefilter", "off"]);
+    }
+    if cfg == FileConfig::Catalogue {
+        for p in catalogue {
+            args.extend(["--rules", p.to_str().context("catalogue path")?]);
+        }
     }
     let mut sensor = SensorRun::start_with(bin, &args)?;
     nap(Duration::from_millis(500))?;
@@ -489,12 +498,15 @@ pub(super) fn file_storm(args: &BenchArgs, sensor_bin: &Path, work: &TempDir) ->
         }
     };
     let rounds = args.rounds.max(1);
-    let configs = [
+    let mut configs = vec![
         FileConfig::Bare,
         FileConfig::Prefilter,
         FileConfig::PrefilterOff,
         FileConfig::Reducible,
     ];
+    if !args.file_storm_catalogue.is_empty() {
+        configs.push(FileConfig::Catalogue);
+    }
     let what = match &workload {
         Workload::Small { files, relative } => format!(
             "{files} files × (create+write, append, rename, unlink){}",
@@ -519,8 +531,16 @@ pub(super) fn file_storm(args: &BenchArgs, sensor_bin: &Path, work: &TempDir) ->
         let mut order = configs.to_vec();
         order.rotate_left(round % configs.len());
         for cfg in order {
-            let s = measure(cfg, sensor_bin, &d4c, &reducible, &dir, &workload)
-                .with_context(|| format!("file storm: {}", cfg.label()))?;
+            let s = measure(
+                cfg,
+                sensor_bin,
+                &d4c,
+                &reducible,
+                &args.file_storm_catalogue,
+                &dir,
+                &workload,
+            )
+            .with_context(|| format!("file storm: {}", cfg.label()))?;
             say(&format!(
                 "file round {}/{rounds} {:<55} {} ops in {:.2} s{}{}{}",
                 round + 1,

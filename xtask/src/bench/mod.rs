@@ -112,6 +112,11 @@ pub struct BenchArgs {
     /// Run only the file storm (the D4C rules, prefilter on/off).
     #[arg(long)]
     pub file_storm_only: bool,
+    /// File storm: also run the sensor with the D4C rules and these rule
+    /// files or directories (repeatable; e.g. Elastic's `linux` and
+    /// `cross-platform` catalogues), prefilter on.
+    #[arg(long, value_name = "PATH")]
+    pub file_storm_catalogue: Vec<PathBuf>,
     /// Files per file storm (4 file operations each).
     #[arg(long, default_value_t = 20_000)]
     pub files: u64,

@@ -1,0 +1,173 @@
+//! The kernel's maps for a derived prefilter ([`Tables`]): the key forms
+//! of `sensor_common::prefilter`, built from the atoms.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use sensor_common::prefilter::{
+    forms, gram_bit_of, name_hash_of, op_bit, proc_fold_hash_of, proc_hash_of, FIRST_TAG, FOLD_TAG,
+    GATE_COMPONENT_MAX, GRAM_BYTES, KEY_DATA, TAG_EXT, TAG_NAME,
+};
+
+use super::atom::Atom;
+use super::{FilePrefilter, OPS};
+
+/// What the kernel maps hold: the operations checked, the LPM entries
+/// (data bytes; the prefix length is their length), the name and
+/// extension hashes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tables {
+    pub on: BTreeSet<u32>,
+    pub paths: BTreeSet<Vec<u8>>,
+    pub names: HashSet<u64>,
+    /// Process-name hashes → the operations (`op_bit`) whose events they
+    /// pass.
+    pub procs: HashMap<u64, u32>,
+    /// The operations the first-component gate judges (`FILE_FILTER_GATE`).
+    pub gated: BTreeSet<u32>,
+    /// The gate's LPM entries (`FILE_FILTER_FIRST`; the prefix length is
+    /// their length).
+    pub first: BTreeSet<Vec<u8>>,
+    /// Per operation, the optional key forms its atoms use
+    /// (`FILE_FILTER_FORMS`, `forms::*`); absent: none.
+    pub forms: BTreeMap<u32, u32>,
+    /// Per operation with gram atoms, its gram bitmap
+    /// (`FILE_FILTER_GRAMS`).
+    pub grams: BTreeMap<u32, Box<[u8; GRAM_BYTES]>>,
+}
+
+impl FilePrefilter {
+    /// The kernel's maps for this prefilter.
+    pub fn tables(&self) -> Tables {
+        let mut t = Tables::default();
+        for ((op, _), o) in OPS.iter().zip(&self.ops) {
+            let Some(Ok(atoms)) = o else { continue };
+            t.on.insert(*op);
+            if let Some(entries) = gate_entries(*op, atoms) {
+                t.gated.insert(*op);
+                t.first.extend(entries);
+            }
+            for a in atoms {
+                t.add(*op, a);
+            }
+        }
+        t
+    }
+}
+
+impl Tables {
+    fn add(&mut self, op: u32, atom: &Atom) {
+        let (a, folded) = atom.unfolded();
+        let tag = if folded { FOLD_TAG } else { 0 };
+        let form = match a {
+            Atom::Exact(p) => {
+                let mut k = path_entry(op as u8 | tag, p);
+                k.extend_from_slice(&[0, 0]);
+                k.truncate(KEY_DATA);
+                self.paths.insert(k);
+                forms::FOLD_PATHS
+            }
+            Atom::Prefix(p) => {
+                let trimmed = p.strip_suffix(b"/").unwrap_or(p);
+                let mut k = path_entry(op as u8 | tag, trimmed);
+                k.push(0);
+                k.truncate(KEY_DATA);
+                self.paths.insert(k);
+                forms::FOLD_PATHS
+            }
+            Atom::FirstPrefix(p) => {
+                let mut k = vec![op as u8 | FIRST_TAG | tag];
+                k.extend_from_slice(p);
+                self.paths.insert(k);
+                forms::FOLD_PATHS
+            }
+            // Names and extensions are hashed folded either way
+            // (`name_hashes`).
+            Atom::Name(n) => {
+                self.names.insert(name_hash_of(op, TAG_NAME, n));
+                0
+            }
+            Atom::Ext(e) => {
+                self.names.insert(name_hash_of(op, TAG_EXT, e));
+                0
+            }
+            Atom::Proc(n) => {
+                let h = if folded {
+                    proc_fold_hash_of(n)
+                } else {
+                    proc_hash_of(n)
+                };
+                *self.procs.entry(h).or_insert(0) |= op_bit(op);
+                0
+            }
+            Atom::Gram(g) => {
+                let bits = self
+                    .grams
+                    .entry(op)
+                    .or_insert_with(|| Box::new([0; GRAM_BYTES]));
+                let bit = gram_bit_of(g);
+                bits[bit / 8] |= 1 << (bit % 8);
+                *self.forms.entry(op).or_insert(0) |= forms::GRAMS;
+                0
+            }
+            // `unfolded` removed the one level there is.
+            Atom::Folded(_) => 0,
+        };
+        if folded && form != 0 {
+            *self.forms.entry(op).or_insert(0) |= form;
+        }
+    }
+
+    /// `op`'s optional key forms.
+    pub fn forms_of(&self, op: u32) -> u32 {
+        self.forms.get(&op).copied().unwrap_or(0)
+    }
+}
+
+/// The first-component gate's entries for `op` (`FILE_FILTER_FIRST`: the
+/// operation — with `FOLD_TAG` for a case-insensitive atom, whose
+/// component is folded — then an exact first component and its NUL, or
+/// a first-component prefix), one per path atom; `None` when some path
+/// atom does not fix its first component within `GATE_COMPONENT_MAX`
+/// bytes (the prefix `/`: every path) or a gram may lie in any component,
+/// which leaves `op` ungated.
+fn gate_entries(op: u32, atoms: &BTreeSet<Atom>) -> Option<BTreeSet<Vec<u8>>> {
+    let mut out = BTreeSet::new();
+    for atom in atoms {
+        let (a, folded) = atom.unfolded();
+        let (first, exact) = match a {
+            Atom::Exact(p) | Atom::Prefix(p) => {
+                let body = p.strip_prefix(b"/").unwrap_or(p);
+                (body.split(|b| *b == b'/').next().unwrap_or_default(), true)
+            }
+            Atom::FirstPrefix(p) => (p.as_slice(), false),
+            Atom::Gram(_) => return None,
+            Atom::Name(_) | Atom::Ext(_) | Atom::Proc(_) | Atom::Folded(_) => continue,
+        };
+        if first.is_empty() || first.len() > GATE_COMPONENT_MAX || first.contains(&0) {
+            return None;
+        }
+        let mut k = vec![op as u8 | if folded { FOLD_TAG } else { 0 }];
+        k.extend_from_slice(first);
+        if exact {
+            k.push(0);
+        }
+        out.insert(k);
+    }
+    Some(out)
+}
+
+/// The key bytes of a path in the kernel's form (`fill_path_key`): the
+/// key's first byte, then per component outermost first a NUL and the
+/// component's bytes reversed.
+fn path_entry(first: u8, path: &[u8]) -> Vec<u8> {
+    let mut k = vec![first];
+    let body = path.strip_prefix(b"/").unwrap_or(path);
+    if body.is_empty() {
+        return k;
+    }
+    for c in body.split(|b| *b == b'/') {
+        k.push(0);
+        k.extend(c.iter().rev());
+    }
+    k
+}
