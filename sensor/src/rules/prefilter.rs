@@ -22,10 +22,10 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use sensor_common::prefilter::{
-    filename_names_process, fill_first_key, fill_path_key, first_component_at, hash_of,
-    name_hashes, name_shape, op_bit, plain_name, proc_hash_of, proc_name_hash, proc_window,
-    tail_window, NameScan, NameShape, DATA_LEN, FIRST_MAX, FIRST_TAG, GATE_COMPONENT_MAX,
-    GATE_COMPONENT_READ, KEY_DATA, PROC_WINDOW_ROOM, SHAPE_MAX, TAG_EXT, TAG_NAME, TAIL_ROOM,
+    fill_first_key, fill_path_key, first_component_at, hash_of, name_hashes, name_shape, op_bit,
+    plain_name, proc_hash_of, proc_name_hash, proc_window, tail_window, NameScan, NameShape,
+    DATA_LEN, FIRST_MAX, FIRST_TAG, GATE_COMPONENT_MAX, GATE_COMPONENT_READ, KEY_DATA, PROC_WINDOW,
+    PROC_WINDOW_ROOM, SHAPE_MAX, TAG_EXT, TAG_NAME, TAIL_ROOM,
 };
 use sensor_common::{file_op, FILE_NAME_AT, FILE_OLD_PATH_AT, FILE_PATH_MAX};
 
@@ -698,19 +698,15 @@ pub fn walk_form(path: &[u8]) -> Vec<u8> {
 
 impl Tables {
     /// The model of the kernel's exec step (`file_filter::on_exec`): the
-    /// verdict a process gets from its execve `filename` (bytes, as the
-    /// kernel read them; `truncated`: cut): the operations its name
-    /// passes, or `None` (no entry: it passes everything).
-    pub fn proc_verdict(&self, filename: &[u8], truncated: bool) -> Option<u32> {
-        let mut head = [0u8; 8];
-        let n = filename.len().min(8);
-        head[..n].copy_from_slice(&filename[..n]);
-        if !filename_names_process(&head, filename.len(), truncated) {
-            return None;
-        }
+    /// verdict a process gets from its executed file's name (`name`: the
+    /// first component of the kernel's walk of `binprm->file`, `None` when
+    /// the walk did not finish): the operations its name passes, or `None`
+    /// (no entry: it passes everything).
+    pub fn proc_verdict(&self, name: Option<&[u8]>) -> Option<u32> {
+        let name = name.filter(|n| (1..PROC_WINDOW).contains(&n.len()))?;
         let mut w = [0u8; PROC_WINDOW_ROOM];
-        let (n, to) = proc_window(filename.len());
-        w[to..to + n].copy_from_slice(&filename[..n]);
+        let (n, to) = proc_window(name.len());
+        w[to..to + n].copy_from_slice(name);
         Some(self.procs.get(&proc_name_hash(&w)).copied().unwrap_or(0))
     }
 
@@ -1129,24 +1125,23 @@ mod tests {
         let t = FilePrefilter::from_queries([("r", q)]).tables();
         let open = file_op::OPEN_WRITE;
         let walk = walk_form(b"/tmp/x");
-        let pass = |filename: &[u8], truncated| {
-            let v = t.proc_verdict(filename, truncated);
+        // The name is the executed file's (the walk's first component),
+        // whatever the execve filename was.
+        let pass = |name: Option<&[u8]>| {
+            let v = t.proc_verdict(name);
             t.passes_process(open, v, Some(&walk), None, false)
         };
-        assert!(pass(b"/usr/bin/chmod", false));
-        assert!(pass(b"chmod", false));
-        assert!(pass(b"../bin/sh", false));
-        assert!(!pass(b"/usr/bin/cat", false));
-        assert!(!pass(b"/usr/bin/chmod2", false));
-        assert!(!pass(b"/usr/bin/CHMOD", false));
-        assert!(!pass(b"/chmod/cat", false));
-        // Unsure names pass: cut, fd or /proc exec, longer than the window.
-        assert!(pass(b"/usr/bin/cat", true));
-        assert!(pass(b"/dev/fd/3", false));
-        assert!(pass(b"/proc/self/exe", false));
-        assert!(pass(format!("/{}/cat", "a".repeat(300)).as_bytes(), false));
+        assert!(pass(Some(b"chmod")));
+        assert!(pass(Some(b"sh")));
+        assert!(!pass(Some(b"cat")));
+        assert!(!pass(Some(b"chmod2")));
+        assert!(!pass(Some(b"CHMOD")));
+        // Unsure names pass: the walk did not finish, nothing, too long.
+        assert!(pass(None));
+        assert!(pass(Some(b"")));
+        assert!(pass(Some("a".repeat(PROC_WINDOW).as_bytes())));
         // The name counts only for the operations whose rules name it.
-        let v = t.proc_verdict(b"/bin/chmod", false);
+        let v = t.proc_verdict(Some(b"chmod"));
         assert!(!t.passes_process(file_op::DELETE, v, Some(&walk), None, false));
     }
 
