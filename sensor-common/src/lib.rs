@@ -121,9 +121,9 @@ pub const EXEC_PARENT_UNKNOWN: u32 = 1 << 4;
 /// The working directory could not be read, or was deeper or longer than
 /// the capture: `cwd_len` bytes are not the whole path.
 pub const EXEC_CWD_INCOMPLETE: u32 = 1 << 5;
-/// `exe_len` bytes hold the executable's path (`mm->exe_file`) as the
-/// process sees it; set only when the filename alone does not name the file
-/// (relative, `/dev/fd/N`, `/proc/...`).
+/// `exe_len` bytes hold the executed file's path (`mm->exe_file`, which is
+/// `binprm->file` at exec) as the process sees it, innermost component
+/// first; set on every exec whose walk was attempted.
 pub const EXEC_EXE_PRESENT: u32 = 1 << 6;
 /// The executable's path could not be read whole: `exe_len` bytes are not
 /// the whole path.

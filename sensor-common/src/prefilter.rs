@@ -524,10 +524,10 @@ pub const PROC_NONE: u32 = 2;
 pub const TAG_PROC: u8 = b'p';
 /// Capacity of the per-process verdict map (LRU: an evicted process passes).
 pub const PROC_VERDICTS_MAX: u32 = 65536;
-/// Execve filenames this long or longer are not looked at: the process
-/// passes.
+/// The window a process's name (its executed file's name, at most
+/// NAME_MAX = 255 bytes) is hashed in.
 pub const PROC_WINDOW: usize = 256;
-/// The filename window: [`PROC_WINDOW`] bytes, then room for a copy the
+/// The name window: [`PROC_WINDOW`] bytes, then room for a copy the
 /// verifier cannot prove shorter.
 pub const PROC_WINDOW_ROOM: usize = 2 * PROC_WINDOW;
 
@@ -557,33 +557,18 @@ pub const fn proc_fold_hash_of(name: &[u8]) -> u64 {
     h
 }
 
-/// Whether an execve filename of `len` bytes (`filename` its first bytes)
-/// names the process by its basename exactly as the agent does
-/// (`process_table::on_exec`: non-empty, not cut, not `/dev/fd/…` or
-/// `/proc/…`); this errs on the side of "no" (`/dev/f…`), which passes.
-#[inline(always)]
-pub fn filename_names_process(filename: &[u8; 8], len: usize, truncated: bool) -> bool {
-    let f = filename;
-    let dev_f = f[0] == b'/' && f[1] == b'd' && f[2] == b'e' && f[3] == b'v' && f[4] == b'/';
-    let dev_f = dev_f && f[5] == b'f';
-    let proc = f[0] == b'/' && f[1] == b'p' && f[2] == b'r' && f[3] == b'o' && f[4] == b'c';
-    let proc = proc && f[5] == b'/';
-    len > 0 && len < PROC_WINDOW && !truncated && !dev_f && !proc
-}
-
-/// Which bytes of a filename of `len` (< [`PROC_WINDOW`]) bytes go where
-/// in the window: (count, offset in the window). The window is zeroed,
-/// then receives the filename so that it ends at [`PROC_WINDOW`].
+/// Which bytes of a name of `len` (< [`PROC_WINDOW`]) bytes go where in
+/// the window: (count, offset in the window). The window is zeroed, then
+/// receives the name so that it ends at [`PROC_WINDOW`].
 #[inline(always)]
 pub const fn proc_window(len: usize) -> (usize, usize) {
     let n = len & (PROC_WINDOW - 1);
     (n, PROC_WINDOW - n)
 }
 
-/// The hashes of the basename of the filename in `window` (after its last
-/// `/`; the zeros before the filename also restart it), as is and
-/// ASCII-folded: each restarts at every `/` or NUL, so no position is
-/// tracked.
+/// The hashes of the name in `window` (after its last `/` or zero; the
+/// zeros before the name restart it), as is and ASCII-folded: each
+/// restarts at every `/` or NUL, so no position is tracked.
 #[inline(always)]
 pub fn proc_name_hash(window: &[u8; PROC_WINDOW_ROOM]) -> (u64, u64) {
     let seed = hash_seed(0, TAG_PROC);

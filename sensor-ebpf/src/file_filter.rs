@@ -18,15 +18,15 @@ use aya_ebpf::{
 use sensor_common::{
     file_op,
     prefilter::{
-        filename_names_process, fill_first_key, fill_path_key, first_component_at, fold_key,
-        fold_word, forms, gram_hit, name_hashes, name_shape, op_bit, plain_name, proc_name_hash,
-        proc_window, tail_window, verdict, NameHashes, NameScan, NameShape, COUNTS_LEN, FILTER_ON,
-        FOLD_TAG, GATE_COMPONENT_READ, GATE_KEY, GATE_ON, GRAM_BYTES, KEY_DATA, MAX_ENTRIES, OPS,
-        PROC_READY, PROC_VERDICTS_MAX, PROC_WINDOW, PROC_WINDOW_ROOM, SHAPE_MAX, TAIL, TAIL_ROOM,
+        fill_first_key, fill_path_key, first_component_at, fold_key, fold_word, forms, gram_hit,
+        name_hashes, name_shape, op_bit, plain_name, proc_name_hash, proc_window, tail_window,
+        verdict, NameHashes, NameScan, NameShape, COUNTS_LEN, FILTER_ON, FOLD_TAG,
+        GATE_COMPONENT_READ, GATE_KEY, GATE_ON, GRAM_BYTES, KEY_DATA, MAX_ENTRIES, OPS, PROC_READY,
+        PROC_VERDICTS_MAX, PROC_WINDOW, PROC_WINDOW_ROOM, SHAPE_MAX, TAIL, TAIL_ROOM,
     },
-    ExecRecord, FileRecord, CWD_NAME_MAX, EXEC_FILENAME_TRUNCATED, FILE_NAMES, FILE_NAME_AT,
-    FILE_NAME_INCOMPLETE, FILE_OLD_NAME_AT, FILE_OLD_PATH_AT, FILE_OLD_PATH_INCOMPLETE,
-    FILE_PATH_INCOMPLETE, FILE_PATH_MAX,
+    ExecRecord, FileRecord, ARGS_MAX, CWD_MAX, CWD_NAME_MAX, EXEC_EXE_INCOMPLETE, EXEC_EXE_PRESENT,
+    FILENAME_MAX, FILE_NAMES, FILE_NAME_AT, FILE_NAME_INCOMPLETE, FILE_OLD_NAME_AT,
+    FILE_OLD_PATH_AT, FILE_OLD_PATH_INCOMPLETE, FILE_PATH_INCOMPLETE, FILE_PATH_MAX,
 };
 
 /// Per operation: [`FILTER_ON`] to check its records; 0 (the default) to
@@ -358,20 +358,18 @@ fn name_passes(tgid: u32, op: u32) -> bool {
 }
 
 /// At the end of an exec (`sent`: its record reached the ring, so the
-/// agent names the process from the same filename): decides the process's
-/// name verdict from the basename of the execve filename, exactly as the
-/// agent names it. When unsure (filename cut, long, an fd or /proc path,
-/// record lost, names not loaded yet) the entry is removed: the process
-/// passes everything.
+/// agent names the process from the same walk): decides the process's
+/// name verdict from the executed file's name — the first component of the
+/// walk of `binprm->file` (`sensor_exec_exe`), exactly as the agent names
+/// it, whatever name the file was executed by. When unsure (the walk did
+/// not finish, record lost, names not loaded yet) the entry is removed:
+/// the process passes everything.
 #[inline(never)]
 pub fn on_exec(rec: &ExecRecord, sent: bool) {
     let tgid = rec.info.task.tgid;
-    let ready = names_used();
-    let len = rec.info.filename_len as usize;
-    let truncated = rec.info.flags & EXEC_FILENAME_TRUNCATED != 0;
-    let d = &rec.data;
-    let head = [d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]];
-    if !ready || !sent || !filename_names_process(&head, len, truncated) {
+    let flags = rec.info.flags;
+    let walked = flags & EXEC_EXE_PRESENT != 0 && flags & EXEC_EXE_INCOMPLETE == 0;
+    if !names_used() || !sent || !walked || rec.info.exe_len == 0 {
         let _ = FILE_FILTER_PROC_VERDICT.remove(&tgid);
         return;
     }
@@ -381,20 +379,32 @@ pub fn on_exec(rec: &ExecRecord, sent: bool) {
     };
     // SAFETY: this CPU's slot, valid for the program's duration.
     let w = unsafe { &mut *w };
+    // The walk starts after the filename, argv and cwd, innermost (the
+    // file's own name) first, NUL-terminated.
+    let at = (rec.info.filename_len as usize & (FILENAME_MAX - 1))
+        + (rec.info.args_len as usize & (2 * ARGS_MAX - 1))
+        + (rec.info.cwd_len as usize & (CWD_MAX - 1));
+    let leaf = rec.data.as_ptr().wrapping_add(at);
+    // The name's length: a string read stops at its NUL (a name is at most
+    // 255 bytes, NAME_MAX: it fits the window whole).
+    // SAFETY: the destination is PROC_WINDOW of the window's
+    // PROC_WINDOW_ROOM bytes; the source is read by the helper.
+    let n = unsafe {
+        bpf_probe_read_kernel_str(w.as_mut_ptr().cast(), PROC_WINDOW as u32, leaf.cast())
+    };
+    if n <= 1 {
+        let _ = FILE_FILTER_PROC_VERDICT.remove(&tgid);
+        return;
+    }
     *w = [0; PROC_WINDOW_ROOM];
-    // Re-read, so the mask below is not folded into the check above (the
-    // verifier must see the copy's size bounded where it is used).
-    // SAFETY: a plain read of a field of a valid reference.
-    let len = unsafe { core::ptr::read_volatile(&rec.info.filename_len) } as usize;
-    let (n, to) = proc_window(len);
+    let (n, to) = proc_window(n as usize - 1);
     // SAFETY: `to` < PROC_WINDOW (len ≥ 1) and `n` < PROC_WINDOW: inside
-    // the window (PROC_WINDOW_ROOM);
-    // the source is the filename at the start of `rec.data`.
+    // the window (PROC_WINDOW_ROOM); the source is the name just measured.
     let r = unsafe {
         bpf_probe_read_kernel(
             w.as_mut_ptr().add(to & (PROC_WINDOW - 1)).cast(),
             (n & (PROC_WINDOW - 1)) as u32,
-            d.as_ptr().cast(),
+            leaf.cast(),
         )
     };
     if r != 0 {

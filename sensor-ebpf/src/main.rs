@@ -269,13 +269,13 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), Dropped> {
     };
     read_cwd(task, rec, strings);
     rec.info.exe_len = 0;
-    if filename_is_indirect(rec) {
-        rec.info.flags |= EXEC_EXE_PRESENT;
-        // SAFETY: a tail call with this program's own context; it returns
-        // only if the call could not be made (the slot is empty).
-        unsafe { EXEC_TAIL.tail_call(ctx, TAIL_EXE) };
-        rec.info.flags |= EXEC_EXE_INCOMPLETE;
-    }
+    // The executed file names the process, never the filename as passed
+    // (a symlink's own name, `/dev/stdin`, a script's path).
+    rec.info.flags |= EXEC_EXE_PRESENT;
+    // SAFETY: a tail call with this program's own context; it returns
+    // only if the call could not be made (the slot is empty).
+    unsafe { EXEC_TAIL.tail_call(ctx, TAIL_EXE) };
+    rec.info.flags |= EXEC_EXE_INCOMPLETE;
     finish_exec(ctx, rec);
     Ok(())
 }
@@ -329,32 +329,20 @@ fn try_exec_args() -> Result<(), Dropped> {
     Ok(())
 }
 
-/// Whether the execve filename alone fails to name the executed file: a
-/// relative path (its directory is the cwd, which may be unknown), an fd
-/// (`fexecve`, memfd payloads: `/dev/fd/N`, `/proc/self/fd/N`) or a
-/// `/proc` link (`/proc/self/exe` re-execs). Only then is the path walk of
-/// `mm->exe_file` worth its cost.
-fn filename_is_indirect(rec: &ExecRecord) -> bool {
-    let d = &rec.data;
-    if rec.info.filename_len == 0 || d[0] != b'/' {
-        return true;
-    }
-    let dev_fd = d[1] == b'd' && d[2] == b'e' && d[3] == b'v' && d[4] == b'/' && d[5] == b'f';
-    let proc = d[1] == b'p' && d[2] == b'r' && d[3] == b'o' && d[4] == b'c' && d[5] == b'/';
-    dev_fd || proc
-}
-
 #[tracepoint]
 pub fn sensor_exec_exe(ctx: TracePointContext) -> u32 {
     count_drop(&ctx, program_index::EXEC_EXE, try_exec_exe(&ctx));
     0
 }
 
-/// Tail of `sensor_exec` when the filename does not name the file: the
-/// executable's path (`mm->exe_file`, the file the kernel really mapped),
-/// as the process sees it, after the cwd; then [`finish_exec`]. A program
-/// of its own so each path walk is verified once, not once per way the
-/// other can end.
+/// Tail of every `sensor_exec`: the executed file's path, as the process
+/// sees it, after the cwd; then [`finish_exec`]. `mm->exe_file` is, at
+/// this tracepoint, the `binprm->file` the kernel opened and mapped: the
+/// target of any symlink (the filename as passed may be a link under any
+/// name, `/dev/stdin`, `/proc/self/fd/N`), the interpreter of a `#!`
+/// script, `/memfd:name` for a memfd — what Elastic's exec probe reports
+/// (the path of `binprm->file`). A program of its own so each path walk is
+/// verified once, not once per way the other can end.
 fn try_exec_exe(ctx: &TracePointContext) -> Result<(), Dropped> {
     // SAFETY: helper call without arguments.
     let cpu = unsafe { bpf_get_smp_processor_id() };

@@ -133,19 +133,28 @@ fn case(src: &str) -> Case {
     }
 }
 
-/// `process.name` as the agent derives it from an execve filename
-/// (`process_table::on_exec`): the basename's text, or — for an fd or
-/// `/proc` exec — the executable's, which the kernel does not know (here a
-/// name a rule asks for, the worst case).
-fn process_name(filename: &[u8]) -> String {
-    if filename.starts_with(b"/dev/fd/") || filename.starts_with(b"/proc/") {
-        return "chmod".to_owned();
+/// The executed file's name as the kernel's walk of `binprm->file` finds
+/// it (its first component), or `None` for a walk that did not finish —
+/// which the `/dev/fd/` paths of the strategy stand for.
+fn walked_name(executable: &[u8]) -> Option<&[u8]> {
+    if executable.starts_with(b"/dev/fd/") {
+        return None;
     }
-    let base = match filename.iter().rposition(|b| *b == b'/') {
-        Some(i) => &filename[i + 1..],
-        None => filename,
-    };
-    to_text(base).into_owned()
+    Some(match executable.iter().rposition(|b| *b == b'/') {
+        Some(i) => &executable[i + 1..],
+        None => executable,
+    })
+}
+
+/// `process.name` as the agent derives it (`process_table::on_exec`): the
+/// executed file's name; when the kernel's walk did not finish, the name
+/// `/proc/<pid>/exe` gives, which the kernel does not know (here a name a
+/// rule asks for, the worst case).
+fn process_name(executable: &[u8]) -> String {
+    match walked_name(executable) {
+        Some(name) => to_text(name).into_owned(),
+        None => "chmod".to_owned(),
+    }
 }
 
 /// Checks one path (and a rename's old path) over every operation, for a
@@ -171,13 +180,13 @@ fn check(
         for r in rules {
             if r.queries.iter().any(|q| q.matches(&doc)) {
                 prop_assert!(
-                    r.tables.passes_process(op, r.tables.proc_verdict(filename, false), Some(&walk), old, false),
+                    r.tables.passes_process(op, r.tables.proc_verdict(walked_name(filename)), Some(&walk), old, false),
                     "rule {:?} matches op {op} path {path:?} (old {old_path:?}) but its prefilter drops it; tables {:?}",
                     r.src,
                     r.tables
                 );
                 prop_assert!(
-                    all.passes_process(op, all.proc_verdict(filename, false), Some(&walk), old, false),
+                    all.passes_process(op, all.proc_verdict(walked_name(filename)), Some(&walk), old, false),
                     "rule {:?} matches op {op} path {path:?} (old {old_path:?}) but the union's prefilter drops it",
                     r.src
                 );
@@ -294,7 +303,7 @@ fn check_names(
                     prop_assert!(
                         tables.passes_names(
                             op,
-                            tables.proc_verdict(filename, false),
+                            tables.proc_verdict(walked_name(filename)),
                             Some(&dir_walk),
                             Some(&raw(name)),
                             Some(&raw(old_name)),
@@ -567,8 +576,9 @@ fn rule() -> impl Strategy<Value = String> {
     })
 }
 
-/// Execve filenames: names rules ask for (and near misses: case, suffix,
-/// a directory named like one), relative and fd execs, non-UTF-8 bytes.
+/// Executed files' paths: names rules ask for (and near misses: case,
+/// suffix, a directory named like one), walks that did not finish
+/// (`/dev/fd/`), non-UTF-8 bytes.
 fn filename() -> impl Strategy<Value = Vec<u8>> {
     let dir = prop::sample::select(
         &[
@@ -806,7 +816,7 @@ fn d4c_set_filters_by_process_name() {
     let pass = |filename: &[u8]| {
         tables.passes_process(
             file_op::OPEN_WRITE,
-            tables.proc_verdict(filename, false),
+            tables.proc_verdict(walked_name(filename)),
             Some(&walk),
             None,
             false,

@@ -14,6 +14,10 @@
 //! - `SH <script>`: fork, exec `/bin/sh -c <script>`, wait;
 //! - `PAD <n> <bytes> <script>`: as `SH`, with `n` more arguments of
 //!   `bytes` spaces after the script, so argv is `n * bytes` longer;
+//! - `EXEC <path> <script>`: fork, exec `<path> -c <script>` (argv[0] the
+//!   path as given: a symlink's name, say), wait;
+//! - `STDIN <file> <script>`: fork, open `<file>` as stdin, exec
+//!   `/dev/stdin -c <script>`, wait;
 //! - `MEMFD <arg>`: fork, copy `/bin/true` into a memfd named `payload`,
 //!   `fexecve` it with argv `[payload, arg]`, wait;
 //! - `REEXEC <arg>`: fork, exec `/proc/self/exe` with argv
@@ -113,6 +117,27 @@ int main(int argc, char **argv) {
             run(args);
             free(pad);
             free(args);
+        } else if (strncmp(line, "EXEC ", 5) == 0) {
+            char *path = line + 5;
+            char *script = strchr(path, ' ');
+            if (!script) return 6;
+            *script++ = 0;
+            char *args[] = {path, "-c", script, NULL};
+            run(args);
+        } else if (strncmp(line, "STDIN ", 6) == 0) {
+            char *file = line + 6;
+            char *script = strchr(file, ' ');
+            if (!script) return 7;
+            *script++ = 0;
+            pid_t pid = fork();
+            if (pid == 0) {
+                int fd = open(file, O_RDONLY);
+                if (fd < 0 || dup2(fd, 0) < 0) _exit(126);
+                char *args[] = {"/dev/stdin", "-c", script, NULL};
+                execv("/dev/stdin", args);
+                _exit(127);
+            }
+            if (pid > 0) waitpid(pid, NULL, 0);
         } else if (strncmp(line, "MEMFD ", 6) == 0) {
             memfd_true(line + 6);
         } else if (strncmp(line, "CLONE3 ", 7) == 0) {

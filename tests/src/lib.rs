@@ -272,6 +272,14 @@ pub fn get<'a>(v: &'a Value, path: &str) -> &'a Value {
     path.split('.').fold(v, |v, k| &v[k])
 }
 
+/// Whether a `process.name` is a POSIX shell's: `/bin/sh` is named after
+/// the file it leads to (`dash` on Debian, `busybox` on Alpine), as the
+/// kernel executed it.
+pub fn is_shell(name: &Value) -> bool {
+    name.as_str()
+        .is_some_and(|n| ["sh", "dash", "bash", "busybox"].contains(&n))
+}
+
 /// The event's `process.args` as strings.
 pub fn args_of(v: &Value) -> Vec<String> {
     get(v, "process.args")

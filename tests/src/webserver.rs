@@ -50,11 +50,18 @@ pub enum Place {
 }
 
 /// An endpoint that runs `X-Cmd` through `/bin/sh -c`, and the name the
-/// sensor must report as the shell's `process.parent.name`.
+/// sensor must report as the shell's `process.parent.name`: the file the
+/// kernel executed, as Elastic names it (a `#!` script is its
+/// interpreter: `run.cgi` is `dash`, gunicorn `python3.11`).
 #[derive(Debug, Clone, Copy)]
 pub struct Shell {
     pub path: &'static str,
     pub parent_name: &'static str,
+    /// The seed rule matches this parent (by name, and args where the
+    /// rule keys on them). A CGI script or gunicorn, named after their
+    /// interpreter with no argument the rule lists, are not matched — as
+    /// in Elastic, whose exec events name them so.
+    pub seed_rule: bool,
     /// A substring of one of the parent's args that the rule keys on
     /// (for args-based branches), if any.
     pub parent_arg: Option<&'static str>,
@@ -126,16 +133,23 @@ impl Kind {
             Shell {
                 path,
                 parent_name,
+                seed_rule: true,
                 parent_arg,
+            }
+        }
+        const fn unmatched(path: &'static str, parent_name: &'static str) -> Shell {
+            Shell {
+                seed_rule: false,
+                ..sh(path, parent_name, None)
             }
         }
         const NGINX: &[Shell] = &[sh("/shell.php", "php-fpm8.2", None)];
         const APACHE: &[Shell] = &[
             sh("/shell.php", "apache2", None),
-            sh("/cgi-bin/run.cgi", "run.cgi", None),
+            unmatched("/cgi-bin/run.cgi", "dash"),
         ];
-        const GUNICORN: &[Shell] = &[sh("/run", "gunicorn", None)];
-        const FLASK: &[Shell] = &[sh("/run", "python3", Some("/app.py"))];
+        const GUNICORN: &[Shell] = &[unmatched("/run", "python3.11")];
+        const FLASK: &[Shell] = &[sh("/run", "python3.11", Some("/app.py"))];
         const NODE: &[Shell] = &[sh("/run", "node", Some("--port"))];
         const TOMCAT: &[Shell] = &[sh(
             "/shell.jsp",

@@ -667,12 +667,12 @@ fn prefilter_off_passes_every_file_event() {
 }
 
 /// With the whole D4C set, the chmod rule's file branch reduces to process
-/// names, decided in the kernel at exec: a file written by a process named
-/// `chmod` (a script: the name is the execve filename's basename, as the
-/// rule sees it) with `+x` crosses and alerts as a file event, while the
-/// same write by a process named otherwise is filtered in the kernel
-/// (never in `--events`, counted). Both are opens for writing of files
-/// under /tmp (creations there are candidates of other rules).
+/// names, decided in the kernel at exec from the executed file's name: a
+/// file written by a process named `chmod` (a copy of the shell under that
+/// name, running a script) with `+x` crosses and alerts as a file event,
+/// while the same write by a process named otherwise is filtered in the
+/// kernel (never in `--events`, counted). Both are opens for writing of
+/// files under /tmp (creations there are candidates of other rules).
 #[test]
 fn process_name_atoms_pass_chmod_and_filter_other_writers() {
     let Some(mut sensor) = start() else { return };
@@ -686,17 +686,13 @@ fn process_name_atoms_pass_chmod_and_filter_other_writers() {
     );
     let bin = tempfile::tempdir().expect("tempdir");
     // Appends (opens for writing): no D4C file atom names a file under
-    // /tmp opened for writing, so only the process name can pass it.
-    let script = "#!/bin/sh\necho x >> \"$2\"\n";
+    // /tmp opened for writing, so only the process name can pass it. The
+    // writers are copies of the shell (a script would be named after its
+    // interpreter) running one script: `<copy> append +x <file>`.
+    let append = bin.path().join("append");
+    std::fs::write(&append, "echo x >> \"$2\"\n").expect("script");
     for name in ["chmod", "writer"] {
-        let p = bin.path().join(name);
-        std::fs::write(&p, script).expect("script");
-        let status = Command::new("/bin/chmod")
-            .arg("755")
-            .arg(&p)
-            .status()
-            .expect("chmod");
-        assert!(status.success());
+        std::fs::copy("/bin/sh", bin.path().join(name)).expect("copy the shell");
     }
     let other = marker("written-by-writer");
     let mine = marker("written-by-chmod");
@@ -704,9 +700,10 @@ fn process_name_atoms_pass_chmod_and_filter_other_writers() {
         &mut sensor,
         &format!(": > $T/{other}; : > $T/{mine}"),
         &format!(
-            "{w} +x $T/{other}; {c} +x $T/{mine}",
+            "{w} {a} +x $T/{other}; {c} {a} +x $T/{mine}",
             w = bin.path().join("writer").display(),
             c = bin.path().join("chmod").display(),
+            a = append.display(),
         ),
     );
     let file_alerts: Vec<&Value> = alerts

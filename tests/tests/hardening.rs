@@ -43,7 +43,7 @@ fn shell_event(sensor: &mut Sensor, m: &str) -> Value {
     let ev = sensor
         .wait_event(WAIT, |v| {
             get(v, "event.action") == "exec"
-                && get(v, "process.name") == "sh"
+                && tests::is_shell(get(v, "process.name"))
                 && args_of(v).iter().any(|a| a.contains(m))
         })
         .unwrap_or_else(|e| panic!("no exec event for the shell running {m}: {e:#}"));

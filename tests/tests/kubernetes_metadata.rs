@@ -110,7 +110,7 @@ fn exec_until(
         assert!(out.status.success(), "exec failed: {out:?}");
         let event = sensor
             .wait_event(WAIT, |e| {
-                has_marker(e, &m) && get(e, "process.name") == "sh"
+                has_marker(e, &m) && tests::is_shell(get(e, "process.name"))
             })
             .expect("the sensor reports the exec");
         assert_eq!(get(&event, "container.id"), id, "{event}");

@@ -29,12 +29,20 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// `/bin/true` as the kernel resolves it (`/usr/bin/true` on a merged-/usr
+/// system): the executable its exec events name.
+fn true_path() -> String {
+    std::fs::canonicalize("/bin/true")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// The exec event of `/bin/true` run with `m` as its first argument.
 fn true_event(sensor: &mut Sensor, m: &str) -> Value {
     sensor
         .wait_event(WAIT, |v| {
             get(v, "event.action") == "exec"
-                && get(v, "process.executable") == "/bin/true"
+                && get(v, "process.executable") == true_path().as_str()
                 && args_of(v).get(1).is_some_and(|a| a == m)
         })
         .unwrap_or_else(|e| panic!("no exec event of /bin/true {m}: {e:#}"))

@@ -218,7 +218,13 @@ fn payload_piped_to_shell_fires_once_with_its_steps() {
     if blocks.is_empty() {
         return;
     }
-    assert_eq!(names(&blocks), ["exec:curl", "exec:sh"]);
+    let names = names(&blocks);
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(names[0], "exec:curl");
+    assert!(
+        tests::is_shell(&serde_json::json!(names[1].trim_start_matches("exec:"))),
+        "{names:?}"
+    );
     assert_eq!(
         get(&blocks[0], "process.parent.entity_id"),
         get(&blocks[1], "process.parent.entity_id")
@@ -231,7 +237,7 @@ fn the_same_steps_past_maxspan_give_nothing() {
         PIPE_TO_SHELL,
         "seqslow",
         "curl -s -m 1 http://127.0.0.1:4444/{m}; sleep 2; sh -c 'true {m}'",
-        |e| get(e, "process.name") == "sh",
+        |e| tests::is_shell(get(e, "process.name")),
     );
 }
 
@@ -246,7 +252,13 @@ fn decoded_payload_piped_to_interpreter_fires_once_with_its_steps() {
     if blocks.is_empty() {
         return;
     }
-    assert_eq!(names(&blocks), ["exec:base64", "exec:sh"]);
+    let names = names(&blocks);
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(names[0], "exec:base64");
+    assert!(
+        tests::is_shell(&serde_json::json!(names[1].trim_start_matches("exec:"))),
+        "{names:?}"
+    );
     assert_eq!(
         get(&blocks[0], "process.parent.entity_id"),
         get(&blocks[1], "process.parent.entity_id")
@@ -259,13 +271,15 @@ fn decoded_payload_past_maxspan_gives_nothing() {
         DECODED_TO_INTERPRETER,
         "seqb64slow",
         "echo dHJ1ZQo= > $T/{m}; base64 -d $T/{m} > $T/{m}.out; sleep 4; sh -s {m} < $T/{m}.out",
-        |e| get(e, "process.name") == "sh",
+        |e| tests::is_shell(get(e, "process.name")),
     );
 }
 
 /// The cradle: curl writes a tool to /tmp (`file://`, no network), the
-/// shell runs it, and something other than `rm` deletes it.
-const CRADLE_CHAIN: &str = "printf '#!/bin/sh\\ntrue\\n' > $T/src-{m}; \
+/// shell runs it, and something other than `rm` deletes it. The tool is a
+/// program (a copy of `true`): a script would be named after, and its
+/// `process.executable` be, its interpreter.
+const CRADLE_CHAIN: &str = "cp /bin/true $T/src-{m}; \
      curl -s -o $T/{m} file://$T/src-{m}; chmod +x $T/{m}; $T/{m}; {pause} unlink $T/{m}";
 
 #[test]
@@ -301,7 +315,7 @@ fn file_creation_then_execution_fires_once_with_its_steps() {
     let blocks = fires_once(
         CREATE_THEN_EXEC,
         "seqmkexec",
-        "printf '#!/bin/sh\\ntrue\\n' > $T/{m}; chmod +x $T/{m}; $T/{m}",
+        "cp /bin/true $T/{m}; chmod +x $T/{m}; $T/{m}",
     );
     if blocks.is_empty() {
         return;
@@ -319,7 +333,7 @@ fn file_creation_then_execution_past_maxspan_gives_nothing() {
     gives_nothing(
         CREATE_THEN_EXEC,
         "seqmkexecslow",
-        "printf '#!/bin/sh\\ntrue\\n' > $T/{m}; chmod +x $T/{m}; sleep 4; $T/{m}",
+        "cp /bin/true $T/{m}; chmod +x $T/{m}; sleep 4; $T/{m}",
         |e| {
             get(e, "event.action") == "exec"
                 && get(e, "process.name")

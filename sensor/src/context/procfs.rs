@@ -209,7 +209,7 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Result<ProcSnapshot, ProcScan
         (stat.comm.to_vec(), Some(false))
     } else {
         (
-            process_name(&dir, &raw_args, exe.as_deref()),
+            process_name(exe.as_deref()),
             interactive_from_proc(&dir, stat.tty_nr),
         )
     };
@@ -279,122 +279,15 @@ pub fn pidfs_ino(pid: u32) -> Option<u64> {
     Some(rustix::fs::fstat(&fd).ok()?.st_ino)
 }
 
-/// ECS `process.name` from what `/proc` offers, never from `comm` (which
-/// the process sets itself with `prctl(PR_SET_NAME)`) nor from argv alone
-/// (which it can overwrite): the live exec path reports the basename of the
-/// execve filename, and for a process that started before the sensor the
-/// kernel keeps only the file it mapped (`/proc/<pid>/exe`). So:
-/// 1. a script (the kernel made argv `[interpreter, (shebang arg,) script,
-///    …]`) is named after the script when that is proven: the script file,
-///    opened inside the process's root, starts with `#!` naming exactly
-///    `argv[0]` (and the shebang argument), and that interpreter is the very
-///    file `/proc/<pid>/exe` is (same device and inode);
-/// 2. anything else is named after `/proc/<pid>/exe`.
-///
-/// A binary started through a symlink under another name (`python3` →
-/// `python3.11`) is named after the file here and after the link on the
-/// live path; both match the rules' `python*`-style patterns.
-pub fn process_name(dir: &Path, args: &[&[u8]], exe: Option<&[u8]>) -> Vec<u8> {
-    let Some(exe) = exe else {
-        return Vec::new();
-    };
-    let exe_base = basename(exe);
-    let argv0_is_exe = args.first().is_some_and(|a| basename(a) == exe_base);
-    if !argv0_is_exe && args.len() >= 2 {
-        if let Some(script) = proven_script(dir, args) {
-            return basename(script).to_vec();
-        }
-    }
-    exe_base.to_vec()
-}
-
-/// Bytes of a script the kernel reads for its `#!` line (BINPRM_BUF_SIZE).
-const SHEBANG_MAX: usize = 256;
-
-/// The script argument of a shebang exec, when the files prove it (see
-/// [`process_name`]).
-fn proven_script<'a>(dir: &Path, args: &[&'a [u8]]) -> Option<&'a [u8]> {
-    use rustix::fs::{Mode, OFlags, ResolveFlags};
-    let root = rustix::fs::open(
-        dir.join("root"),
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()?;
-    // Inside the process's root, as the kernel resolved them for it; never
-    // blocking on a FIFO or taking a terminal planted under a script's name.
-    let open_in_root = |path: &[u8]| {
-        let path = std::ffi::OsStr::from_bytes(path);
-        rustix::fs::openat2(
-            &root,
-            path,
-            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT,
-        )
-        .ok()
-    };
-    let exe = rustix::fs::stat(dir.join("exe")).ok()?;
-    let interp = *args.first()?;
-    let interp_file = open_in_root(interp)?;
-    let interp_stat = rustix::fs::fstat(&interp_file).ok()?;
-    if (interp_stat.st_dev, interp_stat.st_ino) != (exe.st_dev, exe.st_ino) {
-        return None;
-    }
-    for (at, expect_arg) in [(1usize, None), (2, args.get(1).copied())] {
-        let Some(&script) = args.get(at) else {
-            break;
-        };
-        let path = if script.starts_with(b"/") {
-            script.to_vec()
-        } else {
-            let cwd = read_link_bytes(&dir.join("cwd"))?;
-            let mut p = cwd;
-            p.push(b'/');
-            p.extend_from_slice(script);
-            p
-        };
-        let Some(file) = open_in_root(&path) else {
-            continue;
-        };
-        let Ok(st) = rustix::fs::fstat(&file) else {
-            continue;
-        };
-        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
-            continue;
-        }
-        let mut head = [0u8; SHEBANG_MAX];
-        let Ok(n) = rustix::io::read(&file, &mut head) else {
-            continue;
-        };
-        if let Some((line_interp, line_arg)) = parse_shebang(&head[..n]) {
-            if line_interp == interp && line_arg == expect_arg {
-                return Some(script);
-            }
-        }
-    }
-    None
-}
-
-/// `#!interpreter [argument]` as the kernel's binfmt_script reads it:
-/// blanks after `#!` skipped, the interpreter up to a blank, the rest of
-/// the line (trimmed) as one argument.
-pub fn parse_shebang(head: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
-    let rest = head.strip_prefix(b"#!")?;
-    let end = memchr::memchr(b'\n', rest)?;
-    let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
-    let line = &rest[..end];
-    let start = line.iter().position(|b| !is_blank(b))?;
-    let line = &line[start..];
-    let interp_end = line.iter().position(is_blank).unwrap_or(line.len());
-    let (interp, tail) = line.split_at(interp_end);
-    let tail_start = tail.iter().position(|b| !is_blank(b));
-    let arg = tail_start.map(|s| {
-        let t = &tail[s..];
-        let e = t.iter().rposition(|b| !is_blank(b)).map_or(0, |e| e + 1);
-        &t[..e]
-    });
-    Some((interp, arg.filter(|a| !a.is_empty())))
+/// ECS `process.name` from what `/proc` offers: the basename of
+/// `/proc/<pid>/exe`, the file the kernel executed — what the live exec
+/// path names a process after (the kernel's walk of the same file), so a
+/// process is named alike whether the sensor saw it start or found it
+/// running: symlinks resolved, a script after its interpreter. Never from
+/// `comm` (which the process sets itself with `prctl(PR_SET_NAME)`) nor
+/// from argv (which it chose, and can overwrite). Empty when unknown.
+pub fn process_name(exe: Option<&[u8]>) -> Vec<u8> {
+    exe.map(|e| basename(e).to_vec()).unwrap_or_default()
 }
 
 /// ECS `process.interactive` from `/proc`: the controlling tty (`stat`
@@ -631,8 +524,7 @@ mod tests {
     #[test]
     fn name_comes_from_the_executable_never_from_comm() {
         let p = FakeProc::new();
-        // A script whose shebang cannot be proven (the fake tree has no
-        // `root`): the interpreter the kernel mapped names it.
+        // A script: the interpreter the kernel executed names it.
         p.add(
             11,
             b"gunicorn-worker",
@@ -677,25 +569,6 @@ mod tests {
         // ... and a process calling itself a web server is not one.
         p.add(15, b"nginx", b"nginx\0", Some(b"/tmp/x"), 0, 1);
         assert_eq!(p.read(15).name, "x");
-    }
-
-    #[test]
-    fn shebang_lines_parse_like_the_kernel() {
-        assert_eq!(
-            parse_shebang(b"#!/bin/sh\nrest"),
-            Some((&b"/bin/sh"[..], None))
-        );
-        assert_eq!(
-            parse_shebang(b"#! /usr/bin/python3\n"),
-            Some((&b"/usr/bin/python3"[..], None))
-        );
-        assert_eq!(
-            parse_shebang(b"#!/usr/bin/env  python3 -u \t\n"),
-            Some((&b"/usr/bin/env"[..], Some(&b"python3 -u"[..])))
-        );
-        assert_eq!(parse_shebang(b"#!/bin/sh"), None, "no end of line");
-        assert_eq!(parse_shebang(b"#! \n"), None);
-        assert_eq!(parse_shebang(b"\x7fELF"), None);
     }
 
     #[test]
@@ -878,7 +751,6 @@ mod tests {
             let _ = parse_stat(&bytes);
             let _ = split_cmdline(&bytes);
             let _ = status_ids(&bytes, b"Uid:");
-            let _ = parse_shebang(&bytes);
         }
     }
 
@@ -949,7 +821,8 @@ mod tests {
     }
 
     /// A real script with a name longer than 15 bytes: comm is truncated,
-    /// argv is `[/bin/sh, <script>, arg]`, the name is the script's.
+    /// argv is `[/bin/sh, <script>, arg]`, the name is the interpreter's,
+    /// the file the kernel executed (as the live exec path names it).
     #[test]
     fn spawned_long_named_script() {
         let dir = tempfile::tempdir().unwrap();
@@ -966,9 +839,33 @@ mod tests {
         let s = wait_for_comm(child.id(), "a-long-script-n");
         drop(child.stdin.take()); // EOF: `read` returns, the script exits
         child.wait().unwrap();
-        assert_eq!(s.name, "a-long-script-name-for-test.sh");
+        let sh = fs::canonicalize("/bin/sh").unwrap();
+        assert_eq!(s.executable.as_deref().map(Path::new), Some(sh.as_path()));
+        assert_eq!(
+            Some(s.name.as_str()),
+            sh.file_name().and_then(|n| n.to_str())
+        );
         assert_eq!(s.args.get(1).map(String::as_str), script.to_str());
         assert_eq!(s.args.last().map(String::as_str), Some("x y"));
+    }
+
+    /// Started through a symlink under another name: named after the file
+    /// the link leads to, never the link.
+    #[test]
+    fn spawned_through_a_symlink_is_named_after_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("w");
+        std::os::unix::fs::symlink("/bin/sleep", &link).unwrap();
+        let mut child = Command::new(&link).arg("5").spawn().unwrap();
+        let s = wait_for_comm(child.id(), "w");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let sleep = fs::canonicalize("/bin/sleep").unwrap();
+        assert_eq!(
+            s.executable.as_deref().map(Path::new),
+            Some(sleep.as_path())
+        );
+        assert_eq!(s.name, "sleep");
     }
 
     #[test]

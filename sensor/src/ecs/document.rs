@@ -147,6 +147,10 @@ pub struct ProcessFields {
     pub tty: Option<Tty>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// Not ECS (Elastic Endpoint's `process.Ext` convention): facts of the
+    /// exec itself, on `exec` events only.
+    #[serde(rename = "Ext", skip_serializing_if = "Option::is_none")]
+    pub ext: Option<ProcessExt>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentFields>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -155,6 +159,15 @@ pub struct ProcessFields {
     pub session_leader: Option<LeaderFields>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group_leader: Option<LeaderFields>,
+}
+
+/// `process.Ext.*`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessExt {
+    /// The filename the caller passed to execve, as the kernel read it: a
+    /// symlink's own name, `/dev/stdin`, a script's path, a relative name.
+    /// `process.executable` is the file the kernel executed.
+    pub execve_filename: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -701,6 +714,9 @@ pub fn every_field_example() -> EcsEvent {
         working_directory: text(),
         tty: Some(Tty::from_kernel_dev(1)),
         exit_code: Some(0),
+        ext: Some(ProcessExt {
+            execve_filename: "x".into(),
+        }),
         parent: Some(ParentFields {
             pid: 1,
             name: shared(),

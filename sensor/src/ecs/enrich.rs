@@ -4,6 +4,7 @@
 //! Kept apart from the live loop so the same mapping can be tested with
 //! hand-made events, and so the loop stays about I/O.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,10 +17,12 @@ use crate::context::cgroup_path::CgroupResolver;
 use crate::context::container_id::ContainerInfo;
 use crate::context::process_table::{EntryLeader, ExecContext, Leaders, ProcessInfo, ProcessTable};
 use crate::context::runtime_meta::{MetaResolver, MetaStats, RuntimeMeta};
+use crate::ecs::byte_text;
 use crate::ecs::{
     self, Action, BootClock, ContainerFields, ContainerImage, EcsEvent, EntryMeta, FileExt,
     FileFields, FileOriginal, HostFields, HostOs, IdField, LeaderFields, OrchestratorFields,
-    OrchestratorResource, ParentFields, ProcessFields, SecurityContext, SensorFields, Tty,
+    OrchestratorResource, ParentFields, ProcessExt, ProcessFields, SecurityContext, SensorFields,
+    Tty,
 };
 use crate::kernel::decode::{ExecEvent, ExitEvent, FileEvent, FileOp, ForkEvent};
 
@@ -413,7 +416,13 @@ impl Enricher {
             process.parent =
                 Some(self.parent_fields(parent_pid, ctx.parent.as_deref(), ev.parent.as_ref()));
         }
-        self.event(
+        // The filename as passed, whole only: never a cut name.
+        let filename = (!ev.filename.is_empty() && !ev.filename_truncated)
+            .then(|| byte_text::to_text(&ev.filename));
+        process.ext = filename.as_ref().map(|f| ProcessExt {
+            execve_filename: f.to_string(),
+        });
+        let mut out = self.event(
             Action::Exec,
             ev.ktime_ns,
             process,
@@ -421,7 +430,16 @@ impl Enricher {
             Some((ev.cgroup_id, ev.cgroup_v1_id, ev.task.tgid)),
             Some(&ctx.process),
             ctx.parent.as_deref(),
-        )
+        );
+        if matches!(filename, Some(Cow::Owned(_))) {
+            out.sensor
+                .get_or_insert_with(|| SensorFields {
+                    escaped_fields: Vec::new(),
+                })
+                .escaped_fields
+                .push("process.Ext.execve_filename".into());
+        }
+        out
     }
 
     /// A `fork` event for a new process (optional on the output).
@@ -709,6 +727,7 @@ mod tests {
             task: task(700, 5_000_000_000, 4026532900, 700, 700),
             parent: Some(task(500, 1_000_000_000, INIT_PID_NS, 1, 1)),
             filename: b"/bin/sh".to_vec(),
+            exe: Some(b"/usr/bin/dash".to_vec()),
             args: vec![b"sh".to_vec()],
             argc: 1,
             uid: 0,
@@ -728,7 +747,13 @@ mod tests {
         assert_eq!(p["entry_leader"]["entry_meta"]["type"], "container");
         assert_eq!(p["entry_leader"]["same_as_process"], true);
         assert_eq!(p["entry_leader"]["pid"], 700);
-        assert_eq!(p["entry_leader"]["name"], "sh");
+        assert_eq!(p["entry_leader"]["name"], "dash");
+        // Named after the file the kernel executed; the filename as passed
+        // beside it.
+        assert_eq!(p["name"], "dash");
+        assert_eq!(p["executable"], "/usr/bin/dash");
+        assert_eq!(p["Ext"]["execve_filename"], "/bin/sh");
+        assert_eq!(json.get("sensor"), None);
         assert_eq!(p["entry_leader"]["user"]["id"], "0");
         assert_eq!(p["session_leader"]["same_as_process"], true);
         assert_eq!(p["group_leader"]["pid"], 700);
@@ -737,7 +762,8 @@ mod tests {
         let child = ExecEvent {
             task: task(701, 6_000_000_000, 4026532900, 700, 701),
             parent: Some(task(700, 5_000_000_000, 4026532900, 700, 700)),
-            filename: b"/bin/sh".to_vec(),
+            filename: b"/tmp/\xff".to_vec(),
+            exe: Some(b"/usr/bin/dash".to_vec()),
             args: vec![b"sh".to_vec(), b"-i".to_vec()],
             argc: 2,
             ..ExecEvent::default()
@@ -745,6 +771,11 @@ mod tests {
         let ctx = table.on_exec(&child);
         let json = serde_json::to_value(enricher.exec_event(&child, &ctx)).unwrap();
         let p = &json["process"];
+        assert_eq!(p["Ext"]["execve_filename"], "/tmp/\\xff");
+        assert_eq!(
+            json["sensor"]["escaped_fields"],
+            serde_json::json!(["process.Ext.execve_filename"])
+        );
         assert_eq!(p["entry_leader"]["same_as_process"], false);
         assert_eq!(p["entry_leader"]["pid"], 700);
         assert_eq!(p["entry_leader"]["entry_meta"]["type"], "container");

@@ -249,3 +249,72 @@ pub struct SequenceStep {
     /// Where it is.
     pub span: Span,
 }
+
+/// A node of the tree, for walks that keep their own stack.
+#[derive(Clone, Copy)]
+enum Node<'a> {
+    Expr(&'a Expr),
+    Operand(&'a Operand),
+}
+
+impl<'a> Node<'a> {
+    /// Calls `f` on each direct child.
+    fn children(self, f: &mut impl FnMut(Node<'a>)) {
+        match self {
+            Node::Expr(e) => match e {
+                Expr::And(xs) | Expr::Or(xs) => xs.iter().for_each(|x| f(Node::Expr(x))),
+                Expr::Not(x) => f(Node::Expr(x)),
+                Expr::Const(_) => {}
+                Expr::Compare { left, right, .. } => {
+                    f(Node::Operand(left));
+                    f(Node::Operand(right));
+                }
+                Expr::In { left, values, .. } => {
+                    f(Node::Operand(left));
+                    values.iter().for_each(|v| f(Node::Operand(v)));
+                }
+                Expr::Like { left, .. } | Expr::Regex { left, .. } | Expr::Test(left) => {
+                    f(Node::Operand(left))
+                }
+            },
+            Node::Operand(o) => match o {
+                Operand::Field(_) | Operand::Lit(_) => {}
+                Operand::Call { args, .. } => args.iter().for_each(|a| f(Node::Operand(a))),
+                Operand::Arith { left, right, .. } => {
+                    f(Node::Operand(left));
+                    f(Node::Operand(right));
+                }
+                Operand::Neg(x, _) => f(Node::Operand(x)),
+                Operand::Cond(x, _) => f(Node::Expr(x)),
+            },
+        }
+    }
+
+    /// Levels of the tree under and including this node (a leaf is 1),
+    /// counted with an explicit stack: no recursion, whatever the depth.
+    fn height(self) -> usize {
+        let mut deepest = 0;
+        let mut stack = vec![(self, 1usize)];
+        while let Some((node, depth)) = stack.pop() {
+            deepest = deepest.max(depth);
+            node.children(&mut |child| stack.push((child, depth + 1)));
+        }
+        deepest
+    }
+}
+
+impl Expr {
+    /// Levels of the condition's tree (a comparison of two fields is 2):
+    /// what every recursive walk over it (compilation, evaluation, the rule
+    /// checks, dropping it) nests. Counted without recursion.
+    pub fn height(&self) -> usize {
+        Node::Expr(self).height()
+    }
+}
+
+impl Operand {
+    /// Levels of the value's tree (a field is 1); see [`Expr::height`].
+    pub fn height(&self) -> usize {
+        Node::Operand(self).height()
+    }
+}

@@ -14,6 +14,11 @@ pub fn line_col(src: &str, at: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// Bytes of a long line shown before the error's start.
+const CONTEXT_BEFORE: usize = 60;
+/// Bytes of a long line shown from the error's start.
+const CONTEXT_AFTER: usize = 100;
+
 fn floor_boundary(s: &str, mut i: usize) -> usize {
     while i > 0 && !s.is_char_boundary(i) {
         i -= 1;
@@ -39,12 +44,19 @@ pub fn render(origin: &str, src: &str, start: usize, end: usize, message: &str) 
     let (line, col) = line_col(src, start);
     let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);
-    let text = src[line_start..line_end].trim_end_matches('\r');
-    let underline_end = end.min(line_end).max(start);
+    // A long line (a generated query) is shown as a window around the
+    // error, `…` marking what is cut.
+    let shown_start = floor_boundary(src, start.saturating_sub(CONTEXT_BEFORE).max(line_start));
+    let shown_end = floor_boundary(src, (start + CONTEXT_AFTER).min(line_end)).max(start);
+    let cut_left = if shown_start > line_start { "…" } else { "" };
+    let cut_right = if shown_end < line_end { "…" } else { "" };
+    let text = src[shown_start..shown_end].trim_end_matches('\r');
+    let underline_end = end.min(shown_end).max(start);
     let width = src[start..underline_end].chars().count().max(1);
     // Tabs in the prefix are kept so that the caret lines up in a terminal.
-    let pad: String = src[line_start..start]
+    let pad: String = cut_left
         .chars()
+        .chain(src[shown_start..start].chars())
         .map(|c| if c == '\t' { '\t' } else { ' ' })
         .collect();
     let num = line.to_string();
@@ -53,7 +65,7 @@ pub fn render(origin: &str, src: &str, start: usize, end: usize, message: &str) 
     let _ = writeln!(out, "error: {message}");
     let _ = writeln!(out, "{gutter}--> {origin}:{line}:{col}");
     let _ = writeln!(out, "{gutter} |");
-    let _ = writeln!(out, "{num} | {text}");
+    let _ = writeln!(out, "{num} | {cut_left}{text}{cut_right}");
     let _ = write!(out, "{gutter} | {pad}{}", "^".repeat(width));
     out
 }
@@ -79,5 +91,18 @@ mod tests {
             got,
             "error: boom\n --> q.toml:2:5\n  |\n2 |   a = \"b\"\n  |     ^"
         );
+    }
+
+    #[test]
+    fn long_lines_are_shown_as_a_window_around_the_error() {
+        let src = format!("{}X{}", "a".repeat(1000), "b".repeat(1000));
+        let got = render("q", &src, 1000, 1001, "boom");
+        let want = format!(
+            "error: boom\n --> q:1:1001\n  |\n1 | …{}X{}…\n  |  {}^",
+            "a".repeat(60),
+            "b".repeat(99),
+            " ".repeat(60)
+        );
+        assert_eq!(got, want);
     }
 }

@@ -17,9 +17,22 @@ use super::ast::{
 use super::error::{EqlError, Span};
 use super::lexer::{first_token, tokenize, Tok, Token};
 
-/// Maximum nesting depth of parentheses / `not`, so that hostile input cannot
-/// overflow the stack.
-const MAX_DEPTH: usize = 64;
+/// Most parentheses, `not`s, signs and function calls nested one inside
+/// another: the parser's own recursion. Elastic's catalogues nest at most
+/// a handful (`docs/eql.md`, Limits).
+pub const MAX_NESTING: usize = 64;
+
+/// Most levels of a condition's syntax tree, counting every operator (an
+/// arithmetic chain `a + b + c` is two levels, not one): what compilation,
+/// evaluation, the rule checks and dropping the tree nest, each level a
+/// stack frame. Far above Elastic's deepest query and far below what a
+/// 2 MiB thread stack holds.
+pub const MAX_HEIGHT: usize = 200;
+
+/// Most `and` / `or` operators in one statement (list values and function
+/// arguments are bounded apart: [`MAX_LIST_VALUES`], the rule file's size).
+/// Elastic's longest query has a few hundred.
+pub const MAX_CONDITIONS: usize = 10_000;
 
 /// Parses a query.
 pub fn parse(src: &str) -> Result<Query, EqlError> {
@@ -98,6 +111,8 @@ struct Parser {
     tokens: Vec<Token>,
     pos: usize,
     depth: usize,
+    /// `and` / `or` operators parsed so far in the statement.
+    conditions: usize,
     /// Parsing `by` keys of a sequence.
     in_keys: bool,
 }
@@ -139,6 +154,7 @@ impl Parser {
             tokens: tokenize(src)?,
             pos: 0,
             depth: 0,
+            conditions: 0,
             in_keys: false,
         })
     }
@@ -221,7 +237,17 @@ impl Parser {
             return Err(self.unexpected("`where` after the event category"));
         }
         self.advance();
+        let start = self.peek().span;
         let condition = self.or_expr()?;
+        if condition.height() > MAX_HEIGHT {
+            let end = self.tokens[self.pos.saturating_sub(1)].span;
+            return Err(EqlError::syntax(
+                format!(
+                    "the condition nests more than {MAX_HEIGHT} levels deep, the most a query may"
+                ),
+                start.to(end),
+            ));
+        }
         Ok(Query {
             category,
             condition,
@@ -463,19 +489,61 @@ impl Parser {
 
     fn enter(&mut self) -> Result<(), EqlError> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
+        if self.depth > MAX_NESTING {
             return Err(EqlError::syntax(
-                "expression nested too deeply",
+                format!(
+                    "more than {MAX_NESTING} parentheses, `not`s, signs and function calls \
+                     nested in one another, the most a query may have"
+                ),
                 self.peek().span,
             ));
         }
         Ok(())
     }
 
+    /// The height of `left <op> right` (`left_height` the left side's, when
+    /// known: a chain keeps it), refused past [`MAX_HEIGHT`] at the
+    /// operator, before a deeper tree is built.
+    fn chain_height(
+        &self,
+        left: &Operand,
+        left_height: Option<usize>,
+        right: &Operand,
+        op: Span,
+    ) -> Result<usize, EqlError> {
+        let left_height = left_height.unwrap_or_else(|| left.height());
+        let height = left_height.max(right.height()) + 1;
+        if height > MAX_HEIGHT {
+            return Err(EqlError::syntax(
+                format!(
+                    "arithmetic nested more than {MAX_HEIGHT} levels deep (each operator of a \
+                     chain is a level), the most a query may have"
+                ),
+                op,
+            ));
+        }
+        Ok(height)
+    }
+
+    /// Counts one more `and` / `or`, refused past [`MAX_CONDITIONS`].
+    fn joined(&mut self) -> Result<(), EqlError> {
+        self.conditions += 1;
+        if self.conditions > MAX_CONDITIONS {
+            return Err(EqlError::syntax(
+                format!(
+                    "more than {MAX_CONDITIONS} `and`/`or` operators, the most a query may have"
+                ),
+                self.peek().span,
+            ));
+        }
+        self.advance();
+        Ok(())
+    }
+
     fn or_expr(&mut self) -> Result<Expr, EqlError> {
         let mut items = vec![self.and_expr()?];
         while self.is_kw("or") {
-            self.advance();
+            self.joined()?;
             items.push(self.and_expr()?);
         }
         Ok(if items.len() == 1 {
@@ -488,7 +556,7 @@ impl Parser {
     fn and_expr(&mut self) -> Result<Expr, EqlError> {
         let mut items = vec![self.not_expr()?];
         while self.is_kw("and") {
-            self.advance();
+            self.joined()?;
             items.push(self.not_expr()?);
         }
         Ok(if items.len() == 1 {
@@ -519,20 +587,23 @@ impl Parser {
     /// `additive`: the loosest-binding value expression.
     fn value(&mut self) -> Result<Operand, EqlError> {
         let mut left = self.term()?;
+        let mut height = None;
         loop {
             let op = match self.peek().tok {
                 Tok::Other('+') => ArithOp::Add,
                 Tok::Other('-') => ArithOp::Sub,
                 _ => return Ok(left),
             };
-            self.advance();
+            let at = self.advance().span;
             let right = self.term()?;
+            height = Some(self.chain_height(&left, height, &right, at)?);
             left = arith(op, left, right);
         }
     }
 
     fn term(&mut self) -> Result<Operand, EqlError> {
         let mut left = self.unary()?;
+        let mut height = None;
         loop {
             let op = match self.peek().tok {
                 Tok::Other('*') => ArithOp::Mul,
@@ -540,8 +611,9 @@ impl Parser {
                 Tok::Other('%') => ArithOp::Mod,
                 _ => return Ok(left),
             };
-            self.advance();
+            let at = self.advance().span;
             let right = self.unary()?;
+            height = Some(self.chain_height(&left, height, &right, at)?);
             left = arith(op, left, right);
         }
     }
@@ -576,7 +648,10 @@ impl Parser {
             }
             Tok::Other('+') => {
                 self.advance();
-                self.unary()
+                self.enter()?;
+                let inner = self.unary()?;
+                self.depth -= 1;
+                Ok(inner)
             }
             _ => self.primary(),
         }

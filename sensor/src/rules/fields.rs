@@ -152,11 +152,12 @@ mod tests {
             "orchestrator.resource.name",
             "process.parent",
             "file.Ext.original.path",
+            "process.Ext.execve_filename",
             "@timestamp",
         ] {
             assert!(produced().contains(f), "{f}");
         }
-        assert!(!produced().contains("process.Ext"));
+        assert!(!produced().contains("process.Ext.ancestry"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! What an exec ran: its executable and name from the execve filename, the
-//! kernel's walk of `mm->exe_file`, the cwd, and `/proc` only as a checked
-//! fallback.
+//! What an exec ran: its executable and name from the kernel's walk of the
+//! file it executed (`binprm->file`), and `/proc/<pid>/exe` only as a
+//! checked fallback.
 
 use std::sync::Arc;
 
@@ -34,68 +34,35 @@ impl ProcessTable {
         Some((text, !esc.is_empty()))
     }
 
+    /// The executable and name of an exec: the kernel's walk of the file
+    /// it executed, else `/proc/<pid>/exe` of this very instance (the same
+    /// file), else neither (an empty name is left out).
     pub(super) fn resolve_executable(
         &self,
         ev: &ExecEvent,
         pid: u32,
         ticks: u64,
-        cwd: Option<&str>,
         esc: &mut EscapedFields,
-    ) -> Option<Arc<str>> {
-        const EXE: EscapedFields = EscapedFields::EXECUTABLE;
-        let filename = ev.filename.as_slice();
-        let usable = !filename.is_empty() && !ev.filename_truncated;
-        if usable && filename.starts_with(b"/") && !is_fd_path(filename) {
-            return Some(esc.text(EXE, filename).into());
-        }
-        if usable && !filename.starts_with(b"/") {
-            if let Some(cwd) = cwd.filter(|c| c.starts_with('/')) {
-                // Escaped when either part was.
-                let joined = join_relative(cwd, &esc.text(EXE, filename));
-                esc.mark(EXE, esc.contains(EscapedFields::WORKING_DIRECTORY));
-                return Some(joined.into());
-            }
-        }
+    ) -> (Option<Arc<str>>, Arc<str>) {
         if let Some(exe) = &ev.exe {
-            return Some(esc.text(EXE, exe).into());
+            let name = esc.text(EscapedFields::NAME, basename(exe)).into();
+            return (Some(esc.text(EscapedFields::EXECUTABLE, exe).into()), name);
         }
-        let (exe, escaped) = self.read_link_of_instance(pid, ticks, "exe")?;
-        esc.mark(EXE, escaped);
+        let Some((exe, escaped)) = self.read_link_of_instance(pid, ticks, "exe") else {
+            return (None, "".into());
+        };
+        // Already text: the name is escaped exactly when the executable was.
+        esc.mark(EscapedFields::EXECUTABLE, escaped);
+        esc.mark(EscapedFields::NAME, escaped);
         let exe = exe.strip_suffix(DELETED_SUFFIX).unwrap_or(&exe);
-        Some(exe.into())
+        let name = exe.rsplit('/').next().unwrap_or_default().into();
+        (Some(exe.into()), name)
     }
 }
 
-pub(super) fn basename(path: &[u8]) -> &[u8] {
+fn basename(path: &[u8]) -> &[u8] {
     match memchr::memrchr(b'/', path) {
         Some(slash) => path.get(slash + 1..).unwrap_or_default(),
         None => path,
     }
-}
-
-/// `/dev/fd/N` (what `fexecve`/`execveat(AT_EMPTY_PATH)` report as
-/// filename) or anything under `/proc` (`/proc/self/exe` re-execs,
-/// `/proc/self/fd/N`): the name says nothing about the file; only the
-/// kernel's `mm->exe_file` does. The kernel side uses the same test to
-/// decide when to walk that path.
-pub(super) fn is_fd_path(filename: &[u8]) -> bool {
-    filename.starts_with(b"/dev/fd/") || filename.starts_with(b"/proc/")
-}
-
-/// `cwd` + relative `path`, dropping `.` components. `..` is kept: the
-/// kernel resolves it through symlinks, which a lexical clean would get
-/// wrong.
-fn join_relative(cwd: &str, path: &str) -> String {
-    let mut out = cwd.trim_end_matches('/').to_owned();
-    for part in path.split('/') {
-        if part.is_empty() || part == "." {
-            continue;
-        }
-        out.push('/');
-        out.push_str(part);
-    }
-    if out.is_empty() {
-        out.push('/');
-    }
-    out
 }

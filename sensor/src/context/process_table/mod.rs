@@ -54,7 +54,6 @@ use crate::context::procfs::{self, ProcSnapshot};
 use crate::ecs::byte_text::EscapedFields;
 use crate::kernel::decode::{ExecEvent, ExitEvent, ForkEvent};
 
-use exec_path::{basename, is_fd_path};
 pub use identity::{boottime_ns_to_ticks, entity_id, system_clk_tck, DEFAULT_CLK_TCK};
 pub use leaders::{EntryLeader, EntryType, Leaders};
 
@@ -355,15 +354,14 @@ impl ProcessTable {
     /// Nothing here comes from `comm`, which the process sets itself
     /// (`prctl(PR_SET_NAME)`): a name must not be steerable after the fact.
     ///
-    /// - name: basename of the execve filename (for a script, the script),
-    ///   as Elastic's sensors report it; for an fd or `/proc` filename
-    ///   (`/dev/fd/3`, `/proc/self/exe`) the basename of the executable the
-    ///   kernel mapped; empty (left out) when neither is known.
-    /// - executable: the filename if it is absolute and names a file; a
-    ///   relative one joined to the cwd the kernel read; else the file the
-    ///   kernel mapped (`mm->exe_file`, walked in the kernel, so exact even
-    ///   for a process that is already gone); else `/proc/<pid>/exe` when
-    ///   that is still this instance; else left out.
+    /// - executable: the file the kernel executed (`binprm->file`, walked in
+    ///   the kernel at exec: symlinks resolved, the interpreter of a script,
+    ///   exact even for a process that is already gone), as Elastic's exec
+    ///   probe reports it; else `/proc/<pid>/exe` (the same file) when that
+    ///   is still this instance; else left out. Never the execve filename,
+    ///   which names whatever link the caller chose.
+    /// - name: the executable's last component; empty (left out) when the
+    ///   executable is unknown.
     /// - working_directory: the cwd the kernel read at exec (as the process
     ///   sees it, up to its root); if the kernel could not read all of it,
     ///   `/proc/<pid>/cwd` when that is still this instance; else left out —
@@ -402,20 +400,7 @@ impl ProcessTable {
         };
         let known_cwd = live_cwd;
 
-        let executable = self.resolve_executable(ev, pid, ticks, known_cwd.as_deref(), &mut esc);
-        let filename = ev.filename.as_slice();
-        let direct = !filename.is_empty() && !ev.filename_truncated && !is_fd_path(filename);
-        let name: Arc<str> = if direct {
-            esc.text(EscapedFields::NAME, basename(filename)).into()
-        } else {
-            // Already text: escaped exactly when the executable was.
-            esc.mark(EscapedFields::NAME, esc.contains(EscapedFields::EXECUTABLE));
-            executable
-                .as_deref()
-                .and_then(|exe| exe.rsplit('/').next())
-                .map(Arc::<str>::from)
-                .unwrap_or_else(|| "".into())
-        };
+        let (executable, name) = self.resolve_executable(ev, pid, ticks, &mut esc);
 
         let args: Vec<String> = ev
             .args

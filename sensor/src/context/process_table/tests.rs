@@ -23,8 +23,13 @@ fn task(pid: u32, start_ticks: u64) -> TaskInfo {
     }
 }
 
+/// An exec of `filename`, which the kernel's walk found to be the file of
+/// that path when it is absolute (no link, no script); no walk otherwise.
 fn exec(pid: u32, start: u64, ppid: u32, pstart: u64, filename: &str, args: &[&str]) -> ExecEvent {
+    let plain = filename.starts_with('/') && !filename.starts_with("/dev/fd/");
+    let plain = plain && !filename.starts_with("/proc/");
     ExecEvent {
+        exe: plain.then(|| filename.as_bytes().to_vec()),
         ktime_ns: ns(start) + 1000,
         task: task(pid, start),
         parent: Some(task(ppid, pstart)),
@@ -625,64 +630,40 @@ fn fnv1a_matches_reference_vectors() {
 fn executable_resolution() {
     let proc = FakeProc::new();
     let mut t = table(proc.path(), 100);
-    // Live cwd of the same instance wins over what the table knew.
-    proc.add(
-        80,
-        1,
-        800,
-        "bash",
-        &["bash"],
-        Some("/usr/bin/bash"),
-        Some("/home/alice/tools"),
-    );
-    t.seed(vec![ProcessSnapshotBuilder::cwd(
-        snap(80, 1, 800, "bash", &["bash"]),
-        "/home/alice",
-    )]);
-    let ctx = t.on_exec(&exec(80, 800, 1, 1, "./payload", &["./payload"]));
-    assert_eq!(
-        ctx.process.executable.as_deref(),
-        Some("/home/alice/tools/payload")
-    );
-    assert_eq!(
-        ctx.process.working_directory.as_deref(),
-        Some("/home/alice/tools")
-    );
-    assert_eq!(&*ctx.process.name, "payload");
+    // The file the kernel executed names the process, whatever the
+    // filename passed: a symlink under another name, /dev/stdin, a
+    // script (its interpreter), a relative name.
+    for (pid, filename, exe) in [
+        (70, "/tmp/w", "/usr/bin/dash"),
+        (71, "/dev/stdin", "/usr/bin/dash"),
+        (72, "/srv/app/run.cgi", "/usr/bin/dash"),
+        (73, "./payload", "/home/alice/tools/payload"),
+    ] {
+        let mut ev = exec(pid, pid as u64 * 10, 1, 1, filename, &[filename]);
+        ev.exe = Some(exe.as_bytes().to_vec());
+        let ctx = t.on_exec(&ev);
+        assert_eq!(ctx.process.executable.as_deref(), Some(exe), "{filename}");
+        assert_eq!(
+            Some(&*ctx.process.name),
+            exe.rsplit('/').next(),
+            "{filename}"
+        );
+    }
 
-    // Process gone from /proc and the kernel walk of its cwd gave up:
-    // the cwd the table knew (inherited at fork) may be stale, so no
-    // cwd, and the executable is the file the kernel mapped.
-    t.seed(vec![ProcessSnapshotBuilder::cwd(
-        snap(90, 1, 900, "make", &["make"]),
-        "/src/proj/",
-    )]);
-    t.on_fork(&fork(91, 910, 90, 900));
-    let mut ev = exec(
-        91,
-        910,
-        90,
-        900,
-        "scripts/../build.sh",
-        &["scripts/../build.sh"],
-    );
-    ev.exe = Some(b"/src/proj/build.sh".to_vec());
-    let ctx = t.on_exec(&ev);
-    assert_eq!(
-        ctx.process.executable.as_deref(),
-        Some("/src/proj/build.sh")
-    );
-    assert_eq!(ctx.process.working_directory, None);
-    assert_eq!(&*ctx.process.name, "build.sh");
-    // ... and with no kernel path either: nothing, never a guess.
-    t.on_fork(&fork(96, 960, 90, 900));
-    let ctx = t.on_exec(&exec(96, 960, 90, 900, "build.sh", &["build.sh"]));
+    // No kernel walk, the process gone from /proc: nothing, never the
+    // filename's guess.
+    t.on_fork(&fork(96, 960, 1, 1));
+    let ctx = t.on_exec(&exec(96, 960, 1, 1, "build.sh", &["build.sh"]));
     assert_eq!(ctx.process.executable, None);
     assert_eq!(ctx.process.working_directory, None);
-    assert_eq!(&*ctx.process.name, "build.sh");
+    assert_eq!(&*ctx.process.name, "");
+    let mut ev = exec(99, 990, 1, 1, "/tmp/w", &["w"]);
+    ev.exe = None;
+    let ctx = t.on_exec(&ev);
+    assert_eq!(ctx.process.executable, None);
+    assert_eq!(&*ctx.process.name, "");
 
-    // /proc shows pid 92 with a different start: its cwd is not ours;
-    // no cwd known and no exe of ours either: left out.
+    // /proc shows pid 92 with a different start: its exe is not ours.
     proc.add(
         92,
         1,
@@ -703,7 +684,8 @@ fn executable_resolution() {
     let ctx = t.on_exec(&ev);
     assert_eq!(ctx.process.executable.as_deref(), Some("/memfd:payload"));
     assert_eq!(&*ctx.process.name, "memfd:payload");
-    // Without the kernel's path, /proc/<pid>/exe of this instance.
+    // Without the kernel's path, /proc/<pid>/exe of this instance (the
+    // same file, " (deleted)" dropped), named the same.
     proc.add(
         97,
         1,
@@ -716,26 +698,12 @@ fn executable_resolution() {
     let ctx = t.on_exec(&exec(97, 970, 1, 1, "/dev/fd/3", &["x"]));
     assert_eq!(ctx.process.executable.as_deref(), Some("/memfd:payload"));
     assert_eq!(&*ctx.process.name, "memfd:payload");
-    // An applet re-exec through /proc/self/exe: the real file.
-    let mut ev = exec(98, 980, 1, 1, "/proc/self/exe", &["sh", "-c", "id"]);
-    ev.exe = Some(b"/usr/bin/busybox".to_vec());
+    proc.add(95, 1, 950, "w", &["w"], Some("/usr/bin/dash"), None);
+    let mut ev = exec(95, 950, 1, 1, "/tmp/w", &["w"]);
+    ev.exe = None;
     let ctx = t.on_exec(&ev);
-    assert_eq!(ctx.process.executable.as_deref(), Some("/usr/bin/busybox"));
-    assert_eq!(&*ctx.process.name, "busybox");
-
-    // Absolute: taken as is, no /proc needed.
-    let ctx = t.on_exec(&exec(94, 940, 1, 1, "/usr/bin/env", &["env"]));
-    assert_eq!(ctx.process.executable.as_deref(), Some("/usr/bin/env"));
-    // A script: the script's name, not the interpreter's.
-    let ctx = t.on_exec(&exec(
-        95,
-        950,
-        1,
-        1,
-        "/opt/venv/bin/gunicorn",
-        &["/opt/venv/bin/python3", "/opt/venv/bin/gunicorn"],
-    ));
-    assert_eq!(&*ctx.process.name, "gunicorn");
+    assert_eq!(ctx.process.executable.as_deref(), Some("/usr/bin/dash"));
+    assert_eq!(&*ctx.process.name, "dash");
 }
 
 #[test]
@@ -789,14 +757,6 @@ fn a_parent_that_takes_a_terminal_keeps_its_start_value_and_is_reported_once() {
     assert!(t.parent_became_interactive(&ev, &ctx).is_none());
 }
 
-struct ProcessSnapshotBuilder;
-impl ProcessSnapshotBuilder {
-    fn cwd(mut s: ProcSnapshot, cwd: &str) -> ProcSnapshot {
-        s.cwd = Some(cwd.to_owned());
-        s
-    }
-}
-
 #[test]
 fn args_truncation_non_utf8_and_interactivity() {
     let proc = FakeProc::new();
@@ -837,6 +797,7 @@ fn escaped_fields_are_recorded_per_field() {
     let mut t = table(proc.path(), 100);
     let mut ev = exec(120, 1200, 1, 1, "/usr/bin/x", &["x"]);
     ev.filename = b"/usr/bin/caf\xe9".to_vec();
+    ev.exe = Some(ev.filename.clone());
     ev.args = vec![b"x".to_vec(), b"\xff".to_vec()];
     ev.cwd = Some(b"/srv".to_vec());
     let p = t.on_exec(&ev).process;

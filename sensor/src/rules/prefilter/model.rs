@@ -4,10 +4,10 @@
 //! verdicts against the full evaluator.
 
 use sensor_common::prefilter::{
-    filename_names_process, fill_first_key, fill_path_key, first_component_at, fold_key, forms,
-    gram_hit, name_hashes, name_shape, op_bit, plain_name, proc_name_hash, proc_window,
-    tail_window, NameHashes, NameScan, NameShape, DATA_LEN, GATE_COMPONENT_READ, GATE_KEY,
-    KEY_DATA, PROC_WINDOW_ROOM, SHAPE_MAX, TAIL, TAIL_ROOM,
+    fill_first_key, fill_path_key, first_component_at, fold_key, forms, gram_hit, name_hashes,
+    name_shape, op_bit, plain_name, proc_name_hash, proc_window, tail_window, NameHashes, NameScan,
+    NameShape, DATA_LEN, GATE_COMPONENT_READ, GATE_KEY, KEY_DATA, PROC_WINDOW, PROC_WINDOW_ROOM,
+    SHAPE_MAX, TAIL, TAIL_ROOM,
 };
 use sensor_common::{file_op, FILE_NAME_AT, FILE_OLD_PATH_AT, FILE_PATH_MAX};
 
@@ -15,19 +15,15 @@ use super::tables::Tables;
 
 impl Tables {
     /// The model of the kernel's exec step (`file_filter::on_exec`): the
-    /// verdict a process gets from its execve `filename` (bytes, as the
-    /// kernel read them; `truncated`: cut): the operations its name
-    /// passes, or `None` (no entry: it passes everything).
-    pub fn proc_verdict(&self, filename: &[u8], truncated: bool) -> Option<u32> {
-        let mut head = [0u8; 8];
-        let n = filename.len().min(8);
-        head[..n].copy_from_slice(&filename[..n]);
-        if !filename_names_process(&head, filename.len(), truncated) {
-            return None;
-        }
+    /// verdict a process gets from its executed file's name (`name`: the
+    /// first component of the kernel's walk of `binprm->file`, `None` when
+    /// the walk did not finish): the operations its name passes, or `None`
+    /// (no entry: it passes everything).
+    pub fn proc_verdict(&self, name: Option<&[u8]>) -> Option<u32> {
+        let name = name.filter(|n| (1..PROC_WINDOW).contains(&n.len()))?;
         let mut w = [0u8; PROC_WINDOW_ROOM];
-        let (n, to) = proc_window(filename.len());
-        w[to..to + n].copy_from_slice(&filename[..n]);
+        let (n, to) = proc_window(name.len());
+        w[to..to + n].copy_from_slice(name);
         let (h, hf) = proc_name_hash(&w);
         let mask = |h| self.procs.get(&h).copied().unwrap_or(0);
         Some(mask(h) | mask(hf))
