@@ -395,7 +395,7 @@ fn save(op: u32, dfd: u64, name: u64, old_dfd: u64, old_name: u64) -> Result<(),
         old_name,
     };
     NAME_CALLS
-        .insert(&bpf_get_current_pid_tgid(), &call, 0)
+        .insert(bpf_get_current_pid_tgid(), call, 0)
         .map_err(|_| Dropped::Scratch)
 }
 
@@ -509,11 +509,11 @@ fn read_name<const AT: usize>(rec: &mut FileRecord, src: u64) -> u32 {
 fn names_exit(ctx: &TracePointContext) -> Result<(), Dropped> {
     let key = bpf_get_current_pid_tgid();
     // SAFETY: the value is copied out before the entry is removed.
-    let call = match unsafe { NAME_CALLS.get(&key) } {
+    let call = match unsafe { NAME_CALLS.get(key) } {
         Some(c) => *c,
         None => return Ok(()),
     };
-    let _ = NAME_CALLS.remove(&key);
+    let _ = NAME_CALLS.remove(key);
     if sys_arg(ctx, 0)? != 0 {
         return Ok(()); // the call failed: nothing was deleted or renamed
     }

@@ -162,8 +162,7 @@ pub fn passes(rec: &FileRecord) -> bool {
 /// it is used.
 #[inline(always)]
 fn bounded(x: usize) -> usize {
-    let x = x;
-    // SAFETY: a read of a local.
+    // SAFETY: a read of a local (the argument's own slot).
     unsafe { core::ptr::read_volatile(&x) }
 }
 
@@ -212,7 +211,7 @@ fn join<const AT: usize, const FROM: usize>(
 ) -> Option<usize> {
     // A plain name is one component (≤ 255 bytes) and its NUL; a longer
     // one is not checked.
-    if name_len < 2 || name_len > NAME_ROOM - 1 || name_len + dir >= FILE_PATH_MAX {
+    if !(2..=NAME_ROOM - 1).contains(&name_len) || name_len + dir >= FILE_PATH_MAX {
         return None;
     }
     let nl = bounded(name_len) & (NAME_ROOM - 1);
@@ -336,7 +335,7 @@ fn matches<const AT: usize, const PLAIN: bool>(
 #[inline(always)]
 fn names_hit(h: &NameHashes) -> bool {
     // SAFETY: map lookups by value; the values are never read.
-    let hit = |x: Option<u64>| x.is_some_and(|h| unsafe { FILE_FILTER_NAMES.get(&h) }.is_some());
+    let hit = |x: Option<u64>| x.is_some_and(|h| unsafe { FILE_FILTER_NAMES.get(h) }.is_some());
     hit(h.name) || hit(h.ext)
 }
 
@@ -351,7 +350,7 @@ fn names_used() -> bool {
 #[inline(always)]
 fn name_passes(tgid: u32, op: u32) -> bool {
     // SAFETY: a lookup by value; the value is copied.
-    match unsafe { FILE_FILTER_PROC_VERDICT.get(&tgid) } {
+    match unsafe { FILE_FILTER_PROC_VERDICT.get(tgid) } {
         Some(mask) => *mask & op_bit(op) != 0,
         None => true,
     }
@@ -370,11 +369,11 @@ pub fn on_exec(rec: &ExecRecord, sent: bool) {
     let flags = rec.info.flags;
     let walked = flags & EXEC_EXE_PRESENT != 0 && flags & EXEC_EXE_INCOMPLETE == 0;
     if !names_used() || !sent || !walked || rec.info.exe_len == 0 {
-        let _ = FILE_FILTER_PROC_VERDICT.remove(&tgid);
+        let _ = FILE_FILTER_PROC_VERDICT.remove(tgid);
         return;
     }
     let Some(w) = FILE_FILTER_PROC_WINDOW.get_ptr_mut(0) else {
-        let _ = FILE_FILTER_PROC_VERDICT.remove(&tgid);
+        let _ = FILE_FILTER_PROC_VERDICT.remove(tgid);
         return;
     };
     // SAFETY: this CPU's slot, valid for the program's duration.
@@ -393,7 +392,7 @@ pub fn on_exec(rec: &ExecRecord, sent: bool) {
         bpf_probe_read_kernel_str(w.as_mut_ptr().cast(), PROC_WINDOW as u32, leaf.cast())
     };
     if n <= 1 {
-        let _ = FILE_FILTER_PROC_VERDICT.remove(&tgid);
+        let _ = FILE_FILTER_PROC_VERDICT.remove(tgid);
         return;
     }
     *w = [0; PROC_WINDOW_ROOM];
@@ -408,15 +407,15 @@ pub fn on_exec(rec: &ExecRecord, sent: bool) {
         )
     };
     if r != 0 {
-        let _ = FILE_FILTER_PROC_VERDICT.remove(&tgid);
+        let _ = FILE_FILTER_PROC_VERDICT.remove(tgid);
         return;
     }
     let (h, hf) = proc_name_hash(w);
     // SAFETY: lookups by value; the values are copied.
-    let mask = unsafe { FILE_FILTER_PROCS.get(&h) }.copied().unwrap_or(0)
-        | unsafe { FILE_FILTER_PROCS.get(&hf) }.copied().unwrap_or(0);
-    if FILE_FILTER_PROC_VERDICT.insert(&tgid, &mask, 0).is_err() {
-        let _ = FILE_FILTER_PROC_VERDICT.remove(&tgid);
+    let mask = unsafe { FILE_FILTER_PROCS.get(h) }.copied().unwrap_or(0)
+        | unsafe { FILE_FILTER_PROCS.get(hf) }.copied().unwrap_or(0);
+    if FILE_FILTER_PROC_VERDICT.insert(tgid, mask, 0).is_err() {
+        let _ = FILE_FILTER_PROC_VERDICT.remove(tgid);
     }
 }
 
@@ -427,18 +426,18 @@ pub fn on_exec(rec: &ExecRecord, sent: bool) {
 #[inline(never)]
 pub fn on_fork(parent_tgid: u32, child_tgid: u32, sent: bool) {
     // SAFETY: a lookup by value; the value is copied.
-    let parent = unsafe { FILE_FILTER_PROC_VERDICT.get(&parent_tgid) }.copied();
+    let parent = unsafe { FILE_FILTER_PROC_VERDICT.get(parent_tgid) }.copied();
     match parent {
         Some(mask) if sent => {
             if FILE_FILTER_PROC_VERDICT
-                .insert(&child_tgid, &mask, 0)
+                .insert(child_tgid, mask, 0)
                 .is_err()
             {
-                let _ = FILE_FILTER_PROC_VERDICT.remove(&child_tgid);
+                let _ = FILE_FILTER_PROC_VERDICT.remove(child_tgid);
             }
         }
         _ => {
-            let _ = FILE_FILTER_PROC_VERDICT.remove(&child_tgid);
+            let _ = FILE_FILTER_PROC_VERDICT.remove(child_tgid);
         }
     }
 }
@@ -446,7 +445,7 @@ pub fn on_fork(parent_tgid: u32, child_tgid: u32, sent: bool) {
 /// At a process's exit: its verdict goes.
 #[inline(always)]
 pub fn on_exit(tgid: u32) {
-    let _ = FILE_FILTER_PROC_VERDICT.remove(&tgid);
+    let _ = FILE_FILTER_PROC_VERDICT.remove(tgid);
 }
 
 // --- the first-component gate (sensor_common::prefilter, "gate") ------------

@@ -437,7 +437,7 @@ fn read_args(task: *const u8, rec: &mut ExecRecord, filename_len: usize) {
     };
     let start = read_u64(mm, offset(|o| &o.mm_arg_start)).unwrap_or(0);
     let end = read_u64(mm, offset(|o| &o.mm_arg_end)).unwrap_or(0);
-    match read_u64(mm, offset(|o| &o.mm_start_stack)).and_then(|sp| read_user_u64(sp)) {
+    match read_u64(mm, offset(|o| &o.mm_start_stack)).and_then(read_user_u64) {
         Ok(argc) => rec.info.argc = argc as u32,
         Err(_) => rec.info.flags |= EXEC_ARGC_UNKNOWN,
     }

@@ -206,6 +206,9 @@ fn elastic_catalogue(root: &Path) -> Option<PathBuf> {
 
 fn test(args: &[String]) -> Result<()> {
     let bin = build()?;
+    // The lints first: a run that would fail them fails in a minute, not
+    // after the end-to-end tests.
+    lint::run()?;
     test_deps::ensure()?;
     deploy_check::ensure_validator()?;
     // containerd + dockerd and the test image, for the tests that run real
