@@ -128,6 +128,10 @@ pub const EXEC_EXE_PRESENT: u32 = 1 << 6;
 /// The executable's path could not be read whole: `exe_len` bytes are not
 /// the whole path.
 pub const EXEC_EXE_INCOMPLETE: u32 = 1 << 7;
+/// With [`EXEC_EXE_INCOMPLETE`]: `exe_len` bytes are the executed file's
+/// own name alone (its dentry's, NUL-terminated), read when its path could
+/// not be: what names the process, exactly, whatever its depth.
+pub const EXEC_EXE_LEAF_ONLY: u32 = 1 << 9;
 /// A continuation record of argv could not be sent (ring buffer full) or
 /// read: the argv userspace reassembles is incomplete.
 pub const EXEC_ARGS_CHUNK_LOST: u32 = 1 << 8;

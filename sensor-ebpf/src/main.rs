@@ -42,9 +42,9 @@ use sensor_common::{
     ExitRecord, ForkRecord, KernelOffsets, RecordHeader, TaskInfo, TtyInfo, ARGS_CHUNKS_MAX,
     ARGS_CHUNK_MAX, ARGS_MAX, CGROUP_PATH_MAX, COMM_LEN, CWD_MAX, CWD_NAME_MAX, DROPS_LEN,
     EXEC_ARGC_UNKNOWN, EXEC_ARGS_CHUNK_LOST, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED,
-    EXEC_CWD_INCOMPLETE, EXEC_EXE_INCOMPLETE, EXEC_EXE_PRESENT, EXEC_FILENAME_TRUNCATED,
-    EXEC_PARENT_UNKNOWN, FILENAME_MAX, LAYOUT_HASH, TTY_FD0_CHR, TTY_FD2_CHR, TTY_HAS_CTTY,
-    TTY_READ_ERROR,
+    EXEC_CWD_INCOMPLETE, EXEC_EXE_INCOMPLETE, EXEC_EXE_LEAF_ONLY, EXEC_EXE_PRESENT,
+    EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN, FILENAME_MAX, LAYOUT_HASH, TTY_FD0_CHR,
+    TTY_FD2_CHR, TTY_HAS_CTTY, TTY_READ_ERROR,
 };
 
 /// The record layout this object was built with; userspace refuses an
@@ -353,21 +353,33 @@ fn try_exec_exe(ctx: &TracePointContext) -> Result<(), Dropped> {
         + (rec.info.args_len as usize & (2 * ARGS_MAX - 1))
         + (rec.info.cwd_len as usize & (CWD_MAX - 1));
     let task = current_task();
-    let walked = read_ptr(task, offset(|o| &o.task_mm))
+    let file = read_ptr(task, offset(|o| &o.task_mm))
         .and_then(|mm| read_ptr(mm, offset(|o| &o.mm_exe_file)))
         .and_then(|file| {
             if file.is_null() {
-                return Err(ReadError);
+                Err(ReadError)
+            } else {
+                Ok(file)
             }
-            let mnt = read_ptr(file, offset(|o| &o.file_path_mnt))?;
-            let dentry = read_ptr(file, offset(|o| &o.file_path_dentry))?;
-            walk_path::<{ FILENAME_MAX - 1 + ARGS_MAX + CWD_MAX - 1 }, true, _>(
-                task, mnt, dentry, rec, at,
-            )
         });
+    let dentry = file.and_then(|file| read_ptr(file, offset(|o| &o.file_path_dentry)));
+    let walked = file.and_then(|file| {
+        let mnt = read_ptr(file, offset(|o| &o.file_path_mnt))?;
+        walk_path::<{ FILENAME_MAX - 1 + ARGS_MAX + CWD_MAX - 1 }, true, _>(
+            task, mnt, dentry?, rec, at,
+        )
+    });
     match walked {
         Ok(len) => rec.info.exe_len = len as u32,
-        Err(_) => rec.info.flags |= EXEC_EXE_INCOMPLETE,
+        Err(_) => {
+            rec.info.flags |= EXEC_EXE_INCOMPLETE;
+            // The path is cut (deeper than the walk, unreadable), but the
+            // file's own name still names the process.
+            if let Ok(len) = dentry.and_then(|d| exe_leaf(d, rec, at)) {
+                rec.info.exe_len = len as u32;
+                rec.info.flags |= EXEC_EXE_LEAF_ONLY;
+            }
+        }
     }
     finish_exec(ctx, rec);
     Ok(())
@@ -601,6 +613,28 @@ fn read_cwd(task: *const u8, rec: &mut ExecRecord, at: usize) {
         Ok(len) => rec.info.cwd_len = len as u32,
         Err(_) => rec.info.flags |= EXEC_CWD_INCOMPLETE,
     }
+}
+
+/// Writes `dentry`'s own name, NUL-terminated, at `at` in `rec.data`;
+/// returns the bytes written.
+#[inline(always)]
+fn exe_leaf(dentry: *const u8, rec: &mut ExecRecord, at: usize) -> Result<usize, ReadError> {
+    const MAX_AT: usize = FILENAME_MAX - 1 + ARGS_MAX + CWD_MAX - 1;
+    let at = if at > MAX_AT { MAX_AT } else { at };
+    let name = read_ptr(dentry, offset(|o| &o.dentry_name))?;
+    // SAFETY: `at` <= MAX_AT and the read is at most CWD_NAME_MAX bytes:
+    // inside `data`, which holds MAX_AT + CWD_MAX bytes for the walk.
+    let n = unsafe {
+        bpf_probe_read_kernel_str(
+            rec.path_data().add(at).cast(),
+            CWD_NAME_MAX as u32,
+            name.cast(),
+        )
+    };
+    if n <= 1 {
+        return Err(ReadError);
+    }
+    Ok(n as usize)
 }
 
 /// Writes the path of (`vfsmnt`, `dentry`) at `at` in `rec.data`, as the

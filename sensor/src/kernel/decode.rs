@@ -8,9 +8,9 @@ use sensor_common::{
     file_op, record_kind, ArgsChunkInfo, ArgsChunkRecord, CgroupRecord, ExecInfo, ExecRecord,
     ExitRecord, FileInfo, FileRecord, ForkRecord, RecordHeader, TaskInfo, ARGS_TOTAL_MAX,
     CGROUP_PATH_MAX, EXEC_ARGC_UNKNOWN, EXEC_ARGS_CHUNK_LOST, EXEC_ARGS_READ_FAILED,
-    EXEC_ARGS_TRUNCATED, EXEC_CWD_INCOMPLETE, EXEC_EXE_INCOMPLETE, EXEC_EXE_PRESENT,
-    EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN, FILE_NAMES, FILE_NAME_INCOMPLETE,
-    FILE_OLD_PATH_INCOMPLETE, FILE_PATH_INCOMPLETE,
+    EXEC_ARGS_TRUNCATED, EXEC_CWD_INCOMPLETE, EXEC_EXE_INCOMPLETE, EXEC_EXE_LEAF_ONLY,
+    EXEC_EXE_PRESENT, EXEC_FILENAME_TRUNCATED, EXEC_PARENT_UNKNOWN, FILE_NAMES,
+    FILE_NAME_INCOMPLETE, FILE_OLD_PATH_INCOMPLETE, FILE_PATH_INCOMPLETE,
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -58,6 +58,10 @@ pub struct ExecEvent {
     /// sees it; read only when the filename does not name it (relative,
     /// `/dev/fd/N`, `/proc/self/exe`), and `None` when not read whole.
     pub exe: Option<Vec<u8>>,
+    /// The executed file's own name when its path could not be read whole
+    /// (deeper than the walk, unreadable): exact, and what names the
+    /// process when `/proc` cannot tell any more.
+    pub exe_leaf: Option<Vec<u8>>,
     /// Continuation records of argv the kernel sent before this exec
     /// ([`ArgsAssembler`] joins them); 0 when argv fit in the record.
     pub args_chunks: u32,
@@ -409,6 +413,15 @@ fn decode_exec(bytes: &[u8]) -> Result<ExecEvent, DecodeError> {
         args_read_failed: flags & EXEC_ARGS_READ_FAILED != 0,
         cwd: (flags & EXEC_CWD_INCOMPLETE == 0).then(|| cwd_from_components(cwd_blob)),
         exe: exe_whole.then(|| cwd_from_components(exe_blob)),
+        exe_leaf: (flags & EXEC_EXE_INCOMPLETE != 0 && flags & EXEC_EXE_LEAF_ONLY != 0)
+            .then(|| {
+                exe_blob
+                    .split(|b| *b == 0)
+                    .next()
+                    .unwrap_or_default()
+                    .to_vec()
+            })
+            .filter(|leaf| !leaf.is_empty()),
         args_chunks: rec.args_chunks,
         args_raw: if rec.args_chunks > 0 {
             blob.to_vec()
@@ -737,6 +750,15 @@ mod tests {
             panic!("not an exec")
         };
         assert_eq!(e.exe, None);
+        assert_eq!(e.exe_leaf, None, "a cut walk's bytes are never a name");
+        // The kernel read the file's own name when its path was cut.
+        let leaf_only = incomplete | EXEC_EXE_LEAF_ONLY;
+        b[flags..flags + 4].copy_from_slice(&leaf_only.to_ne_bytes());
+        let KernelEvent::Exec(e) = decode(&b).expect("decode") else {
+            panic!("not an exec")
+        };
+        assert_eq!(e.exe, None);
+        assert_eq!(e.exe_leaf.as_deref(), Some(&b"memfd:payload"[..]));
     }
 
     #[test]

@@ -36,7 +36,8 @@ impl ProcessTable {
 
     /// The executable and name of an exec: the kernel's walk of the file
     /// it executed, else `/proc/<pid>/exe` of this very instance (the same
-    /// file), else neither (an empty name is left out).
+    /// file), else no executable and the name the kernel read from the
+    /// file's own dentry when its path was cut (an empty name is left out).
     pub(super) fn resolve_executable(
         &self,
         ev: &ExecEvent,
@@ -49,7 +50,12 @@ impl ProcessTable {
             return (Some(esc.text(EscapedFields::EXECUTABLE, exe).into()), name);
         }
         let Some((exe, escaped)) = self.read_link_of_instance(pid, ticks, "exe") else {
-            return (None, "".into());
+            // Gone already: the file's own name, when the kernel read it.
+            let name = ev.exe_leaf.as_deref().map_or_else(
+                || "".into(),
+                |leaf| esc.text(EscapedFields::NAME, leaf).into(),
+            );
+            return (None, name);
         };
         // Already text: the name is escaped exactly when the executable was.
         esc.mark(EscapedFields::EXECUTABLE, escaped);
