@@ -166,7 +166,9 @@ impl FakePod {
         let cgroup = top.join(format!("kubepods/besteffort/pod{uid}/{id}"));
         std::fs::create_dir_all(&cgroup).expect("create cgroup");
         let link_dir = tempfile::tempdir().expect("tempdir");
-        std::os::unix::fs::symlink("/bin/bash", link_dir.path().join("nginx")).expect("symlink");
+        // A copy, not a symlink: a process is named after the file it
+        // executes, whatever name it was started by.
+        std::fs::copy("/bin/bash", link_dir.path().join("nginx")).expect("copy of bash");
         FakePod {
             cgroup,
             top,
