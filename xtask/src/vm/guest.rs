@@ -585,10 +585,16 @@ fn evaluate(
         ),
     ));
 
+    // A process is named after the file it executes: `/bin/sh` is a link
+    // to busybox here.
+    let sh_name = fs::canonicalize("/bin/sh")
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "sh".to_owned());
     let child = find(events, |v| {
         action(v) == "exec"
             && pid_of(v, "process.parent.pid") == Some(s.nginx_pid)
-            && get(v, "process.name").as_str() == Some("sh")
+            && get(v, "process.name").as_str() == Some(sh_name.as_str())
     });
     let ours: Vec<&Value> = alerts
         .iter()
