@@ -6,7 +6,8 @@ use std::path::PathBuf;
 /// The environment variable naming Elastic's Linux and cross-platform
 /// catalogues: a directory with `linux/` and `cross-platform/` in it (the
 /// `rules/` directory of a detection-rules checkout). `cargo xtask test`
-/// sets it when `../shared/rules/elastic` is beside the workspace.
+/// sets it when the shared rule corpus (`rules/elastic`) is beside the
+/// workspace, as on CI.
 pub const CATALOGUE_VAR: &str = "SENSOR_ELASTIC_RULES";
 
 /// The catalogue directory, or `None` when the variable is unset: the test
