@@ -6,7 +6,7 @@
 //! drop), and through the `sensor` binary itself.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use sensor::eql::parser::{MAX_CONDITIONS, MAX_HEIGHT, MAX_NESTING};
@@ -14,6 +14,8 @@ use sensor::eql::{compile_statement, Compiled, JsonDocument};
 use sensor::rules::RuleSet;
 
 mod support;
+
+use support::rule_file;
 
 /// Runs `f` on a thread with the default 2 MiB stack (what tokio's
 /// workers and every spawned thread get): an overflow aborts the test.
@@ -24,19 +26,6 @@ fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .unwrap()
         .join()
         .unwrap()
-}
-
-/// A rule file in the detection-rules format with `query` as its query.
-fn rule_file(dir: &Path, name: &str, query: &str) -> PathBuf {
-    let path = dir.join(format!("{name}.toml"));
-    let text = format!(
-        "[metadata]\ncreation_date = \"2026/01/01\"\nmaturity = \"production\"\n\
-         updated_date = \"2026/01/01\"\n\n[rule]\nauthor = [\"t\"]\ndescription = \"d\"\n\
-         name = \"{name}\"\nrisk_score = 1\nrule_id = \"{name}\"\nseverity = \"low\"\n\
-         type = \"eql\"\nlanguage = \"eql\"\nquery = '''\n{query}\n'''\n"
-    );
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 /// The hostile queries, each with the message it must be refused with.

@@ -3,8 +3,6 @@
 //! sequence matcher and QA suite establish, with our own events).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::{Arc, Mutex};
-
 use sensor::eql::ast::Statement;
 use sensor::eql::parser::parse_statement;
 use sensor::eql::sequence::{compile, Ordinal, SequenceEngine, SequenceMatch, SequenceStats};
@@ -12,6 +10,10 @@ use sensor::eql::{EqlErrorKind, JsonDocument};
 use sensor::output::alert::AlertWriter;
 use sensor::rules::RuleSet;
 use serde_json::{json, Value};
+
+mod support;
+
+use support::Shared;
 
 /// An event: `id`, `@timestamp` in ms, category and extra fields.
 fn ev(id: u64, ms: i64, cat: &str, extra: Value) -> Value {
@@ -427,18 +429,6 @@ fn grammar() {
     // `3s` is still an invalid number in a condition.
     assert!(parse_statement("process where a == 3s").is_err());
     assert!(parse_statement("process where a == 3x").is_err());
-}
-
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-impl std::io::Write for Shared {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 fn write_rule(dir: &std::path::Path, query: &str) {

@@ -1,25 +1,15 @@
 //! Replay: nested, dotted and mixed keys; malformed lines; golden alert.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{Cursor, Write};
-use std::sync::{Arc, Mutex};
+use std::io::Cursor;
 
 use sensor::output::alert::{build_alert, AlertWriter};
 use sensor::rules::RuleSet;
 use sensor::service::replay::{replay, ReplayStats};
 
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
+mod support;
 
-impl Write for Shared {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use support::Shared;
 
 fn run(input: &str) -> (ReplayStats, String, String) {
     let rules = RuleSet::embedded_default().unwrap();

@@ -10,10 +10,10 @@
 
 mod support;
 
+use support::Shared;
+
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use proptest::prelude::*;
 use sensor::eql::{compile_str, field_literals, CompiledQuery, JsonDocument, QueryIndex};
@@ -440,19 +440,6 @@ fn indexed_verdicts_equal_exhaustive_on_the_real_catalogues() {
         interesting > EVENTS / 20,
         "{interesting} events of interest to a sequence"
     );
-}
-
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 fn replay_bytes(input: &[u8], rules: &RuleSet, evaluation: Evaluation) -> (ReplayStats, Vec<u8>) {

@@ -9,6 +9,8 @@ use sensor::rules::{check_paths, check_paths_with, RuleErrorKind, RuleSet};
 
 mod support;
 
+use support::rule_file;
+
 /// Elastic's Defend-for-Containers rules (the seed rule among them): the
 /// built-in pack.
 fn rule_dirs() -> Vec<PathBuf> {
@@ -381,19 +383,6 @@ fn elastic_catalogue_has_no_eql_rule_refused_for_a_language_feature() {
         }
         assert_eq!(text.lines().last(), Some(want), "{dir}");
     }
-}
-
-/// A rule file in the detection-rules format with `query` as its query.
-fn rule_file(dir: &Path, name: &str, query: &str) -> PathBuf {
-    let path = dir.join(format!("{name}.toml"));
-    let text = format!(
-        "[metadata]\ncreation_date = \"2026/01/01\"\nmaturity = \"production\"\n\
-         updated_date = \"2026/01/01\"\n\n[rule]\nauthor = [\"t\"]\ndescription = \"d\"\n\
-         name = \"{name}\"\nrisk_score = 1\nrule_id = \"{name}\"\nseverity = \"low\"\n\
-         type = \"eql\"\nlanguage = \"eql\"\nquery = '''\n{query}\n'''\n"
-    );
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 /// Rule files are input an attacker may plant: a list past the cap and a

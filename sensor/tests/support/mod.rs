@@ -1,7 +1,11 @@
 //! What the integration tests share: where Elastic's larger rule catalogues
-//! are, when the machine has them.
+//! are, when the machine has them; a rule file written from a query; an
+//! in-memory writer for alert output. Each test crate uses some of them.
+#![allow(dead_code, clippy::unwrap_used)]
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// The environment variable naming Elastic's Linux and cross-platform
 /// catalogues: a directory with `linux/` and `cross-platform/` in it (the
@@ -32,4 +36,32 @@ pub fn elastic_catalogue() -> Option<PathBuf> {
         );
     }
     Some(dir)
+}
+
+/// A rule file in the detection-rules format named `name`, with `query` as
+/// its query, written into `dir`.
+pub fn rule_file(dir: &Path, name: &str, query: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    let text = format!(
+        "[metadata]\ncreation_date = \"2026/01/01\"\nmaturity = \"production\"\n\
+         updated_date = \"2026/01/01\"\n\n[rule]\nauthor = [\"t\"]\ndescription = \"d\"\n\
+         name = \"{name}\"\nrisk_score = 1\nrule_id = \"{name}\"\nseverity = \"low\"\n\
+         type = \"eql\"\nlanguage = \"eql\"\nquery = '''\n{query}\n'''\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A writer whose bytes the test reads back (alerts written in memory).
+#[derive(Clone, Default)]
+pub struct Shared(pub Arc<Mutex<Vec<u8>>>);
+
+impl Write for Shared {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
