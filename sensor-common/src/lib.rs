@@ -36,6 +36,7 @@ pub const CWD_NAME_MAX: usize = 256;
 pub const COMM_LEN: usize = 16;
 
 /// Kind tag of every record on the ring buffer (first field of [`RecordHeader`]).
+pub mod net;
 pub mod prefilter;
 
 pub mod record_kind {
@@ -45,6 +46,7 @@ pub mod record_kind {
     pub const CGROUP_MKDIR: u32 = 4;
     pub const ARGS_CHUNK: u32 = 5;
     pub const FILE: u32 = 6;
+    pub const NET: u32 = 7;
 }
 
 /// Indexes of the per-CPU lost-record counters (`LOST` map): a record the
@@ -56,7 +58,8 @@ pub mod lost_index {
     pub const CGROUP_MKDIR: u32 = 3;
     pub const ARGS_CHUNK: u32 = 4;
     pub const FILE: u32 = 5;
-    pub const COUNT: u32 = 6;
+    pub const NET: u32 = 6;
+    pub const COUNT: u32 = 7;
 }
 
 /// The kernel programs, as indexes of the `DROPS` counters.
@@ -73,7 +76,9 @@ pub mod program_index {
     pub const FILE_RENAME_OLD: u32 = 9;
     pub const FILE_SYS_ENTER: u32 = 10;
     pub const FILE_SYS_EXIT: u32 = 11;
-    pub const COUNT: u32 = 12;
+    pub const NET_STATE: u32 = 12;
+    pub const NET_ACCEPT: u32 = 13;
+    pub const COUNT: u32 = 14;
     /// Names for metrics and the summary, by index.
     pub const NAMES: [&str; COUNT as usize] = [
         "exec",
@@ -88,6 +93,8 @@ pub mod program_index {
         "file_rename_old",
         "file_sys_enter",
         "file_sys_exit",
+        "net_state",
+        "net_accept",
     ];
 }
 
@@ -572,6 +579,20 @@ pub struct KernelOffsets {
     // pid_type), upid.nr
     pub signal_pids: u32,
     pub upid_nr: u32,
+    // network events: file.private_data → socket.sk → sock_common, and
+    // possible_net_t → net.ns.inum
+    pub file_private_data: u32,
+    pub socket_sk: u32,
+    pub sk_family: u32,
+    pub sk_protocol: u32,
+    pub sk_num: u32,
+    pub sk_dport: u32,
+    pub sk_daddr: u32,
+    pub sk_rcv_saddr: u32,
+    pub sk_v6_daddr: u32,
+    pub sk_v6_rcv_saddr: u32,
+    pub sk_net: u32,
+    pub net_ns_inum: u32,
 }
 
 /// One number for the layout of every record and of [`KernelOffsets`]:
@@ -637,6 +658,15 @@ const fn layout_hash() -> u64 {
         h,
         &offsets!(FileRecord: info, data, rename_key, rename_parts),
     );
+    h = fnv1a(
+        h,
+        &offsets!(net::NetRecord: header, tgid, pid, start_boottime_ns, cgroup_id, uid, gid,
+            op, flags, family, protocol, sport, dport, saddr, daddr, netns, comm),
+    );
+    h = fnv1a(
+        h,
+        &offsets!(net::NetOwner: tgid, pid, start_boottime_ns, cgroup_id, uid, gid, flags, comm),
+    );
     h = fnv1a(h, &[core::mem::size_of::<KernelOffsets>() as u64]);
     h = fnv1a(
         h,
@@ -647,6 +677,11 @@ const fn layout_hash() -> u64 {
             record_kind::CGROUP_MKDIR as u64,
             record_kind::ARGS_CHUNK as u64,
             record_kind::FILE as u64,
+            record_kind::NET as u64,
+            net::net_op::ATTEMPTED as u64,
+            net::net_op::ACCEPTED as u64,
+            net::net_op::CLOSED as u64,
+            net::NET_SOCKS_MAX as u64,
             file_op::OPEN_WRITE as u64,
             file_op::CREATE as u64,
             file_op::DELETE as u64,
@@ -688,6 +723,7 @@ mod user {
     unsafe impl aya::Pod for ForkRecord {}
     unsafe impl aya::Pod for ExitRecord {}
     unsafe impl aya::Pod for FileInfo {}
+    unsafe impl aya::Pod for net::NetRecord {}
 }
 
 #[cfg(test)]

@@ -477,7 +477,7 @@ pub fn sensor_sys_exit_open(ctx: TracePointContext) -> u32 {
 }
 
 /// The `struct file` behind `fd` of `task` (null when none).
-fn fd_file(task: *const u8, fd: u32) -> Result<*const u8, Dropped> {
+pub(crate) fn fd_file(task: *const u8, fd: u32) -> Result<*const u8, Dropped> {
     let files = read_ptr(task, offset(|o| &o.task_files))?;
     let fdt = read_ptr(files, offset(|o| &o.files_fdt))?;
     let max_fds = read_u32(fdt, offset(|o| &o.fdtable_max_fds))?;

@@ -24,6 +24,7 @@ mod cgroup_v1;
 mod file_events;
 mod file_filter;
 mod kernel_read;
+mod net_events;
 
 use aya_ebpf::{
     helpers::{

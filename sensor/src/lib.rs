@@ -15,6 +15,7 @@ pub mod context;
 pub mod ecs;
 pub mod eql;
 pub mod kernel;
+pub mod network;
 pub mod output;
 pub mod rules;
 pub mod service;

@@ -318,6 +318,12 @@ pub struct EcsEvent {
     pub sensor: Option<SensorFields>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<FileFields>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::network::fields::Endpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination: Option<crate::network::fields::Endpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<crate::network::fields::NetworkFields>,
     /// The serialised form, built on first need (unknown-field lookups,
     /// alerts). Not part of the document.
     #[serde(skip)]
@@ -353,6 +359,13 @@ pub enum Action {
     FileCreation,
     FileDeletion,
     FileRename,
+    /// Network events, as Elastic Defend names them: a TCP connection
+    /// started by the process (`connection_attempted`, type `start`),
+    /// accepted by it (`connection_accepted`, type `start`), and one of
+    /// those ended (`disconnect_received`, type `end`).
+    ConnectionAttempted,
+    ConnectionAccepted,
+    DisconnectReceived,
 }
 
 impl Action {
@@ -366,13 +379,19 @@ impl Action {
             Action::FileCreation => "creation",
             Action::FileDeletion => "deletion",
             Action::FileRename => "rename",
+            Action::ConnectionAttempted => "connection_attempted",
+            Action::ConnectionAccepted => "connection_accepted",
+            Action::DisconnectReceived => "disconnect_received",
         }
     }
 
     fn event_type(self) -> &'static str {
         match self {
-            Action::Exec | Action::Fork => "start",
-            Action::End => "end",
+            Action::Exec
+            | Action::Fork
+            | Action::ConnectionAttempted
+            | Action::ConnectionAccepted => "start",
+            Action::End | Action::DisconnectReceived => "end",
             Action::BecameInteractive | Action::FileOpen | Action::FileRename => "change",
             Action::FileCreation => "creation",
             Action::FileDeletion => "deletion",
@@ -384,6 +403,9 @@ impl Action {
             Action::FileOpen | Action::FileCreation | Action::FileDeletion | Action::FileRename => {
                 "file"
             }
+            Action::ConnectionAttempted
+            | Action::ConnectionAccepted
+            | Action::DisconnectReceived => "network",
             _ => "process",
         }
     }
@@ -427,6 +449,9 @@ impl EcsEvent {
             orchestrator: None,
             sensor: None,
             file: None,
+            source: None,
+            destination: None,
+            network: None,
             json: OnceCell::new(),
         }
     }
@@ -471,6 +496,9 @@ impl Document for EcsEvent {
                 return found;
             }
             if let Some(found) = self.visit_file(field.path(), f) {
+                return found;
+            }
+            if let Some(found) = self.visit_network(field.path(), f) {
                 return found;
             }
             // The JSON form is this event serialised: a path no event ever
@@ -778,6 +806,18 @@ pub fn every_field_example() -> EcsEvent {
     });
     file.path_incomplete = true;
     ev.file = Some(file);
+    let endpoint = || crate::network::fields::Endpoint {
+        address: "x".into(),
+        ip: "x".into(),
+        port: Some(1),
+    };
+    ev.source = Some(endpoint());
+    ev.destination = Some(endpoint());
+    ev.network = Some(crate::network::fields::NetworkFields {
+        direction: "x",
+        transport: "x",
+        network_type: "x",
+    });
     ev
 }
 

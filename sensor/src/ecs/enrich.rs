@@ -335,11 +335,39 @@ impl Enricher {
         p
     }
 
+    /// The process a kernel record names by tgid and start (a file or
+    /// network event's actor), its parent and leaders as the table knows
+    /// them; the pid alone when the table does not know it, or knows
+    /// another instance of the pid.
+    pub(crate) fn actor_fields(
+        &self,
+        tgid: u32,
+        start_boottime_ns: u64,
+        table: &ProcessTable,
+    ) -> ProcessFields {
+        let actor = table.get(tgid).filter(|p| {
+            p.start_boottime_ns
+                .is_none_or(|ns| start_boottime_ns == 0 || ns == start_boottime_ns)
+        });
+        let mut process = match actor {
+            Some(info) => self.process_fields(info),
+            None => ProcessFields {
+                pid: tgid,
+                ..ProcessFields::default()
+            },
+        };
+        if let Some(info) = actor {
+            process.parent = self.parent_from_table(info.ppid, table);
+            self.add_leaders(&mut process, info, &table.leaders(info));
+        }
+        process
+    }
+
     /// An event about `subject`: `event.*` and host, the container of
     /// `cgroup` (`(cgroup2 id, v1 id, pid)`, when known) and the fields of
     /// `subject` (and `parent`) that had to be escaped.
     #[allow(clippy::too_many_arguments)]
-    fn event(
+    pub(crate) fn event(
         &mut self,
         action: Action,
         ktime_ns: u64,
@@ -502,21 +530,7 @@ impl Enricher {
     /// knows them, and its container. A process the table does not know
     /// (or knows as another instance of the pid) is named by pid only.
     pub fn file_event(&mut self, ev: &FileEvent, table: &ProcessTable) -> EcsEvent {
-        let actor = table.get(ev.tgid).filter(|p| {
-            p.start_boottime_ns
-                .is_none_or(|ns| ev.start_boottime_ns == 0 || ns == ev.start_boottime_ns)
-        });
-        let mut process = match actor {
-            Some(info) => self.process_fields(info),
-            None => ProcessFields {
-                pid: ev.tgid,
-                ..ProcessFields::default()
-            },
-        };
-        if let Some(info) = actor {
-            process.parent = self.parent_from_table(info.ppid, table);
-            self.add_leaders(&mut process, info, &table.leaders(info));
-        }
+        let process = self.actor_fields(ev.tgid, ev.start_boottime_ns, table);
         let action = match ev.op {
             FileOp::OpenWrite => Action::FileOpen,
             FileOp::Create => Action::FileCreation,

@@ -23,6 +23,8 @@ pub enum DecodeError {
     },
     #[error("unknown record kind {0}")]
     UnknownKind(u32),
+    #[error(transparent)]
+    Net(#[from] crate::network::decode::NetDecodeError),
 }
 
 /// One execve, decoded.
@@ -154,6 +156,7 @@ pub enum KernelEvent {
     CgroupMkdir(CgroupMkdirEvent),
     ArgsChunk(ArgsChunkEvent),
     File(FileEvent),
+    Net(crate::network::NetEvent),
 }
 
 /// The fixed part of a record. `aya::Pod` (implemented only for the
@@ -217,6 +220,10 @@ pub fn decode(bytes: &[u8]) -> Result<KernelEvent, DecodeError> {
         }
         record_kind::CGROUP_MKDIR => decode_cgroup(bytes).map(KernelEvent::CgroupMkdir),
         record_kind::FILE => decode_file(bytes).map(KernelEvent::File),
+        record_kind::NET => {
+            let r: sensor_common::net::NetRecord = read_struct(bytes, "network record")?;
+            Ok(KernelEvent::Net(crate::network::NetEvent::from_record(&r)?))
+        }
         record_kind::ARGS_CHUNK => {
             let info: ArgsChunkInfo = read_struct(bytes, "argv continuation record")?;
             let data = read_tail(

@@ -48,6 +48,7 @@ impl FileMechanism {
                 FileMechanism::Tracepoints { .. } => Ok("syscall tracepoints".to_owned()),
                 FileMechanism::Unavailable { reason } => Err(reason.clone()),
             },
+            network_events: Ok("not loaded".to_owned()),
         }
     }
 
@@ -287,7 +288,7 @@ fn detach(ebpf: &mut Ebpf, programs: &[String]) {
 }
 
 /// A load error with the verifier log's last lines.
-fn load_error(e: &aya::programs::ProgramError) -> String {
+pub(crate) fn load_error(e: &aya::programs::ProgramError) -> String {
     match e {
         aya::programs::ProgramError::LoadError {
             io_error,

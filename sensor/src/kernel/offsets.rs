@@ -90,6 +90,30 @@ pub fn from_btf(btf: &KernelBtf) -> Result<KernelOffsets, BtfError> {
     })
 }
 
+/// Adds what the network programs read: the socket behind a file and the
+/// `sock_common` tuple and namespace. Apart from [`from_btf`] so that a
+/// kernel lacking one of them loses network events alone, with the member
+/// named.
+pub fn with_network(
+    mut offsets: KernelOffsets,
+    btf: &KernelBtf,
+) -> Result<KernelOffsets, BtfError> {
+    let sk = |m: &str| btf.offset_of("sock", &format!("__sk_common.{m}"));
+    offsets.file_private_data = btf.offset_of("file", "private_data")?;
+    offsets.socket_sk = btf.offset_of("socket", "sk")?;
+    offsets.sk_family = sk("skc_family")?;
+    offsets.sk_num = sk("skc_num")?;
+    offsets.sk_dport = sk("skc_dport")?;
+    offsets.sk_daddr = sk("skc_daddr")?;
+    offsets.sk_rcv_saddr = sk("skc_rcv_saddr")?;
+    offsets.sk_v6_daddr = sk("skc_v6_daddr")?;
+    offsets.sk_v6_rcv_saddr = sk("skc_v6_rcv_saddr")?;
+    offsets.sk_net = sk("skc_net.net")?;
+    offsets.sk_protocol = btf.offset_of("sock", "sk_protocol")?;
+    offsets.net_ns_inum = btf.offset_of("net", "ns.inum")?;
+    Ok(offsets)
+}
+
 /// Adds the tracepoint record fields the programs read.
 pub fn with_tracepoints(
     mut offsets: KernelOffsets,

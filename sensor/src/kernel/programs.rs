@@ -90,6 +90,8 @@ pub struct LoadOptions {
     pub cgroup_v1_ssid: Option<u32>,
     /// On a hybrid host, the v1 controller also read (`cgroup_v1_id`).
     pub cgroup_v1_secondary_ssid: Option<u32>,
+    /// Which network actions to attach for (none: not attached).
+    pub network: crate::network::hooks::NetWant,
 }
 
 impl Default for LoadOptions {
@@ -100,6 +102,7 @@ impl Default for LoadOptions {
             btf_path: None,
             cgroup_v1_ssid: None,
             cgroup_v1_secondary_ssid: None,
+            network: crate::network::hooks::NetWant::default(),
         }
     }
 }
@@ -119,6 +122,11 @@ pub struct KernelPrograms {
     pub mounted_tracefs: bool,
     /// How file events are seen here (or why they are not).
     pub file_mechanism: crate::kernel::file_hooks::FileMechanism,
+    /// How network events are seen here (or why they are not).
+    pub net_mechanism: crate::network::hooks::NetMechanism,
+    /// Connections whose close cannot be reported (the socket table was
+    /// full), when network events are on.
+    net_untracked: Option<PerCpuArray<MapData, u64>>,
 }
 
 /// Records one kernel program dropped for one reason, since load.
@@ -173,11 +181,19 @@ pub struct LostCounts {
     pub args_chunk: u64,
     /// File event records.
     pub file: u64,
+    /// Network event records.
+    pub net: u64,
 }
 
 impl LostCounts {
     pub fn total(&self) -> u64 {
-        self.exec + self.fork + self.exit + self.cgroup_mkdir + self.args_chunk + self.file
+        self.exec
+            + self.fork
+            + self.exit
+            + self.cgroup_mkdir
+            + self.args_chunk
+            + self.file
+            + self.net
     }
 }
 
@@ -192,6 +208,7 @@ impl KernelPrograms {
             cgroup_mkdir: sum(lost_index::CGROUP_MKDIR)?,
             args_chunk: sum(lost_index::ARGS_CHUNK)?,
             file: sum(lost_index::FILE)?,
+            net: sum(lost_index::NET)?,
         })
     }
 
@@ -218,6 +235,15 @@ impl KernelPrograms {
     /// The programs' own diagnostics (aya-log: which program dropped a
     /// record, and why), for a reader that forwards them to the `log`
     /// crate. `None` when the object has no log channel.
+    /// Connections reported whose close will not be (the kernel's socket
+    /// table was full when they started), since load.
+    pub fn net_untracked(&self) -> Result<u64, MapError> {
+        match &self.net_untracked {
+            Some(m) => Ok(m.get(&0, 0)?.iter().sum()),
+            None => Ok(0),
+        }
+    }
+
     pub fn kernel_logger(&mut self) -> Option<aya_log::EbpfLogger<&'static dyn log::Log>> {
         match aya_log::EbpfLogger::init(&mut self._ebpf) {
             Ok(logger) => Some(logger),
@@ -300,6 +326,14 @@ pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, Load
     let mkdir_fmt = TracepointFormat::read(&tracefs_root, "cgroup", "cgroup_mkdir")?;
     let offsets: KernelOffsets =
         offsets::with_tracepoints(offsets, &exec_fmt, &exit_fmt, &mkdir_fmt)?;
+    let (offsets, net_offsets_error) = if options.network.none() {
+        (offsets, None)
+    } else {
+        match offsets::with_network(offsets, &btf) {
+            Ok(o) => (o, None),
+            Err(e) => (offsets, Some(format!("socket offsets: {e}"))),
+        }
+    };
 
     // Loading needs no RLIMIT_MEMLOCK raise on kernels with memcg accounting
     // (5.11+); on older ones raise it, and only mention a failure.
@@ -327,6 +361,14 @@ pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, Load
     attached.push("tracepoint/cgroup/cgroup_mkdir");
     let file_mechanism =
         crate::kernel::file_hooks::attach(&mut ebpf, options.btf_path.as_deref(), &tracefs_root);
+    let net_mechanism =
+        crate::network::hooks::attach(&mut ebpf, options.network, &tracefs_root, net_offsets_error);
+    let net_untracked = match &net_mechanism {
+        crate::network::hooks::NetMechanism::Tracepoints { .. } => ebpf
+            .take_map("NET_UNTRACKED")
+            .and_then(|m| PerCpuArray::try_from(m).ok()),
+        _ => None,
+    };
 
     let map_err = |name: &str, e: String| LoadError::Map {
         name: name.to_owned(),
@@ -352,6 +394,8 @@ pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, Load
         attached,
         mounted_tracefs,
         file_mechanism,
+        net_mechanism,
+        net_untracked,
     })
 }
 

@@ -24,6 +24,8 @@ pub struct Kind {
     pub source: &'static str,
     /// Produced only from file events (needs a file mechanism).
     pub file: bool,
+    /// Produced only from network events (needs the network programs).
+    pub net: bool,
     /// Seen by rules (fork events are only written, with
     /// `--lifecycle-events`).
     pub evaluated: bool,
@@ -42,12 +44,13 @@ const fn kind(
         action,
         source,
         file: matches!(category.as_bytes(), b"file"),
+        net: matches!(category.as_bytes(), b"network"),
         evaluated,
     }
 }
 
 /// Every event kind, as `ecs::Action` names them.
-pub const KINDS: [Kind; 8] = [
+pub const KINDS: [Kind; 11] = [
     kind("process", "start", "exec", "process:exec", true),
     kind("process", "start", "fork", "process:fork", false),
     kind("process", "end", "end", "process:end", true),
@@ -62,6 +65,27 @@ pub const KINDS: [Kind; 8] = [
     kind("file", "creation", "creation", "file:creation", true),
     kind("file", "deletion", "deletion", "file:deletion", true),
     kind("file", "change", "rename", "file:rename", true),
+    kind(
+        "network",
+        "start",
+        "connection_attempted",
+        "network:connection_attempted",
+        true,
+    ),
+    kind(
+        "network",
+        "start",
+        "connection_accepted",
+        "network:connection_accepted",
+        true,
+    ),
+    kind(
+        "network",
+        "end",
+        "disconnect_received",
+        "network:disconnect_received",
+        true,
+    ),
 ];
 
 /// What this sensor provides here.
@@ -70,6 +94,8 @@ pub struct Availability {
     /// `Ok(mechanism)`: file events are produced; `Err(reason)`: they are
     /// not.
     pub file_events: Result<String, String>,
+    /// The same for network events.
+    pub network_events: Result<String, String>,
 }
 
 impl Availability {
@@ -95,11 +121,27 @@ impl Availability {
         } else {
             Err("no BPF LSM, no kernel BTF for fentry, no syscall tracepoints".to_owned())
         };
-        Availability { file_events }
+        let network_events = if ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+            .iter()
+            .any(|t| {
+                Path::new(t)
+                    .join("events/sock/inet_sock_set_state")
+                    .exists()
+            }) {
+            Ok("tracepoints".to_owned())
+        } else {
+            Err("no sock/inet_sock_set_state tracepoint".to_owned())
+        };
+        Availability {
+            file_events,
+            network_events,
+        }
     }
 
     fn provides(&self, k: &Kind) -> bool {
-        k.evaluated && (!k.file || self.file_events.is_ok())
+        k.evaluated
+            && (!k.file || self.file_events.is_ok())
+            && (!k.net || self.network_events.is_ok())
     }
 }
 
@@ -183,6 +225,39 @@ pub fn summary(rules: &super::RuleSet, avail: &Availability) -> String {
             cannot.join("; ")
         )
     }
+}
+
+/// Which network actions the loaded rules can match (single-event rules,
+/// and every step of sequences and samples): what the network programs
+/// are attached for.
+pub fn network_want(rules: &super::RuleSet) -> crate::network::hooks::NetWant {
+    use crate::network::hooks::NetWant;
+    let all = Availability {
+        file_events: Ok(String::new()),
+        network_events: Ok(String::new()),
+    };
+    let mut want = NetWant::default();
+    let mut add = |n: &Needs| {
+        for k in &n.kinds {
+            want = want.union(match *k {
+                "network:connection_attempted" => NetWant::ATTEMPTED,
+                "network:connection_accepted" => NetWant::ACCEPTED,
+                "network:disconnect_received" => NetWant::CLOSED,
+                _ => NetWant::default(),
+            });
+        }
+    };
+    for rule in rules.rules() {
+        if let Some(n) = needs(&rule.meta.query, &all) {
+            add(&n);
+        }
+    }
+    for rule in rules.sequences() {
+        for n in sequence_needs(&rule.meta.query, &all) {
+            add(&n);
+        }
+    }
+    want
 }
 
 /// The needs of a query, `None` when it does not parse as a single-event
@@ -351,12 +426,14 @@ mod tests {
     fn with_files() -> Availability {
         Availability {
             file_events: Ok("test".into()),
+            network_events: Ok("test".into()),
         }
     }
 
     fn without_files() -> Availability {
         Availability {
             file_events: Err("test".into()),
+            network_events: Ok("test".into()),
         }
     }
 

@@ -53,6 +53,8 @@ pub struct RunStats {
     pub exit: u64,
     /// File events (opens for writing, creations, deletions, renames).
     pub file: u64,
+    /// Network events (connections attempted, accepted, closed).
+    pub net: u64,
     pub decode_errors: u64,
     pub alerts: u64,
     pub output_errors: u64,
@@ -62,6 +64,10 @@ pub struct RunStats {
     /// Argv continuation records lost in the kernel (each cuts one argv).
     pub lost_args_chunks: u64,
     pub lost_file: u64,
+    pub lost_net: u64,
+    /// Connections reported whose close could not be (the kernel's socket
+    /// table was full).
+    pub net_untracked: u64,
     /// Execs whose argv could not be captured whole (a lost continuation
     /// record, or past the kernel's own bound).
     pub args_truncated: u64,
@@ -167,12 +173,16 @@ impl LiveSensor {
                 btf_path: opts.btf.clone(),
                 cgroup_v1_ssid: cgroup_mode.v1_ssid(),
                 cgroup_v1_secondary_ssid: cgroup_mode.secondary_v1_ssid(),
+                network: crate::rules::sources::network_want(&rules),
             },
         )?;
         eprintln!("sensor: {}", programs.file_mechanism.describe());
+        eprintln!("sensor: {}", programs.net_mechanism.describe());
+        let mut availability = programs.file_mechanism.availability();
+        availability.network_events = programs.net_mechanism.availability();
         eprintln!(
             "sensor: {}",
-            crate::rules::sources::summary(&rules, &programs.file_mechanism.availability())
+            crate::rules::sources::summary(&rules, &availability)
         );
         let prefilter = if settings.file_prefilter {
             crate::rules::prefilter::FilePrefilter::from_rules(&rules)
@@ -387,6 +397,8 @@ impl LiveSensor {
         p.stats.lost_exit = lost.exit;
         p.stats.lost_args_chunks = lost.args_chunk;
         p.stats.lost_file = lost.file;
+        p.stats.lost_net = lost.net;
+        p.stats.net_untracked = self.programs.net_untracked().unwrap_or(0);
         p.stats.orphaned_args_chunks = p.args.orphaned;
         // Every line written (the writer threads finished) before the
         // error counts are read.
@@ -450,8 +462,8 @@ fn report_lost(programs: &KernelPrograms, last: &mut LostCounts, metrics: &Metri
         Ok(now) if now != *last => {
             metrics.set_lost(&now);
             eprintln!(
-                "sensor: warning: ring buffer full, records lost since start: exec {}, fork {}, exit {}, cgroup {}, argv continuation {}, file {} (raise --ring-buffer-mib)",
-                now.exec, now.fork, now.exit, now.cgroup_mkdir, now.args_chunk, now.file
+                "sensor: warning: ring buffer full, records lost since start: exec {}, fork {}, exit {}, cgroup {}, argv continuation {}, file {}, network {} (raise --ring-buffer-mib)",
+                now.exec, now.fork, now.exit, now.cgroup_mkdir, now.args_chunk, now.file, now.net
             );
             *last = now;
         }
@@ -659,6 +671,12 @@ impl Pipeline {
                 self.stats.file += 1;
                 self.metrics.file_events.inc();
                 let doc = self.enricher.file_event(&file, &self.table);
+                self.evaluate_and_write(doc);
+            }
+            KernelEvent::Net(net) => {
+                self.stats.net += 1;
+                self.metrics.net_events.inc();
+                let doc = self.enricher.network_event(&net, &self.table);
                 self.evaluate_and_write(doc);
             }
         }

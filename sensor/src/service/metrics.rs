@@ -128,6 +128,7 @@ pub struct Metrics {
     pub fork_events: Counter,
     pub exit_events: Counter,
     pub file_events: Counter,
+    pub net_events: Counter,
     pub decode_errors: Counter,
     lost: Family<Labels, Counter>,
     kernel_drops: Family<Labels, Counter>,
@@ -165,6 +166,7 @@ impl Metrics {
         let kind = |k: &str| events.get_or_create(&labels(&[("kind", k)])).clone();
         let (exec_events, fork_events, exit_events) = (kind("exec"), kind("fork"), kind("exit"));
         let file_events = kind("file");
+        let net_events = kind("net");
         let decode_errors = Counter::default();
         registry.register(
             "decode_errors",
@@ -316,6 +318,7 @@ impl Metrics {
             fork_events,
             exit_events,
             file_events,
+            net_events,
             decode_errors,
             lost,
             kernel_drops,
@@ -392,6 +395,7 @@ impl Metrics {
             ("cgroup_mkdir", lost.cgroup_mkdir),
             ("args_chunk", lost.args_chunk),
             ("file", lost.file),
+            ("net", lost.net),
         ] {
             set(&self.lost.get_or_create(&labels(&[("kind", kind)])), n);
         }
