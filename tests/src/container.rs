@@ -4,7 +4,8 @@
 //! /bin /sbin /lib /lib64 /var` bind-mounted read-only (merged-/usr symlinks
 //! are recreated as symlinks), a tmpfs on `/tmp` and `/run`, and whatever
 //! writable bind mounts the caller asks for. The container shares the host's
-//! network namespace, so a server inside listens on the host's loopback. Its
+//! network namespace, so a server inside listens on the host's loopback,
+//! unless the spec names one (a test's veth pair). Its
 //! cgroup is Kubernetes-shaped: `/kubepods/besteffort/pod<uid>/<64 hex id>`,
 //! the id the sensor must report as `container.id`.
 //!
@@ -57,6 +58,9 @@ pub struct Spec {
     /// Keep a pipe on the process's stdin (open while the container runs)
     /// instead of /dev/null.
     pub stdin_pipe: bool,
+    /// Join this network namespace (e.g. a test's veth pair,
+    /// `netns::VethPair::client_path`) instead of sharing the host's.
+    pub netns: Option<PathBuf>,
 }
 
 /// A running container; killed and deleted on drop.
@@ -195,6 +199,11 @@ impl Container {
             .unwrap_or_default()
             .into_iter()
             .filter(|n| n["type"] != "network")
+            .chain(
+                spec.netns
+                    .iter()
+                    .map(|p| json!({ "type": "network", "path": p })),
+            )
             .collect();
         linux["namespaces"] = Value::Array(namespaces);
         fs::write(&config_path, serde_json::to_vec_pretty(&config)?)?;

@@ -18,6 +18,7 @@ pub mod cgroup;
 pub mod container;
 pub mod engine;
 pub mod fake_server;
+pub mod netns;
 pub mod pty;
 pub mod webserver;
 pub mod yaml;
