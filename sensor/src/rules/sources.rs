@@ -11,6 +11,7 @@
 
 use std::path::Path;
 
+use crate::ecs::Action;
 use crate::eql::ast::{Category, CmpOp, Expr, Literal, Operand};
 use crate::eql::{self, wildcard::WildcardPattern};
 
@@ -22,6 +23,8 @@ pub struct Kind {
     pub action: &'static str,
     /// `category:action`, as reports name it.
     pub source: &'static str,
+    /// The kernel file operation it comes from (`sensor_common::file_op`).
+    pub file_op: Option<u32>,
     /// Produced only from file events (needs a file mechanism).
     pub file: bool,
     /// Seen by rules (fork events are only written, with
@@ -29,40 +32,28 @@ pub struct Kind {
     pub evaluated: bool,
 }
 
-const fn kind(
-    category: &'static str,
-    event_type: &'static str,
-    action: &'static str,
-    source: &'static str,
-    evaluated: bool,
-) -> Kind {
+const fn kind(action: Action) -> Kind {
     Kind {
-        category,
-        event_type,
-        action,
-        source,
-        file: matches!(category.as_bytes(), b"file"),
-        evaluated,
+        category: action.category(),
+        event_type: action.event_type(),
+        action: action.as_str(),
+        source: action.source(),
+        file_op: action.file_op(),
+        file: action.file_op().is_some(),
+        evaluated: action.evaluated(),
     }
 }
 
-/// Every event kind, as `ecs::Action` names them.
-pub const KINDS: [Kind; 8] = [
-    kind("process", "start", "exec", "process:exec", true),
-    kind("process", "start", "fork", "process:fork", false),
-    kind("process", "end", "end", "process:end", true),
-    kind(
-        "process",
-        "change",
-        "became_interactive",
-        "process:became_interactive",
-        true,
-    ),
-    kind("file", "change", "open", "file:open", true),
-    kind("file", "creation", "creation", "file:creation", true),
-    kind("file", "deletion", "deletion", "file:deletion", true),
-    kind("file", "change", "rename", "file:rename", true),
-];
+/// Every event kind, as `ecs::Action` declares them.
+pub const KINDS: [Kind; Action::ALL.len()] = {
+    let mut out = [kind(Action::Exec); Action::ALL.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = kind(Action::ALL[i]);
+        i += 1;
+    }
+    out
+};
 
 /// What this sensor provides here.
 #[derive(Debug, Clone)]

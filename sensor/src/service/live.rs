@@ -24,7 +24,8 @@ use crate::context::process_table::{ProcessTable, TableConfig};
 use crate::context::procfs;
 use crate::ecs::enrich::{Enricher, HostIdentity};
 use crate::kernel::decode::{decode, ArgsAssembler, KernelEvent};
-use crate::kernel::programs::{self, KernelDrop, KernelPrograms, LoadOptions, LostCounts};
+use crate::kernel::lost::LostCounts;
+use crate::kernel::programs::{self, KernelDrop, KernelPrograms, LoadOptions};
 use crate::output::alert::AlertWriter;
 use crate::output::jsonl::{JsonLines, OutputOptions, Rotation};
 use crate::rules::sequences::LiveSequences;
@@ -56,12 +57,10 @@ pub struct RunStats {
     pub decode_errors: u64,
     pub alerts: u64,
     pub output_errors: u64,
-    pub lost_exec: u64,
-    pub lost_fork: u64,
-    pub lost_exit: u64,
-    /// Argv continuation records lost in the kernel (each cuts one argv).
-    pub lost_args_chunks: u64,
-    pub lost_file: u64,
+    /// Records lost in the kernel (ring buffer full), one `lost_<kind>`
+    /// key per record kind; a lost argv continuation record cuts one argv.
+    #[serde(flatten)]
+    pub lost: LostCounts,
     /// Execs whose argv could not be captured whole (a lost continuation
     /// record, or past the kernel's own bound).
     pub args_truncated: u64,
@@ -381,12 +380,7 @@ impl LiveSensor {
         self.pipeline.sequence_time(true);
         self.report_counters();
         let p = &mut self.pipeline;
-        let lost = self.last_lost;
-        p.stats.lost_exec = lost.exec;
-        p.stats.lost_fork = lost.fork;
-        p.stats.lost_exit = lost.exit;
-        p.stats.lost_args_chunks = lost.args_chunk;
-        p.stats.lost_file = lost.file;
+        p.stats.lost = self.last_lost;
         p.stats.orphaned_args_chunks = p.args.orphaned;
         // Every line written (the writer threads finished) before the
         // error counts are read.
@@ -450,8 +444,8 @@ fn report_lost(programs: &KernelPrograms, last: &mut LostCounts, metrics: &Metri
         Ok(now) if now != *last => {
             metrics.set_lost(&now);
             eprintln!(
-                "sensor: warning: ring buffer full, records lost since start: exec {}, fork {}, exit {}, cgroup {}, argv continuation {}, file {} (raise --ring-buffer-mib)",
-                now.exec, now.fork, now.exit, now.cgroup_mkdir, now.args_chunk, now.file
+                "sensor: warning: ring buffer full, records lost since start: {} (raise --ring-buffer-mib)",
+                now.describe()
             );
             *last = now;
         }
