@@ -35,68 +35,14 @@ pub const CWD_NAME_MAX: usize = 256;
 /// The kernel's TASK_COMM_LEN.
 pub const COMM_LEN: usize = 16;
 
-/// Kind tag of every record on the ring buffer (first field of [`RecordHeader`]).
+#[macro_use]
+mod layout;
 pub mod net;
 pub mod prefilter;
+pub mod registry;
 
-pub mod record_kind {
-    pub const EXEC: u32 = 1;
-    pub const FORK: u32 = 2;
-    pub const EXIT: u32 = 3;
-    pub const CGROUP_MKDIR: u32 = 4;
-    pub const ARGS_CHUNK: u32 = 5;
-    pub const FILE: u32 = 6;
-    pub const NET: u32 = 7;
-}
-
-/// Indexes of the per-CPU lost-record counters (`LOST` map): a record the
-/// ring buffer had no room for is counted here, never dropped silently.
-pub mod lost_index {
-    pub const EXEC: u32 = 0;
-    pub const FORK: u32 = 1;
-    pub const EXIT: u32 = 2;
-    pub const CGROUP_MKDIR: u32 = 3;
-    pub const ARGS_CHUNK: u32 = 4;
-    pub const FILE: u32 = 5;
-    pub const NET: u32 = 6;
-    pub const COUNT: u32 = 7;
-}
-
-/// The kernel programs, as indexes of the `DROPS` counters.
-pub mod program_index {
-    pub const EXEC: u32 = 0;
-    pub const EXEC_ARGS: u32 = 1;
-    pub const FORK: u32 = 2;
-    pub const EXIT: u32 = 3;
-    pub const CGROUP_MKDIR: u32 = 4;
-    pub const EXEC_EXE: u32 = 5;
-    pub const FILE_OPEN: u32 = 6;
-    pub const FILE_UNLINK: u32 = 7;
-    pub const FILE_RENAME: u32 = 8;
-    pub const FILE_RENAME_OLD: u32 = 9;
-    pub const FILE_SYS_ENTER: u32 = 10;
-    pub const FILE_SYS_EXIT: u32 = 11;
-    pub const NET_STATE: u32 = 12;
-    pub const NET_ACCEPT: u32 = 13;
-    pub const COUNT: u32 = 14;
-    /// Names for metrics and the summary, by index.
-    pub const NAMES: [&str; COUNT as usize] = [
-        "exec",
-        "exec_args",
-        "fork",
-        "exit",
-        "cgroup_mkdir",
-        "exec_exe",
-        "file_open",
-        "file_unlink",
-        "file_rename",
-        "file_rename_old",
-        "file_sys_enter",
-        "file_sys_exit",
-        "net_state",
-        "net_accept",
-    ];
-}
+pub use layout::Layout;
+pub use registry::{kind_of, lost_index, program_index, record_kind, KindInfo, KINDS};
 
 /// Why a program dropped a record before it reached the ring buffer (a
 /// full ring buffer is counted apart, in `LOST`). Every path that drops a
@@ -150,31 +96,35 @@ pub const TTY_FD2_CHR: u32 = 1 << 2;
 /// Some pointer on the way could not be read: the values are incomplete.
 pub const TTY_READ_ERROR: u32 = 1 << 3;
 
-/// Common first bytes of every record.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RecordHeader {
-    /// One of [`record_kind`].
-    pub kind: u32,
-    /// CPU the record was produced on (helps order records across CPUs).
-    pub cpu: u32,
-    /// `bpf_ktime_get_boot_ns()`: nanoseconds since boot, including suspend.
-    pub ktime_ns: u64,
+record! {
+    /// Common first bytes of every record.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct RecordHeader {
+        /// One of [`record_kind`].
+        pub kind: u32,
+        /// CPU the record was produced on (helps order records across CPUs).
+        pub cpu: u32,
+        /// `bpf_ktime_get_boot_ns()`: nanoseconds since boot, including suspend.
+        pub ktime_ns: u64,
+    }
 }
 
-/// What decides whether a task is interactive (ECS `process.interactive`):
-/// its controlling tty and the character devices behind fd 0 and fd 2, all
-/// as kernel `dev_t` (`major << 20 | minor`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TtyInfo {
-    /// Controlling tty device (`task->signal->tty`), valid with [`TTY_HAS_CTTY`].
-    pub ctty_dev: u32,
-    /// `i_rdev` of fd 0's inode, valid with [`TTY_FD0_CHR`].
-    pub fd0_dev: u32,
-    /// `i_rdev` of fd 2's inode, valid with [`TTY_FD2_CHR`].
-    pub fd2_dev: u32,
-    pub flags: u32,
+record! {
+    /// What decides whether a task is interactive (ECS `process.interactive`):
+    /// its controlling tty and the character devices behind fd 0 and fd 2, all
+    /// as kernel `dev_t` (`major << 20 | minor`).
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct TtyInfo {
+        /// Controlling tty device (`task->signal->tty`), valid with [`TTY_HAS_CTTY`].
+        pub ctty_dev: u32,
+        /// `i_rdev` of fd 0's inode, valid with [`TTY_FD0_CHR`].
+        pub fd0_dev: u32,
+        /// `i_rdev` of fd 2's inode, valid with [`TTY_FD2_CHR`].
+        pub fd2_dev: u32,
+        pub flags: u32,
+    }
 }
 
 impl TtyInfo {
@@ -186,117 +136,127 @@ impl TtyInfo {
     }
 }
 
-/// Identity of one task as the kernel saw it.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TaskInfo {
-    /// Thread-group id: the pid users see.
-    pub tgid: u32,
-    /// Thread id.
-    pub pid: u32,
-    /// `task->start_boottime` in ns: with the pid, the process's identity.
-    pub start_boottime_ns: u64,
-    pub comm: [u8; COMM_LEN],
-    pub tty: TtyInfo,
-    /// The pidfs inode of the process's `struct pid` (`pid->ino`, Linux
-    /// 6.9+): unique per process instance for the whole boot, unlike
-    /// pid + start time in clock ticks. 0 where the kernel has none.
-    pub pid_ino: u64,
-    /// Session id (`signal->pids[PIDTYPE_SID]`) as the host sees it (the
-    /// pid number in the initial pid namespace); 0 if unreadable.
-    pub sid: u32,
-    /// Process group id (`signal->pids[PIDTYPE_PGID]`), host view; 0 if
-    /// unreadable.
-    pub pgid: u32,
-    /// Inode number of the task's own pid namespace (0 if unreadable): a
-    /// process whose parent is in another one entered a container.
-    pub pid_ns: u32,
-    pub _pad: u32,
+record! {
+    /// Identity of one task as the kernel saw it.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct TaskInfo {
+        /// Thread-group id: the pid users see.
+        pub tgid: u32,
+        /// Thread id.
+        pub pid: u32,
+        /// `task->start_boottime` in ns: with the pid, the process's identity.
+        pub start_boottime_ns: u64,
+        pub comm: [u8; COMM_LEN],
+        pub tty: TtyInfo,
+        /// The pidfs inode of the process's `struct pid` (`pid->ino`, Linux
+        /// 6.9+): unique per process instance for the whole boot, unlike
+        /// pid + start time in clock ticks. 0 where the kernel has none.
+        pub pid_ino: u64,
+        /// Session id (`signal->pids[PIDTYPE_SID]`) as the host sees it (the
+        /// pid number in the initial pid namespace); 0 if unreadable.
+        pub sid: u32,
+        /// Process group id (`signal->pids[PIDTYPE_PGID]`), host view; 0 if
+        /// unreadable.
+        pub pgid: u32,
+        /// Inode number of the task's own pid namespace (0 if unreadable): a
+        /// process whose parent is in another one entered a container.
+        pub pid_ns: u32,
+        pub _pad: u32,
+    }
 }
 
-/// The fixed-size part of an exec record: everything but the strings.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ExecInfo {
-    pub header: RecordHeader,
-    /// The process after exec.
-    pub task: TaskInfo,
-    /// `task->real_parent` (its thread-group leader) at the moment of exec.
-    pub parent: TaskInfo,
-    /// Pid of the thread that called execve (differs from tgid when a
-    /// non-leader thread exec'd).
-    pub old_pid: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub euid: u32,
-    pub egid: u32,
-    /// Inode number of the task's pid namespace (0 if unavailable).
-    pub pid_ns: u32,
-    pub cgroup_id: u64,
-    /// On a hybrid host, the task's cgroup in the chosen v1 controller's
-    /// hierarchy (0 otherwise): the container's cgroup when the runtime
-    /// made it only in the v1 controllers.
-    pub cgroup_v1_id: u64,
-    /// Inode number of the task's mount namespace (0 if unavailable).
-    pub mnt_ns: u32,
-    /// Real argc, read from the new image's stack.
-    pub argc: u32,
-    /// `arg_end - arg_start`: total argv bytes, captured or not.
-    pub args_total_len: u32,
-    /// argv bytes captured after the filename in `data`.
-    pub args_len: u32,
-    /// Filename bytes at the start of `data` (without the NUL).
-    pub filename_len: u32,
-    /// [`EXEC_ARGS_TRUNCATED`] and friends.
-    pub flags: u32,
-    /// Working-directory bytes after argv in `data`: the path's components
-    /// from the innermost out, each NUL-terminated, up to the process's
-    /// root (so a container process's cwd is as it sees it).
-    pub cwd_len: u32,
-    /// Executable path bytes after the cwd in `data`, in the same
-    /// innermost-first form; valid with [`EXEC_EXE_PRESENT`].
-    pub exe_len: u32,
-    /// [`ArgsChunkRecord`]s argv beyond the first [`ARGS_MAX`] bytes needs,
-    /// sent before this record; fewer arrive when some could not be sent
-    /// ([`EXEC_ARGS_CHUNK_LOST`], counted as lost).
-    pub args_chunks: u32,
-    pub _pad: u32,
+record! {
+    /// The fixed-size part of an exec record: everything but the strings.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct ExecInfo {
+        pub header: RecordHeader,
+        /// The process after exec.
+        pub task: TaskInfo,
+        /// `task->real_parent` (its thread-group leader) at the moment of exec.
+        pub parent: TaskInfo,
+        /// Pid of the thread that called execve (differs from tgid when a
+        /// non-leader thread exec'd).
+        pub old_pid: u32,
+        pub uid: u32,
+        pub gid: u32,
+        pub euid: u32,
+        pub egid: u32,
+        /// Inode number of the task's pid namespace (0 if unavailable).
+        pub pid_ns: u32,
+        pub cgroup_id: u64,
+        /// On a hybrid host, the task's cgroup in the chosen v1 controller's
+        /// hierarchy (0 otherwise): the container's cgroup when the runtime
+        /// made it only in the v1 controllers.
+        pub cgroup_v1_id: u64,
+        /// Inode number of the task's mount namespace (0 if unavailable).
+        pub mnt_ns: u32,
+        /// Real argc, read from the new image's stack.
+        pub argc: u32,
+        /// `arg_end - arg_start`: total argv bytes, captured or not.
+        pub args_total_len: u32,
+        /// argv bytes captured after the filename in `data`.
+        pub args_len: u32,
+        /// Filename bytes at the start of `data` (without the NUL).
+        pub filename_len: u32,
+        /// [`EXEC_ARGS_TRUNCATED`] and friends.
+        pub flags: u32,
+        /// Working-directory bytes after argv in `data`: the path's components
+        /// from the innermost out, each NUL-terminated, up to the process's
+        /// root (so a container process's cwd is as it sees it).
+        pub cwd_len: u32,
+        /// Executable path bytes after the cwd in `data`, in the same
+        /// innermost-first form; valid with [`EXEC_EXE_PRESENT`].
+        pub exe_len: u32,
+        /// [`ArgsChunkRecord`]s argv beyond the first [`ARGS_MAX`] bytes needs,
+        /// sent before this record; fewer arrive when some could not be sent
+        /// ([`EXEC_ARGS_CHUNK_LOST`], counted as lost).
+        pub args_chunks: u32,
+        pub _pad: u32,
+    }
 }
 
-/// One execve, as seen by the `sched_process_exec` tracepoint. Sent with a
-/// variable length: [`ExecInfo`], then `filename_len` bytes of filename,
-/// `args_len` bytes of argv (NUL separated), `cwd_len` bytes of cwd and
-/// `exe_len` bytes of executable path.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct ExecRecord {
-    pub info: ExecInfo,
-    pub data: [u8; FILENAME_MAX + ARGS_MAX + CWD_MAX + EXE_MAX + CWD_NAME_MAX],
+record! {
+    /// One execve, as seen by the `sched_process_exec` tracepoint. Sent with a
+    /// variable length: [`ExecInfo`], then `filename_len` bytes of filename,
+    /// `args_len` bytes of argv (NUL separated), `cwd_len` bytes of cwd and
+    /// `exe_len` bytes of executable path.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug)]
+    pub struct ExecRecord {
+        pub info: ExecInfo,
+        pub data: [u8; FILENAME_MAX + ARGS_MAX + CWD_MAX + EXE_MAX + CWD_NAME_MAX],
+    }
 }
 
-/// The fixed part of an [`ArgsChunkRecord`].
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ArgsChunkInfo {
-    pub header: RecordHeader,
-    /// The exec'ing process.
-    pub tgid: u32,
-    /// 0 for the bytes right after the exec record's inline argv.
-    pub index: u32,
-    /// Bytes of argv in `data`.
-    pub len: u32,
-    pub _pad: u32,
+record! {
+    /// The fixed part of an [`ArgsChunkRecord`].
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct ArgsChunkInfo {
+        pub header: RecordHeader,
+        /// The exec'ing process.
+        pub tgid: u32,
+        /// 0 for the bytes right after the exec record's inline argv.
+        pub index: u32,
+        /// Bytes of argv in `data`.
+        pub len: u32,
+        pub _pad: u32,
+    }
 }
 
-/// Argv beyond the exec record's inline [`ARGS_MAX`] bytes, in order, sent
-/// just before the exec record it belongs to (records from one program run
-/// reach the ring buffer in order). Variable length: the fixed part, then
-/// `len` bytes.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct ArgsChunkRecord {
-    pub info: ArgsChunkInfo,
-    pub data: [u8; ARGS_CHUNK_MAX],
+record! {
+    /// Argv beyond the exec record's inline [`ARGS_MAX`] bytes, in order, sent
+    /// just before the exec record it belongs to (records from one program run
+    /// reach the ring buffer in order). Variable length: the fixed part, then
+    /// `len` bytes.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug)]
+    pub struct ArgsChunkRecord {
+        pub info: ArgsChunkInfo,
+        pub data: [u8; ARGS_CHUNK_MAX],
+    }
 }
 
 impl ArgsChunkRecord {
@@ -309,31 +269,35 @@ impl ExecRecord {
     pub const FIXED_LEN: usize = core::mem::size_of::<ExecInfo>();
 }
 
-/// A new process (not a thread): from the `sched_process_fork` raw tracepoint.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ForkRecord {
-    pub header: RecordHeader,
-    pub child: TaskInfo,
-    /// Tgid of the child's `real_parent`.
-    pub parent_tgid: u32,
-    pub _pad: u32,
-    pub parent_start_boottime_ns: u64,
-    pub cgroup_id: u64,
-    /// As [`ExecInfo::cgroup_v1_id`], for the child.
-    pub cgroup_v1_id: u64,
+record! {
+    /// A new process (not a thread): from the `sched_process_fork` raw tracepoint.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct ForkRecord {
+        pub header: RecordHeader,
+        pub child: TaskInfo,
+        /// Tgid of the child's `real_parent`.
+        pub parent_tgid: u32,
+        pub _pad: u32,
+        pub parent_start_boottime_ns: u64,
+        pub cgroup_id: u64,
+        /// As [`ExecInfo::cgroup_v1_id`], for the child.
+        pub cgroup_v1_id: u64,
+    }
 }
 
-/// The last thread of a process ended: from `sched_process_exit`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ExitRecord {
-    pub header: RecordHeader,
-    pub tgid: u32,
-    /// `task->exit_code` (wait status encoding).
-    pub exit_code: u32,
-    pub start_boottime_ns: u64,
-    pub comm: [u8; COMM_LEN],
+record! {
+    /// The last thread of a process ended: from `sched_process_exit`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct ExitRecord {
+        pub header: RecordHeader,
+        pub tgid: u32,
+        /// `task->exit_code` (wait status encoding).
+        pub exit_code: u32,
+        pub start_boottime_ns: u64,
+        pub comm: [u8; COMM_LEN],
+    }
 }
 
 /// What a [`FileRecord`] reports (`FileInfo::op`).
@@ -383,60 +347,66 @@ pub const FILE_WIRE_PACKED: u32 = 1;
 /// Bytes of `FileWire::data`: three strings of under [`FILE_PATH_MAX`].
 pub const FILE_WIRE_DATA: usize = 3 * FILE_PATH_MAX;
 
-/// The fixed part of a [`FileRecord`].
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FileInfo {
-    pub header: RecordHeader,
-    /// The acting process and thread.
-    pub tgid: u32,
-    pub pid: u32,
-    /// The process's start (its thread-group leader's), to tell instances
-    /// of one pid apart.
-    pub start_boottime_ns: u64,
-    pub cgroup_id: u64,
-    pub uid: u32,
-    pub gid: u32,
-    /// One of [`file_op`].
-    pub op: u32,
-    /// [`FILE_PATH_INCOMPLETE`] and friends.
-    pub flags: u32,
-    /// Path bytes at the start of `data`: components innermost first, each
-    /// NUL-terminated, up to the acting process's root (as it sees it).
-    pub path_len: u32,
-    /// Old-path bytes at [`FILE_OLD_PATH_AT`] (renames only), same form.
-    pub old_path_len: u32,
-    /// With [`FILE_NAMES`]: name bytes at [`FILE_NAME_AT`] (with the NUL).
-    pub name_len: u32,
-    /// With [`FILE_NAMES`]: old-name bytes at [`FILE_OLD_NAME_AT`].
-    pub old_name_len: u32,
-    pub comm: [u8; COMM_LEN],
+record! {
+    /// The fixed part of a [`FileRecord`].
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct FileInfo {
+        pub header: RecordHeader,
+        /// The acting process and thread.
+        pub tgid: u32,
+        pub pid: u32,
+        /// The process's start (its thread-group leader's), to tell instances
+        /// of one pid apart.
+        pub start_boottime_ns: u64,
+        pub cgroup_id: u64,
+        pub uid: u32,
+        pub gid: u32,
+        /// One of [`file_op`].
+        pub op: u32,
+        /// [`FILE_PATH_INCOMPLETE`] and friends.
+        pub flags: u32,
+        /// Path bytes at the start of `data`: components innermost first, each
+        /// NUL-terminated, up to the acting process's root (as it sees it).
+        pub path_len: u32,
+        /// Old-path bytes at [`FILE_OLD_PATH_AT`] (renames only), same form.
+        pub old_path_len: u32,
+        /// With [`FILE_NAMES`]: name bytes at [`FILE_NAME_AT`] (with the NUL).
+        pub name_len: u32,
+        /// With [`FILE_NAMES`]: old-name bytes at [`FILE_OLD_NAME_AT`].
+        pub old_name_len: u32,
+        pub comm: [u8; COMM_LEN],
+    }
 }
 
-/// A file record packed for the ring ([`FILE_WIRE_PACKED`]): the fixed
-/// part and the used bytes of each string, one after the other.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct FileWire {
-    pub info: FileInfo,
-    pub data: [u8; FILE_WIRE_DATA],
+record! {
+    /// A file record packed for the ring ([`FILE_WIRE_PACKED`]): the fixed
+    /// part and the used bytes of each string, one after the other.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug)]
+    pub struct FileWire {
+        pub info: FileInfo,
+        pub data: [u8; FILE_WIRE_DATA],
+    }
 }
 
-/// One file operation from the LSM hooks (or fentry on the same
-/// `security_*` functions). Variable length: the fixed part, then the path
-/// and, for a rename, the old path at [`FILE_OLD_PATH_AT`].
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct FileRecord {
-    pub info: FileInfo,
-    pub data: [u8; FILE_OLD_NAME_AT + FILE_PATH_MAX + CWD_NAME_MAX],
-    /// Which hook call the rename parts in this scratch slot belong to
-    /// (the two rename programs run back to back, in either order); never
-    /// sent.
-    pub rename_key: u64,
-    /// Bit 0: the new path is in, bit 1: the old path is in.
-    pub rename_parts: u32,
-    pub _pad: u32,
+record! {
+    /// One file operation from the LSM hooks (or fentry on the same
+    /// `security_*` functions). Variable length: the fixed part, then the path
+    /// and, for a rename, the old path at [`FILE_OLD_PATH_AT`].
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug)]
+    pub struct FileRecord {
+        pub info: FileInfo,
+        pub data: [u8; FILE_OLD_NAME_AT + FILE_PATH_MAX + CWD_NAME_MAX],
+        /// Which hook call the rename parts in this scratch slot belong to
+        /// (the two rename programs run back to back, in either order); never
+        /// sent.
+        pub rename_key: u64,
+        /// Bit 0: the new path is in, bit 1: the old path is in.
+        pub rename_parts: u32,
+        pub _pad: u32,
+    }
 }
 
 impl FileRecord {
@@ -451,265 +421,195 @@ impl FileWire {
 /// left to the resolver's directory walk).
 pub const CGROUP_PATH_MAX: usize = 1024;
 
-/// A cgroup was created: from the `cgroup/cgroup_mkdir` tracepoint. Lets
-/// userspace name the cgroup of a container that has already been removed
-/// by the time its events are read (`docker run --rm`, a lagging sensor).
-/// Sent with a variable length: the fixed part, then `path_len` bytes.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct CgroupRecord {
-    pub header: RecordHeader,
-    /// The cgroup id (kernfs node id), as `bpf_get_current_cgroup_id()` gives.
-    pub id: u64,
-    /// Hierarchy id: 0 is the cgroup2 (default) hierarchy.
-    pub root: u32,
-    /// Path bytes in `path`; `CGROUP_PATH_MAX - 1` or more means cut.
-    pub path_len: u32,
-    pub path: [u8; CGROUP_PATH_MAX],
+record! {
+    /// A cgroup was created: from the `cgroup/cgroup_mkdir` tracepoint. Lets
+    /// userspace name the cgroup of a container that has already been removed
+    /// by the time its events are read (`docker run --rm`, a lagging sensor).
+    /// Sent with a variable length: the fixed part, then `path_len` bytes.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug)]
+    pub struct CgroupRecord {
+        pub header: RecordHeader,
+        /// The cgroup id (kernfs node id), as `bpf_get_current_cgroup_id()` gives.
+        pub id: u64,
+        /// Hierarchy id: 0 is the cgroup2 (default) hierarchy.
+        pub root: u32,
+        /// Path bytes in `path`; `CGROUP_PATH_MAX - 1` or more means cut.
+        pub path_len: u32,
+        pub path: [u8; CGROUP_PATH_MAX],
+    }
 }
 
 impl CgroupRecord {
     pub const FIXED_LEN: usize = core::mem::offset_of!(CgroupRecord, path);
 }
 
-/// Layout facts the programs cannot know at compile time, resolved by
-/// userspace from the running kernel's BTF (`/sys/kernel/btf/vmlinux`) and
-/// tracefs formats, and set as a global at load time: one binary runs on
-/// every kernel. Every offset is in bytes.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KernelOffsets {
-    // tracepoint record fields (from tracefs `format` files)
-    pub tp_exec_filename_loc: u32,
-    pub tp_exec_old_pid: u32,
-    pub tp_exit_group_dead: u32,
-    /// 1 when the exit tracepoint has a `group_dead` field.
-    pub tp_exit_has_group_dead: u32,
-    pub tp_cgroup_root: u32,
-    pub tp_cgroup_id: u32,
-    pub tp_cgroup_path_loc: u32,
-    /// 1 when `struct pid` has `ino` (pidfs, Linux 6.9+).
-    pub has_pid_ino: u32,
-    pub pid_ino: u32,
-    // working directory: task->fs, fs_struct.{root,pwd}.{mnt,dentry},
-    // dentry.{d_parent,d_name.name}, vfsmount.mnt_root, and struct mount
-    // (which embeds the vfsmount at `mount_mnt`).
-    pub task_fs: u32,
-    pub fs_root_mnt: u32,
-    pub fs_root_dentry: u32,
-    pub fs_pwd_mnt: u32,
-    pub fs_pwd_dentry: u32,
-    pub dentry_parent: u32,
-    pub dentry_name: u32,
-    pub vfsmount_root: u32,
-    pub mount_mnt: u32,
-    pub mount_parent: u32,
-    pub mount_mountpoint: u32,
+record! {
+    /// Layout facts the programs cannot know at compile time, resolved by
+    /// userspace from the running kernel's BTF (`/sys/kernel/btf/vmlinux`) and
+    /// tracefs formats, and set as a global at load time: one binary runs on
+    /// every kernel. Every offset is in bytes.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct KernelOffsets {
+        // tracepoint record fields (from tracefs `format` files)
+        pub tp_exec_filename_loc: u32,
+        pub tp_exec_old_pid: u32,
+        pub tp_exit_group_dead: u32,
+        /// 1 when the exit tracepoint has a `group_dead` field.
+        pub tp_exit_has_group_dead: u32,
+        pub tp_cgroup_root: u32,
+        pub tp_cgroup_id: u32,
+        pub tp_cgroup_path_loc: u32,
+        /// 1 when `struct pid` has `ino` (pidfs, Linux 6.9+).
+        pub has_pid_ino: u32,
+        pub pid_ino: u32,
+        // working directory: task->fs, fs_struct.{root,pwd}.{mnt,dentry},
+        // dentry.{d_parent,d_name.name}, vfsmount.mnt_root, and struct mount
+        // (which embeds the vfsmount at `mount_mnt`).
+        pub task_fs: u32,
+        pub fs_root_mnt: u32,
+        pub fs_root_dentry: u32,
+        pub fs_pwd_mnt: u32,
+        pub fs_pwd_dentry: u32,
+        pub dentry_parent: u32,
+        pub dentry_name: u32,
+        pub vfsmount_root: u32,
+        pub mount_mnt: u32,
+        pub mount_parent: u32,
+        pub mount_mountpoint: u32,
 
-    // struct task_struct
-    pub task_tgid: u32,
-    pub task_pid: u32,
-    pub task_real_parent: u32,
-    pub task_start_boottime: u32,
-    pub task_comm: u32,
-    pub task_signal: u32,
-    pub task_files: u32,
-    pub task_mm: u32,
-    pub task_cred: u32,
-    pub task_nsproxy: u32,
-    pub task_thread_pid: u32,
-    pub task_exit_code: u32,
-    pub task_group_leader: u32,
-    // struct signal_struct / tty_struct / tty_driver
-    pub signal_tty: u32,
-    pub tty_index: u32,
-    pub tty_driver: u32,
-    pub tty_driver_major: u32,
-    pub tty_driver_minor_start: u32,
-    // struct files_struct / fdtable / file / inode
-    pub files_fdt: u32,
-    pub fdtable_max_fds: u32,
-    pub fdtable_fd: u32,
-    pub file_inode: u32,
-    pub inode_mode: u32,
-    pub inode_rdev: u32,
-    // struct mm_struct
-    pub mm_arg_start: u32,
-    pub mm_arg_end: u32,
-    pub mm_start_stack: u32,
-    /// `mm->exe_file`, and `file->f_path.{mnt,dentry}`.
-    pub mm_exe_file: u32,
-    pub file_path_mnt: u32,
-    pub file_path_dentry: u32,
-    /// Keeps the struct a multiple of 8 bytes.
-    pub _pad: u32,
-    // struct cred
-    pub cred_euid: u32,
-    pub cred_egid: u32,
-    // namespaces: nsproxy.mnt_ns, mnt_namespace.ns + ns_common.inum,
-    // pid.level, pid.numbers, upid.ns, sizeof(upid), pid_namespace.ns + inum
-    pub nsproxy_mnt_ns: u32,
-    pub mnt_ns_inum: u32,
-    pub pid_level: u32,
-    pub pid_numbers: u32,
-    pub upid_ns: u32,
-    pub upid_size: u32,
-    pub pid_ns_inum: u32,
-    // cgroup v1 identity (sensor/src/cgroup_v1.rs): with `cgroup_v1` 1 the
-    // programs report task->cgroups->subsys[cgroup_v1_ssid]->cgroup->kn->id
-    // instead of the default hierarchy's cgroup id.
-    pub cgroup_v1: u32,
-    pub cgroup_v1_ssid: u32,
-    pub task_cgroups: u32,
-    pub css_set_subsys: u32,
-    pub css_cgroup: u32,
-    pub cgroup_kn: u32,
-    pub kernfs_node_id: u32,
-    /// `css_set.dfl_cgrp`: a task's cgroup in the default (v2) hierarchy,
-    /// for the fork record's child (not the current task).
-    pub css_set_dfl_cgrp: u32,
-    /// 1 on a hybrid host: also report the v1 walk's id (`cgroup_v1_id`),
-    /// with `cgroup_v1_ssid`, while `cgroup_id` stays cgroup2's.
-    pub cgroup_v1_secondary: u32,
-    // file events: struct path.{mnt,dentry}, file.f_mode
-    pub path_mnt: u32,
-    pub path_dentry: u32,
-    pub file_f_mode: u32,
-    // sessions: signal_struct.pids (array of struct pid *, by enum
-    // pid_type), upid.nr
-    pub signal_pids: u32,
-    pub upid_nr: u32,
-    // network events: file.private_data → socket.sk → sock_common, and
-    // possible_net_t → net.ns.inum
-    pub file_private_data: u32,
-    pub socket_sk: u32,
-    pub sk_family: u32,
-    pub sk_protocol: u32,
-    pub sk_num: u32,
-    pub sk_dport: u32,
-    pub sk_daddr: u32,
-    pub sk_rcv_saddr: u32,
-    pub sk_v6_daddr: u32,
-    pub sk_v6_rcv_saddr: u32,
-    pub sk_net: u32,
-    pub net_ns_inum: u32,
+        // struct task_struct
+        pub task_tgid: u32,
+        pub task_pid: u32,
+        pub task_real_parent: u32,
+        pub task_start_boottime: u32,
+        pub task_comm: u32,
+        pub task_signal: u32,
+        pub task_files: u32,
+        pub task_mm: u32,
+        pub task_cred: u32,
+        pub task_nsproxy: u32,
+        pub task_thread_pid: u32,
+        pub task_exit_code: u32,
+        pub task_group_leader: u32,
+        // struct signal_struct / tty_struct / tty_driver
+        pub signal_tty: u32,
+        pub tty_index: u32,
+        pub tty_driver: u32,
+        pub tty_driver_major: u32,
+        pub tty_driver_minor_start: u32,
+        // struct files_struct / fdtable / file / inode
+        pub files_fdt: u32,
+        pub fdtable_max_fds: u32,
+        pub fdtable_fd: u32,
+        pub file_inode: u32,
+        pub inode_mode: u32,
+        pub inode_rdev: u32,
+        // struct mm_struct
+        pub mm_arg_start: u32,
+        pub mm_arg_end: u32,
+        pub mm_start_stack: u32,
+        /// `mm->exe_file`, and `file->f_path.{mnt,dentry}`.
+        pub mm_exe_file: u32,
+        pub file_path_mnt: u32,
+        pub file_path_dentry: u32,
+        /// Keeps the struct a multiple of 8 bytes.
+        pub _pad: u32,
+        // struct cred
+        pub cred_euid: u32,
+        pub cred_egid: u32,
+        // namespaces: nsproxy.mnt_ns, mnt_namespace.ns + ns_common.inum,
+        // pid.level, pid.numbers, upid.ns, sizeof(upid), pid_namespace.ns + inum
+        pub nsproxy_mnt_ns: u32,
+        pub mnt_ns_inum: u32,
+        pub pid_level: u32,
+        pub pid_numbers: u32,
+        pub upid_ns: u32,
+        pub upid_size: u32,
+        pub pid_ns_inum: u32,
+        // cgroup v1 identity (sensor/src/cgroup_v1.rs): with `cgroup_v1` 1 the
+        // programs report task->cgroups->subsys[cgroup_v1_ssid]->cgroup->kn->id
+        // instead of the default hierarchy's cgroup id.
+        pub cgroup_v1: u32,
+        pub cgroup_v1_ssid: u32,
+        pub task_cgroups: u32,
+        pub css_set_subsys: u32,
+        pub css_cgroup: u32,
+        pub cgroup_kn: u32,
+        pub kernfs_node_id: u32,
+        /// `css_set.dfl_cgrp`: a task's cgroup in the default (v2) hierarchy,
+        /// for the fork record's child (not the current task).
+        pub css_set_dfl_cgrp: u32,
+        /// 1 on a hybrid host: also report the v1 walk's id (`cgroup_v1_id`),
+        /// with `cgroup_v1_ssid`, while `cgroup_id` stays cgroup2's.
+        pub cgroup_v1_secondary: u32,
+        // file events: struct path.{mnt,dentry}, file.f_mode
+        pub path_mnt: u32,
+        pub path_dentry: u32,
+        pub file_f_mode: u32,
+        // sessions: signal_struct.pids (array of struct pid *, by enum
+        // pid_type), upid.nr
+        pub signal_pids: u32,
+        pub upid_nr: u32,
+        // network events: file.private_data → socket.sk → sock_common, and
+        // possible_net_t → net.ns.inum
+        pub file_private_data: u32,
+        pub socket_sk: u32,
+        pub sk_family: u32,
+        pub sk_protocol: u32,
+        pub sk_num: u32,
+        pub sk_dport: u32,
+        pub sk_daddr: u32,
+        pub sk_rcv_saddr: u32,
+        pub sk_v6_daddr: u32,
+        pub sk_v6_rcv_saddr: u32,
+        pub sk_net: u32,
+        pub net_ns_inum: u32,
+    }
 }
 
 /// One number for the layout of every record and of [`KernelOffsets`]:
-/// sizes, field offsets, kinds and limits. Compiled into the kernel object
+/// every field of every record (name, offset, type; generated by
+/// `record!`), each kind's tag and records ([`registry`]), the counter
+/// sizes and the limits. Compiled into the kernel object
 /// (`SENSOR_LAYOUT`) and into the agent, and compared before loading: an
 /// object built from another version of this crate is refused with a clear
 /// error instead of being decoded into garbage.
-pub const LAYOUT_HASH: u64 = layout_hash();
-
-macro_rules! offsets {
-    ($t:ty: $($f:ident),+ $(,)?) => {
-        [core::mem::size_of::<$t>() as u64, $(core::mem::offset_of!($t, $f) as u64),+]
-    };
-}
-
-const fn fnv1a(mut hash: u64, parts: &[u64]) -> u64 {
-    let mut i = 0;
-    while i < parts.len() {
-        let mut b = 0;
-        while b < 8 {
-            hash ^= (parts[i] >> (b * 8)) & 0xff;
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-            b += 1;
-        }
-        i += 1;
-    }
-    hash
-}
-
-const fn layout_hash() -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325;
-    h = fnv1a(h, &offsets!(RecordHeader: kind, cpu, ktime_ns));
-    h = fnv1a(h, &offsets!(TtyInfo: ctty_dev, fd0_dev, fd2_dev, flags));
-    h = fnv1a(
-        h,
-        &offsets!(TaskInfo: tgid, pid, start_boottime_ns, comm, tty, pid_ino, sid, pgid, pid_ns),
-    );
-    h = fnv1a(
-        h,
-        &offsets!(ExecInfo: header, task, parent, old_pid, uid, gid, euid, egid, pid_ns,
-            cgroup_id, cgroup_v1_id, mnt_ns, argc, args_total_len, args_len, filename_len, flags, cwd_len,
-            exe_len, args_chunks),
-    );
-    h = fnv1a(h, &offsets!(ExecRecord: info, data));
-    h = fnv1a(h, &offsets!(ArgsChunkInfo: header, tgid, index, len));
-    h = fnv1a(h, &offsets!(ArgsChunkRecord: info, data));
-    h = fnv1a(
-        h,
-        &offsets!(ForkRecord: header, child, parent_tgid, parent_start_boottime_ns,
-        cgroup_id),
-    );
-    h = fnv1a(
-        h,
-        &offsets!(ExitRecord: header, tgid, exit_code, start_boottime_ns, comm),
-    );
-    h = fnv1a(h, &offsets!(CgroupRecord: header, id, root, path_len, path));
-    h = fnv1a(
-        h,
-        &offsets!(FileInfo: header, tgid, pid, start_boottime_ns, cgroup_id, uid, gid, op,
-            flags, path_len, old_path_len, name_len, old_name_len, comm),
-    );
-    h = fnv1a(
-        h,
-        &offsets!(FileRecord: info, data, rename_key, rename_parts),
-    );
-    h = fnv1a(
-        h,
-        &offsets!(net::NetRecord: header, tgid, pid, start_boottime_ns, cgroup_id, uid, gid,
-            op, flags, family, protocol, sport, dport, saddr, daddr, netns, comm),
-    );
-    h = fnv1a(
-        h,
-        &offsets!(net::NetOwner: tgid, pid, start_boottime_ns, cgroup_id, uid, gid, flags, comm),
-    );
-    h = fnv1a(h, &[core::mem::size_of::<KernelOffsets>() as u64]);
-    h = fnv1a(
-        h,
-        &[
-            record_kind::EXEC as u64,
-            record_kind::FORK as u64,
-            record_kind::EXIT as u64,
-            record_kind::CGROUP_MKDIR as u64,
-            record_kind::ARGS_CHUNK as u64,
-            record_kind::FILE as u64,
-            record_kind::NET as u64,
-            net::net_op::ATTEMPTED as u64,
-            net::net_op::ACCEPTED as u64,
-            net::net_op::CLOSED as u64,
-            net::NET_SOCKS_MAX as u64,
-            file_op::OPEN_WRITE as u64,
-            file_op::CREATE as u64,
-            file_op::DELETE as u64,
-            file_op::RENAME as u64,
-            FILE_PATH_MAX as u64,
-            FILE_OLD_PATH_AT as u64,
-            FILE_OLD_NAME_AT as u64,
-            FILE_NAMES as u64,
-            FILE_WIRE_PACKED as u64,
-            FILE_WIRE_DATA as u64,
-            lost_index::COUNT as u64,
-            DROPS_LEN as u64,
-            ARGS_MAX as u64,
-            ARGS_CHUNK_MAX as u64,
-            ARGS_CHUNKS_MAX as u64,
-            FILENAME_MAX as u64,
-            CWD_MAX as u64,
-            EXE_MAX as u64,
-            CGROUP_PATH_MAX as u64,
-            prefilter::KEY_DATA as u64,
-            prefilter::OPS as u64,
-            prefilter::COUNTS_LEN as u64,
-            prefilter::MAX_ENTRIES as u64,
-            prefilter::FILTER_ON as u64,
-        ],
-    );
-    h
-}
+pub const LAYOUT_HASH: u64 = layout::of_fields(&[
+    registry::KINDS_LAYOUT,
+    <KernelOffsets as Layout>::HASH,
+    file_op::OPEN_WRITE as u64,
+    file_op::CREATE as u64,
+    file_op::DELETE as u64,
+    file_op::RENAME as u64,
+    FILE_PATH_MAX as u64,
+    FILE_OLD_PATH_AT as u64,
+    FILE_NAME_AT as u64,
+    FILE_OLD_NAME_AT as u64,
+    FILE_NAMES as u64,
+    FILE_WIRE_PACKED as u64,
+    FILE_WIRE_DATA as u64,
+    lost_index::COUNT as u64,
+    DROPS_LEN as u64,
+    ARGS_MAX as u64,
+    ARGS_CHUNK_MAX as u64,
+    ARGS_CHUNKS_MAX as u64,
+    FILENAME_MAX as u64,
+    CWD_MAX as u64,
+    EXE_MAX as u64,
+    CGROUP_PATH_MAX as u64,
+    prefilter::KEY_DATA as u64,
+    prefilter::OPS as u64,
+    prefilter::COUNTS_LEN as u64,
+    prefilter::MAX_ENTRIES as u64,
+    prefilter::FILTER_ON as u64,
+    net::net_op::ATTEMPTED as u64,
+    net::net_op::ACCEPTED as u64,
+    net::net_op::CLOSED as u64,
+    net::NET_SOCKS_MAX as u64,
+    <net::NetOwner as Layout>::HASH,
+]);
 
 #[cfg(feature = "user")]
 mod user {

@@ -42,6 +42,7 @@ pub const IPPROTO_TCP: u16 = 6;
 /// reported, but its close is not; each such socket is counted.
 pub const NET_SOCKS_MAX: u32 = 65_536;
 
+record! {
 /// One TCP connection event. Fixed size; addresses are in network byte
 /// order, an IPv4 address in the first four bytes; ports in host order.
 #[repr(C)]
@@ -78,7 +79,9 @@ pub struct NetRecord {
     pub _pad: u32,
     pub comm: [u8; COMM_LEN],
 }
+}
 
+record! {
 /// Who a tracked socket belongs to, kept from its start to its close
 /// (`NET_SOCKS`, keyed by the socket's kernel address).
 #[repr(C)]
@@ -94,6 +97,7 @@ pub struct NetOwner {
     pub flags: u32,
     pub _pad: u32,
     pub comm: [u8; COMM_LEN],
+}
 }
 
 /// The `sock/inet_sock_set_state` tracepoint's record, as the kernel has

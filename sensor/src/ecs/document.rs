@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use super::action::Action;
 use crate::eql::document::{Document, EcsField, FieldRef, Value};
 
 /// `event.*`.
@@ -337,78 +338,6 @@ pub struct SensorFields {
     /// byte as `\xNN`, each backslash doubled): only in these is the text
     /// not the bytes as they are (docs/ecs.md).
     pub escaped_fields: Vec<String>,
-}
-
-/// What kind of process event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Exec,
-    Fork,
-    End,
-    /// A process that was not interactive when it started (its exec, or
-    /// the sensor's /proc read) now has its controlling terminal on stdin
-    /// and stderr, seen when it starts a child. A web server does not do
-    /// that on its own: it is what `setsid` plus a pty in a compromised
-    /// server looks like. `event.type: change`.
-    BecameInteractive,
-    /// File events, as Defend for Containers names them: an existing file
-    /// opened for writing (`open`, type `change`), a file created
-    /// (`creation`), deleted (`deletion`), renamed (`rename`, type
-    /// `change`).
-    FileOpen,
-    FileCreation,
-    FileDeletion,
-    FileRename,
-    /// Network events, as Elastic Defend names them: a TCP connection
-    /// started by the process (`connection_attempted`, type `start`),
-    /// accepted by it (`connection_accepted`, type `start`), and one of
-    /// those ended (`disconnect_received`, type `end`).
-    ConnectionAttempted,
-    ConnectionAccepted,
-    DisconnectReceived,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Exec => "exec",
-            Action::Fork => "fork",
-            Action::End => "end",
-            Action::BecameInteractive => "became_interactive",
-            Action::FileOpen => "open",
-            Action::FileCreation => "creation",
-            Action::FileDeletion => "deletion",
-            Action::FileRename => "rename",
-            Action::ConnectionAttempted => "connection_attempted",
-            Action::ConnectionAccepted => "connection_accepted",
-            Action::DisconnectReceived => "disconnect_received",
-        }
-    }
-
-    fn event_type(self) -> &'static str {
-        match self {
-            Action::Exec
-            | Action::Fork
-            | Action::ConnectionAttempted
-            | Action::ConnectionAccepted => "start",
-            Action::End | Action::DisconnectReceived => "end",
-            Action::BecameInteractive | Action::FileOpen | Action::FileRename => "change",
-            Action::FileCreation => "creation",
-            Action::FileDeletion => "deletion",
-        }
-    }
-
-    fn category(self) -> &'static str {
-        match self {
-            Action::FileOpen | Action::FileCreation | Action::FileDeletion | Action::FileRename => {
-                "file"
-            }
-            Action::ConnectionAttempted
-            | Action::ConnectionAccepted
-            | Action::DisconnectReceived => "network",
-            _ => "process",
-        }
-    }
 }
 
 /// RFC 3339 with nanoseconds, UTC: the form Elasticsearch's `date_nanos` takes.

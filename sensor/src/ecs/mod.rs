@@ -3,8 +3,10 @@
 //! become JSON text through [`byte_text`]. The fields and their sources are
 //! listed in `docs/ecs.md`.
 
+pub mod action;
 pub mod byte_text;
 pub mod document;
 pub mod enrich;
 
+pub use action::Action;
 pub use document::*;

@@ -7,9 +7,10 @@ use aya::{
     programs::{ProgramError, RawTracePoint, TracePoint},
     Ebpf, EbpfError, EbpfLoader,
 };
-use sensor_common::{drop_reason, lost_index, program_index, KernelOffsets, LAYOUT_HASH};
+use sensor_common::{drop_reason, program_index, KernelOffsets, KINDS, LAYOUT_HASH};
 
 use crate::kernel::btf::KernelBtf;
+use crate::kernel::lost::LostCounts;
 use crate::kernel::offsets;
 use crate::kernel::tracefs::{self, TracepointFormat};
 
@@ -169,47 +170,14 @@ pub fn object_layout(object: &[u8]) -> Result<u64, LoadError> {
     Ok(u64::from_le_bytes(bytes))
 }
 
-/// Lost-record counts since load, by record kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LostCounts {
-    pub exec: u64,
-    pub fork: u64,
-    pub exit: u64,
-    pub cgroup_mkdir: u64,
-    /// Argv continuation records (each also flags its exec's argv as
-    /// incomplete).
-    pub args_chunk: u64,
-    /// File event records.
-    pub file: u64,
-    /// Network event records.
-    pub net: u64,
-}
-
-impl LostCounts {
-    pub fn total(&self) -> u64 {
-        self.exec
-            + self.fork
-            + self.exit
-            + self.cgroup_mkdir
-            + self.args_chunk
-            + self.file
-            + self.net
-    }
-}
-
 impl KernelPrograms {
     /// Sums the per-CPU lost counters.
     pub fn lost(&self) -> Result<LostCounts, MapError> {
-        let sum = |i: u32| -> Result<u64, MapError> { Ok(self.lost.get(&i, 0)?.iter().sum()) };
-        Ok(LostCounts {
-            exec: sum(lost_index::EXEC)?,
-            fork: sum(lost_index::FORK)?,
-            exit: sum(lost_index::EXIT)?,
-            cgroup_mkdir: sum(lost_index::CGROUP_MKDIR)?,
-            args_chunk: sum(lost_index::ARGS_CHUNK)?,
-            file: sum(lost_index::FILE)?,
-            net: sum(lost_index::NET)?,
-        })
+        let mut counts = [0; KINDS.len()];
+        for (i, count) in (0..).zip(counts.iter_mut()) {
+            *count = self.lost.get(&i, 0)?.iter().sum();
+        }
+        Ok(LostCounts::from_counts(counts))
     }
 
     /// Sums the per-CPU drop counters (records a program gave up on before

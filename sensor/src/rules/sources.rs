@@ -11,6 +11,7 @@
 
 use std::path::Path;
 
+use crate::ecs::Action;
 use crate::eql::ast::{Category, CmpOp, Expr, Literal, Operand};
 use crate::eql::{self, wildcard::WildcardPattern};
 
@@ -22,71 +23,41 @@ pub struct Kind {
     pub action: &'static str,
     /// `category:action`, as reports name it.
     pub source: &'static str,
+    /// The kernel file operation it comes from (`sensor_common::file_op`).
+    pub file_op: Option<u32>,
     /// Produced only from file events (needs a file mechanism).
     pub file: bool,
-    /// Produced only from network events (needs the network programs).
-    pub net: bool,
+    /// The kernel network operation it comes from
+    /// (`sensor_common::net::net_op`): needs the network programs.
+    pub net_op: Option<u32>,
     /// Seen by rules (fork events are only written, with
     /// `--lifecycle-events`).
     pub evaluated: bool,
 }
 
-const fn kind(
-    category: &'static str,
-    event_type: &'static str,
-    action: &'static str,
-    source: &'static str,
-    evaluated: bool,
-) -> Kind {
+const fn kind(action: Action) -> Kind {
     Kind {
-        category,
-        event_type,
-        action,
-        source,
-        file: matches!(category.as_bytes(), b"file"),
-        net: matches!(category.as_bytes(), b"network"),
-        evaluated,
+        category: action.category(),
+        event_type: action.event_type(),
+        action: action.as_str(),
+        source: action.source(),
+        file_op: action.file_op(),
+        file: action.file_op().is_some(),
+        net_op: action.net_op(),
+        evaluated: action.evaluated(),
     }
 }
 
-/// Every event kind, as `ecs::Action` names them.
-pub const KINDS: [Kind; 11] = [
-    kind("process", "start", "exec", "process:exec", true),
-    kind("process", "start", "fork", "process:fork", false),
-    kind("process", "end", "end", "process:end", true),
-    kind(
-        "process",
-        "change",
-        "became_interactive",
-        "process:became_interactive",
-        true,
-    ),
-    kind("file", "change", "open", "file:open", true),
-    kind("file", "creation", "creation", "file:creation", true),
-    kind("file", "deletion", "deletion", "file:deletion", true),
-    kind("file", "change", "rename", "file:rename", true),
-    kind(
-        "network",
-        "start",
-        "connection_attempted",
-        "network:connection_attempted",
-        true,
-    ),
-    kind(
-        "network",
-        "start",
-        "connection_accepted",
-        "network:connection_accepted",
-        true,
-    ),
-    kind(
-        "network",
-        "end",
-        "disconnect_received",
-        "network:disconnect_received",
-        true,
-    ),
-];
+/// Every event kind, as `ecs::Action` declares them.
+pub const KINDS: [Kind; Action::ALL.len()] = {
+    let mut out = [kind(Action::Exec); Action::ALL.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = kind(Action::ALL[i]);
+        i += 1;
+    }
+    out
+};
 
 /// What this sensor provides here.
 #[derive(Debug, Clone)]
@@ -123,11 +94,8 @@ impl Availability {
         };
         let network_events = if ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
             .iter()
-            .any(|t| {
-                Path::new(t)
-                    .join("events/sock/inet_sock_set_state")
-                    .exists()
-            }) {
+            .any(|t| Path::new(t).join("events/sock/inet_sock_set_state").exists())
+        {
             Ok("tracepoints".to_owned())
         } else {
             Err("no sock/inet_sock_set_state tracepoint".to_owned())
@@ -141,7 +109,7 @@ impl Availability {
     fn provides(&self, k: &Kind) -> bool {
         k.evaluated
             && (!k.file || self.file_events.is_ok())
-            && (!k.net || self.network_events.is_ok())
+            && (k.net_op.is_none() || self.network_events.is_ok())
     }
 }
 
@@ -238,13 +206,14 @@ pub fn network_want(rules: &super::RuleSet) -> crate::network::hooks::NetWant {
     };
     let mut want = NetWant::default();
     let mut add = |n: &Needs| {
-        for k in &n.kinds {
-            want = want.union(match *k {
-                "network:connection_attempted" => NetWant::ATTEMPTED,
-                "network:connection_accepted" => NetWant::ACCEPTED,
-                "network:disconnect_received" => NetWant::CLOSED,
-                _ => NetWant::default(),
-            });
+        for source in &n.kinds {
+            if let Some(op) = KINDS
+                .iter()
+                .find(|k| k.source == *source)
+                .and_then(|k| k.net_op)
+            {
+                want = want.union(NetWant(1 << op));
+            }
         }
     };
     for rule in rules.rules() {
@@ -471,11 +440,29 @@ mod tests {
     }
 
     #[test]
-    fn other_categories_are_never_supported() {
+    fn network_rules_need_network_events_and_other_categories_are_never_supported() {
         let n = needs(r#"network where destination.port == 22"#, &with_files()).expect("parses");
+        assert!(n.supported());
+        assert_eq!(
+            n.kinds,
+            [
+                "network:connection_attempted",
+                "network:connection_accepted",
+                "network:disconnect_received"
+            ]
+        );
+        let q = r#"network where event.type == "start" and event.action == "connection_attempted""#;
+        let n = needs(q, &with_files()).expect("parses");
+        assert_eq!(n.kinds, ["network:connection_attempted"]);
+        let no_net = Availability {
+            network_events: Err("test".into()),
+            ..with_files()
+        };
+        assert!(!needs(q, &no_net).expect("parses").supported());
+        let n = needs(r#"registry where registry.path == "x""#, &with_files()).expect("parses");
         assert!(!n.supported());
-        assert_eq!(n.foreign.as_deref(), Some("`network` events"));
-        let n = needs(r#"any where event.category == "network""#, &with_files()).expect("parses");
+        assert_eq!(n.foreign.as_deref(), Some("`registry` events"));
+        let n = needs(r#"any where event.category == "dns""#, &with_files()).expect("parses");
         assert!(!n.supported());
     }
 }

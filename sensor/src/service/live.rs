@@ -24,7 +24,8 @@ use crate::context::process_table::{ProcessTable, TableConfig};
 use crate::context::procfs;
 use crate::ecs::enrich::{Enricher, HostIdentity};
 use crate::kernel::decode::{decode, ArgsAssembler, KernelEvent};
-use crate::kernel::programs::{self, KernelDrop, KernelPrograms, LoadOptions, LostCounts};
+use crate::kernel::lost::LostCounts;
+use crate::kernel::programs::{self, KernelDrop, KernelPrograms, LoadOptions};
 use crate::output::alert::AlertWriter;
 use crate::output::jsonl::{JsonLines, OutputOptions, Rotation};
 use crate::rules::sequences::LiveSequences;
@@ -58,13 +59,10 @@ pub struct RunStats {
     pub decode_errors: u64,
     pub alerts: u64,
     pub output_errors: u64,
-    pub lost_exec: u64,
-    pub lost_fork: u64,
-    pub lost_exit: u64,
-    /// Argv continuation records lost in the kernel (each cuts one argv).
-    pub lost_args_chunks: u64,
-    pub lost_file: u64,
-    pub lost_net: u64,
+    /// Records lost in the kernel (ring buffer full), one `lost_<kind>`
+    /// key per record kind; a lost argv continuation record cuts one argv.
+    #[serde(flatten)]
+    pub lost: LostCounts,
     /// Connections reported whose close could not be (the kernel's socket
     /// table was full).
     pub net_untracked: u64,
@@ -391,13 +389,7 @@ impl LiveSensor {
         self.pipeline.sequence_time(true);
         self.report_counters();
         let p = &mut self.pipeline;
-        let lost = self.last_lost;
-        p.stats.lost_exec = lost.exec;
-        p.stats.lost_fork = lost.fork;
-        p.stats.lost_exit = lost.exit;
-        p.stats.lost_args_chunks = lost.args_chunk;
-        p.stats.lost_file = lost.file;
-        p.stats.lost_net = lost.net;
+        p.stats.lost = self.last_lost;
         p.stats.net_untracked = self.programs.net_untracked().unwrap_or(0);
         p.stats.orphaned_args_chunks = p.args.orphaned;
         // Every line written (the writer threads finished) before the
@@ -462,8 +454,8 @@ fn report_lost(programs: &KernelPrograms, last: &mut LostCounts, metrics: &Metri
         Ok(now) if now != *last => {
             metrics.set_lost(&now);
             eprintln!(
-                "sensor: warning: ring buffer full, records lost since start: exec {}, fork {}, exit {}, cgroup {}, argv continuation {}, file {}, network {} (raise --ring-buffer-mib)",
-                now.exec, now.fork, now.exit, now.cgroup_mkdir, now.args_chunk, now.file, now.net
+                "sensor: warning: ring buffer full, records lost since start: {} (raise --ring-buffer-mib)",
+                now.describe()
             );
             *last = now;
         }

@@ -25,7 +25,8 @@ use prometheus_client::registry::Registry;
 use crate::context::cgroup_path::ResolverStats;
 use crate::context::process_table::TableStats;
 use crate::context::runtime_meta::MetaStats;
-use crate::kernel::programs::{KernelDrop, LostCounts};
+use crate::kernel::lost::LostCounts;
+use crate::kernel::programs::KernelDrop;
 
 /// Rule evaluation time buckets (seconds), per event.
 const EVAL_BUCKETS: [f64; 8] = [1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 1e-5, 1e-4, 1e-3];
@@ -388,16 +389,8 @@ impl Metrics {
 
     /// Ring-buffer losses, as the kernel counts them.
     pub fn set_lost(&self, lost: &LostCounts) {
-        for (kind, n) in [
-            ("exec", lost.exec),
-            ("fork", lost.fork),
-            ("exit", lost.exit),
-            ("cgroup_mkdir", lost.cgroup_mkdir),
-            ("args_chunk", lost.args_chunk),
-            ("file", lost.file),
-            ("net", lost.net),
-        ] {
-            set(&self.lost.get_or_create(&labels(&[("kind", kind)])), n);
+        for (kind, n) in lost.iter() {
+            set(&self.lost.get_or_create(&labels(&[("kind", kind.name)])), n);
         }
     }
 
@@ -555,11 +548,10 @@ mod tests {
         m.add_alert("r-1");
         m.add_alert("r-unknown"); // not loaded: ignored
         m.observe_eval(Duration::from_nanos(300));
-        m.set_lost(&LostCounts {
-            cgroup_mkdir: 2,
-            args_chunk: 5,
-            ..LostCounts::default()
-        });
+        let mut lost = [0; sensor_common::KINDS.len()];
+        lost[sensor_common::lost_index::CGROUP_MKDIR as usize] = 2;
+        lost[sensor_common::lost_index::ARGS_CHUNK as usize] = 5;
+        m.set_lost(&LostCounts::from_counts(lost));
         m.set_kernel_drops(&[KernelDrop {
             program: "fork",
             reason: "read_failed",

@@ -334,8 +334,10 @@ mod tests {
         docker(dir.path(), &id(1), "one");
         let mut r = MetaResolver::spawn(RuntimePaths::new(dir.path()), 8).unwrap();
         assert_eq!(r.lookup(&info(&id(1), ContainerRuntime::Docker)), None);
-        // Asked again while pending: no second request.
-        assert_eq!(r.lookup(&info(&id(1), ContainerRuntime::Docker)), None);
+        // Asked again, pending or already answered (the worker may be that
+        // quick): no second request either way (`requested` below).
+        let again = r.lookup(&info(&id(1), ContainerRuntime::Docker));
+        assert!(again.is_none_or(|m| m.name.as_deref() == Some("one")));
         r.settle();
         let m = r.lookup(&info(&id(1), ContainerRuntime::Docker)).unwrap();
         assert_eq!(m.name.as_deref(), Some("one"));

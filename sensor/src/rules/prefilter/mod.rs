@@ -28,8 +28,6 @@
 
 use std::collections::BTreeSet;
 
-use sensor_common::file_op;
-
 use super::sources::{Kind, KINDS};
 use crate::eql::ast::{Query, Statement};
 
@@ -46,13 +44,27 @@ pub use derive::{derive, derive_query};
 pub use model::walk_form;
 pub use tables::Tables;
 
-/// The file operations, as the kernel numbers them and the rules name them.
-pub const OPS: [(u32, &str); 4] = [
-    (file_op::OPEN_WRITE, "open"),
-    (file_op::CREATE, "creation"),
-    (file_op::DELETE, "deletion"),
-    (file_op::RENAME, "rename"),
-];
+/// Operations the prefilter knows: `sensor_common::file_op` 1 to 4.
+pub const OP_COUNT: usize = sensor_common::prefilter::OPS as usize - 1;
+
+/// The file operations, as the kernel numbers them and the rules name them
+/// (`event.action`), in `file_op` order; derived from [`KINDS`].
+pub const OPS: [(u32, &str); OP_COUNT] = {
+    let mut out = [(0, ""); OP_COUNT];
+    let mut i = 0;
+    while i < KINDS.len() {
+        if let Some(op) = KINDS[i].file_op {
+            out[op as usize - 1] = (op, KINDS[i].action);
+        }
+        i += 1;
+    }
+    let mut op = 0;
+    while op < OP_COUNT {
+        assert!(out[op].0 as usize == op + 1, "a file_op without its kind");
+        op += 1;
+    }
+    out
+};
 
 /// The queries of a statement whose events a rule may need to see: the
 /// query itself, every step of a sequence (missing-event and `until`
@@ -73,20 +85,14 @@ pub fn statement_queries(s: &Statement) -> Vec<&Query> {
 }
 
 fn kind_of(op: u32) -> &'static Kind {
-    let source = match op {
-        file_op::OPEN_WRITE => "file:open",
-        file_op::CREATE => "file:creation",
-        file_op::DELETE => "file:deletion",
-        _ => "file:rename",
-    };
     KINDS
         .iter()
-        .find(|k| k.source == source)
+        .find(|k| k.file_op == Some(op))
         .unwrap_or(&KINDS[KINDS.len() - 1])
 }
 
 /// One rule's requirement per operation (in [`OPS`] order).
-pub fn derive_rule(query: &str) -> Result<[Derived; 4], String> {
+pub fn derive_rule(query: &str) -> Result<[Derived; OP_COUNT], String> {
     let stmt = crate::eql::parser::parse_statement(query).map_err(|e| e.to_string())?;
     if never_fires(&stmt) {
         return Ok(std::array::from_fn(|_| Derived::Never));
@@ -138,7 +144,7 @@ fn union(a: Derived, b: Derived) -> Derived {
 
 /// `sensor rules check`'s line for a rule: its atoms or why it passes all,
 /// per operation it can match.
-pub fn describe(derived: &[Derived; 4]) -> Option<String> {
+pub fn describe(derived: &[Derived; OP_COUNT]) -> Option<String> {
     let parts: Vec<String> = OPS
         .iter()
         .zip(derived)
@@ -163,13 +169,13 @@ pub type OpPrefilter = Result<BTreeSet<Atom>, Vec<(String, String)>>;
 #[derive(Debug, Clone, Default)]
 pub struct FilePrefilter {
     /// Per operation ([`OPS`] order); `None`: off, everything passes.
-    pub ops: [Option<OpPrefilter>; 4],
+    pub ops: [Option<OpPrefilter>; OP_COUNT],
 }
 
 impl FilePrefilter {
     /// Derives the prefilter of `rules` (single-event and sequence rules).
     pub fn from_queries<'a>(rules: impl IntoIterator<Item = (&'a str, &'a str)>) -> FilePrefilter {
-        let mut ops: [OpPrefilter; 4] = std::array::from_fn(|_| Ok(BTreeSet::new()));
+        let mut ops: [OpPrefilter; OP_COUNT] = std::array::from_fn(|_| Ok(BTreeSet::new()));
         for (name, query) in rules {
             let derived = match derive_rule(query) {
                 Ok(d) => d,

@@ -1,9 +1,10 @@
 //! Unit tests of the derivation, the tables and the model.
 
 use super::*;
+use sensor_common::file_op;
 use sensor_common::prefilter::{FIRST_MAX, GATE_COMPONENT_MAX, PROC_WINDOW};
 
-fn d(q: &str) -> [Derived; 4] {
+fn d(q: &str) -> [Derived; OP_COUNT] {
     derive_rule(q).expect("parses")
 }
 

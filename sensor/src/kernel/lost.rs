@@ -1,0 +1,78 @@
+//! Ring-buffer losses by record kind, as the kernel counts them in `LOST`:
+//! one counter per kind of the registry (`sensor_common::KINDS`), named
+//! the same way in the metrics, the shutdown summary and the warning.
+
+use sensor_common::{KindInfo, KINDS};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+/// Lost-record counts since load, indexed by `sensor_common::lost_index`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LostCounts([u64; KINDS.len()]);
+
+impl LostCounts {
+    /// Counts in `lost_index` order.
+    pub fn from_counts(counts: [u64; KINDS.len()]) -> LostCounts {
+        LostCounts(counts)
+    }
+
+    /// The count of one kind (`sensor_common::lost_index::*`); 0 for an
+    /// index no kind has.
+    pub fn get(&self, lost_index: u32) -> u64 {
+        self.0.get(lost_index as usize).copied().unwrap_or(0)
+    }
+
+    /// Every kind with its count, in registry order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static KindInfo, u64)> + '_ {
+        KINDS.iter().zip(self.0.iter().copied())
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// `exec 0, fork 2, ...`: the counts as the warning names them.
+    pub fn describe(&self) -> String {
+        self.iter()
+            .map(|(k, n)| format!("{} {n}", k.warning))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The summary's keys (`lost_exec`, ...), one per kind.
+impl Serialize for LostCounts {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(KINDS.len()))?;
+        for (kind, n) in self.iter() {
+            map.serialize_entry(kind.summary_key, &n)?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sensor_common::lost_index;
+
+    #[test]
+    fn named_by_the_registry_everywhere() {
+        let mut counts = [0; KINDS.len()];
+        counts[lost_index::FORK as usize] = 2;
+        counts[lost_index::ARGS_CHUNK as usize] = 5;
+        let lost = LostCounts::from_counts(counts);
+        assert_eq!(lost.total(), 7);
+        assert_eq!(lost.get(lost_index::ARGS_CHUNK), 5);
+        assert_eq!(lost.get(u32::MAX), 0);
+        assert_eq!(
+            lost.describe(),
+            "exec 0, fork 2, exit 0, cgroup 0, argv continuation 5, file 0, network 0"
+        );
+        assert_eq!(
+            serde_json::to_string(&lost).ok().as_deref(),
+            Some(
+                r#"{"lost_exec":0,"lost_fork":2,"lost_exit":0,"lost_cgroup_mkdir":0,"lost_args_chunks":5,"lost_file":0,"lost_net":0}"#
+            )
+        );
+    }
+}
