@@ -55,6 +55,10 @@ pub struct NetRecord {
     pub pid: u32,
     /// The process's start (its thread-group leader's).
     pub start_boottime_ns: u64,
+    /// The pidfs inode of the process's `struct pid` (Linux 6.9+), 0
+    /// where the kernel has none: with the pid, what the agent names the
+    /// process by (`process.entity_id`) even when it has ended.
+    pub pid_ino: u64,
     pub cgroup_id: u64,
     pub uid: u32,
     pub gid: u32,
@@ -90,6 +94,7 @@ pub struct NetOwner {
     pub tgid: u32,
     pub pid: u32,
     pub start_boottime_ns: u64,
+    pub pid_ino: u64,
     pub cgroup_id: u64,
     pub uid: u32,
     pub gid: u32,

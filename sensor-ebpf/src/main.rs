@@ -839,7 +839,7 @@ fn session_pid(task: *const u8, kind: usize) -> Result<u32, ReadError> {
 }
 
 /// `task->thread_pid->ino` where the kernel has it (pidfs), else 0.
-fn pid_ino(task: *const u8) -> u64 {
+pub(crate) fn pid_ino(task: *const u8) -> u64 {
     // SAFETY: volatile read of a load-time constant.
     if unsafe { core::ptr::read_volatile(&OFFSETS.has_pid_ino) } == 0 {
         return 0;

@@ -150,6 +150,7 @@ fn fill_base(rec: &mut NetRecord, op: u32, owner: &NetOwner, family: u16, sk: u6
     rec.tgid = owner.tgid;
     rec.pid = owner.pid;
     rec.start_boottime_ns = owner.start_boottime_ns;
+    rec.pid_ino = owner.pid_ino;
     rec.cgroup_id = owner.cgroup_id;
     rec.uid = owner.uid;
     rec.gid = owner.gid;
@@ -193,6 +194,7 @@ fn current_owner(flags: u32) -> NetOwner {
         tgid: (pid_tgid >> 32) as u32,
         pid: pid_tgid as u32,
         start_boottime_ns: read_u64(leader, offset(|o| &o.task_start_boottime)).unwrap_or(0),
+        pid_ino: crate::pid_ino(leader),
         cgroup_id: cgroup_v1::current_cgroup_id(task),
         uid: uid_gid as u32,
         gid: (uid_gid >> 32) as u32,

@@ -13,6 +13,9 @@ use anyhow::{bail, Context, Result};
 pub const CLIENT_IP: &str = "203.0.113.1";
 /// The peer's address.
 pub const PEER_IP: &str = "203.0.113.2";
+/// The same two ends over IPv6 (2001:db8::/32, RFC 3849).
+pub const CLIENT_IP6: &str = "2001:db8::1";
+pub const PEER_IP6: &str = "2001:db8::2";
 
 /// The two namespaces and the pair between them.
 pub struct VethPair {
@@ -52,11 +55,24 @@ impl VethPair {
         ip(&["netns", "add", &peer])?;
         let (c_if, p_if) = (format!("{client}0"), format!("{peer}0"));
         ip(&[
-            "link", "add", &c_if, "netns", &client, "type", "veth", "peer", "name", &p_if,
-            "netns", &peer,
+            "link", "add", &c_if, "netns", &client, "type", "veth", "peer", "name", &p_if, "netns",
+            &peer,
         ])?;
-        for (ns, dev, addr) in [(&client, &c_if, CLIENT_IP), (&peer, &p_if, PEER_IP)] {
+        for (ns, dev, addr, addr6) in [
+            (&client, &c_if, CLIENT_IP, CLIENT_IP6),
+            (&peer, &p_if, PEER_IP, PEER_IP6),
+        ] {
             ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev])?;
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{addr6}/64"),
+                "dev",
+                dev,
+                "nodad",
+            ])?;
             ip(&["-n", ns, "link", "set", dev, "up"])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
         }
@@ -82,12 +98,23 @@ impl VethPair {
         c
     }
 
-    /// A TCP listener on the peer at `port` that accepts one connection,
-    /// writes `exit` to it (a shell on the other end ends) and keeps it
-    /// open a moment (busybox `nc`).
+    /// A TCP listener on the peer at `port` (IPv4 and IPv6) that accepts
+    /// one connection, writes `exit` to it (a shell on the other end ends)
+    /// and keeps it open a moment (busybox `nc`).
     pub fn listen_once(&self, port: u16) -> Result<Child> {
-        let child = self
-            .in_peer("busybox")
+        listen_in(self.in_peer("busybox"), &self.peer, port)
+    }
+
+    /// The same listener on the client side (for loopback connections
+    /// inside the client namespace).
+    pub fn listen_once_in_client(&self, port: u16) -> Result<Child> {
+        listen_in(self.in_client("busybox"), &self.client, port)
+    }
+}
+
+fn listen_in(mut busybox: Command, ns: &str, port: u16) -> Result<Child> {
+    {
+        let child = busybox
             .args(["nc", "-l", "-p", &port.to_string(), "-e", "/bin/sh", "-c"])
             .arg("echo exit; sleep 1")
             .stdin(Stdio::null())
@@ -95,21 +122,29 @@ impl VethPair {
             .stderr(Stdio::null())
             .spawn()
             .context("starting busybox nc in the peer namespace")?;
-        // Until it listens.
+        // Until it listens (state 0A in /proc/net/tcp6: busybox listens
+        // on the IPv6 wildcard, which takes IPv4 too).
         for _ in 0..100 {
-            let ss = Command::new("ip")
-                .args(["netns", "exec", &self.peer, "cat", "/proc/net/tcp"])
+            let tables = Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    ns,
+                    "cat",
+                    "/proc/net/tcp",
+                    "/proc/net/tcp6",
+                ])
                 .output()?;
-            let port_hex = format!(":{port:04X} ");
-            if String::from_utf8_lossy(&ss.stdout)
-                .lines()
-                .any(|l| l.contains(&port_hex) && l.split_whitespace().nth(3) == Some("0A"))
-            {
+            let port_hex = format!(":{port:04X}");
+            if String::from_utf8_lossy(&tables.stdout).lines().any(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                cols.get(1).is_some_and(|a| a.ends_with(&port_hex)) && cols.get(3) == Some(&"0A")
+            }) {
                 return Ok(child);
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        bail!("the peer's listener on {port} did not start")
+        bail!("the listener on {port} in {ns} did not start")
     }
 }
 

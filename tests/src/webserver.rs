@@ -265,6 +265,7 @@ impl Server {
                     cwd: Some(server.dir.path().display().to_string()),
                     rw_binds: vec![server.dir.path().to_path_buf()],
                     stdin_pipe: place == Place::ContainerPty,
+                    netns: None,
                 };
                 server.container = Some(Container::start(&spec)?);
             }

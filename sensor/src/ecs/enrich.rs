@@ -337,30 +337,40 @@ impl Enricher {
 
     /// The process a kernel record names by tgid and start (a file or
     /// network event's actor), its parent and leaders as the table knows
-    /// them; the pid alone when the table does not know it, or knows
-    /// another instance of the pid.
+    /// them, live or just exited; else the pid alone, with the entity id
+    /// the table would give it when the record carries what it takes
+    /// (`pid_ino`: the pidfs inode, 0 where the kernel has none).
     pub(crate) fn actor_fields(
         &self,
         tgid: u32,
         start_boottime_ns: u64,
+        pid_ino: Option<u64>,
         table: &ProcessTable,
     ) -> ProcessFields {
-        let actor = table.get(tgid).filter(|p| {
+        let live = table.get(tgid).filter(|p| {
             p.start_boottime_ns
                 .is_none_or(|ns| start_boottime_ns == 0 || ns == start_boottime_ns)
         });
-        let mut process = match actor {
-            Some(info) => self.process_fields(info),
+        let actor = live.or_else(|| {
+            (start_boottime_ns != 0)
+                .then(|| table.find_instance(tgid, start_boottime_ns))
+                .flatten()
+        });
+        match actor {
+            Some(info) => {
+                let mut process = self.process_fields(info);
+                process.parent = self.parent_from_table(info.ppid, table);
+                self.add_leaders(&mut process, info, &table.leaders(info));
+                process
+            }
             None => ProcessFields {
                 pid: tgid,
+                entity_id: pid_ino
+                    .filter(|_| start_boottime_ns != 0)
+                    .map(|ino| table.entity_id_of(tgid, start_boottime_ns, ino).to_string()),
                 ..ProcessFields::default()
             },
-        };
-        if let Some(info) = actor {
-            process.parent = self.parent_from_table(info.ppid, table);
-            self.add_leaders(&mut process, info, &table.leaders(info));
         }
-        process
     }
 
     /// An event about `subject`: `event.*` and host, the container of
@@ -530,7 +540,7 @@ impl Enricher {
     /// knows them, and its container. A process the table does not know
     /// (or knows as another instance of the pid) is named by pid only.
     pub fn file_event(&mut self, ev: &FileEvent, table: &ProcessTable) -> EcsEvent {
-        let process = self.actor_fields(ev.tgid, ev.start_boottime_ns, table);
+        let process = self.actor_fields(ev.tgid, ev.start_boottime_ns, None, table);
         let action = match ev.op {
             FileOp::OpenWrite => Action::FileOpen,
             FileOp::Create => Action::FileCreation,

@@ -20,6 +20,8 @@ pub struct NetEvent {
     pub ktime_ns: u64,
     pub tgid: u32,
     pub start_boottime_ns: u64,
+    /// 0 where the kernel has no pidfs.
+    pub pid_ino: u64,
     pub cgroup_id: u64,
     pub uid: u32,
     pub gid: u32,
@@ -77,6 +79,7 @@ impl NetEvent {
             ktime_ns: r.header.ktime_ns,
             tgid: r.tgid,
             start_boottime_ns: r.start_boottime_ns,
+            pid_ino: r.pid_ino,
             cgroup_id: r.cgroup_id,
             uid: r.uid,
             gid: r.gid,

@@ -17,7 +17,7 @@ impl Enricher {
     /// end (`ingress`). A close keeps the orientation of the connection's
     /// start.
     pub fn network_event(&mut self, ev: &NetEvent, table: &ProcessTable) -> EcsEvent {
-        let process = self.actor_fields(ev.tgid, ev.start_boottime_ns, table);
+        let process = self.actor_fields(ev.tgid, ev.start_boottime_ns, Some(ev.pid_ino), table);
         let action = match ev.op {
             NetOp::Attempted => Action::ConnectionAttempted,
             NetOp::Accepted => Action::ConnectionAccepted,

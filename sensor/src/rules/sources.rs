@@ -94,8 +94,11 @@ impl Availability {
         };
         let network_events = if ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
             .iter()
-            .any(|t| Path::new(t).join("events/sock/inet_sock_set_state").exists())
-        {
+            .any(|t| {
+                Path::new(t)
+                    .join("events/sock/inet_sock_set_state")
+                    .exists()
+            }) {
             Ok("tracepoints".to_owned())
         } else {
             Err("no sock/inet_sock_set_state tracepoint".to_owned())

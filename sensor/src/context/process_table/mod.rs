@@ -543,6 +543,30 @@ impl ProcessTable {
         self.get(pid).filter(|i| i.start_ticks == start_ticks)
     }
 
+    /// The instance of `pid` that started at `start_boottime_ns`, live or
+    /// among the recently exited (an event the kernel sent just before the
+    /// process ended, read after its exit record). `start_boottime_ns` 0
+    /// (unknown to the kernel) takes the live entry.
+    pub fn find_instance(&self, pid: u32, start_boottime_ns: u64) -> Option<&Arc<ProcessInfo>> {
+        if start_boottime_ns == 0 {
+            return self.get(pid);
+        }
+        let ticks = self.ticks(start_boottime_ns);
+        self.get_instance(pid, ticks).or_else(|| {
+            self.recently_exited
+                .iter()
+                .rev()
+                .find(|i| i.pid == pid && i.start_ticks == ticks)
+        })
+    }
+
+    /// `process.entity_id` of the instance of `pid` that started at
+    /// `start_boottime_ns` (with its pidfs inode, 0 where none), known or
+    /// not: the same id the table gives it.
+    pub fn entity_id_of(&self, pid: u32, start_boottime_ns: u64, pid_ino: u64) -> Arc<str> {
+        self.entity_id(pid, self.ticks(start_boottime_ns), pid_ino)
+    }
+
     /// The session and group leaders of `info` as the table knows them:
     /// the entry whose pid is `sid` (`pgid`) and which leads that session
     /// (group) itself. The kernel does not reuse a pid while a session or
