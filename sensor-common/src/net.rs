@@ -37,6 +37,33 @@ pub const AF_INET6: u16 = 10;
 /// `IPPROTO_TCP`.
 pub const IPPROTO_TCP: u16 = 6;
 
+/// Where the network operations' bits start in the process-name verdict
+/// masks the file prefilter keeps (`prefilter::op_bit(NET_PROC_OP_BASE +
+/// op)`): one verdict per process serves both families.
+pub const NET_PROC_OP_BASE: u32 = 8;
+
+/// The process-name verdict bit of network operation `op`.
+pub const fn net_proc_bit(op: u32) -> u32 {
+    crate::prefilter::op_bit(NET_PROC_OP_BASE + op)
+}
+
+/// `NET_COUNTS[op * net_verdict::COUNT + verdict]` (per CPU): the network
+/// prefilter's verdicts, per [`net_op`].
+pub mod net_verdict {
+    /// Its process's name passes it.
+    pub const PASSED: u32 = 0;
+    /// Its process's name passes none of the rules wanting it: not sent.
+    pub const FILTERED: u32 = 1;
+    /// Not decided by name (the rules need every one, or the process has
+    /// no verdict): sent.
+    pub const PASS_ALL: u32 = 2;
+    pub const COUNT: u32 = 3;
+    pub const NAMES: [&str; COUNT as usize] = ["passed", "filtered", "pass_all"];
+}
+
+/// Entries of `NET_COUNTS`: every [`net_op`] value (0 unused).
+pub const NET_COUNTS_LEN: u32 = (net_op::CLOSED + 1) * net_verdict::COUNT;
+
 /// Sockets whose close is awaited (connections reported as attempted or
 /// accepted and not yet closed). A socket that finds the table full is
 /// reported, but its close is not; each such socket is counted.

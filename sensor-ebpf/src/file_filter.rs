@@ -341,14 +341,14 @@ fn names_hit(h: &NameHashes) -> bool {
 
 /// Whether some rule names processes (and the tables are loaded).
 #[inline(always)]
-fn names_used() -> bool {
+pub(crate) fn names_used() -> bool {
     FILE_FILTER_OPS.get(PROC_READY).copied().unwrap_or(0) == FILTER_ON
 }
 
 /// Whether the acting process's name passes `op`'s events (or it has no
 /// verdict: it passes).
 #[inline(always)]
-fn name_passes(tgid: u32, op: u32) -> bool {
+pub(crate) fn name_passes(tgid: u32, op: u32) -> bool {
     // SAFETY: a lookup by value; the value is copied.
     match unsafe { FILE_FILTER_PROC_VERDICT.get(tgid) } {
         Some(mask) => *mask & op_bit(op) != 0,

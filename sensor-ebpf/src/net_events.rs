@@ -15,7 +15,12 @@
 //!   `current`.
 //!
 //! `NET_WANT` (set by userspace from the loaded rules) says which of the
-//! three the rules can use; the others are never sent.
+//! three the rules can use; the others are never sent. `NET_BY_NAME` says
+//! which of those are sent only for processes whose name passes them (the
+//! file prefilter's per-process name verdict, bits from
+//! `NET_PROC_OP_BASE`); every verdict is counted (`NET_COUNTS`). A close is
+//! judged at the connection's start: a connection is tracked only when
+//! its close would be sent.
 
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid},
@@ -26,8 +31,9 @@ use aya_ebpf::{
 use sensor_common::{
     lost_index,
     net::{
-        inet_sock_set_state as tp, net_op, NetOwner, NetRecord, AF_INET, AF_INET6, IPPROTO_TCP,
-        NET_INGRESS, NET_NETNS_UNKNOWN, NET_SOCKS_MAX, NET_SPORT_UNKNOWN,
+        inet_sock_set_state as tp, net_op, net_verdict, NetOwner, NetRecord, AF_INET, AF_INET6,
+        IPPROTO_TCP, NET_COUNTS_LEN, NET_INGRESS, NET_NETNS_UNKNOWN, NET_PROC_OP_BASE,
+        NET_SOCKS_MAX, NET_SPORT_UNKNOWN,
     },
     program_index, record_kind, COMM_LEN,
 };
@@ -38,6 +44,16 @@ use crate::{cgroup_v1, count_drop, current_task, header, output_prefix, Dropped}
 /// Bit `1 << op` set for each [`net_op`] a loaded rule can match.
 #[map]
 static NET_WANT: Array<u32> = Array::with_max_entries(1, 0);
+
+/// Bit `1 << op` set for each [`net_op`] sent only for processes whose
+/// name passes it (the rules wanting it all name processes); the others
+/// wanted are sent for every process.
+#[map]
+static NET_BY_NAME: Array<u32> = Array::with_max_entries(1, 0);
+
+/// The verdicts, per CPU (`op * net_verdict::COUNT + verdict`).
+#[map]
+static NET_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(NET_COUNTS_LEN, 0);
 
 /// Sockets whose close is awaited: kernel address → the process that
 /// opened or accepted the connection.
@@ -60,7 +76,7 @@ fn scratch() -> Result<&'static mut NetRecord, Dropped> {
     Ok(unsafe { &mut *rec })
 }
 
-fn send(rec: &mut NetRecord) {
+fn send_record(rec: &mut NetRecord) {
     output_prefix(rec, core::mem::size_of::<NetRecord>(), lost_index::NET);
 }
 
@@ -69,6 +85,35 @@ const S_IFSOCK: u32 = 0o140000;
 
 fn wanted(op: u32) -> bool {
     NET_WANT.get(0).is_some_and(|w| *w & (1 << op) != 0)
+}
+
+fn count(op: u32, verdict: u32) {
+    if let Some(c) = NET_COUNTS.get_ptr_mut(op * net_verdict::COUNT + verdict) {
+        // SAFETY: per-CPU slot, only this CPU's programs touch it, and
+        // they do not interleave.
+        unsafe { *c += 1 };
+    }
+}
+
+/// Whether an event of `op` for process `tgid` is sent: wanted by some
+/// rule and, where the rules name processes, by this one's name (a
+/// process without a verdict, or names not loaded yet, passes). Counted.
+fn passes(op: u32, tgid: u32) -> bool {
+    if !wanted(op) {
+        return false;
+    }
+    let by_name = NET_BY_NAME.get(0).is_some_and(|m| *m & (1 << op) != 0);
+    if !by_name || !crate::file_filter::names_used() {
+        count(op, net_verdict::PASS_ALL);
+        return true;
+    }
+    if crate::file_filter::name_passes(tgid, NET_PROC_OP_BASE + op) {
+        count(op, net_verdict::PASSED);
+        true
+    } else {
+        count(op, net_verdict::FILTERED);
+        false
+    }
 }
 
 #[tracepoint]
@@ -98,16 +143,16 @@ fn try_state(ctx: &TracePointContext) -> Result<(), Dropped> {
     let sk: u64 = read_tp(ctx, tp::SKADDR)?;
     if old == tp::TCP_CLOSE && new == tp::TCP_SYN_SENT {
         let owner = current_owner(0);
-        if wanted(net_op::CLOSED) {
+        if passes(net_op::CLOSED, owner.tgid) {
             track(sk, &owner);
         }
-        if wanted(net_op::ATTEMPTED) {
+        if passes(net_op::ATTEMPTED, owner.tgid) {
             let rec = scratch()?;
             fill_from_tp(ctx, rec, net_op::ATTEMPTED, &owner, sk)?;
             if rec.sport == 0 {
                 rec.flags |= NET_SPORT_UNKNOWN;
             }
-            send(rec);
+            send_record(rec);
         }
     } else if new == tp::TCP_CLOSE {
         // SAFETY: the value is copied out before the entry is removed.
@@ -117,7 +162,7 @@ fn try_state(ctx: &TracePointContext) -> Result<(), Dropped> {
         let _ = NET_SOCKS.remove(&sk);
         let rec = scratch()?;
         fill_from_tp(ctx, rec, net_op::CLOSED, &owner, sk)?;
-        send(rec);
+        send_record(rec);
     }
     Ok(())
 }
@@ -221,7 +266,10 @@ fn try_accept(ctx: &TracePointContext) -> Result<(), Dropped> {
     if ret < 0 || ret > i32::MAX as i64 {
         return Ok(());
     }
-    if !wanted(net_op::ACCEPTED) && !wanted(net_op::CLOSED) {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let send = passes(net_op::ACCEPTED, tgid);
+    let close = passes(net_op::CLOSED, tgid);
+    if !send && !close {
         return Ok(());
     }
     let file = crate::file_events::fd_file(current_task(), ret as u32)?;
@@ -257,11 +305,11 @@ fn try_accept(ctx: &TracePointContext) -> Result<(), Dropped> {
         )?);
         rec.daddr = v4(kernel_read::read_bytes::<4>(sk, offset(|o| &o.sk_daddr))?);
     }
-    if wanted(net_op::CLOSED) {
+    if close {
         track(sk as u64, &owner);
     }
-    if wanted(net_op::ACCEPTED) {
-        send(rec);
+    if send {
+        send_record(rec);
     }
     Ok(())
 }

@@ -295,3 +295,119 @@ fn elastic_reverse_shell_rules_fire_once_each_and_never_for_loopback_or_curl() {
     assert_eq!(port_of(child[0]), Some(4444));
     assert_eq!(port_of(parent[0]), Some(4445));
 }
+
+#[test]
+fn a_busy_servers_accepts_are_filtered_in_the_kernel_when_no_rule_names_it() {
+    let Some(pair) = (match VethPair::create("n3") {
+        Ok(p) => Some(p),
+        Err(e) => {
+            skip_or_fail(&format!("cannot create the veth pair: {e:#}"));
+            None
+        }
+    }) else {
+        return;
+    };
+    if !container::runc_available() {
+        skip_or_fail("runc is not installed");
+        return;
+    }
+    let rules = tempfile::tempdir().expect("tempdir");
+    rule_file(
+        rules.path(),
+        "shell-accepts",
+        r#"network where event.action == "connection_accepted" and
+           process.name in ("bash", "sh", "netcat-ctl")"#,
+    );
+    let Some(mut sensor) = start_or_skip(&["--rules", &rules.path().display().to_string()]) else {
+        return;
+    };
+    assert!(
+        sensor.stderr.iter().any(|l| l
+            == "sensor: network prefilter: connection_attempted: not needed; \
+                connection_accepted: 3 process names; disconnect_received: not needed"),
+        "{:?}",
+        sensor.stderr
+    );
+    // Started after the sensor: the kernel judged busybox's name at exec.
+    let www = tempfile::tempdir().expect("tempdir");
+    std::fs::write(www.path().join("index.html"), "ok\n").expect("index");
+    let ctr = Container::start(&container::Spec {
+        args: vec![
+            "/bin/busybox".into(),
+            "httpd".into(),
+            "-f".into(),
+            "-p".into(),
+            "8080".into(),
+            "-h".into(),
+            www.path().display().to_string(),
+        ],
+        rw_binds: vec![www.path().to_path_buf()],
+        netns: Some(pair.client_path()),
+        ..Default::default()
+    })
+    .expect("container");
+    const REQUESTS: u64 = 1000;
+    let out = pair
+        .in_peer("bash")
+        .arg("-c")
+        .arg(format!(
+            "for i in $(seq {REQUESTS}); do exec 3<>/dev/tcp/{CLIENT_IP}/8080 || exit 1; \
+             printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3 >/dev/null; exec 3<&-; done"
+        ))
+        .output()
+        .expect("client");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A listener the rule names (busybox's nc, from a file named
+    // `netcat-ctl`) still has its accept sent.
+    let named = www.path().join("netcat-ctl");
+    std::fs::copy("/bin/busybox", &named).expect("copy busybox");
+    let mut l = pair
+        .in_peer("bash")
+        .arg("-c")
+        .arg(format!(
+            "exec -a nc {} -l -p 4449 -e /bin/true",
+            named.display()
+        ))
+        .spawn()
+        .expect("named listener");
+    std::thread::sleep(Duration::from_millis(300));
+    let out = pair
+        .in_client("bash")
+        .arg("-c")
+        .arg(format!(
+            "exec 3<>/dev/tcp/{PEER_IP}/4449; cat <&3 >/dev/null"
+        ))
+        .output()
+        .expect("client");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = l.wait();
+    drop(ctr);
+    std::thread::sleep(Duration::from_millis(1500)); // a counter report
+    let summary = sensor.stop().expect("summary");
+    let count = |verdict: &str| -> u64 {
+        summary["net_prefilter"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["op"] == "connection_accepted" && c["verdict"] == verdict)
+            .filter_map(|c| c["count"].as_u64())
+            .sum()
+    };
+    assert!(count("filtered") >= REQUESTS, "{summary}");
+    assert_eq!(count("passed"), 1, "{summary}");
+    let accepted: Vec<Value> = read_lines(&sensor.events_path())
+        .into_iter()
+        .filter(|v| action(v) == "connection_accepted")
+        .collect();
+    assert_eq!(accepted.len(), 1, "{accepted:#?}");
+    assert_eq!(get(&accepted[0], "process.name"), "netcat-ctl");
+    assert_eq!(get(&accepted[0], "destination.port"), 4449);
+}

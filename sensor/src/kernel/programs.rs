@@ -93,6 +93,9 @@ pub struct LoadOptions {
     pub cgroup_v1_secondary_ssid: Option<u32>,
     /// Which network actions to attach for (none: not attached).
     pub network: crate::network::hooks::NetWant,
+    /// Which of them are sent only for processes whose name passes them
+    /// (bit `1 << op`, `NetPrefilter::by_name`).
+    pub network_by_name: u32,
 }
 
 impl Default for LoadOptions {
@@ -104,6 +107,7 @@ impl Default for LoadOptions {
             cgroup_v1_ssid: None,
             cgroup_v1_secondary_ssid: None,
             network: crate::network::hooks::NetWant::default(),
+            network_by_name: 0,
         }
     }
 }
@@ -125,9 +129,8 @@ pub struct KernelPrograms {
     pub file_mechanism: crate::kernel::file_hooks::FileMechanism,
     /// How network events are seen here (or why they are not).
     pub net_mechanism: crate::network::hooks::NetMechanism,
-    /// Connections whose close cannot be reported (the socket table was
-    /// full), when network events are on.
-    net_untracked: Option<PerCpuArray<MapData, u64>>,
+    /// The network programs' counters, when network events are on.
+    pub net_counters: Option<crate::network::hooks::NetCounters>,
 }
 
 /// Records one kernel program dropped for one reason, since load.
@@ -203,15 +206,6 @@ impl KernelPrograms {
     /// The programs' own diagnostics (aya-log: which program dropped a
     /// record, and why), for a reader that forwards them to the `log`
     /// crate. `None` when the object has no log channel.
-    /// Connections reported whose close will not be (the kernel's socket
-    /// table was full when they started), since load.
-    pub fn net_untracked(&self) -> Result<u64, MapError> {
-        match &self.net_untracked {
-            Some(m) => Ok(m.get(&0, 0)?.iter().sum()),
-            None => Ok(0),
-        }
-    }
-
     pub fn kernel_logger(&mut self) -> Option<aya_log::EbpfLogger<&'static dyn log::Log>> {
         match aya_log::EbpfLogger::init(&mut self._ebpf) {
             Ok(logger) => Some(logger),
@@ -329,14 +323,13 @@ pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, Load
     attached.push("tracepoint/cgroup/cgroup_mkdir");
     let file_mechanism =
         crate::kernel::file_hooks::attach(&mut ebpf, options.btf_path.as_deref(), &tracefs_root);
-    let net_mechanism =
-        crate::network::hooks::attach(&mut ebpf, options.network, &tracefs_root, net_offsets_error);
-    let net_untracked = match &net_mechanism {
-        crate::network::hooks::NetMechanism::Tracepoints { .. } => ebpf
-            .take_map("NET_UNTRACKED")
-            .and_then(|m| PerCpuArray::try_from(m).ok()),
-        _ => None,
-    };
+    let (net_mechanism, net_counters) = crate::network::hooks::attach(
+        &mut ebpf,
+        options.network,
+        options.network_by_name,
+        &tracefs_root,
+        net_offsets_error,
+    );
 
     let map_err = |name: &str, e: String| LoadError::Map {
         name: name.to_owned(),
@@ -363,7 +356,7 @@ pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, Load
         mounted_tracefs,
         file_mechanism,
         net_mechanism,
-        net_untracked,
+        net_counters,
     })
 }
 

@@ -9,8 +9,14 @@
 
 use std::path::Path;
 
-use aya::{maps::Array, programs::TracePoint, Ebpf};
-use sensor_common::net::{inet_sock_set_state as tp, net_op};
+use aya::{
+    maps::{Array, MapData, MapError, PerCpuArray},
+    programs::TracePoint,
+    Ebpf,
+};
+use sensor_common::net::{inet_sock_set_state as tp, net_op, net_verdict};
+
+use crate::kernel::file_filter::PrefilterCount;
 
 use crate::kernel::tracefs::TracepointFormat;
 
@@ -130,46 +136,103 @@ pub fn check_state_format(format: &TracepointFormat) -> Result<(), String> {
     Ok(())
 }
 
-/// Attaches the network programs for `want` (nothing when it is empty).
-/// Never fails: what could not be attached is the returned reason.
-/// `offsets_error` is why the socket offsets could not be resolved, if so.
+/// The network programs' counters, read by the agent.
+pub struct NetCounters {
+    /// Connections whose close cannot be reported (`NET_UNTRACKED`).
+    untracked: PerCpuArray<MapData, u64>,
+    /// The prefilter's verdicts (`NET_COUNTS`).
+    counts: PerCpuArray<MapData, u64>,
+}
+
+impl NetCounters {
+    fn take(ebpf: &mut Ebpf) -> Result<NetCounters, String> {
+        let mut take = |name: &str| {
+            ebpf.take_map(name)
+                .ok_or_else(|| format!("{name} missing from the object"))
+                .and_then(|m| PerCpuArray::try_from(m).map_err(|e| format!("{name}: {e}")))
+        };
+        Ok(NetCounters {
+            untracked: take("NET_UNTRACKED")?,
+            counts: take("NET_COUNTS")?,
+        })
+    }
+
+    /// Connections reported whose close will not be (the kernel's socket
+    /// table was full when they started), since load.
+    pub fn untracked(&self) -> Result<u64, MapError> {
+        Ok(self.untracked.get(&0, 0)?.iter().sum())
+    }
+
+    /// The prefilter's verdicts summed over CPUs, per action and verdict
+    /// (every pair, zeros included).
+    pub fn counts(&self) -> Result<Vec<PrefilterCount>, MapError> {
+        let mut out = Vec::new();
+        for (op, name) in crate::network::prefilter::ACTIONS {
+            for v in 0..net_verdict::COUNT {
+                let count = self
+                    .counts
+                    .get(&(op * net_verdict::COUNT + v), 0)?
+                    .iter()
+                    .sum();
+                out.push(PrefilterCount {
+                    op: name,
+                    verdict: net_verdict::NAMES[v as usize],
+                    count,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Attaches the network programs for `want` (nothing when it is empty),
+/// sending the actions of `by_name` (bit `1 << op`) only for processes
+/// whose name passes them. Never fails: what could not be attached is the
+/// returned reason. `offsets_error` is why the socket offsets could not
+/// be resolved, if so.
 pub fn attach(
     ebpf: &mut Ebpf,
     want: NetWant,
+    by_name: u32,
     tracefs: &Path,
     offsets_error: Option<String>,
-) -> NetMechanism {
+) -> (NetMechanism, Option<NetCounters>) {
     if want.none() {
-        return NetMechanism::NotNeeded;
+        return (NetMechanism::NotNeeded, None);
     }
     if let Some(reason) = offsets_error {
-        return NetMechanism::Unavailable { reason };
+        return (NetMechanism::Unavailable { reason }, None);
     }
-    match attach_all(ebpf, want, tracefs) {
-        Ok(()) => NetMechanism::Tracepoints { want },
+    match attach_all(ebpf, want, by_name, tracefs).and_then(|()| NetCounters::take(ebpf)) {
+        Ok(counters) => (NetMechanism::Tracepoints { want }, Some(counters)),
         Err(reason) => {
             for program in ["sensor_net_state", "sensor_net_accept"] {
                 if let Some(Ok(p)) = ebpf.program_mut(program).map(<&mut TracePoint>::try_from) {
                     let _ = p.unload();
                 }
             }
-            NetMechanism::Unavailable { reason }
+            (NetMechanism::Unavailable { reason }, None)
         }
     }
 }
 
-fn attach_all(ebpf: &mut Ebpf, want: NetWant, tracefs: &Path) -> Result<(), String> {
+/// Sets one-value array `name` to `value`.
+fn set_word(ebpf: &mut Ebpf, name: &str, value: u32) -> Result<(), String> {
+    let mut map: Array<_, u32> = Array::try_from(
+        ebpf.map_mut(name)
+            .ok_or_else(|| format!("{name} missing from the object"))?,
+    )
+    .map_err(|e| format!("{name}: {e}"))?;
+    map.set(0, value, 0)
+        .map_err(|e| format!("setting {name}: {e}"))
+}
+
+fn attach_all(ebpf: &mut Ebpf, want: NetWant, by_name: u32, tracefs: &Path) -> Result<(), String> {
     let format = TracepointFormat::read(tracefs, "sock", "inet_sock_set_state")
         .map_err(|e| e.to_string())?;
     check_state_format(&format)?;
-    let mut wants: Array<_, u32> = Array::try_from(
-        ebpf.map_mut("NET_WANT")
-            .ok_or("NET_WANT missing from the object")?,
-    )
-    .map_err(|e| format!("NET_WANT: {e}"))?;
-    wants
-        .set(0, want.0, 0)
-        .map_err(|e| format!("setting NET_WANT: {e}"))?;
+    set_word(ebpf, "NET_WANT", want.0)?;
+    set_word(ebpf, "NET_BY_NAME", by_name)?;
     attach_one(
         ebpf,
         "sensor_net_state",

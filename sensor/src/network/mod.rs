@@ -12,5 +12,6 @@ pub mod decode;
 pub mod enrich;
 pub mod fields;
 pub mod hooks;
+pub mod prefilter;
 
 pub use decode::{NetEvent, NetOp};

@@ -198,40 +198,6 @@ pub fn summary(rules: &super::RuleSet, avail: &Availability) -> String {
     }
 }
 
-/// Which network actions the loaded rules can match (single-event rules,
-/// and every step of sequences and samples): what the network programs
-/// are attached for.
-pub fn network_want(rules: &super::RuleSet) -> crate::network::hooks::NetWant {
-    use crate::network::hooks::NetWant;
-    let all = Availability {
-        file_events: Ok(String::new()),
-        network_events: Ok(String::new()),
-    };
-    let mut want = NetWant::default();
-    let mut add = |n: &Needs| {
-        for source in &n.kinds {
-            if let Some(op) = KINDS
-                .iter()
-                .find(|k| k.source == *source)
-                .and_then(|k| k.net_op)
-            {
-                want = want.union(NetWant(1 << op));
-            }
-        }
-    };
-    for rule in rules.rules() {
-        if let Some(n) = needs(&rule.meta.query, &all) {
-            add(&n);
-        }
-    }
-    for rule in rules.sequences() {
-        for n in sequence_needs(&rule.meta.query, &all) {
-            add(&n);
-        }
-    }
-    want
-}
-
 /// The needs of a query, `None` when it does not parse as a single-event
 /// query.
 pub fn needs(query: &str, avail: &Availability) -> Option<Needs> {

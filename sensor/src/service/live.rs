@@ -66,6 +66,9 @@ pub struct RunStats {
     /// Connections reported whose close could not be (the kernel's socket
     /// table was full).
     pub net_untracked: u64,
+    /// The network prefilter's verdicts, per action (as
+    /// `sensor_net_prefilter_total`).
+    pub net_prefilter: Vec<crate::kernel::file_filter::PrefilterCount>,
     /// Execs whose argv could not be captured whole (a lost continuation
     /// record, or past the kernel's own bound).
     pub args_truncated: u64,
@@ -157,6 +160,7 @@ impl LiveSensor {
         // Decided before loading: on v1-only hosts the programs read the cgroup
         // of a v1 controller instead of cgroup2's.
         let cgroup_mode = crate::context::cgroup_v1::detect();
+        let net_prefilter = crate::network::prefilter::NetPrefilter::from_rules(&rules);
         let mut programs = programs::load(
             object,
             &LoadOptions {
@@ -171,7 +175,12 @@ impl LiveSensor {
                 btf_path: opts.btf.clone(),
                 cgroup_v1_ssid: cgroup_mode.v1_ssid(),
                 cgroup_v1_secondary_ssid: cgroup_mode.secondary_v1_ssid(),
-                network: crate::rules::sources::network_want(&rules),
+                network: net_prefilter.want(),
+                network_by_name: if settings.file_prefilter {
+                    net_prefilter.by_name()
+                } else {
+                    0
+                },
             },
         )?;
         eprintln!("sensor: {}", programs.file_mechanism.describe());
@@ -188,7 +197,18 @@ impl LiveSensor {
             crate::rules::prefilter::FilePrefilter::off()
         };
         eprintln!("sensor: {}", prefilter.summary());
-        let file_filter = match programs.install_file_prefilter(&prefilter.tables()) {
+        let mut tables = prefilter.tables();
+        if programs.net_counters.is_some() {
+            if settings.file_prefilter {
+                eprintln!("sensor: {}", net_prefilter.summary());
+                for (atom, bits) in net_prefilter.proc_bits() {
+                    tables.add_proc(atom, bits);
+                }
+            } else {
+                eprintln!("sensor: network prefilter: off, every event of a wanted action is sent");
+            }
+        }
+        let file_filter = match programs.install_file_prefilter(&tables) {
             Ok(f) => Some(f),
             Err(e) => {
                 eprintln!(
@@ -368,6 +388,15 @@ impl LiveSensor {
                 Err(e) => eprintln!("sensor: warning: cannot read file prefilter counters: {e}"),
             }
         }
+        if let Some(n) = &self.programs.net_counters {
+            match n.counts() {
+                Ok(c) => {
+                    self.metrics.set_net_prefilter(&c);
+                    self.pipeline.stats.net_prefilter = c;
+                }
+                Err(e) => eprintln!("sensor: warning: cannot read network prefilter counters: {e}"),
+            }
+        }
         report_drops(&self.programs, &mut self.pipeline.stats.kernel_drops);
         self.pipeline.sequence_time(false);
         self.pipeline.publish_gauges();
@@ -390,7 +419,9 @@ impl LiveSensor {
         self.report_counters();
         let p = &mut self.pipeline;
         p.stats.lost = self.last_lost;
-        p.stats.net_untracked = self.programs.net_untracked().unwrap_or(0);
+        if let Some(n) = &self.programs.net_counters {
+            p.stats.net_untracked = n.untracked().unwrap_or(0);
+        }
         p.stats.orphaned_args_chunks = p.args.orphaned;
         // Every line written (the writer threads finished) before the
         // error counts are read.

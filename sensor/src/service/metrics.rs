@@ -134,6 +134,7 @@ pub struct Metrics {
     lost: Family<Labels, Counter>,
     kernel_drops: Family<Labels, Counter>,
     file_prefilter: Family<Labels, Counter>,
+    net_prefilter: Family<Labels, Counter>,
     args_truncated: Counter,
     args_orphaned: Counter,
     became_interactive: Counter,
@@ -193,6 +194,12 @@ impl Metrics {
              filtered (matched none: not sent), pass_all (the rules force every record of the \
              operation), unchecked (path incomplete or names as passed: always sent)",
             file_prefilter.clone(),
+        );
+        let net_prefilter = Family::default();
+        registry.register(
+            "net_prefilter",
+            "Network events by action and prefilter verdict: passed (the process's name passes              it), filtered (passes no rule wanting it: not sent), pass_all (not decided by name:              sent)",
+            net_prefilter.clone(),
         );
         let args_truncated = Counter::default();
         registry.register(
@@ -324,6 +331,7 @@ impl Metrics {
             lost,
             kernel_drops,
             file_prefilter,
+            net_prefilter,
             args_truncated,
             args_orphaned,
             became_interactive,
@@ -399,6 +407,14 @@ impl Metrics {
         for c in counts {
             let l = labels(&[("op", c.op), ("verdict", c.verdict)]);
             set(&self.file_prefilter.get_or_create(&l), c.count);
+        }
+    }
+
+    /// The network prefilter's verdicts, as the kernel counts them.
+    pub fn set_net_prefilter(&self, counts: &[crate::kernel::file_filter::PrefilterCount]) {
+        for c in counts {
+            let l = labels(&[("action", c.op), ("verdict", c.verdict)]);
+            set(&self.net_prefilter.get_or_create(&l), c.count);
         }
     }
 

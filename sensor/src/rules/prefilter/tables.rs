@@ -90,13 +90,8 @@ impl Tables {
                 self.names.insert(name_hash_of(op, TAG_EXT, e));
                 0
             }
-            Atom::Proc(n) => {
-                let h = if folded {
-                    proc_fold_hash_of(n)
-                } else {
-                    proc_hash_of(n)
-                };
-                *self.procs.entry(h).or_insert(0) |= op_bit(op);
+            Atom::Proc(_) => {
+                self.add_proc(atom, op_bit(op));
                 0
             }
             Atom::Gram(g) => {
@@ -115,6 +110,20 @@ impl Tables {
         if folded && form != 0 {
             *self.forms.entry(op).or_insert(0) |= form;
         }
+    }
+
+    /// A process-name atom (`Atom::Proc`, possibly folded) passing the
+    /// verdict bits `bits` (`op_bit` of file operations, `net_proc_bit` of
+    /// network actions). Any other atom is ignored.
+    pub fn add_proc(&mut self, atom: &Atom, bits: u32) {
+        let (a, folded) = atom.unfolded();
+        let Atom::Proc(n) = a else { return };
+        let h = if folded {
+            proc_fold_hash_of(n)
+        } else {
+            proc_hash_of(n)
+        };
+        *self.procs.entry(h).or_insert(0) |= bits;
     }
 
     /// `op`'s optional key forms.
