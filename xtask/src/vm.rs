@@ -219,6 +219,8 @@ impl Cell {
             "file_mechanism",
             "file_events",
             "file_prefilter",
+            "net_mechanism",
+            "network_events",
         ];
         v.extend(self.lsm.check());
         v
@@ -838,6 +840,8 @@ mod tests {
         ("file_mechanism", "pass"),
         ("file_events", "pass"),
         ("file_prefilter", "pass"),
+        ("net_mechanism", "pass"),
+        ("network_events", "pass"),
     ];
 
     #[test]

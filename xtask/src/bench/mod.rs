@@ -41,6 +41,7 @@ use crate::storm::{self, Spawner, StormResult, StormSpec};
 /// Targets from issue #6 (reported against, not asserted).
 mod alert_storm;
 mod catalogue;
+mod conn_storm;
 mod file_storm;
 mod procstat;
 mod report;
@@ -144,6 +145,11 @@ pub struct BenchArgs {
     /// and a tar file storm per round; see BENCHMARKS.md "Whole catalogue".
     #[arg(long, value_name = "SET")]
     pub rules: Vec<String>,
+    /// Run only the connection storm: this many TCP connections to a
+    /// local server, bare and with a sensor per `--rules` set (`seed` when
+    /// none); see BENCHMARKS.md "Connection storm".
+    #[arg(long, value_name = "N")]
+    pub conn_storm: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -233,6 +239,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if args.file_storm_only {
         return file_storm(args, &sensor_bin, &work);
+    }
+    if let Some(n) = args.conn_storm {
+        return conn_storm::conn_storm(args, n.max(1), workers, &sensor_bin);
     }
     if !args.rules.is_empty() {
         return catalogue::catalogue(args, &spec, &sensor_bin, &work);

@@ -257,6 +257,76 @@ file where file.name in ("{}", "{}", "{}")
     )
 }
 
+/// The port of the `network_events` check's connection (loopback inside
+/// the guest).
+const NET_PORT: u16 = 4713;
+const NET_RULE_ID: &str = "00000000-0000-4000-8000-0000000000e7";
+
+/// A rule that wants every network action of the check's port.
+fn net_rule() -> String {
+    format!(
+        r#"[metadata]
+creation_date = "2026/12/08"
+maturity = "production"
+updated_date = "2026/12/08"
+
+[rule]
+author = ["vm-test"]
+description = "The vm-test guest's own connection."
+language = "eql"
+license = "Elastic License v2"
+name = "VM test connection"
+risk_score = 21
+rule_id = "{NET_RULE_ID}"
+severity = "low"
+type = "eql"
+query = '''
+network where destination.port == {NET_PORT}
+'''
+"#
+    )
+}
+
+/// One TCP connection to ourselves on loopback, accepted and closed.
+fn connect_once() -> std::io::Result<()> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", NET_PORT))?;
+    let client = std::net::TcpStream::connect(("127.0.0.1", NET_PORT))?;
+    let (server, _) = listener.accept()?;
+    drop(client);
+    drop(server);
+    Ok(())
+}
+
+/// The connection's three events, by this process, with the tuple.
+fn network_check(
+    events: &[Value],
+    connected: &std::io::Result<()>,
+) -> (&'static str, bool, String) {
+    let me = std::process::id();
+    let ours = |act: &str| {
+        events.iter().any(|e| {
+            action(e) == act
+                && pid_of(e, "process.pid") == Some(me)
+                && get(e, "destination.port").as_u64() == Some(u64::from(NET_PORT))
+                && get(e, "destination.ip") == "127.0.0.1"
+                && get(e, "source.ip") == "127.0.0.1"
+        })
+    };
+    let seen: Vec<&str> = [
+        "connection_attempted",
+        "connection_accepted",
+        "disconnect_received",
+    ]
+    .into_iter()
+    .filter(|a| ours(a))
+    .collect();
+    (
+        "network_events",
+        connected.is_ok() && seen.len() == 3,
+        format!("{connected:?}; saw {seen:?} for pid {me}"),
+    )
+}
+
 fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
@@ -267,6 +337,8 @@ fn start_sensor() -> Result<Child> {
         .context("writing the seed rule")?;
     fs::write(Path::new(RULES_DIR).join("files.toml"), file_rule())
         .context("writing the file rule")?;
+    fs::write(Path::new(RULES_DIR).join("network.toml"), net_rule())
+        .context("writing the network rule")?;
     let log = fs::File::create(SENSOR_LOG).context("creating the sensor log")?;
     let child = Command::new("/bin/sensor")
         .args([
@@ -606,7 +678,10 @@ fn evaluate(
     });
     let not_files = alerts
         .iter()
-        .filter(|a| get(a, "kibana.alert.rule.rule_id").as_str() != Some(FILE_RULE_ID))
+        .filter(|a| {
+            let id = get(a, "kibana.alert.rule.rule_id").as_str();
+            id != Some(FILE_RULE_ID) && id != Some(NET_RULE_ID)
+        })
         .count();
     out.push((
         "webserver_alert",
@@ -745,6 +820,14 @@ fn scenario() -> Result<()> {
                 said.is_some_and(|l| l.contains(want)),
                 &format!("want `{want}`, sensor said {said:?}"),
             );
+            // Network events: the tracepoints on every kernel.
+            let want = "network events via tracepoints";
+            let said = log.lines().find(|l| l.contains("network events"));
+            report(
+                "net_mechanism",
+                said.is_some_and(|l| l.contains(want)),
+                &format!("want `{want}`, sensor said {said:?}"),
+            );
             for l in log
                 .lines()
                 .filter(|l| l.contains("warning") || l.contains("container"))
@@ -777,6 +860,7 @@ fn scenario() -> Result<()> {
             b"more",
         )
     })();
+    let connected = connect_once();
     // Records are batched (10 ms); under TCG give them time, then stop the
     // sensor so its outputs are flushed and the alert count is final.
     // Every record the scenario makes is in once the last one is: stop
@@ -837,6 +921,7 @@ fn scenario() -> Result<()> {
         format!("{file_ops:?}; saw {file_actions:?}"),
     ));
     results.push(prefilter_check(&events));
+    results.push(network_check(&events, &connected));
     let failed = results.iter().any(|(_, ok, _)| !ok);
     for (check, ok, detail) in results {
         report(check, ok, &detail);
