@@ -10,7 +10,7 @@ use aya::{
 use sensor_common::{drop_reason, program_index, KernelOffsets, KINDS, LAYOUT_HASH};
 
 use crate::kernel::btf::KernelBtf;
-use crate::kernel::lost::LostCounts;
+use crate::kernel::kind_counts::LostCounts;
 use crate::kernel::offsets;
 use crate::kernel::tracefs::{self, TracepointFormat};
 
