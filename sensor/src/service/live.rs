@@ -172,7 +172,10 @@ impl LiveSensor {
         eprintln!("sensor: {}", programs.file_mechanism.describe());
         eprintln!(
             "sensor: {}",
-            crate::rules::sources::summary(&rules, &programs.file_mechanism.availability())
+            crate::rules::sources::summary(
+                &rules,
+                &crate::rules::sources::Availability::of(&programs.file_mechanism),
+            )
         );
         let prefilter = if settings.file_prefilter {
             crate::rules::prefilter::FilePrefilter::from_rules(&rules)
@@ -637,11 +640,8 @@ impl Pipeline {
             KernelEvent::CgroupMkdir(c) => {
                 // Only the walked hierarchies' ids are what records carry.
                 if !c.truncated {
-                    self.enricher.learn_cgroup(
-                        c.root,
-                        c.id,
-                        &crate::ecs::byte_text::to_text(&c.path),
-                    );
+                    self.enricher
+                        .learn_cgroup(c.root, c.id, &crate::byte_text::to_text(&c.path));
                 }
             }
             KernelEvent::Exit(exit) => {

@@ -11,7 +11,7 @@ use sensor_common::prefilter::{
 };
 use sensor_common::{file_op, FILE_NAME_AT, FILE_OLD_PATH_AT, FILE_PATH_MAX};
 
-use super::tables::Tables;
+use crate::kernel::file_filter::Tables;
 
 impl Tables {
     /// The model of the kernel's exec step (`file_filter::on_exec`): the
