@@ -1,6 +1,7 @@
 //! Loads the file prefilter's tables ([`Tables`]: plain data, built from
-//! the rules by `rules::prefilter`) into the kernel's maps (`sensor-ebpf/src/file_filter.rs`) and reads back its
-//! per-operation verdict counts. The tables go in before an operation is
+//! the rules by `rules::prefilter`) into the kernel's maps
+//! (`sensor-ebpf/src/file/filter.rs`) and reads back its per-operation
+//! verdict counts. The tables go in before an operation is
 //! switched on, so no record is ever checked against half-filled maps; an
 //! operation left off passes everything.
 
