@@ -311,6 +311,9 @@ pub mod file_op {
     /// A rename (`security_path_rename`): `path` is the new name,
     /// `old_path` the old one.
     pub const RENAME: u32 = 4;
+    /// Each operation's name, by value (0 unused): its `event.action`,
+    /// and the `op` label of the prefilter's verdict counts.
+    pub const NAMES: [&str; RENAME as usize + 1] = ["", "open", "creation", "deletion", "rename"];
 }
 
 /// `FileInfo::flags` bits.

@@ -30,6 +30,10 @@ pub struct KindInfo {
     pub summary_key: &'static str,
     /// What the ring-buffer-full warning calls it.
     pub warning: &'static str,
+    /// Counted as handled under its name (`sensor_events_total` and the
+    /// summary): the kinds that are events of their own, not parts of
+    /// another (argv continuations) or context (cgroup creations).
+    pub handled: bool,
 }
 
 macro_rules! registry {
@@ -38,7 +42,7 @@ macro_rules! registry {
             $(
                 $(#[$kdoc:meta])*
                 $kind:ident = $tag:literal: $name:literal, $summary:literal, $warning:literal,
-                    [$($rec:ty),+ $(,)?];
+                    $handled:literal, [$($rec:ty),+ $(,)?];
             )+
         }
         programs {
@@ -79,6 +83,7 @@ macro_rules! registry {
                 name: $name,
                 summary_key: $summary,
                 warning: $warning,
+                handled: $handled,
             },)+
         ];
 
@@ -114,17 +119,19 @@ macro_rules! registry {
 
 registry! {
     kinds {
-        // NAME = tag: metric label, summary key, warning text, [records sent].
-        EXEC = 1: "exec", "lost_exec", "exec", [ExecRecord];
-        FORK = 2: "fork", "lost_fork", "fork", [ForkRecord];
-        EXIT = 3: "exit", "lost_exit", "exit", [ExitRecord];
-        CGROUP_MKDIR = 4: "cgroup_mkdir", "lost_cgroup_mkdir", "cgroup", [CgroupRecord];
+        // NAME = tag: name (metric label), summary key of its losses,
+        //   warning text, handled (counted under its name), [records sent].
+        EXEC = 1: "exec", "lost_exec", "exec", true, [ExecRecord];
+        FORK = 2: "fork", "lost_fork", "fork", true, [ForkRecord];
+        EXIT = 3: "exit", "lost_exit", "exit", true, [ExitRecord];
+        CGROUP_MKDIR = 4: "cgroup_mkdir", "lost_cgroup_mkdir", "cgroup", false, [CgroupRecord];
         /// Argv beyond the exec record's inline part (each lost one also
         /// flags its exec's argv as incomplete).
-        ARGS_CHUNK = 5: "args_chunk", "lost_args_chunks", "argv continuation", [ArgsChunkRecord];
-        FILE = 6: "file", "lost_file", "file", [FileRecord, FileWire];
+        ARGS_CHUNK = 5: "args_chunk", "lost_args_chunks", "argv continuation", false,
+            [ArgsChunkRecord];
+        FILE = 6: "file", "lost_file", "file", true, [FileRecord, FileWire];
         /// TCP connections attempted, accepted and closed.
-        NET = 7: "net", "lost_net", "network", [NetRecord];
+        NET = 7: "net", "lost_net", "network", true, [NetRecord];
     }
     programs {
         EXEC: "exec";

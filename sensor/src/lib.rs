@@ -9,8 +9,10 @@
 //! → rule verdicts ([`rules`] over the [`eql`] engine)
 //! → JSON lines and alerts ([`output`]),
 //! with the [`service`] around them (settings, the live loop, metrics,
-//! replay).
+//! replay). [`byte_text`] (kernel bytes → JSON text without loss) is a
+//! leaf used by several stages.
 
+pub mod byte_text;
 pub mod context;
 pub mod ecs;
 pub mod eql;

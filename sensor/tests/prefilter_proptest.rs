@@ -14,7 +14,7 @@ use proptest::prelude::*;
 
 mod support;
 
-use sensor::ecs::byte_text::to_text;
+use sensor::byte_text::to_text;
 use sensor::ecs::document::{FileExt, FileFields, FileOriginal};
 use sensor::eql::ast::{CmpOp, Expr, Literal, Operand, Query, Statement};
 use sensor::eql::{compile::compile, parser::parse_statement, CompiledQuery};

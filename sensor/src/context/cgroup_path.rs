@@ -31,8 +31,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::byte_text::to_text;
 use crate::context::container_id::{self, ContainerInfo};
-use crate::ecs::byte_text::to_text;
 
 /// Minimum time between two walks triggered by misses.
 pub const DEFAULT_REWALK_INTERVAL: Duration = Duration::from_millis(100);

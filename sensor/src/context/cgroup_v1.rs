@@ -17,13 +17,10 @@
 
 use std::path::{Path, PathBuf};
 
-use sensor_common::KernelOffsets;
-
+use crate::byte_text::to_text;
 use crate::context::cgroup_path::{
     find_cgroup2_mount, unescape_mountinfo, Cgroup2Mount, CgroupResolver,
 };
-use crate::ecs::byte_text::to_text;
-use crate::kernel::btf::{BtfError, KernelBtf};
 
 /// Controllers container runtimes put every container in, in order of
 /// preference (`memory` first as Tetragon; kernels without v1 memory
@@ -222,28 +219,6 @@ fn choose_v1(mountinfo: &str, proc_cgroups: &str) -> Option<V1Hierarchy> {
 pub fn detect() -> CgroupMode {
     let read = |p: &str| std::fs::read_to_string(Path::new(p)).unwrap_or_default();
     choose(&read("/proc/self/mountinfo"), &read("/proc/cgroups"))
-}
-
-/// Adds the struct offsets of the v1 walk for `ssid`: as the only id on a
-/// v1-only host, or beside cgroup2's (`secondary`) on a hybrid one.
-pub fn set_offsets(
-    btf: &KernelBtf,
-    o: &mut KernelOffsets,
-    ssid: u32,
-    secondary: bool,
-) -> Result<(), BtfError> {
-    o.task_cgroups = btf.offset_of("task_struct", "cgroups")?;
-    o.css_set_subsys = btf.offset_of("css_set", "subsys")?;
-    o.css_cgroup = btf.offset_of("cgroup_subsys_state", "cgroup")?;
-    o.cgroup_kn = btf.offset_of("cgroup", "kn")?;
-    o.kernfs_node_id = btf.offset_of("kernfs_node", "id")?;
-    o.cgroup_v1_ssid = ssid;
-    if secondary {
-        o.cgroup_v1_secondary = 1;
-    } else {
-        o.cgroup_v1 = 1;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

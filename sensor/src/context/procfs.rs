@@ -20,7 +20,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::ecs::byte_text::{to_text, EscapedFields};
+use crate::byte_text::{to_text, EscapedFields};
 
 /// `PF_KTHREAD` in the `flags` field of `/proc/<pid>/stat` (include/linux/sched.h).
 const PF_KTHREAD: u64 = 0x0020_0000;
@@ -641,7 +641,7 @@ mod tests {
         let s = p.read(21);
         assert_eq!(s.args, ["cat", "caf\\xe9"]);
         assert_eq!(
-            crate::ecs::byte_text::from_escaped(&s.args[1]).as_deref(),
+            crate::byte_text::from_escaped(&s.args[1]).as_deref(),
             Some(&b"caf\xe9"[..])
         );
         // nginx rewrote its title and padded with NULs.

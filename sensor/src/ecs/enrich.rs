@@ -13,11 +13,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sensor_common::{TaskInfo, TTY_HAS_CTTY, TTY_READ_ERROR};
 
+use crate::byte_text;
 use crate::context::cgroup_path::CgroupResolver;
 use crate::context::container_id::ContainerInfo;
 use crate::context::process_table::{EntryLeader, ExecContext, Leaders, ProcessInfo, ProcessTable};
 use crate::context::runtime_meta::{MetaResolver, MetaStats, RuntimeMeta};
-use crate::ecs::byte_text;
 use crate::ecs::{
     self, Action, BootClock, ContainerFields, ContainerImage, EcsEvent, EntryMeta, FileExt,
     FileFields, FileOriginal, HostFields, HostOs, IdField, LeaderFields, OrchestratorFields,
@@ -557,12 +557,12 @@ impl Enricher {
             None,
         );
         let mut file = match &ev.path {
-            Some(p) => FileFields::from_path(&crate::ecs::byte_text::to_text(p)),
+            Some(p) => FileFields::from_path(&crate::byte_text::to_text(p)),
             None => FileFields::default(),
         };
         file.path_incomplete = ev.path_incomplete;
         if let Some(old) = &ev.old_path {
-            let old = FileFields::from_path(&crate::ecs::byte_text::to_text(old));
+            let old = FileFields::from_path(&crate::byte_text::to_text(old));
             if let (Some(path), Some(name)) = (old.path, old.name) {
                 file.ext = Some(FileExt {
                     original: FileOriginal { path, name },

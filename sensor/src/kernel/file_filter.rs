@@ -1,16 +1,43 @@
-//! Loads the file prefilter the rules derive (`rules::prefilter`) into the
-//! kernel's maps (`sensor-ebpf/src/file_filter.rs`) and reads back its
-//! per-operation verdict counts. The tables go in before an operation is
+//! Loads the file prefilter's tables ([`Tables`]: plain data, built from
+//! the rules by `rules::prefilter`) into the kernel's maps
+//! (`sensor-ebpf/src/file/filter.rs`) and reads back its per-operation
+//! verdict counts. The tables go in before an operation is
 //! switched on, so no record is ever checked against half-filled maps; an
 //! operation left off passes everything.
 
-use aya::maps::{lpm_trie::Key, Array, HashMap, LpmTrie, MapData, MapError, PerCpuArray};
+use aya::maps::{lpm_trie::Key, Array, LpmTrie, MapData, MapError, PerCpuArray};
 use aya::Ebpf;
 use sensor_common::prefilter::{
     verdict, FILTER_ON, GATE_KEY, GATE_ON, GRAM_BYTES, KEY_DATA, MAX_ENTRIES, PROC_NONE, PROC_READY,
 };
 
-use crate::rules::prefilter::{Tables, OPS};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use sensor_common::file_op;
+
+/// What the kernel maps hold: the operations checked, the LPM entries
+/// (data bytes; the prefix length is their length), the name and
+/// extension hashes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tables {
+    pub on: BTreeSet<u32>,
+    pub paths: BTreeSet<Vec<u8>>,
+    pub names: HashSet<u64>,
+    /// Process-name hashes → the operations (`op_bit`) whose events they
+    /// pass.
+    pub procs: HashMap<u64, u32>,
+    /// The operations the first-component gate judges (`FILE_FILTER_GATE`).
+    pub gated: BTreeSet<u32>,
+    /// The gate's LPM entries (`FILE_FILTER_FIRST`; the prefix length is
+    /// their length).
+    pub first: BTreeSet<Vec<u8>>,
+    /// Per operation, the optional key forms its atoms use
+    /// (`FILE_FILTER_FORMS`, `forms::*`); absent: none.
+    pub forms: BTreeMap<u32, u32>,
+    /// Per operation with gram atoms, its gram bitmap
+    /// (`FILE_FILTER_GRAMS`).
+    pub grams: BTreeMap<u32, Box<[u8; GRAM_BYTES]>>,
+}
 
 /// Why the prefilter could not be loaded (the sensor then passes every
 /// file event, and says so).
@@ -58,8 +85,8 @@ pub fn install(ebpf: &mut Ebpf, tables: &Tables) -> Result<FileFilter, FileFilte
         let map = ebpf
             .map_mut("FILE_FILTER_NAMES")
             .ok_or(FileFilterError::Missing("FILE_FILTER_NAMES"))?;
-        let mut names: HashMap<_, u64, u8> =
-            HashMap::try_from(map).map_err(map_err("FILE_FILTER_NAMES"))?;
+        let mut names: aya::maps::HashMap<_, u64, u8> =
+            aya::maps::HashMap::try_from(map).map_err(map_err("FILE_FILTER_NAMES"))?;
         for h in &tables.names {
             names
                 .insert(h, 1, 0)
@@ -76,8 +103,8 @@ pub fn install(ebpf: &mut Ebpf, tables: &Tables) -> Result<FileFilter, FileFilte
         let map = ebpf
             .map_mut("FILE_FILTER_PROCS")
             .ok_or(FileFilterError::Missing("FILE_FILTER_PROCS"))?;
-        let mut procs: HashMap<_, u64, u32> =
-            HashMap::try_from(map).map_err(map_err("FILE_FILTER_PROCS"))?;
+        let mut procs: aya::maps::HashMap<_, u64, u32> =
+            aya::maps::HashMap::try_from(map).map_err(map_err("FILE_FILTER_PROCS"))?;
         for (h, mask) in &tables.procs {
             procs
                 .insert(h, mask, 0)
@@ -177,8 +204,8 @@ impl FileFilter {
     /// The per-CPU verdict counts summed, per operation and verdict (every
     /// pair, zeros included: the metrics show the whole matrix).
     pub fn counts(&self) -> Result<Vec<PrefilterCount>, MapError> {
-        let mut out = Vec::with_capacity(OPS.len() * verdict::COUNT as usize);
-        for (op, name) in OPS {
+        let mut out = Vec::with_capacity(file_op::NAMES.len() * verdict::COUNT as usize);
+        for (op, name) in (0..).zip(file_op::NAMES).skip(1) {
             for v in 0..verdict::COUNT {
                 let count = self.counts.get(&(op * verdict::COUNT + v), 0)?.iter().sum();
                 out.push(PrefilterCount {

@@ -39,19 +39,6 @@ impl FileMechanism {
         !matches!(self, FileMechanism::Unavailable { .. })
     }
 
-    /// What the rules can rely on: the mechanism, or why there is none.
-    pub fn availability(&self) -> crate::rules::sources::Availability {
-        crate::rules::sources::Availability {
-            file_events: match self {
-                FileMechanism::Lsm => Ok("BPF LSM".to_owned()),
-                FileMechanism::Fentry { .. } => Ok("fentry".to_owned()),
-                FileMechanism::Tracepoints { .. } => Ok("syscall tracepoints".to_owned()),
-                FileMechanism::Unavailable { reason } => Err(reason.clone()),
-            },
-            network_events: Ok("not loaded".to_owned()),
-        }
-    }
-
     /// One line for the start-up summary.
     pub fn describe(&self) -> String {
         match self {

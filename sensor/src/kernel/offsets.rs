@@ -114,6 +114,29 @@ pub fn with_network(
     Ok(offsets)
 }
 
+/// Adds the struct offsets of the cgroup v1 walk for `ssid`
+/// (`context::cgroup_v1` chooses the hierarchy): as the only id on a
+/// v1-only host, or beside cgroup2's (`secondary`) on a hybrid one.
+pub fn with_cgroup_v1(
+    btf: &KernelBtf,
+    o: &mut KernelOffsets,
+    ssid: u32,
+    secondary: bool,
+) -> Result<(), BtfError> {
+    o.task_cgroups = btf.offset_of("task_struct", "cgroups")?;
+    o.css_set_subsys = btf.offset_of("css_set", "subsys")?;
+    o.css_cgroup = btf.offset_of("cgroup_subsys_state", "cgroup")?;
+    o.cgroup_kn = btf.offset_of("cgroup", "kn")?;
+    o.kernfs_node_id = btf.offset_of("kernfs_node", "id")?;
+    o.cgroup_v1_ssid = ssid;
+    if secondary {
+        o.cgroup_v1_secondary = 1;
+    } else {
+        o.cgroup_v1 = 1;
+    }
+    Ok(())
+}
+
 /// Adds the tracepoint record fields the programs read.
 pub fn with_tracepoints(
     mut offsets: KernelOffsets,

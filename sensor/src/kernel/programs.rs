@@ -10,7 +10,7 @@ use aya::{
 use sensor_common::{drop_reason, program_index, KernelOffsets, KINDS, LAYOUT_HASH};
 
 use crate::kernel::btf::KernelBtf;
-use crate::kernel::lost::LostCounts;
+use crate::kernel::kind_counts::LostCounts;
 use crate::kernel::offsets;
 use crate::kernel::tracefs::{self, TracepointFormat};
 
@@ -220,7 +220,7 @@ impl KernelPrograms {
     /// (`kernel::file_filter`); its verdict counters for the caller.
     pub fn install_file_prefilter(
         &mut self,
-        tables: &crate::rules::prefilter::Tables,
+        tables: &crate::kernel::file_filter::Tables,
     ) -> Result<crate::kernel::file_filter::FileFilter, crate::kernel::file_filter::FileFilterError>
     {
         crate::kernel::file_filter::install(&mut self._ebpf, tables)
@@ -276,10 +276,10 @@ pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, Load
     .map_err(offsets::OffsetsError::from)?;
     let mut offsets = offsets::from_btf(&btf).map_err(offsets::OffsetsError::from)?;
     if let Some(ssid) = options.cgroup_v1_ssid {
-        crate::context::cgroup_v1::set_offsets(&btf, &mut offsets, ssid, false)
+        offsets::with_cgroup_v1(&btf, &mut offsets, ssid, false)
             .map_err(offsets::OffsetsError::from)?;
     } else if let Some(ssid) = options.cgroup_v1_secondary_ssid {
-        crate::context::cgroup_v1::set_offsets(&btf, &mut offsets, ssid, true)
+        offsets::with_cgroup_v1(&btf, &mut offsets, ssid, true)
             .map_err(offsets::OffsetsError::from)?;
     }
     let (tracefs_root, mounted_tracefs) = tracefs::ensure_mounted()?;

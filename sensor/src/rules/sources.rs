@@ -14,6 +14,8 @@ use std::path::Path;
 use crate::ecs::Action;
 use crate::eql::ast::{Category, CmpOp, Expr, Literal, Operand};
 use crate::eql::{self, wildcard::WildcardPattern};
+use crate::kernel::file_hooks::FileMechanism;
+use crate::network::hooks::NetMechanism;
 
 /// One kind of event the sensor produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +72,22 @@ pub struct Availability {
 }
 
 impl Availability {
+    /// What the rules can rely on once the programs are attached: the
+    /// mechanisms that give file and network events, or why there are
+    /// none (network events not attached because no rule needs them count
+    /// as available).
+    pub fn of(mechanism: &FileMechanism, net: &NetMechanism) -> Availability {
+        Availability {
+            network_events: net.availability(),
+            file_events: match mechanism {
+                FileMechanism::Lsm => Ok("BPF LSM".to_owned()),
+                FileMechanism::Fentry { .. } => Ok("fentry".to_owned()),
+                FileMechanism::Tracepoints { .. } => Ok("syscall tracepoints".to_owned()),
+                FileMechanism::Unavailable { reason } => Err(reason.clone()),
+            },
+        }
+    }
+
     /// Without loading anything: file events come from BPF LSM when `bpf`
     /// is an active LSM, else fentry when the kernel has BTF, else the
     /// syscall tracepoints when tracefs lists them. The live sensor's

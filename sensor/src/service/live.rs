@@ -24,7 +24,7 @@ use crate::context::process_table::{ProcessTable, TableConfig};
 use crate::context::procfs;
 use crate::ecs::enrich::{Enricher, HostIdentity};
 use crate::kernel::decode::{decode, ArgsAssembler, KernelEvent};
-use crate::kernel::lost::LostCounts;
+use crate::kernel::kind_counts::{HandledCounts, LostCounts};
 use crate::kernel::programs::{self, KernelDrop, KernelPrograms, LoadOptions};
 use crate::output::alert::AlertWriter;
 use crate::output::jsonl::{JsonLines, OutputOptions, Rotation};
@@ -33,6 +33,7 @@ use crate::rules::{Rule, RuleSet};
 use crate::service::config::Settings;
 use crate::service::http;
 use crate::service::metrics::Metrics;
+use sensor_common::lost_index;
 
 /// Everything the live sensor is configured with.
 pub struct LiveOptions {
@@ -49,13 +50,11 @@ pub struct LiveOptions {
 /// Counters printed in the summary line at exit.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct RunStats {
-    pub exec: u64,
-    pub fork: u64,
-    pub exit: u64,
-    /// File events (opens for writing, creations, deletions, renames).
-    pub file: u64,
-    /// Network events (connections attempted, accepted, closed).
-    pub net: u64,
+    /// Records handled, one key per kind the registry counts (`exec`,
+    /// `fork`, `exit`, `file`: opens for writing, creations, deletions,
+    /// renames).
+    #[serde(flatten)]
+    pub handled: HandledCounts,
     pub decode_errors: u64,
     pub alerts: u64,
     pub output_errors: u64,
@@ -185,11 +184,15 @@ impl LiveSensor {
         )?;
         eprintln!("sensor: {}", programs.file_mechanism.describe());
         eprintln!("sensor: {}", programs.net_mechanism.describe());
-        let mut availability = programs.file_mechanism.availability();
-        availability.network_events = programs.net_mechanism.availability();
         eprintln!(
             "sensor: {}",
-            crate::rules::sources::summary(&rules, &availability)
+            crate::rules::sources::summary(
+                &rules,
+                &crate::rules::sources::Availability::of(
+                    &programs.file_mechanism,
+                    &programs.net_mechanism
+                ),
+            )
         );
         let prefilter = if settings.file_prefilter {
             crate::rules::prefilter::FilePrefilter::from_rules(&rules)
@@ -629,12 +632,17 @@ impl Pipeline {
         n
     }
 
+    /// One record handled of the kind at `lost_index`.
+    fn count(&mut self, lost_index: u32) {
+        self.stats.handled.add(lost_index);
+        self.metrics.add_event(lost_index);
+    }
+
     fn handle(&mut self, ev: KernelEvent) {
         match ev {
             KernelEvent::ArgsChunk(chunk) => self.args.push(chunk),
             KernelEvent::Exec(mut exec) => {
-                self.stats.exec += 1;
-                self.metrics.exec_events.inc();
+                self.count(lost_index::EXEC);
                 self.args.complete(&mut exec);
                 if exec.args_truncated {
                     self.stats.args_truncated += 1;
@@ -659,8 +667,7 @@ impl Pipeline {
                 self.evaluate_and_write(doc);
             }
             KernelEvent::Fork(fork) => {
-                self.stats.fork += 1;
-                self.metrics.fork_events.inc();
+                self.count(lost_index::FORK);
                 self.table.on_fork(&fork);
                 if self.lifecycle {
                     if let Some(out) = self.events.as_mut() {
@@ -673,16 +680,12 @@ impl Pipeline {
             KernelEvent::CgroupMkdir(c) => {
                 // Only the walked hierarchies' ids are what records carry.
                 if !c.truncated {
-                    self.enricher.learn_cgroup(
-                        c.root,
-                        c.id,
-                        &crate::ecs::byte_text::to_text(&c.path),
-                    );
+                    self.enricher
+                        .learn_cgroup(c.root, c.id, &crate::byte_text::to_text(&c.path));
                 }
             }
             KernelEvent::Exit(exit) => {
-                self.stats.exit += 1;
-                self.metrics.exit_events.inc();
+                self.count(lost_index::EXIT);
                 // Rules see every end; the event is written with
                 // --lifecycle-events.
                 if let Some(ended) = self.table.on_exit(&exit) {
@@ -691,14 +694,12 @@ impl Pipeline {
                 }
             }
             KernelEvent::File(file) => {
-                self.stats.file += 1;
-                self.metrics.file_events.inc();
+                self.count(lost_index::FILE);
                 let doc = self.enricher.file_event(&file, &self.table);
                 self.evaluate_and_write(doc);
             }
             KernelEvent::Net(net) => {
-                self.stats.net += 1;
-                self.metrics.net_events.inc();
+                self.count(lost_index::NET);
                 let doc = self.enricher.network_event(&net, &self.table);
                 self.evaluate_and_write(doc);
             }

@@ -25,7 +25,7 @@ use prometheus_client::registry::Registry;
 use crate::context::cgroup_path::ResolverStats;
 use crate::context::process_table::TableStats;
 use crate::context::runtime_meta::MetaStats;
-use crate::kernel::lost::LostCounts;
+use crate::kernel::kind_counts::LostCounts;
 use crate::kernel::programs::KernelDrop;
 
 /// Rule evaluation time buckets (seconds), per event.
@@ -125,11 +125,9 @@ pub enum HttpClose {
 /// Every figure the sensor exposes about itself.
 pub struct Metrics {
     registry: Registry,
-    pub exec_events: Counter,
-    pub fork_events: Counter,
-    pub exit_events: Counter,
-    pub file_events: Counter,
-    pub net_events: Counter,
+    /// Records handled, by kind (`lost_index`); `None` for the kinds the
+    /// registry does not count as handled.
+    events: Vec<Option<Counter>>,
     pub decode_errors: Counter,
     lost: Family<Labels, Counter>,
     kernel_drops: Family<Labels, Counter>,
@@ -165,10 +163,13 @@ impl Metrics {
         let mut registry = Registry::with_prefix("sensor");
         let events = Family::<Labels, Counter>::default();
         registry.register("events", "Kernel records handled, by kind", events.clone());
-        let kind = |k: &str| events.get_or_create(&labels(&[("kind", k)])).clone();
-        let (exec_events, fork_events, exit_events) = (kind("exec"), kind("fork"), kind("exit"));
-        let file_events = kind("file");
-        let net_events = kind("net");
+        let events = sensor_common::KINDS
+            .iter()
+            .map(|k| {
+                k.handled
+                    .then(|| events.get_or_create(&labels(&[("kind", k.name)])).clone())
+            })
+            .collect();
         let decode_errors = Counter::default();
         registry.register(
             "decode_errors",
@@ -322,11 +323,7 @@ impl Metrics {
         );
         let metrics = Metrics {
             registry,
-            exec_events,
-            fork_events,
-            exit_events,
-            file_events,
-            net_events,
+            events,
             decode_errors,
             lost,
             kernel_drops,
@@ -368,6 +365,13 @@ impl Metrics {
     pub fn add_alert(&self, rule_id: &str) {
         if let Some((_, n)) = self.alerts.iter().find(|(id, _)| id == rule_id) {
             n.inc();
+        }
+    }
+
+    /// Counts one record handled of the kind at `lost_index`.
+    pub fn add_event(&self, lost_index: u32) {
+        if let Some(Some(c)) = self.events.get(lost_index as usize) {
+            c.inc();
         }
     }
 
@@ -560,7 +564,9 @@ mod tests {
     #[test]
     fn renders_every_family_with_escaped_labels() {
         let m = Metrics::new([("r-1".to_owned(), "Say \"hi\"\n# forged 1".to_owned())]);
-        m.exec_events.inc_by(3);
+        for _ in 0..3 {
+            m.add_event(sensor_common::lost_index::EXEC);
+        }
         m.add_alert("r-1");
         m.add_alert("r-unknown"); // not loaded: ignored
         m.observe_eval(Duration::from_nanos(300));

@@ -173,7 +173,10 @@ pub(super) fn conn_storm(args: &BenchArgs, n: u64, workers: usize, bin: &Path) -
     say(&format!(
         "connection storm: {n} connections to 127.0.0.1 from {workers} threads, {rounds} rounds, \
          configurations: {}",
-        sets.iter().map(|s| s.0.as_str()).collect::<Vec<_>>().join(", ")
+        sets.iter()
+            .map(|s| s.0.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     // Warm-up.
     let server = Server::start()?;
@@ -256,7 +259,11 @@ fn markdown(
             } else {
                 fmt(cpu.map(|c| 1e6 * c / n as f64), 1)
             },
-            if na { "–".into() } else { format!("{lost} (max)") },
+            if na {
+                "–".into()
+            } else {
+                format!("{lost} (max)")
+            },
             if na { "–".into() } else { fmt(sent, 0) },
             if na { "–".into() } else { fmt(filtered, 0) },
         );

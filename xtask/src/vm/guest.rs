@@ -287,8 +287,40 @@ network where destination.port == {NET_PORT}
     )
 }
 
+/// Brings the guest's loopback interface up (the initramfs leaves it
+/// down).
+fn loopback_up() -> std::io::Result<()> {
+    // SAFETY: a plain socket for the interface ioctls, closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: ifreq is plain data; zeroed is a valid value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: the ioctls read and write `ifr`, a valid ifreq for "lo".
+    let r = unsafe {
+        if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut ifr) < 0 {
+            -1
+        } else {
+            ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            libc::ioctl(fd, libc::SIOCSIFFLAGS, &ifr)
+        }
+    };
+    let err = std::io::Error::last_os_error();
+    // SAFETY: closing our own descriptor once.
+    unsafe { libc::close(fd) };
+    if r < 0 {
+        return Err(err);
+    }
+    Ok(())
+}
+
 /// One TCP connection to ourselves on loopback, accepted and closed.
 fn connect_once() -> std::io::Result<()> {
+    loopback_up()?;
     let listener = std::net::TcpListener::bind(("127.0.0.1", NET_PORT))?;
     let client = std::net::TcpStream::connect(("127.0.0.1", NET_PORT))?;
     let (server, _) = listener.accept()?;

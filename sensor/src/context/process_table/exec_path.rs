@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use crate::byte_text::EscapedFields;
 use crate::context::procfs::{start_ticks, ProcStart};
-use crate::ecs::byte_text::EscapedFields;
 use crate::kernel::decode::ExecEvent;
 
 use super::ProcessTable;

@@ -50,8 +50,8 @@ use std::sync::Arc;
 
 use sensor_common::TTY_READ_ERROR;
 
+use crate::byte_text::EscapedFields;
 use crate::context::procfs::{self, ProcSnapshot};
-use crate::ecs::byte_text::EscapedFields;
 use crate::kernel::decode::{ExecEvent, ExitEvent, ForkEvent};
 
 pub use identity::{boottime_ns_to_ticks, entity_id, system_clk_tck, DEFAULT_CLK_TCK};

@@ -39,10 +39,10 @@ mod tables;
 #[cfg(test)]
 mod tests;
 
+pub use crate::kernel::file_filter::Tables;
 pub use atom::{Atom, Derived};
 pub use derive::{derive, derive_query};
 pub use model::walk_form;
-pub use tables::Tables;
 
 /// Operations the prefilter knows: `sensor_common::file_op` 1 to 4.
 pub const OP_COUNT: usize = sensor_common::prefilter::OPS as usize - 1;
@@ -61,10 +61,29 @@ pub const OPS: [(u32, &str); OP_COUNT] = {
     let mut op = 0;
     while op < OP_COUNT {
         assert!(out[op].0 as usize == op + 1, "a file_op without its kind");
+        assert!(
+            same(out[op].1, sensor_common::file_op::NAMES[op + 1]),
+            "a file action named otherwise than its file_op"
+        );
         op += 1;
     }
     out
 };
+
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
 
 /// The queries of a statement whose events a rule may need to see: the
 /// query itself, every step of a sequence (missing-event and `until`

@@ -1,4 +1,4 @@
-//! The agent's model of the kernel's check (`sensor-ebpf/src/file_filter.rs`)
+//! The agent's model of the kernel's check (`sensor-ebpf/src/file/filter.rs`)
 //! over [`Tables`]: the same key and hash steps (`sensor_common::prefilter`),
 //! so the property test (`tests/prefilter_proptest.rs`) checks the kernel's
 //! verdicts against the full evaluator.
@@ -11,7 +11,7 @@ use sensor_common::prefilter::{
 };
 use sensor_common::{file_op, FILE_NAME_AT, FILE_OLD_PATH_AT, FILE_PATH_MAX};
 
-use super::tables::Tables;
+use crate::kernel::file_filter::Tables;
 
 impl Tables {
     /// The model of the kernel's exec step (`file_filter::on_exec`): the
@@ -40,7 +40,7 @@ impl Tables {
         self.passes_process(op, Some(0), walk, old_walk, names)
     }
 
-    /// The model of the kernel check (`sensor-ebpf/src/file_filter.rs`):
+    /// The model of the kernel check (`sensor-ebpf/src/file/filter.rs`):
     /// whether a record of `op` by a process with verdict `proc` (see
     /// [`Tables::proc_verdict`]) with these walked paths (`None`: not
     /// walked whole) is sent. `names` is a record carrying names as the

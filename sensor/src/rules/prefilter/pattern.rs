@@ -2,7 +2,7 @@
 //! forms) to the atoms every match satisfies.
 //!
 //! The evaluator compares a path's text: a non-UTF-8 path is escaped
-//! (`ecs::byte_text`: `\xNN` with lower-case hex, a backslash doubled), the
+//! (`crate::byte_text`: `\xNN` with lower-case hex, a backslash doubled), the
 //! kernel sees bytes. A literal without a backslash that is a whole path,
 //! a prefix ending at a `/`, a whole basename or extension cannot overlap
 //! an escape (none holds a `/` or a `.`), so its bytes are the path's. A
@@ -78,7 +78,7 @@ fn literal_atoms(field: &str, v: &str) -> Result<BTreeSet<Atom>, String> {
         return Ok(BTreeSet::new());
     }
     // Backslashes appear in a non-UTF-8 path's escaped text
-    // (`ecs::byte_text`): such a value may match text whose bytes differ.
+    // (`crate::byte_text`): such a value may match text whose bytes differ.
     if v.contains('\\') {
         return Err(format!("a backslash in a {field} value ({v:?})"));
     }

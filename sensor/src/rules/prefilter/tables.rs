@@ -1,7 +1,8 @@
-//! The kernel's maps for a derived prefilter ([`Tables`]): the key forms
-//! of `sensor_common::prefilter`, built from the atoms.
+//! The kernel's maps for a derived prefilter (`kernel::file_filter::Tables`,
+//! the plain data the kernel side loads): the key forms of
+//! `sensor_common::prefilter`, built from the atoms.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 
 use sensor_common::prefilter::{
     forms, gram_bit_of, name_hash_of, op_bit, proc_fold_hash_of, proc_hash_of, FIRST_TAG, FOLD_TAG,
@@ -10,30 +11,7 @@ use sensor_common::prefilter::{
 
 use super::atom::Atom;
 use super::{FilePrefilter, OPS};
-
-/// What the kernel maps hold: the operations checked, the LPM entries
-/// (data bytes; the prefix length is their length), the name and
-/// extension hashes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tables {
-    pub on: BTreeSet<u32>,
-    pub paths: BTreeSet<Vec<u8>>,
-    pub names: HashSet<u64>,
-    /// Process-name hashes → the operations (`op_bit`) whose events they
-    /// pass.
-    pub procs: HashMap<u64, u32>,
-    /// The operations the first-component gate judges (`FILE_FILTER_GATE`).
-    pub gated: BTreeSet<u32>,
-    /// The gate's LPM entries (`FILE_FILTER_FIRST`; the prefix length is
-    /// their length).
-    pub first: BTreeSet<Vec<u8>>,
-    /// Per operation, the optional key forms its atoms use
-    /// (`FILE_FILTER_FORMS`, `forms::*`); absent: none.
-    pub forms: BTreeMap<u32, u32>,
-    /// Per operation with gram atoms, its gram bitmap
-    /// (`FILE_FILTER_GRAMS`).
-    pub grams: BTreeMap<u32, Box<[u8; GRAM_BYTES]>>,
-}
+use crate::kernel::file_filter::Tables;
 
 impl FilePrefilter {
     /// The kernel's maps for this prefilter.

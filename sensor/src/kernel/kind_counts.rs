@@ -1,6 +1,8 @@
-//! Ring-buffer losses by record kind, as the kernel counts them in `LOST`:
-//! one counter per kind of the registry (`sensor_common::KINDS`), named
-//! the same way in the metrics, the shutdown summary and the warning.
+//! Counts by record kind, one counter per kind of the registry
+//! (`sensor_common::KINDS`, indexed by `sensor_common::lost_index`), named
+//! the same way in the metrics, the shutdown summary and the warnings:
+//! records handled ([`HandledCounts`]) and records the kernel lost to a
+//! full ring buffer ([`LostCounts`], from `LOST`).
 
 use sensor_common::{KindInfo, KINDS};
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -50,6 +52,35 @@ impl Serialize for LostCounts {
     }
 }
 
+/// Records handled, by kind (only the kinds the registry marks `handled`
+/// are shown).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HandledCounts([u64; KINDS.len()]);
+
+impl HandledCounts {
+    /// One more record of the kind at `lost_index`.
+    pub fn add(&mut self, lost_index: u32) {
+        if let Some(n) = self.0.get_mut(lost_index as usize) {
+            *n += 1;
+        }
+    }
+
+    pub fn get(&self, lost_index: u32) -> u64 {
+        self.0.get(lost_index as usize).copied().unwrap_or(0)
+    }
+}
+
+/// The summary's keys: each handled kind's name (`exec`, `fork`, ...).
+impl Serialize for HandledCounts {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        for (kind, n) in KINDS.iter().zip(&self.0).filter(|(k, _)| k.handled) {
+            map.serialize_entry(kind.name, n)?;
+        }
+        map.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +104,21 @@ mod tests {
             Some(
                 r#"{"lost_exec":0,"lost_fork":2,"lost_exit":0,"lost_cgroup_mkdir":0,"lost_args_chunks":5,"lost_file":0,"lost_net":0}"#
             )
+        );
+    }
+
+    #[test]
+    fn handled_shows_the_handled_kinds() {
+        let mut handled = HandledCounts::default();
+        handled.add(lost_index::EXEC);
+        handled.add(lost_index::FILE);
+        handled.add(lost_index::FILE);
+        handled.add(lost_index::CGROUP_MKDIR);
+        handled.add(u32::MAX);
+        assert_eq!(handled.get(lost_index::FILE), 2);
+        assert_eq!(
+            serde_json::to_string(&handled).ok().as_deref(),
+            Some(r#"{"exec":1,"fork":0,"exit":0,"file":2,"net":0}"#)
         );
     }
 }

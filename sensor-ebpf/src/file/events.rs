@@ -27,10 +27,12 @@ use sensor_common::{
     FILE_OLD_PATH_INCOMPLETE, FILE_PATH_INCOMPLETE, FILE_PATH_MAX,
 };
 
+use crate::cgroup_v1;
+use crate::file::filter as file_filter;
 use crate::kernel_read::{self, offset, read_ptr, read_u32, read_u64, ReadError};
-use crate::{
-    cgroup_v1, count_drop, current_task, header, output_prefix, walk_path, Dropped, PathDest,
-};
+use crate::maps::{count_drop, header, output_prefix, Dropped};
+use crate::path::{walk_path, PathDest};
+use crate::task::current_task;
 
 /// `FMODE_WRITE` and `FMODE_CREATED` (include/linux/fs.h; the same bits
 /// from 4.19 to 6.18).
@@ -185,7 +187,7 @@ static FILE_WIRE: PerCpuArray<FileWire> = PerCpuArray::with_max_entries(1, 0);
 /// used cross the ring (a syscall rename's old name would otherwise sit
 /// 8 KiB in).
 fn send(rec: &mut FileRecord) -> Result<(), Dropped> {
-    if !crate::file_filter::passes(rec) {
+    if !file_filter::passes(rec) {
         return Ok(());
     }
     let wire = FILE_WIRE.get_ptr_mut(0).ok_or(Dropped::Scratch)?;
@@ -279,7 +281,7 @@ fn file_open(file: *const u8) -> Result<(), Dropped> {
     };
     let mnt = read_ptr(file, offset(|o| &o.file_path_mnt))?;
     let dentry = read_ptr(file, offset(|o| &o.file_path_dentry))?;
-    if crate::file_filter::gate_drops_walk(op, mnt, dentry) {
+    if file_filter::gate_drops_walk(op, mnt, dentry) {
         return Ok(());
     }
     let rec = scratch()?;
@@ -291,7 +293,7 @@ fn file_open(file: *const u8) -> Result<(), Dropped> {
 /// `path_unlink(const struct path *dir, struct dentry *dentry)`.
 fn unlink(dir: *const u8, dentry: *const u8) -> Result<(), Dropped> {
     let mnt = read_ptr(dir, offset(|o| &o.path_mnt))?;
-    if crate::file_filter::gate_drops_walk(file_op::DELETE, mnt, dentry) {
+    if file_filter::gate_drops_walk(file_op::DELETE, mnt, dentry) {
         return Ok(());
     }
     let rec = scratch()?;
@@ -548,7 +550,7 @@ fn names_exit(ctx: &TracePointContext) -> Result<(), Dropped> {
             0 // the old name's directory is not walked: not judged
         };
         let lens = name_len as u64 | (old_len as u64) << 32;
-        if crate::file_filter::gate_drops_names(call.op, rec, lens, mnt, dentry) {
+        if file_filter::gate_drops_names(call.op, rec, lens, mnt, dentry) {
             return Ok(());
         }
     }

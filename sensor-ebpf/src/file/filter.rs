@@ -527,7 +527,8 @@ pub fn gate_drops_walk(op: u32, mnt: *const u8, dentry: *const u8) -> bool {
     };
     // SAFETY: this CPU's slots, valid for the program's duration.
     let (j, k) = unsafe { (&mut *j, &mut *k) };
-    let Ok(first) = crate::first_component::<true>(crate::current_task(), mnt, dentry) else {
+    let Ok(first) = crate::path::first_component::<true>(crate::task::current_task(), mnt, dentry)
+    else {
         return false;
     };
     if first.is_null() {
@@ -583,7 +584,9 @@ pub fn gate_drops_names(
     if !gate_applies(op) || name_len == 0 || (op == file_op::RENAME && old_name_len == 0) {
         return false;
     }
-    let Ok(dir_first) = crate::first_component::<false>(crate::current_task(), mnt, dentry) else {
+    let Ok(dir_first) =
+        crate::path::first_component::<false>(crate::task::current_task(), mnt, dentry)
+    else {
         return false;
     };
     if name_keeps::<FILE_NAME_AT>(op, rec, dir_first) {

@@ -39,7 +39,9 @@ use sensor_common::{
 };
 
 use crate::kernel_read::{self, offset, read_ptr, read_u16, read_u32, read_u64};
-use crate::{cgroup_v1, count_drop, current_task, header, output_prefix, Dropped};
+use crate::maps::{count_drop, header, output_prefix, Dropped};
+use crate::task::{current_task, pid_ino};
+use crate::{cgroup_v1, file};
 
 /// Bit `1 << op` set for each [`net_op`] a loaded rule can match.
 #[map]
@@ -103,11 +105,11 @@ fn passes(op: u32, tgid: u32) -> bool {
         return false;
     }
     let by_name = NET_BY_NAME.get(0).is_some_and(|m| *m & (1 << op) != 0);
-    if !by_name || !crate::file_filter::names_used() {
+    if !by_name || !file::filter::names_used() {
         count(op, net_verdict::PASS_ALL);
         return true;
     }
-    if crate::file_filter::name_passes(tgid, NET_PROC_OP_BASE + op) {
+    if file::filter::name_passes(tgid, NET_PROC_OP_BASE + op) {
         count(op, net_verdict::PASSED);
         true
     } else {
@@ -239,7 +241,7 @@ fn current_owner(flags: u32) -> NetOwner {
         tgid: (pid_tgid >> 32) as u32,
         pid: pid_tgid as u32,
         start_boottime_ns: read_u64(leader, offset(|o| &o.task_start_boottime)).unwrap_or(0),
-        pid_ino: crate::pid_ino(leader),
+        pid_ino: pid_ino(leader),
         cgroup_id: cgroup_v1::current_cgroup_id(task),
         uid: uid_gid as u32,
         gid: (uid_gid >> 32) as u32,
@@ -272,7 +274,7 @@ fn try_accept(ctx: &TracePointContext) -> Result<(), Dropped> {
     if !send && !close {
         return Ok(());
     }
-    let file = crate::file_events::fd_file(current_task(), ret as u32)?;
+    let file = file::events::fd_file(current_task(), ret as u32)?;
     if file.is_null() {
         return Ok(()); // closed by another thread already
     }
