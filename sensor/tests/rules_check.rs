@@ -22,6 +22,7 @@ fn check_reports_48_supported_and_1_unsupported_of_49() {
     let mut out = Vec::new();
     let files = Availability {
         file_events: Ok("test".into()),
+        network_events: Ok("test".into()),
     };
     let ok = check_paths_with(&rule_dirs(), &files, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
@@ -81,6 +82,7 @@ fn without_file_events_file_rules_are_never_supported() {
     let mut out = Vec::new();
     let none = Availability {
         file_events: Err("test kernel".into()),
+        network_events: Ok("test".into()),
     };
     check_paths_with(&rule_dirs(), &none, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
@@ -348,11 +350,11 @@ fn elastic_catalogue_has_no_eql_rule_refused_for_a_language_feature() {
     for (dir, want) in [
         (
             "linux",
-            "363 files: 228 supported (205 single-event rules that can fire here, 23 sequences), 135 unsupported, 0 malformed",
+            "363 files: 254 supported (207 single-event rules that can fire here, 47 sequences), 109 unsupported, 0 malformed",
         ),
         (
             "cross-platform",
-            "128 files: 51 supported (43 single-event rules that can fire here, 8 sequences), 77 unsupported, 0 malformed",
+            "128 files: 59 supported (46 single-event rules that can fire here, 13 sequences), 69 unsupported, 0 malformed",
         ),
         (
             "builtin:d4c",
@@ -362,6 +364,7 @@ fn elastic_catalogue_has_no_eql_rule_refused_for_a_language_feature() {
         let mut out = Vec::new();
         let files = Availability {
             file_events: Ok("test".into()),
+            network_events: Ok("test".into()),
         };
         let path = if dir.starts_with("builtin:") {
             PathBuf::from(dir)
