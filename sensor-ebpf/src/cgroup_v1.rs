@@ -11,6 +11,7 @@
 use aya_ebpf::helpers::bpf_get_current_cgroup_id;
 
 use crate::kernel_read::{offset, read_ptr, read_u64, ReadError};
+use crate::task::Task;
 use crate::OFFSETS;
 
 /// Bound on the subsystem id the verifier can see (CGROUP_SUBSYS_COUNT is
@@ -37,7 +38,7 @@ pub fn task_cgroup_id(task: *const u8) -> Result<u64, ReadError> {
     if unsafe { core::ptr::read_volatile(&OFFSETS.cgroup_v1) } != 0 {
         return v1_cgroup_id(task);
     }
-    let cset = read_ptr(task, offset(|o| &o.task_cgroups))?;
+    let cset = Task(task).cgroups()?;
     let cgroup = read_ptr(cset, offset(|o| &o.css_set_dfl_cgrp))?;
     if cgroup.is_null() {
         return Err(ReadError);
@@ -47,7 +48,7 @@ pub fn task_cgroup_id(task: *const u8) -> Result<u64, ReadError> {
 }
 
 fn v1_cgroup_id(task: *const u8) -> Result<u64, ReadError> {
-    let cset = read_ptr(task, offset(|o| &o.task_cgroups))?;
+    let cset = Task(task).cgroups()?;
     let ssid = offset(|o| &o.cgroup_v1_ssid) & (SUBSYS_MAX - 1);
     let css = read_ptr(
         cset,

@@ -4,6 +4,7 @@
 //! file prefilter's gate.
 
 use crate::kernel_read::{offset, read_ptr, ReadError};
+use crate::task::Task;
 use aya_ebpf::helpers::generated::bpf_probe_read_kernel_str;
 use sensor_common::{CWD_MAX, CWD_NAME_MAX};
 
@@ -31,7 +32,7 @@ pub(crate) fn walk_path<const MAX_AT: usize, const PSEUDO: bool, R: PathDest>(
     rec: &mut R,
     at: usize,
 ) -> Result<usize, ReadError> {
-    let fs = read_ptr(task, offset(|o| &o.task_fs))?;
+    let fs = Task(task).fs()?;
     if fs.is_null() {
         return Err(ReadError);
     }
@@ -130,7 +131,7 @@ pub(crate) fn first_component<const LEAF: bool>(
     vfsmnt: *const u8,
     dentry: *const u8,
 ) -> Result<*const u8, ReadError> {
-    let fs = read_ptr(task, offset(|o| &o.task_fs))?;
+    let fs = Task(task).fs()?;
     if fs.is_null() {
         return Err(ReadError);
     }

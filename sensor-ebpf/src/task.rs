@@ -13,6 +13,97 @@ use sensor_common::{
 pub(crate) const S_IFMT: u32 = 0o170000;
 pub(crate) const S_IFCHR: u32 = 0o020000;
 
+/// A `struct task_struct *`. Only ever read through
+/// `bpf_probe_read_kernel` (a null or stale pointer fails the read, it does
+/// not fault), each field at the offset the agent resolved from BTF.
+#[derive(Clone, Copy)]
+pub(crate) struct Task(pub(crate) *const u8);
+
+impl Task {
+    #[inline(always)]
+    pub(crate) fn tgid(self) -> Result<u32, ReadError> {
+        read_u32(self.0, offset(|o| &o.task_tgid))
+    }
+
+    #[inline(always)]
+    pub(crate) fn pid(self) -> Result<u32, ReadError> {
+        read_u32(self.0, offset(|o| &o.task_pid))
+    }
+
+    #[inline(always)]
+    pub(crate) fn start_boottime(self) -> Result<u64, ReadError> {
+        read_u64(self.0, offset(|o| &o.task_start_boottime))
+    }
+
+    #[inline(always)]
+    pub(crate) fn comm(self) -> Result<[u8; COMM_LEN], ReadError> {
+        kernel_read::read_bytes::<COMM_LEN>(self.0, offset(|o| &o.task_comm))
+    }
+
+    #[inline(always)]
+    pub(crate) fn group_leader(self) -> Result<*const u8, ReadError> {
+        read_ptr(self.0, offset(|o| &o.task_group_leader))
+    }
+
+    /// `task->signal` (`struct signal_struct *`).
+    #[inline(always)]
+    pub(crate) fn signal(self) -> Result<*const u8, ReadError> {
+        read_ptr(self.0, offset(|o| &o.task_signal))
+    }
+
+    /// `task->files` (`struct files_struct *`).
+    #[inline(always)]
+    pub(crate) fn files(self) -> Result<*const u8, ReadError> {
+        read_ptr(self.0, offset(|o| &o.task_files))
+    }
+
+    /// `task->nsproxy` (`struct nsproxy *`).
+    #[inline(always)]
+    pub(crate) fn nsproxy(self) -> Result<*const u8, ReadError> {
+        read_ptr(self.0, offset(|o| &o.task_nsproxy))
+    }
+
+    /// `task->thread_pid` (`struct pid *`).
+    #[inline(always)]
+    pub(crate) fn thread_pid(self) -> Result<*const u8, ReadError> {
+        read_ptr(self.0, offset(|o| &o.task_thread_pid))
+    }
+
+    #[inline(always)]
+    pub(crate) fn real_parent(self) -> Result<*const u8, ReadError> {
+        read_ptr(self.0, offset(|o| &o.task_real_parent))
+    }
+
+    /// `task->cred` (`struct cred *`).
+    #[inline(always)]
+    pub(crate) fn cred(self) -> Result<*const u8, ReadError> {
+        read_ptr(self.0, offset(|o| &o.task_cred))
+    }
+
+    /// `task->mm` (`struct mm_struct *`, null for kernel threads).
+    #[inline(always)]
+    pub(crate) fn mm(self) -> Result<*const u8, ReadError> {
+        read_ptr(self.0, offset(|o| &o.task_mm))
+    }
+
+    /// `task->fs` (`struct fs_struct *`).
+    #[inline(always)]
+    pub(crate) fn fs(self) -> Result<*const u8, ReadError> {
+        read_ptr(self.0, offset(|o| &o.task_fs))
+    }
+
+    /// `task->cgroups` (`struct css_set *`).
+    #[inline(always)]
+    pub(crate) fn cgroups(self) -> Result<*const u8, ReadError> {
+        read_ptr(self.0, offset(|o| &o.task_cgroups))
+    }
+
+    #[inline(always)]
+    pub(crate) fn exit_code(self) -> Result<u32, ReadError> {
+        read_u32(self.0, offset(|o| &o.task_exit_code))
+    }
+}
+
 pub(crate) fn current_task() -> *const u8 {
     // SAFETY: helper call without arguments; the pointer is only ever read
     // through bpf_probe_read_kernel.
@@ -22,7 +113,7 @@ pub(crate) fn current_task() -> *const u8 {
 /// Fills `info` from the thread-group leader of `task` (a parent may be a
 /// worker thread: the process's identity is its leader's).
 pub(crate) fn fill_leader(info: &mut TaskInfo, task: *const u8) {
-    let leader = match read_ptr(task, offset(|o| &o.task_group_leader)) {
+    let leader = match Task(task).group_leader() {
         Ok(leader) if !leader.is_null() => leader,
         _ => task,
     };
@@ -30,11 +121,11 @@ pub(crate) fn fill_leader(info: &mut TaskInfo, task: *const u8) {
 }
 
 pub(crate) fn fill_task(info: &mut TaskInfo, task: *const u8) {
-    info.tgid = read_u32(task, offset(|o| &o.task_tgid)).unwrap_or(0);
-    info.pid = read_u32(task, offset(|o| &o.task_pid)).unwrap_or(0);
-    info.start_boottime_ns = read_u64(task, offset(|o| &o.task_start_boottime)).unwrap_or(0);
-    info.comm = kernel_read::read_bytes::<COMM_LEN>(task, offset(|o| &o.task_comm))
-        .unwrap_or([0; COMM_LEN]);
+    let t = Task(task);
+    info.tgid = t.tgid().unwrap_or(0);
+    info.pid = t.pid().unwrap_or(0);
+    info.start_boottime_ns = t.start_boottime().unwrap_or(0);
+    info.comm = t.comm().unwrap_or([0; COMM_LEN]);
     info.tty = read_tty(task);
     info.pid_ino = pid_ino(task);
     fill_session(info, task);
@@ -54,7 +145,7 @@ pub(crate) fn fill_session(info: &mut TaskInfo, task: *const u8) {
 /// `task->signal->pids[kind]->numbers[0].nr`: the number in the initial
 /// pid namespace (level 0), the one the agent sees in /proc.
 pub(crate) fn session_pid(task: *const u8, kind: usize) -> Result<u32, ReadError> {
-    let signal = read_ptr(task, offset(|o| &o.task_signal))?;
+    let signal = Task(task).signal()?;
     if signal.is_null() {
         return Err(ReadError);
     }
@@ -72,7 +163,8 @@ pub(crate) fn pid_ino(task: *const u8) -> u64 {
     if unsafe { core::ptr::read_volatile(&OFFSETS.has_pid_ino) } == 0 {
         return 0;
     }
-    read_ptr(task, offset(|o| &o.task_thread_pid))
+    Task(task)
+        .thread_pid()
         .and_then(|pid| read_u64(pid, offset(|o| &o.pid_ino)))
         .unwrap_or(0)
 }
@@ -91,7 +183,7 @@ pub(crate) fn read_tty(task: *const u8) -> TtyInfo {
 }
 
 pub(crate) fn read_ctty(task: *const u8, out: &mut TtyInfo) -> Result<(), ReadError> {
-    let signal = read_ptr(task, offset(|o| &o.task_signal))?;
+    let signal = Task(task).signal()?;
     if signal.is_null() {
         return Ok(());
     }
@@ -109,7 +201,7 @@ pub(crate) fn read_ctty(task: *const u8, out: &mut TtyInfo) -> Result<(), ReadEr
 }
 
 pub(crate) fn read_std_fds(task: *const u8, out: &mut TtyInfo) -> Result<(), ReadError> {
-    let files = read_ptr(task, offset(|o| &o.task_files))?;
+    let files = Task(task).files()?;
     if files.is_null() {
         return Ok(());
     }
@@ -148,14 +240,14 @@ pub(crate) fn char_dev_of_fd(fds: *const u8, fd: usize) -> Result<Option<u32>, R
 }
 
 pub(crate) fn mount_ns(task: *const u8) -> Result<u32, ReadError> {
-    let nsproxy = read_ptr(task, offset(|o| &o.task_nsproxy))?;
+    let nsproxy = Task(task).nsproxy()?;
     let mnt_ns = read_ptr(nsproxy, offset(|o| &o.nsproxy_mnt_ns))?;
     read_u32(mnt_ns, offset(|o| &o.mnt_ns_inum))
 }
 
 /// The task's own pid namespace: `thread_pid->numbers[level].ns`.
 pub(crate) fn pid_ns(task: *const u8) -> Result<u32, ReadError> {
-    let pid = read_ptr(task, offset(|o| &o.task_thread_pid))?;
+    let pid = Task(task).thread_pid()?;
     let level = read_u32(pid, offset(|o| &o.pid_level))? as usize & 0x1f;
     let upid = offset(|o| &o.pid_numbers) + level * offset(|o| &o.upid_size);
     let ns = read_ptr(pid, upid + offset(|o| &o.upid_ns))?;

@@ -23,7 +23,8 @@ fn exec_fork_exit_records_from_the_real_kernel() {
         eprintln!("skipping: no embedded eBPF object (run `cargo xtask test`)");
         return;
     };
-    let mut programs = match load(object, &LoadOptions::default()) {
+    let host = sensor::kernel::host::HostFeatures::probe();
+    let mut programs = match load(object, &LoadOptions::default(), &host) {
         Ok(p) => p,
         Err(e) => {
             assert!(!in_ci(), "CI=true: loading the eBPF programs failed: {e}");

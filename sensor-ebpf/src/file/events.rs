@@ -29,10 +29,10 @@ use sensor_common::{
 
 use crate::cgroup_v1;
 use crate::file::filter as file_filter;
-use crate::kernel_read::{self, offset, read_ptr, read_u32, read_u64, ReadError};
+use crate::kernel_read::{self, offset, read_ptr, read_u32, ReadError};
 use crate::maps::{count_drop, header, output_prefix, Dropped};
 use crate::path::{walk_path, PathDest};
-use crate::task::current_task;
+use crate::task::{current_task, Task};
 
 /// `FMODE_WRITE` and `FMODE_CREATED` (include/linux/fs.h; the same bits
 /// from 4.19 to 6.18).
@@ -147,11 +147,11 @@ fn fill_actor(rec: &mut FileRecord, op: u32) {
     info.header = header(record_kind::FILE);
     info.tgid = (pid_tgid >> 32) as u32;
     info.pid = pid_tgid as u32;
-    let leader = match read_ptr(task, offset(|o| &o.task_group_leader)) {
+    let leader = match Task(task).group_leader() {
         Ok(leader) if !leader.is_null() => leader,
         _ => task,
     };
-    info.start_boottime_ns = read_u64(leader, offset(|o| &o.task_start_boottime)).unwrap_or(0);
+    info.start_boottime_ns = Task(leader).start_boottime().unwrap_or(0);
     info.cgroup_id = cgroup_v1::current_cgroup_id(task);
     info.uid = uid_gid as u32;
     info.gid = (uid_gid >> 32) as u32;
@@ -161,8 +161,7 @@ fn fill_actor(rec: &mut FileRecord, op: u32) {
     info.old_path_len = 0;
     info.name_len = 0;
     info.old_name_len = 0;
-    info.comm = kernel_read::read_bytes::<COMM_LEN>(leader, offset(|o| &o.task_comm))
-        .unwrap_or([0; COMM_LEN]);
+    info.comm = Task(leader).comm().unwrap_or([0; COMM_LEN]);
 }
 
 /// Walks (`mnt`, `dentry`) into the path slot; a path that could not be
@@ -480,7 +479,7 @@ pub fn sensor_sys_exit_open(ctx: TracePointContext) -> u32 {
 
 /// The `struct file` behind `fd` of `task` (null when none).
 pub(crate) fn fd_file(task: *const u8, fd: u32) -> Result<*const u8, Dropped> {
-    let files = read_ptr(task, offset(|o| &o.task_files))?;
+    let files = Task(task).files()?;
     let fdt = read_ptr(files, offset(|o| &o.files_fdt))?;
     let max_fds = read_u32(fdt, offset(|o| &o.fdtable_max_fds))?;
     if fd >= max_fds {
@@ -530,7 +529,7 @@ fn names_exit(ctx: &TracePointContext) -> Result<(), Dropped> {
     let name_flags = rec.info.flags & FILE_NAME_INCOMPLETE;
     let task = current_task();
     let dir = if call.dfd == AT_FDCWD {
-        read_ptr(task, offset(|o| &o.task_fs)).and_then(|fs| {
+        Task(task).fs().and_then(|fs| {
             Ok((
                 read_ptr(fs, offset(|o| &o.fs_pwd_mnt))?,
                 read_ptr(fs, offset(|o| &o.fs_pwd_dentry))?,

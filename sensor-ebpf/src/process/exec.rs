@@ -11,7 +11,7 @@ use crate::maps::{
     count_drop, count_lost, count_lost_n, header, output_prefix, Dropped, BPF_RB_AVAIL_DATA, EVENTS,
 };
 use crate::path::{walk_path, PathDest};
-use crate::task::{current_task, fill_leader, fill_task, mount_ns, pid_ns};
+use crate::task::{current_task, fill_leader, fill_task, mount_ns, pid_ns, Task};
 use aya_ebpf::{
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_get_smp_processor_id,
@@ -80,7 +80,7 @@ pub(crate) fn try_exec(ctx: &TracePointContext) -> Result<(), Dropped> {
     info.task.tgid = (pid_tgid >> 32) as u32;
     info.task.pid = pid_tgid as u32;
 
-    match read_ptr(task, offset(|o| &o.task_real_parent)) {
+    match Task(task).real_parent() {
         Ok(parent) if !parent.is_null() => fill_leader(&mut info.parent, parent),
         _ => {
             info.parent = TaskInfo::default();
@@ -91,7 +91,7 @@ pub(crate) fn try_exec(ctx: &TracePointContext) -> Result<(), Dropped> {
     let uid_gid = bpf_get_current_uid_gid();
     info.uid = uid_gid as u32;
     info.gid = (uid_gid >> 32) as u32;
-    match read_ptr(task, offset(|o| &o.task_cred)) {
+    match Task(task).cred() {
         Ok(cred) => {
             info.euid = read_u32(cred, offset(|o| &o.cred_euid)).unwrap_or(info.uid);
             info.egid = read_u32(cred, offset(|o| &o.cred_egid)).unwrap_or(info.gid);
@@ -168,7 +168,8 @@ pub(crate) fn try_exec_args() -> Result<(), Dropped> {
     let rec = SCRATCH.get_ptr_mut(cpu).ok_or(Dropped::Scratch)?;
     // SAFETY: as in `try_exec`; the slot holds the record it just built.
     let rec = unsafe { &mut *rec };
-    match read_ptr(current_task(), offset(|o| &o.task_mm))
+    match Task(current_task())
+        .mm()
         .and_then(|mm| read_u64(mm, offset(|o| &o.mm_arg_start)))
     {
         Ok(start) => send_args_chunks(rec, start, u64::from(rec.info.args_total_len), cpu),
@@ -202,7 +203,8 @@ pub(crate) fn try_exec_exe(ctx: &TracePointContext) -> Result<(), Dropped> {
         + (rec.info.args_len as usize & (2 * ARGS_MAX - 1))
         + (rec.info.cwd_len as usize & (CWD_MAX - 1));
     let task = current_task();
-    let file = read_ptr(task, offset(|o| &o.task_mm))
+    let file = Task(task)
+        .mm()
         .and_then(|mm| read_ptr(mm, offset(|o| &o.mm_exe_file)))
         .and_then(|file| {
             if file.is_null() {
@@ -270,7 +272,7 @@ pub(crate) fn read_args(task: *const u8, rec: &mut ExecRecord, filename_len: usi
     rec.info.args_len = 0;
     rec.info.args_total_len = 0;
     rec.info.argc = 0;
-    let Ok(mm) = read_ptr(task, offset(|o| &o.task_mm)) else {
+    let Ok(mm) = Task(task).mm() else {
         rec.info.flags |= EXEC_ARGS_READ_FAILED | EXEC_ARGC_UNKNOWN;
         return;
     };
@@ -420,7 +422,7 @@ impl PathDest for ExecRecord {
 /// after the other strings at `at`; userspace reverses them.
 pub(crate) fn read_cwd(task: *const u8, rec: &mut ExecRecord, at: usize) {
     rec.info.cwd_len = 0;
-    let start = read_ptr(task, offset(|o| &o.task_fs)).and_then(|fs| {
+    let start = Task(task).fs().and_then(|fs| {
         if fs.is_null() {
             return Err(ReadError);
         }

@@ -2,9 +2,9 @@
 //! thread exits, so userspace can evict it.
 
 use crate::file::filter as file_filter;
-use crate::kernel_read::{self, offset, read_ptr, read_u32, read_u64, ReadError};
+use crate::kernel_read::{offset, ReadError};
 use crate::maps::{count_drop, count_lost, header, wakeup_flags, Dropped, EVENTS};
-use crate::task::current_task;
+use crate::task::{current_task, Task};
 use crate::OFFSETS;
 use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid, macros::tracepoint, programs::TracePointContext,
@@ -35,17 +35,16 @@ pub(crate) fn try_exit(ctx: &TracePointContext) -> Result<(), Dropped> {
     }
     file_filter::on_exit(tgid);
     let task = current_task();
-    let leader = match read_ptr(task, offset(|o| &o.task_group_leader)) {
+    let leader = match Task(task).group_leader() {
         Ok(leader) if !leader.is_null() => leader,
         _ => task,
     };
     let rec = ExitRecord {
         header: header(record_kind::EXIT),
         tgid,
-        exit_code: read_u32(task, offset(|o| &o.task_exit_code)).unwrap_or(0),
-        start_boottime_ns: read_u64(leader, offset(|o| &o.task_start_boottime)).unwrap_or(0),
-        comm: kernel_read::read_bytes::<COMM_LEN>(leader, offset(|o| &o.task_comm))
-            .unwrap_or([0; COMM_LEN]),
+        exit_code: Task(task).exit_code().unwrap_or(0),
+        start_boottime_ns: Task(leader).start_boottime().unwrap_or(0),
+        comm: Task(leader).comm().unwrap_or([0; COMM_LEN]),
     };
     if EVENTS.output::<ExitRecord>(&rec, wakeup_flags()).is_err() {
         count_lost(lost_index::EXIT);

@@ -5,9 +5,8 @@
 
 use crate::cgroup_v1;
 use crate::file::filter as file_filter;
-use crate::kernel_read::{self, offset, read_ptr, read_u32, read_u64};
 use crate::maps::{count_drop, count_lost, header, wakeup_flags, Dropped, EVENTS};
-use crate::task::{current_task, fill_session, pid_ino};
+use crate::task::{current_task, fill_session, pid_ino, Task};
 use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
 use sensor_common::{lost_index, program_index, record_kind, ForkRecord, COMM_LEN};
 
@@ -20,8 +19,8 @@ pub fn sensor_fork(ctx: RawTracePointContext) -> i32 {
 pub(crate) fn try_fork(ctx: &RawTracePointContext) -> Result<(), Dropped> {
     // TP_PROTO(struct task_struct *parent, struct task_struct *child)
     let child: *const u8 = ctx.arg::<*const u8>(1);
-    let tgid = read_u32(child, offset(|o| &o.task_tgid))?;
-    let pid = read_u32(child, offset(|o| &o.task_pid))?;
+    let tgid = Task(child).tgid()?;
+    let pid = Task(child).pid()?;
     if tgid != pid {
         return Ok(()); // a new thread, not a new process
     }
@@ -31,19 +30,17 @@ pub(crate) fn try_fork(ctx: &RawTracePointContext) -> Result<(), Dropped> {
     };
     rec.child.tgid = tgid;
     rec.child.pid = pid;
-    rec.child.start_boottime_ns = read_u64(child, offset(|o| &o.task_start_boottime))?;
+    rec.child.start_boottime_ns = Task(child).start_boottime()?;
     rec.child.pid_ino = pid_ino(child);
     fill_session(&mut rec.child, child);
-    rec.child.comm = kernel_read::read_bytes::<COMM_LEN>(child, offset(|o| &o.task_comm))
-        .unwrap_or([0; COMM_LEN]);
-    if let Ok(parent) = read_ptr(child, offset(|o| &o.task_real_parent)) {
-        let leader = match read_ptr(parent, offset(|o| &o.task_group_leader)) {
+    rec.child.comm = Task(child).comm().unwrap_or([0; COMM_LEN]);
+    if let Ok(parent) = Task(child).real_parent() {
+        let leader = match Task(parent).group_leader() {
             Ok(leader) if !leader.is_null() => leader,
             _ => parent,
         };
-        rec.parent_tgid = read_u32(leader, offset(|o| &o.task_tgid)).unwrap_or(0);
-        rec.parent_start_boottime_ns =
-            read_u64(leader, offset(|o| &o.task_start_boottime)).unwrap_or(0);
+        rec.parent_tgid = Task(leader).tgid().unwrap_or(0);
+        rec.parent_start_boottime_ns = Task(leader).start_boottime().unwrap_or(0);
     }
     // The child's own cgroup: with clone3(CLONE_INTO_CGROUP) (systemd,
     // crun) it is not its parent's, the current task's.

@@ -15,9 +15,46 @@
 use std::path::Path;
 
 use aya::{
-    programs::{FEntry, Lsm, TracePoint},
+    programs::{FEntry, Lsm, ProgramError, TracePoint},
     Btf, Ebpf,
 };
+
+use crate::kernel::host::{self, HostError, HostFeatures};
+
+/// Why one way of attaching the file programs failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error("kernel BTF: {0}")]
+    Btf(#[source] aya::BtfError),
+    #[error("{0} missing from the object")]
+    Missing(String),
+    #[error("{program}: {source}")]
+    Program {
+        program: String,
+        #[source]
+        source: ProgramError,
+    },
+    /// Loading failed; `detail` ends with the verifier log's last lines.
+    #[error("{program}: {detail}")]
+    Load { program: String, detail: String },
+    #[error("no tracepoint syscalls/{0}")]
+    NoTracepoint(&'static str),
+    #[error("{program} on syscalls/{tracepoint}: {source}")]
+    Tracepoint {
+        program: &'static str,
+        tracepoint: &'static str,
+        #[source]
+        source: ProgramError,
+    },
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// Neither hook mechanism: why not BPF LSM, and fentry's error.
+    #[error("{why_not_lsm}; fentry failed too: {fentry}")]
+    NoHooks {
+        why_not_lsm: String,
+        fentry: Box<AttachError>,
+    },
+}
 
 /// How file events reach the sensor on this kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,46 +106,26 @@ const HOOKS: [(&str, &str, &str); 4] = [
     ("path_rename", "path_rename", "security_path_rename"),
 ];
 
-const SECURITYFS: &str = "/sys/kernel/security";
-
-/// The active LSMs, mounting securityfs when it is not.
-pub fn active_lsms() -> Result<Vec<String>, String> {
-    let list = Path::new(SECURITYFS).join("lsm");
-    if !list.exists() {
-        rustix::mount::mount(
-            "none",
-            SECURITYFS,
-            "securityfs",
-            rustix::mount::MountFlags::empty(),
-            None,
-        )
-        .map_err(|e| format!("securityfs is not mounted and mounting it failed: {e}"))?;
-    }
-    let text =
-        std::fs::read_to_string(&list).map_err(|e| format!("reading {}: {e}", list.display()))?;
-    Ok(text
-        .trim()
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect())
-}
-
-fn kernel_btf(btf_path: Option<&Path>) -> Result<Btf, String> {
+fn kernel_btf(btf_path: Option<&Path>) -> Result<Btf, AttachError> {
     match btf_path {
         Some(p) => Btf::parse_file(p, aya::Endianness::default()),
         None => Btf::from_sys_fs(),
     }
-    .map_err(|e| format!("kernel BTF: {e}"))
+    .map_err(AttachError::Btf)
 }
 
 /// Attaches the file programs with the best mechanism this kernel has.
 /// Never fails: what could not be attached is the returned reason.
-pub fn attach(ebpf: &mut Ebpf, btf_path: Option<&Path>, tracefs: &Path) -> FileMechanism {
-    let hooks = attach_hooks(ebpf, btf_path);
+pub fn attach(
+    ebpf: &mut Ebpf,
+    btf_path: Option<&Path>,
+    tracefs: &Path,
+    host: &HostFeatures,
+) -> FileMechanism {
+    let hooks = attach_hooks(ebpf, btf_path, host);
     let why_not_hooks = match hooks {
         Ok(m) => return m,
-        Err(e) => e,
+        Err(e) => e.to_string(),
     };
     match attach_syscalls(ebpf, tracefs) {
         Ok(()) => FileMechanism::Tracepoints { why_not_hooks },
@@ -147,18 +164,13 @@ const SYSCALLS: [(&str, &[&str], &str); 6] = [
     ),
 ];
 
-fn attach_syscalls(ebpf: &mut Ebpf, tracefs: &Path) -> Result<(), String> {
+fn attach_syscalls(ebpf: &mut Ebpf, tracefs: &Path) -> Result<(), AttachError> {
     let events = tracefs.join("events/syscalls");
     let mut done: Vec<&str> = Vec::new();
     for (program, optional, required) in SYSCALLS {
-        let result = (|| -> Result<(), String> {
-            let prog: &mut TracePoint = ebpf
-                .program_mut(program)
-                .ok_or_else(|| format!("{program} missing from the object"))?
-                .try_into()
-                .map_err(|e| format!("{program}: {e}"))?;
-            prog.load()
-                .map_err(|e| format!("{program}: {}", load_error(&e)))?;
+        let result = (|| -> Result<(), AttachError> {
+            let prog: &mut TracePoint = typed(ebpf, program)?;
+            prog.load().map_err(|e| load_error(program, &e))?;
             let mut attached = 0;
             for tp in optional.iter().chain(std::iter::once(&required)) {
                 if tp.is_empty() {
@@ -166,12 +178,16 @@ fn attach_syscalls(ebpf: &mut Ebpf, tracefs: &Path) -> Result<(), String> {
                 }
                 if !events.join(tp).exists() {
                     if *tp == required {
-                        return Err(format!("no tracepoint syscalls/{tp}"));
+                        return Err(AttachError::NoTracepoint(tp));
                     }
                     continue;
                 }
                 prog.attach("syscalls", tp)
-                    .map_err(|e| format!("{program} on syscalls/{tp}: {e}"))?;
+                    .map_err(|source| AttachError::Tracepoint {
+                        program,
+                        tracepoint: tp,
+                        source,
+                    })?;
                 attached += 1;
             }
             if attached == 0 {
@@ -193,51 +209,72 @@ fn attach_syscalls(ebpf: &mut Ebpf, tracefs: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn attach_hooks(ebpf: &mut Ebpf, btf_path: Option<&Path>) -> Result<FileMechanism, String> {
+fn attach_hooks(
+    ebpf: &mut Ebpf,
+    btf_path: Option<&Path>,
+    host: &HostFeatures,
+) -> Result<FileMechanism, AttachError> {
     let btf = kernel_btf(btf_path)?;
-    let why_not_lsm = match active_lsms() {
-        Ok(lsms) if lsms.iter().any(|l| l == "bpf") => match attach_lsm(ebpf, &btf) {
+    // The probe read the list without mounting anything; securityfs is
+    // mounted here when it was not (BPF LSM programs need it).
+    let lsms = match &host.lsms {
+        Ok(lsms) => Ok(lsms.clone()),
+        Err(_) => host::mount_and_read_lsms(),
+    };
+    let why_not_lsm = match lsms {
+        Ok(lsms) if host::is_bpf_lsm_active(&lsms) => match attach_lsm(ebpf, &btf) {
             Ok(()) => return Ok(FileMechanism::Lsm),
             Err(e) => format!("attaching the LSM programs failed: {e}"),
         },
         Ok(lsms) => format!("`bpf` is not in the active LSM list ({})", lsms.join(",")),
-        Err(e) => e,
+        Err(e) => e.to_string(),
     };
     match attach_fentry(ebpf, &btf) {
         Ok(()) => Ok(FileMechanism::Fentry { why_not_lsm }),
-        Err(e) => Err(format!("{why_not_lsm}; fentry failed too: {e}")),
+        Err(e) => Err(AttachError::NoHooks {
+            why_not_lsm,
+            fentry: Box::new(e),
+        }),
     }
 }
 
-fn attach_lsm(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), String> {
+fn attach_lsm(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), AttachError> {
     attach_set(ebpf, "lsm", |ebpf, program, hook, _| {
         let prog: &mut Lsm = typed(ebpf, program)?;
-        prog.load(hook, btf)
-            .map_err(|e| format!("{program}: {}", load_error(&e)))?;
-        prog.attach().map_err(|e| format!("{program}: {e}"))?;
+        prog.load(hook, btf).map_err(|e| load_error(program, &e))?;
+        prog.attach()
+            .map_err(|source| program_error(program, source))?;
         Ok(())
     })
 }
 
-fn attach_fentry(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), String> {
+fn attach_fentry(ebpf: &mut Ebpf, btf: &Btf) -> Result<(), AttachError> {
     attach_set(ebpf, "fentry", |ebpf, program, _, function| {
         let prog: &mut FEntry = typed(ebpf, program)?;
         prog.load(function, btf)
-            .map_err(|e| format!("{program}: {}", load_error(&e)))?;
-        prog.attach().map_err(|e| format!("{program}: {e}"))?;
+            .map_err(|e| load_error(program, &e))?;
+        prog.attach()
+            .map_err(|source| program_error(program, source))?;
         Ok(())
     })
 }
 
+fn program_error(program: &str, source: ProgramError) -> AttachError {
+    AttachError::Program {
+        program: program.to_owned(),
+        source,
+    }
+}
+
 /// The program `name` as its type.
-fn typed<'a, P>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut P, String>
+fn typed<'a, P>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut P, AttachError>
 where
-    &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+    &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
 {
     ebpf.program_mut(name)
-        .ok_or_else(|| format!("{name} missing from the object"))?
+        .ok_or_else(|| AttachError::Missing(name.to_owned()))?
         .try_into()
-        .map_err(|e| format!("{name}: {e}"))
+        .map_err(|source| program_error(name, source))
 }
 
 /// Loads and attaches `sensor_<kind>_<name>` for every hook with `one`
@@ -245,8 +282,8 @@ where
 fn attach_set(
     ebpf: &mut Ebpf,
     kind: &str,
-    one: impl Fn(&mut Ebpf, &str, &str, &str) -> Result<(), String>,
-) -> Result<(), String> {
+    one: impl Fn(&mut Ebpf, &str, &str, &str) -> Result<(), AttachError>,
+) -> Result<(), AttachError> {
     let mut done = Vec::new();
     for (name, hook, function) in HOOKS {
         let program = format!("sensor_{kind}_{name}");
@@ -275,9 +312,9 @@ fn detach(ebpf: &mut Ebpf, programs: &[String]) {
 }
 
 /// A load error with the verifier log's last lines.
-pub(crate) fn load_error(e: &aya::programs::ProgramError) -> String {
-    match e {
-        aya::programs::ProgramError::LoadError {
+pub(crate) fn load_error(program: &str, e: &ProgramError) -> AttachError {
+    let detail = match e {
+        ProgramError::LoadError {
             io_error,
             verifier_log,
         } => {
@@ -287,5 +324,9 @@ pub(crate) fn load_error(e: &aya::programs::ProgramError) -> String {
             format!("{io_error}: {}", tail.join(" | "))
         }
         other => other.to_string(),
+    };
+    AttachError::Load {
+        program: program.to_owned(),
+        detail,
     }
 }

@@ -8,6 +8,7 @@ pub mod btf;
 pub mod decode;
 pub mod file_filter;
 pub mod file_hooks;
+pub mod host;
 pub mod kind_counts;
 pub mod offsets;
 pub mod programs;

@@ -10,6 +10,7 @@ use aya::{
 use sensor_common::{drop_reason, program_index, KernelOffsets, KINDS, LAYOUT_HASH};
 
 use crate::kernel::btf::KernelBtf;
+use crate::kernel::host::HostFeatures;
 use crate::kernel::kind_counts::LostCounts;
 use crate::kernel::offsets;
 use crate::kernel::tracefs::{self, TracepointFormat};
@@ -239,24 +240,40 @@ const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
 
-/// Effective capability bits of this process (from /proc/self/status).
-pub fn effective_capabilities() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
-        .unwrap_or(0)
+/// Enough privilege to load and attach: CAP_SYS_ADMIN, or CAP_BPF with
+/// CAP_PERFMON.
+fn may_load(host: &HostFeatures) -> bool {
+    host.has_cap(CAP_SYS_ADMIN) || (host.has_cap(CAP_BPF) && host.has_cap(CAP_PERFMON))
 }
 
-fn has_cap(caps: u64, cap: u32) -> bool {
-    caps & (1 << cap) != 0
+impl LoadError {
+    /// A refusal for lack of privilege, with this host's capabilities (the
+    /// places that classify a kernel error do not know them).
+    fn with_capabilities(self, host: &HostFeatures) -> LoadError {
+        match self {
+            LoadError::NotPermitted { .. } => LoadError::NotPermitted {
+                cap_eff: host.cap_eff,
+            },
+            other => other,
+        }
+    }
 }
 
-/// Resolves offsets, loads the object and attaches the three programs.
-pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, LoadError> {
+/// Resolves offsets, loads the object and attaches the programs, on the
+/// host `host` describes (probed once at start).
+pub fn load(
+    object: &[u8],
+    options: &LoadOptions,
+    host: &HostFeatures,
+) -> Result<KernelPrograms, LoadError> {
+    load_on(object, options, host).map_err(|e| e.with_capabilities(host))
+}
+
+fn load_on(
+    object: &[u8],
+    options: &LoadOptions,
+    host: &HostFeatures,
+) -> Result<KernelPrograms, LoadError> {
     let layout = object_layout(object)?;
     if layout != LAYOUT_HASH {
         return Err(LoadError::Layout {
@@ -264,10 +281,10 @@ pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, Load
             agent: LAYOUT_HASH,
         });
     }
-    let caps = effective_capabilities();
-    let bpf_caps = has_cap(caps, CAP_BPF) && has_cap(caps, CAP_PERFMON);
-    if !(has_cap(caps, CAP_SYS_ADMIN) || bpf_caps) {
-        return Err(LoadError::NotPermitted { cap_eff: caps });
+    if !may_load(host) {
+        return Err(LoadError::NotPermitted {
+            cap_eff: host.cap_eff,
+        });
     }
     let btf = match &options.btf_path {
         Some(path) => KernelBtf::from_file(path),
@@ -321,8 +338,12 @@ pub fn load(object: &[u8], options: &LoadOptions) -> Result<KernelPrograms, Load
     attached.push("raw_tracepoint/sched_process_fork");
     attach_tracepoint(&mut ebpf, "sensor_cgroup_mkdir", "cgroup", "cgroup_mkdir")?;
     attached.push("tracepoint/cgroup/cgroup_mkdir");
-    let file_mechanism =
-        crate::kernel::file_hooks::attach(&mut ebpf, options.btf_path.as_deref(), &tracefs_root);
+    let file_mechanism = crate::kernel::file_hooks::attach(
+        &mut ebpf,
+        options.btf_path.as_deref(),
+        &tracefs_root,
+        host,
+    );
     let (net_mechanism, net_counters) = crate::network::hooks::attach(
         &mut ebpf,
         options.network,
@@ -379,9 +400,8 @@ fn classify_load_error(e: EbpfError) -> LoadError {
                 io_error.raw_os_error(),
                 Some(libc::EPERM) | Some(libc::EACCES)
             ) {
-                LoadError::NotPermitted {
-                    cap_eff: effective_capabilities(),
-                }
+                // The capabilities are filled in by `load`.
+                LoadError::NotPermitted { cap_eff: 0 }
             } else {
                 LoadError::Map {
                     name: name.clone(),
@@ -424,9 +444,8 @@ fn program_error(program: &'static str, e: ProgramError) -> LoadError {
             if matches!(io_error.raw_os_error(), Some(libc::EPERM))
                 && verifier_log.to_string().trim().is_empty()
             {
-                return LoadError::NotPermitted {
-                    cap_eff: effective_capabilities(),
-                };
+                // The capabilities are filled in by `load`.
+                return LoadError::NotPermitted { cap_eff: 0 };
             }
             LoadError::Verifier {
                 program,
@@ -549,8 +568,21 @@ mod tests {
     }
 
     #[test]
-    fn capability_bits() {
-        assert!(has_cap(1 << CAP_BPF, CAP_BPF));
-        assert!(!has_cap(1 << CAP_PERFMON, CAP_BPF));
+    fn loading_needs_sys_admin_or_bpf_with_perfmon() {
+        let host = |cap_eff| HostFeatures {
+            cap_eff,
+            kernel_release: "6.1.0".into(),
+            memlock_unlimited: true,
+            lsms: Ok(Vec::new()),
+            btf_vmlinux: true,
+            syscall_tracepoints: true,
+            sock_tracepoint: true,
+        };
+        assert!(may_load(&host(1 << CAP_SYS_ADMIN)));
+        assert!(may_load(&host(1 << CAP_BPF | 1 << CAP_PERFMON)));
+        assert!(!may_load(&host(1 << CAP_BPF)));
+        assert!(!may_load(&host(1 << CAP_PERFMON)));
+        let refused = LoadError::NotPermitted { cap_eff: 0 }.with_capabilities(&host(1 << 5));
+        assert!(matches!(refused, LoadError::NotPermitted { cap_eff: 32 }));
     }
 }

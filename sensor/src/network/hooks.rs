@@ -17,6 +17,36 @@ use aya::{
 use sensor_common::net::{inet_sock_set_state as tp, net_op, net_verdict};
 
 use crate::kernel::file_filter::PrefilterCount;
+use crate::kernel::file_hooks::{load_error, AttachError};
+use crate::kernel::tracefs::TracefsError;
+
+/// Why the network programs could not be attached.
+#[derive(Debug, thiserror::Error)]
+pub enum NetAttachError {
+    #[error(transparent)]
+    Tracefs(#[from] TracefsError),
+    /// The tracepoint's layout is not the one the program reads.
+    #[error("{0}")]
+    Layout(String),
+    #[error("{0} missing from the object")]
+    Missing(&'static str),
+    #[error("{name}: {source}")]
+    Map {
+        name: &'static str,
+        #[source]
+        source: MapError,
+    },
+    #[error(transparent)]
+    Attach(#[from] AttachError),
+    #[error("{program} on {category}/{tracepoint}: {source}")]
+    Tracepoint {
+        program: &'static str,
+        category: &'static str,
+        tracepoint: &'static str,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+}
 
 use crate::kernel::tracefs::TracepointFormat;
 
@@ -145,11 +175,13 @@ pub struct NetCounters {
 }
 
 impl NetCounters {
-    fn take(ebpf: &mut Ebpf) -> Result<NetCounters, String> {
-        let mut take = |name: &str| {
+    fn take(ebpf: &mut Ebpf) -> Result<NetCounters, NetAttachError> {
+        let mut take = |name: &'static str| {
             ebpf.take_map(name)
-                .ok_or_else(|| format!("{name} missing from the object"))
-                .and_then(|m| PerCpuArray::try_from(m).map_err(|e| format!("{name}: {e}")))
+                .ok_or(NetAttachError::Missing(name))
+                .and_then(|m| {
+                    PerCpuArray::try_from(m).map_err(|source| NetAttachError::Map { name, source })
+                })
         };
         Ok(NetCounters {
             untracked: take("NET_UNTRACKED")?,
@@ -205,32 +237,39 @@ pub fn attach(
     }
     match attach_all(ebpf, want, by_name, tracefs).and_then(|()| NetCounters::take(ebpf)) {
         Ok(counters) => (NetMechanism::Tracepoints { want }, Some(counters)),
-        Err(reason) => {
+        Err(e) => {
             for program in ["sensor_net_state", "sensor_net_accept"] {
                 if let Some(Ok(p)) = ebpf.program_mut(program).map(<&mut TracePoint>::try_from) {
                     let _ = p.unload();
                 }
             }
-            (NetMechanism::Unavailable { reason }, None)
+            (
+                NetMechanism::Unavailable {
+                    reason: e.to_string(),
+                },
+                None,
+            )
         }
     }
 }
 
 /// Sets one-value array `name` to `value`.
-fn set_word(ebpf: &mut Ebpf, name: &str, value: u32) -> Result<(), String> {
-    let mut map: Array<_, u32> = Array::try_from(
-        ebpf.map_mut(name)
-            .ok_or_else(|| format!("{name} missing from the object"))?,
-    )
-    .map_err(|e| format!("{name}: {e}"))?;
-    map.set(0, value, 0)
-        .map_err(|e| format!("setting {name}: {e}"))
+fn set_word(ebpf: &mut Ebpf, name: &'static str, value: u32) -> Result<(), NetAttachError> {
+    let map_err = |source| NetAttachError::Map { name, source };
+    let mut map: Array<_, u32> =
+        Array::try_from(ebpf.map_mut(name).ok_or(NetAttachError::Missing(name))?)
+            .map_err(map_err)?;
+    map.set(0, value, 0).map_err(map_err)
 }
 
-fn attach_all(ebpf: &mut Ebpf, want: NetWant, by_name: u32, tracefs: &Path) -> Result<(), String> {
-    let format = TracepointFormat::read(tracefs, "sock", "inet_sock_set_state")
-        .map_err(|e| e.to_string())?;
-    check_state_format(&format)?;
+fn attach_all(
+    ebpf: &mut Ebpf,
+    want: NetWant,
+    by_name: u32,
+    tracefs: &Path,
+) -> Result<(), NetAttachError> {
+    let format = TracepointFormat::read(tracefs, "sock", "inet_sock_set_state")?;
+    check_state_format(&format).map_err(NetAttachError::Layout)?;
     set_word(ebpf, "NET_WANT", want.0)?;
     set_word(ebpf, "NET_BY_NAME", by_name)?;
     attach_one(
@@ -256,24 +295,31 @@ fn attach_all(ebpf: &mut Ebpf, want: NetWant, by_name: u32, tracefs: &Path) -> R
 /// kernel has; the first is required.
 fn attach_one(
     ebpf: &mut Ebpf,
-    program: &str,
-    category: &str,
-    names: &[&str],
+    program: &'static str,
+    category: &'static str,
+    names: &[&'static str],
     tracefs: &Path,
-) -> Result<(), String> {
+) -> Result<(), NetAttachError> {
     let prog: &mut TracePoint = ebpf
         .program_mut(program)
-        .ok_or_else(|| format!("{program} missing from the object"))?
+        .ok_or(NetAttachError::Missing(program))?
         .try_into()
-        .map_err(|e| format!("{program}: {e}"))?;
-    prog.load()
-        .map_err(|e| format!("{program}: {}", crate::kernel::file_hooks::load_error(&e)))?;
+        .map_err(|source| AttachError::Program {
+            program: program.to_owned(),
+            source,
+        })?;
+    prog.load().map_err(|e| load_error(program, &e))?;
     for (i, name) in names.iter().enumerate() {
         if i > 0 && !tracefs.join("events").join(category).join(name).exists() {
             continue;
         }
         prog.attach(category, name)
-            .map_err(|e| format!("{program} on {category}/{name}: {e}"))?;
+            .map_err(|source| NetAttachError::Tracepoint {
+                program,
+                category,
+                tracepoint: name,
+                source,
+            })?;
     }
     Ok(())
 }

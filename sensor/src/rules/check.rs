@@ -9,9 +9,10 @@ use super::prefilter::{self, FilePrefilter};
 use super::sources::{self, Availability};
 
 /// [`check_paths_with`] against what this machine provides
-/// ([`Availability::probe`]).
+/// ([`Availability::probe`] of the host's features).
 pub fn check_paths(paths: &[PathBuf], out: &mut dyn Write) -> anyhow::Result<bool> {
-    check_paths_with(paths, &Availability::probe(), out)
+    let host = crate::kernel::host::HostFeatures::probe();
+    check_paths_with(paths, &Availability::probe(&host), out)
 }
 
 /// Loads every file under `paths` and prints one line per rule:

@@ -9,12 +9,11 @@
 //! `network` rule, file rules on a kernel without file events) is never
 //! called supported.
 
-use std::path::Path;
-
 use crate::ecs::Action;
 use crate::eql::ast::{Category, CmpOp, Expr, Literal, Operand};
 use crate::eql::{self, wildcard::WildcardPattern};
 use crate::kernel::file_hooks::FileMechanism;
+use crate::kernel::host::HostFeatures;
 use crate::network::hooks::NetMechanism;
 
 /// One kind of event the sensor produces.
@@ -92,31 +91,17 @@ impl Availability {
     /// is an active LSM, else fentry when the kernel has BTF, else the
     /// syscall tracepoints when tracefs lists them. The live sensor's
     /// start-up line says what really attached.
-    pub fn probe() -> Availability {
-        let lsm = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
-        let file_events = if lsm.trim().split(',').any(|l| l == "bpf") {
+    pub fn probe(host: &HostFeatures) -> Availability {
+        let file_events = if host.bpf_lsm_active() == Some(true) {
             Ok("BPF LSM".to_owned())
-        } else if Path::new("/sys/kernel/btf/vmlinux").exists() {
+        } else if host.btf_vmlinux {
             Ok("fentry on security_* (or syscall tracepoints)".to_owned())
-        } else if ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
-            .iter()
-            .any(|t| {
-                Path::new(t)
-                    .join("events/syscalls/sys_exit_openat")
-                    .exists()
-            })
-        {
+        } else if host.syscall_tracepoints {
             Ok("syscall tracepoints".to_owned())
         } else {
             Err("no BPF LSM, no kernel BTF for fentry, no syscall tracepoints".to_owned())
         };
-        let network_events = if ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
-            .iter()
-            .any(|t| {
-                Path::new(t)
-                    .join("events/sock/inet_sock_set_state")
-                    .exists()
-            }) {
+        let network_events = if host.sock_tracepoint {
             Ok("tracepoints".to_owned())
         } else {
             Err("no sock/inet_sock_set_state tracepoint".to_owned())

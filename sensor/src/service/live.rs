@@ -24,6 +24,7 @@ use crate::context::process_table::{ProcessTable, TableConfig};
 use crate::context::procfs;
 use crate::ecs::enrich::{Enricher, HostIdentity};
 use crate::kernel::decode::{decode, ArgsAssembler, KernelEvent};
+use crate::kernel::host::HostFeatures;
 use crate::kernel::kind_counts::{HandledCounts, LostCounts};
 use crate::kernel::programs::{self, KernelDrop, KernelPrograms, LoadOptions};
 use crate::output::alert::AlertWriter;
@@ -88,12 +89,6 @@ pub struct RunStats {
     pub sequences: crate::eql::SequenceStats,
 }
 
-fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".to_owned())
-}
-
 /// Runs until a signal; returns the stats for the caller to report.
 pub async fn run(opts: LiveOptions) -> Result<RunStats> {
     let mut sensor = LiveSensor::start(opts)?;
@@ -123,8 +118,10 @@ impl LiveSensor {
     /// the process table, opens the outputs, installs the signal handlers,
     /// and says `sensor: ready`. Every failure here is fatal and explained.
     fn start(opts: LiveOptions) -> Result<LiveSensor> {
-        // Name a missing capability before anything fails on it.
-        crate::service::privileges::check(&crate::service::privileges::Environment::current())?;
+        // What this host offers, probed once; then name a missing
+        // capability before anything fails on it.
+        let host = HostFeatures::probe();
+        crate::service::privileges::check(&crate::service::privileges::Environment::of(&host))?;
         let rules = opts.rules;
         let settings = opts.settings;
         let metrics = Metrics::new(
@@ -181,6 +178,7 @@ impl LiveSensor {
                     0
                 },
             },
+            &host,
         )?;
         eprintln!("sensor: {}", programs.file_mechanism.describe());
         eprintln!("sensor: {}", programs.net_mechanism.describe());
@@ -222,7 +220,7 @@ impl LiveSensor {
         };
         eprintln!(
             "sensor: kernel {}: attached {}{}",
-            kernel_release(),
+            host.kernel_release,
             programs.attached.join(", "),
             if programs.mounted_tracefs {
                 " (mounted tracefs at /sys/kernel/tracing)"

@@ -12,6 +12,8 @@
 
 use std::fmt;
 
+use crate::kernel::host::HostFeatures;
+
 /// Capability numbers (linux/capability.h).
 pub mod cap {
     pub const DAC_OVERRIDE: u32 = 1;
@@ -94,7 +96,7 @@ const REQUIREMENTS: &[Requirement] = &[
     },
 ];
 
-/// What the check looks at; [`Environment::current`] reads this process's.
+/// What the check looks at; [`Environment::of`] takes this host's.
 #[derive(Debug, Clone)]
 pub struct Environment {
     /// Effective capability bits.
@@ -109,27 +111,13 @@ pub struct Environment {
 }
 
 impl Environment {
-    pub fn current() -> Environment {
-        let cap_eff = std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("CapEff:"))
-                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-            })
-            .unwrap_or(0);
-        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        let memlock_unlimited = rustix::process::getrlimit(rustix::process::Resource::Memlock)
-            .current
-            .is_none();
-        let bpf_lsm_active = std::fs::read_to_string("/sys/kernel/security/lsm")
-            .ok()
-            .map(|list| list.trim().split(',').any(|l| l == "bpf"));
+    /// This host's, from the facts probed at start.
+    pub fn of(host: &HostFeatures) -> Environment {
         Environment {
-            cap_eff,
-            kernel: parse_release(&release).unwrap_or((0, 0)),
-            memlock_unlimited,
-            bpf_lsm_active,
+            cap_eff: host.cap_eff,
+            kernel: host.kernel_version(),
+            memlock_unlimited: host.memlock_unlimited,
+            bpf_lsm_active: host.bpf_lsm_active(),
         }
     }
 
@@ -144,14 +132,6 @@ impl Environment {
             When::BpfLsmActive => self.bpf_lsm_active == Some(true),
         }
     }
-}
-
-/// `6.1.0-18-cloud-amd64` → (6, 1).
-fn parse_release(release: &str) -> Option<(u32, u32)> {
-    let mut parts = release.split(|c: char| !c.is_ascii_digit());
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    Some((major, minor))
 }
 
 /// A capability the sensor needs and lacks.
@@ -310,13 +290,5 @@ mod tests {
             ]
         );
         assert!(err.to_string().contains("grant them"));
-    }
-
-    #[test]
-    fn parses_kernel_releases() {
-        assert_eq!(parse_release("6.1.0-18-cloud-amd64"), Some((6, 1)));
-        assert_eq!(parse_release("5.10.0"), Some((5, 10)));
-        assert_eq!(parse_release("6.18.44-fc-v657"), Some((6, 18)));
-        assert_eq!(parse_release("garbage"), None);
     }
 }
