@@ -158,10 +158,10 @@ fn try_state(ctx: &TracePointContext) -> Result<(), Dropped> {
         }
     } else if new == tp::TCP_CLOSE {
         // SAFETY: the value is copied out before the entry is removed.
-        let Some(owner) = (unsafe { NET_SOCKS.get(&sk) }).copied() else {
+        let Some(owner) = (unsafe { NET_SOCKS.get(sk) }).copied() else {
             return Ok(());
         };
-        let _ = NET_SOCKS.remove(&sk);
+        let _ = NET_SOCKS.remove(sk);
         let rec = scratch()?;
         fill_from_tp(ctx, rec, net_op::CLOSED, &owner, sk)?;
         send_record(rec);
@@ -254,7 +254,7 @@ fn current_owner(flags: u32) -> NetOwner {
 
 /// Remembers who `sk` belongs to until it closes; a full table is counted.
 fn track(sk: u64, owner: &NetOwner) {
-    if NET_SOCKS.insert(&sk, owner, 0).is_err() {
+    if NET_SOCKS.insert(sk, owner, 0).is_err() {
         if let Some(counter) = NET_UNTRACKED.get_ptr_mut(0) {
             // SAFETY: per-CPU slot, only this CPU writes it.
             unsafe { *counter += 1 };

@@ -34,18 +34,24 @@ pub enum NetAttachError {
     Map {
         name: &'static str,
         #[source]
-        source: MapError,
+        source: Box<MapError>,
     },
     #[error(transparent)]
-    Attach(#[from] AttachError),
+    Attach(Box<AttachError>),
     #[error("{program} on {category}/{tracepoint}: {source}")]
     Tracepoint {
         program: &'static str,
         category: &'static str,
         tracepoint: &'static str,
         #[source]
-        source: aya::programs::ProgramError,
+        source: Box<aya::programs::ProgramError>,
     },
+}
+
+impl From<AttachError> for NetAttachError {
+    fn from(e: AttachError) -> NetAttachError {
+        NetAttachError::Attach(Box::new(e))
+    }
 }
 
 use crate::kernel::tracefs::TracepointFormat;
@@ -180,7 +186,10 @@ impl NetCounters {
             ebpf.take_map(name)
                 .ok_or(NetAttachError::Missing(name))
                 .and_then(|m| {
-                    PerCpuArray::try_from(m).map_err(|source| NetAttachError::Map { name, source })
+                    PerCpuArray::try_from(m).map_err(|source| NetAttachError::Map {
+                        name,
+                        source: Box::new(source),
+                    })
                 })
         };
         Ok(NetCounters {
@@ -255,7 +264,10 @@ pub fn attach(
 
 /// Sets one-value array `name` to `value`.
 fn set_word(ebpf: &mut Ebpf, name: &'static str, value: u32) -> Result<(), NetAttachError> {
-    let map_err = |source| NetAttachError::Map { name, source };
+    let map_err = |source| NetAttachError::Map {
+        name,
+        source: Box::new(source),
+    };
     let mut map: Array<_, u32> =
         Array::try_from(ebpf.map_mut(name).ok_or(NetAttachError::Missing(name))?)
             .map_err(map_err)?;
@@ -318,7 +330,7 @@ fn attach_one(
                 program,
                 category,
                 tracepoint: name,
-                source,
+                source: Box::new(source),
             })?;
     }
     Ok(())
