@@ -95,6 +95,41 @@ pub const NO_PARTITION: u64 = 0;
 /// Most keys one event may produce from multi-valued key fields.
 pub const MAX_KEY_COMBINATIONS: usize = 64;
 
+/// Which step queries of one rule an event matches, by position in the
+/// rule's `step_queries()` ([`CompiledSequence::step_queries`]: positive
+/// steps, missing steps, then `until`; [`CompiledSample::step_queries`]:
+/// the filters).
+///
+/// [`CompiledSample::step_queries`]: super::sample::CompiledSample::step_queries
+#[derive(Debug, Clone, Copy)]
+pub enum StepMatches<'a> {
+    /// Not known: the engine evaluates each step's query.
+    Evaluate,
+    /// Known (from the rule index, which evaluated every step that can
+    /// match): step `k` matches exactly when `base + k` is in `ids`
+    /// (ascending).
+    Known {
+        /// Matching step ids, ascending.
+        ids: &'a [u32],
+        /// The id of the rule's step 0.
+        base: u32,
+    },
+}
+
+impl StepMatches<'_> {
+    /// Whether step `k` (whose query is `q`) matches `doc`.
+    #[inline]
+    pub(crate) fn test<D: Document + ?Sized>(&self, k: usize, q: &CompiledQuery, doc: &D) -> bool {
+        match *self {
+            StepMatches::Evaluate => q.matches(doc),
+            StepMatches::Known { ids, base } => u32::try_from(k)
+                .ok()
+                .and_then(|k| base.checked_add(k))
+                .is_some_and(|id| ids.binary_search(&id).is_ok()),
+        }
+    }
+}
+
 /// An event's position in the stream: `@timestamp` in milliseconds, then
 /// the implicit tiebreaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -973,6 +1008,41 @@ impl<P: Clone> SequenceEngine<P> {
         payload: &mut dyn FnMut() -> P,
         out: &mut Vec<SequenceMatch<P>>,
     ) {
+        self.process_steps(
+            seq,
+            doc,
+            ord,
+            partition,
+            StepMatches::Evaluate,
+            payload,
+            out,
+        );
+    }
+
+    /// Whether the engine holds anything that time alone can change
+    /// (partial sequences that may expire, sequences awaiting their
+    /// trailing check): an engine holding nothing ignores an event none
+    /// of its steps matches, so [`SequenceEngine::advance`] on it changes
+    /// nothing.
+    pub fn holds_state(&self) -> bool {
+        self.held > 0
+    }
+
+    /// [`SequenceEngine::process_in`] with the steps the event matches
+    /// given (`steps`), or evaluated ([`StepMatches::Evaluate`]). For an
+    /// event no step matches this is [`SequenceEngine::advance`] to its
+    /// ordinal.
+    #[allow(clippy::too_many_arguments)]
+    pub fn process_steps<D: Document + ?Sized>(
+        &mut self,
+        seq: &CompiledSequence,
+        doc: &D,
+        ord: Ordinal,
+        partition: u64,
+        steps: StepMatches<'_>,
+        payload: &mut dyn FnMut() -> P,
+        out: &mut Vec<SequenceMatch<P>>,
+    ) {
         self.advance(seq, ord, out);
         let mut cached: Option<P> = None;
         let mut take =
@@ -980,7 +1050,7 @@ impl<P: Clone> SequenceEngine<P> {
         let last = seq.positive.len() - 1;
         for i in (0..seq.positive.len()).rev() {
             let step = &seq.positive[i];
-            if !step.query.matches(doc) {
+            if !steps.test(i, &step.query, doc) {
                 continue;
             }
             for key in keys_of(doc, &step.keys) {
@@ -1022,8 +1092,9 @@ impl<P: Clone> SequenceEngine<P> {
                 }
             }
         }
+        let positives = seq.positive.len();
         for (m, (step, _)) in seq.missing.iter().enumerate() {
-            if !step.query.matches(doc) {
+            if !steps.test(positives + m, &step.query, doc) {
                 continue;
             }
             for key in keys_of(doc, &step.keys) {
@@ -1031,7 +1102,7 @@ impl<P: Clone> SequenceEngine<P> {
             }
         }
         if let Some(until) = &seq.until {
-            if until.query.matches(doc) {
+            if steps.test(positives + seq.missing.len(), &until.query, doc) {
                 for key in keys_of(doc, &until.keys) {
                     if let Some(st) = self.keys.get_mut(&key) {
                         let ended: Vec<u64> = st
