@@ -245,9 +245,17 @@ impl<P: Clone> SequenceEngine<P> {
         let mut take =
             |cached: &mut Option<P>| -> P { cached.get_or_insert_with(&mut *payload).clone() };
         let last = seq.positive.len() - 1;
+        let shortcuts = matches!(steps, StepMatches::Known { .. });
         for i in (0..seq.positive.len()).rev() {
             let step = &seq.positive[i];
             if !steps.test(i, &step.query, doc) {
+                continue;
+            }
+            // A later step only extends a partial sequence of its key:
+            // with none held there is nothing to look up (and no key to
+            // build). The reference path (`Evaluate`) looks anyway, so the
+            // exactness tests compare the shortcut with the full work.
+            if i > 0 && shortcuts && self.keys.is_empty() {
                 continue;
             }
             for key in keys_of(doc, &step.keys) {
@@ -299,7 +307,11 @@ impl<P: Clone> SequenceEngine<P> {
             }
         }
         if let Some(until) = &seq.until {
-            if steps.test(positives + seq.missing.len(), &until.query, doc) {
+            // `until` only ends partial sequences: with none held it has
+            // nothing to end.
+            if !(shortcuts && self.keys.is_empty())
+                && steps.test(positives + seq.missing.len(), &until.query, doc)
+            {
                 for key in keys_of(doc, &until.keys) {
                     if let Some(st) = self.keys.get_mut(&key) {
                         let ended: Vec<u64> = st
