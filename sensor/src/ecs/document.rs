@@ -476,7 +476,7 @@ impl Document for EcsEvent {
             // The JSON form is this event serialised: a path no event ever
             // serialises has no value in it, and building it to find out
             // would cost every event a rule reading such a field reaches.
-            if !crate::rules::fields::produced().contains(field.path()) {
+            if !crate::rules::fields::is_produced(field.path()) {
                 return false;
             }
             return self.to_json().visit(field, f);
