@@ -433,7 +433,7 @@ impl Document for EcsEvent {
             // The JSON form is this event serialised: a path no event ever
             // serialises has no value in it, and building it to find out
             // would cost every event a rule reading such a field reaches.
-            if !crate::rules::fields::produced().contains(field.path()) {
+            if !crate::rules::fields::is_produced(field.path()) {
                 return false;
             }
             return self.to_json().visit(field, f);
@@ -511,9 +511,19 @@ impl EcsEvent {
         let same = |l: Option<&LeaderFields>, f: &mut dyn FnMut(Value<'_>) -> bool| {
             l.is_some_and(|l| f(Value::Bool(l.same_as_process)))
         };
+        let entity = |l: Option<&LeaderFields>, f: &mut dyn FnMut(Value<'_>) -> bool| {
+            visit_opt(l.and_then(|l| l.entity_id.as_deref()), f)
+        };
         let c = self.container.as_ref();
         let o = self.orchestrator.as_ref();
         Some(match path {
+            // Sequence keys of most of Elastic's Linux sequences: the JSON
+            // fallback would build the whole document of every event such
+            // a sequence's step holds.
+            "host.id" => visit_opt(self.host.id.as_deref(), f),
+            "process.entry_leader.entity_id" => entity(p.entry_leader.as_ref(), f),
+            "process.session_leader.entity_id" => entity(p.session_leader.as_ref(), f),
+            "process.group_leader.entity_id" => entity(p.group_leader.as_ref(), f),
             "process.entry_leader.same_as_process" => same(p.entry_leader.as_ref(), f),
             "process.session_leader.same_as_process" => same(p.session_leader.as_ref(), f),
             "process.group_leader.same_as_process" => same(p.group_leader.as_ref(), f),
@@ -581,7 +591,11 @@ const FILE_PATHS: [&str; 7] = [
 
 /// The paths [`EcsEvent::visit_session_and_runtime`] answers.
 #[cfg(test)]
-const SESSION_AND_RUNTIME_PATHS: [&str; 12] = [
+const SESSION_AND_RUNTIME_PATHS: [&str; 16] = [
+    "host.id",
+    "process.entry_leader.entity_id",
+    "process.session_leader.entity_id",
+    "process.group_leader.entity_id",
     "process.entry_leader.same_as_process",
     "process.session_leader.same_as_process",
     "process.group_leader.same_as_process",

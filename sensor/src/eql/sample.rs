@@ -65,7 +65,9 @@ use super::compile::CompiledQuery;
 use super::dates::DateFormat;
 use super::document::Document;
 use super::error::EqlError;
-use super::sequence::{compile_step, keys_of, Key, Ordinal, SequenceMatch, SequenceStats, Step};
+use super::sequence::{
+    compile_step, keys_of, Key, Ordinal, SequenceMatch, SequenceStats, Step, StepMatches,
+};
 
 /// A compiled `sample`.
 #[derive(Debug, Clone)]
@@ -268,12 +270,34 @@ impl<P: Clone> SampleEngine<P> {
         payload: &mut dyn FnMut() -> P,
         out: &mut Vec<SequenceMatch<P>>,
     ) {
+        self.process_steps(sample, doc, ord, StepMatches::Evaluate, payload, out);
+    }
+
+    /// Whether the engine holds keys that time alone can drop (stream
+    /// mode): an engine holding none ignores an event no filter matches,
+    /// so [`SampleEngine::advance`] on it changes nothing.
+    pub fn holds_state(&self) -> bool {
+        matches!(self.mode, SampleMode::Stream { .. }) && !self.keys.is_empty()
+    }
+
+    /// [`SampleEngine::process`] with the filters the event matches given
+    /// (`steps`), or evaluated ([`StepMatches::Evaluate`]). For an event no
+    /// filter matches this is [`SampleEngine::advance`] to its ordinal.
+    pub fn process_steps<D: Document + ?Sized>(
+        &mut self,
+        sample: &CompiledSample,
+        doc: &D,
+        ord: Ordinal,
+        steps: StepMatches<'_>,
+        payload: &mut dyn FnMut() -> P,
+        out: &mut Vec<SequenceMatch<P>>,
+    ) {
         self.advance(ord);
         let n = sample.filters.len();
         let mut cached: Option<P> = None;
         let mut touched: Vec<Key> = Vec::new();
         for (i, filter) in sample.filters.iter().enumerate() {
-            if !filter.query.matches(doc) {
+            if !steps.test(i, &filter.query, doc) {
                 continue;
             }
             for key in keys_of(doc, &filter.keys) {

@@ -52,6 +52,17 @@ pub fn produced() -> &'static BTreeSet<String> {
     &PRODUCED
 }
 
+/// [`produced`] as a hash set: what the native event asks for each lookup
+/// of a field it does not model (a rule's step reading `process.env_vars`
+/// asks it for every event the step is a candidate for).
+static PRODUCED_HASHED: LazyLock<std::collections::HashSet<&'static str>> =
+    LazyLock::new(|| PRODUCED.iter().map(String::as_str).collect());
+
+/// Whether the sensor can put `path` in an event ([`produced`] contains it).
+pub fn is_produced(path: &str) -> bool {
+    PRODUCED_HASHED.contains(path)
+}
+
 /// The fields `query` reads that the sensor never produces, sorted, each
 /// once; empty for a query that does not parse (reported elsewhere).
 pub fn never_produced(query: &str) -> Vec<String> {

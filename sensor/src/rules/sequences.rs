@@ -18,7 +18,9 @@ use serde_json::Value;
 
 use super::{RuleSet, SequenceRule};
 use crate::eql::sample::{lookback_ms, SampleMode, DEFAULT_LOOKBACK_MS};
-use crate::eql::sequence::{Ordinal, SequenceMatch, DEFAULT_MAX_PENDING, NO_PARTITION};
+use crate::eql::sequence::{
+    Ordinal, SequenceMatch, StepMatches, DEFAULT_MAX_PENDING, NO_PARTITION,
+};
 use crate::eql::{
     CompiledQuery, CompiledSample, CompiledSequence, Document, FieldRef, SampleEngine,
     SequenceEngine, SequenceStats, Value as FieldValue,
@@ -96,6 +98,8 @@ enum Engine<E> {
 pub struct SequenceRunner<E> {
     engines: Vec<Engine<E>>,
     out: Vec<SequenceMatch<Payload<E>>>,
+    /// Step ids an event matches, reused from event to event.
+    hits: Vec<u32>,
     /// `container.id`, which names an event's tenant ([`tenant_of`]).
     tenant_field: FieldRef,
 }
@@ -138,6 +142,7 @@ impl<E: SequenceEvent> SequenceRunner<E> {
                 })
                 .collect(),
             out: Vec::new(),
+            hits: Vec::new(),
         }
     }
 
@@ -147,8 +152,89 @@ impl<E: SequenceEvent> SequenceRunner<E> {
     }
 
     /// Feeds one event, in ordinal order; `emit` gets every completed
-    /// sequence with its rule.
+    /// sequence with its rule. The rule index names the steps the event
+    /// matches ([`RuleIndex::step_hits`](super::RuleIndex::step_hits));
+    /// see [`SequenceRunner::process_hits`].
     pub fn process(
+        &mut self,
+        rules: &RuleSet,
+        ev: &Payload<E>,
+        ord: Ordinal,
+        emit: &mut dyn FnMut(&SequenceRule, &[&Value]),
+    ) {
+        let mut hits = std::mem::take(&mut self.hits);
+        let doc: &E = ev;
+        rules.index().step_hits(rules.sequences(), doc, &mut hits);
+        self.process_hits(rules, ev, ord, &hits, emit);
+        self.hits = hits;
+    }
+
+    /// Feeds one event whose matching steps are known: `hits`, the step ids
+    /// of [`RuleIndex::step_hits`](super::RuleIndex::step_hits) for it.
+    /// Only the engines of the rules with a step among them see the event,
+    /// and they evaluate no step again; an engine none of whose steps
+    /// matches is only moved to the event's time, and only when it holds
+    /// state that time can change (otherwise the event would change
+    /// nothing in it). The results, their order included, are those of
+    /// [`SequenceRunner::process_exhaustive`].
+    pub fn process_hits(
+        &mut self,
+        rules: &RuleSet,
+        ev: &Payload<E>,
+        ord: Ordinal,
+        hits: &[u32],
+        emit: &mut dyn FnMut(&SequenceRule, &[&Value]),
+    ) {
+        let doc: &E = ev;
+        let partition = if hits.is_empty() {
+            NO_PARTITION
+        } else {
+            tenant_of(doc, &self.tenant_field)
+        };
+        let index = rules.index();
+        let mut rest = hits;
+        for (r, (rule, engine)) in rules.sequences().iter().zip(&mut self.engines).enumerate() {
+            let ids = index.step_ids(r);
+            let n = rest.iter().take_while(|&&h| h < ids.end).count();
+            let (mine, tail) = rest.split_at(n);
+            rest = tail;
+            if mine.is_empty() {
+                match (&rule.query, engine) {
+                    (Correlation::Sequence(q), Engine::Sequence(e)) if e.holds_state() => {
+                        e.advance(q, ord, &mut self.out)
+                    }
+                    (_, Engine::Sample(e)) if e.holds_state() => e.advance(ord),
+                    _ => continue,
+                }
+            } else {
+                let steps = StepMatches::Known {
+                    ids: mine,
+                    base: ids.start,
+                };
+                match (&rule.query, engine) {
+                    (Correlation::Sequence(q), Engine::Sequence(e)) => e.process_steps(
+                        q,
+                        doc,
+                        ord,
+                        partition,
+                        steps,
+                        &mut || ev.clone(),
+                        &mut self.out,
+                    ),
+                    (Correlation::Sample(q), Engine::Sample(e)) => {
+                        e.process_steps(q, doc, ord, steps, &mut || ev.clone(), &mut self.out)
+                    }
+                    _ => {}
+                }
+            }
+            Self::drain(&mut self.out, rule, emit);
+        }
+    }
+
+    /// [`SequenceRunner::process`] by feeding the event to every engine,
+    /// each evaluating every one of its steps (the reference the index is
+    /// tested against).
+    pub fn process_exhaustive(
         &mut self,
         rules: &RuleSet,
         ev: &Payload<E>,
@@ -370,13 +456,23 @@ pub const LIVE_REORDER_WINDOW_MS: u64 = 100;
 /// counted.
 pub const LIVE_REORDER_MAX_EVENTS: usize = 65_536;
 
+/// An event held in the live reorder window, with the steps it matches
+/// (decided once, when it arrived).
+#[derive(Debug)]
+struct Held<E> {
+    event: Payload<E>,
+    steps: Box<[u32]>,
+}
+
 /// The live sensor's sequence path: a [`ReorderWindow`] in front of a
 /// [`SequenceRunner`]. Every event advances time; only the events some
 /// sequence rule is interested in are held, as they are (no copy).
 #[derive(Debug)]
 pub struct LiveSequences<E> {
     runner: SequenceRunner<E>,
-    window: ReorderWindow<Payload<E>>,
+    window: ReorderWindow<Held<E>>,
+    /// Step ids of the event at hand, reused from event to event.
+    hits: Vec<u32>,
     arrivals: u64,
     /// Events a sequence rule needed but without a usable `@timestamp`.
     pub no_timestamp: u64,
@@ -388,14 +484,19 @@ impl<E: SequenceEvent> LiveSequences<E> {
         (!rules.sequences().is_empty()).then(|| LiveSequences {
             runner: SequenceRunner::with_default_cap(rules, RunMode::Live),
             window: ReorderWindow::new(LIVE_REORDER_WINDOW_MS, LIVE_REORDER_MAX_EVENTS),
+            hits: Vec::new(),
             arrivals: 0,
             no_timestamp: 0,
         })
     }
 
-    /// One live event: the interest check runs on it as it is; held (moved,
-    /// not copied) if a sequence rule needs it, then whatever the window
-    /// releases is fed to the engines.
+    /// One live event: the interest check ([`RuleIndex::step_hits`]:
+    /// which steps of which rules it matches) runs on it as it is; held
+    /// (moved, not copied) with those steps if a sequence rule needs it,
+    /// then whatever the window releases is fed to the engines whose steps
+    /// it matched.
+    ///
+    /// [`RuleIndex::step_hits`]: super::RuleIndex::step_hits
     pub fn on_event(
         &mut self,
         rules: &RuleSet,
@@ -403,9 +504,18 @@ impl<E: SequenceEvent> LiveSequences<E> {
         emit: &mut dyn FnMut(&SequenceRule, &[&Value]),
     ) {
         self.arrivals += 1;
-        let wanted = interested(rules, &ev);
+        rules
+            .index()
+            .step_hits(rules.sequences(), &ev, &mut self.hits);
+        let wanted = !self.hits.is_empty();
         match Ordinal::of(&ev, self.arrivals) {
-            Some(ord) if wanted => self.window.push(ord, Rc::new(ev)),
+            Some(ord) if wanted => self.window.push(
+                ord,
+                Held {
+                    event: Rc::new(ev),
+                    steps: self.hits.as_slice().into(),
+                },
+            ),
             Some(ord) => self.window.observe(ord),
             None if wanted => self.no_timestamp += 1,
             None => {}
@@ -436,8 +546,8 @@ impl<E: SequenceEvent> LiveSequences<E> {
         emit: &mut dyn FnMut(&SequenceRule, &[&Value]),
     ) {
         let runner = &mut self.runner;
-        self.window.release(all, &mut |ord, ev| {
-            runner.process(rules, &ev, ord, emit);
+        self.window.release(all, &mut |ord, held| {
+            runner.process_hits(rules, &held.event, ord, &held.steps, emit);
         });
         if let Some(w) = self.window.watermark() {
             self.runner.advance(rules, w, emit);

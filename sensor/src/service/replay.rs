@@ -160,7 +160,10 @@ pub fn replay_with<R: BufRead>(
             }
         };
         for (ord, event) in &kept {
-            runner.process(rules, event, *ord, &mut emit);
+            match evaluation {
+                Evaluation::Indexed => runner.process(rules, event, *ord, &mut emit),
+                Evaluation::Exhaustive => runner.process_exhaustive(rules, event, *ord, &mut emit),
+            }
         }
         runner.finish(rules, &mut emit);
         stats.sequence = runner.stats();

@@ -11,7 +11,9 @@
 //! (file) set, the targets (#22: everything loaded at most 1.5× the
 //! seed rule per exec and 1.5× D4C per file operation).
 
-use super::file_storm::{make_archive, prepare, storm as file_storm_run, StormMount, Workload};
+use super::file_storm::{
+    make_archive, make_repo, prepare, storm as file_storm_run, StormMount, Workload,
+};
 use super::*;
 
 const CATALOGUE_BEGIN_MARKER: &str = "<!-- catalogue:begin -->";
@@ -51,14 +53,23 @@ impl RuleSetArg {
     }
 }
 
-/// One round of one set.
+/// One file storm of the bench: a workload in a directory.
+struct FileStorm {
+    label: String,
+    dir: PathBuf,
+    workload: Workload,
+}
+
+/// One round of one set with one binary.
 #[derive(Default, Clone)]
 struct CatalogueSample {
     rules: Option<u64>,
     load_ms: Option<f64>,
     exec_cpu_us: f64,
     lost_exec: u64,
-    file_cpu_ms_per_k: f64,
+    /// Per file storm: agent CPU per 1,000 file operations (ms).
+    file_cpu_ms_per_k: Vec<f64>,
+    /// File records lost over the set's file storms.
     lost_file: u64,
 }
 
@@ -97,23 +108,28 @@ fn exec_round(
     Ok(())
 }
 
-fn file_round(
+/// Every file storm with one sensor: each storm's directory is emptied
+/// (or its checkout reset) first, and the agent's CPU is read from the
+/// storm's start until it is idle again.
+fn file_rounds(
     set: &RuleSetArg,
     bin: &Path,
-    dir: &Path,
-    workload: &Workload,
+    storms: &[FileStorm],
     s: &mut CatalogueSample,
 ) -> Result<()> {
-    prepare(dir, workload)?;
     let mut sensor = SensorRun::start_with(bin, &set.sensor_args())?;
     nap(Duration::from_millis(500))?;
     let pids = vec![sensor.child.pid()];
-    let cpu0 = cpu_ticks(&pids);
-    let (_, _, ops) = file_storm_run(dir, workload)?;
-    let cpu1 = wait_idle(&pids)?;
+    for fs in storms {
+        prepare(&fs.dir, &fs.workload)?;
+        wait_idle(&pids)?;
+        let cpu0 = cpu_ticks(&pids);
+        let (_, _, ops) = file_storm_run(&fs.dir, &fs.workload)?;
+        let cpu1 = wait_idle(&pids)?;
+        let cpu_s = cpu1.saturating_sub(cpu0) as f64 / clk_tck();
+        s.file_cpu_ms_per_k.push(1e6 * cpu_s / ops.max(1) as f64);
+    }
     let summary = sensor.stop()?;
-    let cpu_s = cpu1.saturating_sub(cpu0) as f64 / clk_tck();
-    s.file_cpu_ms_per_k = 1e6 * cpu_s / ops.max(1) as f64;
     s.lost_file = summary.get("lost_file").copied().unwrap_or(0);
     Ok(())
 }
@@ -125,54 +141,98 @@ pub(super) fn catalogue(
     work: &TempDir,
 ) -> Result<()> {
     let sets: Vec<RuleSetArg> = args.rules.iter().map(|v| RuleSetArg::parse(v)).collect();
-    let dir = crate::workspace_root().join("target/xtask-catalogue-storm");
-    let _mount = StormMount::new(&dir)?;
-    let (archive, files) = make_archive(&work.path)?;
-    let workload = Workload::Tar {
-        archive: archive.clone(),
-        files,
-    };
+    let mut bins: Vec<(&str, &Path)> = vec![("now", sensor_bin)];
+    if let Some(b) = &args.baseline_sensor {
+        bins.push(("baseline", b.as_path()));
+    }
+    // The same storms under the workspace (a directory no rule names) and
+    // under /tmp (which rules name: D4C's sequences watch files created
+    // there), each a tmpfs of its own.
+    let roots = [
+        (
+            "workspace",
+            crate::workspace_root().join("target/xtask-catalogue-storm"),
+        ),
+        ("/tmp", PathBuf::from("/tmp/xtask-catalogue-storm")),
+    ];
+    let mut mounts = Vec::new();
+    let (archive, tar_files) = make_archive(&work.path)?;
+    let mut storms = Vec::new();
+    for (where_, root) in &roots {
+        mounts.push(StormMount::new(root)?);
+        let tar_dir = root.join("tar");
+        fs::create_dir_all(&tar_dir)?;
+        storms.push(FileStorm {
+            label: format!("tar, {where_}"),
+            dir: tar_dir,
+            workload: Workload::Tar {
+                archive: archive.clone(),
+                files: tar_files,
+            },
+        });
+        let git_dir = root.join("git");
+        fs::create_dir_all(&git_dir)?;
+        let (repo, files) = make_repo(&git_dir)?;
+        storms.push(FileStorm {
+            label: format!("git, {where_}"),
+            dir: git_dir,
+            workload: Workload::Git { repo, files },
+        });
+    }
     let rounds = args.rounds.max(1);
     say(&format!(
-        "whole catalogue: {} rule sets ({}), {rounds} rounds of {} execs and tar -xf {} ({files} files)",
+        "whole catalogue: {} rule sets ({}) × {} binaries, {rounds} rounds of {} execs and file storms ({})",
         sets.len(),
         sets.iter().map(|s| s.label.as_str()).collect::<Vec<_>>().join(", "),
+        bins.len(),
         spec.execs,
-        archive.display()
+        storms.iter().map(|s| s.label.as_str()).collect::<Vec<_>>().join("; ")
     ));
     // Warm-up: page cache, dentries, the storms' first-touch costs.
     storm::run(&StormSpec {
         execs: (spec.execs / 10).max(500),
         ..*spec
     })?;
-    prepare(&dir, &workload)?;
-    file_storm_run(&dir, &workload)?;
-    let mut samples: Vec<Vec<CatalogueSample>> = vec![Vec::new(); sets.len()];
+    for fs in &storms {
+        prepare(&fs.dir, &fs.workload)?;
+        file_storm_run(&fs.dir, &fs.workload)?;
+    }
+    let cells: Vec<(usize, usize)> = (0..bins.len())
+        .flat_map(|b| (0..sets.len()).map(move |i| (b, i)))
+        .collect();
+    let mut samples: Vec<Vec<CatalogueSample>> = vec![Vec::new(); cells.len()];
     for round in 0..rounds {
-        let mut order: Vec<usize> = (0..sets.len()).collect();
-        order.rotate_left(round % sets.len().max(1));
-        for i in order {
+        let mut order: Vec<usize> = (0..cells.len()).collect();
+        order.rotate_left(round % cells.len().max(1));
+        for c in order {
+            let (b, i) = cells[c];
+            let (bin_label, bin) = bins[b];
             let set = &sets[i];
             let mut s = CatalogueSample::default();
-            exec_round(set, spec, sensor_bin, &mut s)
-                .with_context(|| format!("exec storm with {}", set.label))?;
-            file_round(set, sensor_bin, &dir, &workload, &mut s)
-                .with_context(|| format!("file storm with {}", set.label))?;
+            exec_round(set, spec, bin, &mut s)
+                .with_context(|| format!("exec storm with {} ({bin_label})", set.label))?;
+            file_rounds(set, bin, &storms, &mut s)
+                .with_context(|| format!("file storms with {} ({bin_label})", set.label))?;
             say(&format!(
-                "round {}/{rounds} {}: {} rules loaded in {} ms; {:.1} µs agent CPU per exec (lost {}), {:.1} ms per 1,000 file ops (lost {})",
+                "round {}/{rounds} {} ({bin_label}): {} rules loaded in {} ms; {:.1} µs agent CPU per exec (lost {}); ms per 1,000 file ops: {} (lost {})",
                 round + 1,
                 set.label,
                 s.rules.map_or("?".into(), |n| n.to_string()),
                 s.load_ms.map_or("?".into(), |m| format!("{m:.0}")),
                 s.exec_cpu_us,
                 s.lost_exec,
-                s.file_cpu_ms_per_k,
+                s.file_cpu_ms_per_k
+                    .iter()
+                    .map(|x| format!("{x:.1}"))
+                    .collect::<Vec<_>>()
+                    .join(" / "),
                 s.lost_file
             ));
-            samples[i].push(s);
+            samples[c].push(s);
         }
     }
-    let md = catalogue_markdown(args, spec, files, &sets, &samples);
+    drop(mounts);
+    let md = catalogue_markdown(args, spec, &sets, &bins, &storms, &cells, &samples);
     println!("{md}");
     if args.write {
         write_mode_section(
@@ -187,19 +247,16 @@ pub(super) fn catalogue(
 fn catalogue_markdown(
     args: &BenchArgs,
     spec: &StormSpec,
-    files: u64,
     sets: &[RuleSetArg],
+    bins: &[(&str, &Path)],
+    storms: &[FileStorm],
+    cells: &[(usize, usize)],
     samples: &[Vec<CatalogueSample>],
 ) -> String {
-    let med = |i: usize, f: &dyn Fn(&CatalogueSample) -> f64| {
-        median(&samples[i].iter().map(f).collect::<Vec<_>>())
+    let med = |c: usize, f: &dyn Fn(&CatalogueSample) -> f64| {
+        median(&samples[c].iter().map(f).collect::<Vec<_>>())
     };
-    let exec_base = med(0, &|s| s.exec_cpu_us);
-    let file_base = if sets.len() > 1 {
-        med(1, &|s| s.file_cpu_ms_per_k)
-    } else {
-        med(0, &|s| s.file_cpu_ms_per_k)
-    };
+    let cell = |b: usize, i: usize| cells.iter().position(|&x| x == (b, i));
     let ratio = |x: Option<f64>, base: Option<f64>| match (x, base) {
         (Some(x), Some(b)) if b > 0.0 => format!("{:.2}×", x / b),
         _ => "–".into(),
@@ -208,7 +265,7 @@ fn catalogue_markdown(
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "{}\n\n`cargo xtask bench --rounds {} --execs {} {}` — {} rounds, interleaved (the order rotates each round); per round and rule set one exec storm ({} × /bin/true, {} workers, {}) and one file storm (`tar -xf` of /usr/share/doc, {files} files, into a tmpfs), each with a sensor of its own (`--alerts /dev/null`). Agent CPU is utime+stime of the sensor from the storm's start until it is idle; figures are medians over the rounds. The exec ratio compares with the first rule set, the file ratio with the second.\n",
+        "{}\n\n`cargo xtask bench --rounds {} --execs {} {}{}` — {} rounds, interleaved (the order of the (binary, rule set) pairs rotates each round); per round, rule set and binary one exec storm ({} × /bin/true, {} workers, {}) with a sensor of its own, then, with one more sensor, the file storms ({}), each into a tmpfs of its own, emptied (or reset) before it. Agent CPU is utime+stime of the sensor from the storm's start until it is idle; figures are medians over the rounds. The exec ratio compares with the first rule set, the file ratios with the second (of the same binary).\n",
         run_header(),
         args.rounds,
         spec.execs,
@@ -217,33 +274,68 @@ fn catalogue_markdown(
             .map(|r| format!("--rules '{r}'"))
             .collect::<Vec<_>>()
             .join(" "),
+        args.baseline_sensor
+            .as_ref()
+            .map(|b| format!(" --baseline-sensor {}", b.display()))
+            .unwrap_or_default(),
         args.rounds.max(1),
         spec.execs,
         spec.workers,
         spec.spawner.name(),
+        storms
+            .iter()
+            .map(|s| match &s.workload {
+                Workload::Tar { files, .. } => format!("{}: `tar -xf` of /usr/share/doc, {files} files", s.label),
+                Workload::Git { files, .. } => format!("{}: `git checkout` of the same tree, {files} files", s.label),
+                Workload::Small { .. } => s.label.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
     );
-    md.push_str("| rules | loaded | load time (ms) | agent CPU per exec (µs) | × first | execs lost | agent CPU per 1,000 file ops (ms) | × second | file records lost |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-    for (i, set) in sets.iter().enumerate() {
-        let exec = med(i, &|s| s.exec_cpu_us);
-        let file = med(i, &|s| s.file_cpu_ms_per_k);
-        let lost_exec: u64 = samples[i].iter().map(|s| s.lost_exec).max().unwrap_or(0);
-        let lost_file: u64 = samples[i].iter().map(|s| s.lost_file).max().unwrap_or(0);
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} (max) | {} | {} | {} (max) |",
-            set.label,
-            samples[i]
-                .first()
-                .and_then(|s| s.rules)
-                .map_or("?".into(), |n| n.to_string()),
-            fmt(med(i, &|s| s.load_ms.unwrap_or(f64::NAN)), 0),
-            fmt(exec, 1),
-            ratio(exec, exec_base),
-            lost_exec,
-            fmt(file, 1),
-            ratio(file, file_base),
-            lost_file,
-        );
+    md.push_str("| rules | binary | loaded | load time (ms) | agent CPU per exec (µs) | × first | execs lost |");
+    for s in storms {
+        let _ = write!(md, " {} (ms per 1,000 ops) | × second |", s.label);
+    }
+    md.push_str(" file records lost |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    for _ in storms {
+        md.push_str(" ---: | ---: |");
+    }
+    md.push_str(" ---: |\n");
+    for (b, (bin_label, _)) in bins.iter().enumerate() {
+        let exec_base = cell(b, 0).and_then(|c| med(c, &|s| s.exec_cpu_us));
+        let file_base = |k: usize| {
+            cell(b, if sets.len() > 1 { 1 } else { 0 }).and_then(|c| {
+                med(c, &|s| {
+                    s.file_cpu_ms_per_k.get(k).copied().unwrap_or(f64::NAN)
+                })
+            })
+        };
+        for (i, set) in sets.iter().enumerate() {
+            let Some(c) = cell(b, i) else { continue };
+            let exec = med(c, &|s| s.exec_cpu_us);
+            let lost_exec: u64 = samples[c].iter().map(|s| s.lost_exec).max().unwrap_or(0);
+            let lost_file: u64 = samples[c].iter().map(|s| s.lost_file).max().unwrap_or(0);
+            let _ = write!(
+                md,
+                "| {} | {bin_label} | {} | {} | {} | {} | {} (max) |",
+                set.label,
+                samples[c]
+                    .first()
+                    .and_then(|s| s.rules)
+                    .map_or("?".into(), |n| n.to_string()),
+                fmt(med(c, &|s| s.load_ms.unwrap_or(f64::NAN)), 0),
+                fmt(exec, 1),
+                ratio(exec, exec_base),
+                lost_exec,
+            );
+            for k in 0..storms.len() {
+                let x = med(c, &|s| {
+                    s.file_cpu_ms_per_k.get(k).copied().unwrap_or(f64::NAN)
+                });
+                let _ = write!(md, " {} | {} |", fmt(x, 1), ratio(x, file_base(k)));
+            }
+            let _ = writeln!(md, " {lost_file} (max) |");
+        }
     }
     md
 }

@@ -39,8 +39,6 @@ enum FileConfig {
     Prefilter,
     PrefilterOff,
     Reducible,
-    /// D4C and the `--file-storm-catalogue` rules, prefilter on.
-    Catalogue,
 }
 
 impl FileConfig {
@@ -50,7 +48,6 @@ impl FileConfig {
             FileConfig::Prefilter => "sensor, D4C rules, prefilter on (default)",
             FileConfig::PrefilterOff => "sensor, D4C rules, --file-prefilter off",
             FileConfig::Reducible => "sensor, D4C rules without the chmod rule, prefilter on",
-            FileConfig::Catalogue => "sensor, D4C + --file-storm-catalogue rules, prefilter on",
         }
     }
 }
@@ -315,7 +312,7 @@ fn source_tree() -> Result<&'static Path> {
 /// A git repository in `dir` with two branches: `full` (a commit of the
 /// source tree's regular files) and `empty` (checked out): (repository,
 /// files `full` holds).
-fn make_repo(dir: &Path) -> Result<(PathBuf, u64)> {
+pub(super) fn make_repo(dir: &Path) -> Result<(PathBuf, u64)> {
     let repo = dir.join("repo");
     fs::create_dir_all(&repo)?;
     let run = |args: &[&str]| git(&repo, args);
@@ -397,7 +394,6 @@ fn measure(
     bin: &Path,
     rules: &Path,
     reducible: &Path,
-    catalogue: &[PathBuf],
     dir: &Path,
     workload: &Workload,
 ) -> Result<FileSample> {
@@ -424,11 +420,6 @@ fn measure(
     ];
     if cfg == FileConfig::PrefilterOff {
         args.extend(["--file-prefilter", "off"]);
-    }
-    if cfg == FileConfig::Catalogue {
-        for p in catalogue {
-            args.extend(["--rules", p.to_str().context("catalogue path")?]);
-        }
     }
     let mut sensor = SensorRun::start_with(bin, &args)?;
     nap(Duration::from_millis(500))?;
@@ -498,15 +489,12 @@ pub(super) fn file_storm(args: &BenchArgs, sensor_bin: &Path, work: &TempDir) ->
         }
     };
     let rounds = args.rounds.max(1);
-    let mut configs = vec![
+    let configs = vec![
         FileConfig::Bare,
         FileConfig::Prefilter,
         FileConfig::PrefilterOff,
         FileConfig::Reducible,
     ];
-    if !args.file_storm_catalogue.is_empty() {
-        configs.push(FileConfig::Catalogue);
-    }
     let what = match &workload {
         Workload::Small { files, relative } => format!(
             "{files} files × (create+write, append, rename, unlink){}",
@@ -531,16 +519,8 @@ pub(super) fn file_storm(args: &BenchArgs, sensor_bin: &Path, work: &TempDir) ->
         let mut order = configs.to_vec();
         order.rotate_left(round % configs.len());
         for cfg in order {
-            let s = measure(
-                cfg,
-                sensor_bin,
-                &d4c,
-                &reducible,
-                &args.file_storm_catalogue,
-                &dir,
-                &workload,
-            )
-            .with_context(|| format!("file storm: {}", cfg.label()))?;
+            let s = measure(cfg, sensor_bin, &d4c, &reducible, &dir, &workload)
+                .with_context(|| format!("file storm: {}", cfg.label()))?;
             say(&format!(
                 "file round {}/{rounds} {:<55} {} ops in {:.2} s{}{}{}",
                 round + 1,

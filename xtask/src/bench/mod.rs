@@ -113,11 +113,6 @@ pub struct BenchArgs {
     /// Run only the file storm (the D4C rules, prefilter on/off).
     #[arg(long)]
     pub file_storm_only: bool,
-    /// File storm: also run the sensor with the D4C rules and these rule
-    /// files or directories (repeatable; e.g. Elastic's `linux` and
-    /// `cross-platform` catalogues), prefilter on.
-    #[arg(long, value_name = "PATH")]
-    pub file_storm_catalogue: Vec<PathBuf>,
     /// Files per file storm (4 file operations each).
     #[arg(long, default_value_t = 20_000)]
     pub files: u64,
@@ -133,16 +128,20 @@ pub struct BenchArgs {
     /// wall and storm-CPU overheads of such a run are inflated.
     #[arg(long)]
     pub bpf_stats: bool,
-    /// Also run the alert storm with this sensor binary (e.g. one built
-    /// before a change), interleaved with the current one: before/after
-    /// ratios from the same run.
+    /// Also run the alert storm (and, with `--rules`, the whole-catalogue
+    /// storms) with this sensor binary (e.g. one built before a change),
+    /// interleaved with the current one: before/after ratios from the same
+    /// run.
     #[arg(long, value_name = "PATH")]
     pub baseline_sensor: Option<PathBuf>,
     /// Run only the whole-catalogue bench: one rule set per `--rules`
     /// (repeatable): `seed` (the embedded rule) or comma-separated rule
     /// paths for the sensor's `--rules` (`builtin:d4c`, directories,
     /// files), optionally named `LABEL=paths`. Each set gets an exec storm
-    /// and a tar file storm per round; see BENCHMARKS.md "Whole catalogue".
+    /// and the file storms (`tar` and `git`, each in a directory under the
+    /// workspace and one under /tmp) per round, and with
+    /// `--baseline-sensor` the same again with that binary; see
+    /// BENCHMARKS.md "Whole catalogue".
     #[arg(long, value_name = "SET")]
     pub rules: Vec<String>,
     /// Run only the connection storm: this many TCP connections to a
