@@ -1,0 +1,132 @@
+//! [`AlertWriter`]: the alerts output, shared by the live sensor and
+//! `replay`, with each rule's static part rendered once.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+use serde_json::Value;
+
+use super::alert::build_sequence_alerts;
+use super::template::{AlertTemplate, NativeScratch};
+use crate::ecs::EcsEvent;
+use crate::output::jsonl::JsonLines;
+use crate::rules::RuleMeta;
+
+/// The alerts output: the shared JSON-lines writer, so the live sensor and
+/// `replay` write alerts through the same code, with each rule's static
+/// part rendered once.
+pub struct AlertWriter {
+    lines: JsonLines,
+    templates: HashMap<String, AlertTemplate>,
+    doc: Vec<u8>,
+    scratch: NativeScratch,
+}
+
+impl std::fmt::Debug for AlertWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertWriter")
+            .field("lines", &self.lines)
+            .field("templates", &self.templates.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AlertWriter {
+    pub fn new(out: Box<dyn Write + Send>) -> AlertWriter {
+        AlertWriter::with_lines(JsonLines::new(out))
+    }
+
+    /// Alerts through `lines` (e.g. a [`JsonLines::background`] writer).
+    pub fn with_lines(lines: JsonLines) -> AlertWriter {
+        AlertWriter {
+            lines,
+            templates: HashMap::new(),
+            doc: Vec::with_capacity(8192),
+            scratch: NativeScratch::default(),
+        }
+    }
+
+    /// Builds and writes the alert for `event` matched by `rule`.
+    pub fn write_alert(&mut self, event: &Value, rule: &RuleMeta) -> io::Result<()> {
+        self.template(rule)?;
+        let template = self
+            .templates
+            .get(&rule.rule_id)
+            .ok_or_else(|| io::Error::other("alert template cache"))?;
+        self.doc.clear();
+        if let Err(e) = template.render(event, rule, &mut self.doc) {
+            return self.lines.write_raw_failed(io::Error::other(e));
+        }
+        self.lines.write_raw(&self.doc)
+    }
+
+    /// Builds and writes the alert for the live sensor's `event` matched by
+    /// `rule`: the same bytes as [`write_alert`](Self::write_alert) with
+    /// `event.to_json()`, without building that `Value` when the event's
+    /// shape allows.
+    pub fn write_alert_native(&mut self, event: &EcsEvent, rule: &RuleMeta) -> io::Result<()> {
+        self.template(rule)?;
+        let template = self
+            .templates
+            .get(&rule.rule_id)
+            .ok_or_else(|| io::Error::other("alert template cache"))?;
+        self.doc.clear();
+        if template
+            .render_native(event, &mut self.doc, &mut self.scratch)
+            .is_err()
+        {
+            self.doc.clear();
+            if let Err(e) = template.render(event.to_json(), rule, &mut self.doc) {
+                return self.lines.write_raw_failed(io::Error::other(e));
+            }
+        }
+        self.lines.write_raw(&self.doc)
+    }
+
+    /// Writes the alerts of one completed sequence (see
+    /// [`build_sequence_alerts`]); returns how many lines.
+    pub fn write_sequence(&mut self, events: &[&Value], rule: &RuleMeta) -> io::Result<usize> {
+        let docs = build_sequence_alerts(events, rule);
+        let mut result = Ok(docs.len());
+        for d in &docs {
+            if let Err(e) = self.lines.write(d) {
+                result = Err(e);
+            }
+        }
+        result
+    }
+
+    /// Makes sure the cached template of `rule` fits it.
+    fn template(&mut self, rule: &RuleMeta) -> io::Result<()> {
+        if !self
+            .templates
+            .get(&rule.rule_id)
+            .is_some_and(|t| t.fits(rule))
+        {
+            self.templates
+                .insert(rule.rule_id.clone(), AlertTemplate::new(rule));
+        }
+        Ok(())
+    }
+
+    /// Flushes the output (a failure is counted).
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.lines.flush()
+    }
+
+    /// Flushes and waits until every alert is written (see
+    /// [`JsonLines::close`]).
+    pub fn close(&mut self) {
+        self.lines.close();
+    }
+
+    /// Alerts written successfully.
+    pub fn written(&self) -> u64 {
+        self.lines.written()
+    }
+
+    /// Failed writes and flushes.
+    pub fn errors(&self) -> u64 {
+        self.lines.errors()
+    }
+}
