@@ -19,6 +19,7 @@ mod model;
 pub mod prefilter;
 pub mod sequences;
 pub mod sources;
+pub mod tuning;
 
 use std::path::{Path, PathBuf};
 
