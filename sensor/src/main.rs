@@ -137,6 +137,23 @@ struct RunArgs {
         value_delimiter = ','
     )]
     rule_risk_score: Vec<String>,
+    /// Exception lists: a Kibana NDJSON export, a TOML file or a directory
+    /// of them (repeatable); replaces the config file's `exceptions`.
+    #[arg(
+        long = "exceptions",
+        value_name = "PATH",
+        env = "SENSOR_EXCEPTIONS",
+        value_delimiter = ','
+    )]
+    exceptions: Vec<PathBuf>,
+    /// Apply this exception list (by list_id) to every rule (repeatable).
+    #[arg(
+        long = "global-exceptions",
+        value_name = "LIST_ID",
+        env = "SENSOR_GLOBAL_EXCEPTIONS",
+        value_delimiter = ','
+    )]
+    global_exceptions: Vec<String>,
     /// Load this eBPF object instead of the embedded one.
     #[arg(long, value_name = "PATH", env = "SENSOR_EBPF_OBJECT_PATH")]
     ebpf_object: Option<PathBuf>,
@@ -169,6 +186,10 @@ impl RunArgs {
             file_prefilter: self.file_prefilter.clone(),
             disabled_rules: (!self.disable_rules.is_empty()).then(|| self.disable_rules.clone()),
             rule_overrides: self.rule_overrides()?,
+            exceptions: (!self.exceptions.is_empty()).then(|| self.exceptions.clone()),
+            global_exceptions: (!self.global_exceptions.is_empty())
+                .then(|| self.global_exceptions.clone()),
+            value_lists: None,
         };
         Ok(config::resolve(&file, self.config.as_deref(), &over)?)
     }
@@ -303,6 +324,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = args.settings()?;
             // Rules are part of the configuration: load them too.
             let rules = load_tuned_rules(&settings)?;
+            alert_policy(&settings, &rules)?;
             print!(
                 "{}",
                 toml::to_string(&settings).context("rendering settings")?
@@ -342,6 +364,23 @@ fn load_tuned_rules(settings: &Settings) -> anyhow::Result<RuleSet> {
         anyhow::bail!("every loaded rule is disabled by configuration");
     }
     Ok(rules)
+}
+
+/// The exception lists and policy of the tuned rules, with a warning on
+/// stderr for each rule reference to a list no file defines.
+fn alert_policy(
+    settings: &Settings,
+    rules: &RuleSet,
+) -> anyhow::Result<sensor::rules::policy::AlertPolicy> {
+    let t = &settings.tuning;
+    let catalogue =
+        sensor::rules::exceptions::ExceptionCatalogue::load_paths(&t.exceptions, &t.value_lists)?;
+    let (policy, warnings) = sensor::rules::policy::AlertPolicy::build(rules, &catalogue, t)
+        .map_err(|e| anyhow::anyhow!("exceptions: {e}"))?;
+    for w in warnings {
+        eprintln!("sensor: warning: {w}");
+    }
+    Ok(policy)
 }
 
 /// Loads the rule set for `--rules` (or the embedded default), reporting
@@ -414,6 +453,7 @@ fn live(args: RunArgs) -> anyhow::Result<ExitCode> {
     let settings = args.settings()?;
     let load_started = std::time::Instant::now();
     let rules = load_tuned_rules(&settings)?;
+    let policy = alert_policy(&settings, &rules)?;
     eprintln!(
         "sensor: rules: {} loaded{} in {} ms",
         rules.len(),
@@ -426,6 +466,7 @@ fn live(args: RunArgs) -> anyhow::Result<ExitCode> {
     );
     let opts = sensor::service::live::LiveOptions {
         rules,
+        policy,
         settings,
         ebpf_object: args.ebpf_object,
         btf: args.btf,
@@ -446,7 +487,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     if args.query.is_some() || args.query_file.is_some() {
         return replay_query(args);
     }
-    let rules = match &args.config {
+    let (rules, policy) = match &args.config {
         Some(path) => {
             let file = ConfigFile::load(path)?;
             let over = ConfigFile {
@@ -455,15 +496,18 @@ fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
                 metrics_addr: Some(String::new()),
                 ..ConfigFile::default()
             };
-            load_tuned_rules(&config::resolve(&file, Some(path), &over)?)?
+            let settings = config::resolve(&file, Some(path), &over)?;
+            let rules = load_tuned_rules(&settings)?;
+            let policy = alert_policy(&settings, &rules)?;
+            (rules, policy)
         }
-        None => load_rules(&args.rules)?,
+        None => (load_rules(&args.rules)?, Default::default()),
     };
     let target = OutputTarget::parse(&args.alerts);
     let out = target
         .open()
         .with_context(|| format!("opening alerts output {}", target.describe()))?;
-    let mut writer = AlertWriter::new(out);
+    let mut writer = AlertWriter::new(out).with_policy(policy);
     let stderr = io::stderr();
     let mut diag = stderr.lock();
     let stats = if args.events == "-" {

@@ -1,5 +1,7 @@
 //! [`AlertWriter`]: the alerts output, shared by the live sensor and
-//! `replay`, with each rule's static part rendered once.
+//! `replay`, with each rule's static part rendered once. Every match passes
+//! the [`AlertPolicy`] first (exception lists), so live and replay drop the
+//! same alerts.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -10,6 +12,7 @@ use super::alert::build_sequence_alerts;
 use super::template::{AlertTemplate, NativeScratch};
 use crate::ecs::EcsEvent;
 use crate::output::jsonl::JsonLines;
+use crate::rules::policy::AlertPolicy;
 use crate::rules::RuleMeta;
 
 /// The alerts output: the shared JSON-lines writer, so the live sensor and
@@ -20,6 +23,7 @@ pub struct AlertWriter {
     templates: HashMap<String, AlertTemplate>,
     doc: Vec<u8>,
     scratch: NativeScratch,
+    policy: AlertPolicy,
 }
 
 impl std::fmt::Debug for AlertWriter {
@@ -43,11 +47,27 @@ impl AlertWriter {
             templates: HashMap::new(),
             doc: Vec::with_capacity(8192),
             scratch: NativeScratch::default(),
+            policy: AlertPolicy::default(),
         }
     }
 
-    /// Builds and writes the alert for `event` matched by `rule`.
+    /// The writer applying `policy` to every match.
+    pub fn with_policy(mut self, policy: AlertPolicy) -> AlertWriter {
+        self.policy = policy;
+        self
+    }
+
+    /// The policy, with its counters.
+    pub fn policy(&self) -> &AlertPolicy {
+        &self.policy
+    }
+
+    /// Builds and writes the alert for `event` matched by `rule`, unless an
+    /// exception of the rule drops it (counted by the policy).
     pub fn write_alert(&mut self, event: &Value, rule: &RuleMeta) -> io::Result<()> {
+        if self.policy.excepted(&rule.rule_id, event) {
+            return Ok(());
+        }
         self.template(rule)?;
         let template = self
             .templates
@@ -65,6 +85,9 @@ impl AlertWriter {
     /// `event.to_json()`, without building that `Value` when the event's
     /// shape allows.
     pub fn write_alert_native(&mut self, event: &EcsEvent, rule: &RuleMeta) -> io::Result<()> {
+        if self.policy.excepted(&rule.rule_id, event) {
+            return Ok(());
+        }
         self.template(rule)?;
         let template = self
             .templates
@@ -83,9 +106,14 @@ impl AlertWriter {
         self.lines.write_raw(&self.doc)
     }
 
-    /// Writes the alerts of one completed sequence (see
+    /// Unless an exception of the rule matches one of its events (then
+    /// nothing is written: `Ok(0)`, counted by the policy), writes the
+    /// alerts of one completed sequence (see
     /// [`build_sequence_alerts`]); returns how many lines.
     pub fn write_sequence(&mut self, events: &[&Value], rule: &RuleMeta) -> io::Result<usize> {
+        if self.policy.excepted_sequence(&rule.rule_id, events) {
+            return Ok(0);
+        }
         let docs = build_sequence_alerts(events, rule);
         let mut result = Ok(docs.len());
         for d in &docs {

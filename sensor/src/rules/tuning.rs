@@ -32,6 +32,9 @@ pub struct RuleOverride {
     /// Replaces the rule's `risk_score` (0-100).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub risk_score: Option<i64>,
+    /// Exception lists (`list_id`s) applied to the rule besides its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exceptions_list: Option<Vec<String>>,
 }
 
 impl RuleOverride {
@@ -41,6 +44,10 @@ impl RuleOverride {
             enabled: over.enabled.or(self.enabled),
             severity: over.severity.clone().or_else(|| self.severity.clone()),
             risk_score: over.risk_score.or(self.risk_score),
+            exceptions_list: over
+                .exceptions_list
+                .clone()
+                .or_else(|| self.exceptions_list.clone()),
         }
     }
 
@@ -69,6 +76,12 @@ impl RuleOverride {
 pub struct Tuning {
     /// Rules not evaluated, by `rule_id`.
     pub disabled_rules: Vec<String>,
+    /// Exception files and directories (Kibana NDJSON exports, TOML).
+    pub exceptions: Vec<std::path::PathBuf>,
+    /// Exception lists (`list_id`s) applied to every rule on this sensor.
+    pub global_exceptions: Vec<String>,
+    /// Local files of the value lists `list` entries name.
+    pub value_lists: Vec<super::exceptions::ValueListSpec>,
     /// Per-rule overrides, by `rule_id`.
     pub rule_overrides: BTreeMap<String, RuleOverride>,
 }

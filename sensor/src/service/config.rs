@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::output::jsonl::OutputTarget;
+use crate::rules::exceptions::ValueListSpec;
 use crate::rules::tuning::{RuleOverride, Tuning};
 
 #[derive(Debug, thiserror::Error)]
@@ -65,8 +66,16 @@ pub struct ConfigFile {
     pub file_prefilter: Option<String>,
     /// Rules not evaluated, by `rule_id`.
     pub disabled_rules: Option<Vec<String>>,
+    /// Exception files or directories: Kibana NDJSON exports, TOML.
+    pub exceptions: Option<Vec<PathBuf>>,
+    /// Exception lists (`list_id`s) applied to every rule.
+    pub global_exceptions: Option<Vec<String>>,
+    /// `[[value_lists]]`: id, type and file of each value list that
+    /// exception `list` entries name.
+    pub value_lists: Option<Vec<ValueListSpec>>,
     /// Per-rule tuning: `[rule_overrides."<rule_id>"]` with `enabled`,
-    /// `severity`, `risk_score` (see [`crate::rules::tuning`]).
+    /// `severity`, `risk_score`, `exceptions_list` (see
+    /// [`crate::rules::tuning`]).
     pub rule_overrides: Option<BTreeMap<String, RuleOverride>>,
 }
 
@@ -378,8 +387,32 @@ fn resolve_tuning(
             }
         })?;
     }
+    let exceptions = over
+        .exceptions
+        .clone()
+        .or_else(|| file.exceptions.clone())
+        .unwrap_or_default();
+    if let Some(missing) = exceptions.iter().find(|p| !p.exists()) {
+        return Err(ConfigError::Invalid {
+            setting: "exceptions",
+            origin: origin(&over.exceptions, &file.exceptions, file_path),
+            message: format!("{} does not exist", missing.display()),
+        });
+    }
+    let value_lists = over
+        .value_lists
+        .clone()
+        .or_else(|| file.value_lists.clone())
+        .unwrap_or_default();
     Ok(Tuning {
         disabled_rules,
+        exceptions,
+        global_exceptions: over
+            .global_exceptions
+            .clone()
+            .or_else(|| file.global_exceptions.clone())
+            .unwrap_or_default(),
+        value_lists,
         rule_overrides,
     })
 }

@@ -37,6 +37,8 @@ use crate::service::metrics::Metrics;
 pub struct LiveOptions {
     /// The compiled rules to apply to every event.
     pub rules: RuleSet,
+    /// What happens to a match before it is written (exception lists).
+    pub policy: crate::rules::policy::AlertPolicy,
     /// Validated settings (see [`crate::service::config`]).
     pub settings: Settings,
     /// Load this object instead of the embedded one.
@@ -121,6 +123,7 @@ impl LiveSensor {
         crate::service::privileges::check(&crate::service::privileges::Environment::current())?;
         let rules = opts.rules;
         let settings = opts.settings;
+        let policy = opts.policy;
         let metrics = Metrics::new(
             rules
                 .rules()
@@ -264,7 +267,8 @@ impl LiveSensor {
                 .open_with(output)
                 .and_then(|out| JsonLines::background("alerts", out))
                 .with_context(|| format!("opening alerts output {}", alerts_target.describe()))?,
-        );
+        )
+        .with_policy(policy);
         let events_target = settings.events_target();
         let events = match &events_target {
             Some(t) => Some(
@@ -502,6 +506,7 @@ impl Pipeline {
             self.events.as_ref().map_or(0, |e| e.errors()),
         );
         m.set_args_orphaned(self.args.orphaned);
+        m.rule_set.set_policy(self.alerts.policy());
         m.set_kernel_drops(&self.stats.kernel_drops);
         m.decode_errors
             .inner()
