@@ -8,11 +8,13 @@ use std::io::{self, Write};
 
 use serde_json::Value;
 
-use super::alert::build_sequence_alerts;
+use super::alert::{build_alert, build_sequence_alerts};
 use super::template::{AlertTemplate, NativeScratch};
 use crate::ecs::EcsEvent;
 use crate::output::jsonl::JsonLines;
+use crate::rules::exceptions::Subject;
 use crate::rules::policy::AlertPolicy;
+use crate::rules::suppression::Admission;
 use crate::rules::RuleMeta;
 
 /// The alerts output: the shared JSON-lines writer, so the live sensor and
@@ -68,6 +70,9 @@ impl AlertWriter {
         if self.policy.excepted(&rule.rule_id, event) {
             return Ok(());
         }
+        if self.policy.suppresses(&rule.rule_id) {
+            return self.write_suppressed(event, event, rule);
+        }
         self.template(rule)?;
         let template = self
             .templates
@@ -87,6 +92,9 @@ impl AlertWriter {
     pub fn write_alert_native(&mut self, event: &EcsEvent, rule: &RuleMeta) -> io::Result<()> {
         if self.policy.excepted(&rule.rule_id, event) {
             return Ok(());
+        }
+        if self.policy.suppresses(&rule.rule_id) {
+            return self.write_suppressed(event, event.to_json(), rule);
         }
         self.template(rule)?;
         let template = self
@@ -124,6 +132,72 @@ impl AlertWriter {
         result
     }
 
+    /// An alert of a rule with alert suppression (see
+    /// [`crate::rules::suppression`]): the first of its group is written
+    /// with the suppression fields, later ones only counted; groups whose
+    /// window closed by the event's time are written again with their
+    /// counts first.
+    fn write_suppressed<S: Subject + ?Sized>(
+        &mut self,
+        subject: &S,
+        json: &Value,
+        rule: &RuleMeta,
+    ) -> io::Result<()> {
+        let now = crate::rules::exceptions::event_time_ms(subject);
+        let mut closed = Vec::new();
+        let Some(suppressor) = self.policy.suppressor_mut(&rule.rule_id) else {
+            return self.lines.write(&build_alert(json, rule));
+        };
+        let admission = suppressor.admit(subject, now, &mut closed);
+        let mut result = self.write_values(&closed);
+        let written = match admission {
+            Admission::Suppressed => Ok(()),
+            Admission::Unsuppressed => self.lines.write(&build_alert(json, rule)),
+            Admission::Open(fields) => {
+                let mut alert = build_alert(json, rule);
+                if let (Some(Value::Object(target)), Value::Object(fields)) = (
+                    alert.get_mut("kibana").and_then(|k| k.get_mut("alert")),
+                    fields,
+                ) {
+                    target.extend(fields);
+                }
+                let r = self.lines.write(&alert);
+                if let Some(s) = self.policy.suppressor_mut(&rule.rule_id) {
+                    s.opened(subject, alert);
+                }
+                r
+            }
+        };
+        if written.is_err() {
+            result = written;
+        }
+        result
+    }
+
+    fn write_values(&mut self, docs: &[Value]) -> io::Result<()> {
+        let mut result = Ok(());
+        for d in docs {
+            if let Err(e) = self.lines.write(d) {
+                result = Err(e);
+            }
+        }
+        result
+    }
+
+    /// Writes again, with their counts, the suppressed alerts whose window
+    /// ended by `now_ms` (the live sensor calls this once a second).
+    pub fn close_suppression_windows(&mut self, now_ms: i64) -> io::Result<()> {
+        let closed = self.policy.close_windows(Some(now_ms));
+        self.write_values(&closed)
+    }
+
+    /// Writes again every open suppressed alert with its count (the input
+    /// or the sensor ends).
+    pub fn end_suppression(&mut self) -> io::Result<()> {
+        let closed = self.policy.close_windows(None);
+        self.write_values(&closed)
+    }
+
     /// Makes sure the cached template of `rule` fits it.
     fn template(&mut self, rule: &RuleMeta) -> io::Result<()> {
         if !self
@@ -142,9 +216,10 @@ impl AlertWriter {
         self.lines.flush()
     }
 
-    /// Flushes and waits until every alert is written (see
-    /// [`JsonLines::close`]).
+    /// Writes the open suppressed alerts' counts, flushes and waits until
+    /// every alert is written (see [`JsonLines::close`]).
     pub fn close(&mut self) {
+        let _ = self.end_suppression();
         self.lines.close();
     }
 

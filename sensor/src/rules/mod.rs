@@ -21,6 +21,7 @@ pub mod policy;
 pub mod prefilter;
 pub mod sequences;
 pub mod sources;
+pub mod suppression;
 pub mod tuning;
 
 use std::path::{Path, PathBuf};

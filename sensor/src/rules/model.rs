@@ -58,6 +58,7 @@ pub(crate) struct RawRule {
     pub threat: Vec<Threat>,
     #[serde(default)]
     pub exceptions_list: Vec<ExceptionListRef>,
+    pub alert_suppression: Option<super::suppression::SuppressionSpec>,
 }
 
 /// One `[[rule.exceptions_list]]` entry: a reference to a Kibana exception
@@ -154,4 +155,6 @@ pub struct RuleMeta {
     pub query: String,
     /// The exception lists the rule file references.
     pub exceptions_list: Vec<ExceptionListRef>,
+    /// `[rule.alert_suppression]`, as written.
+    pub alert_suppression: Option<super::suppression::SuppressionSpec>,
 }

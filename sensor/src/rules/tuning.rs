@@ -35,6 +35,10 @@ pub struct RuleOverride {
     /// Exception lists (`list_id`s) applied to the rule besides its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exceptions_list: Option<Vec<String>>,
+    /// Alert suppression for the rule, replacing its own
+    /// `[rule.alert_suppression]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert_suppression: Option<super::suppression::SuppressionSpec>,
 }
 
 impl RuleOverride {
@@ -48,6 +52,10 @@ impl RuleOverride {
                 .exceptions_list
                 .clone()
                 .or_else(|| self.exceptions_list.clone()),
+            alert_suppression: over
+                .alert_suppression
+                .clone()
+                .or_else(|| self.alert_suppression.clone()),
         }
     }
 
@@ -66,6 +74,10 @@ impl RuleOverride {
             if !(0..=100).contains(&r) {
                 return Err(format!("risk_score {r} is outside 0..=100"));
             }
+        }
+        if let Some(s) = &self.alert_suppression {
+            s.compile(None)
+                .map_err(|e| format!("alert_suppression: {e}"))?;
         }
         Ok(())
     }

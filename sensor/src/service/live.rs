@@ -365,6 +365,11 @@ impl LiveSensor {
             }
         }
         report_drops(&self.programs, &mut self.pipeline.stats.kernel_drops);
+        // Suppression windows that ended are written with their counts.
+        let _ = self
+            .pipeline
+            .alerts
+            .close_suppression_windows(crate::rules::suppression::wall_clock_ms());
         self.pipeline.sequence_time(false);
         self.pipeline.publish_gauges();
     }

@@ -1,10 +1,11 @@
 //! The figures of the active rule set: what its exception lists dropped,
-//! per rule and list. Registered with the sensor's other metrics
+//! per rule and list, and what alert suppression counted into groups. Registered with the sensor's other metrics
 //! ([`Metrics`](super::metrics::Metrics)), kept apart from its per-event
 //! counters.
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::metrics::{labels, Labels};
@@ -14,6 +15,9 @@ use crate::rules::policy::AlertPolicy;
 #[derive(Debug, Clone, Default)]
 pub struct RuleSetMetrics {
     excepted: Family<Labels, Counter>,
+    suppressed: Family<Labels, Counter>,
+    groups: Family<Labels, Counter>,
+    groups_open: Family<Labels, Gauge>,
 }
 
 impl RuleSetMetrics {
@@ -24,6 +28,21 @@ impl RuleSetMetrics {
             "alerts_excepted",
             "Rule matches an exception list dropped (not written), by rule and list",
             m.excepted.clone(),
+        );
+        registry.register(
+            "alerts_suppressed",
+            "Alerts counted into an open suppression group (not written on their own), by rule",
+            m.suppressed.clone(),
+        );
+        registry.register(
+            "suppression_groups",
+            "Suppression groups by rule: opened, evicted (closed early: the rule had 1024 open)",
+            m.groups.clone(),
+        );
+        registry.register(
+            "suppression_groups_open",
+            "Suppression groups open now, by rule",
+            m.groups_open.clone(),
         );
         m
     }
@@ -36,6 +55,18 @@ impl RuleSetMetrics {
                 .get_or_create(&l)
                 .inner()
                 .store(n, std::sync::atomic::Ordering::Relaxed);
+        }
+        let store = |c: &Counter, n: u64| c.inner().store(n, std::sync::atomic::Ordering::Relaxed);
+        for (rule_id, st) in policy.suppression_stats() {
+            let rule = labels(&[("rule_id", rule_id)]);
+            store(&self.suppressed.get_or_create(&rule), st.suppressed);
+            for (what, n) in [("opened", st.opened), ("evicted", st.evicted)] {
+                let l = labels(&[("rule_id", rule_id), ("what", what)]);
+                store(&self.groups.get_or_create(&l), n);
+            }
+            self.groups_open
+                .get_or_create(&rule)
+                .set(i64::try_from(st.open).unwrap_or(i64::MAX));
         }
     }
 }
@@ -68,5 +99,40 @@ mod tests {
         let line =
             format!("sensor_alerts_excepted_total{{rule_id=\"{id}\",list_id=\"l\\\"1\"}} 2\n");
         assert!(m.render().contains(&line), "{}", m.render());
+    }
+
+    #[test]
+    fn suppression_is_counted_per_rule() {
+        let set = RuleSet::embedded_default().unwrap();
+        let id = set.rules()[0].meta.rule_id.clone();
+        let mut tuning = Tuning::default();
+        tuning.rule_overrides.insert(
+            id.clone(),
+            crate::rules::tuning::RuleOverride {
+                alert_suppression: Some(crate::rules::suppression::SuppressionSpec {
+                    group_by: vec!["a".into()],
+                    duration: None,
+                    missing_fields_strategy: None,
+                }),
+                ..Default::default()
+            },
+        );
+        let (mut policy, _) =
+            AlertPolicy::build(&set, &ExceptionCatalogue::default(), &tuning).unwrap();
+        let s = policy.suppressor_mut(&id).unwrap();
+        let mut closed = Vec::new();
+        for t in 0..3 {
+            s.admit(&serde_json::json!({"a": 1}), t, &mut closed);
+        }
+        let m = Metrics::new([(id.clone(), "n".into())]);
+        m.rule_set.set_policy(&policy);
+        let text = m.render();
+        for line in [
+            format!("sensor_alerts_suppressed_total{{rule_id=\"{id}\"}} 2\n"),
+            format!("sensor_suppression_groups_total{{rule_id=\"{id}\",what=\"opened\"}} 1\n"),
+            format!("sensor_suppression_groups_open{{rule_id=\"{id}\"}} 1\n"),
+        ] {
+            assert!(text.contains(&line), "{line} not in {text}");
+        }
     }
 }

@@ -485,11 +485,7 @@ pub(crate) fn event_time_ms<D: Document + ?Sized>(doc: &D) -> i64 {
         };
         true
     });
-    found.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-    })
+    found.unwrap_or_else(crate::rules::suppression::wall_clock_ms)
 }
 
 /// Where a list attached to a rule comes from.
