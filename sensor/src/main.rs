@@ -230,6 +230,11 @@ enum RulesCommand {
         /// Rule files or directories (non-recursive, *.toml).
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+        /// Also apply this config file's tuning, exception lists and
+        /// suppression to the rules, and print the active set: its version,
+        /// load time, and each rule's exceptions and suppression.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
 }
 
@@ -323,8 +328,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let settings = args.settings()?;
             // Rules are part of the configuration: load them too.
+            let started = std::time::Instant::now();
             let rules = load_tuned_rules(&settings)?;
-            alert_policy(&settings, &rules)?;
+            let policy = alert_policy(&settings, &rules)?;
+            let load_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            eprintln!(
+                "{}",
+                sensor::rules::active::ActiveSet::describe(&rules, &policy, load_ms).summary()
+            );
             print!(
                 "{}",
                 toml::to_string(&settings).context("rendering settings")?
@@ -333,11 +344,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules {
-            command: RulesCommand::Check { paths },
+            command: RulesCommand::Check { paths, config },
         } => {
             let stdout = io::stdout();
             let mut out = stdout.lock();
-            let ok = rules::check_paths(&paths, &mut out)?;
+            let mut ok = rules::check_paths(&paths, &mut out)?;
+            if let (Some(path), true) = (config, ok) {
+                let started = std::time::Instant::now();
+                let file = ConfigFile::load(&path)?;
+                let over = ConfigFile {
+                    rules: Some(paths.clone()),
+                    metrics_addr: Some(String::new()),
+                    ..ConfigFile::default()
+                };
+                let settings = config::resolve(&file, Some(&path), &over)?;
+                match load_tuned_rules(&settings)
+                    .and_then(|r| alert_policy(&settings, &r).map(|p| (r, p)))
+                {
+                    Ok((rules, policy)) => {
+                        let load_ms =
+                            u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                        let active =
+                            sensor::rules::active::ActiveSet::describe(&rules, &policy, load_ms);
+                        write!(out, "active {}", active.report())?;
+                    }
+                    Err(e) => {
+                        writeln!(out, "active rule set: error: {e:#}")?;
+                        ok = false;
+                    }
+                }
+            }
             out.flush()?;
             Ok(if ok {
                 ExitCode::SUCCESS
@@ -454,6 +490,12 @@ fn live(args: RunArgs) -> anyhow::Result<ExitCode> {
     let load_started = std::time::Instant::now();
     let rules = load_tuned_rules(&settings)?;
     let policy = alert_policy(&settings, &rules)?;
+    let active = sensor::rules::active::ActiveSet::describe(
+        &rules,
+        &policy,
+        u64::try_from(load_started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    );
+    eprintln!("sensor: {}", active.summary());
     eprintln!(
         "sensor: rules: {} loaded{} in {} ms",
         rules.len(),
@@ -467,6 +509,7 @@ fn live(args: RunArgs) -> anyhow::Result<ExitCode> {
     let opts = sensor::service::live::LiveOptions {
         rules,
         policy,
+        active,
         settings,
         ebpf_object: args.ebpf_object,
         btf: args.btf,

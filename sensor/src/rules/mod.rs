@@ -10,6 +10,7 @@
 //! column and shows the offending line with a caret; it is reported for that
 //! file and never stops the other files from loading.
 
+pub mod active;
 pub mod builtin;
 mod check;
 pub mod exceptions;

@@ -39,6 +39,9 @@ pub struct LiveOptions {
     pub rules: RuleSet,
     /// What happens to a match before it is written (exception lists).
     pub policy: crate::rules::policy::AlertPolicy,
+    /// The active set's description (version, load time, per-rule
+    /// exceptions and suppression), for `/metrics`.
+    pub active: crate::rules::active::ActiveSet,
     /// Validated settings (see [`crate::service::config`]).
     pub settings: Settings,
     /// Load this object instead of the embedded one.
@@ -136,6 +139,7 @@ impl LiveSensor {
                         .map(|r| (r.meta.rule_id.clone(), r.meta.name.clone())),
                 ),
         );
+        metrics.rule_set.set_active(&opts.active);
         // Bind before loading anything: a taken port is a configuration error
         // the user should see at once.
         let listener = match settings.metrics_addr {

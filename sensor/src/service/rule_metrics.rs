@@ -18,6 +18,11 @@ pub struct RuleSetMetrics {
     suppressed: Family<Labels, Counter>,
     groups: Family<Labels, Counter>,
     groups_open: Family<Labels, Gauge>,
+    info: Family<Labels, Gauge>,
+    loaded_at: Gauge,
+    load_ms: Gauge,
+    rule_exceptions: Family<Labels, Gauge>,
+    rule_suppression: Family<Labels, Gauge>,
 }
 
 impl RuleSetMetrics {
@@ -44,7 +49,71 @@ impl RuleSetMetrics {
             "Suppression groups open now, by rule",
             m.groups_open.clone(),
         );
+        registry.register(
+            "rule_set_info",
+            "The active rule set: 1, labelled with its version (a hash of its rules, tuning, exceptions and suppression)",
+            m.info.clone(),
+        );
+        registry.register(
+            "rule_set_loaded_timestamp_seconds",
+            "When the active rule set was loaded (Unix time)",
+            m.loaded_at.clone(),
+        );
+        registry.register(
+            "rule_set_load_milliseconds",
+            "How long loading the active rule set took (rules, tuning, exceptions)",
+            m.load_ms.clone(),
+        );
+        registry.register(
+            "rule_exceptions",
+            "1 per exception list attached to a rule, by how (rule, config, global); missing: referenced by the rule file, defined by no file",
+            m.rule_exceptions.clone(),
+        );
+        registry.register(
+            "rule_suppression_window_seconds",
+            "Alert suppression of a rule: its window, labelled with its group_by fields and missing-fields strategy",
+            m.rule_suppression.clone(),
+        );
         m
+    }
+
+    /// Describes the active rule set (at start, and after a reload).
+    pub fn set_active(&self, active: &crate::rules::active::ActiveSet) {
+        self.info.clear();
+        self.info
+            .get_or_create(&labels(&[("version", &active.version)]))
+            .set(1);
+        self.loaded_at.set(active.loaded_at_ms / 1000);
+        self.load_ms
+            .set(i64::try_from(active.load_ms).unwrap_or(i64::MAX));
+        self.rule_exceptions.clear();
+        self.rule_suppression.clear();
+        for r in &active.rules {
+            for (how, list) in &r.exceptions {
+                let l = labels(&[
+                    ("rule_id", &r.rule_id),
+                    ("list_id", list),
+                    ("attached", how),
+                ]);
+                self.rule_exceptions.get_or_create(&l).set(1);
+            }
+            for list in &r.missing_exceptions {
+                let l = labels(&[
+                    ("rule_id", &r.rule_id),
+                    ("list_id", list),
+                    ("attached", "missing"),
+                ]);
+                self.rule_exceptions.get_or_create(&l).set(1);
+            }
+            if let Some(s) = &r.suppression {
+                let l = labels(&[
+                    ("rule_id", &r.rule_id),
+                    ("group_by", &s.group_by.join(",")),
+                    ("missing_fields_strategy", s.missing_fields_strategy),
+                ]);
+                self.rule_suppression.get_or_create(&l).set(s.duration_s);
+            }
+        }
     }
 
     /// Copies the policy's counters (once a second).
@@ -134,5 +203,21 @@ mod tests {
         ] {
             assert!(text.contains(&line), "{line} not in {text}");
         }
+    }
+
+    #[test]
+    fn the_active_set_is_described() {
+        let set = RuleSet::embedded_default().unwrap();
+        let id = set.rules()[0].meta.rule_id.clone();
+        let active = crate::rules::active::ActiveSet::describe(&set, &AlertPolicy::default(), 7);
+        let m = Metrics::new([(id, "n".into())]);
+        m.rule_set.set_active(&active);
+        let text = m.render();
+        let info = format!("sensor_rule_set_info{{version=\"{}\"}} 1\n", active.version);
+        assert!(text.contains(&info), "{text}");
+        assert!(
+            text.contains("sensor_rule_set_load_milliseconds 7\n"),
+            "{text}"
+        );
     }
 }

@@ -111,6 +111,9 @@ pub struct ExceptionList {
     pub list_type: String,
     /// The file it came from.
     pub source: PathBuf,
+    /// A hash of that file's text and of every value list's (part of the
+    /// rule set's version).
+    pub digest: u64,
     items: Vec<ExceptionItem>,
 }
 
@@ -145,8 +148,10 @@ impl ExceptionCatalogue {
         value_lists: &[ValueListSpec],
     ) -> Result<ExceptionCatalogue, ExceptionError> {
         let mut values = BTreeMap::new();
+        let mut values_digest = 0u64;
         for spec in value_lists {
             let list = ValueList::load(spec)?;
+            values_digest = crate::rules::active::fnv64(values_digest, &list.digest.to_le_bytes());
             if values
                 .insert(spec.id.clone(), (spec.list_type.clone(), Arc::new(list)))
                 .is_some()
@@ -176,7 +181,8 @@ impl ExceptionCatalogue {
             } else {
                 format::parse_ndjson(&text, &path)?
             };
-            catalogue.add(raw, &path, &values, &mut items)?;
+            let digest = crate::rules::active::fnv64(values_digest, text.as_bytes());
+            catalogue.add(raw, &path, &values, &mut items, digest)?;
         }
         Ok(catalogue)
     }
@@ -194,7 +200,8 @@ impl ExceptionCatalogue {
             format::parse_ndjson(text, path)?
         };
         let mut catalogue = ExceptionCatalogue::default();
-        catalogue.add(raw, path, &BTreeMap::new(), &mut 0)?;
+        let digest = crate::rules::active::fnv64(0, text.as_bytes());
+        catalogue.add(raw, path, &BTreeMap::new(), &mut 0, digest)?;
         Ok(catalogue)
     }
 
@@ -204,6 +211,7 @@ impl ExceptionCatalogue {
         path: &Path,
         values: &BTreeMap<String, (String, Arc<ValueList>)>,
         items: &mut usize,
+        digest: u64,
     ) -> Result<(), ExceptionError> {
         for RawList {
             list_id,
@@ -251,6 +259,7 @@ impl ExceptionCatalogue {
                     list_id,
                     list_type,
                     source: path.to_path_buf(),
+                    digest,
                     items: compiled,
                 }),
             );

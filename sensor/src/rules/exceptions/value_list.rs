@@ -51,6 +51,8 @@ pub struct ValueListSpec {
 pub struct ValueList {
     /// Its id.
     pub id: String,
+    /// A hash of its file's text.
+    pub digest: u64,
     values: Values,
 }
 
@@ -119,6 +121,7 @@ impl ValueList {
             }
         };
         Ok(ValueList {
+            digest: crate::rules::active::fnv64(0, text.as_bytes()),
             id: id.to_owned(),
             values,
         })
