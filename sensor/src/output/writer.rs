@@ -233,3 +233,95 @@ impl AlertWriter {
         self.lines.errors()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::rules::exceptions::ExceptionCatalogue;
+    use crate::rules::suppression::SuppressionSpec;
+    use crate::rules::tuning::{RuleOverride, Tuning};
+    use crate::rules::RuleSet;
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A writer for the seed rule under `tuning`, and its output.
+    fn writer(tuning: &Tuning, exceptions: &str) -> (AlertWriter, Buf, RuleMeta) {
+        let set = RuleSet::embedded_default().unwrap();
+        let cat =
+            ExceptionCatalogue::parse(exceptions, std::path::Path::new("x.toml"), true).unwrap();
+        let (policy, _) = AlertPolicy::build(&set, &cat, tuning).unwrap();
+        let buf = Buf::default();
+        let w = AlertWriter::new(Box::new(buf.clone())).with_policy(policy);
+        (w, buf, set.rules()[0].meta.clone())
+    }
+
+    fn lines(buf: &Buf) -> Vec<String> {
+        String::from_utf8(buf.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn the_live_path_applies_exceptions_and_suppression_like_the_value_path() {
+        let ev = crate::ecs::document::sample_exec_event(7, vec!["sh".into()]);
+        let id = "497a7091-0ebd-44d7-88c4-367ab4d4d852";
+        let list = "[[list]]\nlist_id = \"l\"\n[[list.item]]\nentries = [{ field = \"process.pid\", operator = \"included\", type = \"exists\" }]\n";
+        let tuning = Tuning {
+            global_exceptions: vec!["l".into()],
+            ..Tuning::default()
+        };
+        let (mut w, buf, meta) = writer(&tuning, list);
+        w.write_alert_native(&ev, &meta).unwrap();
+        w.write_alert(ev.to_json(), &meta).unwrap();
+        w.flush().unwrap();
+        assert!(lines(&buf).is_empty(), "both paths drop the excepted match");
+        assert_eq!(
+            w.policy().excepted_counts().collect::<Vec<_>>(),
+            vec![(id, "l", 2)]
+        );
+
+        let mut tuning = Tuning::default();
+        tuning.rule_overrides.insert(
+            id.into(),
+            RuleOverride {
+                alert_suppression: Some(SuppressionSpec {
+                    group_by: vec!["process.name".into()],
+                    duration: None,
+                    missing_fields_strategy: None,
+                }),
+                ..RuleOverride::default()
+            },
+        );
+        let (mut native, native_buf, meta) = writer(&tuning, "");
+        let (mut value, value_buf, _) = writer(&tuning, "");
+        for _ in 0..3 {
+            native.write_alert_native(&ev, &meta).unwrap();
+            value.write_alert(ev.to_json(), &meta).unwrap();
+        }
+        native.close();
+        value.close();
+        let out = lines(&native_buf);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(out[1].contains("\"docs_count\":2"), "{}", out[1]);
+        assert_eq!(
+            out,
+            lines(&value_buf),
+            "live and replay write the same bytes"
+        );
+    }
+}
