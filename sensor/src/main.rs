@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 
 use sensor::output::alert::AlertWriter;
 use sensor::output::jsonl::OutputTarget;
+use sensor::rules::tuning::RuleOverride;
 use sensor::rules::{self, RuleSet};
 use sensor::service::config::{self, ConfigFile, Settings};
 
@@ -111,6 +112,48 @@ struct RunArgs {
     /// (and reach --events); `off`: every one [default: on].
     #[arg(long, value_name = "on|off", env = "SENSOR_FILE_PREFILTER")]
     file_prefilter: Option<String>,
+    /// Do not evaluate this rule (repeatable, by rule_id); replaces the
+    /// config file's `disabled_rules`.
+    #[arg(
+        long = "disable-rule",
+        value_name = "RULE_ID",
+        env = "SENSOR_DISABLE_RULES",
+        value_delimiter = ','
+    )]
+    disable_rules: Vec<String>,
+    /// Override a rule's severity: RULE_ID=low|medium|high|critical (repeatable).
+    #[arg(
+        long = "rule-severity",
+        value_name = "RULE_ID=LEVEL",
+        env = "SENSOR_RULE_SEVERITY",
+        value_delimiter = ','
+    )]
+    rule_severity: Vec<String>,
+    /// Override a rule's risk score: RULE_ID=0..100 (repeatable).
+    #[arg(
+        long = "rule-risk-score",
+        value_name = "RULE_ID=N",
+        env = "SENSOR_RULE_RISK_SCORE",
+        value_delimiter = ','
+    )]
+    rule_risk_score: Vec<String>,
+    /// Exception lists: a Kibana NDJSON export, a TOML file or a directory
+    /// of them (repeatable); replaces the config file's `exceptions`.
+    #[arg(
+        long = "exceptions",
+        value_name = "PATH",
+        env = "SENSOR_EXCEPTIONS",
+        value_delimiter = ','
+    )]
+    exceptions: Vec<PathBuf>,
+    /// Apply this exception list (by list_id) to every rule (repeatable).
+    #[arg(
+        long = "global-exceptions",
+        value_name = "LIST_ID",
+        env = "SENSOR_GLOBAL_EXCEPTIONS",
+        value_delimiter = ','
+    )]
+    global_exceptions: Vec<String>,
     /// Load this eBPF object instead of the embedded one.
     #[arg(long, value_name = "PATH", env = "SENSOR_EBPF_OBJECT_PATH")]
     ebpf_object: Option<PathBuf>,
@@ -141,8 +184,41 @@ impl RunArgs {
             output_mode: self.output_mode.clone(),
             runtime_root: self.runtime_root.clone(),
             file_prefilter: self.file_prefilter.clone(),
+            disabled_rules: (!self.disable_rules.is_empty()).then(|| self.disable_rules.clone()),
+            rule_overrides: self.rule_overrides()?,
+            exceptions: (!self.exceptions.is_empty()).then(|| self.exceptions.clone()),
+            global_exceptions: (!self.global_exceptions.is_empty())
+                .then(|| self.global_exceptions.clone()),
+            value_lists: None,
         };
         Ok(config::resolve(&file, self.config.as_deref(), &over)?)
+    }
+
+    /// `--rule-severity` and `--rule-risk-score` as per-rule overrides.
+    fn rule_overrides(
+        &self,
+    ) -> anyhow::Result<Option<std::collections::BTreeMap<String, RuleOverride>>> {
+        let mut map = std::collections::BTreeMap::<String, RuleOverride>::new();
+        for (flag, values) in [
+            ("--rule-severity", &self.rule_severity),
+            ("--rule-risk-score", &self.rule_risk_score),
+        ] {
+            for v in values {
+                let Some((id, value)) = v.split_once('=') else {
+                    anyhow::bail!("{flag} {v:?}: expected RULE_ID=VALUE");
+                };
+                let o = map.entry(id.trim().to_owned()).or_default();
+                if flag == "--rule-severity" {
+                    o.severity = Some(value.trim().to_owned());
+                } else {
+                    o.risk_score =
+                        Some(value.trim().parse().map_err(|_| {
+                            anyhow::anyhow!("{flag} {v:?}: {value:?} is not a number")
+                        })?);
+                }
+            }
+        }
+        Ok((!map.is_empty()).then_some(map))
     }
 }
 
@@ -154,14 +230,24 @@ enum RulesCommand {
         /// Rule files or directories (non-recursive, *.toml).
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+        /// Also apply this config file's tuning, exception lists and
+        /// suppression to the rules, and print the active set: its version,
+        /// load time, and each rule's exceptions and suppression.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
 }
 
 #[derive(Debug, Args)]
 struct ReplayArgs {
-    /// Rule file or directory (repeatable); default: the embedded seed rule.
+    /// Rule file or directory (repeatable); default: the config file's
+    /// `rules`, else the embedded seed rule.
     #[arg(long = "rules", value_name = "PATH")]
     rules: Vec<PathBuf>,
+    /// The live sensor's TOML config file: its rules (unless `--rules`)
+    /// and its rule tuning apply to the replay as they would live.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["query", "query_file"])]
+    config: Option<PathBuf>,
     /// Where to write alerts (JSON lines); `-` is standard output.
     #[arg(long, value_name = "FILE|-", default_value = "-")]
     alerts: String,
@@ -242,7 +328,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let settings = args.settings()?;
             // Rules are part of the configuration: load them too.
-            let rules = load_rules(&settings.rules)?;
+            let started = std::time::Instant::now();
+            let rules = load_tuned_rules(&settings)?;
+            let policy = alert_policy(&settings, &rules)?;
+            let load_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            eprintln!(
+                "{}",
+                sensor::rules::active::ActiveSet::describe(&rules, &policy, load_ms).summary()
+            );
             print!(
                 "{}",
                 toml::to_string(&settings).context("rendering settings")?
@@ -251,11 +344,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules {
-            command: RulesCommand::Check { paths },
+            command: RulesCommand::Check { paths, config },
         } => {
             let stdout = io::stdout();
             let mut out = stdout.lock();
-            let ok = rules::check_paths(&paths, &mut out)?;
+            let mut ok = rules::check_paths(&paths, &mut out)?;
+            if let (Some(path), true) = (config, ok) {
+                let started = std::time::Instant::now();
+                let file = ConfigFile::load(&path)?;
+                let over = ConfigFile {
+                    rules: Some(paths.clone()),
+                    metrics_addr: Some(String::new()),
+                    ..ConfigFile::default()
+                };
+                let settings = config::resolve(&file, Some(&path), &over)?;
+                match load_tuned_rules(&settings)
+                    .and_then(|r| alert_policy(&settings, &r).map(|p| (r, p)))
+                {
+                    Ok((rules, policy)) => {
+                        let load_ms =
+                            u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                        let active =
+                            sensor::rules::active::ActiveSet::describe(&rules, &policy, load_ms);
+                        write!(out, "active {}", active.report())?;
+                    }
+                    Err(e) => {
+                        writeln!(out, "active rule set: error: {e:#}")?;
+                        ok = false;
+                    }
+                }
+            }
             out.flush()?;
             Ok(if ok {
                 ExitCode::SUCCESS
@@ -267,11 +385,55 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The configured rules with the configured tuning applied (disabled
+/// rules left out, severity and risk-score overrides in their metadata).
+fn load_tuned_rules(settings: &Settings) -> anyhow::Result<RuleSet> {
+    let (rules, skipped) = load_rules_and_skipped(&settings.rules)?;
+    let (rules, applied) = rules::tuning::apply(rules, &skipped, &settings.tuning)?;
+    if !applied.disabled.is_empty() {
+        eprintln!(
+            "sensor: rules disabled by configuration: {}",
+            applied.disabled.join(", ")
+        );
+    }
+    if rules.is_empty() {
+        anyhow::bail!("every loaded rule is disabled by configuration");
+    }
+    Ok(rules)
+}
+
+/// The exception lists and policy of the tuned rules, with a warning on
+/// stderr for each rule reference to a list no file defines.
+fn alert_policy(
+    settings: &Settings,
+    rules: &RuleSet,
+) -> anyhow::Result<sensor::rules::policy::AlertPolicy> {
+    let t = &settings.tuning;
+    let catalogue =
+        sensor::rules::exceptions::ExceptionCatalogue::load_paths(&t.exceptions, &t.value_lists)?;
+    let (policy, warnings) = sensor::rules::policy::AlertPolicy::build(rules, &catalogue, t)
+        .map_err(|e| anyhow::anyhow!("exceptions: {e}"))?;
+    for w in warnings {
+        eprintln!("sensor: warning: {w}");
+    }
+    Ok(policy)
+}
+
 /// Loads the rule set for `--rules` (or the embedded default), reporting
 /// skipped rules on stderr.
 fn load_rules(paths: &[PathBuf]) -> anyhow::Result<RuleSet> {
+    Ok(load_rules_and_skipped(paths)?.0)
+}
+
+/// [`load_rules`], with the rules it recognised and skipped.
+fn load_rules_and_skipped(
+    paths: &[PathBuf],
+) -> anyhow::Result<(RuleSet, Vec<sensor::rules::SkippedRule>)> {
     if paths.is_empty() {
-        return RuleSet::embedded_default().context("loading the embedded default rule");
+        return Ok((
+            RuleSet::embedded_default().context("loading the embedded default rule")?,
+            Vec::new(),
+        ));
     }
     // The rule error is already a rendered diagnostic (file:line:col and a
     // caret); `main` adds the one `error: ` prefix.
@@ -312,7 +474,7 @@ fn load_rules(paths: &[PathBuf]) -> anyhow::Result<RuleSet> {
     if report.ruleset.is_empty() {
         anyhow::bail!("no supported rules in {}", display_paths(paths));
     }
-    Ok(report.ruleset)
+    Ok((report.ruleset, report.skipped))
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {
@@ -326,7 +488,14 @@ fn display_paths(paths: &[PathBuf]) -> String {
 fn live(args: RunArgs) -> anyhow::Result<ExitCode> {
     let settings = args.settings()?;
     let load_started = std::time::Instant::now();
-    let rules = load_rules(&settings.rules)?;
+    let rules = load_tuned_rules(&settings)?;
+    let policy = alert_policy(&settings, &rules)?;
+    let active = sensor::rules::active::ActiveSet::describe(
+        &rules,
+        &policy,
+        u64::try_from(load_started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    );
+    eprintln!("sensor: {}", active.summary());
     eprintln!(
         "sensor: rules: {} loaded{} in {} ms",
         rules.len(),
@@ -339,6 +508,8 @@ fn live(args: RunArgs) -> anyhow::Result<ExitCode> {
     );
     let opts = sensor::service::live::LiveOptions {
         rules,
+        policy,
+        active,
         settings,
         ebpf_object: args.ebpf_object,
         btf: args.btf,
@@ -359,12 +530,27 @@ fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     if args.query.is_some() || args.query_file.is_some() {
         return replay_query(args);
     }
-    let rules = load_rules(&args.rules)?;
+    let (rules, policy) = match &args.config {
+        Some(path) => {
+            let file = ConfigFile::load(path)?;
+            let over = ConfigFile {
+                rules: (!args.rules.is_empty()).then(|| args.rules.clone()),
+                // Replay opens no endpoint: the file's address is not checked.
+                metrics_addr: Some(String::new()),
+                ..ConfigFile::default()
+            };
+            let settings = config::resolve(&file, Some(path), &over)?;
+            let rules = load_tuned_rules(&settings)?;
+            let policy = alert_policy(&settings, &rules)?;
+            (rules, policy)
+        }
+        None => (load_rules(&args.rules)?, Default::default()),
+    };
     let target = OutputTarget::parse(&args.alerts);
     let out = target
         .open()
         .with_context(|| format!("opening alerts output {}", target.describe()))?;
-    let mut writer = AlertWriter::new(out);
+    let mut writer = AlertWriter::new(out).with_policy(policy);
     let stderr = io::stderr();
     let mut diag = stderr.lock();
     let stats = if args.events == "-" {

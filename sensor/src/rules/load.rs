@@ -243,6 +243,8 @@ pub fn load_str(src: &str, path: &Path) -> Result<LoadOutcome, RuleError> {
         interval,
         timestamp_override,
         threat,
+        exceptions_list,
+        alert_suppression,
     } = rule;
     let language = language.unwrap_or_default();
     let rule_type = rule_type.unwrap_or_default();
@@ -329,6 +331,8 @@ pub fn load_str(src: &str, path: &Path) -> Result<LoadOutcome, RuleError> {
         threat,
         metadata,
         query: query_text,
+        exceptions_list,
+        alert_suppression,
     };
     Ok(match compiled {
         eql::Compiled::Event(query) => LoadOutcome::Supported(Box::new(Rule {

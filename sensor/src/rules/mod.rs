@@ -10,22 +10,27 @@
 //! column and shows the offending line with a caret; it is reported for that
 //! file and never stops the other files from loading.
 
+pub mod active;
 pub mod builtin;
 mod check;
+pub mod exceptions;
 pub mod fields;
 mod index;
 mod load;
 mod model;
+pub mod policy;
 pub mod prefilter;
 pub mod sequences;
 pub mod sources;
+pub mod suppression;
+pub mod tuning;
 
 use std::path::{Path, PathBuf};
 
 pub use check::{check_paths, check_paths_with};
 pub use index::RuleIndex;
 pub use load::{read_text_capped, LoadOutcome, RuleError, RuleErrorKind, MAX_RULE_FILE_BYTES};
-pub use model::{Metadata, RuleMeta, Technique, Threat, ThreatRef};
+pub use model::{ExceptionListRef, Metadata, RuleMeta, Technique, Threat, ThreatRef};
 
 use crate::eql::{CompiledQuery, Document};
 

@@ -56,6 +56,26 @@ pub(crate) struct RawRule {
     pub timestamp_override: Option<String>,
     #[serde(default)]
     pub threat: Vec<Threat>,
+    #[serde(default)]
+    pub exceptions_list: Vec<ExceptionListRef>,
+    pub alert_suppression: Option<super::suppression::SuppressionSpec>,
+}
+
+/// One `[[rule.exceptions_list]]` entry: a reference to a Kibana exception
+/// list (matched to loaded lists by `list_id`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct ExceptionListRef {
+    /// Kibana's saved-object id of the list.
+    #[serde(default)]
+    pub id: String,
+    /// The list's `list_id`.
+    pub list_id: String,
+    /// `single` or `agnostic`.
+    #[serde(default)]
+    pub namespace_type: String,
+    /// `detection`, `endpoint` or `rule_default`.
+    #[serde(rename = "type", default)]
+    pub list_type: String,
 }
 
 /// One `[[rule.threat]]` entry (MITRE ATT&CK mapping).
@@ -133,4 +153,8 @@ pub struct RuleMeta {
     pub metadata: Metadata,
     /// The query text as written.
     pub query: String,
+    /// The exception lists the rule file references.
+    pub exceptions_list: Vec<ExceptionListRef>,
+    /// `[rule.alert_suppression]`, as written.
+    pub alert_suppression: Option<super::suppression::SuppressionSpec>,
 }

@@ -7,12 +7,15 @@
 //! ([`ConfigFile`], every value optional), so a value set in neither place
 //! falls through to the file.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::output::jsonl::OutputTarget;
+use crate::rules::exceptions::ValueListSpec;
+use crate::rules::tuning::{RuleOverride, Tuning};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -61,6 +64,19 @@ pub struct ConfigFile {
     /// `"on"` (default): only file events some loaded rule could match
     /// cross to userspace (and reach `events`); `"off"`: every one.
     pub file_prefilter: Option<String>,
+    /// Rules not evaluated, by `rule_id`.
+    pub disabled_rules: Option<Vec<String>>,
+    /// Exception files or directories: Kibana NDJSON exports, TOML.
+    pub exceptions: Option<Vec<PathBuf>>,
+    /// Exception lists (`list_id`s) applied to every rule.
+    pub global_exceptions: Option<Vec<String>>,
+    /// `[[value_lists]]`: id, type and file of each value list that
+    /// exception `list` entries name.
+    pub value_lists: Option<Vec<ValueListSpec>>,
+    /// Per-rule tuning: `[rule_overrides."<rule_id>"]` with `enabled`,
+    /// `severity`, `risk_score`, `exceptions_list` (see
+    /// [`crate::rules::tuning`]).
+    pub rule_overrides: Option<BTreeMap<String, RuleOverride>>,
 }
 
 impl ConfigFile {
@@ -103,6 +119,9 @@ pub struct Settings {
     /// (shown as the config file spells it: `"on"` / `"off"`).
     #[serde(serialize_with = "on_off")]
     pub file_prefilter: bool,
+    /// Rule tuning (disabled rules, severity and risk-score overrides).
+    #[serde(flatten)]
+    pub tuning: Tuning,
 }
 
 fn on_off<S: serde::Serializer>(on: &bool, s: S) -> Result<S::Ok, S::Error> {
@@ -303,7 +322,9 @@ pub fn resolve(
             ))
         }
     };
+    let tuning = resolve_tuning(file, file_path, over)?;
     Ok(Settings {
+        tuning,
         runtime_root,
         file_prefilter,
         batch_ms,
@@ -320,6 +341,79 @@ pub fn resolve(
         metrics_addr,
         rotate_mib: over.rotate_mib.or(file.rotate_mib).unwrap_or(0),
         rotate_keep,
+    })
+}
+
+/// Rule tuning: `disabled_rules` from the flags replaces the file's list;
+/// `rule_overrides` merge rule by rule and key by key (a flag's key wins).
+fn resolve_tuning(
+    file: &ConfigFile,
+    file_path: Option<&Path>,
+    over: &ConfigFile,
+) -> Result<Tuning, ConfigError> {
+    let disabled_rules = over
+        .disabled_rules
+        .clone()
+        .or_else(|| file.disabled_rules.clone())
+        .unwrap_or_default();
+    if let Some(empty) = disabled_rules.iter().find(|id| id.trim().is_empty()) {
+        return Err(ConfigError::Invalid {
+            setting: "disabled_rules",
+            origin: origin(&over.disabled_rules, &file.disabled_rules, file_path),
+            message: format!("{empty:?} is not a rule_id"),
+        });
+    }
+    let mut rule_overrides = file.rule_overrides.clone().unwrap_or_default();
+    for (id, o) in over.rule_overrides.iter().flatten() {
+        let merged = rule_overrides
+            .get(id)
+            .map_or_else(|| o.clone(), |f| f.merged_with(o));
+        rule_overrides.insert(id.clone(), merged);
+    }
+    for (id, o) in &rule_overrides {
+        o.validate().map_err(|message| {
+            let from_flag = over
+                .rule_overrides
+                .as_ref()
+                .is_some_and(|m| m.contains_key(id));
+            ConfigError::Invalid {
+                setting: "rule_overrides",
+                origin: if from_flag {
+                    "from the command line or environment".to_owned()
+                } else {
+                    origin(&None::<()>, &Some(()), file_path)
+                },
+                message: format!("rule {id}: {message}"),
+            }
+        })?;
+    }
+    let exceptions = over
+        .exceptions
+        .clone()
+        .or_else(|| file.exceptions.clone())
+        .unwrap_or_default();
+    if let Some(missing) = exceptions.iter().find(|p| !p.exists()) {
+        return Err(ConfigError::Invalid {
+            setting: "exceptions",
+            origin: origin(&over.exceptions, &file.exceptions, file_path),
+            message: format!("{} does not exist", missing.display()),
+        });
+    }
+    let value_lists = over
+        .value_lists
+        .clone()
+        .or_else(|| file.value_lists.clone())
+        .unwrap_or_default();
+    Ok(Tuning {
+        disabled_rules,
+        exceptions,
+        global_exceptions: over
+            .global_exceptions
+            .clone()
+            .or_else(|| file.global_exceptions.clone())
+            .unwrap_or_default(),
+        value_lists,
+        rule_overrides,
     })
 }
 
@@ -446,6 +540,60 @@ mod tests {
         );
         let e = file("ring_buffer_mib = \"big\"\n").expect_err("type");
         assert!(e.to_string().starts_with("config file sensor.toml:"), "{e}");
+    }
+
+    #[test]
+    fn rule_tuning_merges_flags_over_the_file_key_by_key() {
+        let f = file(
+            "disabled_rules = [\"a\"]\n[rule_overrides.r1]\nseverity = \"low\"\nrisk_score = 5\n[rule_overrides.r2]\nenabled = false\n",
+        )
+        .expect("parse");
+        let mut flags = BTreeMap::new();
+        flags.insert(
+            "r1".to_owned(),
+            RuleOverride {
+                risk_score: Some(50),
+                ..RuleOverride::default()
+            },
+        );
+        let over = ConfigFile {
+            rule_overrides: Some(flags),
+            disabled_rules: Some(vec!["b".into()]),
+            ..ConfigFile::default()
+        };
+        let s = resolve(&f, None, &over).expect("valid");
+        assert_eq!(s.tuning.disabled_rules, vec!["b".to_owned()]);
+        let r1 = &s.tuning.rule_overrides["r1"];
+        assert_eq!(
+            (r1.severity.as_deref(), r1.risk_score),
+            (Some("low"), Some(50))
+        );
+        assert!(s.tuning.is_disabled("r2") && s.tuning.is_disabled("b"));
+        assert!(
+            !s.tuning.is_disabled("a"),
+            "the flag's list replaces the file's"
+        );
+        // `config check` prints the tuning back as TOML.
+        let text = toml::to_string(&s).expect("toml");
+        assert!(text.contains("disabled_rules = [\"b\"]"), "{text}");
+        assert!(text.contains("[rule_overrides.r1]"), "{text}");
+    }
+
+    #[test]
+    fn rule_tuning_values_are_checked_with_their_origin() {
+        let f = file("[rule_overrides.r1]\nseverity = \"urgent\"\n").expect("parse");
+        let e = resolve(
+            &f,
+            Some(Path::new("/etc/sensor.toml")),
+            &ConfigFile::default(),
+        )
+        .expect_err("invalid");
+        assert_eq!(
+            e.to_string(),
+            "invalid setting `rule_overrides` (from /etc/sensor.toml): rule r1: severity \"urgent\" is not one of low, medium, high, critical"
+        );
+        let e = file("[rule_overrides.r1]\nseverty = \"low\"\n").expect_err("typo");
+        assert!(e.to_string().contains("unknown field `severty`"), "{e}");
     }
 
     #[test]

@@ -40,6 +40,11 @@ use sensor_common::lost_index;
 pub struct LiveOptions {
     /// The compiled rules to apply to every event.
     pub rules: RuleSet,
+    /// What happens to a match before it is written (exception lists).
+    pub policy: crate::rules::policy::AlertPolicy,
+    /// The active set's description (version, load time, per-rule
+    /// exceptions and suppression), for `/metrics`.
+    pub active: crate::rules::active::ActiveSet,
     /// Validated settings (see [`crate::service::config`]).
     pub settings: Settings,
     /// Load this object instead of the embedded one.
@@ -124,6 +129,7 @@ impl LiveSensor {
         crate::service::privileges::check(&crate::service::privileges::Environment::of(&host))?;
         let rules = opts.rules;
         let settings = opts.settings;
+        let policy = opts.policy;
         let metrics = Metrics::new(
             rules
                 .rules()
@@ -136,6 +142,7 @@ impl LiveSensor {
                         .map(|r| (r.meta.rule_id.clone(), r.meta.name.clone())),
                 ),
         );
+        metrics.rule_set.set_active(&opts.active);
         // Bind before loading anything: a taken port is a configuration error
         // the user should see at once.
         let listener = match settings.metrics_addr {
@@ -293,7 +300,8 @@ impl LiveSensor {
                 .open_with(output)
                 .and_then(|out| JsonLines::background("alerts", out))
                 .with_context(|| format!("opening alerts output {}", alerts_target.describe()))?,
-        );
+        )
+        .with_policy(policy);
         let events_target = settings.events_target();
         let events = match &events_target {
             Some(t) => Some(
@@ -399,6 +407,11 @@ impl LiveSensor {
             }
         }
         report_drops(&self.programs, &mut self.pipeline.stats.kernel_drops);
+        // Suppression windows that ended are written with their counts.
+        let _ = self
+            .pipeline
+            .alerts
+            .close_suppression_windows(crate::rules::suppression::wall_clock_ms());
         self.pipeline.sequence_time(false);
         self.pipeline.publish_gauges();
     }
@@ -538,6 +551,7 @@ impl Pipeline {
             self.events.as_ref().map_or(0, |e| e.errors()),
         );
         m.set_args_orphaned(self.args.orphaned);
+        m.rule_set.set_policy(self.alerts.policy());
         m.set_kernel_drops(&self.stats.kernel_drops);
         m.decode_errors
             .inner()

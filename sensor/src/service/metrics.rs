@@ -31,13 +31,13 @@ use crate::kernel::programs::KernelDrop;
 /// Rule evaluation time buckets (seconds), per event.
 const EVAL_BUCKETS: [f64; 8] = [1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 1e-5, 1e-4, 1e-3];
 
-type Labels = Vec<(&'static str, String)>;
+pub(crate) type Labels = Vec<(&'static str, String)>;
 
 /// Label pairs, values escaped for the text format: prometheus-client 0.24
 /// writes label values as they are, and a rule name (from a rule file) with
 /// a quote or a newline would otherwise break the exposition or forge lines
 /// in it.
-fn labels(pairs: &[(&'static str, &str)]) -> Labels {
+pub(crate) fn labels(pairs: &[(&'static str, &str)]) -> Labels {
     pairs
         .iter()
         .map(|(k, v)| {
@@ -151,6 +151,8 @@ pub struct Metrics {
     sequences_completed: Counter,
     sequence_pending: Gauge,
     ready_gauge: Gauge,
+    /// The active rule set: version, exceptions, suppression.
+    pub rule_set: crate::service::rule_metrics::RuleSetMetrics,
     ready: AtomicBool,
     started: Instant,
     /// Milliseconds since `started` at the event loop's last turn.
@@ -321,7 +323,9 @@ impl Metrics {
             "1 once programs are attached and the process table is seeded",
             ready_gauge.clone(),
         );
+        let rule_set = crate::service::rule_metrics::RuleSetMetrics::register(&mut registry);
         let metrics = Metrics {
+            rule_set,
             registry,
             events,
             decode_errors,

@@ -9,3 +9,4 @@ pub mod live;
 pub mod metrics;
 pub mod privileges;
 pub mod replay;
+pub mod rule_metrics;

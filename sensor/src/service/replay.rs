@@ -168,6 +168,10 @@ pub fn replay_with<R: BufRead>(
         runner.finish(rules, &mut emit);
         stats.sequence = runner.stats();
     }
+    // The input ended: suppressed alerts are written with their counts.
+    if alerts.end_suppression().is_err() {
+        stats.write_errors += 1;
+    }
     if alerts.flush().is_err() {
         stats.write_errors += 1;
     }
