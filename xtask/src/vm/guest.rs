@@ -24,6 +24,11 @@ use serde_json::Value;
 
 use super::Layout;
 
+mod network;
+mod pty;
+use network::{connect_once, net_rule, network_check, NET_RULE_ID};
+use pty::spawn_on_pty;
+
 /// Prefix of every result line.
 pub const PREFIX: &str = "VMTEST";
 /// The seed rule's id (rules/defend-for-containers/persistence_suspicious_webserver_child_process_execution.toml).
@@ -257,108 +262,6 @@ file where file.name in ("{}", "{}", "{}")
     )
 }
 
-/// The port of the `network_events` check's connection (loopback inside
-/// the guest).
-const NET_PORT: u16 = 4713;
-const NET_RULE_ID: &str = "00000000-0000-4000-8000-0000000000e7";
-
-/// A rule that wants every network action of the check's port.
-fn net_rule() -> String {
-    format!(
-        r#"[metadata]
-creation_date = "2026/12/08"
-maturity = "production"
-updated_date = "2026/12/08"
-
-[rule]
-author = ["vm-test"]
-description = "The vm-test guest's own connection."
-language = "eql"
-license = "Elastic License v2"
-name = "VM test connection"
-risk_score = 21
-rule_id = "{NET_RULE_ID}"
-severity = "low"
-type = "eql"
-query = '''
-network where destination.port == {NET_PORT}
-'''
-"#
-    )
-}
-
-/// Brings the guest's loopback interface up (the initramfs leaves it
-/// down).
-fn loopback_up() -> std::io::Result<()> {
-    // SAFETY: a plain socket for the interface ioctls, closed below.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: ifreq is plain data; zeroed is a valid value.
-    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
-        *dst = *src as libc::c_char;
-    }
-    // SAFETY: the ioctls read and write `ifr`, a valid ifreq for "lo".
-    let r = unsafe {
-        if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut ifr) < 0 {
-            -1
-        } else {
-            ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-            libc::ioctl(fd, libc::SIOCSIFFLAGS, &ifr)
-        }
-    };
-    let err = std::io::Error::last_os_error();
-    // SAFETY: closing our own descriptor once.
-    unsafe { libc::close(fd) };
-    if r < 0 {
-        return Err(err);
-    }
-    Ok(())
-}
-
-/// One TCP connection to ourselves on loopback, accepted and closed.
-fn connect_once() -> std::io::Result<()> {
-    loopback_up()?;
-    let listener = std::net::TcpListener::bind(("127.0.0.1", NET_PORT))?;
-    let client = std::net::TcpStream::connect(("127.0.0.1", NET_PORT))?;
-    let (server, _) = listener.accept()?;
-    drop(client);
-    drop(server);
-    Ok(())
-}
-
-/// The connection's three events, by this process, with the tuple.
-fn network_check(
-    events: &[Value],
-    connected: &std::io::Result<()>,
-) -> (&'static str, bool, String) {
-    let me = std::process::id();
-    let ours = |act: &str| {
-        events.iter().any(|e| {
-            action(e) == act
-                && pid_of(e, "process.pid") == Some(me)
-                && get(e, "destination.port").as_u64() == Some(u64::from(NET_PORT))
-                && get(e, "destination.ip") == "127.0.0.1"
-                && get(e, "source.ip") == "127.0.0.1"
-        })
-    };
-    let seen: Vec<&str> = [
-        "connection_attempted",
-        "connection_accepted",
-        "disconnect_received",
-    ]
-    .into_iter()
-    .filter(|a| ours(a))
-    .collect();
-    (
-        "network_events",
-        connected.is_ok() && seen.len() == 3,
-        format!("{connected:?}; saw {seen:?} for pid {me}"),
-    )
-}
-
 fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
@@ -453,65 +356,6 @@ fn wait_child(mut child: Child, what: &str) -> Result<u32> {
         .with_context(|| format!("waiting for {what}"))?;
     let _ = status;
     Ok(pid)
-}
-
-/// `posix_openpt` + `grantpt` + `unlockpt`: the master fd and slave path.
-fn open_pty() -> Result<(i32, CString)> {
-    // SAFETY: plain libc calls on a fd this function owns; the name buffer
-    // is sized and NUL-terminated by ptsname_r.
-    unsafe {
-        let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
-        if master < 0 {
-            return Err(io::Error::last_os_error()).context("posix_openpt");
-        }
-        if libc::grantpt(master) != 0 || libc::unlockpt(master) != 0 {
-            let e = io::Error::last_os_error();
-            libc::close(master);
-            return Err(e).context("grantpt/unlockpt");
-        }
-        let mut buf = [0 as libc::c_char; 128];
-        if libc::ptsname_r(master, buf.as_mut_ptr(), buf.len()) != 0 {
-            let e = io::Error::last_os_error();
-            libc::close(master);
-            return Err(e).context("ptsname_r");
-        }
-        let name = std::ffi::CStr::from_ptr(buf.as_ptr()).to_owned();
-        Ok((master, name))
-    }
-}
-
-/// Runs `argv` as a session leader with the pty's slave as its controlling
-/// terminal and stdio: an interactive process, as a login shell would be.
-fn spawn_on_pty(argv: &[&str]) -> Result<(Child, i32)> {
-    let (master, slave) = open_pty()?;
-    let mut cmd = Command::new(argv[0]);
-    cmd.args(&argv[1..]);
-    // SAFETY: only async-signal-safe libc calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let fd = libc::open(slave.as_ptr(), libc::O_RDWR);
-            if fd < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            if libc::ioctl(fd, libc::TIOCSCTTY, 0) < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            for target in 0..3 {
-                if libc::dup2(fd, target) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            if fd > 2 {
-                libc::close(fd);
-            }
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().context("spawning on a pty")?;
-    Ok((child, master))
 }
 
 /// The fake web server: busybox copied to `/usr/sbin/nginx` (so the exec
