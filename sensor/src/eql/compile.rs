@@ -31,6 +31,10 @@ use super::script::{Cidr, Func, SExpr, SVal, Script};
 use super::strset::StrSet;
 use super::wildcard::{WildcardPair, WildcardPattern, WildcardSet};
 
+use super::field_types::TYPED;
+pub use super::field_types::{mark_typed_fields, resolve_fields, FieldType};
+use super::optimize::optimize;
+
 /// A compiled query: category gate plus condition tree.
 #[derive(Debug, Clone)]
 pub struct CompiledQuery {
@@ -177,124 +181,6 @@ impl ValueSet {
     }
 }
 
-/// Compiles a parsed query.
-pub fn compile(q: &Query) -> Result<CompiledQuery, EqlError> {
-    let root = optimize(compile_expr(&q.condition)?);
-    Ok(CompiledQuery {
-        category: match &q.category {
-            Category::Any => None,
-            Category::Named(c) => Some(c.as_str().into()),
-        },
-        category_field: FieldRef::new("event.category"),
-        root,
-    })
-}
-
-/// Resolves a query's fields against an index's known fields, as
-/// Elasticsearch's analyzer does before anything runs: an optional field
-/// (`?field`) the index does not know stands for `null` (so `?nope ==
-/// null` is true and `?nope == ?other` compares two nulls); a plain field
-/// it does not know is an error ("unknown field") when `strict`, and is
-/// left alone otherwise (as if the mapping declared it). Known fields are
-/// left alone: a known field missing from a document has no value there.
-///
-/// Only a replay over a whole data set knows the index (its mapping and
-/// every field some event has a value for, as dynamic mapping would add);
-/// the live sensor never calls this.
-pub fn resolve_fields(
-    q: &mut Query,
-    known: &dyn Fn(&str) -> bool,
-    strict: bool,
-) -> Result<(), EqlError> {
-    let known = |path: &str, optional: bool| known(path) || (!optional && !strict);
-    resolve_expr(&mut q.condition, &known)
-}
-
-/// What an index mapping says a field is, where it changes how
-/// Elasticsearch compares it with a constant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldType {
-    /// `date`: compared as epoch milliseconds (the ECS date fields are
-    /// dates without a mapping, see [`is_date_field`]).
-    Date,
-    /// `date_nanos`: compared to the nanosecond.
-    DateNanos,
-    /// `version`: ranges compare by version precedence
-    /// ([`version`](super::version)); `==` is exact as on a keyword.
-    Version,
-}
-
-/// The prefix of the markers [`mark_typed_fields`] wraps a typed field in;
-/// `$` is no identifier character, so no query can write one.
-const TYPED: &str = "$";
-
-impl FieldType {
-    fn marker(self) -> &'static str {
-        match self {
-            FieldType::Date => "$date",
-            FieldType::DateNanos => "$date_nanos",
-            FieldType::Version => "$version",
-        }
-    }
-}
-
-/// Marks the comparisons of typed fields with a constant so [`compile`]
-/// answers them as Elasticsearch does for the field's mapping type (see
-/// [`FieldType`]). Only a replay knows field types (from the index
-/// mapping); the live sensor's fields are ECS, whose dates
-/// [`is_date_field`] knows.
-pub fn mark_typed_fields(q: &mut Query, type_of: &dyn Fn(&str) -> Option<FieldType>) {
-    mark_types(&mut q.condition, type_of);
-}
-
-fn mark_types(e: &mut Expr, type_of: &dyn Fn(&str) -> Option<FieldType>) {
-    match e {
-        Expr::And(xs) | Expr::Or(xs) => xs.iter_mut().for_each(|x| mark_types(x, type_of)),
-        Expr::Not(x) => mark_types(x, type_of),
-        Expr::Compare { left, op, right } => {
-            let constant = |o: &Operand| {
-                matches!(
-                    o,
-                    Operand::Lit(Lit {
-                        value: Literal::Str(_) | Literal::Int(_) | Literal::Float(_),
-                        ..
-                    })
-                )
-            };
-            let typed = |o: &Operand| match o {
-                Operand::Field(f) => type_of(&f.path),
-                _ => None,
-            };
-            if typed(right).is_some() && constant(left) {
-                std::mem::swap(left, right);
-                *op = swap(*op);
-            }
-            let Some(ty) = typed(left) else {
-                return;
-            };
-            let range = matches!(op, CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge);
-            if !constant(right) || (ty == FieldType::Version && !range) {
-                return;
-            }
-            let span = left.span();
-            let field = std::mem::replace(
-                left,
-                Operand::Lit(Lit {
-                    value: Literal::Null,
-                    span,
-                }),
-            );
-            *left = Operand::Call {
-                name: ty.marker().to_owned(),
-                case_insensitive: false,
-                args: vec![field],
-                span,
-            };
-        }
-        _ => {}
-    }
-}
-
 /// `field <op> constant` for a field [`mark_typed_fields`] marked.
 fn typed_cmp(
     marker: &str,
@@ -340,53 +226,17 @@ fn date_nanos(v: &Literal, span: Span) -> Result<(i64, u32), EqlError> {
     }
 }
 
-fn resolve_expr(e: &mut Expr, known: &dyn Fn(&str, bool) -> bool) -> Result<(), EqlError> {
-    match e {
-        Expr::And(xs) | Expr::Or(xs) => xs.iter_mut().try_for_each(|x| resolve_expr(x, known)),
-        Expr::Not(x) => resolve_expr(x, known),
-        Expr::Const(_) => Ok(()),
-        Expr::Compare { left, right, .. } => {
-            resolve_operand(left, known)?;
-            resolve_operand(right, known)
-        }
-        Expr::In { left, values, .. } => {
-            resolve_operand(left, known)?;
-            values
-                .iter_mut()
-                .try_for_each(|v| resolve_operand(v, known))
-        }
-        Expr::Like { left, .. } | Expr::Regex { left, .. } | Expr::Test(left) => {
-            resolve_operand(left, known)
-        }
-    }
-}
-
-fn resolve_operand(o: &mut Operand, known: &dyn Fn(&str, bool) -> bool) -> Result<(), EqlError> {
-    match o {
-        Operand::Field(f) if known(&f.path, f.optional) => Ok(()),
-        Operand::Field(f) if f.optional => {
-            *o = Operand::Lit(Lit {
-                value: Literal::Null,
-                span: f.span,
-            });
-            Ok(())
-        }
-        Operand::Field(f) => Err(EqlError::syntax(
-            format!(
-                "unknown field `{}`: no event has it and the mapping does not declare it (`?{}` would read it as null)",
-                f.path, f.path
-            ),
-            f.span,
-        )),
-        Operand::Lit(_) => Ok(()),
-        Operand::Call { args, .. } => args.iter_mut().try_for_each(|a| resolve_operand(a, known)),
-        Operand::Arith { left, right, .. } => {
-            resolve_operand(left, known)?;
-            resolve_operand(right, known)
-        }
-        Operand::Neg(x, _) => resolve_operand(x, known),
-        Operand::Cond(x, _) => resolve_expr(x, known),
-    }
+/// Compiles a parsed query.
+pub fn compile(q: &Query) -> Result<CompiledQuery, EqlError> {
+    let root = optimize(compile_expr(&q.condition)?);
+    Ok(CompiledQuery {
+        category: match &q.category {
+            Category::Any => None,
+            Category::Named(c) => Some(c.as_str().into()),
+        },
+        category_field: FieldRef::new("event.category"),
+        root,
+    })
 }
 
 fn lit_str(l: &Lit) -> &str {
@@ -577,7 +427,7 @@ fn regex_set(patterns: &[Lit], ci: bool) -> Result<LuceneRegexSet, EqlError> {
     LuceneRegexSet::new(&translated).map_err(|e| EqlError::syntax(e.to_string(), span_of(patterns)))
 }
 
-fn swap(op: CmpOp) -> CmpOp {
+pub(super) fn swap(op: CmpOp) -> CmpOp {
     match op {
         CmpOp::Lt => CmpOp::Gt,
         CmpOp::Le => CmpOp::Ge,
@@ -945,153 +795,6 @@ fn span_of(lits: &[Lit]) -> Span {
     match (lits.first(), lits.last()) {
         (Some(a), Some(b)) => a.span.to(b.span),
         _ => Span::default(),
-    }
-}
-
-/// Estimated relative cost of evaluating a node on a typical event.
-fn cost(n: &Node) -> u32 {
-    match n {
-        Node::Const(_) => 0,
-        Node::Exists(_) => 2,
-        Node::Script(sc) => 60 * sc.fields.iter().map(arity).sum::<u32>().max(1),
-        Node::Not(x) => cost(x),
-        Node::And(v) | Node::Or(v) => v.iter().map(cost).sum::<u32>().saturating_add(1),
-        // Two wildcard tests and the rest.
-        Node::LikePair { field, rest, .. } => (2 * 10 * arity(field)).saturating_add(cost(rest)),
-        Node::Any(f, t) => {
-            let base = match t {
-                Test::Exact(_)
-                | Test::NumRange(..)
-                | Test::StrRange(..)
-                | Test::Date(..)
-                | Test::DateIn(_)
-                | Test::Affix(Affix::Prefix | Affix::Suffix, ..) => 3,
-                Test::VersionRange(..) => 4,
-                Test::DateNanos(..) => 3,
-                Test::Cidr(_) => 6,
-                Test::Affix(..) | Test::Pattern(_) => 10,
-                // Exact values and anchored patterns only: a few prefix /
-                // suffix compares, no scan of the value.
-                Test::Wildcard(w) if w.is_anchored_only() => 5,
-                Test::Wildcard(_) => 10,
-                Test::Regex(_) => 40,
-            };
-            base * arity(f)
-        }
-    }
-}
-
-/// Multi-valued fields cost more per test.
-fn arity(f: &FieldRef) -> u32 {
-    if f.path().ends_with("args") {
-        4
-    } else {
-        1
-    }
-}
-
-/// Tie-break among equally cheap children: how likely the check is to pass
-/// on the events the rule sees (lower = more selective, evaluated first).
-/// `event.*` gates (`event.type == "start"`, `event.action == "exec"`) are
-/// true for nearly every event a process rule is evaluated on, so in an
-/// `and` they rarely decide; checks on process fields usually do (most
-/// execs are not shells, most parents are not web servers). Order only
-/// affects speed: `and`/`or` are pure boolean functions here.
-fn pass_rate_rank(n: &Node) -> u8 {
-    match n {
-        Node::Any(f, _) | Node::Exists(f) if f.path().starts_with("event.") => 1,
-        Node::Not(x) => pass_rate_rank(x),
-        _ => 0,
-    }
-}
-
-/// Flattens nested and/or, folds constants and orders children by cost.
-fn optimize(n: Node) -> Node {
-    match n {
-        Node::Not(x) => match optimize(*x) {
-            Node::Const(b) => Node::Const(!b),
-            Node::Not(y) => *y,
-            y => Node::Not(Box::new(y)),
-        },
-        Node::And(v) => combine(v.into_vec(), true),
-        Node::Or(v) => combine(v.into_vec(), false),
-        n => n,
-    }
-}
-
-/// In the children of an `or`, replaces `f like A` and `(f like B and
-/// rest...)` (both case-sensitive, same field) by one [`Node::LikePair`], so
-/// that a long value is scanned once for both lists. Pure rewrite of the
-/// same boolean function: `(∃v A(v)) ∨ ((∃v B(v)) ∧ rest)`.
-fn fuse_like_pair(out: &mut Vec<Node>) {
-    let is_like = |n: &Node| matches!(n, Node::Any(_, Test::Wildcard(_)));
-    let Some(i) = out.iter().position(is_like) else {
-        return;
-    };
-    let Node::Any(field, _) = &out[i] else {
-        return;
-    };
-    let field = field.clone();
-    let same_field_like = |n: &Node| matches!(n, Node::Any(f, Test::Wildcard(_)) if *f == field);
-    let Some((j, k)) = out.iter().enumerate().find_map(|(j, n)| match n {
-        Node::And(cs) => cs.iter().position(same_field_like).map(|k| (j, k)),
-        _ => None,
-    }) else {
-        return;
-    };
-    // Take both nodes out (higher index first).
-    let (hi, lo) = if i > j { (i, j) } else { (j, i) };
-    let n_hi = out.remove(hi);
-    let n_lo = out.remove(lo);
-    let (a_node, and_node) = if i > j { (n_hi, n_lo) } else { (n_lo, n_hi) };
-    let (Node::Any(_, Test::Wildcard(a)), Node::And(cs)) = (a_node, and_node) else {
-        unreachable!("checked above")
-    };
-    let mut cs = cs.into_vec();
-    let Node::Any(_, Test::Wildcard(b)) = cs.remove(k) else {
-        unreachable!("checked above")
-    };
-    match WildcardPair::new(a, b) {
-        Ok(pair) => {
-            let rest = match cs.len() {
-                1 => cs.pop().unwrap_or(Node::Const(true)),
-                _ => Node::And(cs.into_boxed_slice()),
-            };
-            out.push(Node::LikePair {
-                field,
-                pair: Box::new(pair),
-                rest: Box::new(rest),
-            });
-        }
-        Err((a, b)) => {
-            cs.insert(k, Node::Any(field.clone(), Test::Wildcard(b)));
-            out.push(Node::Any(field, Test::Wildcard(a)));
-            out.push(Node::And(cs.into_boxed_slice()));
-        }
-    }
-}
-
-fn combine(children: Vec<Node>, is_and: bool) -> Node {
-    let mut out = Vec::with_capacity(children.len());
-    for c in children {
-        match optimize(c) {
-            // `true` is neutral for `and`, `false` for `or`.
-            Node::Const(b) if b == is_and => {}
-            Node::Const(b) => return Node::Const(b),
-            Node::And(v) if is_and => out.extend(v.into_vec()),
-            Node::Or(v) if !is_and => out.extend(v.into_vec()),
-            c => out.push(c),
-        }
-    }
-    if !is_and {
-        fuse_like_pair(&mut out);
-    }
-    out.sort_by_key(|c| (cost(c), pass_rate_rank(c)));
-    match out.len() {
-        0 => Node::Const(is_and),
-        1 => out.pop().unwrap_or(Node::Const(is_and)),
-        _ if is_and => Node::And(out.into_boxed_slice()),
-        _ => Node::Or(out.into_boxed_slice()),
     }
 }
 
