@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use sensor_common::net::{net_op, net_proc_bit};
 
 use crate::eql::parser::parse_statement;
-use crate::rules::prefilter::{derive_query, statement_queries, Atom, Derived};
+use crate::rules::prefilter::{derive_query, named_reasons, statement_queries, Atom, Derived};
 use crate::rules::sources::KINDS;
 
 use super::hooks::NetWant;
@@ -166,14 +166,9 @@ impl NetPrefilter {
                     format!("{name}: {} process names", atoms.len())
                 }
                 ActionFilter::PassAll(rules) if rules.is_empty() => format!("{name}: all"),
-                ActionFilter::PassAll(rules) => format!(
-                    "{name}: all, because of {}",
-                    rules
-                        .iter()
-                        .map(|(r, why)| format!("\"{r}\" ({why})"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                ActionFilter::PassAll(rules) => {
+                    format!("{name}: all, because of {}", named_reasons(rules))
+                }
             })
             .collect();
         format!("network prefilter: {}", parts.join("; "))

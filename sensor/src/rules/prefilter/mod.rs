@@ -179,6 +179,16 @@ pub fn describe(derived: &[Derived; OP_COUNT]) -> Option<String> {
     (!parts.is_empty()).then(|| format!("prefilter: {}", parts.join("; ")))
 }
 
+/// `"rule" (why), "rule" (why)`: the rules that make a prefilter pass
+/// everything, as the start-up lines and `rules check` name them.
+pub fn named_reasons(rules: &[(String, String)]) -> String {
+    rules
+        .iter()
+        .map(|(r, why)| format!("\"{r}\" ({why})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One operation's prefilter: `Ok(atoms)` (an empty set filters every
 /// record), `Err((rule, reason))` pass all.
 pub type OpPrefilter = Result<BTreeSet<Atom>, Vec<(String, String)>>;
@@ -249,14 +259,7 @@ impl FilePrefilter {
                 None => format!("{name}: off"),
                 Some(Ok(a)) if a.is_empty() => format!("{name}: none needed"),
                 Some(Ok(a)) => format!("{name}: {} atoms", a.len()),
-                Some(Err(rules)) => format!(
-                    "{name}: pass-all because of {}",
-                    rules
-                        .iter()
-                        .map(|(r, why)| format!("\"{r}\" ({why})"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                Some(Err(rules)) => format!("{name}: pass-all because of {}", named_reasons(rules)),
             })
             .collect();
         format!("file prefilter: {}", parts.join("; "))
