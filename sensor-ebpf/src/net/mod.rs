@@ -38,9 +38,9 @@ use sensor_common::{
     program_index, record_kind, COMM_LEN,
 };
 
-use crate::kernel_read::{self, offset, read_ptr, read_u16, read_u32, read_u64};
+use crate::kernel_read::{self, offset, read_ptr, read_u16, read_u32};
 use crate::maps::{count_drop, header, output_prefix, Dropped};
-use crate::task::{current_task, pid_ino};
+use crate::task::{current_task, pid_ino, Task};
 use crate::{cgroup_v1, file};
 
 /// Bit `1 << op` set for each [`net_op`] a loaded rule can match.
@@ -233,22 +233,21 @@ fn current_owner(flags: u32) -> NetOwner {
     let task = current_task();
     let pid_tgid = bpf_get_current_pid_tgid();
     let uid_gid = bpf_get_current_uid_gid();
-    let leader = match read_ptr(task, offset(|o| &o.task_group_leader)) {
+    let leader = match Task(task).group_leader() {
         Ok(leader) if !leader.is_null() => leader,
         _ => task,
     };
     NetOwner {
         tgid: (pid_tgid >> 32) as u32,
         pid: pid_tgid as u32,
-        start_boottime_ns: read_u64(leader, offset(|o| &o.task_start_boottime)).unwrap_or(0),
+        start_boottime_ns: Task(leader).start_boottime().unwrap_or(0),
         pid_ino: pid_ino(leader),
         cgroup_id: cgroup_v1::current_cgroup_id(task),
         uid: uid_gid as u32,
         gid: (uid_gid >> 32) as u32,
         flags,
         _pad: 0,
-        comm: kernel_read::read_bytes::<COMM_LEN>(leader, offset(|o| &o.task_comm))
-            .unwrap_or([0; COMM_LEN]),
+        comm: Task(leader).comm().unwrap_or([0; COMM_LEN]),
     }
 }
 
@@ -268,10 +267,7 @@ fn try_accept(ctx: &TracePointContext) -> Result<(), Dropped> {
     if ret < 0 || ret > i32::MAX as i64 {
         return Ok(());
     }
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    let send = passes(net_op::ACCEPTED, tgid);
-    let close = passes(net_op::CLOSED, tgid);
-    if !send && !close {
+    if !wanted(net_op::ACCEPTED) && !wanted(net_op::CLOSED) {
         return Ok(());
     }
     let file = file::events::fd_file(current_task(), ret as u32)?;
@@ -290,6 +286,13 @@ fn try_accept(ctx: &TracePointContext) -> Result<(), Dropped> {
     }
     let family = read_u16(sk, offset(|o| &o.sk_family))?;
     if family != AF_INET && family != AF_INET6 {
+        return Ok(());
+    }
+    // Judged (and counted) only for what is a TCP connection.
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let send = passes(net_op::ACCEPTED, tgid);
+    let close = passes(net_op::CLOSED, tgid);
+    if !send && !close {
         return Ok(());
     }
     let owner = current_owner(NET_INGRESS);
