@@ -340,7 +340,7 @@ impl Enricher {
     /// them, live or just exited; else the pid alone, with the entity id
     /// the table would give it when the record carries what it takes
     /// (`pid_ino`: the pidfs inode, 0 where the kernel has none).
-    pub(crate) fn actor_fields(
+    fn actor_fields(
         &self,
         tgid: u32,
         start_boottime_ns: u64,
@@ -371,6 +371,27 @@ impl Enricher {
                 ..ProcessFields::default()
             },
         }
+    }
+
+    /// An event by the process a kernel record names as acting (a file
+    /// or network record): `event.*`, host, the actor (`actor_fields`) and
+    /// the container of its cgroup.
+    pub(crate) fn actor_event(
+        &mut self,
+        action: Action,
+        a: &KernelActor,
+        table: &ProcessTable,
+    ) -> EcsEvent {
+        let process = self.actor_fields(a.tgid, a.start_boottime_ns, a.pid_ino, table);
+        self.event(
+            action,
+            a.ktime_ns,
+            process,
+            (a.uid, a.gid),
+            Some((a.cgroup_id, 0, a.tgid)),
+            None,
+            None,
+        )
     }
 
     /// An event about `subject`: `event.*` and host, the container of
@@ -540,22 +561,22 @@ impl Enricher {
     /// knows them, and its container. A process the table does not know
     /// (or knows as another instance of the pid) is named by pid only.
     pub fn file_event(&mut self, ev: &FileEvent, table: &ProcessTable) -> EcsEvent {
-        let process = self.actor_fields(ev.tgid, ev.start_boottime_ns, None, table);
         let action = match ev.op {
             FileOp::OpenWrite => Action::FileOpen,
             FileOp::Create => Action::FileCreation,
             FileOp::Delete => Action::FileDeletion,
             FileOp::Rename => Action::FileRename,
         };
-        let mut out = self.event(
-            action,
-            ev.ktime_ns,
-            process,
-            (ev.uid, ev.gid),
-            Some((ev.cgroup_id, 0, ev.tgid)),
-            None,
-            None,
-        );
+        let actor = KernelActor {
+            ktime_ns: ev.ktime_ns,
+            tgid: ev.tgid,
+            start_boottime_ns: ev.start_boottime_ns,
+            pid_ino: None,
+            uid: ev.uid,
+            gid: ev.gid,
+            cgroup_id: ev.cgroup_id,
+        };
+        let mut out = self.actor_event(action, &actor, table);
         let mut file = match &ev.path {
             Some(p) => FileFields::from_path(&crate::byte_text::to_text(p)),
             None => FileFields::default(),
@@ -572,6 +593,20 @@ impl Enricher {
         out.file = Some(file);
         out
     }
+}
+
+/// The process a file or network record names as acting, and the
+/// record's time, credentials and cgroup.
+pub(crate) struct KernelActor {
+    pub ktime_ns: u64,
+    pub tgid: u32,
+    pub start_boottime_ns: u64,
+    /// The pidfs inode, when the record carries it (0: the kernel has
+    /// none): names the process even after it ended.
+    pub pid_ino: Option<u64>,
+    pub uid: u32,
+    pub gid: u32,
+    pub cgroup_id: u64,
 }
 
 /// `sensor.escaped_fields` for an event about `process` (and its parent).

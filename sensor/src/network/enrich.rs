@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use crate::context::process_table::ProcessTable;
-use crate::ecs::enrich::Enricher;
+use crate::ecs::enrich::{Enricher, KernelActor};
 use crate::ecs::{Action, EcsEvent};
 use crate::network::fields::{Endpoint, NetworkFields};
 use crate::network::{NetEvent, NetOp};
@@ -17,21 +17,21 @@ impl Enricher {
     /// end (`ingress`). A close keeps the orientation of the connection's
     /// start.
     pub fn network_event(&mut self, ev: &NetEvent, table: &ProcessTable) -> EcsEvent {
-        let process = self.actor_fields(ev.tgid, ev.start_boottime_ns, Some(ev.pid_ino), table);
         let action = match ev.op {
             NetOp::Attempted => Action::ConnectionAttempted,
             NetOp::Accepted => Action::ConnectionAccepted,
             NetOp::Closed => Action::DisconnectReceived,
         };
-        let mut out = self.event(
-            action,
-            ev.ktime_ns,
-            process,
-            (ev.uid, ev.gid),
-            Some((ev.cgroup_id, 0, ev.tgid)),
-            None,
-            None,
-        );
+        let actor = KernelActor {
+            ktime_ns: ev.ktime_ns,
+            tgid: ev.tgid,
+            start_boottime_ns: ev.start_boottime_ns,
+            pid_ino: Some(ev.pid_ino),
+            uid: ev.uid,
+            gid: ev.gid,
+            cgroup_id: ev.cgroup_id,
+        };
+        let mut out = self.actor_event(action, &actor, table);
         let local = Endpoint::new(ev.local, ev.local_port);
         let remote = Endpoint::new(ev.remote, Some(ev.remote_port));
         let (source, destination) = if ev.ingress {
