@@ -108,18 +108,7 @@ impl NetPrefilter {
 
     /// The prefilter of a loaded rule set.
     pub fn from_rules(rules: &crate::rules::RuleSet) -> NetPrefilter {
-        NetPrefilter::from_queries(
-            rules
-                .rules()
-                .iter()
-                .map(|r| (r.meta.name.as_str(), r.meta.query.as_str()))
-                .chain(
-                    rules
-                        .sequences()
-                        .iter()
-                        .map(|r| (r.meta.name.as_str(), r.meta.query.as_str())),
-                ),
-        )
+        NetPrefilter::from_queries(rules.named_queries())
     }
 
     /// The actions to attach for.

@@ -228,6 +228,19 @@ impl RuleSet {
         &self.sequences
     }
 
+    /// (name, query) of every loaded rule, single-event then sequence and
+    /// sample rules: what the kernel prefilters are derived from.
+    pub fn named_queries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.rules
+            .iter()
+            .map(|r| (r.meta.name.as_str(), r.meta.query.as_str()))
+            .chain(
+                self.sequences
+                    .iter()
+                    .map(|r| (r.meta.name.as_str(), r.meta.query.as_str())),
+            )
+    }
+
     /// The index of the rules.
     pub fn index(&self) -> &RuleIndex {
         &self.index

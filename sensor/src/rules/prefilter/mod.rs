@@ -230,18 +230,7 @@ impl FilePrefilter {
 
     /// The prefilter of a loaded rule set.
     pub fn from_rules(rules: &super::RuleSet) -> FilePrefilter {
-        FilePrefilter::from_queries(
-            rules
-                .rules()
-                .iter()
-                .map(|r| (r.meta.name.as_str(), r.meta.query.as_str()))
-                .chain(
-                    rules
-                        .sequences()
-                        .iter()
-                        .map(|r| (r.meta.name.as_str(), r.meta.query.as_str())),
-                ),
-        )
+        FilePrefilter::from_queries(rules.named_queries())
     }
 
     /// Everything passes (`--file-prefilter off`).
