@@ -21,14 +21,14 @@ const CATALOGUE_END_MARKER: &str = "<!-- catalogue:end -->";
 const CATALOGUE_HEADING: &str = "## Whole catalogue (cargo xtask bench --rules ...)";
 
 /// One `--rules` value.
-struct RuleSetArg {
-    label: String,
+pub(super) struct RuleSetArg {
+    pub(super) label: String,
     /// Empty: the embedded seed rule.
-    paths: Vec<String>,
+    pub(super) paths: Vec<String>,
 }
 
 impl RuleSetArg {
-    fn parse(v: &str) -> RuleSetArg {
+    pub(super) fn parse(v: &str) -> RuleSetArg {
         let (label, list) = match v.split_once('=') {
             Some((l, rest)) => (l.to_owned(), rest),
             None => (v.to_owned(), v),
@@ -44,7 +44,7 @@ impl RuleSetArg {
         RuleSetArg { label, paths }
     }
 
-    fn sensor_args(&self) -> Vec<&str> {
+    pub(super) fn sensor_args(&self) -> Vec<&str> {
         let mut a = vec!["--alerts", "/dev/null"];
         for p in &self.paths {
             a.extend(["--rules", p.as_str()]);

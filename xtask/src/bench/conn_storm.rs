@@ -15,6 +15,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use super::catalogue::RuleSetArg;
 use super::*;
 
 const CONN_BEGIN_MARKER: &str = "<!-- conn-storm:begin -->";
@@ -122,7 +123,7 @@ fn verdicts(seen: &[String]) -> (u64, u64) {
 }
 
 fn round(
-    rules: Option<&[String]>,
+    rules: Option<&RuleSetArg>,
     bin: &Path,
     n: u64,
     workers: usize,
@@ -133,11 +134,7 @@ fn round(
         s.wall_s = storm(server.addr, n, workers)?;
         return Ok(());
     };
-    let mut args = vec!["--alerts", "/dev/null"];
-    for r in rules {
-        args.extend(["--rules", r.as_str()]);
-    }
-    let mut sensor = SensorRun::start_with(bin, &args)?;
+    let mut sensor = SensorRun::start_with(bin, &rules.sensor_args())?;
     nap(Duration::from_millis(500))?;
     let pids = vec![sensor.child.pid()];
     let cpu0 = cpu_ticks(&pids);
@@ -151,23 +148,16 @@ fn round(
 }
 
 pub(super) fn conn_storm(args: &BenchArgs, n: u64, workers: usize, bin: &Path) -> Result<()> {
-    let mut sets: Vec<(String, Option<Vec<String>>)> = vec![("bare".to_owned(), None)];
+    // Bare, then one sensor per `--rules` set (the catalogue bench's form).
+    let mut sets: Vec<(String, Option<RuleSetArg>)> = vec![("bare".to_owned(), None)];
     let given: Vec<String> = if args.rules.is_empty() {
         vec!["seed".to_owned()]
     } else {
         args.rules.clone()
     };
     for v in &given {
-        let (label, list) = v.split_once('=').unwrap_or((v, v));
-        let paths: Vec<String> = if list == "seed" {
-            Vec::new()
-        } else {
-            list.split(',')
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned)
-                .collect()
-        };
-        sets.push((label.to_owned(), Some(paths)));
+        let set = RuleSetArg::parse(v);
+        sets.push((set.label.clone(), Some(set)));
     }
     let rounds = args.rounds.max(1);
     say(&format!(
@@ -189,7 +179,7 @@ pub(super) fn conn_storm(args: &BenchArgs, n: u64, workers: usize, bin: &Path) -
         for i in order {
             let (label, rules) = &sets[i];
             let mut s = ConnSample::default();
-            round(rules.as_deref(), bin, n, workers, &mut s)
+            round(rules.as_ref(), bin, n, workers, &mut s)
                 .with_context(|| format!("connection storm with {label}"))?;
             say(&format!(
                 "round {}/{rounds} {label}: {:.2} s wall, {:.2} s agent CPU, {} lost, {} sent, {} filtered",
@@ -216,7 +206,7 @@ fn markdown(
     args: &BenchArgs,
     n: u64,
     workers: usize,
-    sets: &[(String, Option<Vec<String>>)],
+    sets: &[(String, Option<RuleSetArg>)],
     samples: &[Vec<ConnSample>],
 ) -> String {
     let med = |i: usize, f: &dyn Fn(&ConnSample) -> f64| {
