@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{json, Value};
 
@@ -34,26 +33,7 @@ fn event(n: usize, ms: i64, parent: &str) -> String {
 const SUPPRESSION: &str = "group_by = [\"host.name\", \"process.parent.name\"]\nmissing_fields_strategy = \"suppress\"\nduration = { value = 5, unit = \"m\" }\n";
 
 fn replay(dir: &Path, config: &str, events: &[String]) -> Vec<Value> {
-    let cfg = dir.join("sensor.toml");
-    std::fs::write(&cfg, config).unwrap();
-    let input = dir.join("events.jsonl");
-    std::fs::write(&input, events.join("\n") + "\n").unwrap();
-    let alerts = dir.join("alerts.jsonl");
-    let _ = std::fs::remove_file(&alerts);
-    let out = Command::new(env!("CARGO_BIN_EXE_sensor"))
-        .args(["replay", "--config"])
-        .arg(&cfg)
-        .arg("--alerts")
-        .arg(&alerts)
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    std::fs::read_to_string(&alerts)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    support::replay_with_config(dir, config, events)
 }
 
 fn suppression(alert: &Value) -> &Value {

@@ -4,6 +4,8 @@
 //! as the live sensor does).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -60,28 +62,9 @@ fn export() -> String {
 
 /// The ids of the alerted events, by replaying the events with `config`.
 fn alerted(dir: &Path, config: &str, events: &[String]) -> Vec<String> {
-    let cfg = dir.join("sensor.toml");
-    std::fs::write(&cfg, config).unwrap();
-    let input = dir.join("events.jsonl");
-    std::fs::write(&input, events.join("\n") + "\n").unwrap();
-    let alerts = dir.join("alerts.jsonl");
-    let _ = std::fs::remove_file(&alerts);
-    let out = Command::new(env!("CARGO_BIN_EXE_sensor"))
-        .args(["replay", "--config"])
-        .arg(&cfg)
-        .arg("--alerts")
-        .arg(&alerts)
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    std::fs::read_to_string(&alerts)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["event"]["id"].as_str().unwrap().to_owned()
-        })
+    support::replay_with_config(dir, config, events)
+        .iter()
+        .map(|v| v["event"]["id"].as_str().unwrap().to_owned())
         .collect()
 }
 

@@ -65,3 +65,28 @@ impl Write for Shared {
         Ok(())
     }
 }
+
+/// The alerts `sensor replay --config` writes for `events` (JSON lines)
+/// with `config` (TOML), each parsed; the files go into `dir`.
+pub fn replay_with_config(dir: &Path, config: &str, events: &[String]) -> Vec<serde_json::Value> {
+    let cfg = dir.join("sensor.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let input = dir.join("events.jsonl");
+    std::fs::write(&input, events.join("\n") + "\n").unwrap();
+    let alerts = dir.join("alerts.jsonl");
+    let _ = std::fs::remove_file(&alerts);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sensor"))
+        .args(["replay", "--config"])
+        .arg(&cfg)
+        .arg("--alerts")
+        .arg(&alerts)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    std::fs::read_to_string(&alerts)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
