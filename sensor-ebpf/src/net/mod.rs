@@ -144,11 +144,19 @@ fn try_state(ctx: &TracePointContext) -> Result<(), Dropped> {
     let new: i32 = read_tp(ctx, tp::NEWSTATE)?;
     let sk: u64 = read_tp(ctx, tp::SKADDR)?;
     if old == tp::TCP_CLOSE && new == tp::TCP_SYN_SENT {
+        // Judged before the owner is read: a connection neither sent nor
+        // tracked costs no task reads.
+        let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+        let close = passes(net_op::CLOSED, tgid);
+        let send = passes(net_op::ATTEMPTED, tgid);
+        if !close && !send {
+            return Ok(());
+        }
         let owner = current_owner(0);
-        if passes(net_op::CLOSED, owner.tgid) {
+        if close {
             track(sk, &owner);
         }
-        if passes(net_op::ATTEMPTED, owner.tgid) {
+        if send {
             let rec = scratch()?;
             fill_from_tp(ctx, rec, net_op::ATTEMPTED, &owner, sk)?;
             if rec.sport == 0 {

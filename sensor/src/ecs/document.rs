@@ -750,7 +750,6 @@ pub fn every_field_example() -> EcsEvent {
     file.path_incomplete = true;
     ev.file = Some(file);
     let endpoint = || crate::network::fields::Endpoint {
-        address: "x".into(),
         ip: "x".into(),
         port: Some(1),
     };

@@ -7,27 +7,36 @@ use serde::Serialize;
 use crate::ecs::EcsEvent;
 use crate::eql::document::Value;
 
-/// `source` or `destination`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// `source` or `destination`. Serialised with `address` (Elastic Defend
+/// writes the IP there too), derived from `ip` rather than stored twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    /// The address as text (Elastic Defend writes the IP here too).
-    pub address: String,
     /// IPv4 dotted, IPv6 in RFC 5952 form; an IPv4-mapped IPv6 address is
     /// the IPv4 address, as Elasticsearch's `ip` type holds it.
     pub ip: String,
     /// Absent when the kernel had not chosen it yet.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
 }
 
 impl Endpoint {
     pub fn new(ip: std::net::IpAddr, port: Option<u16>) -> Endpoint {
-        let ip = ip.to_string();
         Endpoint {
-            address: ip.clone(),
-            ip,
+            ip: ip.to_string(),
             port,
         }
+    }
+}
+
+impl Serialize for Endpoint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(2 + usize::from(self.port.is_some())))?;
+        m.serialize_entry("address", &self.ip)?;
+        m.serialize_entry("ip", &self.ip)?;
+        if let Some(p) = self.port {
+            m.serialize_entry("port", &p)?;
+        }
+        m.end()
     }
 }
 
@@ -80,8 +89,7 @@ impl EcsEvent {
             _ => return None,
         };
         Some(match leaf {
-            "address" => end.is_some_and(|e| f(Value::Str(&e.address))),
-            "ip" => end.is_some_and(|e| f(Value::Str(&e.ip))),
+            "address" | "ip" => end.is_some_and(|e| f(Value::Str(&e.ip))),
             "port" => end
                 .and_then(|e| e.port)
                 .is_some_and(|p| f(Value::Int(i64::from(p)))),

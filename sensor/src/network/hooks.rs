@@ -65,7 +65,6 @@ impl NetWant {
     pub const ATTEMPTED: NetWant = NetWant(1 << net_op::ATTEMPTED);
     pub const ACCEPTED: NetWant = NetWant(1 << net_op::ACCEPTED);
     pub const CLOSED: NetWant = NetWant(1 << net_op::CLOSED);
-    pub const ALL: NetWant = NetWant(Self::ATTEMPTED.0 | Self::ACCEPTED.0 | Self::CLOSED.0);
 
     pub fn none(self) -> bool {
         self.0 == 0
@@ -107,10 +106,6 @@ pub enum NetMechanism {
 }
 
 impl NetMechanism {
-    pub fn available(&self) -> bool {
-        !matches!(self, NetMechanism::Unavailable { .. })
-    }
-
     /// What the rules can rely on: the mechanism, or why there is none
     /// (not attached because no rule needs it counts as available).
     pub fn availability(&self) -> Result<String, String> {
@@ -284,13 +279,15 @@ fn attach_all(
     check_state_format(&format).map_err(NetAttachError::Layout)?;
     set_word(ebpf, "NET_WANT", want.0)?;
     set_word(ebpf, "NET_BY_NAME", by_name)?;
-    attach_one(
-        ebpf,
-        "sensor_net_state",
-        "sock",
-        &["inet_sock_set_state"],
-        tracefs,
-    )?;
+    if want.has(NetWant::ATTEMPTED) || want.has(NetWant::CLOSED) {
+        attach_one(
+            ebpf,
+            "sensor_net_state",
+            "sock",
+            &["inet_sock_set_state"],
+            tracefs,
+        )?;
+    }
     if want.has(NetWant::ACCEPTED) || want.has(NetWant::CLOSED) {
         attach_one(
             ebpf,
